@@ -1,0 +1,60 @@
+// cluster/env.h: the only doors between the sans-I/O cluster core and the world.
+//
+// The real node implements these over libuv (server/), the simulator over a seeded fake
+// network and clock (tests/sim/). Nothing in cluster/ reads the wall clock, sleeps, starts a
+// thread or touches a socket itself (DESIGN.md §2).
+// Thread-safety: each implementation is used from its node's single thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dynakv::cluster {
+
+// Delivers opaque frames between nodes, addressed by cluster address ("host:port").
+// Best effort: a frame may be lost, delayed, duplicated or reordered; the core copes.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void Send(const std::string& to_addr, std::string frame) = 0;
+};
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t NowMs() = 0;   // monotonic, for timeouts and failure detection
+  virtual uint64_t WallMs() = 0;  // unix ms, for LWW timestamps and expiry
+};
+
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint64_t Next() = 0;
+  uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : Next() % n; }
+};
+
+// Deterministic splitmix64/xorshift generator for the simulator and tests.
+class SeededRandom final : public Random {
+ public:
+  explicit SeededRandom(uint64_t seed) : state_(seed ? seed : 0x9E3779B97F4A7C15ull) {}
+  uint64_t Next() override {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// Where the core logs (the server maps it to stderr; the simulator to a buffer).
+class Logger {
+ public:
+  enum class Level { kDebug, kInfo, kWarn, kError };
+  virtual ~Logger() = default;
+  virtual void Log(Level level, std::string_view msg) = 0;
+};
+
+}  // namespace dynakv::cluster

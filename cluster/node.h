@@ -1,0 +1,123 @@
+// cluster/node.h: one Dynamo node, sans-I/O. The server (and the simulator) drive it with
+// OnMessage / OnTick and client requests; it acts only through Transport, Clock, Random,
+// Logger and storage::Engine.
+//
+// It owns: the ring (virtual nodes), membership + failure detection (gossip), the request
+// coordinator (N/R/W, forwarding to a preference-list node, read repair) and the local
+// replica's storage of Records. Client-visible semantics are in DESIGN.md §3.
+//
+// Callbacks may run synchronously inside the call (e.g. N=R=W=1, all local) or later from
+// OnMessage/OnTick. Every request completes exactly once, at the latest after
+// request_timeout_ms, with Unavailable if too few replicas answered.
+//
+// Thread-safety: single-threaded; all calls from the owning loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/env.h"
+#include "cluster/version.h"
+#include "storage/engine.h"
+
+namespace dynakv::cluster {
+
+struct NodeConfig {
+  std::string id = "n1";             // stable node identity
+  std::string cluster_addr;          // "host:port" peers reach us on; "" = standalone
+  std::string client_addr;           // RESP address shown in DYNAMO MEMBERS
+  std::vector<std::string> seeds;    // cluster addresses to join through
+  int tokens = 256;                  // virtual nodes
+  int n = 1, r = 1, w = 1;
+  uint64_t request_timeout_ms = 1000;
+  uint64_t gossip_interval_ms = 200;
+  uint64_t suspect_after_ms = 2000;  // or phi threshold; see membership.h
+  uint64_t down_after_ms = 5000;
+  std::string cluster_secret;        // HMAC key for peer auth and context tokens; "" = none
+  VersionLimits limits;
+  uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
+};
+
+enum class OpKind : uint8_t {
+  kPut,         // store value (with the client's or the local context)
+  kDelete,      // tombstone
+  kCounterAdd,  // PN-counter add of `delta` in the coordinator's slot
+};
+
+struct WriteRequest {
+  OpKind op = OpKind::kPut;
+  NewValue value;                // kPut: payload; kDelete: ignored
+  int64_t delta = 0;             // kCounterAdd
+  bool has_context = false;      // false: supersede what the coordinator's replica knows
+  VersionVector context;         // DPUT/DDEL context from the client
+  int w = 0;                     // 0 = config default
+};
+
+struct ReadReply {
+  Record record;        // reconciled (Join of the replies); context = record.context
+};
+
+struct WriteReply {
+  VersionVector context;  // causal context after the write (what DPUT returns)
+  Record record;          // the coordinator's record after the write
+};
+
+struct MemberInfo {
+  std::string id, cluster_addr, client_addr, status;  // status: joining up suspect down leaving removed
+  int tokens = 0;
+  uint64_t heartbeat = 0, incarnation = 0;
+};
+
+struct NodeStats {
+  uint64_t reads = 0, writes = 0, read_repairs = 0, coordinator_timeouts = 0,
+           forwarded = 0, hints_stored = 0, hints_delivered = 0;
+};
+
+class Node {
+ public:
+  using ReadCallback = std::function<void(Status, ReadReply)>;
+  using WriteCallback = std::function<void(Status, WriteReply)>;
+
+  // The engine holds this node's replica data and metadata (under distinct key prefixes).
+  Node(NodeConfig cfg, Transport* transport, Clock* clock, Random* random,
+       storage::Engine* engine, Logger* logger);
+  ~Node();
+
+  // Loads persisted state, takes a fresh ActorId (new incarnation), starts gossip to seeds.
+  Status Start();
+
+  void OnMessage(std::string_view frame);  // a frame from any peer
+  void OnTick();                           // call every few ms; drives timeouts + gossip
+
+  // Client requests. r/w 0 = config default; values outside [1, n] give InvalidArgument.
+  void Read(const std::string& key, int r, ReadCallback done);
+  void Write(const std::string& key, WriteRequest req, WriteCallback done);
+
+  // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's keys in [start, ...) order.
+  Status ScanLocal(std::string_view start_after, size_t limit,
+                   const std::function<bool(std::string_view key, const Record&)>& visit);
+  uint64_t LocalKeyCountEstimate();
+  Status FlushLocal();  // FLUSHALL: wipe this replica, rotate ActorId
+
+  // Admin (DYNAMO ...).
+  std::vector<MemberInfo> Members() const;
+  Status Join(const std::string& cluster_addr);
+  Status Leave();
+  Status Remove(const std::string& node_id);
+  // Ring: (token, node id) pairs in ring order.
+  std::vector<std::pair<uint64_t, std::string>> RingTokens() const;
+  std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
+
+  const NodeConfig& config() const;
+  ActorId actor() const;
+  NodeStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,173 @@
+// cluster/version.h: causality for one key: version vectors, dots, siblings, the stored
+// record format, the client's context token, and the PN-counter CRDT.
+//
+// Model: dotted version vectors (DVV sets, Preguica et al.). A key's state is a Record:
+// a causal context `context` (a version vector: actor -> (counter, timestamp)) plus the
+// live siblings, each tagged with the dot (actor, counter) of the write that created it.
+// A write carrying client context C, coordinated by actor A:
+//   - drops exactly the siblings whose dots C covers,
+//   - gets the dot (A, max(context[A], C[A]) + 1),
+//   - leaves every other sibling in place as concurrent.
+// So N writers that each write with the context they last read yield at most N siblings
+// (no "sibling explosion", riak_kv#1648). Replicas reconcile with Join(), the DVV sync.
+//
+// Actors are node *incarnations*: a node takes a fresh random ActorId every time it starts
+// (and on FLUSHALL), so it can never reissue a dot it used before it lost its data (Riak's
+// kv679). Clocks therefore grow by one entry per incarnation that wrote the key; Prune()
+// bounds them and the price is a false conflict, never a lost write.
+//
+// Thread-safety: value types and pure functions; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace dynakv::cluster {
+
+using ActorId = uint64_t;
+
+struct Dot {
+  ActorId actor = 0;
+  uint64_t counter = 0;
+  bool operator==(const Dot&) const = default;
+};
+
+enum class Ordering { kEqual, kBefore, kAfter, kConcurrent };
+
+struct VVEntry {
+  ActorId actor = 0;
+  uint64_t counter = 0;
+  uint64_t timestamp_ms = 0;  // wall time of the actor's last write seen (for age pruning)
+  bool operator==(const VVEntry&) const = default;
+};
+
+// A version vector, entries sorted by actor, counters > 0.
+class VersionVector {
+ public:
+  uint64_t Get(ActorId actor) const;                // 0 when absent
+  bool Covers(const Dot& d) const { return d.counter <= Get(d.actor); }
+  // Raise actor's entry to at least `counter` (timestamp max'ed).
+  void Raise(ActorId actor, uint64_t counter, uint64_t timestamp_ms);
+  void Merge(const VersionVector& other);           // pointwise max
+  Ordering Compare(const VersionVector& other) const;  // kBefore: this < other
+  bool Descends(const VersionVector& other) const;  // this >= other
+  void Erase(ActorId actor);
+  const std::vector<VVEntry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  bool operator==(const VersionVector& o) const { return entries_ == o.entries_; }
+
+ private:
+  std::vector<VVEntry> entries_;
+};
+
+enum class ValueKind : uint8_t {
+  kPlain = 0,      // bytes
+  kTombstone = 1,  // a delete; value empty
+  kCounter = 2,    // value is an encoded PNCounter (see below)
+};
+
+struct Sibling {
+  Dot dot;
+  uint64_t timestamp_ms = 0;  // coordinator wall clock at write; used by Winner()
+  ValueKind kind = ValueKind::kPlain;
+  uint64_t expiry_ms = 0;     // absolute unix ms; 0 = never
+  uint32_t flags = 0;         // memcached client flags
+  std::string value;
+  bool operator==(const Sibling&) const = default;
+};
+
+struct Record {
+  VersionVector context;
+  std::vector<Sibling> siblings;  // sorted by dot (actor, counter)
+  bool operator==(const Record&) const = default;
+};
+
+struct VersionLimits {
+  size_t max_siblings = 100;        // a write that would exceed this fails with kLimit
+  size_t warn_siblings = 25;        // callers log a warning at this many
+  size_t prune_small = 10;          // never prune below this many entries
+  size_t prune_big = 50;            // always prune above this many entries
+  uint64_t prune_young_ms = 20ull * 1000;              // never prune entries younger than this
+  uint64_t prune_old_ms = 24ull * 3600 * 1000;         // prune entries older than this (if > small)
+  size_t max_context_bytes = 16 * 1024;                // bound on an encoded context token
+};
+
+// What the coordinator writes: the new sibling's payload (dot and timestamp are assigned).
+struct NewValue {
+  ValueKind kind = ValueKind::kPlain;
+  std::string value;
+  uint64_t expiry_ms = 0;
+  uint32_t flags = 0;
+};
+
+// Coordinator-side write: supersede the siblings `ctx` covers, add the new one with a fresh
+// dot for `actor`, merge ctx into rec->context. Then Prune(). Returns kLimit (rec unchanged)
+// if the result would hold more than limits.max_siblings siblings. On success *dot_out
+// (if non-null) receives the new dot.
+Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, const NewValue& v,
+                  uint64_t now_ms, const VersionLimits& limits, Dot* dot_out = nullptr);
+
+// DVV sync of two replicas' states; commutative, associative, idempotent.
+Record Join(const Record& a, const Record& b);
+
+// Bound the context size (small/big/young/old like Riak). Never removes an entry that a live
+// sibling's dot still names.
+void Prune(Record* rec, uint64_t now_ms, const VersionLimits& limits);
+
+// Siblings a client should see: not tombstones, not expired at now_ms.
+std::vector<const Sibling*> LiveSiblings(const Record& rec, uint64_t now_ms);
+
+// The deterministic winner for plain GET: among non-expired siblings (tombstones included)
+// the newest timestamp, ties by larger dot. nullptr when that winner is a tombstone or
+// nothing is live. Counter siblings: see CounterValue().
+const Sibling* Winner(const Record& rec, uint64_t now_ms);
+
+// True when the record holds nothing but tombstones/expired siblings (a reap candidate).
+bool IsDeleted(const Record& rec, uint64_t now_ms);
+
+// Storage format: versioned, checksummed (xxh64), decoded defensively (every length bounded
+// by the input). Decode returns kCorruption on any mismatch and never reads out of bounds.
+std::string EncodeRecord(const Record& rec);
+Status DecodeRecord(std::string_view bytes, Record* out);
+
+// The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
+// With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token
+// that was tampered with or minted elsewhere is refused. "" decodes to the empty vector.
+std::string EncodeContext(const VersionVector& vv, std::string_view secret);
+Status DecodeContext(std::string_view token, std::string_view secret, size_t max_bytes,
+                     VersionVector* out);
+
+// 64-bit memcached cas derived from a causal context (stable hash of its entries).
+uint64_t ContextCas(const VersionVector& vv);
+
+// PN-counter CRDT used by INCR/DECR and memcached incr/decr. Each actor owns a slot it alone
+// increments; merge is pointwise max, so concurrent siblings merge without losing updates.
+// `base` carries the plain integer value the first increment started from.
+struct PNCounter {
+  int64_t base = 0;
+  struct Slot {
+    ActorId actor = 0;
+    uint64_t inc = 0;
+    uint64_t dec = 0;
+    bool operator==(const Slot&) const = default;
+  };
+  std::vector<Slot> slots;  // sorted by actor
+  int64_t Value() const;    // base + sum(inc) - sum(dec), wrapping as int64
+  void Add(ActorId actor, int64_t delta);
+  void Merge(const PNCounter& other);  // base = max, slots pointwise max
+  bool operator==(const PNCounter&) const = default;
+};
+std::string EncodeCounter(const PNCounter& c);
+Status DecodeCounter(std::string_view bytes, PNCounter* out);
+
+// The value a plain GET sees. For a counter winner: the decimal of the merge of all live
+// counter siblings. For a plain winner: its bytes. NotFound when Winner() is null.
+Status ResolveValue(const Record& rec, uint64_t now_ms, std::string* value,
+                    const Sibling** winner = nullptr);
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,90 @@
+// protocol/resp.h: RESP2/RESP3 request parser and reply writer. Pure codec, no I/O.
+//
+// RespParser is an incremental state machine (after Dragonfly's RedisParser): feed it any
+// fragment of the byte stream; it consumes what it can and returns kOk with one complete
+// command, kNeedMore after consuming everything given, or a specific error. It accepts
+// multibulk requests ("*2\r\n$3\r\nGET\r\n...") and inline commands ("GET k\r\n", as telnet
+// and redis-cli's inline mode send), with Redis's quoting rules for inline ("..." and '...').
+// Limits come from the constructor. After an error the stream is unusable (Redis closes the
+// connection after replying with the error text error()).
+//
+// RespWriter appends replies to a std::string, in RESP2 or RESP3 (after HELLO 3).
+// Thread-safety: instances are not shared; no global state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dynakv::protocol {
+
+struct RespLimits {
+  uint64_t max_bulk_len = 512ull * 1024 * 1024;  // proto_max_bulk_len
+  uint64_t max_args = 1024 * 1024;               // elements in one multibulk
+  size_t max_inline_len = 64 * 1024;             // an inline command line
+};
+
+enum class ParseStatus {
+  kOk,             // *args holds one command
+  kNeedMore,       // all input consumed, command incomplete
+  kBadMultibulk,   // "Protocol error: invalid multibulk length"
+  kBadBulk,        // "Protocol error: invalid bulk length"
+  kExpectedDollar, // "Protocol error: expected '$', got 'X'"
+  kBadInline,      // "Protocol error: unbalanced quotes in request" / too big inline
+  kBadFormat,      // other framing errors (missing CRLF after bulk)
+};
+
+class RespParser {
+ public:
+  explicit RespParser(RespLimits limits = {});
+  // Parse from data[0..len). Sets *consumed to the bytes used (may be < len on kOk; call
+  // again with the rest). On kOk, *args is replaced with the command's arguments. Empty
+  // inline lines are skipped (consumed) without producing a command.
+  ParseStatus Parse(const char* data, size_t len, size_t* consumed,
+                    std::vector<std::string>* args);
+  // Redis's text for the last error, e.g. "Protocol error: invalid bulk length".
+  const std::string& error() const { return error_; }
+  void Reset();
+
+ private:
+  enum class State { kStart, kMultibulkLen, kBulkLen, kBulkData, kInline };
+  RespLimits limits_;
+  State state_ = State::kStart;
+  std::string line_;                // partial header / inline line
+  std::vector<std::string> cur_;    // args parsed so far
+  uint64_t args_left_ = 0;
+  uint64_t bulk_left_ = 0;          // bytes of bulk data (+2 for CRLF) still expected
+  std::string error_;
+};
+
+class RespWriter {
+ public:
+  explicit RespWriter(std::string* out, int proto = 2) : out_(out), proto_(proto) {}
+  void set_proto(int proto) { proto_ = proto; }
+  int proto() const { return proto_; }
+
+  void Simple(std::string_view s);        // +s
+  void Error(std::string_view s);         // -s (s must start with the code, e.g. "ERR ...")
+  void Int(int64_t v);                    // :v
+  void Bulk(std::string_view s);          // $len s
+  void Null();                            // RESP2 $-1, RESP3 _
+  void NullArray();                       // RESP2 *-1, RESP3 _
+  void Array(size_t n);                   // *n
+  void Map(size_t n);                     // RESP3 %n ; RESP2 *2n
+  void Set(size_t n);                     // RESP3 ~n ; RESP2 *n
+  void Double(double d);                  // RESP3 ,d ; RESP2 bulk string
+  void Bool(bool b);                      // RESP3 #t/#f ; RESP2 :1/:0
+  void Verbatim(std::string_view s);      // RESP3 =len txt:s ; RESP2 bulk
+  void Ok() { Simple("OK"); }
+
+ private:
+  std::string* out_;
+  int proto_;
+};
+
+// Encode a command as a multibulk request (for clients, tests and round trips).
+std::string EncodeCommand(const std::vector<std::string>& args);
+
+}  // namespace dynakv::protocol

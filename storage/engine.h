@@ -1,0 +1,95 @@
+// storage/engine.h: the storage::Engine interface, bytes in, bytes out.
+//
+// Modeled on LevelDB's DB: a small abstract class, every method says what happens on success,
+// on a miss and on an error. Keys sort bytewise (memcmp, shorter first on a tie).
+//
+// Write model (group commit): Put/Delete/Write apply to the engine's *pending* state at once,
+// so the next Get or Scan sees them, but they are durable only after Commit() returns OK.
+// The server calls Commit() once per event-loop iteration and releases replies after it, so
+// writes that arrive together share one fsync and none is acknowledged before it is durable.
+// With SyncMode::kAlways every Write commits and syncs before returning.
+//
+// Thread-safety: an Engine is used from one thread (its node's loop). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace dynakv::storage {
+
+enum class SyncMode { kAlways, kBatch, kNone };
+
+struct WriteOp {
+  enum class Kind : uint8_t { kPut, kDelete };
+  Kind kind = Kind::kPut;
+  std::string key;
+  std::string value;  // empty for kDelete
+};
+
+struct EngineStats {
+  uint64_t commits = 0;     // Commit() calls that wrote something
+  uint64_t syncs = 0;       // fsyncs issued
+  uint64_t map_size = 0;    // LMDB map size in bytes (0 for MemEngine)
+  uint64_t used_bytes = 0;  // approximate bytes in use
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // On success stores the value of `key` in *value and returns OK. If absent returns
+  // NotFound and leaves *value unchanged. Other errors: IOError, Corruption.
+  virtual Status Get(std::string_view key, std::string* value) = 0;
+
+  // Apply one atomic batch to the pending state. On error nothing of the batch is applied.
+  // NoSpace when the store is full and could not grow: the caller reports it; no data lost.
+  virtual Status Write(const std::vector<WriteOp>& batch) = 0;
+
+  Status Put(std::string_view key, std::string_view value) {
+    return Write({WriteOp{WriteOp::Kind::kPut, std::string(key), std::string(value)}});
+  }
+  Status Delete(std::string_view key) {
+    return Write({WriteOp{WriteOp::Kind::kDelete, std::string(key), {}}});
+  }
+
+  // Visit keys in [start, end) in order (end empty = no upper bound), at most `limit`
+  // entries (0 = unlimited). The visitor returns false to stop early. Sees pending writes.
+  // The visitor must not call into the engine.
+  virtual Status Scan(std::string_view start, std::string_view end, size_t limit,
+                      const std::function<bool(std::string_view key, std::string_view value)>&
+                          visit) = 0;
+
+  // Make every pending write durable according to the sync mode (kNone: commit, no fsync).
+  // Returns OK when there was nothing to do. After an error the pending writes are dropped
+  // (they were never acknowledged) and the engine stays usable.
+  virtual Status Commit() = 0;
+
+  // True when there are writes not yet committed.
+  virtual bool HasPending() const = 0;
+
+  virtual EngineStats Stats() const = 0;
+};
+
+struct LmdbOptions {
+  std::string dir;                             // created if missing
+  SyncMode sync = SyncMode::kBatch;
+  uint64_t map_size_bytes = 1ull << 30;        // initial; doubles on MDB_MAP_FULL
+  uint64_t map_size_max_bytes = 1ull << 40;    // never grows past this: NoSpace instead
+};
+
+// Opens (creating if needed) an LMDB environment in opts.dir. Errors name the directory.
+Result<std::unique_ptr<Engine>> OpenLmdb(const LmdbOptions& opts);
+
+// In-memory engine for tests and the simulator. Committed state survives SimulateCrash();
+// pending (uncommitted) writes are lost by it, like a power cut before fsync. With
+// SyncMode::kAlways every Write is committed immediately.
+class MemEngine;
+std::unique_ptr<MemEngine> NewMemEngine(SyncMode sync = SyncMode::kBatch);
+
+}  // namespace dynakv::storage
