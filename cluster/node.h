@@ -10,6 +10,19 @@
 // OnMessage/OnTick. Every request completes exactly once, at the latest after
 // request_timeout_ms, with Unavailable if too few replicas answered.
 //
+// Durability rule for the owner of the loop (server and simulator alike): the node writes
+// to the engine's pending state and may call Transport::Send and reply callbacks in the same
+// call. The owner must call engine->Commit() before it releases the frames handed to
+// Transport::Send and the client replies of that loop iteration; so a replica's write ack
+// and a coordinator's "stored" reply are never seen before the write is durable.
+//
+// Storage layout in the engine: "d/" + key -> EncodeRecord(record) (this replica's data);
+// "m/..." node metadata (the incarnation counter); "h/" + owner + '\0' + key -> a hinted
+// record held for `owner` while it is down (sloppy quorum, Dynamo §4.6).
+//
+// Not done yet (TODO): tombstone reaping after tombstone_grace_ms, ownership handoff when
+// the ring changes, Merkle anti-entropy.
+//
 // Thread-safety: single-threaded; all calls from the owning loop.
 #pragma once
 
@@ -96,11 +109,16 @@ class Node {
   void Read(const std::string& key, int r, ReadCallback done);
   void Write(const std::string& key, WriteRequest req, WriteCallback done);
 
-  // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's keys in [start, ...) order.
+  // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's live-or-dead records with
+  // key strictly greater than start_after ("" = from the first key), in key order, at most
+  // `limit` (0 = all) of them; the visitor returns false to stop.
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit);
   uint64_t LocalKeyCountEstimate();
   Status FlushLocal();  // FLUSHALL: wipe this replica, rotate ActorId
+  // Background reaper: delete the local record of `key` if every sibling has been a
+  // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
+  Status ReapLocal(const std::string& key, uint64_t grace_ms);
 
   // Admin (DYNAMO ...).
   std::vector<MemberInfo> Members() const;

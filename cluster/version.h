@@ -56,6 +56,7 @@ class VersionVector {
   Ordering Compare(const VersionVector& other) const;  // kBefore: this < other
   bool Descends(const VersionVector& other) const;  // this >= other
   void Erase(ActorId actor);
+  const VVEntry* Find(ActorId actor) const;         // nullptr when absent
   const std::vector<VVEntry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
@@ -105,6 +106,15 @@ struct NewValue {
   uint32_t flags = 0;
 };
 
+// True when context `ctx` has seen sibling `s`, i.e. a write carrying ctx replaces it: the
+// counter covers s's dot *and* s is not newer than the newest write of s.dot.actor that ctx
+// has seen (entry timestamp 0 = unknown: counter only). The time check matters only after
+// Prune() dropped an actor's entry and that actor reissued a low counter: the reissued dot
+// is then concurrent to old contexts, not silently covered by them (pruning costs a false
+// conflict, never a lost write). For histories without such reuse it equals Covers(s.dot).
+// ApplyWrite() and Join() use this for "covers".
+bool Supersedes(const VersionVector& ctx, const Sibling& s);
+
 // Coordinator-side write: supersede the siblings `ctx` covers, add the new one with a fresh
 // dot for `actor`, merge ctx into rec->context. Then Prune(). Returns kLimit (rec unchanged)
 // if the result would hold more than limits.max_siblings siblings. On success *dot_out
@@ -137,7 +147,9 @@ Status DecodeRecord(std::string_view bytes, Record* out);
 
 // The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
 // With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token
-// that was tampered with or minted elsewhere is refused. "" decodes to the empty vector.
+// that was tampered with or minted elsewhere is refused. "" decodes to the empty vector, and
+// the empty vector encodes to "". Decode: a token longer than max_bytes, malformed, truncated
+// or failing the check yields Invalid("invalid context") and leaves *out untouched.
 std::string EncodeContext(const VersionVector& vv, std::string_view secret);
 Status DecodeContext(std::string_view token, std::string_view secret, size_t max_bytes,
                      VersionVector* out);

@@ -50,12 +50,30 @@ class RespParser {
 
  private:
   enum class State { kStart, kMultibulkLen, kBulkLen, kBulkData, kInline };
+  enum class LineResult { kLine, kPending, kTooBig };
+
+  // Finds the next '\n'-terminated line starting at data[*pos]. On kLine, *line is the
+  // line without its '\n' (a view into data, or into line_ when it spanned fragments; the
+  // caller clears line_ once done with it). On kPending the fragment was buffered in line_.
+  // kTooBig when the line's content (not counting a final "\r") is known to exceed max.
+  LineResult NextLine(const char* data, size_t len, size_t* pos, size_t max,
+                      std::string_view* line);
+  // The string for argument argc_, emptied; reuses the string the caller handed back.
+  std::string& Slot();
+  // Redis's sdssplitargs over one inline line, into cur_[0..argc_). False on bad quotes.
+  bool SplitInline(std::string_view line);
+  void AppendBulk(std::string* dst, const char* p, size_t n);
+  ParseStatus Emit(std::vector<std::string>* args, size_t pos, size_t* consumed);
+  ParseStatus Fail(ParseStatus status, std::string_view text, size_t pos, size_t* consumed);
+
   RespLimits limits_;
   State state_ = State::kStart;
   std::string line_;                // partial header / inline line
-  std::vector<std::string> cur_;    // args parsed so far
+  std::vector<std::string> cur_;    // args parsed so far: cur_[0..argc_); the rest are spare
+  size_t argc_ = 0;
   uint64_t args_left_ = 0;
   uint64_t bulk_left_ = 0;          // bytes of bulk data (+2 for CRLF) still expected
+  ParseStatus failed_ = ParseStatus::kOk;  // sticky: the stream is unusable after an error
   std::string error_;
 };
 
@@ -80,6 +98,9 @@ class RespWriter {
   void Ok() { Simple("OK"); }
 
  private:
+  void Header(char type, int64_t n);       // e.g. "*3\r\n", formatted in one append
+  void Line(char type, std::string_view s);  // type, s with CR/LF blanked out, CRLF
+
   std::string* out_;
   int proto_;
 };

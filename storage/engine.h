@@ -12,6 +12,7 @@
 // Thread-safety: an Engine is used from one thread (its node's loop). Not thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +25,21 @@
 namespace dynakv::storage {
 
 enum class SyncMode { kAlways, kBatch, kNone };
+
+// Longest key either engine accepts: LMDB's compiled-in limit (mdb_env_get_maxkeysize), kept
+// the same in MemEngine so the simulator rejects exactly what production rejects. Longer
+// keys and empty keys are InvalidArgument; a layer above must hash long keys if it needs them.
+inline constexpr size_t kKeyBytesMax = 511;
+
+// OK when `key` can be stored: 1..kKeyBytesMax bytes. Otherwise InvalidArgument.
+inline Status CheckKey(std::string_view key) {
+  if (key.empty()) return Status::Invalid("empty key");
+  if (key.size() > kKeyBytesMax) {
+    return Status::Invalid("key of " + std::to_string(key.size()) + " bytes exceeds the " +
+                           std::to_string(kKeyBytesMax) + "-byte limit");
+  }
+  return Status::OK();
+}
 
 struct WriteOp {
   enum class Kind : uint8_t { kPut, kDelete };

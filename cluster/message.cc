@@ -1,0 +1,394 @@
+// cluster/message.cc: see message.h.
+#include "cluster/message.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <xxhash.h>
+
+#include <cstring>
+
+namespace dynakv::cluster {
+
+const char* MemberStatusName(MemberStatus s) {
+  switch (s) {
+    case MemberStatus::kJoining: return "joining";
+    case MemberStatus::kUp: return "up";
+    case MemberStatus::kSuspect: return "suspect";
+    case MemberStatus::kDown: return "down";
+    case MemberStatus::kLeaving: return "leaving";
+    case MemberStatus::kRemoved: return "removed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  void U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
+  void U16(uint16_t v) { Fixed(v, 2); }
+  void U32(uint32_t v) { Fixed(v, 4); }
+  void U64(uint64_t v) { Fixed(v, 8); }
+  void Str(std::string_view s) {
+    U32(static_cast<uint32_t>(s.size()));
+    out_->append(s);
+  }
+  void Vv(const VersionVector& vv) {
+    U32(static_cast<uint32_t>(vv.size()));
+    for (const auto& e : vv.entries()) {
+      U64(e.actor);
+      U64(e.counter);
+      U64(e.timestamp_ms);
+    }
+  }
+
+ private:
+  void Fixed(uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  std::string* out_;
+};
+
+// Bounds-checked reader: every accessor fails (sticky) instead of reading past the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && pos_ == in_.size(); }
+  uint8_t U8() { return static_cast<uint8_t>(Fixed(1)); }
+  uint16_t U16() { return static_cast<uint16_t>(Fixed(2)); }
+  uint32_t U32() { return static_cast<uint32_t>(Fixed(4)); }
+  uint64_t U64() { return Fixed(8); }
+  std::string_view View(size_t max_len) {
+    uint32_t n = U32();
+    if (!ok_ || n > max_len || n > in_.size() - pos_) {
+      ok_ = false;
+      return {};
+    }
+    std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  std::string Str(size_t max_len = kMaxPayloadBytes) { return std::string(View(max_len)); }
+  bool Vv(VersionVector* vv) {
+    uint32_t n = U32();
+    if (!ok_ || n > (in_.size() - pos_) / 24) return ok_ = false;
+    *vv = VersionVector();
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint64_t actor = U64(), counter = U64(), ts = U64();
+      // Entries must be sorted, distinct and positive, as VersionVector keeps them.
+      if (!ok_ || counter == 0 || (i > 0 && actor <= prev)) return ok_ = false;
+      prev = actor;
+      vv->Raise(actor, counter, ts);
+    }
+    return ok_;
+  }
+  void Fail() { ok_ = false; }
+
+ private:
+  uint64_t Fixed(int n) {
+    if (!ok_ || in_.size() - pos_ < static_cast<size_t>(n)) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+    pos_ += n;
+    return v;
+  }
+  std::string_view in_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+void EncodePayload(const Message& m, std::string* out) {
+  Writer w(out);
+  w.Str(m.from_id);
+  w.Str(m.from_addr);
+  switch (m.type) {
+    case MsgType::kGossip:
+      w.U8(m.reply_wanted ? 1 : 0);
+      w.U32(static_cast<uint32_t>(m.members.size()));
+      for (const auto& ms : m.members) {
+        w.Str(ms.id);
+        w.Str(ms.cluster_addr);
+        w.Str(ms.client_addr);
+        w.U8(static_cast<uint8_t>(ms.status));
+        w.U32(ms.tokens);
+        w.U64(ms.heartbeat);
+        w.U64(ms.incarnation);
+      }
+      break;
+    case MsgType::kReadReq:
+      w.U64(m.req_id);
+      w.Str(m.key);
+      break;
+    case MsgType::kReadResp:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      w.U8(m.found ? 1 : 0);
+      w.Str(m.found ? EncodeRecord(m.record) : std::string());
+      break;
+    case MsgType::kWriteReq:
+    case MsgType::kReadRepair:
+    case MsgType::kHintedWrite:
+      w.U64(m.req_id);
+      w.Str(m.key);
+      w.Str(EncodeRecord(m.record));
+      w.Str(m.hint_owner);
+      break;
+    case MsgType::kWriteAck:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      break;
+    case MsgType::kForwardReq:
+      w.U64(m.req_id);
+      w.Str(m.key);
+      w.U8(m.is_write ? 1 : 0);
+      w.U32(static_cast<uint32_t>(m.r));
+      w.U32(static_cast<uint32_t>(m.w));
+      w.U8(static_cast<uint8_t>(m.op));
+      w.U8(static_cast<uint8_t>(m.value.kind));
+      w.Str(m.value.value);
+      w.U64(m.value.expiry_ms);
+      w.U32(m.value.flags);
+      w.U64(static_cast<uint64_t>(m.delta));
+      w.U8(m.has_context ? 1 : 0);
+      w.Vv(m.context);
+      break;
+    case MsgType::kForwardResp:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      w.Vv(m.context);
+      w.Str(EncodeRecord(m.record));
+      break;
+  }
+}
+
+bool DecodeCode(Reader* r, Message* m) {
+  uint8_t c = r->U8();
+  if (c > static_cast<uint8_t>(Code::kNotSupported)) return false;
+  m->code = static_cast<Code>(c);
+  m->error = r->Str(kMaxIdBytes * 64);
+  return r->ok();
+}
+
+bool DecodeRecordField(Reader* r, Record* rec) {
+  std::string_view bytes = r->View(kMaxPayloadBytes);
+  if (!r->ok()) return false;
+  return DecodeRecord(bytes, rec).ok();
+}
+
+bool DecodePayload(std::string_view payload, Message* m) {
+  Reader r(payload);
+  m->from_id = r.Str(kMaxIdBytes);
+  m->from_addr = r.Str(kMaxIdBytes);
+  switch (m->type) {
+    case MsgType::kGossip: {
+      uint8_t rw = r.U8();
+      if (rw > 1) return false;
+      m->reply_wanted = rw == 1;
+      uint32_t n = r.U32();
+      if (!r.ok() || n > kMaxGossipMembers) return false;
+      m->members.clear();
+      m->members.reserve(n);
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        MemberState ms;
+        ms.id = r.Str(kMaxIdBytes);
+        ms.cluster_addr = r.Str(kMaxIdBytes);
+        ms.client_addr = r.Str(kMaxIdBytes);
+        uint8_t st = r.U8();
+        if (st > kMaxMemberStatus) return false;
+        ms.status = static_cast<MemberStatus>(st);
+        ms.tokens = r.U32();
+        ms.heartbeat = r.U64();
+        ms.incarnation = r.U64();
+        if (ms.id.empty() || ms.cluster_addr.empty()) return false;
+        m->members.push_back(std::move(ms));
+      }
+      break;
+    }
+    case MsgType::kReadReq:
+      m->req_id = r.U64();
+      m->key = r.Str();
+      break;
+    case MsgType::kReadResp: {
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      uint8_t f = r.U8();
+      if (f > 1) return false;
+      m->found = f == 1;
+      if (m->found) {
+        if (!DecodeRecordField(&r, &m->record)) return false;
+      } else {
+        if (!r.View(0).empty() || !r.ok()) return false;
+        m->record = Record();
+      }
+      break;
+    }
+    case MsgType::kWriteReq:
+    case MsgType::kReadRepair:
+    case MsgType::kHintedWrite:
+      m->req_id = r.U64();
+      m->key = r.Str();
+      if (!DecodeRecordField(&r, &m->record)) return false;
+      m->hint_owner = r.Str(kMaxIdBytes);
+      break;
+    case MsgType::kWriteAck:
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      break;
+    case MsgType::kForwardReq: {
+      m->req_id = r.U64();
+      m->key = r.Str();
+      uint8_t iw = r.U8();
+      m->r = static_cast<int32_t>(r.U32());
+      m->w = static_cast<int32_t>(r.U32());
+      uint8_t op = r.U8();
+      uint8_t kind = r.U8();
+      if (iw > 1 || op > static_cast<uint8_t>(OpKind::kCounterAdd) ||
+          kind > static_cast<uint8_t>(ValueKind::kCounter)) {
+        return false;
+      }
+      m->is_write = iw == 1;
+      m->op = static_cast<OpKind>(op);
+      m->value.kind = static_cast<ValueKind>(kind);
+      m->value.value = r.Str();
+      m->value.expiry_ms = r.U64();
+      m->value.flags = r.U32();
+      m->delta = static_cast<int64_t>(r.U64());
+      uint8_t hc = r.U8();
+      if (hc > 1) return false;
+      m->has_context = hc == 1;
+      if (!r.Vv(&m->context)) return false;
+      break;
+    }
+    case MsgType::kForwardResp:
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      if (!r.Vv(&m->context)) return false;
+      if (!DecodeRecordField(&r, &m->record)) return false;
+      break;
+  }
+  return r.done();
+}
+
+void Mac(std::string_view secret, std::string_view data, unsigned char out[kMacBytes]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &md_len);
+  std::memcpy(out, md, kMacBytes);
+}
+
+uint32_t LoadU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeFrame(const Message& msg, std::string_view secret) {
+  std::string out;
+  out.resize(kFrameHeaderBytes);
+  EncodePayload(msg, &out);
+  size_t payload_len = out.size() - kFrameHeaderBytes;
+  DKV_ASSERT(payload_len <= kMaxPayloadBytes);
+  std::string header;
+  Writer w(&header);
+  w.U16(kFrameMagic);
+  w.U8(kFrameVersion);
+  w.U8(static_cast<uint8_t>(msg.type));
+  w.U32(static_cast<uint32_t>(payload_len));
+  std::memcpy(out.data(), header.data(), kFrameHeaderBytes);
+  if (!secret.empty()) {
+    unsigned char mac[kMacBytes];
+    Mac(secret, out, mac);
+    out.append(reinterpret_cast<const char*>(mac), kMacBytes);
+  } else {
+    Writer(&out).U64(XXH64(out.data(), out.size(), 0));
+  }
+  return out;
+}
+
+Status DecodeFrame(std::string_view frame, std::string_view secret, Message* out) {
+  size_t trailer = TrailerBytes(!secret.empty());
+  if (frame.size() < kFrameHeaderBytes + trailer) return Status::Corruption("frame truncated");
+  Reader h(frame.substr(0, kFrameHeaderBytes));
+  uint16_t magic = h.U16();
+  uint8_t version = h.U8();
+  uint8_t type = h.U8();
+  uint32_t len = h.U32();
+  if (magic != kFrameMagic) return Status::Corruption("bad frame magic");
+  if (version != kFrameVersion) return Status::Corruption("unsupported frame version");
+  if (type == 0 || type > kMaxMsgType) return Status::Corruption("unknown message type");
+  if (len > kMaxPayloadBytes) return Status::Corruption("frame too large");
+  if (frame.size() != kFrameHeaderBytes + len + trailer) {
+    return Status::Corruption("frame length mismatch");
+  }
+  std::string_view body = frame.substr(0, kFrameHeaderBytes + len);
+  std::string_view tail = frame.substr(kFrameHeaderBytes + len);
+  if (!secret.empty()) {
+    unsigned char mac[kMacBytes];
+    Mac(secret, body, mac);
+    if (CRYPTO_memcmp(mac, tail.data(), kMacBytes) != 0) {
+      return Status::Invalid("frame authentication failed (cluster_secret mismatch?)");
+    }
+  } else {
+    Reader t(tail);
+    if (t.U64() != XXH64(body.data(), body.size(), 0)) {
+      return Status::Corruption("frame checksum mismatch");
+    }
+  }
+  *out = Message();
+  out->type = static_cast<MsgType>(type);
+  if (!DecodePayload(body.substr(kFrameHeaderBytes), out)) {
+    return Status::Corruption("malformed message payload");
+  }
+  return Status::OK();
+}
+
+void FrameSplitter::Feed(std::string_view bytes) {
+  // Compact lazily so a long-lived connection does not grow its buffer without bound and
+  // small frames do not cost a memmove each.
+  if (pos_ > 0 && pos_ * 2 >= buf_.size()) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(bytes);
+}
+
+FrameSplitter::Result FrameSplitter::Next(std::string* frame) {
+  if (!error_.ok()) return Result::kError;
+  size_t avail = buf_.size() - pos_;
+  if (avail < kFrameHeaderBytes) return Result::kNeedMore;
+  const char* p = buf_.data() + pos_;
+  uint16_t magic = static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
+  if (magic != kFrameMagic) {
+    error_ = Status::Corruption("bad frame magic");
+    return Result::kError;
+  }
+  uint32_t len = LoadU32(p + 4);
+  if (len > max_payload_bytes_) {
+    error_ = Status::Limit("frame too large");
+    return Result::kError;
+  }
+  size_t total = kFrameHeaderBytes + len + trailer_bytes_;
+  if (avail < total) return Result::kNeedMore;
+  frame->assign(p, total);
+  pos_ += total;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
+  return Result::kFrame;
+}
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,118 @@
+// cluster/message.h: framed, versioned inter-node messages and their codec.
+//
+// Wire format of one frame (all integers little-endian):
+//   [magic u16 = 0x4B44 "DK"][version u8 = 1][type u8][len u32][payload: len bytes][trailer]
+// trailer = truncated HMAC-SHA256 (16 bytes) over header+payload when the cluster has a
+// secret (peer authentication: a node without the secret can neither join nor write), else
+// an xxh64 checksum (8 bytes) that only catches corruption.
+//
+// Decoding never trusts a length: every count and string is checked against the bytes
+// left, and the payload against kMaxPayloadBytes (a 512 MB value plus its record fits),
+// so garbage, truncation or a forged frame yield a Status, never a crash.
+//
+// One flat Message struct serves every type; the comment on each field says which types
+// carry it. (Flat instead of a variant: the node fills replies from requests field by field.)
+//
+// FrameSplitter cuts a TCP byte stream into whole frames for the server.
+// Thread-safety: pure functions; a FrameSplitter belongs to one connection.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/member_state.h"
+#include "cluster/node.h"
+#include "cluster/version.h"
+#include "storage/status.h"
+
+namespace dynakv::cluster {
+
+enum class MsgType : uint8_t {
+  kGossip = 1,        // members: the sender's view; reply_wanted: push-pull
+  kReadReq = 2,       // req_id, key
+  kReadResp = 3,      // req_id, code/error, found, record
+  kWriteReq = 4,      // req_id, key, record: replicate (replica Joins, persists, acks)
+  kWriteAck = 5,      // req_id, code/error
+  kForwardReq = 6,    // req_id, key, is_write, r | (w, op, value, delta, has_context, context)
+  kForwardResp = 7,   // req_id, code/error, context, record
+  kReadRepair = 8,    // key, record: Join into the local copy; no reply
+  kHintedWrite = 9,   // req_id, key, record, hint_owner: hold for hint_owner, then ack
+};
+constexpr uint8_t kMaxMsgType = 9;
+
+constexpr uint16_t kFrameMagic = 0x4B44;
+constexpr uint8_t kFrameVersion = 1;
+constexpr size_t kFrameHeaderBytes = 8;
+constexpr size_t kMacBytes = 16;
+constexpr size_t kChecksumBytes = 8;
+constexpr uint32_t kMaxPayloadBytes = 600u * 1024 * 1024;
+constexpr size_t kMaxGossipMembers = 4096;
+constexpr size_t kMaxIdBytes = 1024;  // node ids, addresses
+
+struct Message {
+  MsgType type = MsgType::kGossip;
+  std::string from_id;    // all: sender's node id
+  std::string from_addr;  // all: sender's cluster address (where replies go)
+  uint64_t req_id = 0;    // all but gossip / read repair
+  std::string key;        // requests, read repair, hinted write
+
+  bool reply_wanted = false;         // gossip
+  std::vector<MemberState> members;  // gossip
+
+  Code code = Code::kOk;  // responses and acks
+  std::string error;      // responses and acks, when code != kOk
+
+  bool found = false;      // read response: the replica had the key
+  Record record;           // read response, write, read repair, hinted write, forward resp
+  VersionVector context;   // forward request (has_context) and forward response
+  std::string hint_owner;  // hinted write: the node the record is meant for
+
+  // Forward request: the client request to coordinate on the sender's behalf.
+  bool is_write = false;
+  int32_t r = 0;
+  int32_t w = 0;
+  OpKind op = OpKind::kPut;
+  NewValue value;
+  int64_t delta = 0;
+  bool has_context = false;
+
+  Status status() const { return code == Code::kOk ? Status::OK() : Status(code, error); }
+  void set_status(const Status& s) {
+    code = s.code();
+    error = s.ok() ? std::string() : s.message();
+  }
+};
+
+// The trailer size for a cluster with (or without) a secret.
+inline size_t TrailerBytes(bool has_secret) { return has_secret ? kMacBytes : kChecksumBytes; }
+
+std::string EncodeFrame(const Message& msg, std::string_view secret);
+
+// Corruption on bad magic/version/type/length/checksum/payload; InvalidArgument when the
+// MAC does not match (wrong or missing secret). *out is unspecified on error.
+Status DecodeFrame(std::string_view frame, std::string_view secret, Message* out);
+
+// Cuts a byte stream into frames. Feed() bytes as they arrive; call Next() until it returns
+// kNeedMore. After kError the stream is unusable (close the connection); error() says why.
+class FrameSplitter {
+ public:
+  enum class Result { kFrame, kNeedMore, kError };
+  explicit FrameSplitter(bool has_secret, uint32_t max_payload_bytes = kMaxPayloadBytes)
+      : trailer_bytes_(TrailerBytes(has_secret)), max_payload_bytes_(max_payload_bytes) {}
+
+  void Feed(std::string_view bytes);
+  Result Next(std::string* frame);
+  const Status& error() const { return error_; }
+  size_t buffered_bytes() const { return buf_.size() - pos_; }
+
+ private:
+  size_t trailer_bytes_;
+  uint32_t max_payload_bytes_;
+  std::string buf_;
+  size_t pos_ = 0;  // start of the unconsumed bytes in buf_
+  Status error_;
+};
+
+}  // namespace dynakv::cluster

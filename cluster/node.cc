@@ -1,0 +1,1005 @@
+// cluster/node.cc: Node::Impl, the request coordinator, replica handlers, gossip wiring and
+// hinted handoff. See node.h for the contract and the storage layout.
+#include "cluster/node.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "cluster/membership.h"
+#include "cluster/message.h"
+#include "cluster/ring.h"
+
+namespace dynakv::cluster {
+
+namespace {
+
+constexpr std::string_view kDataPrefix = "d/";
+constexpr std::string_view kDataEnd = "d0";  // '0' == '/' + 1: end of the "d/" range
+constexpr std::string_view kHintPrefix = "h/";
+constexpr std::string_view kHintEnd = "h0";
+constexpr std::string_view kIncarnationKey = "m/incarnation";
+constexpr size_t kMaxHints = 100000;          // hinted records held for others, at most
+constexpr size_t kHintScanBatch = 64;         // hints examined per delivery pass
+constexpr size_t kScanChunk = 256;            // ScanLocal visits in chunks (see there)
+
+std::string DataKey(std::string_view key) {
+  std::string k;
+  k.reserve(kDataPrefix.size() + key.size());
+  k.append(kDataPrefix);
+  k.append(key);
+  return k;
+}
+
+std::string HintKey(std::string_view owner, std::string_view key) {
+  std::string k;
+  k.reserve(kHintPrefix.size() + owner.size() + 1 + key.size());
+  k.append(kHintPrefix);
+  k.append(owner);
+  k.push_back('\0');  // ids never hold NUL, so the owner ends unambiguously
+  k.append(key);
+  return k;
+}
+
+bool SplitHintKey(std::string_view hk, std::string* owner, std::string* key) {
+  if (hk.substr(0, kHintPrefix.size()) != kHintPrefix) return false;
+  hk.remove_prefix(kHintPrefix.size());
+  size_t nul = hk.find('\0');
+  if (nul == std::string_view::npos) return false;
+  owner->assign(hk.substr(0, nul));
+  key->assign(hk.substr(nul + 1));
+  return true;
+}
+
+bool ParseInt64(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+struct Node::Impl {
+  // A read this node coordinates. Completes after r good replies; stays until every target
+  // answered (or the deadline) so read repair can fix the replicas that differed.
+  struct PendingRead {
+    std::string key;
+    int r = 0;
+    std::vector<std::string> targets;  // node ids not yet answered
+    size_t target_count = 0;
+    struct Reply {
+      std::string node;
+      Record record;
+    };
+    std::vector<Reply> replies;  // good replies
+    size_t failed = 0;
+    Record joined;
+    bool done = false;
+    ReadCallback cb;
+  };
+  // A write this node coordinates. Completes after w acks (the local write counts).
+  struct PendingWrite {
+    int w = 0;
+    std::vector<std::string> awaiting;  // node ids (hint holders included) not yet acked
+    size_t acks = 0, failed = 0;
+    WriteReply reply;
+    WriteCallback cb;
+  };
+  // A request handed to a preference-list node to coordinate.
+  struct PendingForward {
+    ReadCallback read_cb;
+    WriteCallback write_cb;
+  };
+  // A hinted record on its way to its owner; deleted here once the owner acked.
+  struct HintDelivery {
+    std::string hint_key;
+    std::string bytes;  // the hint as sent: a newer hint for the key is kept
+  };
+
+  NodeConfig cfg;
+  Transport* transport;
+  Clock* clock;
+  Random* random;
+  storage::Engine* engine;
+  Logger* logger;
+  bool standalone;
+  Membership membership;
+  Ring ring;
+  ActorId actor = 0;
+  uint64_t incarnation = 0;  // as persisted under kIncarnationKey
+  NodeStats stats;
+  uint64_t next_req_id = 1;
+  uint64_t key_count = 0;
+  uint64_t hint_count = 0;
+  std::string hint_cursor;          // where the next hint delivery pass starts
+  uint64_t next_hint_pass_ms = 0;
+  std::map<uint64_t, PendingRead> reads;
+  std::map<uint64_t, PendingWrite> writes;
+  std::map<uint64_t, PendingForward> forwards;
+  std::map<uint64_t, HintDelivery> deliveries;
+  std::set<std::string> hints_in_flight;
+  std::multimap<uint64_t, uint64_t> timers;  // deadline_ms -> req_id (any of the maps above)
+
+  Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
+      : cfg(std::move(c)),
+        transport(t),
+        clock(cl),
+        random(r),
+        engine(e),
+        logger(l),
+        standalone(cfg.cluster_addr.empty()),
+        membership(MembershipConfig{cfg.id, cfg.cluster_addr, cfg.client_addr, cfg.tokens,
+                                    cfg.seeds, cfg.gossip_interval_ms, cfg.suspect_after_ms,
+                                    cfg.down_after_ms},
+                   r) {
+    ring.Build({{cfg.id, cfg.tokens}});
+  }
+
+  void Log(Logger::Level level, const std::string& msg) {
+    if (logger) logger->Log(level, msg);
+  }
+
+  // ---- storage -------------------------------------------------------------------------
+
+  // OK with *rec (empty and *found = false when absent). A corrupt local record is logged
+  // and treated as absent: the other replicas' copies are joined back in by the next write
+  // or read repair, which is better than refusing the key forever.
+  Status LoadLocal(std::string_view key, Record* rec, bool* found) {
+    std::string bytes;
+    Status s = engine->Get(DataKey(key), &bytes);
+    *rec = Record();
+    *found = false;
+    if (s.IsNotFound()) return Status::OK();
+    if (!s.ok()) return s;
+    s = DecodeRecord(bytes, rec);
+    if (!s.ok()) {
+      Log(Logger::Level::kError, "corrupt local record for a key, treated as absent: " +
+                                     s.ToString());
+      *rec = Record();
+      return Status::OK();
+    }
+    *found = true;
+    return Status::OK();
+  }
+
+  Status StoreLocal(std::string_view key, const Record& rec, bool existed) {
+    Status s = engine->Put(DataKey(key), EncodeRecord(rec));
+    if (s.ok() && !existed) ++key_count;
+    return s;
+  }
+
+  // Replica side: Join `incoming` into the local copy; persists only when it changed.
+  Status JoinLocal(std::string_view key, const Record& incoming) {
+    Record local;
+    bool found = false;
+    Status s = LoadLocal(key, &local, &found);
+    if (!s.ok()) return s;
+    Record merged = cluster::Join(local, incoming);
+    if (found && merged == local) return Status::OK();
+    return StoreLocal(key, merged, found);
+  }
+
+  Status PersistIncarnation() {
+    uint64_t inc = membership.self().incarnation;
+    if (inc == incarnation) return Status::OK();
+    incarnation = inc;
+    return engine->Put(kIncarnationKey, std::to_string(inc));
+  }
+
+  ActorId FreshActor() {
+    ActorId a = 0;
+    while (a == 0) a = random->Next();
+    return a;
+  }
+
+  // ---- messaging -----------------------------------------------------------------------
+
+  void Send(const std::string& addr, Message* m) {
+    m->from_id = cfg.id;
+    m->from_addr = cfg.cluster_addr;
+    transport->Send(addr, EncodeFrame(*m, cfg.cluster_secret));
+  }
+
+  const std::string* AddrOf(const std::string& id) const {
+    const MemberState* m = membership.Find(id);
+    return m ? &m->cluster_addr : nullptr;
+  }
+
+  void SendTo(const std::string& id, Message* m) {
+    if (const std::string* addr = AddrOf(id)) Send(*addr, m);
+  }
+
+  void SendGossip(const std::string& addr, bool reply_wanted) {
+    Message m;
+    m.type = MsgType::kGossip;
+    m.reply_wanted = reply_wanted;
+    m.members = membership.Digest();
+    Send(addr, &m);
+  }
+
+  void RebuildRing() {
+    if (standalone) return;
+    auto members = membership.RingMembers();
+    if (!ring.SameMembers(members)) ring.Build(std::move(members));
+  }
+
+  // ---- placement -----------------------------------------------------------------------
+
+  std::vector<std::string> Preference(std::string_view key) const {
+    return ring.PreferenceList(key, static_cast<size_t>(std::max(cfg.n, 1)));
+  }
+
+  bool Contains(const std::vector<std::string>& v, const std::string& id) const {
+    return std::find(v.begin(), v.end(), id) != v.end();
+  }
+
+  // First preference-list node we believe reachable; else the first one (it may be back).
+  const std::string& ForwardTarget(const std::vector<std::string>& pref) const {
+    for (const auto& id : pref) {
+      if (membership.IsReachable(id)) return id;
+    }
+    return pref.front();
+  }
+
+  uint64_t NewRequest(uint64_t timeout_ms) {
+    uint64_t id = next_req_id++;
+    timers.emplace(clock->NowMs() + timeout_ms, id);
+    return id;
+  }
+
+  Status CheckQuorum(int* q, int def, const char* what) const {
+    if (*q == 0) *q = def;
+    if (*q < 1 || *q > cfg.n) {
+      return Status::Invalid(std::string(what) + " must be between 1 and n (" +
+                             std::to_string(cfg.n) + ")");
+    }
+    return Status::OK();
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  void Read(const std::string& key, int r, ReadCallback done) {
+    Status s = CheckQuorum(&r, cfg.r, "r");
+    if (!s.ok()) return done(s, ReadReply{});
+    ++stats.reads;
+    if (standalone) {
+      // The single-node hot path: one Get, one decode, no messages.
+      if (r > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
+      ReadReply reply;
+      bool found = false;
+      s = LoadLocal(key, &reply.record, &found);
+      return done(s, std::move(reply));
+    }
+    CoordinateRead(key, r, std::move(done), /*forwarded=*/false, cfg.request_timeout_ms);
+  }
+
+  void CoordinateRead(const std::string& key, int r, ReadCallback done, bool forwarded,
+                      uint64_t timeout_ms) {
+    std::vector<std::string> pref = Preference(key);
+    if (pref.empty()) return done(Status::Unavailable("no nodes own this key"), {});
+    if (!forwarded && !Contains(pref, cfg.id)) {
+      // Let a replica coordinate: its actor is already in the key's clock, so clocks stay
+      // small, and its local copy saves a round trip.
+      return Forward(ForwardTarget(pref), key, /*is_write=*/false, r, nullptr,
+                     std::move(done), nullptr);
+    }
+    if (pref.size() < static_cast<size_t>(r)) {
+      return done(Status::Unavailable("r=" + std::to_string(r) + " but only " +
+                                      std::to_string(pref.size()) + " replicas"),
+                  {});
+    }
+    uint64_t id = NewRequest(timeout_ms);
+    PendingRead& p = reads[id];
+    p.key = key;
+    p.r = r;
+    p.target_count = pref.size();
+    p.cb = std::move(done);
+    bool local = false;
+    for (auto& t : pref) {
+      if (t == cfg.id) {
+        local = true;
+        continue;
+      }
+      p.targets.push_back(t);
+      Message m;
+      m.type = MsgType::kReadReq;
+      m.req_id = id;
+      m.key = key;
+      SendTo(t, &m);
+    }
+    if (local) {
+      p.targets.push_back(cfg.id);
+      Record rec;
+      bool found = false;
+      Status s = LoadLocal(key, &rec, &found);
+      OnReadReply(id, cfg.id, s, std::move(rec));
+    } else {
+      ReadProgress(id);
+    }
+  }
+
+  void OnReadReply(uint64_t id, const std::string& from, const Status& s, Record rec) {
+    auto it = reads.find(id);
+    if (it == reads.end()) return;  // finished: a late or duplicate reply
+    PendingRead& p = it->second;
+    auto t = std::find(p.targets.begin(), p.targets.end(), from);
+    if (t == p.targets.end()) return;  // not asked, or answered already (duplicate)
+    p.targets.erase(t);
+    if (s.ok()) {
+      p.joined = cluster::Join(p.joined, rec);
+      p.replies.push_back({from, std::move(rec)});
+    } else {
+      ++p.failed;
+    }
+    ReadProgress(id);
+  }
+
+  void ReadProgress(uint64_t id) {
+    auto it = reads.find(id);
+    if (it == reads.end()) return;
+    PendingRead& p = it->second;
+    bool all_in = p.targets.empty();
+    if (!p.done) {
+      Status s;
+      if (p.replies.size() >= static_cast<size_t>(p.r)) {
+        s = Status::OK();
+      } else if (p.replies.size() + p.targets.size() < static_cast<size_t>(p.r)) {
+        s = Status::Unavailable("too few replicas answered the read");
+      } else {
+        return;  // keep waiting
+      }
+      p.done = true;
+      ReadCallback cb = std::move(p.cb);
+      ReadReply reply{p.joined};
+      if (all_in) FinishRead(id);
+      cb(s, std::move(reply));  // last: the callback may re-enter the node
+      return;
+    }
+    if (all_in) FinishRead(id);
+  }
+
+  // Read repair (Dynamo §4.7): push the reconciled record to every replica that answered
+  // with something different, then forget the request.
+  void FinishRead(uint64_t id) {
+    auto it = reads.find(id);
+    if (it == reads.end()) return;
+    PendingRead p = std::move(it->second);
+    reads.erase(it);
+    for (const auto& reply : p.replies) {
+      if (reply.record == p.joined) continue;
+      ++stats.read_repairs;
+      if (reply.node == cfg.id) {
+        Status s = JoinLocal(p.key, p.joined);
+        if (!s.ok()) Log(Logger::Level::kWarn, "local read repair failed: " + s.ToString());
+        continue;
+      }
+      Message m;
+      m.type = MsgType::kReadRepair;
+      m.key = p.key;
+      m.record = p.joined;
+      SendTo(reply.node, &m);
+    }
+  }
+
+  // ---- writes --------------------------------------------------------------------------
+
+  void Write(const std::string& key, WriteRequest req, WriteCallback done) {
+    Status s = CheckQuorum(&req.w, cfg.w, "w");
+    if (!s.ok()) return done(s, WriteReply{});
+    ++stats.writes;
+    if (standalone) {
+      if (req.w > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
+      WriteReply reply;
+      bool existed = false;
+      s = ApplyLocal(key, req, &reply.record, &existed);
+      if (s.ok()) s = StoreLocal(key, reply.record, existed);
+      if (!s.ok()) return done(s, WriteReply{});
+      reply.context = reply.record.context;
+      return done(Status::OK(), std::move(reply));
+    }
+    CoordinateWrite(key, std::move(req), std::move(done), /*forwarded=*/false,
+                    cfg.request_timeout_ms);
+  }
+
+  // The coordinator's half of a write: assign the dot (only coordinators do) on top of the
+  // local copy. *rec receives the new record; nothing is persisted here.
+  Status ApplyLocal(const std::string& key, const WriteRequest& req, Record* rec,
+                    bool* existed) {
+    Status s = LoadLocal(key, rec, existed);
+    if (!s.ok()) return s;
+    uint64_t now_ms = clock->WallMs();
+    if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms);
+    NewValue v;
+    if (req.op == OpKind::kDelete) {
+      v.kind = ValueKind::kTombstone;
+    } else {
+      v = req.value;
+    }
+    // SET without a context supersedes every version this replica knows.
+    // (A copy: ApplyWrite mutates rec->context.)
+    VersionVector ctx = req.has_context ? req.context : rec->context;
+    return ApplyWrite(rec, ctx, actor, v, now_ms, cfg.limits);
+  }
+
+  // INCR/DECR: merge the live counter siblings (so concurrent increments from other
+  // coordinators are kept), add in our slot, and supersede everything we know.
+  Status ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms) {
+    PNCounter c;
+    NewValue v;
+    v.kind = ValueKind::kCounter;
+    const Sibling* win = Winner(*rec, now_ms);
+    if (win && win->kind == ValueKind::kPlain) {
+      // A plain value SET after the counter resets it: it becomes the base.
+      if (!ParseInt64(win->value, &c.base)) {
+        return Status::Invalid("value is not an integer or out of range");
+      }
+      v.expiry_ms = win->expiry_ms;
+      v.flags = win->flags;
+    } else if (win) {
+      for (const Sibling* sib : LiveSiblings(*rec, now_ms)) {
+        if (sib->kind != ValueKind::kCounter) continue;
+        PNCounter other;
+        Status s = DecodeCounter(sib->value, &other);
+        if (!s.ok()) return s;
+        c.Merge(other);
+      }
+      v.expiry_ms = win->expiry_ms;  // INCR keeps the TTL, as in Redis
+      v.flags = win->flags;
+    }
+    int64_t result = 0;
+    if (__builtin_add_overflow(c.Value(), delta, &result)) {
+      return Status::Invalid("increment or decrement would overflow");
+    }
+    c.Add(actor, delta);
+    v.value = EncodeCounter(c);
+    VersionVector ctx = rec->context;
+    return ApplyWrite(rec, ctx, actor, v, now_ms, cfg.limits);
+  }
+
+  void CoordinateWrite(const std::string& key, WriteRequest req, WriteCallback done,
+                       bool forwarded, uint64_t timeout_ms) {
+    std::vector<uint32_t> walk;
+    size_t n = static_cast<size_t>(std::max(cfg.n, 1));
+    ring.Walk(Ring::KeyHash(key), ring.node_count(), &walk);
+    if (walk.empty()) return done(Status::Unavailable("no nodes own this key"), {});
+    std::vector<std::string> pref;
+    for (size_t i = 0; i < std::min(n, walk.size()); ++i) {
+      pref.push_back(ring.members()[walk[i]].id);
+    }
+    if (!forwarded && !Contains(pref, cfg.id)) {
+      return Forward(ForwardTarget(pref), key, /*is_write=*/true, 0, &req, nullptr,
+                     std::move(done));
+    }
+    if (pref.size() < static_cast<size_t>(req.w)) {
+      return done(Status::Unavailable("w=" + std::to_string(req.w) + " but only " +
+                                      std::to_string(pref.size()) + " replicas"),
+                  {});
+    }
+    WriteReply reply;
+    bool existed = false;
+    Status s = ApplyLocal(key, req, &reply.record, &existed);
+    if (s.ok()) s = StoreLocal(key, reply.record, existed);
+    if (!s.ok()) return done(s, {});
+    reply.context = reply.record.context;
+
+    uint64_t id = NewRequest(timeout_ms);
+    PendingWrite& p = writes[id];
+    p.w = req.w;
+    p.cb = std::move(done);
+    p.acks = Contains(pref, cfg.id) ? 1 : 0;
+    // Sloppy quorum: a preference-list node we believe down is stood in for by the next
+    // reachable node past the top N, which holds the record as a hint for it.
+    size_t fallback = pref.size();
+    for (const auto& t : pref) {
+      if (t == cfg.id) continue;
+      Message m;
+      m.req_id = id;
+      m.key = key;
+      m.record = reply.record;
+      std::string to = t;
+      if (!membership.IsReachable(t)) {
+        while (fallback < walk.size()) {
+          const std::string& cand = ring.members()[walk[fallback++]].id;
+          if (cand != cfg.id && membership.IsReachable(cand)) {
+            to = cand;
+            break;
+          }
+        }
+      }
+      if (to != t) {
+        m.type = MsgType::kHintedWrite;
+        m.hint_owner = t;
+      } else {
+        m.type = MsgType::kWriteReq;
+      }
+      p.awaiting.push_back(to);
+      SendTo(to, &m);
+    }
+    p.reply = std::move(reply);
+    WriteProgress(id);
+  }
+
+  void OnWriteAck(uint64_t id, const std::string& from, const Status& s) {
+    if (auto d = deliveries.find(id); d != deliveries.end()) return OnHintAck(d, s);
+    auto it = writes.find(id);
+    if (it == writes.end()) return;
+    PendingWrite& p = it->second;
+    auto a = std::find(p.awaiting.begin(), p.awaiting.end(), from);
+    if (a == p.awaiting.end()) return;  // duplicate or stray
+    p.awaiting.erase(a);
+    if (s.ok()) {
+      ++p.acks;
+    } else {
+      ++p.failed;
+    }
+    WriteProgress(id);
+  }
+
+  void WriteProgress(uint64_t id) {
+    auto it = writes.find(id);
+    if (it == writes.end()) return;
+    PendingWrite& p = it->second;
+    Status s;
+    if (p.acks >= static_cast<size_t>(p.w)) {
+      s = Status::OK();
+    } else if (p.acks + p.awaiting.size() < static_cast<size_t>(p.w)) {
+      s = Status::Unavailable("too few replicas acknowledged the write");
+    } else {
+      return;
+    }
+    WriteCallback cb = std::move(p.cb);
+    WriteReply reply = s.ok() ? std::move(p.reply) : WriteReply{};
+    writes.erase(it);
+    cb(s, std::move(reply));
+  }
+
+  // ---- forwarding ----------------------------------------------------------------------
+
+  void Forward(const std::string& to, const std::string& key, bool is_write, int r,
+               const WriteRequest* req, ReadCallback read_cb, WriteCallback write_cb) {
+    ++stats.forwarded;
+    uint64_t id = NewRequest(cfg.request_timeout_ms);
+    PendingForward& f = forwards[id];
+    f.read_cb = std::move(read_cb);
+    f.write_cb = std::move(write_cb);
+    Message m;
+    m.type = MsgType::kForwardReq;
+    m.req_id = id;
+    m.key = key;
+    m.is_write = is_write;
+    m.r = r;
+    if (req) {
+      m.w = req->w;
+      m.op = req->op;
+      m.value = req->value;
+      m.delta = req->delta;
+      m.has_context = req->has_context;
+      m.context = req->context;
+    }
+    SendTo(to, &m);
+  }
+
+  void OnForwardReq(Message& m) {
+    std::string reply_to = m.from_addr;
+    uint64_t req_id = m.req_id;
+    // Our deadline is shorter than the forwarder's, so our answer (even Unavailable)
+    // normally reaches it before it gives up.
+    uint64_t timeout_ms = std::max<uint64_t>(cfg.request_timeout_ms * 3 / 4, 1);
+    auto respond = [this, reply_to, req_id](const Status& s, VersionVector ctx, Record rec) {
+      Message resp;
+      resp.type = MsgType::kForwardResp;
+      resp.req_id = req_id;
+      resp.set_status(s);
+      resp.context = std::move(ctx);
+      resp.record = std::move(rec);
+      Send(reply_to, &resp);
+    };
+    if (m.is_write) {
+      WriteRequest req;
+      req.op = m.op;
+      req.value = std::move(m.value);
+      req.delta = m.delta;
+      req.has_context = m.has_context;
+      req.context = std::move(m.context);
+      req.w = m.w;
+      Status s = CheckQuorum(&req.w, cfg.w, "w");
+      if (!s.ok()) return respond(s, {}, {});
+      CoordinateWrite(
+          m.key, std::move(req),
+          [respond](Status st, WriteReply wr) {
+            respond(st, std::move(wr.context), std::move(wr.record));
+          },
+          /*forwarded=*/true, timeout_ms);
+    } else {
+      int r = m.r;
+      Status s = CheckQuorum(&r, cfg.r, "r");
+      if (!s.ok()) return respond(s, {}, {});
+      CoordinateRead(
+          m.key, r,
+          [respond](Status st, ReadReply rr) {
+            VersionVector ctx = rr.record.context;
+            respond(st, std::move(ctx), std::move(rr.record));
+          },
+          /*forwarded=*/true, timeout_ms);
+    }
+  }
+
+  void OnForwardResp(Message& m) {
+    auto it = forwards.find(m.req_id);
+    if (it == forwards.end()) return;
+    PendingForward f = std::move(it->second);
+    forwards.erase(it);
+    Status s = m.status();
+    if (f.read_cb) {
+      f.read_cb(s, s.ok() ? ReadReply{std::move(m.record)} : ReadReply{});
+    } else if (f.write_cb) {
+      f.write_cb(s, s.ok() ? WriteReply{std::move(m.context), std::move(m.record)}
+                           : WriteReply{});
+    }
+  }
+
+  // ---- hinted handoff ------------------------------------------------------------------
+
+  Status StoreHint(const std::string& owner, const std::string& key, const Record& rec) {
+    if (owner.empty() || owner.find('\0') != std::string::npos) {
+      return Status::Invalid("bad hint owner");
+    }
+    std::string hk = HintKey(owner, key);
+    std::string bytes;
+    Record merged = rec;
+    Status s = engine->Get(hk, &bytes);
+    bool existed = s.ok();
+    if (existed) {
+      Record old;
+      if (DecodeRecord(bytes, &old).ok()) merged = cluster::Join(old, rec);
+    } else if (!s.IsNotFound()) {
+      return s;
+    } else if (hint_count >= kMaxHints) {
+      return Status::Limit("hint store full");
+    }
+    s = engine->Put(hk, EncodeRecord(merged));
+    if (!s.ok()) return s;
+    if (!existed) ++hint_count;
+    ++stats.hints_stored;
+    return Status::OK();
+  }
+
+  // One bounded pass over the hints: send each to its owner once the owner is reachable.
+  void DeliverHints(uint64_t now_ms) {
+    if (hint_count == 0 || now_ms < next_hint_pass_ms) return;
+    next_hint_pass_ms = now_ms + std::max<uint64_t>(cfg.gossip_interval_ms, 1);
+    std::vector<std::pair<std::string, std::string>> batch;
+    std::string start = hint_cursor.empty() ? std::string(kHintPrefix) : hint_cursor;
+    Status s = engine->Scan(start, kHintEnd, kHintScanBatch,
+                            [&](std::string_view k, std::string_view v) {
+                              batch.emplace_back(std::string(k), std::string(v));
+                              return true;
+                            });
+    if (!s.ok()) return;
+    hint_cursor = batch.size() < kHintScanBatch ? std::string()
+                                                : batch.back().first + std::string(1, '\0');
+    for (auto& [hk, bytes] : batch) {
+      std::string owner, key;
+      if (!SplitHintKey(hk, &owner, &key)) continue;
+      if (hints_in_flight.count(hk)) continue;
+      const MemberState* m = membership.Find(owner);
+      if (!m || m->status == MemberStatus::kRemoved || owner == cfg.id) {
+        // The owner is gone for good (or is us after a restart): apply what we can, drop.
+        if (owner == cfg.id) {
+          Record rec;
+          if (DecodeRecord(bytes, &rec).ok()) (void)JoinLocal(key, rec);
+        }
+        if (engine->Delete(hk).ok() && hint_count > 0) --hint_count;
+        continue;
+      }
+      if (!membership.IsReachable(owner)) continue;
+      Message msg;
+      msg.type = MsgType::kWriteReq;
+      msg.key = key;
+      if (!DecodeRecord(bytes, &msg.record).ok()) {
+        if (engine->Delete(hk).ok() && hint_count > 0) --hint_count;
+        continue;
+      }
+      uint64_t id = NewRequest(cfg.request_timeout_ms);
+      msg.req_id = id;
+      hints_in_flight.insert(hk);
+      deliveries[id] = HintDelivery{hk, std::move(bytes)};
+      SendTo(owner, &msg);
+    }
+  }
+
+  void OnHintAck(std::map<uint64_t, HintDelivery>::iterator it, const Status& s) {
+    HintDelivery d = std::move(it->second);
+    deliveries.erase(it);
+    hints_in_flight.erase(d.hint_key);
+    if (!s.ok()) return;
+    std::string now;
+    // Delete only what was delivered: a hint that grew meanwhile is delivered next pass.
+    if (engine->Get(d.hint_key, &now).ok() && now == d.bytes) {
+      if (engine->Delete(d.hint_key).ok() && hint_count > 0) --hint_count;
+    }
+    ++stats.hints_delivered;
+  }
+
+  // ---- inbound -------------------------------------------------------------------------
+
+  void OnMessage(std::string_view frame) {
+    Message m;
+    Status s = DecodeFrame(frame, cfg.cluster_secret, &m);
+    if (!s.ok()) {
+      Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
+      return;
+    }
+    if (standalone || m.from_addr.empty()) return;
+    if (membership.self().status == MemberStatus::kRemoved && m.type != MsgType::kGossip) {
+      return;
+    }
+    switch (m.type) {
+      case MsgType::kGossip: {
+        bool changed = membership.Merge(m.members, clock->NowMs());
+        if (changed) RebuildRing();
+        (void)PersistIncarnation();
+        if (m.reply_wanted) SendGossip(m.from_addr, /*reply_wanted=*/false);
+        break;
+      }
+      case MsgType::kReadReq: {
+        Message resp;
+        resp.type = MsgType::kReadResp;
+        resp.req_id = m.req_id;
+        bool found = false;
+        resp.set_status(LoadLocal(m.key, &resp.record, &found));
+        resp.found = found;
+        Send(m.from_addr, &resp);
+        break;
+      }
+      case MsgType::kReadResp:
+        OnReadReply(m.req_id, m.from_id, m.status(), std::move(m.record));
+        break;
+      case MsgType::kWriteReq:
+      case MsgType::kHintedWrite: {
+        Status ws = m.type == MsgType::kWriteReq ? JoinLocal(m.key, m.record)
+                                                  : StoreHint(m.hint_owner, m.key, m.record);
+        Message ack;
+        ack.type = MsgType::kWriteAck;
+        ack.req_id = m.req_id;
+        ack.set_status(ws);
+        Send(m.from_addr, &ack);  // released by the owner only after engine Commit
+        break;
+      }
+      case MsgType::kWriteAck:
+        OnWriteAck(m.req_id, m.from_id, m.status());
+        break;
+      case MsgType::kReadRepair: {
+        Status rs = JoinLocal(m.key, m.record);
+        if (!rs.ok()) Log(Logger::Level::kWarn, "read repair not applied: " + rs.ToString());
+        break;
+      }
+      case MsgType::kForwardReq:
+        OnForwardReq(m);
+        break;
+      case MsgType::kForwardResp:
+        OnForwardResp(m);
+        break;
+    }
+  }
+
+  void OnTick() {
+    uint64_t now = clock->NowMs();
+    if (!standalone) {
+      std::vector<std::string> to;
+      membership.Tick(now, &to);
+      for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
+      DeliverHints(now);
+    }
+    // Expire requests. Collect first: callbacks may start new requests (new timers).
+    std::vector<uint64_t> due;
+    while (!timers.empty() && timers.begin()->first <= now) {
+      due.push_back(timers.begin()->second);
+      timers.erase(timers.begin());
+    }
+    for (uint64_t id : due) Expire(id);
+  }
+
+  void Expire(uint64_t id) {
+    if (auto it = reads.find(id); it != reads.end()) {
+      PendingRead& p = it->second;
+      if (p.done) return FinishRead(id);  // repair what answered
+      ++stats.coordinator_timeouts;
+      p.done = true;
+      ReadCallback cb = std::move(p.cb);
+      FinishRead(id);
+      return cb(Status::Unavailable("read timed out waiting for replicas"), {});
+    }
+    if (auto it = writes.find(id); it != writes.end()) {
+      ++stats.coordinator_timeouts;
+      WriteCallback cb = std::move(it->second.cb);
+      writes.erase(it);
+      return cb(Status::Unavailable("write timed out waiting for replicas"), {});
+    }
+    if (auto it = forwards.find(id); it != forwards.end()) {
+      ++stats.coordinator_timeouts;
+      PendingForward f = std::move(it->second);
+      forwards.erase(it);
+      Status s = Status::Unavailable("forwarded request timed out");
+      if (f.read_cb) return f.read_cb(s, {});
+      if (f.write_cb) return f.write_cb(s, {});
+      return;
+    }
+    if (auto it = deliveries.find(id); it != deliveries.end()) {
+      hints_in_flight.erase(it->second.hint_key);
+      deliveries.erase(it);
+    }
+  }
+
+  // ---- local views ---------------------------------------------------------------------
+
+  Status Start() {
+    std::string bytes;
+    uint64_t inc = 0;
+    Status s = engine->Get(kIncarnationKey, &bytes);
+    if (s.ok()) {
+      auto [p, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), inc);
+      if (ec != std::errc() || p != bytes.data() + bytes.size()) {
+        return Status::Corruption("bad persisted incarnation");
+      }
+    } else if (!s.IsNotFound()) {
+      return s;
+    }
+    ++inc;
+    s = engine->Put(kIncarnationKey, std::to_string(inc));
+    if (!s.ok()) return s;
+    incarnation = inc;
+    actor = FreshActor();  // never reuse dots of a previous life (kv679)
+    key_count = 0;
+    s = engine->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view) {
+      ++key_count;
+      return true;
+    });
+    if (!s.ok()) return s;
+    hint_count = 0;
+    s = engine->Scan(kHintPrefix, kHintEnd, 0, [&](std::string_view, std::string_view) {
+      ++hint_count;
+      return true;
+    });
+    if (!s.ok()) return s;
+    if (!standalone) {
+      membership.Start(clock->NowMs(), incarnation);
+      RebuildRing();
+    }
+    return Status::OK();
+  }
+
+  Status ScanLocal(std::string_view start_after, size_t limit,
+                   const std::function<bool(std::string_view, const Record&)>& visit) {
+    // The engine forbids re-entering it from a scan visitor, and `visit` is the caller's
+    // code; so copy a chunk out, then visit it.
+    std::string from = DataKey(start_after);
+    if (!start_after.empty()) from.push_back('\0');  // first key after start_after
+    size_t visited = 0;
+    while (limit == 0 || visited < limit) {
+      size_t want = limit == 0 ? kScanChunk : std::min(kScanChunk, limit - visited);
+      std::vector<std::pair<std::string, std::string>> chunk;
+      Status s = engine->Scan(from, kDataEnd, want, [&](std::string_view k, std::string_view v) {
+        chunk.emplace_back(std::string(k), std::string(v));
+        return true;
+      });
+      if (!s.ok()) return s;
+      for (auto& [k, v] : chunk) {
+        Record rec;
+        s = DecodeRecord(v, &rec);
+        if (!s.ok()) continue;  // logged by reads; SCAN skips it
+        ++visited;
+        if (!visit(std::string_view(k).substr(kDataPrefix.size()), rec)) return Status::OK();
+      }
+      if (chunk.size() < want) break;
+      from = chunk.back().first;
+      from.push_back('\0');
+    }
+    return Status::OK();
+  }
+
+  Status FlushLocal() {
+    for (auto [begin, end] : {std::pair{kDataPrefix, kDataEnd}, std::pair{kHintPrefix, kHintEnd}}) {
+      while (true) {
+        std::vector<storage::WriteOp> batch;
+        Status s = engine->Scan(begin, end, 1024, [&](std::string_view k, std::string_view) {
+          batch.push_back({storage::WriteOp::Kind::kDelete, std::string(k), {}});
+          return true;
+        });
+        if (!s.ok()) return s;
+        if (batch.empty()) break;
+        s = engine->Write(batch);
+        if (!s.ok()) return s;
+      }
+    }
+    key_count = 0;
+    hint_count = 0;
+    hints_in_flight.clear();
+    hint_cursor.clear();
+    // A new actor: dots we issued before the flush may live on at other replicas.
+    actor = FreshActor();
+    return Status::OK();
+  }
+
+  std::vector<MemberInfo> Members() const {
+    std::vector<MemberInfo> out;
+    if (standalone) {
+      out.push_back({cfg.id, cfg.cluster_addr, cfg.client_addr, "up", cfg.tokens, 0, incarnation});
+      return out;
+    }
+    for (const auto& m : membership.Digest()) {
+      out.push_back({m.id, m.cluster_addr, m.client_addr, MemberStatusName(m.status),
+                     static_cast<int>(m.tokens), m.heartbeat, m.incarnation});
+    }
+    return out;
+  }
+
+  Status JoinCluster(const std::string& addr) {
+    if (standalone) {
+      return Status::NotSupported("standalone node: set listen.cluster to join a cluster");
+    }
+    if (addr.empty()) return Status::Invalid("empty cluster address");
+    membership.AddSeed(addr);
+    SendGossip(addr, /*reply_wanted=*/true);
+    return Status::OK();
+  }
+
+  Status LeaveCluster() {
+    if (standalone) return Status::NotSupported("standalone node");
+    membership.Leave(clock->NowMs());
+    RebuildRing();
+    Status s = PersistIncarnation();
+    // Tell everyone now rather than waiting for gossip to spread it.
+    for (const auto& m : membership.Digest()) {
+      if (m.id != cfg.id && m.status != MemberStatus::kRemoved) {
+        SendGossip(m.cluster_addr, /*reply_wanted=*/false);
+      }
+    }
+    return s;
+  }
+
+  Status RemoveMember(const std::string& id) {
+    if (standalone) return Status::NotSupported("standalone node");
+    Status s = membership.Remove(id, clock->NowMs());
+    if (s.ok()) RebuildRing();
+    return s;
+  }
+};
+
+Node::Node(NodeConfig cfg, Transport* transport, Clock* clock, Random* random,
+           storage::Engine* engine, Logger* logger)
+    : impl_(std::make_unique<Impl>(std::move(cfg), transport, clock, random, engine, logger)) {}
+Node::~Node() = default;
+
+Status Node::Start() { return impl_->Start(); }
+void Node::OnMessage(std::string_view frame) { impl_->OnMessage(frame); }
+void Node::OnTick() { impl_->OnTick(); }
+void Node::Read(const std::string& key, int r, ReadCallback done) {
+  impl_->Read(key, r, std::move(done));
+}
+void Node::Write(const std::string& key, WriteRequest req, WriteCallback done) {
+  impl_->Write(key, std::move(req), std::move(done));
+}
+Status Node::ScanLocal(std::string_view start_after, size_t limit,
+                       const std::function<bool(std::string_view, const Record&)>& visit) {
+  return impl_->ScanLocal(start_after, limit, visit);
+}
+uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
+Status Node::FlushLocal() { return impl_->FlushLocal(); }
+std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
+Status Node::Join(const std::string& cluster_addr) { return impl_->JoinCluster(cluster_addr); }
+Status Node::Leave() { return impl_->LeaveCluster(); }
+Status Node::Remove(const std::string& node_id) { return impl_->RemoveMember(node_id); }
+std::vector<std::pair<uint64_t, std::string>> Node::RingTokens() const {
+  return impl_->ring.Tokens();
+}
+std::vector<std::string> Node::PreferenceList(const std::string& key) const {
+  return impl_->Preference(key);
+}
+const NodeConfig& Node::config() const { return impl_->cfg; }
+ActorId Node::actor() const { return impl_->actor; }
+NodeStats Node::stats() const { return impl_->stats; }
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,714 @@
+// cluster/version.cc: dotted version vectors, siblings, the record codec, context tokens and
+// the PN-counter. See version.h for the model; this file explains the choices behind it.
+#include "cluster/version.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <tuple>
+
+namespace dynakv::cluster {
+
+namespace {
+
+// Format versions. Bump when the byte layout changes; decoders refuse what they do not know.
+constexpr uint8_t kRecordFormat = 1;
+constexpr uint8_t kCounterFormat = 1;
+constexpr uint8_t kContextFormat = 1;
+constexpr std::string_view kTokenPrefix = "c1";
+constexpr size_t kTokenMacBytes = 16;
+
+// Counts a decoder accepts. They exist so a corrupt length can never drive a huge
+// allocation; each count is also checked against the bytes actually left (see MinBytes).
+constexpr uint64_t kMaxEntries = 1u << 20;
+constexpr uint64_t kMaxSiblings = 1u << 20;
+constexpr uint64_t kMaxSlots = 1u << 20;
+
+// Smallest encodings, used to reject counts the remaining input cannot possibly hold.
+constexpr size_t kMinEntryBytes = 8 + 1 + 1;             // actor, counter, timestamp
+constexpr size_t kMinSiblingBytes = 8 + 1 + 1 + 1 + 1 + 1 + 1;  // + kind expiry flags len
+constexpr size_t kMinSlotBytes = 8 + 1 + 1;
+
+// Seeds for the keyless token checksum and the cas hash; arbitrary but fixed forever,
+// because tokens and cas values outlive a process.
+constexpr uint64_t kTokenSeedA = 0x6479'6e61'6b76'0001ull;
+constexpr uint64_t kTokenSeedB = 0x6479'6e61'6b76'0002ull;
+constexpr uint64_t kRecordSeed = 0;
+constexpr uint64_t kCasSeed = 0x6479'6e61'6b76'0003ull;
+
+// ---- byte helpers -------------------------------------------------------------------------
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void PutFixed64(std::string* out, uint64_t v) {
+  // Actors are random 64-bit ids; a varint would spend 10 bytes on most of them.
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A cursor over untrusted bytes. Every read checks what is left first; after the first
+// failure all reads fail, so decoders can check once at the end of a group of fields.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  size_t left() const { return in_.size(); }
+
+  bool Varint(uint64_t* v) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (in_.empty()) return Fail();
+      uint8_t b = static_cast<uint8_t>(in_[0]);
+      in_.remove_prefix(1);
+      // The 10th byte may carry only the top bit of a uint64; anything more is overflow.
+      if (shift == 63 && b > 1) return Fail();
+      result |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        // Refuse non-minimal encodings (a trailing zero group) so every value has exactly
+        // one encoding; the checksum and the cas hash rely on canonical bytes.
+        if (b == 0 && shift != 0) return Fail();
+        *v = result;
+        return true;
+      }
+    }
+    return Fail();
+  }
+
+  bool Fixed64(uint64_t* v) {
+    if (in_.size() < 8) return Fail();
+    uint64_t r = 0;
+    for (int i = 0; i < 8; ++i) r |= static_cast<uint64_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    in_.remove_prefix(8);
+    *v = r;
+    return true;
+  }
+
+  bool Byte(uint8_t* v) {
+    if (in_.empty()) return Fail();
+    *v = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    return true;
+  }
+
+  bool Bytes(size_t n, std::string_view* v) {
+    if (in_.size() < n) return Fail();
+    *v = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
+  }
+
+  // A count of items each at least `min_item_bytes` long, bounded by `max` and by the input
+  // that is left, so reserving `count` items is always justified by the input.
+  bool Count(uint64_t max, size_t min_item_bytes, uint64_t* n) {
+    if (!Varint(n)) return false;
+    if (*n > max || *n > in_.size() / min_item_bytes) return Fail();
+    return true;
+  }
+
+ private:
+  bool Fail() {
+    ok_ = false;
+    in_ = {};
+    return false;
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+void PutVersionVector(std::string* out, const VersionVector& vv) {
+  PutVarint(out, vv.size());
+  for (const VVEntry& e : vv.entries()) {
+    PutFixed64(out, e.actor);
+    PutVarint(out, e.counter);
+    PutVarint(out, e.timestamp_ms);
+  }
+}
+
+// Entries must arrive strictly sorted by actor with counters > 0: the only shape
+// VersionVector can hold, so anything else is corruption, not something to repair.
+bool GetVersionVector(Reader* r, VersionVector* out) {
+  uint64_t n = 0;
+  if (!r->Count(kMaxEntries, kMinEntryBytes, &n)) return false;
+  VersionVector vv;
+  ActorId prev = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t actor = 0, counter = 0, ts = 0;
+    if (!r->Fixed64(&actor) || !r->Varint(&counter) || !r->Varint(&ts)) return false;
+    if (counter == 0 || (i > 0 && actor <= prev)) return false;
+    prev = actor;
+    vv.Raise(actor, counter, ts);  // appends: input is sorted
+  }
+  *out = std::move(vv);
+  return true;
+}
+
+// ---- base64url (RFC 4648 §5, no padding) --------------------------------------------------
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string Base64UrlEncode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(kB64[(v >> 6) & 63]);
+    out.push_back(kB64[v & 63]);
+  }
+  size_t rest = in.size() - i;
+  if (rest == 1) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+  } else if (rest == 2) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(kB64[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+int B64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+// Strict: rejects foreign characters, impossible lengths and non-zero padding bits, so each
+// byte string has exactly one text form and editing any character of a token changes the
+// decoded bytes (or fails), which the MAC then catches.
+bool Base64UrlDecode(std::string_view in, std::string* out) {
+  if (in.size() % 4 == 1) return false;
+  out->clear();
+  out->reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = B64Value(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xff));
+      acc &= (1u << bits) - 1;
+    }
+  }
+  return acc == 0;  // leftover bits must be zero
+}
+
+std::string TokenMac(std::string_view payload, std::string_view secret) {
+  std::string mac(kTokenMacBytes, '\0');
+  if (!secret.empty()) {
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    unsigned char* r = HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                            reinterpret_cast<const unsigned char*>(payload.data()),
+                            payload.size(), full, &len);
+    DKV_ASSERT(r != nullptr && len >= kTokenMacBytes);
+    std::memcpy(mac.data(), full, kTokenMacBytes);
+  } else {
+    // No secret: a checksum against accidents (truncation, typos), not against forgery.
+    uint64_t a = XXH64(payload.data(), payload.size(), kTokenSeedA);
+    uint64_t b = XXH64(payload.data(), payload.size(), kTokenSeedB);
+    for (int i = 0; i < 8; ++i) {
+      mac[i] = static_cast<char>((a >> (8 * i)) & 0xff);
+      mac[8 + i] = static_cast<char>((b >> (8 * i)) & 0xff);
+    }
+  }
+  return mac;
+}
+
+std::string EncodeContextPayload(const VersionVector& vv) {
+  std::string p;
+  p.push_back(static_cast<char>(kContextFormat));
+  PutVersionVector(&p, vv);
+  return p;
+}
+
+// ---- siblings -----------------------------------------------------------------------------
+
+// Canonical sibling order: by dot, then by the remaining fields, so Join's output is the
+// same whichever side a sibling came from and `==` on records means set equality.
+auto SiblingKey(const Sibling& s) {
+  return std::tie(s.dot.actor, s.dot.counter, s.timestamp_ms, s.kind, s.expiry_ms, s.flags,
+                  s.value);
+}
+bool SiblingLess(const Sibling& a, const Sibling& b) { return SiblingKey(a) < SiblingKey(b); }
+
+// Two siblings are the same write when dot and write time agree. The time is part of the
+// identity because a pruned actor can reissue a dot (see Supersedes()).
+bool SameWrite(const Sibling& a, const Sibling& b) {
+  return a.dot == b.dot && a.timestamp_ms == b.timestamp_ms;
+}
+
+bool ContainsWrite(const std::vector<Sibling>& sorted, const Sibling& s) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), s, [](const Sibling& a, const Sibling& b) {
+    return std::tie(a.dot.actor, a.dot.counter, a.timestamp_ms) <
+           std::tie(b.dot.actor, b.dot.counter, b.timestamp_ms);
+  });
+  return it != sorted.end() && SameWrite(*it, s);
+}
+
+bool Expired(const Sibling& s, uint64_t now_ms) { return s.expiry_ms != 0 && s.expiry_ms <= now_ms; }
+
+}  // namespace
+
+// ---- VersionVector ------------------------------------------------------------------------
+
+uint64_t VersionVector::Get(ActorId actor) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), actor,
+                             [](const VVEntry& e, ActorId a) { return e.actor < a; });
+  return (it != entries_.end() && it->actor == actor) ? it->counter : 0;
+}
+
+void VersionVector::Raise(ActorId actor, uint64_t counter, uint64_t timestamp_ms) {
+  // Fast path for building a vector in actor order (decoders, merges).
+  if (entries_.empty() || entries_.back().actor < actor) {
+    if (counter > 0) entries_.push_back({actor, counter, timestamp_ms});
+    return;
+  }
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), actor,
+                             [](const VVEntry& e, ActorId a) { return e.actor < a; });
+  if (it != entries_.end() && it->actor == actor) {
+    it->counter = std::max(it->counter, counter);
+    it->timestamp_ms = std::max(it->timestamp_ms, timestamp_ms);
+  } else if (counter > 0) {  // keep the "counters > 0" invariant
+    entries_.insert(it, {actor, counter, timestamp_ms});
+  }
+}
+
+void VersionVector::Merge(const VersionVector& other) {
+  std::vector<VVEntry> out;
+  out.reserve(entries_.size() + other.entries_.size());
+  size_t i = 0, j = 0;
+  while (i < entries_.size() || j < other.entries_.size()) {
+    if (j == other.entries_.size() ||
+        (i < entries_.size() && entries_[i].actor < other.entries_[j].actor)) {
+      out.push_back(entries_[i++]);
+    } else if (i == entries_.size() || other.entries_[j].actor < entries_[i].actor) {
+      out.push_back(other.entries_[j++]);
+    } else {
+      const VVEntry& a = entries_[i++];
+      const VVEntry& b = other.entries_[j++];
+      out.push_back({a.actor, std::max(a.counter, b.counter), std::max(a.timestamp_ms, b.timestamp_ms)});
+    }
+  }
+  entries_ = std::move(out);
+}
+
+Ordering VersionVector::Compare(const VersionVector& other) const {
+  // Causality is in the counters alone; timestamps are bookkeeping for pruning.
+  bool this_ahead = false, other_ahead = false;
+  size_t i = 0, j = 0;
+  while (i < entries_.size() || j < other.entries_.size()) {
+    if (j == other.entries_.size() ||
+        (i < entries_.size() && entries_[i].actor < other.entries_[j].actor)) {
+      this_ahead = true;
+      ++i;
+    } else if (i == entries_.size() || other.entries_[j].actor < entries_[i].actor) {
+      other_ahead = true;
+      ++j;
+    } else {
+      if (entries_[i].counter > other.entries_[j].counter) this_ahead = true;
+      if (entries_[i].counter < other.entries_[j].counter) other_ahead = true;
+      ++i;
+      ++j;
+    }
+  }
+  if (this_ahead && other_ahead) return Ordering::kConcurrent;
+  if (this_ahead) return Ordering::kAfter;
+  if (other_ahead) return Ordering::kBefore;
+  return Ordering::kEqual;
+}
+
+bool VersionVector::Descends(const VersionVector& other) const {
+  Ordering o = Compare(other);
+  return o == Ordering::kEqual || o == Ordering::kAfter;
+}
+
+void VersionVector::Erase(ActorId actor) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), actor,
+                             [](const VVEntry& e, ActorId a) { return e.actor < a; });
+  if (it != entries_.end() && it->actor == actor) entries_.erase(it);
+}
+
+const VVEntry* VersionVector::Find(ActorId actor) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), actor,
+                             [](const VVEntry& e, ActorId a) { return e.actor < a; });
+  return (it != entries_.end() && it->actor == actor) ? &*it : nullptr;
+}
+
+// ---- writes, sync, pruning ----------------------------------------------------------------
+
+bool Supersedes(const VersionVector& ctx, const Sibling& s) {
+  const VVEntry* e = ctx.Find(s.dot.actor);
+  if (e == nullptr || s.dot.counter > e->counter) return false;
+  // An entry's timestamp is the max over every write of that actor it has seen, so a context
+  // that truly saw this sibling has timestamp >= the sibling's. A sibling written *later*
+  // than anything the context saw of its actor must carry a reissued dot (the actor's entry
+  // was pruned and its counter restarted), so the context cannot have seen it. Timestamp 0
+  // means "unknown" (hand-built vectors): fall back to the counter alone.
+  return e->timestamp_ms == 0 || s.timestamp_ms <= e->timestamp_ms;
+}
+
+Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, const NewValue& v,
+                  uint64_t now_ms, const VersionLimits& limits, Dot* dot_out) {
+  uint64_t counter = std::max(rec->context.Get(actor), ctx.Get(actor));
+  // Defensive: a record always covers its siblings, but never reissue a dot held by a
+  // sibling even if a hand-built record does not.
+  for (const Sibling& s : rec->siblings)
+    if (s.dot.actor == actor) counter = std::max(counter, s.dot.counter);
+  if (counter == std::numeric_limits<uint64_t>::max())
+    return Status::Invalid("context counter exhausted");
+  ++counter;
+
+  Record next;
+  next.siblings.reserve(rec->siblings.size() + 1);
+  for (const Sibling& s : rec->siblings)
+    if (!Supersedes(ctx, s)) next.siblings.push_back(s);
+  if (next.siblings.size() + 1 > limits.max_siblings) {
+    return Status::Limit("too many siblings (" + std::to_string(next.siblings.size() + 1) +
+                         " > " + std::to_string(limits.max_siblings) + ")");
+  }
+  next.context = rec->context;
+  next.context.Merge(ctx);
+  next.context.Raise(actor, counter, now_ms);
+
+  Sibling s;
+  s.dot = {actor, counter};
+  s.timestamp_ms = now_ms;
+  s.kind = v.kind;
+  s.expiry_ms = v.expiry_ms;
+  s.flags = v.flags;
+  s.value = v.value;
+  next.siblings.push_back(std::move(s));
+  std::sort(next.siblings.begin(), next.siblings.end(), SiblingLess);
+
+  Prune(&next, now_ms, limits);
+  *rec = std::move(next);
+  if (dot_out != nullptr) *dot_out = {actor, counter};
+  return Status::OK();
+}
+
+Record Join(const Record& a, const Record& b) {
+  // Work on sorted copies: inputs from peers or hand-built records may not be canonical.
+  std::vector<Sibling> sa = a.siblings, sb = b.siblings;
+  std::sort(sa.begin(), sa.end(), SiblingLess);
+  std::sort(sb.begin(), sb.end(), SiblingLess);
+
+  Record out;
+  out.siblings.reserve(sa.size() + sb.size());
+  // A sibling survives unless the other side has seen it (its context covers it) and no
+  // longer holds it, i.e. the other side superseded it. The rule is symmetric, which makes
+  // Join commutative.
+  for (const Sibling& s : sa)
+    if (ContainsWrite(sb, s) || !Supersedes(b.context, s)) out.siblings.push_back(s);
+  for (const Sibling& s : sb)
+    if (ContainsWrite(sa, s) || !Supersedes(a.context, s)) out.siblings.push_back(s);
+  std::sort(out.siblings.begin(), out.siblings.end(), SiblingLess);
+  // Both sides hold the same write: keep one. Should the copies differ (they never do when
+  // dots are unique), the canonical order picks the same one regardless of argument order.
+  auto last = std::unique(out.siblings.begin(), out.siblings.end(), SameWrite);
+  out.siblings.erase(last, out.siblings.end());
+
+  out.context = a.context;
+  out.context.Merge(b.context);
+  return out;
+}
+
+void Prune(Record* rec, uint64_t now_ms, const VersionLimits& limits) {
+  size_t size = rec->context.size();
+  if (size <= limits.prune_small) return;
+
+  // Entries a live sibling names must stay: without them the sibling's own dot would look
+  // unseen to this replica, and Supersedes() could no longer drop it once overwritten.
+  std::vector<ActorId> pinned;
+  pinned.reserve(rec->siblings.size());
+  for (const Sibling& s : rec->siblings) pinned.push_back(s.dot.actor);
+  std::sort(pinned.begin(), pinned.end());
+
+  // Oldest first (ties by actor, so every replica prunes the same entries), as Riak does.
+  std::vector<VVEntry> by_age = rec->context.entries();
+  std::sort(by_age.begin(), by_age.end(), [](const VVEntry& x, const VVEntry& y) {
+    return std::tie(x.timestamp_ms, x.actor) < std::tie(y.timestamp_ms, y.actor);
+  });
+  for (const VVEntry& e : by_age) {
+    if (size <= limits.prune_small) break;
+    if (std::binary_search(pinned.begin(), pinned.end(), e.actor)) continue;
+    uint64_t age = now_ms > e.timestamp_ms ? now_ms - e.timestamp_ms : 0;
+    // Young entries belong to actors that may still be writing: dropping them would turn
+    // ordinary overwrites into conflicts. Everything after this one is younger still.
+    if (age < limits.prune_young_ms) break;
+    if (size <= limits.prune_big && age <= limits.prune_old_ms) break;
+    rec->context.Erase(e.actor);
+    --size;
+  }
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+std::vector<const Sibling*> LiveSiblings(const Record& rec, uint64_t now_ms) {
+  std::vector<const Sibling*> out;
+  for (const Sibling& s : rec.siblings)
+    if (s.kind != ValueKind::kTombstone && !Expired(s, now_ms)) out.push_back(&s);
+  return out;
+}
+
+const Sibling* Winner(const Record& rec, uint64_t now_ms) {
+  const Sibling* best = nullptr;
+  for (const Sibling& s : rec.siblings) {
+    if (Expired(s, now_ms)) continue;
+    if (best == nullptr ||
+        std::tie(s.timestamp_ms, s.dot.actor, s.dot.counter) >
+            std::tie(best->timestamp_ms, best->dot.actor, best->dot.counter)) {
+      best = &s;
+    }
+  }
+  if (best == nullptr || best->kind == ValueKind::kTombstone) return nullptr;
+  return best;
+}
+
+bool IsDeleted(const Record& rec, uint64_t now_ms) { return LiveSiblings(rec, now_ms).empty(); }
+
+Status ResolveValue(const Record& rec, uint64_t now_ms, std::string* value,
+                    const Sibling** winner) {
+  const Sibling* w = Winner(rec, now_ms);
+  if (winner != nullptr) *winner = w;
+  if (w == nullptr) return Status::NotFound();
+  if (w->kind != ValueKind::kCounter) {
+    *value = w->value;
+    return Status::OK();
+  }
+  // Concurrent INCRs become concurrent counter siblings; merging them all is what makes
+  // none of the increments get lost.
+  PNCounter total;
+  for (const Sibling& s : rec.siblings) {
+    if (s.kind != ValueKind::kCounter || Expired(s, now_ms)) continue;
+    PNCounter c;
+    Status st = DecodeCounter(s.value, &c);
+    if (!st.ok()) return st;
+    total.Merge(c);
+  }
+  *value = std::to_string(total.Value());
+  return Status::OK();
+}
+
+// ---- record codec -------------------------------------------------------------------------
+//
+// [u8 format][vv][varint n][n x sibling][u64 xxh64 of everything before]
+// vv      = [varint n][n x (fixed64 actor, varint counter, varint timestamp_ms)]
+// sibling = fixed64 actor, varint counter, varint timestamp_ms, u8 kind, varint expiry_ms,
+//           varint flags, varint len, len bytes
+
+std::string EncodeRecord(const Record& rec) {
+  std::string out;
+  size_t payload = 0;
+  for (const Sibling& s : rec.siblings) payload += s.value.size() + 40;
+  out.reserve(16 + rec.context.size() * 20 + payload);
+  out.push_back(static_cast<char>(kRecordFormat));
+  PutVersionVector(&out, rec.context);
+  PutVarint(&out, rec.siblings.size());
+  for (const Sibling& s : rec.siblings) {
+    PutFixed64(&out, s.dot.actor);
+    PutVarint(&out, s.dot.counter);
+    PutVarint(&out, s.timestamp_ms);
+    out.push_back(static_cast<char>(s.kind));
+    PutVarint(&out, s.expiry_ms);
+    PutVarint(&out, s.flags);
+    PutVarint(&out, s.value.size());
+    out.append(s.value);
+  }
+  PutFixed64(&out, XXH64(out.data(), out.size(), kRecordSeed));
+  return out;
+}
+
+Status DecodeRecord(std::string_view bytes, Record* out) {
+  if (bytes.size() < 1 + 8) return Status::Corruption("record too short");
+  std::string_view body = bytes.substr(0, bytes.size() - 8);
+  Reader tail(bytes.substr(bytes.size() - 8));
+  uint64_t want = 0;
+  (void)tail.Fixed64(&want);
+  if (XXH64(body.data(), body.size(), kRecordSeed) != want)
+    return Status::Corruption("record checksum mismatch");
+
+  Reader r(body);
+  uint8_t format = 0;
+  if (!r.Byte(&format) || format != kRecordFormat)
+    return Status::Corruption("unknown record format");
+  Record rec;
+  if (!GetVersionVector(&r, &rec.context)) return Status::Corruption("bad record context");
+  uint64_t n = 0;
+  if (!r.Count(kMaxSiblings, kMinSiblingBytes, &n)) return Status::Corruption("bad sibling count");
+  rec.siblings.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    Sibling s;
+    uint64_t flags = 0, len = 0;
+    uint8_t kind = 0;
+    std::string_view value;
+    if (!r.Fixed64(&s.dot.actor) || !r.Varint(&s.dot.counter) || !r.Varint(&s.timestamp_ms) ||
+        !r.Byte(&kind) || !r.Varint(&s.expiry_ms) || !r.Varint(&flags) || !r.Varint(&len)) {
+      return Status::Corruption("truncated sibling");
+    }
+    if (kind > static_cast<uint8_t>(ValueKind::kCounter)) return Status::Corruption("bad value kind");
+    if (flags > std::numeric_limits<uint32_t>::max()) return Status::Corruption("bad flags");
+    if (len > r.left() || !r.Bytes(static_cast<size_t>(len), &value))
+      return Status::Corruption("sibling value overruns record");
+    s.kind = static_cast<ValueKind>(kind);
+    s.flags = static_cast<uint32_t>(flags);
+    s.value.assign(value);
+    rec.siblings.push_back(std::move(s));
+  }
+  if (r.left() != 0) return Status::Corruption("trailing bytes in record");
+  *out = std::move(rec);
+  return Status::OK();
+}
+
+// ---- context token ------------------------------------------------------------------------
+
+std::string EncodeContext(const VersionVector& vv, std::string_view secret) {
+  // The empty context is "" on the wire (DESIGN.md §3), so a missing key needs no token.
+  if (vv.empty()) return "";
+  std::string payload = EncodeContextPayload(vv);
+  std::string token(kTokenPrefix);
+  token += Base64UrlEncode(payload);
+  token.push_back('.');
+  token += Base64UrlEncode(TokenMac(payload, secret));
+  return token;
+}
+
+Status DecodeContext(std::string_view token, std::string_view secret, size_t max_bytes,
+                     VersionVector* out) {
+  // One message for every failure: a client learns nothing about why a forgery failed.
+  const Status invalid = Status::Invalid("invalid context");
+  if (token.empty()) {
+    *out = VersionVector();
+    return Status::OK();
+  }
+  if (token.size() > max_bytes) return invalid;
+  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix) return invalid;
+  token.remove_prefix(kTokenPrefix.size());
+  size_t dot = token.find('.');
+  if (dot == std::string_view::npos) return invalid;
+  std::string payload, mac;
+  if (!Base64UrlDecode(token.substr(0, dot), &payload) ||
+      !Base64UrlDecode(token.substr(dot + 1), &mac) || mac.size() != kTokenMacBytes) {
+    return invalid;
+  }
+  std::string want = TokenMac(payload, secret);
+  if (CRYPTO_memcmp(want.data(), mac.data(), kTokenMacBytes) != 0) return invalid;
+
+  Reader r(payload);
+  uint8_t format = 0;
+  VersionVector vv;
+  if (!r.Byte(&format) || format != kContextFormat || !GetVersionVector(&r, &vv) ||
+      r.left() != 0) {
+    return invalid;
+  }
+  *out = std::move(vv);
+  return Status::OK();
+}
+
+uint64_t ContextCas(const VersionVector& vv) {
+  std::string canonical = EncodeContextPayload(vv);
+  uint64_t h = XXH64(canonical.data(), canonical.size(), kCasSeed);
+  return h == 0 ? 1 : h;  // memcached clients read cas 0 as "no cas"
+}
+
+// ---- PN-counter ---------------------------------------------------------------------------
+
+int64_t PNCounter::Value() const {
+  // Unsigned arithmetic wraps by definition; the cast back is two's complement (C++20).
+  uint64_t v = static_cast<uint64_t>(base);
+  for (const Slot& s : slots) v = v + s.inc - s.dec;
+  return static_cast<int64_t>(v);
+}
+
+void PNCounter::Add(ActorId actor, int64_t delta) {
+  if (delta == 0) return;
+  auto it = std::lower_bound(slots.begin(), slots.end(), actor,
+                             [](const Slot& s, ActorId a) { return s.actor < a; });
+  if (it == slots.end() || it->actor != actor) it = slots.insert(it, Slot{actor, 0, 0});
+  // 0 - uint64(delta) is |delta| even for INT64_MIN.
+  if (delta > 0) {
+    it->inc += static_cast<uint64_t>(delta);
+  } else {
+    it->dec += 0 - static_cast<uint64_t>(delta);
+  }
+}
+
+void PNCounter::Merge(const PNCounter& other) {
+  base = std::max(base, other.base);
+  std::vector<Slot> out;
+  out.reserve(slots.size() + other.slots.size());
+  size_t i = 0, j = 0;
+  while (i < slots.size() || j < other.slots.size()) {
+    if (j == other.slots.size() || (i < slots.size() && slots[i].actor < other.slots[j].actor)) {
+      out.push_back(slots[i++]);
+    } else if (i == slots.size() || other.slots[j].actor < slots[i].actor) {
+      out.push_back(other.slots[j++]);
+    } else {
+      out.push_back({slots[i].actor, std::max(slots[i].inc, other.slots[j].inc),
+                     std::max(slots[i].dec, other.slots[j].dec)});
+      ++i;
+      ++j;
+    }
+  }
+  slots = std::move(out);
+}
+
+// [u8 format][varint zigzag(base)][varint n][n x (fixed64 actor, varint inc, varint dec)]
+std::string EncodeCounter(const PNCounter& c) {
+  std::string out;
+  out.push_back(static_cast<char>(kCounterFormat));
+  uint64_t b = static_cast<uint64_t>(c.base);
+  PutVarint(&out, (b << 1) ^ (c.base < 0 ? ~uint64_t{0} : 0));
+  PutVarint(&out, c.slots.size());
+  for (const PNCounter::Slot& s : c.slots) {
+    PutFixed64(&out, s.actor);
+    PutVarint(&out, s.inc);
+    PutVarint(&out, s.dec);
+  }
+  return out;
+}
+
+Status DecodeCounter(std::string_view bytes, PNCounter* out) {
+  Reader r(bytes);
+  uint8_t format = 0;
+  uint64_t zz = 0, n = 0;
+  if (!r.Byte(&format) || format != kCounterFormat || !r.Varint(&zz) ||
+      !r.Count(kMaxSlots, kMinSlotBytes, &n)) {
+    return Status::Corruption("bad counter");
+  }
+  PNCounter c;
+  c.base = static_cast<int64_t>((zz >> 1) ^ (0 - (zz & 1)));
+  c.slots.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    PNCounter::Slot s;
+    if (!r.Fixed64(&s.actor) || !r.Varint(&s.inc) || !r.Varint(&s.dec))
+      return Status::Corruption("truncated counter");
+    if (i > 0 && s.actor <= c.slots.back().actor) return Status::Corruption("unsorted counter");
+    c.slots.push_back(s);
+  }
+  if (r.left() != 0) return Status::Corruption("trailing bytes in counter");
+  *out = std::move(c);
+  return Status::OK();
+}
+
+}  // namespace dynakv::cluster

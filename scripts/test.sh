@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Quick start (2): install dependencies, build, and run every test (unit, simulator,
+# integration against real dynakv-server processes). CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+cd build
+ctest --output-on-failure --timeout 600 -j2

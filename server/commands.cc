@@ -1,0 +1,285 @@
+// server/commands.cc: the command table, dispatch (arity, auth), shared helpers, and the
+// key operations every command group builds on.
+#include "server/commands.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace dynakv::server {
+
+const std::vector<CommandSpec>& CommandTable() {
+  static const std::vector<CommandSpec> kTable = [] {
+    std::vector<CommandSpec> t;
+    RegisterGeneric(&t);
+    RegisterStrings(&t);
+    RegisterKeys(&t);
+    RegisterDynamo(&t);
+    std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
+      return std::strcmp(a.name, b.name) < 0;
+    });
+    return t;
+  }();
+  return kTable;
+}
+
+const CommandSpec* LookupCommand(std::string_view name) {
+  char lower[32];
+  if (name.size() >= sizeof(lower)) return nullptr;
+  for (size_t i = 0; i < name.size(); i++) lower[i] = char(std::tolower(static_cast<unsigned char>(name[i])));
+  std::string_view key(lower, name.size());
+  const auto& t = CommandTable();
+  auto it = std::lower_bound(t.begin(), t.end(), key,
+                             [](const CommandSpec& c, std::string_view k) { return std::string_view(c.name) < k; });
+  if (it != t.end() && std::string_view(it->name) == key) return &*it;
+  return nullptr;
+}
+
+std::string ErrorText(const Status& s) {
+  switch (s.code()) {
+    case Code::kUnavailable:
+    case Code::kTimeout:
+      return "UNAVAILABLE " + s.message();
+    case Code::kNoSpace:
+      return "ERR disk full, write not stored: " + s.message();
+    case Code::kIOError:
+      return "ERR storage error: " + s.message();
+    case Code::kCorruption:
+      return "ERR corrupted data: " + s.message();
+    default: {
+      // Messages from handlers may already carry a Redis error code (e.g. "WRONGTYPE ...").
+      const std::string& m = s.message();
+      if (!m.empty() && std::isupper(static_cast<unsigned char>(m[0]))) {
+        auto sp = m.find(' ');
+        std::string first = m.substr(0, sp);
+        bool all_upper = std::all_of(first.begin(), first.end(), [](char ch) { return std::isupper(static_cast<unsigned char>(ch)); });
+        if (all_upper && first.size() > 1) return m;
+      }
+      return "ERR " + m;
+    }
+  }
+}
+
+bool ParseInt64(std::string_view s, int64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-') {
+    neg = true;
+    i = 1;
+    if (s.size() == 1) return false;
+  }
+  if (s[i] == '0' && s.size() > i + 1) return false;  // Redis rejects leading zeros
+  uint64_t v = 0;
+  for (; i < s.size(); i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    uint64_t d = uint64_t(s[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  if (neg) {
+    if (v > uint64_t(INT64_MAX) + 1) return false;
+    *out = v == uint64_t(INT64_MAX) + 1 ? INT64_MIN : -int64_t(v);
+  } else {
+    if (v > uint64_t(INT64_MAX)) return false;
+    *out = int64_t(v);
+  }
+  return true;
+}
+
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 256 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string tmp(s);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || std::isnan(v)) return false;
+  if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL)) return false;
+  *out = v;
+  return true;
+}
+
+std::string FormatDouble(double d) {
+  // Redis formats INCRBYFLOAT results with 17 significant digits and trims trailing zeros.
+  char buf[128];
+  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", static_cast<long double>(d));
+  std::string s(buf, size_t(n));
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+// Glob matching with Redis's rules: * ? [abc] [^a] [a-z] and backslash escapes.
+bool StringMatch(std::string_view p, std::string_view s, bool nocase) {
+  auto eq = [nocase](char a, char b) {
+    return nocase ? std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)) : a == b;
+  };
+  size_t pi = 0, si = 0;
+  while (pi < p.size()) {
+    char c = p[pi];
+    if (c == '*') {
+      while (pi + 1 < p.size() && p[pi + 1] == '*') pi++;
+      if (pi + 1 == p.size()) return true;
+      for (size_t k = si; k <= s.size(); k++) {
+        if (StringMatch(p.substr(pi + 1), s.substr(k), nocase)) return true;
+      }
+      return false;
+    }
+    if (si >= s.size()) return false;
+    if (c == '?') {
+      pi++;
+      si++;
+      continue;
+    }
+    if (c == '[') {
+      size_t j = pi + 1;
+      bool neg = j < p.size() && p[j] == '^';
+      if (neg) j++;
+      bool match = false;
+      while (j < p.size() && p[j] != ']') {
+        if (p[j] == '\\' && j + 1 < p.size()) {
+          j++;
+          if (eq(p[j], s[si])) match = true;
+          j++;
+        } else if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+          char lo = p[j], hi = p[j + 2];
+          if (lo > hi) std::swap(lo, hi);
+          char ch = s[si];
+          if (nocase) {
+            ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            lo = char(std::tolower(static_cast<unsigned char>(lo)));
+            hi = char(std::tolower(static_cast<unsigned char>(hi)));
+          }
+          if (ch >= lo && ch <= hi) match = true;
+          j += 3;
+        } else {
+          if (eq(p[j], s[si])) match = true;
+          j++;
+        }
+      }
+      if (neg) match = !match;
+      if (!match) return false;
+      pi = j < p.size() ? j + 1 : j;
+      si++;
+      continue;
+    }
+    if (c == '\\' && pi + 1 < p.size()) {
+      pi++;
+      c = p[pi];
+    }
+    if (!eq(c, s[si])) return false;
+    pi++;
+    si++;
+  }
+  return si == s.size();
+}
+
+namespace {
+std::string LowerName(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+}  // namespace
+
+void Server::Dispatch(const std::shared_ptr<Client>& c) {
+  c->waiting.emplace_back();
+  CommandCtx ctx{this, c, std::move(c->args), ReplyTo(c, &c->waiting.back())};
+  c->args.clear();
+  const CommandSpec* spec = LookupCommand(ctx.args[0]);
+  if (spec == nullptr) {
+    std::string msg = "ERR unknown command '" + ctx.args[0] + "', with args beginning with: ";
+    for (size_t i = 1; i < ctx.args.size() && i < 20; i++) msg += "'" + ctx.args[i].substr(0, 128) + "' ";
+    ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
+    return;
+  }
+  c->last_cmd = spec->name;
+  int argc = int(ctx.args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    std::string msg = "ERR wrong number of arguments for '" + LowerName(ctx.args[0]) + "' command";
+    ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
+    return;
+  }
+  if (!c->authed && !(spec->flags & kCmdNoAuth)) {
+    ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
+    return;
+  }
+  spec->handler(ctx);
+}
+
+// ---- key operations -------------------------------------------------------------------
+
+namespace {
+KeyView Resolve(const cluster::Record& rec, uint64_t now_ms) {
+  KeyView v;
+  v.context = rec.context;
+  const cluster::Sibling* win = nullptr;
+  Status s = cluster::ResolveValue(rec, now_ms, &v.value, &win);
+  if (s.ok() && win != nullptr) {
+    v.exists = true;
+    v.expiry_ms = win->expiry_ms;
+    v.flags = win->flags;
+    v.kind = win->kind;
+  } else {
+    v.value.clear();
+  }
+  v.siblings = cluster::LiveSiblings(rec, now_ms).size();
+  return v;
+}
+}  // namespace
+
+void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
+  s->node()->Read(key, r, [s, done = std::move(done)](Status st, cluster::ReadReply reply) {
+    if (!st.ok()) {
+      done(st, KeyView{});
+      return;
+    }
+    KeyView v = Resolve(reply.record, s->WallMs());
+    if (v.exists) s->stats().keyspace_hits++;
+    else s->stats().keyspace_misses++;
+    done(Status::OK(), std::move(v));
+  });
+}
+
+void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
+                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kPut;
+  req.value.kind = cluster::ValueKind::kPlain;
+  req.value.value = std::move(value);
+  req.value.expiry_ms = expiry_ms;
+  req.value.flags = flags;
+  if (ctx) {
+    req.has_context = true;
+    req.context = *ctx;
+  }
+  req.w = w;
+  s->node()->Write(key, std::move(req), std::move(done));
+}
+
+void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector* ctx, int w,
+                 WriteDone done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kDelete;
+  req.value.kind = cluster::ValueKind::kTombstone;
+  if (ctx) {
+    req.has_context = true;
+    req.context = *ctx;
+  }
+  req.w = w;
+  s->node()->Write(key, std::move(req), std::move(done));
+}
+
+void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kCounterAdd;
+  req.delta = delta;
+  s->node()->Write(key, std::move(req), std::move(done));
+}
+
+}  // namespace dynakv::server

@@ -1,0 +1,113 @@
+// server/commands.h: the one command table (name, arity, flags, handler) and the context a
+// handler gets. Handlers parse their arguments, call the coordinator (cluster::Node), and
+// reply through ReplyTo, exactly once, possibly later (after replicas answer).
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/server.h"
+
+namespace dynakv::server {
+
+enum CommandFlags : uint32_t {
+  kCmdWrite = 1 << 0,
+  kCmdReadonly = 1 << 1,
+  kCmdNoAuth = 1 << 2,  // allowed before AUTH (AUTH, HELLO, QUIT)
+  kCmdAdmin = 1 << 3,
+  kCmdFast = 1 << 4,
+};
+
+struct CommandCtx {
+  Server* server;
+  std::shared_ptr<Client> client;
+  std::vector<std::string> args;  // args[0] is the command name as sent
+  ReplyTo reply;
+  cluster::Node* node() const { return server->node(); }
+};
+
+using Handler = void (*)(CommandCtx& ctx);
+
+struct CommandSpec {
+  const char* name;   // lower case
+  int arity;          // Redis convention: N exact, -N at least N
+  uint32_t flags;
+  Handler handler;
+  int first_key, last_key, step;  // for COMMAND INFO
+};
+
+// The table, sorted by name. Defined in commands.cc.
+const std::vector<CommandSpec>& CommandTable();
+const CommandSpec* LookupCommand(std::string_view name);
+
+// The one place a Status becomes client-visible error text (RESP side).
+std::string ErrorText(const Status& s);
+
+// Shared by the command groups (commands_*.cc).
+bool ParseInt64(std::string_view s, int64_t* out);
+bool ParseDouble(std::string_view s, double* out);
+bool StringMatch(std::string_view pattern, std::string_view str, bool nocase = false);
+std::string FormatDouble(double d);  // Redis's INCRBYFLOAT formatting
+
+void RegisterGeneric(std::vector<CommandSpec>* t);
+void RegisterStrings(std::vector<CommandSpec>* t);
+void RegisterKeys(std::vector<CommandSpec>* t);
+void RegisterDynamo(std::vector<CommandSpec>* t);
+
+}  // namespace dynakv::server
+
+namespace dynakv::server {
+
+// A key as the Redis/memcached commands see it: the deterministic winner among siblings.
+struct KeyView {
+  bool exists = false;
+  std::string value;       // resolved bytes (a counter's decimal)
+  uint64_t expiry_ms = 0;  // 0 = none
+  uint32_t flags = 0;      // memcached flags
+  cluster::ValueKind kind = cluster::ValueKind::kPlain;
+  cluster::VersionVector context;  // covers every sibling read (and tombstones)
+  size_t siblings = 0;             // live siblings
+};
+
+using KeyCallback = std::function<void(Status, KeyView)>;
+using WriteDone = std::function<void(Status, cluster::WriteReply)>;
+
+// Read `key` with quorum r (0 = default) and resolve it.
+void ReadKey(Server* s, const std::string& key, int r, KeyCallback done);
+// Write a plain value. ctx null: supersede what the coordinator knows (SET); else causal.
+void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
+                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done);
+// Tombstone write covering ctx (null: what the coordinator knows).
+void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector* ctx, int w,
+                 WriteDone done);
+// Counter CRDT add (INCR family, memcached incr/decr).
+void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done);
+
+// Runs `n` async steps and calls `done` once all have called their completion.
+class Gather : public std::enable_shared_from_this<Gather> {
+ public:
+  static std::shared_ptr<Gather> Make(size_t n, std::function<void()> done) {
+    auto g = std::make_shared<Gather>();
+    g->left_ = n;
+    g->done_ = std::move(done);
+    if (n == 0) g->done_();
+    return g;
+  }
+  void One() {
+    if (--left_ == 0 && done_) {
+      auto d = std::move(done_);
+      d();
+    }
+  }
+
+ private:
+  size_t left_ = 0;
+  std::function<void()> done_;
+};
+
+}  // namespace dynakv::server

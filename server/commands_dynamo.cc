@@ -1,0 +1,195 @@
+// server/commands_dynamo.cc: the causal client API (DGET / DPUT / DDEL) and cluster
+// administration (DYNAMO ...), per DESIGN.md §3.
+#include "server/commands.h"
+
+namespace dynakv::server {
+namespace {
+
+using protocol::RespWriter;
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+void ReplyErr(ReplyTo& r, const std::string& msg) {
+  r.Send([&](RespWriter& w) { w.Error(msg); });
+}
+void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
+
+// Parses trailing "R n" / "W n" options. Returns an error text or "".
+std::string ParseQuorum(const std::vector<std::string>& a, size_t from, const char* letter, int n_max, int* out) {
+  *out = 0;
+  for (size_t i = from; i < a.size(); i++) {
+    if (Lower(a[i]) == Lower(letter) && i + 1 < a.size()) {
+      int64_t v;
+      if (!ParseInt64(a[++i], &v)) return "ERR value is not an integer or out of range";
+      if (v < 1 || v > n_max) {
+        return std::string("ERR ") + letter + " must be between 1 and N (" + std::to_string(n_max) + ")";
+      }
+      *out = int(v);
+    } else {
+      return "ERR syntax error";
+    }
+  }
+  return "";
+}
+
+Status DecodeClientContext(Server* s, const std::string& token, cluster::VersionVector* vv) {
+  Status st = cluster::DecodeContext(token, s->config().cluster_secret,
+                                     s->node()->config().limits.max_context_bytes, vv);
+  if (!st.ok()) return Status::Invalid("invalid context");
+  return st;
+}
+
+std::string SiblingValue(const cluster::Sibling& sib) {
+  if (sib.kind != cluster::ValueKind::kCounter) return sib.value;
+  cluster::PNCounter c;
+  if (!cluster::DecodeCounter(sib.value, &c).ok()) return sib.value;
+  return std::to_string(c.Value());
+}
+
+// DGET key [R n] -> [context, [value, ...]]
+void CmdDget(CommandCtx& ctx) {
+  int r;
+  std::string err = ParseQuorum(ctx.args, 2, "R", int(ctx.server->config().n), &r);
+  if (!err.empty()) return ReplyErr(ctx.reply, err);
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  s->node()->Read(ctx.args[1], r, [s, reply](Status st, cluster::ReadReply rr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    std::string token = cluster::EncodeContext(rr.record.context, s->config().cluster_secret);
+    auto live = cluster::LiveSiblings(rr.record, s->WallMs());
+    reply.Send([&](RespWriter& w) {
+      w.Array(2);
+      w.Bulk(token);
+      w.Array(live.size());
+      for (const auto* sib : live) w.Bulk(SiblingValue(*sib));
+    });
+  });
+}
+
+void DWrite(CommandCtx& ctx, bool is_delete) {
+  size_t ctx_index = is_delete ? 2 : 3;
+  int w;
+  std::string err = ParseQuorum(ctx.args, ctx_index + 1, "W", int(ctx.server->config().n), &w);
+  if (!err.empty()) return ReplyErr(ctx.reply, err);
+  cluster::VersionVector vv;
+  if (Status st = DecodeClientContext(ctx.server, ctx.args[ctx_index], &vv); !st.ok()) {
+    return ReplyStatus(ctx.reply, st);
+  }
+  if (!is_delete && ctx.args[2].size() > uint64_t(ctx.server->config().proto_max_bulk_len)) {
+    return ReplyErr(ctx.reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  }
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  auto done = [s, reply, is_delete](Status st, cluster::WriteReply wr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (is_delete) return reply.Send([](RespWriter& w) { w.Int(1); });
+    std::string token = cluster::EncodeContext(wr.context, s->config().cluster_secret);
+    reply.Send([&](RespWriter& w) { w.Bulk(token); });
+  };
+  if (is_delete) DeleteValue(s, ctx.args[1], &vv, w, std::move(done));
+  else WriteValue(s, ctx.args[1], std::move(ctx.args[2]), 0, 0, &vv, w, std::move(done));
+}
+
+void CmdDput(CommandCtx& ctx) { DWrite(ctx, false); }
+void CmdDdel(CommandCtx& ctx) { DWrite(ctx, true); }
+
+void CmdDynamo(CommandCtx& ctx) {
+  std::string sub = Lower(ctx.args[1]);
+  cluster::Node* node = ctx.node();
+  auto ok_or_err = [&](const Status& st) {
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+    ctx.reply.Send([](RespWriter& w) { w.Ok(); });
+  };
+  if (sub == "members" && ctx.args.size() == 2) {
+    auto members = node->Members();
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(members.size());
+      for (auto& m : members) {
+        w.Array(5);
+        w.Bulk(m.id);
+        w.Bulk(m.cluster_addr);
+        w.Bulk(m.client_addr);
+        w.Bulk(m.status);
+        w.Int(m.tokens);
+      }
+    });
+  }
+  if (sub == "ring" && ctx.args.size() == 2) {
+    auto ring = node->RingTokens();
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(ring.size());
+      for (auto& [tok, id] : ring) {
+        w.Array(2);
+        w.Bulk(std::to_string(tok));
+        w.Bulk(id);
+      }
+    });
+  }
+  if (sub == "preflist" && ctx.args.size() == 3) {
+    auto ids = node->PreferenceList(ctx.args[2]);
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(ids.size());
+      for (auto& id : ids) w.Bulk(id);
+    });
+  }
+  if (sub == "join" && ctx.args.size() == 3) return ok_or_err(node->Join(ctx.args[2]));
+  if (sub == "leave" && ctx.args.size() == 2) return ok_or_err(node->Leave());
+  if (sub == "remove" && ctx.args.size() == 3) return ok_or_err(node->Remove(ctx.args[2]));
+  if (sub == "hints" && ctx.args.size() == 2) {
+    auto st = node->stats();
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Map(2);
+      w.Bulk("hints_stored");
+      w.Int(int64_t(st.hints_stored));
+      w.Bulk("hints_delivered");
+      w.Int(int64_t(st.hints_delivered));
+    });
+  }
+  if (sub == "status" && ctx.args.size() == 2) {
+    auto st = node->stats();
+    const Config& c = ctx.server->config();
+    auto members = node->Members();
+    size_t up = 0;
+    for (auto& m : members) up += m.status == "up";
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Map(10);
+      w.Bulk("node_id");
+      w.Bulk(c.node_id);
+      w.Bulk("members");
+      w.Int(int64_t(members.size()));
+      w.Bulk("members_up");
+      w.Int(int64_t(up));
+      w.Bulk("n");
+      w.Int(c.n);
+      w.Bulk("r");
+      w.Int(c.r);
+      w.Bulk("w");
+      w.Int(c.w);
+      w.Bulk("reads");
+      w.Int(int64_t(st.reads));
+      w.Bulk("writes");
+      w.Int(int64_t(st.writes));
+      w.Bulk("read_repairs");
+      w.Int(int64_t(st.read_repairs));
+      w.Bulk("coordinator_timeouts");
+      w.Int(int64_t(st.coordinator_timeouts));
+    });
+  }
+  ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|HINTS|STATUS.");
+}
+
+}  // namespace
+
+void RegisterDynamo(std::vector<CommandSpec>* t) {
+  t->insert(t->end(), {
+                          {"dget", -2, kCmdReadonly, CmdDget, 1, 1, 1},
+                          {"dput", -4, kCmdWrite, CmdDput, 1, 1, 1},
+                          {"ddel", -3, kCmdWrite, CmdDdel, 1, 1, 1},
+                          {"dynamo", -2, kCmdAdmin, CmdDynamo, 0, 0, 0},
+                      });
+}
+
+}  // namespace dynakv::server

@@ -1,0 +1,294 @@
+// server/commands_keys.cc: keyspace commands: DEL UNLINK EXISTS TYPE, the EXPIRE family,
+// TTL/PTTL/EXPIRETIME, PERSIST, KEYS and SCAN.
+//
+// DEL reads each key and writes a tombstone covering the context it read, so the delete
+// supersedes exactly what was seen (a concurrent write elsewhere survives as a sibling).
+// KEYS/SCAN walk this node's replica (DESIGN: with N equal to the cluster size that is every
+// key; otherwise DBSIZE/KEYS/SCAN are documented as covering this replica's share).
+#include <climits>
+#include <map>
+
+#include "server/commands.h"
+
+namespace dynakv::server {
+namespace {
+
+using protocol::RespWriter;
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+void ReplyErr(ReplyTo& r, const std::string& msg) {
+  r.Send([&](RespWriter& w) { w.Error(msg); });
+}
+void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
+constexpr const char* kNotInt = "ERR value is not an integer or out of range";
+
+void CmdDel(CommandCtx& ctx) {
+  size_t n = ctx.args.size() - 1;
+  auto count = std::make_shared<int64_t>(0);
+  auto err = std::make_shared<Status>();
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  auto g = Gather::Make(n, [reply, count, err]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    reply.Send([&](RespWriter& w) { w.Int(*count); });
+  });
+  for (size_t i = 1; i <= n; i++) {
+    std::string key = ctx.args[i];
+    ReadKey(s, key, 0, [s, key, count, err, g](Status st, KeyView cur) {
+      if (!st.ok()) {
+        if (err->ok()) *err = st;
+        return g->One();
+      }
+      if (!cur.exists) return g->One();
+      DeleteValue(s, key, &cur.context, 0, [count, err, g](Status st2, cluster::WriteReply) {
+        if (st2.ok()) (*count)++;
+        else if (err->ok()) *err = st2;
+        g->One();
+      });
+    });
+  }
+}
+
+void CmdExists(CommandCtx& ctx) {
+  size_t n = ctx.args.size() - 1;
+  auto count = std::make_shared<int64_t>(0);
+  auto err = std::make_shared<Status>();
+  ReplyTo reply = ctx.reply;
+  auto g = Gather::Make(n, [reply, count, err]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    reply.Send([&](RespWriter& w) { w.Int(*count); });
+  });
+  for (size_t i = 1; i <= n; i++) {
+    ReadKey(ctx.server, ctx.args[i], 0, [count, err, g](Status st, KeyView cur) {
+      if (!st.ok() && err->ok()) *err = st;
+      if (cur.exists) (*count)++;
+      g->One();
+    });
+  }
+}
+
+void CmdType(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    reply.Send([&](RespWriter& w) { w.Simple(cur.exists ? "string" : "none"); });
+  });
+}
+
+// EXPIRE key seconds [NX|XX|GT|LT] and its millisecond / absolute variants.
+void ExpireGeneric(CommandCtx& ctx, bool millis, bool absolute) {
+  int64_t v;
+  if (!ParseInt64(ctx.args[2], &v)) return ReplyErr(ctx.reply, kNotInt);
+  std::string cmd = Lower(ctx.args[0]);
+  bool nx = false, xx = false, gt = false, lt = false;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    if (o == "nx") nx = true;
+    else if (o == "xx") xx = true;
+    else if (o == "gt") gt = true;
+    else if (o == "lt") lt = true;
+    else return ReplyErr(ctx.reply, "ERR Unsupported option " + ctx.args[i]);
+  }
+  if (nx && (xx || gt || lt)) {
+    return ReplyErr(ctx.reply, "ERR NX and XX, GT or LT options at the same time are not compatible");
+  }
+  if (gt && lt) return ReplyErr(ctx.reply, "ERR GT and LT options at the same time are not compatible");
+  uint64_t now = ctx.server->WallMs();
+  __int128 when = millis ? __int128(v) : __int128(v) * 1000;
+  if (!absolute) when += now;
+  if (when > __int128(INT64_MAX) || (!absolute && (millis ? v : v) > INT64_MAX / 1000 && !millis)) {
+    return ReplyErr(ctx.reply, "ERR invalid expire time in '" + cmd + "' command");
+  }
+  int64_t at = int64_t(when);
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!cur.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
+    bool has_ttl = cur.expiry_ms != 0;
+    int64_t cur_at = has_ttl ? int64_t(cur.expiry_ms) : INT64_MAX;  // no TTL = infinite
+    if ((nx && has_ttl) || (xx && !has_ttl) || (gt && !(at > cur_at)) || (lt && !(at < cur_at))) {
+      return reply.Send([](RespWriter& w) { w.Int(0); });
+    }
+    if (at <= int64_t(s->WallMs())) {
+      // A time in the past deletes the key, as in Redis.
+      return DeleteValue(s, key, &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Int(1); });
+      });
+    }
+    if (cur.kind == cluster::ValueKind::kCounter) {
+      // Re-writing a counter as plain bytes would drop its CRDT slots; refuse rather than
+      // silently lose concurrent increments.
+      return ReplyErr(reply, "ERR EXPIRE on a counter key is not supported; SET it first");
+    }
+    WriteValue(s, key, cur.value, uint64_t(at), cur.flags, &cur.context, 0,
+               [reply](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([](RespWriter& w) { w.Int(1); });
+               });
+  });
+}
+
+void CmdExpire(CommandCtx& ctx) { ExpireGeneric(ctx, false, false); }
+void CmdPexpire(CommandCtx& ctx) { ExpireGeneric(ctx, true, false); }
+void CmdExpireat(CommandCtx& ctx) { ExpireGeneric(ctx, false, true); }
+void CmdPexpireat(CommandCtx& ctx) { ExpireGeneric(ctx, true, true); }
+
+// mode: 0 TTL, 1 PTTL, 2 EXPIRETIME, 3 PEXPIRETIME
+void TtlGeneric(CommandCtx& ctx, int mode) {
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  ReadKey(s, ctx.args[1], 0, [reply, s, mode](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    int64_t out;
+    if (!cur.exists) out = -2;
+    else if (cur.expiry_ms == 0) out = -1;
+    else {
+      int64_t left = int64_t(cur.expiry_ms) - int64_t(s->WallMs());
+      if (left < 0) left = 0;
+      switch (mode) {
+        case 0: out = (left + 500) / 1000; break;
+        case 1: out = left; break;
+        case 2: out = int64_t(cur.expiry_ms) / 1000; break;
+        default: out = int64_t(cur.expiry_ms); break;
+      }
+    }
+    reply.Send([&](RespWriter& w) { w.Int(out); });
+  });
+}
+void CmdTtl(CommandCtx& ctx) { TtlGeneric(ctx, 0); }
+void CmdPttl(CommandCtx& ctx) { TtlGeneric(ctx, 1); }
+void CmdExpiretime(CommandCtx& ctx) { TtlGeneric(ctx, 2); }
+void CmdPexpiretime(CommandCtx& ctx) { TtlGeneric(ctx, 3); }
+
+void CmdPersist(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!cur.exists || cur.expiry_ms == 0) return reply.Send([](RespWriter& w) { w.Int(0); });
+    WriteValue(s, key, cur.value, 0, cur.flags, &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
+      if (!st2.ok()) return ReplyStatus(reply, st2);
+      reply.Send([](RespWriter& w) { w.Int(1); });
+    });
+  });
+}
+
+bool LiveKey(Server* s, const cluster::Record& rec) {
+  return cluster::Winner(rec, s->WallMs()) != nullptr;
+}
+
+void CmdKeys(CommandCtx& ctx) {
+  std::string pattern = ctx.args[1];
+  std::vector<std::string> keys;
+  Server* s = ctx.server;
+  Status st = ctx.node()->ScanLocal("", 0, [&](std::string_view key, const cluster::Record& rec) {
+    if (LiveKey(s, rec) && StringMatch(pattern, key)) keys.emplace_back(key);
+    return true;
+  });
+  if (!st.ok()) return ReplyStatus(ctx.reply, st);
+  ctx.reply.Send([&](RespWriter& w) {
+    w.Array(keys.size());
+    for (auto& k : keys) w.Bulk(k);
+  });
+}
+
+// SCAN cursors are small integers naming a saved position (the last key returned), because
+// Redis clients treat the cursor as a number. Positions live in a bounded table; a cursor
+// that has fallen out of it restarts from the beginning (SCAN may return duplicates, as Redis
+// documents, but never skips a key that existed throughout).
+class CursorTable {
+ public:
+  uint64_t Save(std::string pos) {
+    uint64_t id = next_++;
+    map_[id] = std::move(pos);
+    while (map_.size() > kMax) map_.erase(map_.begin());
+    return id;
+  }
+  bool Find(uint64_t id, std::string* pos) const {
+    auto it = map_.find(id);
+    if (it == map_.end()) return false;
+    *pos = it->second;
+    return true;
+  }
+
+ private:
+  static constexpr size_t kMax = 65536;
+  uint64_t next_ = 1;
+  std::map<uint64_t, std::string> map_;
+};
+
+void CmdScan(CommandCtx& ctx) {
+  static CursorTable cursors;
+  int64_t cursor;
+  if (!ParseInt64(ctx.args[1], &cursor) || cursor < 0) return ReplyErr(ctx.reply, "ERR invalid cursor");
+  std::string pattern;
+  int64_t count = 10;
+  bool type_filter_none = false;
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    if (o == "match" && i + 1 < ctx.args.size()) {
+      pattern = ctx.args[++i];
+    } else if (o == "count" && i + 1 < ctx.args.size()) {
+      if (!ParseInt64(ctx.args[++i], &count)) return ReplyErr(ctx.reply, kNotInt);
+      if (count < 1) return ReplyErr(ctx.reply, "ERR syntax error");
+    } else if (o == "type" && i + 1 < ctx.args.size()) {
+      type_filter_none = Lower(ctx.args[++i]) != "string";
+    } else {
+      return ReplyErr(ctx.reply, "ERR syntax error");
+    }
+  }
+  std::string start;
+  if (cursor != 0 && !cursors.Find(uint64_t(cursor), &start)) start.clear();
+  std::vector<std::string> keys;
+  std::string last;
+  size_t visited = 0;
+  Server* s = ctx.server;
+  size_t limit = size_t(std::min<int64_t>(count, 100000));
+  Status st = ctx.node()->ScanLocal(start, limit, [&](std::string_view key, const cluster::Record& rec) {
+    visited++;
+    last.assign(key);
+    if (!type_filter_none && LiveKey(s, rec) && (pattern.empty() || StringMatch(pattern, key))) {
+      keys.emplace_back(key);
+    }
+    return true;
+  });
+  if (!st.ok()) return ReplyStatus(ctx.reply, st);
+  uint64_t next = visited < limit ? 0 : cursors.Save(last);
+  ctx.reply.Send([&](RespWriter& w) {
+    w.Array(2);
+    w.Bulk(std::to_string(next));
+    w.Array(keys.size());
+    for (auto& k : keys) w.Bulk(k);
+  });
+}
+
+}  // namespace
+
+void RegisterKeys(std::vector<CommandSpec>* t) {
+  t->insert(t->end(), {
+                          {"del", -2, kCmdWrite, CmdDel, 1, -1, 1},
+                          {"unlink", -2, kCmdWrite | kCmdFast, CmdDel, 1, -1, 1},
+                          {"exists", -2, kCmdReadonly | kCmdFast, CmdExists, 1, -1, 1},
+                          {"type", 2, kCmdReadonly | kCmdFast, CmdType, 1, 1, 1},
+                          {"expire", -3, kCmdWrite | kCmdFast, CmdExpire, 1, 1, 1},
+                          {"pexpire", -3, kCmdWrite | kCmdFast, CmdPexpire, 1, 1, 1},
+                          {"expireat", -3, kCmdWrite | kCmdFast, CmdExpireat, 1, 1, 1},
+                          {"pexpireat", -3, kCmdWrite | kCmdFast, CmdPexpireat, 1, 1, 1},
+                          {"ttl", 2, kCmdReadonly | kCmdFast, CmdTtl, 1, 1, 1},
+                          {"pttl", 2, kCmdReadonly | kCmdFast, CmdPttl, 1, 1, 1},
+                          {"expiretime", 2, kCmdReadonly | kCmdFast, CmdExpiretime, 1, 1, 1},
+                          {"pexpiretime", 2, kCmdReadonly | kCmdFast, CmdPexpiretime, 1, 1, 1},
+                          {"persist", 2, kCmdWrite | kCmdFast, CmdPersist, 1, 1, 1},
+                          {"keys", 2, kCmdReadonly, CmdKeys, 0, 0, 0},
+                          {"scan", -2, kCmdReadonly, CmdScan, 0, 0, 0},
+                      });
+}
+
+}  // namespace dynakv::server

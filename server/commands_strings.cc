@@ -1,0 +1,458 @@
+// server/commands_strings.cc: Redis string commands over the Dynamo coordinator.
+//
+// Plain writes (SET, MSET) supersede what the coordinating replica knows. Commands that
+// depend on the current value (NX/XX, APPEND, SETRANGE, GETSET, INCRBYFLOAT, ...) read with
+// the default R and write back with the context they read, so a concurrent write elsewhere
+// becomes a sibling rather than being lost; they are atomic on one node but not across a
+// cluster. INCR and friends are a PN-counter CRDT and never lose increments.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+
+#include "server/commands.h"
+
+namespace dynakv::server {
+namespace {
+
+using protocol::RespWriter;
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+void ReplyErr(ReplyTo& r, const std::string& msg) {
+  r.Send([&](RespWriter& w) { w.Error(msg); });
+}
+void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
+
+constexpr const char* kNotInt = "ERR value is not an integer or out of range";
+constexpr const char* kSyntax = "ERR syntax error";
+
+uint64_t MaxValueBytes(Server* s) { return uint64_t(s->config().proto_max_bulk_len); }
+
+// ---- GET ----
+
+void CmdGet(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status s, KeyView v) mutable {
+    if (!s.ok()) return ReplyStatus(reply, s);
+    reply.Send([&](RespWriter& w) {
+      if (v.exists) w.Bulk(v.value);
+      else w.Null();
+    });
+  });
+}
+
+// ---- SET and its family ----
+
+struct SetArgs {
+  enum { kAlways, kNx, kXx } cond = kAlways;
+  bool get = false, keepttl = false;
+  uint64_t expiry_ms = 0;  // absolute; 0 none
+};
+
+// Parses SET options from args[from..]. Returns an error text or "".
+std::string ParseSetArgs(Server* s, const std::vector<std::string>& a, size_t from, SetArgs* out, const char* cmd) {
+  bool has_expire = false;
+  for (size_t i = from; i < a.size(); i++) {
+    std::string o = Lower(a[i]);
+    if (o == "nx" && out->cond == SetArgs::kAlways) out->cond = SetArgs::kNx;
+    else if (o == "xx" && out->cond == SetArgs::kAlways) out->cond = SetArgs::kXx;
+    else if (o == "get") out->get = true;
+    else if (o == "keepttl" && !has_expire) out->keepttl = true;
+    else if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && !has_expire && !out->keepttl &&
+             i + 1 < a.size()) {
+      int64_t v;
+      if (!ParseInt64(a[++i], &v)) return kNotInt;
+      if (v <= 0) return std::string("ERR invalid expire time in '") + cmd + "' command";
+      uint64_t now = s->WallMs();
+      __int128 ms = o == "ex" ? __int128(now) + __int128(v) * 1000
+                    : o == "px" ? __int128(now) + v
+                    : o == "exat" ? __int128(v) * 1000
+                                  : __int128(v);
+      if (ms > __int128(INT64_MAX)) return std::string("ERR invalid expire time in '") + cmd + "' command";
+      out->expiry_ms = uint64_t(ms);
+      has_expire = true;
+    } else {
+      return kSyntax;
+    }
+  }
+  return "";
+}
+
+void DoSet(Server* s, ReplyTo reply, std::string key, std::string value, SetArgs a) {
+  if (value.size() > MaxValueBytes(s)) return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  bool needs_read = a.cond != SetArgs::kAlways || a.get || a.keepttl;
+  if (!needs_read) {
+    WriteValue(s, key, std::move(value), a.expiry_ms, 0, nullptr, 0,
+               [reply](Status st, cluster::WriteReply) mutable {
+                 if (!st.ok()) return ReplyStatus(reply, st);
+                 reply.Send([](RespWriter& w) { w.Ok(); });
+               });
+    return;
+  }
+  ReadKey(s, key, 0, [s, reply, key, value = std::move(value), a](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    bool skip = (a.cond == SetArgs::kNx && cur.exists) || (a.cond == SetArgs::kXx && !cur.exists);
+    if (skip) {
+      return reply.Send([&](RespWriter& w) {
+        if (a.get) {
+          if (cur.exists) w.Bulk(cur.value);
+          else w.Null();
+        } else {
+          w.Null();
+        }
+      });
+    }
+    uint64_t expiry = a.keepttl ? cur.expiry_ms : a.expiry_ms;
+    auto old = std::make_shared<KeyView>(std::move(cur));
+    WriteValue(s, key, std::move(value), expiry, 0, &old->context, 0,
+               [reply, old, get = a.get](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([&](RespWriter& w) {
+                   if (!get) w.Ok();
+                   else if (old->exists) w.Bulk(old->value);
+                   else w.Null();
+                 });
+               });
+  });
+}
+
+void CmdSet(CommandCtx& ctx) {
+  SetArgs a;
+  std::string err = ParseSetArgs(ctx.server, ctx.args, 3, &a, "set");
+  if (!err.empty()) return ReplyErr(ctx.reply, err);
+  DoSet(ctx.server, ctx.reply, ctx.args[1], std::move(ctx.args[2]), a);
+}
+
+void CmdSetnx(CommandCtx& ctx) {
+  // SETNX replies with an integer, unlike SET NX.
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1], value = std::move(ctx.args[2]);
+  ReadKey(s, key, 0, [s, reply, key, value = std::move(value)](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (cur.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
+    WriteValue(s, key, std::move(value), 0, 0, &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
+      if (!st2.ok()) return ReplyStatus(reply, st2);
+      reply.Send([](RespWriter& w) { w.Int(1); });
+    });
+  });
+}
+
+void SetWithExpire(CommandCtx& ctx, bool millis, const char* name) {
+  int64_t v;
+  if (!ParseInt64(ctx.args[2], &v)) return ReplyErr(ctx.reply, kNotInt);
+  if (v <= 0 || v > INT64_MAX / 1000 - int64_t(ctx.server->WallMs())) {
+    return ReplyErr(ctx.reply, std::string("ERR invalid expire time in '") + name + "' command");
+  }
+  SetArgs a;
+  a.expiry_ms = ctx.server->WallMs() + uint64_t(millis ? v : v * 1000);
+  DoSet(ctx.server, ctx.reply, ctx.args[1], std::move(ctx.args[3]), a);
+}
+void CmdSetex(CommandCtx& ctx) { SetWithExpire(ctx, false, "setex"); }
+void CmdPsetex(CommandCtx& ctx) { SetWithExpire(ctx, true, "psetex"); }
+
+void CmdGetset(CommandCtx& ctx) {
+  SetArgs a;
+  a.get = true;
+  DoSet(ctx.server, ctx.reply, ctx.args[1], std::move(ctx.args[2]), a);
+}
+
+void CmdGetdel(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [s, reply, key](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!cur.exists) return reply.Send([](RespWriter& w) { w.Null(); });
+    auto old = std::make_shared<std::string>(std::move(cur.value));
+    DeleteValue(s, key, &cur.context, 0, [reply, old](Status st2, cluster::WriteReply) mutable {
+      if (!st2.ok()) return ReplyStatus(reply, st2);
+      reply.Send([&](RespWriter& w) { w.Bulk(*old); });
+    });
+  });
+}
+
+void CmdGetex(CommandCtx& ctx) {
+  // GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]
+  bool persist = false, change = false;
+  uint64_t expiry = 0;
+  const auto& a = ctx.args;
+  for (size_t i = 2; i < a.size(); i++) {
+    std::string o = Lower(a[i]);
+    if (o == "persist" && !change) {
+      persist = change = true;
+    } else if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && !change && i + 1 < a.size()) {
+      int64_t v;
+      if (!ParseInt64(a[++i], &v)) return ReplyErr(ctx.reply, kNotInt);
+      if (v <= 0) return ReplyErr(ctx.reply, "ERR invalid expire time in 'getex' command");
+      uint64_t now = ctx.server->WallMs();
+      __int128 ms = o == "ex" ? __int128(now) + __int128(v) * 1000
+                    : o == "px" ? __int128(now) + v
+                    : o == "exat" ? __int128(v) * 1000
+                                  : __int128(v);
+      if (ms > __int128(INT64_MAX)) return ReplyErr(ctx.reply, "ERR invalid expire time in 'getex' command");
+      expiry = uint64_t(ms);
+      change = true;
+    } else {
+      return ReplyErr(ctx.reply, kSyntax);
+    }
+  }
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!cur.exists || !change || (persist && cur.expiry_ms == 0) || cur.kind == cluster::ValueKind::kCounter) {
+      return reply.Send([&](RespWriter& w) {
+        if (cur.exists) w.Bulk(cur.value);
+        else w.Null();
+      });
+    }
+    auto old = std::make_shared<std::string>(cur.value);
+    WriteValue(s, key, cur.value, persist ? 0 : expiry, cur.flags, &cur.context, 0,
+               [reply, old](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([&](RespWriter& w) { w.Bulk(*old); });
+               });
+  });
+}
+
+void CmdMget(CommandCtx& ctx) {
+  size_t n = ctx.args.size() - 1;
+  struct State {
+    std::vector<KeyView> values;
+    Status err;
+  };
+  auto st = std::make_shared<State>();
+  st->values.resize(n);
+  ReplyTo reply = ctx.reply;
+  auto g = Gather::Make(n, [st, reply]() mutable {
+    if (!st->err.ok()) return ReplyStatus(reply, st->err);
+    reply.Send([&](RespWriter& w) {
+      w.Array(st->values.size());
+      for (auto& v : st->values) {
+        if (v.exists) w.Bulk(v.value);
+        else w.Null();
+      }
+    });
+  });
+  for (size_t i = 0; i < n; i++) {
+    ReadKey(ctx.server, ctx.args[i + 1], 0, [st, g, i](Status s, KeyView v) {
+      if (!s.ok() && st->err.ok()) st->err = s;
+      st->values[i] = std::move(v);
+      g->One();
+    });
+  }
+}
+
+void MsetAll(Server* s, ReplyTo reply, std::vector<std::string> args, bool reply_int) {
+  size_t pairs = (args.size() - 1) / 2;
+  auto err = std::make_shared<Status>();
+  auto g = Gather::Make(pairs, [reply, err, reply_int]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    reply.Send([&](RespWriter& w) {
+      if (reply_int) w.Int(1);
+      else w.Ok();
+    });
+  });
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    WriteValue(s, args[i], std::move(args[i + 1]), 0, 0, nullptr, 0, [err, g](Status st, cluster::WriteReply) {
+      if (!st.ok() && err->ok()) *err = st;
+      g->One();
+    });
+  }
+}
+
+void CmdMset(CommandCtx& ctx) {
+  if (ctx.args.size() % 2 != 1) return ReplyErr(ctx.reply, "ERR wrong number of arguments for 'mset' command");
+  MsetAll(ctx.server, ctx.reply, std::move(ctx.args), false);
+}
+
+void CmdMsetnx(CommandCtx& ctx) {
+  if (ctx.args.size() % 2 != 1) return ReplyErr(ctx.reply, "ERR wrong number of arguments for 'msetnx' command");
+  auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
+  size_t pairs = (args->size() - 1) / 2;
+  auto any = std::make_shared<bool>(false);
+  auto err = std::make_shared<Status>();
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  auto g = Gather::Make(pairs, [s, reply, args, any, err]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    if (*any) return reply.Send([](RespWriter& w) { w.Int(0); });
+    MsetAll(s, reply, std::move(*args), true);
+  });
+  for (size_t i = 1; i + 1 < args->size(); i += 2) {
+    ReadKey(s, (*args)[i], 0, [any, err, g](Status st, KeyView v) {
+      if (!st.ok() && err->ok()) *err = st;
+      if (v.exists) *any = true;
+      g->One();
+    });
+  }
+}
+
+// Read-modify-write of the string value: f(current, exists, &new_value, &reply_int) returns
+// an error text or "".
+using Modify = std::function<std::string(const KeyView& cur, std::string* out, int64_t* reply_int)>;
+
+void ReadModifyWrite(CommandCtx& ctx, Modify f) {
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [s, reply, key, f = std::move(f)](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    std::string next;
+    int64_t n = 0;
+    std::string err = f(cur, &next, &n);
+    if (err == "nowrite") return reply.Send([&](RespWriter& w) { w.Int(n); });
+    if (!err.empty()) return ReplyErr(reply, err);
+    if (next.size() > MaxValueBytes(s)) {
+      return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    WriteValue(s, key, std::move(next), cur.expiry_ms, cur.flags, &cur.context, 0,
+               [reply, n](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([&](RespWriter& w) { w.Int(n); });
+               });
+  });
+}
+
+void CmdAppend(CommandCtx& ctx) {
+  std::string suffix = std::move(ctx.args[2]);
+  ReadModifyWrite(ctx, [suffix](const KeyView& cur, std::string* out, int64_t* n) {
+    *out = cur.exists ? cur.value + suffix : suffix;
+    *n = int64_t(out->size());
+    return std::string();
+  });
+}
+
+void CmdSetrange(CommandCtx& ctx) {
+  int64_t off;
+  if (!ParseInt64(ctx.args[2], &off)) return ReplyErr(ctx.reply, kNotInt);
+  if (off < 0) return ReplyErr(ctx.reply, "ERR offset is out of range");
+  if (uint64_t(off) + ctx.args[3].size() > MaxValueBytes(ctx.server)) {
+    return ReplyErr(ctx.reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  }
+  std::string piece = std::move(ctx.args[3]);
+  ReadModifyWrite(ctx, [piece, off](const KeyView& cur, std::string* out, int64_t* n) {
+    std::string v = cur.exists ? cur.value : std::string();
+    if (piece.empty()) {
+      *n = int64_t(v.size());
+      return std::string("nowrite");
+    }
+    if (v.size() < uint64_t(off) + piece.size()) v.resize(size_t(off) + piece.size(), '\0');
+    v.replace(size_t(off), piece.size(), piece);
+    *n = int64_t(v.size());
+    *out = std::move(v);
+    return std::string();
+  });
+}
+
+void CmdStrlen(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status s, KeyView v) mutable {
+    if (!s.ok()) return ReplyStatus(reply, s);
+    reply.Send([&](RespWriter& w) { w.Int(v.exists ? int64_t(v.value.size()) : 0); });
+  });
+}
+
+void CmdGetrange(CommandCtx& ctx) {
+  int64_t start, end;
+  if (!ParseInt64(ctx.args[2], &start) || !ParseInt64(ctx.args[3], &end)) return ReplyErr(ctx.reply, kNotInt);
+  ReplyTo reply = ctx.reply;
+  ReadKey(ctx.server, ctx.args[1], 0, [reply, start, end](Status s, KeyView v) mutable {
+    if (!s.ok()) return ReplyStatus(reply, s);
+    int64_t len = int64_t(v.value.size());
+    int64_t a = start, b = end;
+    if (a < 0 && b < 0 && a > b) return reply.Send([](RespWriter& w) { w.Bulk(""); });
+    if (a < 0) a = len + a;
+    if (b < 0) b = len + b;
+    if (a < 0) a = 0;
+    if (b < 0) b = 0;
+    if (b >= len) b = len - 1;
+    reply.Send([&](RespWriter& w) {
+      if (!v.exists || len == 0 || a > b) w.Bulk("");
+      else w.Bulk(std::string_view(v.value).substr(size_t(a), size_t(b - a + 1)));
+    });
+  });
+}
+
+void IncrBy(CommandCtx& ctx, int64_t delta) {
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  CounterAdd(s, ctx.args[1], delta, [reply, s](Status st, cluster::WriteReply r) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    std::string v;
+    Status rs = cluster::ResolveValue(r.record, s->WallMs(), &v);
+    int64_t n = 0;
+    if (!rs.ok() || !ParseInt64(v, &n)) return ReplyErr(reply, kNotInt);
+    reply.Send([&](RespWriter& w) { w.Int(n); });
+  });
+}
+
+void CmdIncr(CommandCtx& ctx) { IncrBy(ctx, 1); }
+void CmdDecr(CommandCtx& ctx) { IncrBy(ctx, -1); }
+void CmdIncrby(CommandCtx& ctx) {
+  int64_t d;
+  if (!ParseInt64(ctx.args[2], &d)) return ReplyErr(ctx.reply, kNotInt);
+  IncrBy(ctx, d);
+}
+void CmdDecrby(CommandCtx& ctx) {
+  int64_t d;
+  if (!ParseInt64(ctx.args[2], &d)) return ReplyErr(ctx.reply, kNotInt);
+  if (d == INT64_MIN) return ReplyErr(ctx.reply, "ERR decrement would overflow");
+  IncrBy(ctx, -d);
+}
+
+void CmdIncrbyfloat(CommandCtx& ctx) {
+  double incr;
+  if (!ParseDouble(ctx.args[2], &incr)) return ReplyErr(ctx.reply, "ERR value is not a valid float");
+  ReplyTo reply = ctx.reply;
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadKey(s, key, 0, [s, reply, key, incr](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    double v = 0;
+    if (cur.exists && !ParseDouble(cur.value, &v)) return ReplyErr(reply, "ERR value is not a valid float");
+    double r = v + incr;
+    if (std::isnan(r) || std::isinf(r)) return ReplyErr(reply, "ERR increment would produce NaN or Infinity");
+    auto text = std::make_shared<std::string>(FormatDouble(r));
+    WriteValue(s, key, *text, cur.expiry_ms, cur.flags, &cur.context, 0,
+               [reply, text](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([&](RespWriter& w) { w.Bulk(*text); });
+               });
+  });
+}
+
+}  // namespace
+
+void RegisterStrings(std::vector<CommandSpec>* t) {
+  t->insert(t->end(), {
+                          {"get", 2, kCmdReadonly | kCmdFast, CmdGet, 1, 1, 1},
+                          {"set", -3, kCmdWrite, CmdSet, 1, 1, 1},
+                          {"setnx", 3, kCmdWrite | kCmdFast, CmdSetnx, 1, 1, 1},
+                          {"setex", 4, kCmdWrite, CmdSetex, 1, 1, 1},
+                          {"psetex", 4, kCmdWrite, CmdPsetex, 1, 1, 1},
+                          {"getset", 3, kCmdWrite | kCmdFast, CmdGetset, 1, 1, 1},
+                          {"getdel", 2, kCmdWrite | kCmdFast, CmdGetdel, 1, 1, 1},
+                          {"getex", -2, kCmdWrite | kCmdFast, CmdGetex, 1, 1, 1},
+                          {"mget", -2, kCmdReadonly | kCmdFast, CmdMget, 1, -1, 1},
+                          {"mset", -3, kCmdWrite, CmdMset, 1, -1, 2},
+                          {"msetnx", -3, kCmdWrite, CmdMsetnx, 1, -1, 2},
+                          {"append", 3, kCmdWrite | kCmdFast, CmdAppend, 1, 1, 1},
+                          {"strlen", 2, kCmdReadonly | kCmdFast, CmdStrlen, 1, 1, 1},
+                          {"getrange", 4, kCmdReadonly, CmdGetrange, 1, 1, 1},
+                          {"substr", 4, kCmdReadonly, CmdGetrange, 1, 1, 1},
+                          {"setrange", 4, kCmdWrite, CmdSetrange, 1, 1, 1},
+                          {"incr", 2, kCmdWrite | kCmdFast, CmdIncr, 1, 1, 1},
+                          {"decr", 2, kCmdWrite | kCmdFast, CmdDecr, 1, 1, 1},
+                          {"incrby", 3, kCmdWrite | kCmdFast, CmdIncrby, 1, 1, 1},
+                          {"decrby", 3, kCmdWrite | kCmdFast, CmdDecrby, 1, 1, 1},
+                          {"incrbyfloat", 3, kCmdWrite | kCmdFast, CmdIncrbyfloat, 1, 1, 1},
+                      });
+}
+
+}  // namespace dynakv::server

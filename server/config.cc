@@ -1,0 +1,297 @@
+// server/config.cc: the option table, TOML reader (toml++), flag parser and --help.
+#include "server/config.h"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace dynakv::server {
+namespace {
+
+enum class Type { kString, kInt, kStringList };
+
+struct Option {
+  const char* path;   // TOML "section.key"; the long flag is --section.key
+  const char* alias;  // short flag without dashes, or nullptr
+  Type type;
+  const char* help;
+  std::function<void*(Config*)> field;  // address of the field
+};
+
+template <typename T>
+std::function<void*(Config*)> F(T Config::*m) {
+  return [m](Config* c) -> void* { return &(c->*m); };
+}
+
+const std::vector<Option>& Options() {
+  static const std::vector<Option> kOptions = {
+      {"node.id", "id", Type::kString, "stable node identity (actor prefix in logs)", F(&Config::node_id)},
+      {"node.data_dir", "dir", Type::kString, "data directory (LMDB files, incarnation)", F(&Config::data_dir)},
+      {"listen.redis", "bind", Type::kString, "RESP listen address host:port", F(&Config::redis_addr)},
+      {"listen.memcache", nullptr, Type::kString, "memcached listen address; \"\" disables", F(&Config::memcache_addr)},
+      {"listen.cluster", nullptr, Type::kString, "inter-node listen address; \"\" = standalone", F(&Config::cluster_addr)},
+      {"cluster.seeds", "seeds", Type::kStringList, "cluster addresses to join through (comma-separated on the command line)", F(&Config::seeds)},
+      {"cluster.tokens", nullptr, Type::kInt, "virtual nodes on the ring; a bigger machine takes more", F(&Config::tokens)},
+      {"cluster.gossip_interval_ms", nullptr, Type::kInt, "gossip period", F(&Config::gossip_interval_ms)},
+      {"cluster.request_timeout_ms", nullptr, Type::kInt, "coordinator timeout before -UNAVAILABLE", F(&Config::request_timeout_ms)},
+      {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
+      {"cluster.down_after_ms", nullptr, Type::kInt, "silence before a peer is down (temporary)", F(&Config::down_after_ms)},
+      {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
+      {"replication.r", "r", Type::kInt, "default read quorum", F(&Config::r)},
+      {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
+      {"storage.engine", "engine", Type::kString, "lmdb | memory", F(&Config::engine)},
+      {"storage.sync", "sync", Type::kString, "always | batch (group commit) | none (unsafe)", F(&Config::sync)},
+      {"storage.map_size_mb", nullptr, Type::kInt, "initial LMDB map size; grows on demand", F(&Config::map_size_mb)},
+      {"storage.map_size_max_mb", nullptr, Type::kInt, "LMDB map never grows past this (then writes fail: disk full)", F(&Config::map_size_max_mb)},
+      {"storage.tombstone_grace_s", nullptr, Type::kInt, "keep tombstones at least this long", F(&Config::tombstone_grace_s)},
+      {"security.requirepass", "requirepass", Type::kString, "password for AUTH; \"\" = none", F(&Config::requirepass)},
+      {"security.cluster_secret", nullptr, Type::kString, "shared secret: peer HMAC and signed context tokens", F(&Config::cluster_secret)},
+      {"limits.maxclients", "maxclients", Type::kInt, "maximum client connections", F(&Config::maxclients)},
+      {"limits.timeout", "timeout", Type::kInt, "close clients idle this many seconds; 0 = never", F(&Config::timeout_s)},
+      {"limits.proto_max_bulk_len", nullptr, Type::kInt, "largest bulk string accepted (bytes)", F(&Config::proto_max_bulk_len)},
+      {"limits.max_args", nullptr, Type::kInt, "most arguments in one command", F(&Config::max_args)},
+      {"limits.client_output_buffer_limit", nullptr, Type::kInt, "disconnect a reader this far behind (bytes; 0 = no limit)", F(&Config::client_output_buffer_limit)},
+      {"limits.max_siblings", nullptr, Type::kInt, "most siblings per key; writes beyond fail", F(&Config::max_siblings)},
+      {"limits.warn_siblings", nullptr, Type::kInt, "log a warning at this many siblings", F(&Config::warn_siblings)},
+      {"limits.memcache_max_item_size", nullptr, Type::kInt, "largest memcached item (bytes)", F(&Config::memcache_max_item_size)},
+      {"log.level", "loglevel", Type::kString, "debug | info | warn | error", F(&Config::log_level)},
+  };
+  return kOptions;
+}
+
+const Option* FindOption(std::string_view name) {
+  for (const auto& o : Options()) {
+    if (name == o.path || (o.alias && name == o.alias)) return &o;
+  }
+  return nullptr;
+}
+
+std::string DefaultText(const Option& o) {
+  Config def;
+  void* p = o.field(&def);
+  switch (o.type) {
+    case Type::kString: return "\"" + *static_cast<std::string*>(p) + "\"";
+    case Type::kInt: return std::to_string(*static_cast<int64_t*>(p));
+    case Type::kStringList: {
+      std::string s = "[";
+      for (auto& x : *static_cast<std::vector<std::string>*>(p)) s += "\"" + x + "\",";
+      if (s.size() > 1) s.pop_back();
+      return s + "]";
+    }
+  }
+  return "";
+}
+
+Status SetFromText(const Option& o, const std::string& text, Config* cfg, const std::string& where) {
+  void* p = o.field(cfg);
+  switch (o.type) {
+    case Type::kString: *static_cast<std::string*>(p) = text; return Status::OK();
+    case Type::kInt: {
+      try {
+        size_t used = 0;
+        long long v = std::stoll(text, &used, 10);
+        if (used != text.size()) throw std::invalid_argument("trailing");
+        *static_cast<int64_t*>(p) = v;
+      } catch (...) {
+        return Status::Invalid(where + ": " + o.path + ": expected an integer, got '" + text + "'");
+      }
+      return Status::OK();
+    }
+    case Type::kStringList: {
+      auto* v = static_cast<std::vector<std::string>*>(p);
+      v->clear();
+      std::stringstream ss(text);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        if (!item.empty()) v->push_back(item);
+      }
+      return Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= addr.size()) {
+    return Status::Invalid("'" + addr + "' is not host:port");
+  }
+  std::string h = addr.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = 0;
+  for (size_t i = colon + 1; i < addr.size(); i++) {
+    if (addr[i] < '0' || addr[i] > '9') return Status::Invalid("'" + addr + "' has a bad port");
+    p = p * 10 + (addr[i] - '0');
+    if (p > 65535) return Status::Invalid("'" + addr + "' has a port above 65535");
+  }
+  *host = h;
+  *port = p;
+  return Status::OK();
+}
+
+Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
+    return Status::Invalid(os.str());
+  }
+  // Unknown sections and keys are errors: a typo must not silently fall back to a default.
+  for (auto&& [section, node] : tbl) {
+    const toml::table* sec = node.as_table();
+    if (!sec) return Status::Invalid(name + ": '" + std::string(section.str()) + "' must be a [section]");
+    for (auto&& [key, value] : *sec) {
+      std::string path = std::string(section.str()) + "." + std::string(key.str());
+      // Accept "limits.timeout" (Redis's name) for the idle timeout.
+      const Option* o = nullptr;
+      for (const auto& opt : Options()) {
+        if (path == opt.path) o = &opt;
+      }
+      if (!o) return Status::Invalid(name + ": unknown key '" + path + "'");
+      void* p = o->field(cfg);
+      switch (o->type) {
+        case Type::kString:
+          if (!value.is_string()) return Status::Invalid(name + ": " + path + ": expected a string");
+          *static_cast<std::string*>(p) = value.as_string()->get();
+          break;
+        case Type::kInt:
+          if (!value.is_integer()) return Status::Invalid(name + ": " + path + ": expected an integer");
+          *static_cast<int64_t*>(p) = value.as_integer()->get();
+          break;
+        case Type::kStringList: {
+          const toml::array* arr = value.as_array();
+          if (!arr) return Status::Invalid(name + ": " + path + ": expected an array of strings");
+          auto* v = static_cast<std::vector<std::string>*>(p);
+          v->clear();
+          for (auto&& el : *arr) {
+            if (!el.is_string()) return Status::Invalid(name + ": " + path + ": expected an array of strings");
+            v->push_back(el.as_string()->get());
+          }
+          break;
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status Validate(const Config& c) {
+  const std::string where = c.config_file.empty() ? "command line" : c.config_file;
+  auto bad = [&](const std::string& key, const std::string& what) {
+    return Status::Invalid(where + ": " + key + ": " + what);
+  };
+  if (c.node_id.empty() || c.node_id.size() > 64) return bad("node.id", "must be 1..64 characters");
+  for (char ch : c.node_id) {
+    if (ch <= ' ' || ch > '~') return bad("node.id", "must be printable ASCII without spaces");
+  }
+  if (c.data_dir.empty()) return bad("node.data_dir", "must not be empty");
+  std::string h;
+  int p;
+  if (Status s = SplitHostPort(c.redis_addr, &h, &p); !s.ok()) return bad("listen.redis", s.message());
+  if (!c.memcache_addr.empty()) {
+    if (Status s = SplitHostPort(c.memcache_addr, &h, &p); !s.ok()) return bad("listen.memcache", s.message());
+  }
+  if (!c.cluster_addr.empty()) {
+    if (Status s = SplitHostPort(c.cluster_addr, &h, &p); !s.ok()) return bad("listen.cluster", s.message());
+  }
+  for (const auto& seed : c.seeds) {
+    if (Status s = SplitHostPort(seed, &h, &p); !s.ok()) return bad("cluster.seeds", s.message());
+  }
+  if (c.tokens < 1 || c.tokens > 4096) return bad("cluster.tokens", "must be in 1..4096");
+  if (c.n < 1 || c.n > 16) return bad("replication.n", "must be in 1..16");
+  if (c.r < 1 || c.r > c.n) return bad("replication.r", "must be in 1..n (n = " + std::to_string(c.n) + ")");
+  if (c.w < 1 || c.w > c.n) return bad("replication.w", "must be in 1..n (n = " + std::to_string(c.n) + ")");
+  if (c.cluster_addr.empty() && c.n > 1) return bad("replication.n", "n > 1 needs listen.cluster");
+  if (c.engine != "lmdb" && c.engine != "memory") return bad("storage.engine", "must be \"lmdb\" or \"memory\"");
+  if (c.sync != "always" && c.sync != "batch" && c.sync != "none") return bad("storage.sync", "must be always, batch or none");
+  if (c.map_size_mb < 1) return bad("storage.map_size_mb", "must be >= 1");
+  if (c.map_size_max_mb < c.map_size_mb) return bad("storage.map_size_max_mb", "must be >= storage.map_size_mb");
+  if (c.gossip_interval_ms < 10) return bad("cluster.gossip_interval_ms", "must be >= 10");
+  if (c.request_timeout_ms < 10) return bad("cluster.request_timeout_ms", "must be >= 10");
+  if (c.suspect_after_ms <= c.gossip_interval_ms) return bad("cluster.suspect_after_ms", "must exceed the gossip interval");
+  if (c.down_after_ms < c.suspect_after_ms) return bad("cluster.down_after_ms", "must be >= suspect_after_ms");
+  if (c.maxclients < 1) return bad("limits.maxclients", "must be >= 1");
+  if (c.timeout_s < 0) return bad("limits.timeout", "must be >= 0");
+  if (c.proto_max_bulk_len < 1024) return bad("limits.proto_max_bulk_len", "must be >= 1024");
+  if (c.max_args < 16) return bad("limits.max_args", "must be >= 16");
+  if (c.client_output_buffer_limit < 0) return bad("limits.client_output_buffer_limit", "must be >= 0");
+  if (c.max_siblings < 1) return bad("limits.max_siblings", "must be >= 1");
+  if (c.warn_siblings < 1) return bad("limits.warn_siblings", "must be >= 1");
+  if (c.memcache_max_item_size < 1024) return bad("limits.memcache_max_item_size", "must be >= 1024");
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    return bad("log.level", "must be debug, info, warn or error");
+  return Status::OK();
+}
+
+Status ParseCommandLine(int argc, char** argv, Config* cfg, bool* help_requested) {
+  *help_requested = false;
+  // Pass 1: --help and --config (the file is applied first; flags override it).
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      *help_requested = true;
+      return Status::OK();
+    }
+    if (a.rfind("--", 0) != 0) return Status::Invalid("unexpected argument '" + a + "' (see --help)");
+    std::string name = a.substr(2), value;
+    auto eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) return Status::Invalid("flag --" + name + " needs a value");
+      value = argv[++i];
+    }
+    flags.emplace_back(name, value);
+  }
+  for (auto& [name, value] : flags) {
+    if (name != "config") continue;
+    std::ifstream in(value, std::ios::binary);
+    if (!in) return Status::Invalid(value + ": cannot open config file");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    cfg->config_file = value;
+    if (Status s = ApplyToml(ss.str(), value, cfg); !s.ok()) return s;
+  }
+  for (auto& [name, value] : flags) {
+    if (name == "config") continue;
+    if (name == "port") {  // Redis-style: --port N keeps the host of listen.redis
+      std::string h = "127.0.0.1";
+      int p;
+      if (SplitHostPort(cfg->redis_addr, &h, &p).ok()) {}
+      cfg->redis_addr = h + ":" + value;
+      continue;
+    }
+    const Option* o = FindOption(name);
+    if (!o) return Status::Invalid("unknown flag --" + name + " (see --help)");
+    if (Status s = SetFromText(*o, value, cfg, "flag --" + name); !s.ok()) return s;
+  }
+  return Validate(*cfg);
+}
+
+std::string HelpText() {
+  std::ostringstream os;
+  os << "usage: dynakv-server [--config FILE] [--OPTION VALUE ...]\n\n"
+        "With no config, starts a single node on 127.0.0.1:6379 (N=R=W=1, LMDB in ./data).\n"
+        "Every option below can be set in the TOML file as [section] key = value, or on the\n"
+        "command line as --section.key VALUE (flags override the file).\n\n";
+  os << "  --config FILE              TOML configuration file\n";
+  os << "  --port N                   shorthand: port of listen.redis\n";
+  for (const auto& o : Options()) {
+    std::string flag = std::string("--") + o.path;
+    if (o.alias) flag += std::string(", --") + o.alias;
+    os << "  " << flag;
+    for (size_t i = flag.size(); i < 44; i++) os << ' ';
+    os << " " << o.help << " (default " << DefaultText(o) << ")\n";
+  }
+  return os.str();
+}
+
+}  // namespace dynakv::server

@@ -1,0 +1,76 @@
+// server/config.h: the node's configuration: defaults, the TOML file (DESIGN.md §4) and
+// command-line flags, parsed once into plain structs.
+//
+// Options are declared in one table (after Pelikan): each has a TOML path
+// ("replication.n"), a flag (--replication.n, plus short aliases like --port), a default and
+// a help line. The same table drives the TOML reader, the flag parser and --help, so they
+// cannot drift apart. A bad file stops start-up with the file, the key and what is wrong.
+// Thread-safety: parse once at start-up; the result is an immutable value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace dynakv::server {
+
+struct Config {
+  // [node]
+  std::string node_id = "n1";
+  std::string data_dir = "./data";
+  // [listen]
+  std::string redis_addr = "127.0.0.1:6379";
+  std::string memcache_addr;  // "" disables the memcached listener
+  std::string cluster_addr;   // "" = standalone node (no inter-node listener)
+  // [cluster]
+  std::vector<std::string> seeds;
+  int64_t tokens = 256;
+  int64_t gossip_interval_ms = 200;
+  int64_t request_timeout_ms = 1000;
+  int64_t suspect_after_ms = 2000;
+  int64_t down_after_ms = 5000;
+  // [replication]
+  int64_t n = 1, r = 1, w = 1;
+  // [storage]
+  std::string engine = "lmdb";  // lmdb | memory
+  std::string sync = "batch";   // always | batch | none
+  int64_t map_size_mb = 1024;
+  int64_t map_size_max_mb = 1024 * 1024;
+  int64_t tombstone_grace_s = 600;
+  // [security]
+  std::string requirepass;
+  std::string cluster_secret;
+  // [limits]
+  int64_t maxclients = 10000;
+  int64_t timeout_s = 0;  // idle client timeout; 0 = never (Redis default)
+  int64_t proto_max_bulk_len = 512ll * 1024 * 1024;
+  int64_t max_args = 1024 * 1024;
+  int64_t client_output_buffer_limit = 1024ll * 1024 * 1024;  // bytes; 0 = unlimited
+  int64_t max_siblings = 100;
+  int64_t warn_siblings = 25;
+  int64_t memcache_max_item_size = 1024 * 1024;
+  // [log]
+  std::string log_level = "info";  // debug | info | warn | error
+
+  std::string config_file;  // the file it came from, if any
+};
+
+// Parses argv. Fills *cfg and returns OK; returns Invalid with a message that names the file,
+// key and problem for a bad file or flag. Sets *help_requested for --help (cfg untouched).
+Status ParseCommandLine(int argc, char** argv, Config* cfg, bool* help_requested);
+
+// Applies a TOML document (text) to cfg; `name` is used in error messages.
+Status ApplyToml(const std::string& text, const std::string& name, Config* cfg);
+
+// Cross-field checks: r,w <= n, addresses parse, sync/engine names, etc.
+Status Validate(const Config& cfg);
+
+// The --help text: every option, its flag, default and meaning.
+std::string HelpText();
+
+// "host:port" -> parts. Invalid on a malformed address.
+Status SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+}  // namespace dynakv::server

@@ -1,0 +1,302 @@
+// server/peer_transport.cc: length-prefixed frames over libuv TCP, with reconnect backoff.
+#include "server/peer_transport.h"
+
+#include <cstring>
+
+#include "server/config.h"
+
+namespace dynakv::server {
+namespace {
+constexpr uint64_t kFrameBytesMax = 640ull * 1024 * 1024;  // > proto_max_bulk_len + headers
+constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 5000;
+
+void PutU32(char* p, uint32_t v) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+uint32_t GetU32(const char* p) {
+  auto u = reinterpret_cast<const unsigned char*>(p);
+  return (uint32_t(u[0]) << 24) | (uint32_t(u[1]) << 16) | (uint32_t(u[2]) << 8) | u[3];
+}
+
+Status ResolveAddr(const std::string& addr, sockaddr_storage* out) {
+  std::string host;
+  int port;
+  if (Status s = SplitHostPort(addr, &host, &port); !s.ok()) return s;
+  if (host == "localhost") host = "127.0.0.1";
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return Status::OK();
+  if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0) return Status::OK();
+  return Status::Invalid("cannot parse address '" + addr + "' (use a numeric IP)");
+}
+}  // namespace
+
+struct PeerTransport::Peer {
+  PeerTransport* owner;
+  std::string addr;
+  uv_tcp_t* tcp = nullptr;  // heap: closed asynchronously
+  uv_timer_t* retry = nullptr;
+  bool connected = false, connecting = false;
+  uint64_t backoff_ms = kBackoffMinMs;
+  std::deque<std::string> queue;  // length-prefixed frames waiting for the connection
+  uint64_t queued_bytes = 0;
+};
+
+struct PeerTransport::Inbound {
+  PeerTransport* owner;
+  uv_tcp_t tcp;
+  std::string buf;
+  bool closing = false;
+};
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  PeerTransport::Peer* peer;
+};
+
+PeerTransport::PeerTransport(uv_loop_t* loop, cluster::Logger* log, uint64_t queue_bytes_max)
+    : loop_(loop), log_(log), queue_bytes_max_(queue_bytes_max) {}
+
+PeerTransport::~PeerTransport() { Close(); }
+
+Status PeerTransport::Listen(const std::string& addr) {
+  sockaddr_storage sa;
+  if (Status s = ResolveAddr(addr, &sa); !s.ok()) return s;
+  uv_tcp_init(loop_, &listener_);
+  listener_.data = this;
+  int rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&sa), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, OnAccept);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    return Status::IOError("cannot listen on cluster address " + addr + ": " + uv_strerror(rc));
+  }
+  listening_ = true;
+  return Status::OK();
+}
+
+void PeerTransport::Send(const std::string& to_addr, std::string frame) {
+  if (closed_) return;
+  unreleased_.emplace_back(to_addr, std::move(frame));
+}
+
+void PeerTransport::DropUnreleased() {
+  stats_.frames_dropped += unreleased_.size();
+  unreleased_.clear();
+}
+
+void PeerTransport::Release() {
+  if (unreleased_.empty()) return;
+  auto frames = std::move(unreleased_);
+  unreleased_.clear();
+  for (auto& [addr, frame] : frames) {
+    auto& slot = peers_[addr];
+    if (!slot) {
+      slot = std::make_unique<Peer>();
+      slot->owner = this;
+      slot->addr = addr;
+    }
+    Peer* p = slot.get();
+    if (p->queued_bytes + frame.size() > queue_bytes_max_ || frame.size() > kFrameBytesMax) {
+      stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
+      continue;
+    }
+    std::string wire(4, '\0');
+    PutU32(wire.data(), static_cast<uint32_t>(frame.size()));
+    wire += frame;
+    p->queued_bytes += wire.size();
+    p->queue.push_back(std::move(wire));
+    stats_.frames_sent++;
+    if (p->connected) {
+      Pump(p);
+    } else if (!p->connecting && p->retry == nullptr) {
+      Connect(p);
+    }
+  }
+}
+
+void PeerTransport::Connect(Peer* p) {
+  sockaddr_storage sa;
+  if (!ResolveAddr(p->addr, &sa).ok()) {
+    p->queue.clear();
+    p->queued_bytes = 0;
+    return;
+  }
+  p->tcp = new uv_tcp_t;
+  uv_tcp_init(loop_, p->tcp);
+  p->tcp->data = p;
+  uv_tcp_nodelay(p->tcp, 1);
+  auto* req = new uv_connect_t;
+  req->data = p;
+  p->connecting = true;
+  stats_.connects++;
+  int rc = uv_tcp_connect(req, p->tcp, reinterpret_cast<sockaddr*>(&sa), OnConnect);
+  if (rc != 0) {
+    delete req;
+    p->connecting = false;
+    PeerFailed(p);
+  }
+}
+
+void PeerTransport::OnConnect(uv_connect_t* req, int status) {
+  auto* p = static_cast<Peer*>(req->data);
+  delete req;
+  if (status == UV_ECANCELED) return;
+  p->connecting = false;
+  if (status != 0) {
+    p->owner->stats_.connect_failures++;
+    p->owner->PeerFailed(p);
+    return;
+  }
+  p->connected = true;
+  p->backoff_ms = kBackoffMinMs;
+  // Peers never send on our outbound connection, but reading lets us notice it closing.
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(p->tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* b) {
+        static char sink[4096];
+        *b = uv_buf_init(sink, sizeof(sink));
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+        if (n < 0) {
+          auto* peer = static_cast<Peer*>(s->data);
+          peer->owner->PeerFailed(peer);
+        }
+      });
+  p->owner->Pump(p);
+}
+
+void PeerTransport::Pump(Peer* p) {
+  while (!p->queue.empty() && p->connected) {
+    auto* w = new WriteReq;
+    w->data = std::move(p->queue.front());
+    p->queue.pop_front();
+    p->queued_bytes -= w->data.size();
+    w->peer = p;
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->tcp), &b, 1, OnWrite);
+    if (rc != 0) {
+      delete w;
+      PeerFailed(p);
+      return;
+    }
+  }
+}
+
+void PeerTransport::OnWrite(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  delete w;  // a failed write is a lost message; the read side notices the broken link
+  (void)status;
+}
+
+void PeerTransport::PeerFailed(Peer* p) {
+  if (p->tcp) {
+    uv_tcp_t* t = p->tcp;
+    p->tcp = nullptr;
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    }
+  }
+  p->connected = false;
+  p->connecting = false;
+  // Frames queued for a dead peer are dropped: the core has timeouts for exactly this case,
+  // and delivering minutes-old gossip later would only confuse failure detection.
+  stats_.frames_dropped += p->queue.size();
+  p->queue.clear();
+  p->queued_bytes = 0;
+  if (closed_ || p->retry) return;
+  p->retry = new uv_timer_t;
+  uv_timer_init(loop_, p->retry);
+  p->retry->data = p;
+  uv_timer_start(p->retry, OnRetry, p->backoff_ms, 0);
+  p->backoff_ms = std::min(p->backoff_ms * 2, kBackoffMaxMs);
+}
+
+void PeerTransport::OnRetry(uv_timer_t* t) {
+  auto* p = static_cast<Peer*>(t->data);
+  p->retry = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  // Reconnect lazily: the next Release() to this peer connects.
+  if (!p->queue.empty()) p->owner->Connect(p);
+}
+
+void PeerTransport::OnAccept(uv_stream_t* server, int status) {
+  auto* self = static_cast<PeerTransport*>(server->data);
+  if (status != 0) return;
+  auto* in = new Inbound;
+  in->owner = self;
+  uv_tcp_init(self->loop_, &in->tcp);
+  in->tcp.data = in;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&in->tcp)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&in->tcp), [](uv_handle_t* h) { delete static_cast<Inbound*>(h->data); });
+    return;
+  }
+  uv_tcp_nodelay(&in->tcp, 1);
+  self->inbound_.push_back(in);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&in->tcp), OnAlloc, OnInboundRead);
+}
+
+void PeerTransport::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  static char scratch[256 * 1024];
+  *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* in = static_cast<Inbound*>(s->data);
+  PeerTransport* self = in->owner;
+  auto close_inbound = [&]() {
+    if (in->closing) return;
+    in->closing = true;
+    auto& v = self->inbound_;
+    v.erase(std::remove(v.begin(), v.end(), in), v.end());
+    uv_close(reinterpret_cast<uv_handle_t*>(&in->tcp), [](uv_handle_t* h) { delete static_cast<Inbound*>(h->data); });
+  };
+  if (nread < 0) {
+    close_inbound();
+    return;
+  }
+  in->buf.append(buf->base, static_cast<size_t>(nread));
+  size_t off = 0;
+  while (in->buf.size() - off >= 4) {
+    uint32_t len = GetU32(in->buf.data() + off);
+    if (len > kFrameBytesMax) {
+      self->stats_.bad_frames++;
+      close_inbound();
+      return;
+    }
+    if (in->buf.size() - off - 4 < len) break;
+    self->stats_.frames_received++;
+    if (self->node_) self->node_->OnMessage(std::string_view(in->buf.data() + off + 4, len));
+    off += 4 + len;
+  }
+  in->buf.erase(0, off);
+}
+
+void PeerTransport::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (listening_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    listening_ = false;
+  }
+  for (auto* in : inbound_) {
+    in->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&in->tcp), [](uv_handle_t* h) { delete static_cast<Inbound*>(h->data); });
+  }
+  inbound_.clear();
+  for (auto& [addr, p] : peers_) {
+    if (p->tcp && !uv_is_closing(reinterpret_cast<uv_handle_t*>(p->tcp))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(p->tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    }
+    p->tcp = nullptr;
+    if (p->retry) {
+      uv_timer_stop(p->retry);
+      uv_close(reinterpret_cast<uv_handle_t*>(p->retry), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      p->retry = nullptr;
+    }
+  }
+}
+
+}  // namespace dynakv::server

@@ -1,0 +1,75 @@
+// server/peer_transport.h: cluster::Transport over libuv TCP.
+//
+// One outbound connection per peer address, opened on first Send and re-opened with
+// exponential backoff (100 ms .. 5 s) after a failure. Frames are length-prefixed (u32 big
+// endian) on the wire; the cluster codec inside authenticates them. Sends are buffered until
+// the server's group commit has made the writes they acknowledge durable (Release()), and
+// each peer's queue is bounded (bytes): past the bound frames are dropped, which the core
+// treats like any lost message (timeouts, retries, anti-entropy).
+// Inbound: the cluster listener accepts peers and hands each whole frame to Node::OnMessage.
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/env.h"
+#include "cluster/node.h"
+#include "storage/status.h"
+
+namespace dynakv::server {
+
+class PeerTransport final : public cluster::Transport {
+ public:
+  PeerTransport(uv_loop_t* loop, cluster::Logger* log, uint64_t queue_bytes_max);
+  ~PeerTransport() override;
+
+  void set_node(cluster::Node* node) { node_ = node; }
+  Status Listen(const std::string& addr);
+  void Send(const std::string& to_addr, std::string frame) override;
+  // Hand every frame queued since the last call to the network (after a successful commit).
+  void Release();
+  // Drop frames queued since the last Release (the commit they depended on failed).
+  void DropUnreleased();
+  void Close();
+
+  struct Stats {
+    uint64_t frames_sent = 0, frames_received = 0, frames_dropped = 0, connects = 0,
+             connect_failures = 0, bad_frames = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ // Public only so the .cc's write-request helper can name it.
+  struct Peer;
+  struct Inbound;
+
+ private:
+  void Connect(Peer* p);
+  void Pump(Peer* p);
+  static void OnConnect(uv_connect_t* req, int status);
+  static void OnWrite(uv_write_t* req, int status);
+  static void OnAccept(uv_stream_t* server, int status);
+  static void OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRetry(uv_timer_t* t);
+  void PeerFailed(Peer* p);
+
+  uv_loop_t* loop_;
+  cluster::Logger* log_;
+  cluster::Node* node_ = nullptr;
+  uint64_t queue_bytes_max_;
+  uv_tcp_t listener_;
+  bool listening_ = false;
+  bool closed_ = false;
+  std::map<std::string, std::unique_ptr<Peer>> peers_;
+  std::vector<std::pair<std::string, std::string>> unreleased_;
+  std::vector<Inbound*> inbound_;
+  Stats stats_;
+};
+
+}  // namespace dynakv::server

@@ -1,0 +1,537 @@
+// server/server.cc: libuv loop, client connections, group commit and shutdown.
+#include "server/server.h"
+
+#include <sys/time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "server/peer_transport.h"
+#include "storage/mem_engine.h"
+
+namespace dynakv::server {
+
+class LoopClock final : public cluster::Clock {
+ public:
+  explicit LoopClock(uv_loop_t* loop) : loop_(loop) {}
+  uint64_t NowMs() override { return uv_hrtime() / 1000000; }
+  uint64_t WallMs() override {
+    timeval tv;
+    gettimeofday(&tv, nullptr);
+    return uint64_t(tv.tv_sec) * 1000 + uint64_t(tv.tv_usec) / 1000;
+  }
+
+ private:
+  uv_loop_t* loop_;
+};
+
+class StderrLogger final : public cluster::Logger {
+ public:
+  StderrLogger(std::string id, Level min) : id_(std::move(id)), min_(min) {}
+  void Log(Level level, std::string_view msg) override {
+    if (level < min_) return;
+    static const char* kNames[] = {"debug", "info", "warn", "error"};
+    char ts[32];
+    time_t t = time(nullptr);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+    std::fprintf(stderr, "%s [%s] %s: %.*s\n", ts, id_.c_str(), kNames[int(level)],
+                 int(msg.size()), msg.data());
+  }
+
+ private:
+  std::string id_;
+  Level min_;
+};
+
+class OsRandom final : public cluster::Random {
+ public:
+  OsRandom() {
+    uint64_t seed = 0;
+    if (FILE* f = std::fopen("/dev/urandom", "rb")) {
+      if (std::fread(&seed, sizeof(seed), 1, f) != 1) seed = 0;
+      std::fclose(f);
+    }
+    seed ^= uv_hrtime();
+    rng_ = std::make_unique<cluster::SeededRandom>(seed);
+  }
+  uint64_t Next() override { return rng_->Next(); }
+
+ private:
+  std::unique_ptr<cluster::SeededRandom> rng_;
+};
+
+namespace {
+cluster::Logger::Level ParseLevel(const std::string& s) {
+  if (s == "debug") return cluster::Logger::Level::kDebug;
+  if (s == "warn") return cluster::Logger::Level::kWarn;
+  if (s == "error") return cluster::Logger::Level::kError;
+  return cluster::Logger::Level::kInfo;
+}
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kMaxWaitingReplies = 4096;  // stop reading a client this far ahead
+}  // namespace
+
+Server::Server(Config cfg) : cfg_(std::move(cfg)) {
+  uv_loop_init(&loop_);
+  resp_limits_.max_bulk_len = uint64_t(cfg_.proto_max_bulk_len);
+  resp_limits_.max_args = uint64_t(cfg_.max_args);
+}
+
+Server::~Server() {
+  node_.reset();
+  if (transport_) transport_->Close();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  transport_.reset();
+  engine_.reset();  // commits and syncs pending writes
+  uv_loop_close(&loop_);
+}
+
+uint64_t Server::NowMs() { return clock_->NowMs(); }
+uint64_t Server::WallMs() { return clock_->WallMs(); }
+
+void Server::Log(cluster::Logger::Level level, const std::string& msg) { logger_->Log(level, msg); }
+
+std::vector<std::shared_ptr<Client>> Server::Clients() const {
+  std::vector<std::shared_ptr<Client>> v;
+  for (auto& [p, c] : clients_) v.push_back(c);
+  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a->id < b->id; });
+  return v;
+}
+
+Status Server::Init() {
+  logger_ = std::make_unique<StderrLogger>(cfg_.node_id, ParseLevel(cfg_.log_level));
+  clock_ = std::make_unique<LoopClock>(&loop_);
+  random_ = std::make_unique<OsRandom>();
+  stats_.start_ms = clock_->WallMs();
+
+  storage::SyncMode sync = cfg_.sync == "always" ? storage::SyncMode::kAlways
+                           : cfg_.sync == "none" ? storage::SyncMode::kNone
+                                                 : storage::SyncMode::kBatch;
+  if (cfg_.engine == "memory") {
+    engine_ = storage::NewMemEngine(sync);
+  } else {
+    storage::LmdbOptions opts;
+    opts.dir = cfg_.data_dir;
+    opts.sync = sync;
+    opts.map_size_bytes = uint64_t(cfg_.map_size_mb) << 20;
+    opts.map_size_max_bytes = uint64_t(cfg_.map_size_max_mb) << 20;
+    auto r = storage::OpenLmdb(opts);
+    if (!r.ok()) return r.status();
+    engine_ = std::move(r.value());
+  }
+
+  transport_ = std::make_unique<PeerTransport>(&loop_, logger_.get(), 256ull << 20);
+  cluster::NodeConfig nc;
+  nc.id = cfg_.node_id;
+  nc.cluster_addr = cfg_.cluster_addr;
+  nc.client_addr = cfg_.redis_addr;
+  nc.seeds = cfg_.seeds;
+  nc.tokens = int(cfg_.tokens);
+  nc.n = int(cfg_.n);
+  nc.r = int(cfg_.r);
+  nc.w = int(cfg_.w);
+  nc.request_timeout_ms = uint64_t(cfg_.request_timeout_ms);
+  nc.gossip_interval_ms = uint64_t(cfg_.gossip_interval_ms);
+  nc.suspect_after_ms = uint64_t(cfg_.suspect_after_ms);
+  nc.down_after_ms = uint64_t(cfg_.down_after_ms);
+  nc.cluster_secret = cfg_.cluster_secret;
+  nc.limits.max_siblings = size_t(cfg_.max_siblings);
+  nc.limits.warn_siblings = size_t(cfg_.warn_siblings);
+  nc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
+  node_ = std::make_unique<cluster::Node>(nc, transport_.get(), clock_.get(), random_.get(),
+                                          engine_.get(), logger_.get());
+  transport_->set_node(node_.get());
+  if (Status s = node_->Start(); !s.ok()) return s;
+  if (Status s = engine_->Commit(); !s.ok()) return s;
+
+  if (!cfg_.cluster_addr.empty()) {
+    if (Status s = transport_->Listen(cfg_.cluster_addr); !s.ok()) return s;
+  }
+  if (Status s = Listen(cfg_.redis_addr, &redis_listener_, Protocol::kResp); !s.ok()) return s;
+  if (!cfg_.memcache_addr.empty()) {
+    if (Status s = Listen(cfg_.memcache_addr, &memcache_listener_, Protocol::kMemcache); !s.ok()) return s;
+    memcache_listening_ = true;
+  }
+
+  uv_check_init(&loop_, &check_);
+  check_.data = this;
+  uv_check_start(&check_, OnCheck);
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, OnPrepare);
+  uv_timer_init(&loop_, &tick_timer_);
+  tick_timer_.data = this;
+  uv_timer_start(&tick_timer_, OnTick, 10, 10);
+  uv_timer_init(&loop_, &reaper_timer_);
+  reaper_timer_.data = this;
+  uv_timer_start(&reaper_timer_, OnReaper, 100, 100);
+  uv_signal_init(&loop_, &sigint_);
+  sigint_.data = this;
+  uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_signal_init(&loop_, &sigterm_);
+  sigterm_.data = this;
+  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  signal(SIGPIPE, SIG_IGN);
+  Log(cluster::Logger::Level::kInfo,
+      "dynakv ready: redis " + cfg_.redis_addr +
+          (cfg_.memcache_addr.empty() ? "" : ", memcache " + cfg_.memcache_addr) +
+          (cfg_.cluster_addr.empty() ? ", standalone" : ", cluster " + cfg_.cluster_addr) +
+          ", N=" + std::to_string(cfg_.n) + " R=" + std::to_string(cfg_.r) +
+          " W=" + std::to_string(cfg_.w) + ", sync=" + cfg_.sync);
+  return Status::OK();
+}
+
+Status Server::Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto) {
+  std::string host;
+  int port;
+  if (Status s = SplitHostPort(addr, &host, &port); !s.ok()) return s;
+  if (host == "localhost") host = "127.0.0.1";
+  sockaddr_storage sa;
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&sa)) != 0 &&
+      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&sa)) != 0) {
+    return Status::Invalid("cannot parse listen address '" + addr + "'");
+  }
+  uv_tcp_init(&loop_, handle);
+  handle->data = this;
+  int rc = uv_tcp_bind(handle, reinterpret_cast<sockaddr*>(&sa), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(handle), 511, OnNewConnection);
+  }
+  if (rc != 0) return Status::IOError("cannot listen on " + addr + ": " + uv_strerror(rc));
+  // Tag the listener so accept knows which protocol the new connection speaks.
+  handle->data = this;
+  if (proto == Protocol::kMemcache) memcache_listening_ = true;
+  return Status::OK();
+}
+
+void Server::OnNewConnection(uv_stream_t* listener, int status) {
+  auto* self = static_cast<Server*>(listener->data);
+  if (status != 0) return;
+  auto c = std::make_shared<Client>(self->resp_limits_);
+  c->server = self;
+  c->protocol = (self->memcache_listening_ &&
+                 listener == reinterpret_cast<uv_stream_t*>(&self->memcache_listener_))
+                    ? Protocol::kMemcache
+                    : Protocol::kResp;
+  uv_tcp_init(&self->loop_, &c->handle);
+  c->handle.data = c.get();
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle), nullptr);
+    return;
+  }
+  self->stats_.total_connections++;
+  if (int64_t(self->clients_.size()) >= self->cfg_.maxclients || self->shutting_down_) {
+    // Redis answers before closing so the client sees why.
+    self->stats_.rejected_connections++;
+    static const char kMsg[] = "-ERR max number of clients reached\r\n";
+    uv_buf_t b = uv_buf_init(const_cast<char*>(kMsg), sizeof(kMsg) - 1);
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    auto* holder = new std::shared_ptr<Client>(c);
+    c->handle.data = holder;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+             [](uv_handle_t* h) { delete static_cast<std::shared_ptr<Client>*>(h->data); });
+    return;
+  }
+  uv_tcp_nodelay(&c->handle, 1);
+  c->id = self->next_client_id_++;
+  c->authed = self->cfg_.requirepass.empty();
+  c->created_ms = c->last_active_ms = self->NowMs();
+  sockaddr_storage peer;
+  int len = sizeof(peer);
+  if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    char ip[64] = {0};
+    int port = 0;
+    if (peer.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&peer);
+      uv_ip4_name(in, ip, sizeof(ip));
+      port = ntohs(in->sin_port);
+    } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&peer);
+      uv_ip6_name(in6, ip, sizeof(ip));
+      port = ntohs(in6->sin6_port);
+    }
+    c->peer = std::string(ip) + ":" + std::to_string(port);
+  }
+  self->clients_[c.get()] = c;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), OnAlloc, OnRead);
+}
+
+void Server::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  // One shared read buffer: input is parsed (and copied into args) before the next read.
+  static char scratch[kReadChunk];
+  *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* raw = static_cast<Client*>(s->data);
+  Server* self = raw->server;
+  auto it = self->clients_.find(raw);
+  if (it == self->clients_.end()) return;
+  std::shared_ptr<Client> c = it->second;
+  if (nread < 0) {
+    self->CloseClient(c.get());
+    return;
+  }
+  if (nread == 0) return;
+  self->stats_.net_input_bytes += uint64_t(nread);
+  c->last_active_ms = self->NowMs();
+  if (c->protocol == Protocol::kMemcache) {
+    self->HandleMemcacheInput(c, buf->base, size_t(nread));
+  } else {
+    self->HandleInput(c, buf->base, size_t(nread));
+  }
+}
+
+void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len) {
+  size_t off = 0;
+  while (off < len && !c->closing && !c->close_after_flush) {
+    if (c->waiting.size() >= kMaxWaitingReplies) {
+      // Too many replies outstanding: park the rest of the input until they drain.
+      c->inbuf.append(data + off, len - off);
+      if (!c->reading_paused) {
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
+        c->reading_paused = true;
+      }
+      return;
+    }
+    size_t used = 0;
+    protocol::ParseStatus st = c->parser.Parse(data + off, len - off, &used, &c->args);
+    off += used;
+    if (st == protocol::ParseStatus::kNeedMore) break;
+    if (st != protocol::ParseStatus::kOk) {
+      // Redis replies with the protocol error and closes the connection.
+      c->waiting.emplace_back();
+      ReplyTo(c, &c->waiting.back()).Send([&](protocol::RespWriter& w) {
+        w.Error("ERR " + c->parser.error());
+      });
+      c->close_after_flush = true;
+      break;
+    }
+    if (c->args.empty()) continue;
+    stats_.total_commands++;
+    Dispatch(c);
+  }
+}
+
+void Server::MarkForFlush(Client* c) {
+  if (!c->in_flush_list) {
+    c->in_flush_list = true;
+    flush_list_.push_back(c);
+  }
+}
+
+void Server::CloseClient(Client* c) {
+  if (c->closing) return;
+  c->closing = true;
+  auto it = clients_.find(c);
+  if (it == clients_.end()) return;
+  // The handle keeps the client alive until libuv is done with it.
+  auto* holder = new std::shared_ptr<Client>(it->second);
+  clients_.erase(it);
+  c->handle.data = holder;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
+           [](uv_handle_t* h) { delete static_cast<std::shared_ptr<Client>*>(h->data); });
+}
+
+namespace {
+struct ClientWrite {
+  uv_write_t req;
+  std::string data;
+  std::shared_ptr<Client> client;
+};
+}  // namespace
+
+void Server::FlushClient(Client* c) {
+  c->in_flush_list = false;
+  if (c->closing) return;
+  if (!c->out.empty()) {
+    stats_.net_output_bytes += c->out.size();
+    if (c->bytes_in_libuv == 0) {
+      uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
+      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+      if (n > 0) c->out.erase(0, size_t(n));
+      else if (n < 0 && n != UV_EAGAIN) {
+        CloseClient(c);
+        return;
+      }
+    }
+    if (!c->out.empty()) {
+      uint64_t limit = uint64_t(cfg_.client_output_buffer_limit);
+      if (limit > 0 && c->bytes_in_libuv + c->out.size() > limit) {
+        stats_.output_limit_disconnects++;
+        Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +
+                                               " closed for overcoming of output buffer limits");
+        CloseClient(c);
+        return;
+      }
+      auto* w = new ClientWrite;
+      w->data.swap(c->out);
+      w->client = clients_.at(c);
+      w->req.data = w;
+      c->bytes_in_libuv += w->data.size();
+      uv_buf_t b = uv_buf_init(w->data.data(), unsigned(w->data.size()));
+      int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1,
+                        [](uv_write_t* req, int status) {
+                          auto* w = static_cast<ClientWrite*>(req->data);
+                          Client* c = w->client.get();
+                          c->bytes_in_libuv -= w->data.size();
+                          if (status < 0) c->server->CloseClient(c);
+                          else if (c->close_after_flush && c->bytes_in_libuv == 0 && c->out.empty() && c->waiting.empty())
+                            c->server->CloseClient(c);
+                          delete w;
+                        });
+      if (rc != 0) {
+        c->bytes_in_libuv -= w->data.size();
+        delete w;
+        CloseClient(c);
+        return;
+      }
+    }
+  }
+  if (c->close_after_flush && c->out.empty() && c->bytes_in_libuv == 0 && c->waiting.empty()) {
+    CloseClient(c);
+    return;
+  }
+  // Resume a client that was parked for having too many replies outstanding.
+  if (c->reading_paused && c->waiting.size() < kMaxWaitingReplies / 2) {
+    c->reading_paused = false;
+    std::string pending;
+    pending.swap(c->inbuf);
+    auto sp = clients_.at(c);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), OnAlloc, OnRead);
+    if (c->protocol == Protocol::kMemcache) HandleMemcacheInput(sp, pending.data(), pending.size());
+    else HandleInput(sp, pending.data(), pending.size());
+  }
+}
+
+void Server::CommitAndFlush() {
+  if (engine_->HasPending()) {
+    Status s = engine_->Commit();
+    if (!s.ok()) {
+      // The batch is not durable: none of its acknowledgements may leave. Replace every
+      // pending reply with the error and disconnect, and drop replica acks (coordinators
+      // will time out and report -UNAVAILABLE or retry elsewhere).
+      stats_.commit_failures++;
+      Log(cluster::Logger::Level::kError, "commit failed: " + s.ToString());
+      transport_->DropUnreleased();
+      std::vector<Client*> list;
+      list.swap(flush_list_);
+      for (Client* c : list) {
+        c->in_flush_list = false;
+        if (c->closing) continue;
+        c->out = "-ERR persistence failure, write not stored: " + s.message() + "\r\n";
+        c->waiting.clear();
+        c->close_after_flush = true;
+        uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
+        uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+        CloseClient(c);
+      }
+      return;
+    }
+  }
+  transport_->Release();
+  // FlushClient may parse parked input, which can add clients to the list again.
+  for (int round = 0; round < 4 && !flush_list_.empty(); round++) {
+    std::vector<Client*> list;
+    list.swap(flush_list_);
+    for (Client* c : list) FlushClient(c);
+    if (engine_->HasPending()) break;  // parked input wrote: commit first (next hook)
+  }
+}
+
+void Server::OnCheck(uv_check_t* h) { static_cast<Server*>(h->data)->CommitAndFlush(); }
+void Server::OnPrepare(uv_prepare_t* h) { static_cast<Server*>(h->data)->CommitAndFlush(); }
+
+void Server::OnTick(uv_timer_t* t) {
+  auto* self = static_cast<Server*>(t->data);
+  self->node_->OnTick();
+}
+
+void Server::OnReaper(uv_timer_t* t) {
+  auto* self = static_cast<Server*>(t->data);
+  self->ReapExpired();
+  if (self->cfg_.timeout_s > 0) {
+    uint64_t now = self->NowMs();
+    uint64_t idle_ms = uint64_t(self->cfg_.timeout_s) * 1000;
+    std::vector<Client*> idle;
+    for (auto& [p, c] : self->clients_) {
+      if (c->waiting.empty() && now - c->last_active_ms > idle_ms) idle.push_back(p);
+    }
+    for (Client* c : idle) self->CloseClient(c);
+  }
+}
+
+void Server::ReapExpired() {
+  // Walk the local keyspace a slice at a time (like Redis's active expire cycle) and drop
+  // records whose every sibling has been dead longer than the tombstone grace period.
+  uint64_t now = WallMs();
+  uint64_t grace = uint64_t(cfg_.tombstone_grace_s) * 1000;
+  std::vector<std::string> dead;
+  std::string last;
+  size_t seen = 0;
+  Status s = node_->ScanLocal(reap_cursor_, 200, [&](std::string_view key, const cluster::Record& rec) {
+    seen++;
+    last.assign(key);
+    bool all_dead = !rec.siblings.empty();
+    for (const auto& sib : rec.siblings) {
+      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + grace <= now;
+      bool old_tomb = sib.kind == cluster::ValueKind::kTombstone && sib.timestamp_ms + grace <= now;
+      if (!expired && !old_tomb) all_dead = false;
+    }
+    if (all_dead) dead.emplace_back(key);
+    return true;
+  });
+  reap_cursor_ = seen < 200 ? std::string() : last;
+  (void)s;
+  for (const auto& k : dead) {
+    if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
+  }
+}
+
+void Server::OnSignal(uv_signal_t* s, int) {
+  auto* self = static_cast<Server*>(s->data);
+  self->Log(cluster::Logger::Level::kInfo, "signal received, shutting down");
+  self->Shutdown();
+}
+
+void Server::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  // Stop accepting, commit what is in flight, answer it, then close everything.
+  uv_close(reinterpret_cast<uv_handle_t*>(&redis_listener_), nullptr);
+  if (memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&memcache_listener_), nullptr);
+  CommitAndFlush();
+  for (auto& [p, c] : clients_) {
+    if (!c->out.empty()) {
+      uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
+      uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    }
+  }
+  std::vector<Client*> all;
+  for (auto& [p, c] : clients_) all.push_back(p);
+  for (Client* c : all) CloseClient(c);
+  uv_stop(&loop_);
+}
+
+int Server::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  Status s = engine_->Commit();
+  if (!s.ok()) {
+    Log(cluster::Logger::Level::kError, "final commit failed: " + s.ToString());
+    return 1;
+  }
+  Log(cluster::Logger::Level::kInfo, "shutdown complete");
+  return 0;
+}
+
+}  // namespace dynakv::server

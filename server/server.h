@@ -1,0 +1,201 @@
+// server/server.h: the I/O shell of one node: a libuv loop with the RESP (and memcached)
+// listeners, client connections, the inter-node transport, timers and signals, wired to a
+// cluster::Node and a storage::Engine.
+//
+// Group commit: handlers apply writes to the engine's pending state and queue their replies;
+// once per loop iteration (uv_check / uv_prepare) the server commits the engine (one fsync for
+// everything that arrived together) and only then writes replies and inter-node frames. So no
+// reply or replica ack leaves the process before the write it reports is durable. If the commit
+// fails (disk full), the replies of that batch are replaced by an error and those clients are
+// disconnected: nothing unstored is ever reported as stored.
+//
+// Thread-safety: everything runs on the one loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cluster/node.h"
+#include "protocol/resp.h"
+#include "server/config.h"
+#include "storage/engine.h"
+
+namespace dynakv::server {
+
+class Server;
+class PeerTransport;
+class LoopClock;
+class StderrLogger;
+
+// One queued reply. Replies complete out of order (a read waits for replicas) but are written
+// in request order: a completed reply waits in `buf` until everything before it is done.
+struct PendingReply {
+  std::string buf;
+  bool done = false;
+};
+
+enum class Protocol : uint8_t { kResp, kMemcache };
+
+struct Client : std::enable_shared_from_this<Client> {
+  Server* server = nullptr;
+  uv_tcp_t handle;
+  Protocol protocol = Protocol::kResp;
+  uint64_t id = 0;
+  std::string name, lib_name, lib_ver, peer;
+  int proto = 2;  // RESP version
+  bool authed = false;
+  bool closing = false;
+  bool close_after_flush = false;  // QUIT / protocol error
+  bool in_flush_list = false;
+  bool reading_paused = false;
+  uint64_t created_ms = 0, last_active_ms = 0;
+  std::string last_cmd;
+
+  protocol::RespParser parser;
+  std::vector<std::string> args;
+  std::string inbuf;  // bytes read but not yet parsed (only while paused)
+  std::string mc_in;  // memcached: unparsed input (line protocol)
+
+  std::string out;                  // completed replies, in order, not yet handed to libuv
+  std::deque<PendingReply> waiting;  // replies of commands still running, in order
+  uint64_t bytes_in_libuv = 0;      // handed to uv_write and not yet completed
+
+  explicit Client(const protocol::RespLimits& limits) : parser(limits) {}
+};
+
+// A handle to one command's place in its client's reply order. Complete it exactly once.
+class ReplyTo {
+ public:
+  ReplyTo() = default;
+  ReplyTo(std::shared_ptr<Client> c, PendingReply* slot) : c_(std::move(c)), slot_(slot) {}
+  // Runs f(writer) on the right buffer, then releases this and any following replies.
+  template <typename F>
+  void Send(F&& f);
+  // Same, for raw bytes (the memcached protocol): f(std::string* out, int proto).
+  template <typename F>
+  void Complete(F&& f);
+  void SendRaw(std::string_view bytes) {
+    Complete([&](std::string* dst, int) { dst->append(bytes); });
+  }
+  bool alive() const { return c_ && !c_->closing; }
+  Client* client() const { return c_.get(); }
+  int proto() const { return c_ ? c_->proto : 2; }
+
+ private:
+  std::shared_ptr<Client> c_;
+  PendingReply* slot_ = nullptr;
+};
+
+struct ServerStats {
+  uint64_t total_connections = 0, rejected_connections = 0, total_commands = 0;
+  uint64_t keyspace_hits = 0, keyspace_misses = 0, expired_keys = 0;
+  uint64_t net_input_bytes = 0, net_output_bytes = 0;
+  uint64_t commit_failures = 0, output_limit_disconnects = 0;
+  uint64_t start_ms = 0;
+};
+
+class Server {
+ public:
+  explicit Server(Config cfg);
+  ~Server();
+
+  Status Init();  // open storage, start node, bind listeners; errors name what failed
+  int Run();      // runs until SIGINT/SIGTERM or Shutdown(); returns the exit code
+  void Shutdown();
+
+  // Used by command handlers.
+  const Config& config() const { return cfg_; }
+  cluster::Node* node() { return node_.get(); }
+  storage::Engine* engine() { return engine_.get(); }
+  ServerStats& stats() { return stats_; }
+  uint64_t NowMs();   // monotonic
+  uint64_t WallMs();  // unix ms
+  size_t client_count() const { return clients_.size(); }
+  std::vector<std::shared_ptr<Client>> Clients() const;
+  void Log(cluster::Logger::Level level, const std::string& msg);
+
+  // Called by ReplyTo::Send / a client's output path.
+  void MarkForFlush(Client* c);
+  void CloseClient(Client* c);
+
+  // Dispatch one parsed RESP command (defined in commands.cc).
+  void Dispatch(const std::shared_ptr<Client>& c);
+
+ private:
+  friend class PeerTransport;
+  static void OnNewConnection(uv_stream_t* listener, int status);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void OnCheck(uv_check_t* h);
+  static void OnPrepare(uv_prepare_t* h);
+  static void OnTick(uv_timer_t* t);
+  static void OnReaper(uv_timer_t* t);
+  static void OnSignal(uv_signal_t* s, int signum);
+
+  Status Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto);
+  void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  void CommitAndFlush();
+  void FlushClient(Client* c);
+  void ReapExpired();
+
+  Config cfg_;
+  uv_loop_t loop_;
+  uv_tcp_t redis_listener_, memcache_listener_;
+  bool memcache_listening_ = false;
+  uv_check_t check_;
+  uv_prepare_t prepare_;
+  uv_timer_t tick_timer_, reaper_timer_;
+  uv_signal_t sigint_, sigterm_;
+  bool shutting_down_ = false;
+
+  std::unique_ptr<storage::Engine> engine_;
+  std::unique_ptr<LoopClock> clock_;
+  std::unique_ptr<cluster::Random> random_;
+  std::unique_ptr<StderrLogger> logger_;
+  std::unique_ptr<PeerTransport> transport_;
+  std::unique_ptr<cluster::Node> node_;
+
+  std::unordered_map<Client*, std::shared_ptr<Client>> clients_;
+  std::vector<Client*> flush_list_;
+  uint64_t next_client_id_ = 1;
+  std::string reap_cursor_;
+  ServerStats stats_;
+  protocol::RespLimits resp_limits_;
+};
+
+template <typename F>
+void ReplyTo::Send(F&& f) {
+  Complete([&](std::string* dst, int proto) {
+    protocol::RespWriter w(dst, proto);
+    f(w);
+  });
+}
+
+template <typename F>
+void ReplyTo::Complete(F&& f) {
+  if (!c_ || slot_ == nullptr) return;
+  Client* c = c_.get();
+  PendingReply* slot = slot_;
+  slot_ = nullptr;
+  if (c->closing) return;
+  // The front reply writes straight to `out`; later ones wait in their own buffer.
+  bool front = !c->waiting.empty() && &c->waiting.front() == slot;
+  f(front ? &c->out : &slot->buf, c->proto);
+  slot->done = true;
+  if (!front) return;  // an earlier reply is still running; it will release this one
+  c->waiting.pop_front();
+  while (!c->waiting.empty() && c->waiting.front().done) {
+    c->out.append(c->waiting.front().buf);
+    c->waiting.pop_front();
+  }
+  c->server->MarkForFlush(c);
+}
+
+}  // namespace dynakv::server

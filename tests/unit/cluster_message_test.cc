@@ -1,0 +1,259 @@
+// Inter-node message codec: round trips, truncation, garbage, authentication, splitting.
+#include "cluster/message.h"
+
+#include <gtest/gtest.h>
+#include <xxhash.h>
+
+#include "cluster/env.h"
+
+namespace dynakv::cluster {
+namespace {
+
+Record SampleRecord() {
+  Record rec;
+  NewValue v;
+  v.value = "hello";
+  v.flags = 7;
+  EXPECT_TRUE(ApplyWrite(&rec, {}, 11, v, 1000, VersionLimits{}).ok());
+  VersionVector stale;
+  v.value = "world";
+  EXPECT_TRUE(ApplyWrite(&rec, stale, 22, v, 2000, VersionLimits{}).ok());  // a sibling
+  return rec;
+}
+
+std::vector<Message> AllTypes() {
+  std::vector<Message> out;
+  Message g;
+  g.type = MsgType::kGossip;
+  g.reply_wanted = true;
+  g.members.push_back({"n1", "127.0.0.1:7001", "127.0.0.1:6001", MemberStatus::kUp, 256, 5, 2});
+  g.members.push_back({"n2", "127.0.0.1:7002", "", MemberStatus::kRemoved, 128, 9, 1});
+  out.push_back(g);
+
+  Message rq;
+  rq.type = MsgType::kReadReq;
+  rq.req_id = 42;
+  rq.key = std::string("k\0ey", 4);
+  out.push_back(rq);
+
+  Message rr;
+  rr.type = MsgType::kReadResp;
+  rr.req_id = 43;
+  rr.found = true;
+  rr.record = SampleRecord();
+  out.push_back(rr);
+  Message rr_miss = rr;
+  rr_miss.found = false;
+  rr_miss.record = Record();
+  rr_miss.set_status(Status::Corruption("bad"));
+  out.push_back(rr_miss);
+
+  for (MsgType t : {MsgType::kWriteReq, MsgType::kReadRepair, MsgType::kHintedWrite}) {
+    Message w;
+    w.type = t;
+    w.req_id = 44;
+    w.key = "key";
+    w.record = SampleRecord();
+    if (t == MsgType::kHintedWrite) w.hint_owner = "n3";
+    out.push_back(w);
+  }
+
+  Message ack;
+  ack.type = MsgType::kWriteAck;
+  ack.req_id = 45;
+  ack.set_status(Status::NoSpace("disk full"));
+  out.push_back(ack);
+
+  Message fw;
+  fw.type = MsgType::kForwardReq;
+  fw.req_id = 46;
+  fw.key = "fk";
+  fw.is_write = true;
+  fw.w = 2;
+  fw.op = OpKind::kCounterAdd;
+  fw.value.kind = ValueKind::kPlain;
+  fw.value.value = "v";
+  fw.value.expiry_ms = 123;
+  fw.value.flags = 9;
+  fw.delta = -5;
+  fw.has_context = true;
+  fw.context = SampleRecord().context;
+  out.push_back(fw);
+  Message fr = fw;
+  fr.is_write = false;
+  fr.r = 3;
+  fr.has_context = false;
+  fr.context = VersionVector();
+  out.push_back(fr);
+
+  Message fresp;
+  fresp.type = MsgType::kForwardResp;
+  fresp.req_id = 47;
+  fresp.record = SampleRecord();
+  fresp.context = fresp.record.context;
+  out.push_back(fresp);
+  for (auto& m : out) {
+    m.from_id = "n9";
+    m.from_addr = "10.0.0.9:7379";
+  }
+  return out;
+}
+
+void ExpectSame(const Message& a, const Message& b) {
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_EQ(a.from_id, b.from_id);
+  EXPECT_EQ(a.from_addr, b.from_addr);
+  EXPECT_EQ(a.req_id, b.req_id);
+  EXPECT_EQ(a.key, b.key);
+  EXPECT_EQ(a.reply_wanted, b.reply_wanted);
+  EXPECT_EQ(a.members, b.members);
+  EXPECT_EQ(a.code, b.code);
+  EXPECT_EQ(a.error, b.error);
+  EXPECT_EQ(a.found, b.found);
+  EXPECT_EQ(a.record, b.record);
+  EXPECT_EQ(a.context, b.context);
+  EXPECT_EQ(a.hint_owner, b.hint_owner);
+  if (a.type == MsgType::kForwardReq) {
+    EXPECT_EQ(a.is_write, b.is_write);
+    EXPECT_EQ(a.r, b.r);
+    EXPECT_EQ(a.w, b.w);
+    EXPECT_EQ(a.op, b.op);
+    EXPECT_EQ(a.value.kind, b.value.kind);
+    EXPECT_EQ(a.value.value, b.value.value);
+    EXPECT_EQ(a.value.expiry_ms, b.value.expiry_ms);
+    EXPECT_EQ(a.value.flags, b.value.flags);
+    EXPECT_EQ(a.delta, b.delta);
+    EXPECT_EQ(a.has_context, b.has_context);
+  }
+}
+
+TEST(MessageTest, RoundTripEveryTypeWithAndWithoutSecret) {
+  for (std::string secret : {"", "s3cret"}) {
+    for (const auto& m : AllTypes()) {
+      std::string f = EncodeFrame(m, secret);
+      Message out;
+      ASSERT_TRUE(DecodeFrame(f, secret, &out).ok()) << static_cast<int>(m.type);
+      ExpectSame(m, out);
+    }
+  }
+}
+
+TEST(MessageTest, EveryTruncationAndExtensionIsRejected) {
+  for (std::string secret : {"", "k"}) {
+    for (const auto& m : AllTypes()) {
+      std::string f = EncodeFrame(m, secret);
+      for (size_t len = 0; len < f.size(); ++len) {
+        Message out;
+        EXPECT_FALSE(DecodeFrame(std::string_view(f).substr(0, len), secret, &out).ok());
+      }
+      Message out;
+      EXPECT_FALSE(DecodeFrame(f + "x", secret, &out).ok());
+    }
+  }
+}
+
+TEST(MessageTest, EveryBitFlipIsRejected) {
+  for (std::string secret : {"", "k"}) {
+    std::string f = EncodeFrame(AllTypes()[2], secret);
+    for (size_t i = 0; i < f.size(); ++i) {
+      for (int bit = 0; bit < 8; bit += 3) {
+        std::string g = f;
+        g[i] = static_cast<char>(g[i] ^ (1 << bit));
+        Message out;
+        EXPECT_FALSE(DecodeFrame(g, secret, &out).ok()) << i;
+      }
+    }
+  }
+}
+
+TEST(MessageTest, RandomGarbageNeverCrashes) {
+  SeededRandom rnd(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string g(rnd.Uniform(200), '\0');
+    for (auto& c : g) c = static_cast<char>(rnd.Next());
+    if (i % 2 && g.size() >= 4) {  // a plausible header to reach deeper code
+      g[0] = 0x44;
+      g[1] = 0x4B;
+      g[2] = 1;
+      g[3] = static_cast<char>(1 + rnd.Uniform(kMaxMsgType));
+    }
+    Message out;
+    (void)DecodeFrame(g, i % 3 ? "" : "k", &out);
+  }
+}
+
+// A checksum-valid frame whose payload is garbage: the payload decoder must bound itself.
+TEST(MessageTest, ValidFrameWithGarbagePayloadIsRejected) {
+  SeededRandom rnd(9);
+  auto msgs = AllTypes();
+  int rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string f = EncodeFrame(msgs[rnd.Uniform(msgs.size())], "");
+    std::string body = f.substr(0, f.size() - kChecksumBytes);
+    for (int j = 0; j < 1 + static_cast<int>(rnd.Uniform(4)); ++j) {
+      size_t pos = kFrameHeaderBytes + rnd.Uniform(body.size() - kFrameHeaderBytes);
+      body[pos] = static_cast<char>(rnd.Next());
+    }
+    uint64_t sum = XXH64(body.data(), body.size(), 0);
+    std::string frame = body;
+    for (int b = 0; b < 8; ++b) frame.push_back(static_cast<char>(sum >> (8 * b)));
+    Message out;
+    if (!DecodeFrame(frame, "", &out).ok()) ++rejected;
+  }
+  EXPECT_GT(rejected, 0);
+}
+
+TEST(MessageTest, WrongOrMissingSecretIsRejected) {
+  std::string f = EncodeFrame(AllTypes()[4], "right");
+  Message out;
+  Status s = DecodeFrame(f, "wrong", &out);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_FALSE(DecodeFrame(f, "", &out).ok());
+  EXPECT_FALSE(DecodeFrame(EncodeFrame(AllTypes()[4], ""), "right", &out).ok());
+}
+
+TEST(FrameSplitterTest, ByteByByteAndCoalesced) {
+  auto msgs = AllTypes();
+  std::string stream;
+  for (auto& m : msgs) stream += EncodeFrame(m, "k");
+  FrameSplitter sp(/*has_secret=*/true);
+  std::vector<std::string> frames;
+  std::string f;
+  for (char c : stream) {
+    sp.Feed(std::string_view(&c, 1));
+    while (sp.Next(&f) == FrameSplitter::Result::kFrame) frames.push_back(f);
+  }
+  ASSERT_EQ(frames.size(), msgs.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    Message out;
+    ASSERT_TRUE(DecodeFrame(frames[i], "k", &out).ok());
+    ExpectSame(msgs[i], out);
+  }
+  FrameSplitter all(true);
+  all.Feed(stream);
+  size_t n = 0;
+  while (all.Next(&f) == FrameSplitter::Result::kFrame) ++n;
+  EXPECT_EQ(n, msgs.size());
+  EXPECT_EQ(all.buffered_bytes(), 0u);
+}
+
+TEST(FrameSplitterTest, RejectsBadMagicAndOversize) {
+  FrameSplitter sp(false);
+  sp.Feed("GET / HTTP/1.1\r\n");
+  std::string f;
+  EXPECT_EQ(sp.Next(&f), FrameSplitter::Result::kError);
+  EXPECT_FALSE(sp.error().ok());
+
+  FrameSplitter small(false, /*max_payload_bytes=*/100);
+  small.Feed(EncodeFrame(AllTypes()[2], ""));  // > 100 payload bytes
+  EXPECT_EQ(small.Next(&f), FrameSplitter::Result::kError);
+  EXPECT_EQ(small.error().code(), Code::kLimit);
+
+  FrameSplitter huge(false);
+  std::string hdr = "\x44\x4B\x01\x01\xff\xff\xff\xff";  // 4 GB payload claimed
+  huge.Feed(hdr);
+  EXPECT_EQ(huge.Next(&f), FrameSplitter::Result::kError);
+}
+
+}  // namespace
+}  // namespace dynakv::cluster

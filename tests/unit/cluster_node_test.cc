@@ -1,0 +1,648 @@
+// Node: real Node instances over MemEngine on an in-test fake network with a fake clock.
+// The harness commits every engine before it delivers the frames sent in a step, as the
+// server does (node.h: acks are released only after Commit).
+#include "cluster/node.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include "cluster/message.h"
+#include "storage/mem_engine.h"
+
+namespace dynakv::cluster {
+namespace {
+
+class FakeClock final : public Clock {
+ public:
+  uint64_t NowMs() override { return now_ms; }
+  uint64_t WallMs() override { return 1'700'000'000'000ull + now_ms; }
+  uint64_t now_ms = 1000;
+};
+
+class NullLogger final : public Logger {
+ public:
+  void Log(Level, std::string_view) override {}
+};
+
+class Cluster;
+
+class FakeTransport final : public Transport {
+ public:
+  FakeTransport(Cluster* c, std::string from) : cluster_(c), from_(std::move(from)) {}
+  void Send(const std::string& to, std::string frame) override;
+
+ private:
+  Cluster* cluster_;
+  std::string from_;
+};
+
+struct Host {
+  NodeConfig cfg;
+  std::unique_ptr<storage::MemEngine> engine;
+  std::unique_ptr<FakeTransport> transport;
+  std::unique_ptr<Node> node;
+  bool alive = true;
+};
+
+class Cluster {
+ public:
+  struct Packet {
+    std::string from, to, frame;
+  };
+
+  explicit Cluster(uint64_t seed = 1) : random_(seed) {}
+
+  NodeConfig Config(const std::string& id, int n = 3, int r = 2, int w = 2) {
+    NodeConfig c;
+    c.id = id;
+    c.cluster_addr = "addr-" + id;
+    c.client_addr = "client-" + id;
+    c.tokens = 64;
+    c.n = n;
+    c.r = r;
+    c.w = w;
+    c.request_timeout_ms = 500;
+    c.gossip_interval_ms = 100;
+    c.suspect_after_ms = 1000;
+    c.down_after_ms = 2000;
+    if (!hosts_.empty()) c.seeds = {hosts_.begin()->second.cfg.cluster_addr};
+    return c;
+  }
+
+  Node* Add(NodeConfig cfg) {
+    Host& h = hosts_[cfg.id];
+    h.cfg = cfg;
+    h.engine = std::make_unique<storage::MemEngine>();
+    h.transport = std::make_unique<FakeTransport>(this, cfg.cluster_addr);
+    h.node = std::make_unique<Node>(cfg, h.transport.get(), &clock, &random_, h.engine.get(),
+                                    &logger_);
+    by_addr_[cfg.cluster_addr] = cfg.id;
+    EXPECT_TRUE(h.node->Start().ok());
+    return h.node.get();
+  }
+
+  Node* node(const std::string& id) { return hosts_.at(id).node.get(); }
+  Host& host(const std::string& id) { return hosts_.at(id); }
+  void Kill(const std::string& id) { hosts_.at(id).alive = false; }
+  void Revive(const std::string& id) { hosts_.at(id).alive = true; }
+
+  void Enqueue(const std::string& from, const std::string& to, std::string frame) {
+    auto it = by_addr_.find(from);
+    if (it != by_addr_.end() && !hosts_.at(it->second).alive) return;  // the dead are silent
+    queue_.push_back({from, to, std::move(frame)});
+    if (duplicate_all) queue_.push_back(queue_.back());
+  }
+
+  // Commit (the server's rule: before releasing sends), then deliver until quiet.
+  void Deliver() {
+    for (int round = 0; round < 1000; ++round) {
+      for (auto& [id, h] : hosts_) (void)h.engine->Commit();
+      if (queue_.empty()) return;
+      std::deque<Packet> batch;
+      batch.swap(queue_);
+      if (reverse_order) std::reverse(batch.begin(), batch.end());
+      for (auto& p : batch) {
+        auto it = by_addr_.find(p.to);
+        if (it == by_addr_.end()) continue;
+        Host& h = hosts_.at(it->second);
+        if (!h.alive) continue;
+        h.node->OnMessage(p.frame);
+      }
+    }
+    FAIL() << "network never went quiet";
+  }
+
+  void Step(uint64_t ms) {
+    clock.now_ms += ms;
+    for (auto& [id, h] : hosts_) {
+      if (h.alive) h.node->OnTick();
+    }
+    Deliver();
+  }
+
+  void RunFor(uint64_t ms, uint64_t step_ms = 10) {
+    for (uint64_t t = 0; t < ms; t += step_ms) Step(step_ms);
+  }
+
+  // Runs until *flag or the budget is spent.
+  void RunUntil(const bool* flag, uint64_t max_ms = 5000) {
+    Deliver();
+    for (uint64_t t = 0; !*flag && t < max_ms; t += 10) Step(10);
+  }
+
+  FakeClock clock;
+  bool duplicate_all = false;
+  bool reverse_order = false;
+
+ private:
+  SeededRandom random_;
+  NullLogger logger_;
+  std::map<std::string, Host> hosts_;
+  std::map<std::string, std::string> by_addr_;
+  std::deque<Packet> queue_;
+};
+
+void FakeTransport::Send(const std::string& to, std::string frame) {
+  cluster_->Enqueue(from_, to, std::move(frame));
+}
+
+struct Outcome {
+  int calls = 0;
+  bool done = false;
+  Status status;
+  Record record;
+  VersionVector context;
+};
+
+Outcome DoWrite(Cluster& c, Node* n, const std::string& key, WriteRequest req) {
+  auto out = std::make_shared<Outcome>();
+  n->Write(key, std::move(req), [out](Status s, WriteReply r) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+    out->record = std::move(r.record);
+    out->context = std::move(r.context);
+  });
+  c.RunUntil(&out->done);
+  c.RunFor(50);  // let stragglers arrive: the callback must not fire again
+  EXPECT_EQ(out->calls, 1);
+  return *out;
+}
+
+Outcome Put(Cluster& c, Node* n, const std::string& key, const std::string& value,
+            const VersionVector* ctx = nullptr, int w = 0) {
+  WriteRequest req;
+  req.value.value = value;
+  req.w = w;
+  if (ctx) {
+    req.has_context = true;
+    req.context = *ctx;
+  }
+  return DoWrite(c, n, key, std::move(req));
+}
+
+Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
+  auto out = std::make_shared<Outcome>();
+  n->Read(key, r, [out](Status s, ReadReply rr) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+    out->record = std::move(rr.record);
+  });
+  c.RunUntil(&out->done);
+  c.RunFor(50);
+  EXPECT_EQ(out->calls, 1);
+  return *out;
+}
+
+std::vector<std::string> Values(const Record& rec) {
+  std::vector<std::string> v;
+  for (const Sibling* s : LiveSiblings(rec, 1'800'000'000'000ull)) v.push_back(s->value);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Three nodes that know each other.
+void Boot(Cluster& c, int count, int n = 3, int r = 2, int w = 2) {
+  for (int i = 1; i <= count; ++i) c.Add(c.Config("n" + std::to_string(i), n, r, w));
+  c.RunFor(1500);
+}
+
+size_t UpCount(Node* n) {
+  size_t up = 0;
+  for (auto& m : n->Members()) up += m.status == "up";
+  return up;
+}
+
+Record LocalRecord(Cluster& c, const std::string& id, const std::string& key) {
+  std::string bytes;
+  Record rec;
+  if (c.host(id).engine->Get("d/" + key, &bytes).ok()) EXPECT_TRUE(DecodeRecord(bytes, &rec).ok());
+  return rec;
+}
+
+TEST(NodeTest, MembershipConverges) {
+  Cluster c;
+  Boot(c, 5);
+  for (int i = 1; i <= 5; ++i) {
+    Node* n = c.node("n" + std::to_string(i));
+    EXPECT_EQ(n->Members().size(), 5u);
+    EXPECT_EQ(UpCount(n), 5u) << i;
+    EXPECT_EQ(n->RingTokens().size(), 5u * 64);
+    EXPECT_EQ(n->RingTokens(), c.node("n1")->RingTokens());
+  }
+}
+
+TEST(NodeTest, FreshNodeJoiningThroughASeedIsSeenByAll) {
+  Cluster c;
+  Boot(c, 3);
+  c.Add(c.Config("n4"));
+  c.RunFor(1500);
+  for (auto id : {"n1", "n2", "n3", "n4"}) EXPECT_EQ(UpCount(c.node(id)), 4u) << id;
+}
+
+TEST(NodeTest, JoinByAdminCommand) {
+  Cluster c;
+  Boot(c, 2);
+  NodeConfig lone = c.Config("x");
+  lone.seeds.clear();
+  Node* x = c.Add(lone);
+  c.RunFor(500);
+  EXPECT_EQ(x->Members().size(), 1u);
+  ASSERT_TRUE(x->Join("addr-n2").ok());
+  c.RunFor(1000);
+  EXPECT_EQ(UpCount(x), 3u);
+  EXPECT_EQ(UpCount(c.node("n1")), 3u);
+}
+
+TEST(NodeTest, WriteThroughOneReadThroughAnother) {
+  Cluster c;
+  Boot(c, 3);
+  auto w = Put(c, c.node("n1"), "k", "v1");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+  EXPECT_EQ(Values(w.record), std::vector<std::string>{"v1"});
+  auto r = Get(c, c.node("n3"), "k");
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{"v1"});
+  EXPECT_EQ(r.record.context, w.context);
+  // Every replica holds it (W=2, but the third got the write too).
+  for (auto id : {"n1", "n2", "n3"}) EXPECT_EQ(Values(LocalRecord(c, id, "k")).size(), 1u);
+  auto miss = Get(c, c.node("n2"), "absent");
+  ASSERT_TRUE(miss.status.ok());
+  EXPECT_TRUE(miss.record.siblings.empty());
+}
+
+TEST(NodeTest, OneOfThreeDownStillServesQuorum) {
+  Cluster c;
+  Boot(c, 3);
+  c.Kill("n3");
+  auto w = Put(c, c.node("n1"), "k", "v");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+  auto r = Get(c, c.node("n2"), "k");
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{"v"});
+  // Also after failure detection has marked it down.
+  c.RunFor(3000);
+  EXPECT_TRUE(Put(c, c.node("n2"), "k2", "v").status.ok());
+  EXPECT_TRUE(Get(c, c.node("n1"), "k2").status.ok());
+}
+
+TEST(NodeTest, TwoOfThreeDownIsUnavailableAfterTheTimeout) {
+  Cluster c;
+  Boot(c, 3);
+  c.Kill("n2");
+  c.Kill("n3");
+  uint64_t t0 = c.clock.now_ms;
+  auto w = Put(c, c.node("n1"), "k", "v");
+  EXPECT_EQ(w.status.code(), Code::kUnavailable);
+  EXPECT_LE(c.clock.now_ms - t0, 500u + 100u);
+  auto r = Get(c, c.node("n1"), "k");
+  EXPECT_EQ(r.status.code(), Code::kUnavailable);
+  EXPECT_GE(c.node("n1")->stats().coordinator_timeouts, 2u);
+  // R=1 / W=1 still work on the lone survivor.
+  EXPECT_TRUE(Put(c, c.node("n1"), "k", "v", nullptr, 1).status.ok());
+  EXPECT_TRUE(Get(c, c.node("n1"), "k", 1).status.ok());
+}
+
+TEST(NodeTest, QuorumLargerThanClusterIsUnavailableAtOnce) {
+  Cluster c;
+  Boot(c, 2);  // N=3 configured, two nodes
+  auto w = Put(c, c.node("n1"), "k", "v", nullptr, 3);
+  EXPECT_EQ(w.status.code(), Code::kUnavailable);
+  EXPECT_TRUE(Put(c, c.node("n1"), "k", "v", nullptr, 2).status.ok());
+}
+
+TEST(NodeTest, BadQuorumIsInvalidArgument) {
+  Cluster c;
+  Boot(c, 3);
+  EXPECT_EQ(Get(c, c.node("n1"), "k", 4).status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(Get(c, c.node("n1"), "k", -1).status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(Put(c, c.node("n1"), "k", "v", nullptr, 9).status.code(), Code::kInvalidArgument);
+}
+
+TEST(NodeTest, ReadRepairFixesAStaleReplica) {
+  Cluster c;
+  Boot(c, 3);
+  c.Kill("n3");
+  ASSERT_TRUE(Put(c, c.node("n1"), "k", "new").status.ok());
+  c.Revive("n3");
+  EXPECT_TRUE(LocalRecord(c, "n3", "k").siblings.empty());
+  auto r = Get(c, c.node("n1"), "k", 2);
+  ASSERT_TRUE(r.status.ok());
+  c.RunFor(100);
+  EXPECT_EQ(Values(LocalRecord(c, "n3", "k")), std::vector<std::string>{"new"});
+  EXPECT_EQ(LocalRecord(c, "n3", "k"), LocalRecord(c, "n1", "k"));
+  EXPECT_GE(c.node("n1")->stats().read_repairs, 1u);
+}
+
+TEST(NodeTest, NonReplicaForwardsToAReplica) {
+  Cluster c;
+  Boot(c, 5);
+  // A key whose preference list leaves n1 out.
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    std::string k = "key" + std::to_string(i);
+    auto pref = c.node("n1")->PreferenceList(k);
+    if (std::find(pref.begin(), pref.end(), "n1") == pref.end()) key = k;
+  }
+  auto w = Put(c, c.node("n1"), key, "fw");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();
+  EXPECT_GE(c.node("n1")->stats().forwarded, 1u);
+  EXPECT_TRUE(LocalRecord(c, "n1", key).siblings.empty());  // n1 stores nothing
+  auto r = Get(c, c.node("n1"), key);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{"fw"});
+  // The coordinator's actor is a replica's, never n1's.
+  for (const auto& s : r.record.siblings) EXPECT_NE(s.dot.actor, c.node("n1")->actor());
+}
+
+TEST(NodeTest, ConcurrentWritesWithTheSameContextMakeSiblings) {
+  Cluster c;
+  Boot(c, 3);
+  auto base = Put(c, c.node("n1"), "k", "v0");
+  ASSERT_TRUE(base.status.ok());
+  auto a = Put(c, c.node("n1"), "k", "a", &base.context);
+  auto b = Put(c, c.node("n2"), "k", "b", &base.context);
+  ASSERT_TRUE(a.status.ok());
+  ASSERT_TRUE(b.status.ok());
+  auto r = Get(c, c.node("n3"), "k", 3);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), (std::vector<std::string>{"a", "b"}));
+  // A write with the read context resolves them.
+  auto fix = Put(c, c.node("n3"), "k", "ab", &r.record.context);
+  ASSERT_TRUE(fix.status.ok());
+  EXPECT_EQ(Values(Get(c, c.node("n2"), "k", 3).record), std::vector<std::string>{"ab"});
+  // A write without context supersedes what the coordinator knows.
+  ASSERT_TRUE(Put(c, c.node("n1"), "k", "set").status.ok());
+  EXPECT_EQ(Values(Get(c, c.node("n2"), "k", 3).record), std::vector<std::string>{"set"});
+}
+
+TEST(NodeTest, DeleteIsATombstone) {
+  Cluster c;
+  Boot(c, 3);
+  auto w = Put(c, c.node("n1"), "k", "v");
+  WriteRequest del;
+  del.op = OpKind::kDelete;
+  del.has_context = true;
+  del.context = w.context;
+  ASSERT_TRUE(DoWrite(c, c.node("n2"), "k", del).status.ok());
+  auto r = Get(c, c.node("n3"), "k", 3);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_TRUE(Values(r.record).empty());
+  EXPECT_FALSE(r.record.context.empty());
+}
+
+int64_t CounterOf(const Record& rec) {
+  std::string v;
+  EXPECT_TRUE(ResolveValue(rec, 1'800'000'000'000ull, &v).ok());
+  return std::stoll(v);
+}
+
+TEST(NodeTest, ConcurrentCountersFromTwoCoordinatorsLoseNothing) {
+  Cluster c;
+  Boot(c, 3);
+  auto set = Put(c, c.node("n1"), "cnt", "10");  // a plain integer becomes the base
+  ASSERT_TRUE(set.status.ok());
+  int done = 0, calls = 0;
+  bool all = false;
+  const int kEach = 20;
+  for (int i = 0; i < kEach; ++i) {
+    for (auto id : {"n1", "n2"}) {
+      WriteRequest req;
+      req.op = OpKind::kCounterAdd;
+      req.delta = id[1] == '1' ? 1 : 2;
+      c.node(id)->Write("cnt", req, [&](Status s, WriteReply) {
+        EXPECT_TRUE(s.ok()) << s.ToString();
+        ++calls;
+        if (++done == 2 * kEach) all = true;
+      });
+    }
+    if (i % 3 == 0) c.Deliver();  // interleave: some adds see others, some do not
+  }
+  c.RunUntil(&all);
+  EXPECT_EQ(calls, 2 * kEach);
+  auto r = Get(c, c.node("n3"), "cnt", 3);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(CounterOf(r.record), 10 + kEach * 3);
+  // A non-integer is refused.
+  ASSERT_TRUE(Put(c, c.node("n1"), "s", "abc").status.ok());
+  WriteRequest bad;
+  bad.op = OpKind::kCounterAdd;
+  bad.delta = 1;
+  auto e = DoWrite(c, c.node("n1"), "s", bad);
+  EXPECT_EQ(e.status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(e.status.message(), "value is not an integer or out of range");
+}
+
+TEST(NodeTest, DuplicatedAndReorderedMessagesStillCompleteOnce) {
+  Cluster c;
+  Boot(c, 3);
+  c.duplicate_all = true;
+  c.reverse_order = true;
+  for (int i = 0; i < 10; ++i) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(Put(c, c.node("n" + std::to_string(1 + i % 3)), k, "v").status.ok());
+    auto r = Get(c, c.node("n" + std::to_string(1 + (i + 1) % 3)), k, 3);
+    ASSERT_TRUE(r.status.ok());
+    EXPECT_EQ(Values(r.record), std::vector<std::string>{"v"});
+  }
+}
+
+TEST(NodeTest, GarbageFramesDoNotCrash) {
+  Cluster c;
+  Boot(c, 3);
+  SeededRandom rnd(3);
+  Node* n = c.node("n1");
+  for (int i = 0; i < 5000; ++i) {
+    std::string g(rnd.Uniform(100), '\0');
+    for (auto& ch : g) ch = static_cast<char>(rnd.Next());
+    n->OnMessage(g);
+  }
+  // Well-formed but unsolicited replies are ignored too.
+  Message m;
+  m.from_id = "n2";
+  m.from_addr = "addr-n2";
+  for (MsgType t : {MsgType::kReadResp, MsgType::kWriteAck, MsgType::kForwardResp}) {
+    m.type = t;
+    m.req_id = 987654;
+    n->OnMessage(EncodeFrame(m, ""));
+  }
+  EXPECT_TRUE(Put(c, n, "k", "v").status.ok());
+}
+
+TEST(NodeTest, WrongSecretCannotJoinOrWrite) {
+  Cluster c;
+  for (int i = 1; i <= 3; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i));
+    cfg.cluster_secret = "good";
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+  NodeConfig evil = c.Config("evil");
+  evil.cluster_secret = "bad";
+  Node* e = c.Add(evil);
+  c.RunFor(1500);
+  for (auto id : {"n1", "n2", "n3"}) {
+    EXPECT_EQ(UpCount(c.node(id)), 3u);
+    for (auto& m : c.node(id)->Members()) EXPECT_NE(m.id, "evil");
+  }
+  // Its frames are refused: it cannot replicate a write to anyone.
+  auto w = Put(c, e, "k", "v");
+  EXPECT_FALSE(w.status.ok());
+  for (auto id : {"n1", "n2", "n3"}) EXPECT_TRUE(LocalRecord(c, id, "k").siblings.empty());
+}
+
+TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
+  Cluster c;
+  Boot(c, 5, /*n=*/3, /*r=*/2, /*w=*/3);
+  // A key whose preference list holds n1 and n5; n5 goes down.
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    std::string k = "h" + std::to_string(i);
+    auto p = c.node("n1")->PreferenceList(k);
+    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) key = k;
+  }
+  c.Kill("n5");
+  c.RunFor(2500);  // n5 is now down in everyone's view
+  auto w = Put(c, c.node("n1"), key, "hinted");
+  ASSERT_TRUE(w.status.ok()) << w.status.ToString();  // W=3 met with a stand-in
+  uint64_t stored = 0;
+  for (auto id : {"n2", "n3", "n4"}) stored += c.node(id)->stats().hints_stored;
+  EXPECT_EQ(stored, 1u);
+  EXPECT_TRUE(LocalRecord(c, "n5", key).siblings.empty());
+  c.Revive("n5");
+  c.RunFor(2000);
+  EXPECT_EQ(Values(LocalRecord(c, "n5", key)), std::vector<std::string>{"hinted"});
+  uint64_t delivered = 0;
+  for (auto id : {"n2", "n3", "n4"}) delivered += c.node(id)->stats().hints_delivered;
+  EXPECT_EQ(delivered, 1u);
+}
+
+TEST(NodeTest, LeaveAndRemove) {
+  Cluster c;
+  Boot(c, 4);
+  ASSERT_TRUE(c.node("n4")->Leave().ok());
+  c.RunFor(500);
+  for (auto id : {"n1", "n2", "n3"}) {
+    EXPECT_EQ(c.node(id)->RingTokens().size(), 3u * 64) << id;
+    for (auto& m : c.node(id)->Members()) {
+      if (m.id == "n4") EXPECT_EQ(m.status, "leaving");
+    }
+  }
+  c.Kill("n3");
+  c.RunFor(3000);
+  ASSERT_TRUE(c.node("n1")->Remove("n3").ok());
+  EXPECT_EQ(c.node("n1")->Remove("n1").code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.node("n1")->Remove("nope").code(), Code::kNotFound);
+  c.RunFor(1000);
+  c.Revive("n3");  // comes back: it learns it was removed and stays out
+  c.RunFor(1000);
+  for (auto id : {"n1", "n2"}) {
+    EXPECT_EQ(c.node(id)->RingTokens().size(), 2u * 64) << id;
+    for (auto& m : c.node(id)->Members()) {
+      if (m.id == "n3") EXPECT_EQ(m.status, "removed");
+    }
+  }
+}
+
+TEST(NodeTest, RestartBumpsIncarnationAndActorAndKeepsData) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n2"), "k", "v").status.ok());
+  ActorId before = c.node("n2")->actor();
+  Host& h = c.host("n2");
+  h.engine->SimulateCrash();
+  SeededRandom rnd(99);
+  h.node = std::make_unique<Node>(h.cfg, h.transport.get(), &c.clock, &rnd, h.engine.get(),
+                                  nullptr);
+  ASSERT_TRUE(h.node->Start().ok());
+  EXPECT_NE(h.node->actor(), before);
+  c.RunFor(1000);
+  EXPECT_EQ(UpCount(c.node("n1")), 3u);
+  EXPECT_EQ(Values(Get(c, h.node.get(), "k", 3).record), std::vector<std::string>{"v"});
+  for (auto& m : c.node("n1")->Members()) {
+    if (m.id == "n2") EXPECT_EQ(m.incarnation, 2u);
+  }
+}
+
+TEST(NodeTest, ScanFlushAndCount) {
+  Cluster c;
+  Boot(c, 1, /*n=*/1, /*r=*/1, /*w=*/1);
+  Node* n = c.node("n1");
+  for (int i = 0; i < 600; ++i) ASSERT_TRUE(Put(c, n, "k" + std::to_string(1000 + i), "v").status.ok());
+  EXPECT_EQ(n->LocalKeyCountEstimate(), 600u);
+  std::vector<std::string> keys;
+  ASSERT_TRUE(n->ScanLocal("", 0, [&](std::string_view k, const Record&) {
+                 keys.emplace_back(k);
+                 return true;
+               }).ok());
+  EXPECT_EQ(keys.size(), 600u);
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  keys.clear();
+  ASSERT_TRUE(n->ScanLocal("k1100", 10, [&](std::string_view k, const Record&) {
+                 keys.emplace_back(k);
+                 return true;
+               }).ok());
+  ASSERT_EQ(keys.size(), 10u);
+  EXPECT_EQ(keys.front(), "k1101");
+  ActorId a = n->actor();
+  ASSERT_TRUE(n->FlushLocal().ok());
+  EXPECT_NE(n->actor(), a);
+  EXPECT_EQ(n->LocalKeyCountEstimate(), 0u);
+  size_t left = 0;
+  ASSERT_TRUE(n->ScanLocal("", 0, [&](std::string_view, const Record&) { return ++left, true; }).ok());
+  EXPECT_EQ(left, 0u);
+}
+
+TEST(NodeTest, StandaloneIsSynchronous) {
+  FakeClock clock;
+  SeededRandom rnd(1);
+  storage::MemEngine engine;
+  struct NoNet : Transport {
+    void Send(const std::string&, std::string) override { ADD_FAILURE() << "sent a frame"; }
+  } net;
+  NodeConfig cfg;  // cluster_addr empty: standalone, N=R=W=1
+  Node n(cfg, &net, &clock, &rnd, &engine, nullptr);
+  ASSERT_TRUE(n.Start().ok());
+  int calls = 0;
+  WriteRequest req;
+  req.value.value = "1";
+  VersionVector ctx;
+  n.Write("k", req, [&](Status s, WriteReply r) {
+    ASSERT_TRUE(s.ok());
+    ctx = r.context;
+    ++calls;
+  });
+  EXPECT_EQ(calls, 1);
+  WriteRequest inc;
+  inc.op = OpKind::kCounterAdd;
+  inc.delta = 41;
+  n.Write("k", inc, [&](Status s, WriteReply r) {
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(CounterOf(r.record), 42);
+    ++calls;
+  });
+  EXPECT_EQ(calls, 2);
+  n.Read("k", 0, [&](Status s, ReadReply r) {
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(CounterOf(r.record), 42);
+    ++calls;
+  });
+  EXPECT_EQ(calls, 3);
+  n.Read("k", 2, [&](Status s, ReadReply) {
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    ++calls;
+  });
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(n.Members().size(), 1u);
+  EXPECT_EQ(n.PreferenceList("k"), std::vector<std::string>{"n1"});
+  EXPECT_EQ(n.Join("x:1").code(), Code::kNotSupported);
+  n.OnTick();
+  n.OnMessage("garbage");
+}
+
+}  // namespace
+}  // namespace dynakv::cluster

@@ -1,0 +1,166 @@
+// Unit tests for server/config: TOML schema, flag overrides, validation messages, --help.
+#include <gtest/gtest.h>
+
+#include "server/config.h"
+
+namespace dynakv::server {
+namespace {
+
+TEST(ConfigTest, DefaultsAreAStandaloneNode) {
+  Config c;
+  EXPECT_EQ(c.redis_addr, "127.0.0.1:6379");
+  EXPECT_EQ(c.n, 1);
+  EXPECT_EQ(c.r, 1);
+  EXPECT_EQ(c.w, 1);
+  EXPECT_EQ(c.engine, "lmdb");
+  EXPECT_EQ(c.data_dir, "./data");
+  EXPECT_TRUE(Validate(c).ok());
+}
+
+TEST(ConfigTest, ParsesTheDesignSchema) {
+  const char* text = R"(
+[node]
+id = "n7"
+data_dir = "/tmp/x"
+[listen]
+redis = "127.0.0.1:7000"
+memcache = ""
+cluster = "127.0.0.1:7100"
+[cluster]
+seeds = ["127.0.0.1:7101", "127.0.0.1:7102"]
+tokens = 64
+[replication]
+n = 3
+r = 2
+w = 2
+[storage]
+engine = "memory"
+sync = "always"
+[security]
+requirepass = "pw"
+cluster_secret = "s3cret"
+)";
+  Config c;
+  ASSERT_TRUE(ApplyToml(text, "t.toml", &c).ok());
+  EXPECT_EQ(c.node_id, "n7");
+  EXPECT_EQ(c.cluster_addr, "127.0.0.1:7100");
+  ASSERT_EQ(c.seeds.size(), 2u);
+  EXPECT_EQ(c.seeds[1], "127.0.0.1:7102");
+  EXPECT_EQ(c.tokens, 64);
+  EXPECT_EQ(c.n, 3);
+  EXPECT_EQ(c.sync, "always");
+  EXPECT_EQ(c.requirepass, "pw");
+  EXPECT_EQ(c.cluster_secret, "s3cret");
+  EXPECT_TRUE(Validate(c).ok());
+}
+
+TEST(ConfigTest, ErrorsNameFileAndKey) {
+  Config c;
+  Status s = ApplyToml("[replication]\nn = \"three\"\n", "bad.toml", &c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("bad.toml"), std::string::npos);
+  EXPECT_NE(s.message().find("replication.n"), std::string::npos);
+
+  s = ApplyToml("[replication]\nnn = 3\n", "bad.toml", &c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("unknown key 'replication.nn'"), std::string::npos);
+
+  s = ApplyToml("[replication\nn = 3\n", "broken.toml", &c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("broken.toml:1"), std::string::npos);
+
+  s = ApplyToml("top = 1\n", "bad.toml", &c);
+  EXPECT_FALSE(s.ok());
+}
+
+TEST(ConfigTest, ValidateCatchesInconsistentQuorums) {
+  Config c;
+  c.cluster_addr = "127.0.0.1:7000";
+  c.n = 3;
+  c.r = 4;
+  c.config_file = "q.toml";
+  Status s = Validate(c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("q.toml"), std::string::npos);
+  EXPECT_NE(s.message().find("replication.r"), std::string::npos);
+  c.r = 2;
+  c.sync = "sometimes";
+  EXPECT_NE(Validate(c).message().find("storage.sync"), std::string::npos);
+  c.sync = "batch";
+  c.redis_addr = "nohostport";
+  EXPECT_NE(Validate(c).message().find("listen.redis"), std::string::npos);
+  Config standalone;
+  standalone.n = 3;
+  EXPECT_FALSE(Validate(standalone).ok());  // n > 1 needs a cluster listener
+}
+
+TEST(ConfigTest, FlagsOverrideTheFile) {
+  char a0[] = "dynakv-server", a1[] = "--port", a2[] = "7777", a3[] = "--replication.w=1",
+       a4[] = "--dir", a5[] = "/tmp/d", a6[] = "--seeds", a7[] = "1.2.3.4:1,5.6.7.8:2";
+  char* argv[] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  Config c;
+  bool help = false;
+  Status s = ParseCommandLine(8, argv, &c, &help);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(help);
+  EXPECT_EQ(c.redis_addr, "127.0.0.1:7777");
+  EXPECT_EQ(c.w, 1);
+  EXPECT_EQ(c.data_dir, "/tmp/d");
+  ASSERT_EQ(c.seeds.size(), 2u);
+}
+
+TEST(ConfigTest, BadFlagsAreRefused) {
+  char a0[] = "dynakv-server", a1[] = "--nope", a2[] = "1";
+  char* argv[] = {a0, a1, a2};
+  Config c;
+  bool help = false;
+  Status s = ParseCommandLine(3, argv, &c, &help);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("--nope"), std::string::npos);
+
+  char b1[] = "--replication.n", b2[] = "x";
+  char* argv2[] = {a0, b1, b2};
+  s = ParseCommandLine(3, argv2, &c, &help);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("integer"), std::string::npos);
+
+  char c1[] = "--config", c2[] = "/nonexistent/dynakv.toml";
+  char* argv3[] = {a0, c1, c2};
+  s = ParseCommandLine(3, argv3, &c, &help);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/nonexistent/dynakv.toml"), std::string::npos);
+}
+
+TEST(ConfigTest, HelpListsEveryOptionWithDefault) {
+  std::string h = HelpText();
+  for (const char* key : {"node.id", "node.data_dir", "listen.redis", "listen.memcache", "listen.cluster",
+                          "cluster.seeds", "cluster.tokens", "replication.n", "replication.r", "replication.w",
+                          "storage.engine", "storage.sync", "security.requirepass", "security.cluster_secret",
+                          "limits.maxclients", "limits.timeout", "limits.proto_max_bulk_len"}) {
+    EXPECT_NE(h.find(key), std::string::npos) << key;
+  }
+  EXPECT_NE(h.find("(default 256)"), std::string::npos);
+  char a0[] = "dynakv-server", a1[] = "--help";
+  char* argv[] = {a0, a1};
+  Config c;
+  bool help = false;
+  EXPECT_TRUE(ParseCommandLine(2, argv, &c, &help).ok());
+  EXPECT_TRUE(help);
+}
+
+TEST(ConfigTest, SplitHostPort) {
+  std::string h;
+  int p = 0;
+  EXPECT_TRUE(SplitHostPort("127.0.0.1:6379", &h, &p).ok());
+  EXPECT_EQ(h, "127.0.0.1");
+  EXPECT_EQ(p, 6379);
+  EXPECT_TRUE(SplitHostPort("[::1]:80", &h, &p).ok());
+  EXPECT_EQ(h, "::1");
+  EXPECT_FALSE(SplitHostPort("host", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort("host:99999", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort("host:12a", &h, &p).ok());
+  EXPECT_FALSE(SplitHostPort(":12", &h, &p).ok());
+}
+
+}  // namespace
+}  // namespace dynakv::server
