@@ -923,6 +923,34 @@ struct Node::Impl {
     return Status::OK();
   }
 
+  // Deletes the local record once every sibling has been dead (tombstone or expired) for
+  // grace_ms. The grace period is what keeps a replica that missed the delete from handing
+  // the old value back by read repair: it must have received the tombstone (by the write
+  // itself, a hint, or read repair) within the grace period.
+  Status ReapLocal(const std::string& key, uint64_t grace_ms) {
+    Record rec;
+    bool found = false;
+    Status s = LoadLocal(key, &rec, &found);
+    if (!s.ok()) return s;
+    if (!found) return Status::NotFound();
+    uint64_t now = clock->WallMs();
+    for (const auto& sib : rec.siblings) {
+      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + grace_ms <= now;
+      bool old_tomb = sib.kind == ValueKind::kTombstone && sib.timestamp_ms + grace_ms <= now;
+      if (!expired && !old_tomb) return Status::NotFound();
+    }
+    // A hint we still hold for this key means a replica has not seen the latest write.
+    if (hint_count > 0) {
+      for (const auto& m : membership.Digest()) {
+        std::string ignored;
+        if (engine->Get(HintKey(m.id, key), &ignored).ok()) return Status::NotFound();
+      }
+    }
+    s = engine->Delete(DataKey(key));
+    if (s.ok() && key_count > 0) --key_count;
+    return s;
+  }
+
   std::vector<MemberInfo> Members() const {
     std::vector<MemberInfo> out;
     if (standalone) {
@@ -988,6 +1016,9 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
 }
 uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
 Status Node::FlushLocal() { return impl_->FlushLocal(); }
+Status Node::ReapLocal(const std::string& key, uint64_t grace_ms) {
+  return impl_->ReapLocal(key, grace_ms);
+}
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 Status Node::Join(const std::string& cluster_addr) { return impl_->JoinCluster(cluster_addr); }
 Status Node::Leave() { return impl_->LeaveCluster(); }

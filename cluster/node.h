@@ -20,8 +20,9 @@
 // "m/..." node metadata (the incarnation counter); "h/" + owner + '\0' + key -> a hinted
 // record held for `owner` while it is down (sloppy quorum, Dynamo §4.6).
 //
-// Not done yet (TODO): tombstone reaping after tombstone_grace_ms, ownership handoff when
-// the ring changes, Merkle anti-entropy.
+// Tombstones and expired values are reaped (ReapLocal, driven by the server's background
+// reaper) once dead for tombstone_grace_ms and no hint for the key is held here.
+// Not done yet (TODO): ownership handoff when the ring changes, Merkle anti-entropy.
 //
 // Thread-safety: single-threaded; all calls from the owning loop.
 #pragma once

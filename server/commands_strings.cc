@@ -6,8 +6,11 @@
 // becomes a sibling rather than being lost; they are atomic on one node but not across a
 // cluster. INCR and friends are a PN-counter CRDT and never lose increments.
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "server/commands.h"
 
@@ -406,19 +409,47 @@ void CmdDecrby(CommandCtx& ctx) {
   IncrBy(ctx, -d);
 }
 
+// INCRBYFLOAT works in long double, like Redis: parsing and adding in double and only then
+// widening prints 10.5 + 0.1 as "10.59999999999999964" where Redis prints "10.6".
+bool ParseLongDouble(std::string_view s, long double* out) {
+  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string tmp(s);
+  char* end = nullptr;
+  errno = 0;
+  long double v = std::strtold(tmp.c_str(), &end);
+  if (end != tmp.c_str() + tmp.size() || std::isnan(v)) return false;
+  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL)) return false;
+  *out = v;
+  return true;
+}
+
+// Redis's ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros (and a bare '.') removed.
+std::string FormatLongDouble(long double d) {
+  char buf[5600];
+  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", d);
+  if (n <= 0 || size_t(n) >= sizeof(buf)) return FormatDouble(double(d));
+  std::string s(buf, size_t(n));
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
 void CmdIncrbyfloat(CommandCtx& ctx) {
-  double incr;
-  if (!ParseDouble(ctx.args[2], &incr)) return ReplyErr(ctx.reply, "ERR value is not a valid float");
+  long double incr;
+  if (!ParseLongDouble(ctx.args[2], &incr)) return ReplyErr(ctx.reply, "ERR value is not a valid float");
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
   ReadKey(s, key, 0, [s, reply, key, incr](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    double v = 0;
-    if (cur.exists && !ParseDouble(cur.value, &v)) return ReplyErr(reply, "ERR value is not a valid float");
-    double r = v + incr;
+    long double v = 0;
+    if (cur.exists && !ParseLongDouble(cur.value, &v)) return ReplyErr(reply, "ERR value is not a valid float");
+    long double r = v + incr;
     if (std::isnan(r) || std::isinf(r)) return ReplyErr(reply, "ERR increment would produce NaN or Infinity");
-    auto text = std::make_shared<std::string>(FormatDouble(r));
+    auto text = std::make_shared<std::string>(FormatLongDouble(r));
     WriteValue(s, key, *text, cur.expiry_ms, cur.flags, &cur.context, 0,
                [reply, text](Status st2, cluster::WriteReply) mutable {
                  if (!st2.ok()) return ReplyStatus(reply, st2);

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cluster/node.h"
+#include "protocol/memcache.h"
 #include "protocol/resp.h"
 #include "server/config.h"
 #include "storage/engine.h"
@@ -61,6 +62,11 @@ struct Client : std::enable_shared_from_this<Client> {
   std::vector<std::string> args;
   std::string inbuf;  // bytes read but not yet parsed (only while paused)
   std::string mc_in;  // memcached: unparsed input (line protocol)
+  // memcached connections: the incremental parser (made with the server's limits on the
+  // first input) and the command it fills.
+  protocol::McParser mc_parser;
+  bool mc_parser_ready = false;
+  protocol::McCommand mc_cmd;
 
   std::string out;                  // completed replies, in order, not yet handed to libuv
   std::deque<PendingReply> waiting;  // replies of commands still running, in order
@@ -166,6 +172,7 @@ class Server {
   std::vector<Client*> flush_list_;
   uint64_t next_client_id_ = 1;
   std::string reap_cursor_;
+  uint64_t reaper_ticks_ = 0;
   ServerStats stats_;
   protocol::RespLimits resp_limits_;
 };

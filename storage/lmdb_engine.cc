@@ -1,30 +1,50 @@
 // storage/lmdb_engine.cc: the LMDB-backed Engine, the default on a real node.
 //
 // Layout: one environment in LmdbOptions::dir, its one unnamed database, keys in LMDB's
-// default memcmp order (which is the Engine's order). The env is opened with MDB_NOSYNC
-// (we fsync ourselves, once per group commit), MDB_NOTLS (our cached read txn is not tied
-// to a thread-local reader slot) and MDB_NORDAHEAD (random point reads; readahead only
-// pollutes the page cache).
+// default memcmp order (which is the Engine's order), plus a write-ahead log in the same
+// directory (wal-<generation>.log).
 //
-// Group commit: one write txn is opened lazily by the first Write after a Commit and stays
-// open until the next Commit, so a loop iteration's writes share one commit and one fsync.
-// Every op applied in that txn is also kept in `pending_`: when LMDB fails mid-batch the
+// Why a log: a B-tree commit writes every page a batch dirtied (a 100-byte SET costs a 4 KB
+// page write) and LMDB syncs twice per commit. Group commit per event-loop iteration on that
+// path is bounded by page writes. So durability comes from the log instead: Commit() appends
+// the iteration's ops to the log in one write and fdatasyncs it (one sequential write and one
+// flush, whatever the batch touched). The ops also go into one long-lived LMDB write txn that
+// reads see at once; Checkpoint() (about once a second, or when the txn grows large) commits
+// that txn with LMDB's own synced two-phase commit, then starts a new log generation and
+// deletes the old ones.
+//
+// Recovery: at open, every remaining log generation is replayed in order into LMDB, then
+// checkpointed. The store is always "the last checkpoint plus some prefix of the logged ops"
+// (an early commit on MDB_TXN_FULL can land part of a log), and replaying the whole log over
+// any such state yields the final state, because each op is a blind put or delete of a whole
+// value. A torn record at the tail of a log (crash mid-write) fails its checksum and ends the
+// replay of that file: it was never acknowledged.
+//
+// Every op applied in the open txn is also kept in `pending_`: when LMDB fails mid-batch the
 // txn is unusable and must be aborted, and the pending list lets us rebuild it exactly
 // (replay), either in a grown map (MDB_MAP_FULL) or without the failing batch. This is
 // also how a failed batch leaves nothing behind without the cost of a nested txn per Write
-// (LMDB mallocs a ~2 MB dirty list for every child txn).
+// (LMDB mallocs a ~2 MB dirty list for every child txn). `acked_ops_` counts the prefix of
+// pending_ that is durable in the log; losing that prefix in-process is a broken invariant.
 //
 // Reads: through the open write txn when there is one (pending writes are visible), else
-// through one cached read-only txn. That txn stays live across Gets and is only reset when
-// the committed state changes (a write txn begins) or the map is resized, so a GET costs
-// one mdb_get plus a copy, and one mdb_txn_renew after each commit.
+// through one cached read-only txn.
+//
+// sync = none: the log is written but never fsynced and LMDB runs with MDB_NOSYNC; a process
+// crash loses nothing (the page cache has it), a power cut can lose acknowledged writes.
 //
 // Thread-safety: none (see engine.h).
+#include <fcntl.h>
 #include <lmdb.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -49,8 +69,13 @@ class LmdbEngine final : public Engine {
     if (Status s = Commit(); !s.ok()) {
       std::fprintf(stderr, "dynakv: storage: final commit failed: %s\n", s.ToString().c_str());
     }
-    if (env_ != nullptr && opts_.sync == SyncMode::kNone) mdb_env_sync(env_, 1);
+    if (Status s = Checkpoint(); !s.ok()) {
+      std::fprintf(stderr, "dynakv: storage: final checkpoint failed (the log keeps the writes): %s\n",
+                   s.ToString().c_str());
+    }
+    if (env_ != nullptr) mdb_env_sync(env_, 1);
     CloseEnv();
+    if (wal_fd_ >= 0) ::close(wal_fd_);
   }
 
   Status Open() {
@@ -59,7 +84,8 @@ class LmdbEngine final : public Engine {
     if (ec) return Status::IOError("cannot create data directory " + opts_.dir + ": " + ec.message());
     long page = sysconf(_SC_PAGESIZE);
     page_bytes_ = page > 0 ? static_cast<uint64_t>(page) : 4096;
-    return OpenEnv();
+    if (Status s = OpenEnv(); !s.ok()) return s;
+    return RecoverWal();
   }
 
   Status Get(std::string_view key, std::string* value) override {
@@ -88,7 +114,9 @@ class LmdbEngine final : public Engine {
       if (Status s = Recover(batch, rc); !s.ok()) return s;
     }
     pending_.insert(pending_.end(), batch.begin(), batch.end());
-    if (opts_.sync == SyncMode::kAlways) return Commit();
+    if (!replaying_) AppendRecord(batch);
+    for (const WriteOp& op : batch) txn_bytes_ += op.key.size() + op.value.size();
+    if (opts_.sync == SyncMode::kAlways && !replaying_) return Commit();
     return Status::OK();
   }
 
@@ -127,48 +155,66 @@ class LmdbEngine final : public Engine {
 
   Status Commit() override {
     if (!lost_.ok()) {
-      // Pending writes were lost while rebuilding the txn (see Recover); report it now,
-      // when the caller would otherwise acknowledge them.
+      // Unacknowledged pending writes were lost while rebuilding the txn (see Recover);
+      // report it now, when the caller would otherwise acknowledge them.
       Status s = std::move(lost_);
       lost_ = Status::OK();
-      AbortWriteTxn();
-      pending_.clear();
-      unsynced_ = false;
+      wal_buf_.clear();
       return s;
     }
-    if (write_txn_ != nullptr) {
-      int rc = mdb_txn_commit(write_txn_);
-      write_txn_ = nullptr;  // commit frees the txn whatever it returns
-      // Saving the freelist at commit can itself need a page: grow, rebuild, commit again.
-      while (rc == MDB_MAP_FULL && Grow()) {
-        rc = Replay();
-        if (rc == 0) {
-          rc = mdb_txn_commit(write_txn_);
-          write_txn_ = nullptr;
-        }
-      }
-      pending_.clear();
-      if (rc != 0) {
-        unsynced_ = false;
-        return Error(rc, "commit");
-      }
-      ResetReadTxn();  // the committed state changed; the next read renews
-      ++commits_;
-      unsynced_ = true;
+    if (wal_buf_.empty()) return Status::OK();
+    Status s = AppendWal();
+    if (!s.ok()) {
+      // Not durable, so not acknowledged: take these ops back out of the txn, keeping the
+      // acknowledged prefix.
+      wal_buf_.clear();
+      pending_.resize(acked_ops_);
+      RestorePending();
+      return s;
     }
-    if (!unsynced_) return Status::OK();
-    unsynced_ = false;
-    if (opts_.sync == SyncMode::kNone) return Status::OK();
-    ++syncs_;
-    // The commit is in the file but not durable; it was never acknowledged, so failing
-    // here is safe to report as "maybe applied".
-    if (int rc = mdb_env_sync(env_, 1); rc != 0) return Error(rc, "fsync");
+    wal_buf_.clear();
+    acked_ops_ = pending_.size();
+    ++commits_;
+    if (txn_bytes_ >= kCheckpointTxnBytes || pending_.size() >= kCheckpointOps ||
+        wal_bytes_ >= kCheckpointWalBytes) {
+      // Acknowledged writes are already durable in the log; a failed checkpoint is retried.
+      if (Status c = Checkpoint(); !c.ok()) ++checkpoint_failures_;
+    }
     return Status::OK();
   }
 
-  bool HasPending() const override {
-    return write_txn_ != nullptr || unsynced_ || !lost_.ok();
+  Status Checkpoint() override {
+    if (!wal_buf_.empty()) {
+      if (Status s = Commit(); !s.ok()) return s;
+    }
+    if (write_txn_ == nullptr) {
+      if (wal_fd_ < 0 || (wal_bytes_ > 0 && pending_.empty())) return RotateWal();
+      return Status::OK();
+    }
+    int rc = mdb_txn_commit(write_txn_);
+    write_txn_ = nullptr;  // commit frees the txn whatever it returns
+    // Saving the freelist at commit can itself need a page: grow, rebuild, commit again.
+    while (rc == MDB_MAP_FULL && Grow()) {
+      rc = Replay();
+      if (rc == 0 && write_txn_ != nullptr) {
+        rc = mdb_txn_commit(write_txn_);
+        write_txn_ = nullptr;
+      }
+    }
+    if (rc != 0) {
+      // The log still holds every op; rebuild the txn so reads stay right, retry later.
+      RestorePending();
+      return Error(rc, "checkpoint commit");
+    }
+    ResetReadTxn();
+    pending_.clear();
+    acked_ops_ = 0;
+    txn_bytes_ = 0;
+    ++checkpoints_;
+    return RotateWal();
   }
+
+  bool HasPending() const override { return !wal_buf_.empty() || !lost_.ok(); }
 
   EngineStats Stats() const override {
     EngineStats st;
@@ -180,6 +226,8 @@ class LmdbEngine final : public Engine {
       st.map_size = info.me_mapsize;
       st.used_bytes = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
     }
+    st.checkpoints = checkpoints_;
+    st.wal_bytes = wal_bytes_;
     return st;
   }
 
@@ -189,7 +237,12 @@ class LmdbEngine final : public Engine {
     if (rc != 0) return Error(rc, "create env");
     uint64_t map = RoundUp(opts_.map_size_bytes);
     if ((rc = mdb_env_set_mapsize(env_, map)) != 0) return FailOpen(rc, "set map size");
-    rc = mdb_env_open(env_, opts_.dir.c_str(), MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0644);
+    // Checkpoints use LMDB's own two-phase synced commit (data pages, then the meta page):
+    // MDB_NOSYNC followed by a later fsync could let the meta page reach the disk before
+    // the pages it points to. sync = none gives that up on purpose.
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (opts_.sync == SyncMode::kNone) flags |= MDB_NOSYNC;
+    rc = mdb_env_open(env_, opts_.dir.c_str(), flags, 0644);
     if (rc != 0) return FailOpen(rc, "open env");
     max_key_bytes_ = static_cast<size_t>(mdb_env_get_maxkeysize(env_));
     DKV_ASSERT(max_key_bytes_ >= kKeyBytesMax);
@@ -296,9 +349,11 @@ class LmdbEngine final : public Engine {
     return 0;
   }
 
-  // Begins a fresh write txn holding exactly pending_. Returns an LMDB error code.
+  // Rebuilds the write txn to hold exactly pending_ (no txn at all when pending_ is
+  // empty, so HasPending stays honest). Returns an LMDB error code.
   int Replay() {
     AbortWriteTxn();
+    if (pending_.empty()) return 0;
     int rc = EnsureWriteTxn();
     if (rc == 0) rc = Apply(write_txn_, pending_.data(), pending_.data() + pending_.size());
     if (rc != 0) AbortWriteTxn();
@@ -312,6 +367,14 @@ class LmdbEngine final : public Engine {
     while ((rc = Replay()) == MDB_MAP_FULL && Grow()) {
     }
     if (rc != 0) {
+      // Acknowledged ops are durable in the log but could not be put back into the txn:
+      // serving reads without them would show lost writes. Stop; recovery replays the log.
+      if (acked_ops_ > 0) {
+        std::fprintf(stderr, "dynakv: storage: cannot rebuild acknowledged writes in %s (%s); "
+                     "exiting so that recovery replays the write-ahead log\n",
+                     opts_.dir.c_str(), mdb_strerror(rc));
+        std::abort();
+      }
       pending_.clear();
       if (lost_.ok()) lost_ = Error(rc, "rebuild pending writes");
     }
@@ -340,13 +403,15 @@ class LmdbEngine final : public Engine {
         if (write_txn_ != nullptr) {
           int crc = mdb_txn_commit(write_txn_);
           write_txn_ = nullptr;
-          pending_.clear();
           if (crc != 0) {
-            if (lost_.ok()) lost_ = Error(crc, "early commit");
-          } else {
-            ++commits_;
-            unsynced_ = true;
+            RestorePending();  // aborts if acknowledged ops cannot be rebuilt
+            return Error(crc, "early commit");
           }
+          // These ops are now in LMDB; the unlogged tail of them stays in wal_buf_ and is
+          // logged by the next Commit (replaying it over this state is harmless).
+          pending_.clear();
+          acked_ops_ = 0;
+          txn_bytes_ = 0;
         }
       } else {
         Status s = rc == MDB_TXN_FULL
@@ -357,6 +422,7 @@ class LmdbEngine final : public Engine {
         return s;
       }
       rc = Replay();
+      if (rc == 0) rc = EnsureWriteTxn();
       if (rc == 0) rc = Apply(write_txn_, batch.data(), batch.data() + batch.size());
       if (rc == 0) return Status::OK();
     }
@@ -397,6 +463,209 @@ class LmdbEngine final : public Engine {
     }
   }
 
+  // ---- write-ahead log ---------------------------------------------------------------
+
+  static constexpr uint64_t kCheckpointTxnBytes = 64ull << 20;
+  static constexpr size_t kCheckpointOps = 200000;
+  static constexpr uint64_t kCheckpointWalBytes = 256ull << 20;
+  static constexpr uint32_t kRecordBytesMax = 1u << 31;
+
+  static void PutVarint(std::string* out, uint64_t v) {
+    while (v >= 0x80) {
+      out->push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out->push_back(static_cast<char>(v));
+  }
+  static bool GetVarint(std::string_view* in, uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+      uint8_t b = static_cast<uint8_t>(in->front());
+      in->remove_prefix(1);
+      *v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  static void PutU32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
+  static uint32_t GetU32(const char* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+
+  // Record: [u32 payload length][u32 xxh32(payload)][payload: varint n, n x (u8 kind,
+  // varint klen, key, varint vlen, value)]. Little-endian; the log never leaves the host.
+  void AppendRecord(const std::vector<WriteOp>& batch) {
+    size_t at = wal_buf_.size();
+    wal_buf_.append(8, '\0');
+    PutVarint(&wal_buf_, batch.size());
+    for (const WriteOp& op : batch) {
+      wal_buf_.push_back(op.kind == WriteOp::Kind::kPut ? 'P' : 'D');
+      PutVarint(&wal_buf_, op.key.size());
+      wal_buf_.append(op.key);
+      PutVarint(&wal_buf_, op.value.size());
+      wal_buf_.append(op.value);
+    }
+    size_t len = wal_buf_.size() - at - 8;
+    PutU32(&wal_buf_[at], static_cast<uint32_t>(len));
+    PutU32(&wal_buf_[at + 4], XXH32(wal_buf_.data() + at + 8, len, 0));
+  }
+
+  static bool DecodeRecord(std::string_view payload, std::vector<WriteOp>* ops) {
+    uint64_t n;
+    if (!GetVarint(&payload, &n) || n > payload.size()) return false;
+    ops->clear();
+    for (uint64_t i = 0; i < n; i++) {
+      if (payload.empty()) return false;
+      char kind = payload.front();
+      payload.remove_prefix(1);
+      if (kind != 'P' && kind != 'D') return false;
+      uint64_t klen, vlen;
+      if (!GetVarint(&payload, &klen) || klen > payload.size()) return false;
+      WriteOp op;
+      op.kind = kind == 'P' ? WriteOp::Kind::kPut : WriteOp::Kind::kDelete;
+      op.key.assign(payload.substr(0, klen));
+      payload.remove_prefix(klen);
+      if (!GetVarint(&payload, &vlen) || vlen > payload.size()) return false;
+      op.value.assign(payload.substr(0, vlen));
+      payload.remove_prefix(vlen);
+      ops->push_back(std::move(op));
+    }
+    return payload.empty();
+  }
+
+  std::string WalPath(uint64_t gen) const {
+    char name[40];
+    std::snprintf(name, sizeof(name), "wal-%016llx.log", static_cast<unsigned long long>(gen));
+    return (std::filesystem::path(opts_.dir) / name).string();
+  }
+
+  std::vector<std::pair<uint64_t, std::string>> ListWal() const {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(opts_.dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.size() == 24 && name.rfind("wal-", 0) == 0 && name.substr(20) == ".log") {
+        out.emplace_back(std::strtoull(name.substr(4, 16).c_str(), nullptr, 16), e.path().string());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status SyncDir() {
+    int dfd = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return Status::IOError("open " + opts_.dir + ": " + std::strerror(errno));
+    int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) return Status::IOError("fsync " + opts_.dir + ": " + std::strerror(errno));
+    return Status::OK();
+  }
+
+  // Writes wal_buf_ at the end of the log and makes it durable. On failure the log is cut
+  // back to its last good length so later records stay reachable.
+  Status AppendWal() {
+    if (wal_fd_ < 0) return Status::IOError("write-ahead log in " + opts_.dir + " is not open");
+    const char* p = wal_buf_.data();
+    size_t left = wal_buf_.size();
+    uint64_t off = wal_bytes_;
+    while (left > 0) {
+      ssize_t n = ::pwrite(wal_fd_, p, left, static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int err = n < 0 ? errno : ENOSPC;
+        if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}
+        return ErrnoStatus(err, "write-ahead log write");
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+      off += static_cast<uint64_t>(n);
+    }
+    if (opts_.sync != SyncMode::kNone) {
+      ++syncs_;
+      if (::fdatasync(wal_fd_) != 0) {
+        int err = errno;
+        if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}
+        return ErrnoStatus(err, "write-ahead log fsync");
+      }
+    }
+    wal_bytes_ = off;
+    return Status::OK();
+  }
+
+  Status ErrnoStatus(int err, const char* what) const {
+    std::string msg = std::string(what) + " in " + opts_.dir + ": " + std::strerror(err);
+    if (err == ENOSPC || err == EFBIG || err == EDQUOT) return Status::NoSpace(msg);
+    return Status::IOError(msg);
+  }
+
+  // Starts log generation wal_gen_ + 1 (durably created) and deletes the older ones, whose
+  // ops the last checkpoint made durable in LMDB.
+  Status RotateWal(bool delete_old = true) {
+    uint64_t next = wal_gen_ + 1;
+    int fd = ::open(WalPath(next).c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus(errno, "create write-ahead log");
+    if (opts_.sync != SyncMode::kNone) {
+      if (Status s = SyncDir(); !s.ok()) {
+        ::close(fd);
+        return s;
+      }
+    }
+    if (wal_fd_ >= 0) ::close(wal_fd_);
+    wal_fd_ = fd;
+    wal_gen_ = next;
+    wal_bytes_ = 0;
+    if (!delete_old) return Status::OK();
+    for (const auto& [gen, path] : ListWal()) {
+      if (gen < next) std::filesystem::remove(path);
+    }
+    return Status::OK();
+  }
+
+  // Replays every log generation left by the previous run, then checkpoints.
+  Status RecoverWal() {
+    auto files = ListWal();
+    replaying_ = true;
+    std::vector<WriteOp> ops;
+    uint64_t replayed = 0;
+    for (const auto& [gen, path] : files) {
+      wal_gen_ = std::max(wal_gen_, gen);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        replaying_ = false;
+        return ErrnoStatus(errno, "open write-ahead log");
+      }
+      std::string header(8, '\0'), payload;
+      while (true) {
+        if (::read(fd, header.data(), 8) != 8) break;
+        uint32_t len = GetU32(header.data()), sum = GetU32(header.data() + 4);
+        if (len > kRecordBytesMax) break;
+        payload.resize(len);
+        if (::read(fd, payload.data(), len) != static_cast<ssize_t>(len)) break;  // torn tail
+        if (XXH32(payload.data(), len, 0) != sum || !DecodeRecord(payload, &ops)) break;
+        if (Status s = Write(ops); !s.ok()) {
+          ::close(fd);
+          replaying_ = false;
+          return Status(s.code(), "replaying write-ahead log " + path + ": " + s.message());
+        }
+        ++replayed;
+      }
+      ::close(fd);
+    }
+    replaying_ = false;
+    acked_ops_ = pending_.size();
+    // Checkpoint commits the replayed ops and rotates to a fresh log (deleting the old).
+    // If it cannot (a full map), the engine still opens: the replayed ops stay in the open
+    // txn, the old logs stay on disk, and new writes go to a new generation after them.
+    Status s = Checkpoint();
+    if (s.ok()) return s;
+    ++checkpoint_failures_;
+    std::fprintf(stderr, "dynakv: storage: checkpoint after recovery failed, keeping the log: %s\n",
+                 s.ToString().c_str());
+    return wal_fd_ >= 0 ? Status::OK() : RotateWal(/*delete_old=*/false);
+  }
+
   LmdbOptions opts_;
   uint64_t page_bytes_ = 4096;
   size_t max_key_bytes_ = kKeyBytesMax;
@@ -406,7 +675,15 @@ class LmdbEngine final : public Engine {
   MDB_txn* read_txn_ = nullptr;    // cached read-only txn, live or reset
   bool read_live_ = false;
   std::vector<WriteOp> pending_;   // every op applied in write_txn_, for replay
-  bool unsynced_ = false;          // committed to the file but not yet fsynced
+  size_t acked_ops_ = 0;           // prefix of pending_ that is durable in the log
+  uint64_t txn_bytes_ = 0;         // key+value bytes in the open txn (checkpoint trigger)
+  std::string wal_buf_;            // records not yet written to the log
+  int wal_fd_ = -1;
+  uint64_t wal_gen_ = 0;
+  uint64_t wal_bytes_ = 0;         // durable length of the current log
+  bool replaying_ = false;
+  uint64_t checkpoints_ = 0;
+  uint64_t checkpoint_failures_ = 0;
   Status lost_;                    // pending writes lost while rebuilding; Commit reports it
   uint64_t commits_ = 0;
   uint64_t syncs_ = 0;

@@ -7,9 +7,13 @@
 // test never leaks a process or a directory. Every wait loop is bounded in time.
 // Cluster starts 3/5 ServerProcess nodes that seed each other (listen.cluster, N/R/W).
 //
+// Environment: DYNAKV_SERVER_BIN overrides the binary under test; DYNAKV_ITEST_KEEP=1 keeps
+// the temp dirs (config, data, stderr.log) for a post-mortem.
+//
 // Thread-safety: a ServerProcess/Cluster is driven from one thread, except Kill()/pid(), which
 // may be called from another thread (the crash tests SIGKILL mid-stream). A Conn is used by
-// one thread at a time.
+// one thread at a time. Start()/Restart() from the thread that will outlive the server: the
+// child gets PR_SET_PDEATHSIG, so it dies with the thread that forked it.
 #pragma once
 
 #include <hiredis/hiredis.h>

@@ -92,6 +92,7 @@ class Cluster {
   void Enqueue(const std::string& from, const std::string& to, std::string frame) {
     auto it = by_addr_.find(from);
     if (it != by_addr_.end() && !hosts_.at(it->second).alive) return;  // the dead are silent
+    if (drop_percent && random_.Uniform(100) < drop_percent) return;
     queue_.push_back({from, to, std::move(frame)});
     if (duplicate_all) queue_.push_back(queue_.back());
   }
@@ -136,6 +137,7 @@ class Cluster {
   FakeClock clock;
   bool duplicate_all = false;
   bool reverse_order = false;
+  uint64_t drop_percent = 0;
 
  private:
   SeededRandom random_;
@@ -220,7 +222,7 @@ size_t UpCount(Node* n) {
 Record LocalRecord(Cluster& c, const std::string& id, const std::string& key) {
   std::string bytes;
   Record rec;
-  if (c.host(id).engine->Get("d/" + key, &bytes).ok()) EXPECT_TRUE(DecodeRecord(bytes, &rec).ok());
+  if (c.host(id).engine->Get("d/" + key, &bytes).ok()) { EXPECT_TRUE(DecodeRecord(bytes, &rec).ok()); }
   return rec;
 }
 
@@ -451,6 +453,57 @@ TEST(NodeTest, DuplicatedAndReorderedMessagesStillCompleteOnce) {
   }
 }
 
+// Lossy network, random coordinators and ops: every request completes exactly once, within
+// the request timeout (+ one forwarding hop), OK or Unavailable, never anything else.
+TEST(NodeTest, LossyNetworkEveryRequestCompletesOnceInTime) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    Cluster c(seed);
+    Boot(c, 4);
+    c.drop_percent = 20;
+    SeededRandom rnd(seed * 31);
+    struct Req {
+      int calls = 0;
+      uint64_t started = 0, finished = 0;
+    };
+    std::vector<std::shared_ptr<Req>> reqs;
+    for (int i = 0; i < 60; ++i) {
+      Node* n = c.node("n" + std::to_string(1 + rnd.Uniform(4)));
+      std::string key = "k" + std::to_string(rnd.Uniform(8));
+      auto req = std::make_shared<Req>();
+      req->started = c.clock.now_ms;
+      reqs.push_back(req);
+      auto check = [req, &c](const Status& s) {
+        ++req->calls;
+        req->finished = c.clock.now_ms;
+        EXPECT_TRUE(s.ok() || s.code() == Code::kUnavailable) << s.ToString();
+      };
+      switch (rnd.Uniform(3)) {
+        case 0:
+          n->Read(key, 0, [check](Status s, ReadReply) { check(s); });
+          break;
+        case 1: {
+          WriteRequest w;
+          w.value.value = "v" + std::to_string(i);
+          n->Write(key, w, [check](Status s, WriteReply) { check(s); });
+          break;
+        }
+        default: {
+          WriteRequest w;
+          w.op = OpKind::kDelete;
+          n->Write(key, w, [check](Status s, WriteReply) { check(s); });
+          break;
+        }
+      }
+      c.RunFor(10 * rnd.Uniform(5));
+    }
+    c.RunFor(2000);
+    for (auto& r : reqs) {
+      EXPECT_EQ(r->calls, 1) << "seed " << seed;
+      EXPECT_LE(r->finished - r->started, 500u + 20u) << "seed " << seed;
+    }
+  }
+}
+
 TEST(NodeTest, GarbageFramesDoNotCrash) {
   Cluster c;
   Boot(c, 3);
@@ -529,7 +582,7 @@ TEST(NodeTest, LeaveAndRemove) {
   for (auto id : {"n1", "n2", "n3"}) {
     EXPECT_EQ(c.node(id)->RingTokens().size(), 3u * 64) << id;
     for (auto& m : c.node(id)->Members()) {
-      if (m.id == "n4") EXPECT_EQ(m.status, "leaving");
+      if (m.id == "n4") { EXPECT_EQ(m.status, "leaving"); }
     }
   }
   c.Kill("n3");
@@ -543,7 +596,7 @@ TEST(NodeTest, LeaveAndRemove) {
   for (auto id : {"n1", "n2"}) {
     EXPECT_EQ(c.node(id)->RingTokens().size(), 2u * 64) << id;
     for (auto& m : c.node(id)->Members()) {
-      if (m.id == "n3") EXPECT_EQ(m.status, "removed");
+      if (m.id == "n3") { EXPECT_EQ(m.status, "removed"); }
     }
   }
 }
@@ -564,7 +617,7 @@ TEST(NodeTest, RestartBumpsIncarnationAndActorAndKeepsData) {
   EXPECT_EQ(UpCount(c.node("n1")), 3u);
   EXPECT_EQ(Values(Get(c, h.node.get(), "k", 3).record), std::vector<std::string>{"v"});
   for (auto& m : c.node("n1")->Members()) {
-    if (m.id == "n2") EXPECT_EQ(m.incarnation, 2u);
+    if (m.id == "n2") { EXPECT_EQ(m.incarnation, 2u); }
   }
 }
 

@@ -62,7 +62,7 @@ TEST(RingTest, BalancedWith256Tokens) {
     auto primary = ArcShares(ring);
     ASSERT_EQ(primary.size(), static_cast<size_t>(n));
     EXPECT_LE(HeaviestOverMean(primary), 1.15) << "n=" << n;
-    if (n > 3) EXPECT_LE(HeaviestOverMean(ReplicaShares(ring, 3)), 1.1) << "n=" << n;
+    if (n > 3) { EXPECT_LE(HeaviestOverMean(ReplicaShares(ring, 3)), 1.1) << "n=" << n; }
   }
 }
 

@@ -191,7 +191,9 @@ TYPED_TEST(EngineTest, BinaryKeysAndValues) {
 
 TYPED_TEST(EngineTest, ScanOrderRangeLimitStop) {
   Engine& e = *this->engine_;
-  for (std::string k : {"b", "a", "ab", "c", "ba", "\x80", "d"}) ASSERT_TRUE(e.Put(k, k + "v").ok());
+  for (std::string k : {"b", "a", "ab", "c", "ba", "\x80", "d"}) {
+    ASSERT_TRUE(e.Put(k, k + "v").ok());
+  }
   ASSERT_TRUE(e.Commit().ok());
   auto keys = [](const std::vector<std::pair<std::string, std::string>>& kv) {
     std::vector<std::string> out;
@@ -219,7 +221,9 @@ TYPED_TEST(EngineTest, ScanOrderRangeLimitStop) {
 
 TYPED_TEST(EngineTest, ScanSeesPendingWrites) {
   Engine& e = *this->engine_;
-  for (std::string k : {"a", "b", "c", "d"}) ASSERT_TRUE(e.Put(k, "old").ok());
+  for (std::string k : {"a", "b", "c", "d"}) {
+    ASSERT_TRUE(e.Put(k, "old").ok());
+  }
   ASSERT_TRUE(e.Commit().ok());
   ASSERT_TRUE(e.Write({DelOp("b"), PutOp("c", "new"), PutOp("bb", "new"), PutOp("e", "new"),
                        DelOp("zz")})
@@ -274,10 +278,14 @@ TYPED_TEST(EngineTest, SyncNoneCommitsWithoutFsync) {
 
 TYPED_TEST(EngineTest, CommittedWritesSurviveRestart) {
   Engine& e = *this->engine_;
-  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(e.Put(Key(i), "v" + std::to_string(i)).ok());
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(e.Put(Key(i), "v" + std::to_string(i)).ok());
+  }
   ASSERT_TRUE(e.Commit().ok());
   this->Restart();
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(this->Read(Key(i)), "v" + std::to_string(i));
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(this->Read(Key(i)), "v" + std::to_string(i));
+  }
 }
 
 // A seeded random workload checked op by op against a std::map model.

@@ -79,7 +79,9 @@ TEST(MemEngine, ByteBudgetActsLikeAFullDisk) {
     s = e->Put(Key(i), value);
     if (!s.ok()) break;
     ++stored;
-    if (i % 3 == 0) ASSERT_TRUE(e->Commit().ok());
+    if (i % 3 == 0) {
+      ASSERT_TRUE(e->Commit().ok());
+    }
   }
   EXPECT_EQ(s.code(), Code::kNoSpace) << s.ToString();
   EXPECT_EQ(stored, 9);
@@ -91,7 +93,9 @@ TEST(MemEngine, ByteBudgetActsLikeAFullDisk) {
   // Pending writes from before the failure still commit; nothing acknowledged is lost.
   ASSERT_TRUE(e->Commit().ok());
   e->SimulateCrash();
-  for (int i = 0; i < stored; ++i) EXPECT_EQ(Read(*e, Key(i)), value) << i;
+  for (int i = 0; i < stored; ++i) {
+    EXPECT_EQ(Read(*e, Key(i)), value) << i;
+  }
   // Shrinking writes are always allowed, and free room for new ones.
   ASSERT_TRUE(e->Delete(Key(0)).ok());
   ASSERT_TRUE(e->Put(Key(1), "short").ok());
@@ -129,8 +133,12 @@ TEST(MemEngine, Deterministic) {
     auto e = NewMemEngine();
     for (int i = 0; i < 500; ++i) {
       EXPECT_TRUE(e->Put(Key((i * 7919) % 301), std::to_string(i)).ok());
-      if (i % 11 == 0) EXPECT_TRUE(e->Delete(Key((i * 31) % 301)).ok());
-      if (i % 17 == 0) EXPECT_TRUE(e->Commit().ok());
+      if (i % 11 == 0) {
+        EXPECT_TRUE(e->Delete(Key((i * 31) % 301)).ok());
+      }
+      if (i % 17 == 0) {
+        EXPECT_TRUE(e->Commit().ok());
+      }
     }
     e->SimulateCrash();
     std::string dump;

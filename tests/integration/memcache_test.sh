@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# tests/integration/memcache_test.sh: dynakv's memcached front end against real clients and
+# against a real memcached.
+#   1. libmemcached-tools (memccp, memccat, memcrm, memcstat) work against dynakv.
+#   2. The same protocol transcript (memcache_transcript.txt, played by
+#      memcache_transcript.py, which documents each normalisation: cas values, positive meta
+#      TTLs, the version string) gives identical replies from `memcached -U 0` and dynakv.
+#   3. Cross-protocol: a memcached set is read with redis-cli GET, and a redis-cli SET is
+#      read with memcached get (flags 0).
+# Usage: memcache_test.sh <dynakv-server binary>
+# Free ports, a temp data dir; both servers are started by this script and killed by PID on
+# exit (trap). Every wait is bounded.
+set -euo pipefail
+
+SERVER_BIN=${1:?usage: memcache_test.sh <dynakv-server>}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+
+log() { printf '[memcache_test] %s\n' "$*" >&2; }
+fail() {
+  printf '[memcache_test] FAIL: %s\n' "$*" >&2
+  if [[ -n "${TMP:-}" && -f "$TMP/stderr.log" ]]; then
+    printf -- '---- dynakv-server stderr (tail) ----\n' >&2
+    tail -n 30 "$TMP/stderr.log" >&2 || true
+  fi
+  exit 1
+}
+
+[[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
+for tool in memcached memccp memccat memcrm memcstat redis-cli; do
+  command -v "$tool" >/dev/null || fail "$tool not installed (apt-get install memcached libmemcached-tools redis-tools)"
+done
+
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+TMP=$(mktemp -d /tmp/dynakv-memcache-XXXXXX)
+SERVER_PID=""
+MEMCACHED_PID=""
+stop_pid() {
+  local pid=$1
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  stop_pid "$SERVER_PID"
+  stop_pid "$MEMCACHED_PID"
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+wait_port() {  # pid port name
+  for _ in $(seq 1 100); do
+    kill -0 "$1" 2>/dev/null || fail "$3 exited during start-up"
+    if $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$2),timeout=1).close()" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "$3 did not listen on port $2 within 10 s"
+}
+
+RPORT=$(free_port)
+MPORT=$(free_port)
+cat >"$TMP/dynakv.toml" <<EOF
+[node]
+id = "mc1"
+data_dir = "$TMP/data"
+[listen]
+redis = "127.0.0.1:$RPORT"
+memcache = "127.0.0.1:$MPORT"
+cluster = ""
+[replication]
+n = 1
+r = 1
+w = 1
+[storage]
+engine = "lmdb"
+sync = "batch"
+EOF
+"$SERVER_BIN" --config "$TMP/dynakv.toml" >"$TMP/stdout.log" 2>"$TMP/stderr.log" &
+SERVER_PID=$!
+wait_port "$SERVER_PID" "$MPORT" dynakv-server
+log "dynakv-server pid $SERVER_PID: redis $RPORT, memcache $MPORT"
+
+REAL_PORT=$(free_port)
+# -U 0: no UDP. memcached refuses to run as root without -u.
+MC_USER=()
+[[ $(id -u) -eq 0 ]] && MC_USER=(-u root)
+memcached "${MC_USER[@]}" -p "$REAL_PORT" -U 0 -l 127.0.0.1 >"$TMP/memcached.log" 2>&1 &
+MEMCACHED_PID=$!
+wait_port "$MEMCACHED_PID" "$REAL_PORT" memcached
+log "memcached pid $MEMCACHED_PID on $REAL_PORT"
+
+SERVERS="--servers=127.0.0.1:$MPORT"
+
+# ---- 1. libmemcached-tools ----------------------------------------------------------------
+printf 'hello from memccp\nsecond line\n' >"$TMP/item.txt"
+(cd "$TMP" && timeout 10 memccp "$SERVERS" item.txt) || fail "memccp failed"
+got=$(timeout 10 memccat "$SERVERS" item.txt) || fail "memccat failed"
+[[ "$got" == $'hello from memccp\nsecond line' ]] || fail "memccat returned '$got'"
+stats=$(timeout 10 memcstat "$SERVERS") || fail "memcstat failed"
+for field in pid uptime version curr_connections total_connections cmd_get cmd_set get_hits get_misses curr_items; do
+  grep -q "^[[:space:]]*$field:" <<<"$stats" || fail "memcstat output lacks $field: $stats"
+done
+timeout 10 memcrm "$SERVERS" item.txt || fail "memcrm failed"
+if timeout 10 memccat "$SERVERS" item.txt >/dev/null 2>&1; then fail "memccat found a removed item"; fi
+log "libmemcached-tools: memccp/memccat/memcrm/memcstat ok"
+
+# ---- 2. the same transcript against memcached and dynakv ----------------------------------
+$PY "$HERE/memcache_transcript.py" "$REAL_PORT" "$HERE/memcache_transcript.txt" >"$TMP/memcached.out" ||
+  fail "transcript against memcached failed"
+$PY "$HERE/memcache_transcript.py" "$MPORT" "$HERE/memcache_transcript.txt" >"$TMP/dynakv.out" ||
+  { cat "$TMP/dynakv.out" >&2; fail "transcript against dynakv failed"; }
+if ! diff -a -u "$TMP/memcached.out" "$TMP/dynakv.out" >"$TMP/diff.txt"; then
+  cat "$TMP/diff.txt" >&2
+  fail "dynakv's replies differ from memcached's (diff above: - memcached, + dynakv)"
+fi
+log "transcript: $(grep -c '^> ' "$TMP/dynakv.out") requests, replies identical to memcached"
+
+# ---- 3. cross-protocol ---------------------------------------------------------------------
+mc() { $PY "$HERE/memcache_transcript.py" "$MPORT" "$1"; }
+printf 'set xp:mc 5 0 11\\r\\nfrom-memcac\nquit\n' >"$TMP/x1.txt"
+mc "$TMP/x1.txt" >"$TMP/x1.out"
+grep -q STORED "$TMP/x1.out" || fail "memcached set for cross-protocol failed: $(cat "$TMP/x1.out")"
+got=$(timeout 10 redis-cli -p "$RPORT" GET xp:mc)
+[[ "$got" == "from-memcac" ]] || fail "redis-cli GET of a memcached set returned '$got'"
+[[ $(timeout 10 redis-cli -p "$RPORT" SET xp:redis from-redis) == OK ]] || fail "redis-cli SET failed"
+[[ $(timeout 10 redis-cli -p "$RPORT" INCRBY xp:ctr 41) == 41 ]] || fail "redis-cli INCRBY failed"
+printf 'get xp:redis\nincr xp:ctr 1\nmg xp:redis v f\nquit\n' >"$TMP/x2.txt"
+mc "$TMP/x2.txt" >"$TMP/x2.out"
+expected=$'> get xp:redis\n  VALUE xp:redis 0 10\n  from-redis\n  END\n> incr xp:ctr 1\n  42\n> mg xp:redis v f\n  VA 10 f0\n  from-redis\n> quit\n  (closed)'
+[[ "$(cat "$TMP/x2.out")" == "$expected" ]] || fail "memcached view of Redis writes: $(cat "$TMP/x2.out")"
+[[ $(timeout 10 redis-cli -p "$RPORT" GET xp:ctr) == 42 ]] || fail "redis-cli GET after memcached incr"
+log "cross-protocol ok"
+
+kill -0 "$SERVER_PID" 2>/dev/null || fail "dynakv-server died during the test"
+log "PASS"

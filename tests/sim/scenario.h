@@ -1,0 +1,80 @@
+// tests/sim/scenario.h: one simulation scenario (workload + faults + duration), read from a
+// small TOML file in tests/sim/scenarios/, in the manner of FoundationDB's tests/fast/*.toml.
+//
+// A scenario says *what* may happen; the seed decides *when* and *to whom*. Every field has a
+// default, so a scenario file only lists what it changes. Unknown keys are an error (a typo
+// must not silently turn a fault off). See tests/sim/scenarios/README.md for the format.
+//
+// Thread-safety: a plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "storage/status.h"
+
+namespace dynakv::sim {
+
+struct Range {
+  uint64_t min = 0, max = 0;  // inclusive
+};
+
+struct Scenario {
+  std::string name;  // [scenario] name, defaults to the file's stem
+  std::string path;  // the file it came from (for the replay command)
+
+  // [cluster]
+  int nodes = 5;
+  int n = 3, r = 2, w = 2;
+  int tokens = 32;
+  std::string secret;  // cluster_secret ("" = checksum frames, else HMAC)
+
+  // [timing]: all in simulated milliseconds.
+  uint64_t tick_ms = 10;
+  uint64_t duration_ms = 8000;          // the chaos phase: workload + faults
+  uint64_t request_timeout_ms = 500;
+  uint64_t gossip_interval_ms = 100;
+  uint64_t suspect_after_ms = 1000;
+  uint64_t down_after_ms = 2000;
+  uint64_t clock_skew_ms = 50;          // each node's wall clock is off by up to +-this
+  uint64_t settle_max_ms = 20000;       // healing must go quiet within this
+
+  // [network]
+  double drop_rate = 0;       // each frame is lost with this probability
+  double dup_rate = 0;        // each frame is delivered twice with this probability
+  double reorder_rate = 0;    // each frame is held back an extra reorder_delay_ms
+  Range delay_ms{1, 5};       // one-way latency
+  uint64_t reorder_delay_ms = 200;
+
+  // [partitions]
+  bool partitions = false;
+  Range partition_gap_ms{500, 2000};     // time between a heal and the next cut
+  Range partition_length_ms{300, 2500};  // how long a cut lasts
+  double asymmetric = 0.3;               // share of cuts that block one direction only
+
+  // [crashes]
+  int crashes = 0;                   // crash + restart events in the chaos phase
+  int wipes = 0;                     // crash + data-directory loss + restart
+  Range downtime_ms{100, 3000};
+  double mid_write = 0.5;            // share of crashes that hit between apply and Commit
+
+  // [workload]: op mix weights; each class has its own `keys` keys.
+  int clients = 4;
+  int keys = 4;
+  Range think_ms{0, 40};
+  int cart = 3;     // DGET, add a unique item to the union of the siblings, DPUT with context
+  int set = 1;      // blind SET (put without context)
+  int del = 1;      // DGET, DDEL with context, put again with the delete's context
+  int counter = 1;  // INCR-style kCounterAdd +1
+
+  // [availability]: after healing, keep `down` nodes dead long enough to be declared down
+  // and require every write from a live node to succeed (sloppy quorum + hinted handoff).
+  bool availability = false;
+  int availability_down = 1;
+  int availability_writes = 20;
+};
+
+// Reads and validates a scenario file. Errors name the file and the key.
+Status LoadScenario(const std::string& path, Scenario* out);
+
+}  // namespace dynakv::sim

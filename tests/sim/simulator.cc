@@ -1,0 +1,1486 @@
+// tests/sim/simulator.cc: see simulator.h.
+//
+// Invariants (ids as printed after "INVARIANT VIOLATED:"):
+//   lost-write     1. every acknowledged cart item is in the merged value and on every
+//                     replica; an acknowledged SET/put is still there unless a write to the key
+//                     was invoked after it; counter >= acknowledged increments.
+//   durability     an acknowledged write is durable (committed) on >= W nodes, data or hint,
+//                     at the moment the client sees the ack (DESIGN.md §3).
+//   convergence    2. after healing + the R=N sweep, all N replicas hold the same siblings,
+//                     equal to what the R=N read returned; every node has the same ring.
+//   sibling-bound  3. siblings <= writers of the key, counted per client as 1 + every write of
+//                     that client that a later acked write of the same client did not
+//                     provably supersede (failed writes count: they may have been applied).
+//   phantom        4. no value, item, key or counter increment exists that no client wrote.
+//   resurrection   4. no value covered by an acknowledged delete comes back.
+//   dot-reuse      a dot (actor, counter) of a key always names the same sibling: a restarted
+//                     or wiped node never reissues old dots (Riak kv679).
+//   availability   5. sloppy quorum: with only `down` nodes dead (and declared down) and >= W
+//                     live nodes, every write from a live node succeeds.
+//   liveness       every request completes once within request_timeout_ms (+2 ticks); healing
+//                     goes quiet; the final R=N reads succeed.
+//   hints-drained  after healing no hinted record is left undelivered.
+//   callback       a reply comes exactly once, from the coordinator's own step.
+//   sans-io        frames are only sent from inside a step (the owner-of-the-loop rule).
+//
+// Writes lost *legitimately* (a wipe destroyed every copy of a key's state) make the key
+// "tainted": it then skips the checks that assume no data loss (lost-write, resurrection,
+// sibling-bound) but keeps convergence, phantom and dot-reuse. A key is tainted only when,
+// at the moment of the wipe, the wiped node held state for it that no other node (data or
+// hint) held; the summary counts them.
+#include "tests/sim/simulator.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "cluster/env.h"
+#include "cluster/node.h"
+#include "cluster/version.h"
+#include "storage/mem_engine.h"
+
+namespace dynakv::sim {
+
+using cluster::ActorId;
+using cluster::Dot;
+using cluster::Node;
+using cluster::OpKind;
+using cluster::Record;
+using cluster::Sibling;
+using cluster::ValueKind;
+using cluster::VersionVector;
+
+bool ParseSabotage(std::string_view name, Sabotage* out) {
+  if (name == "none") *out = Sabotage::kNone;
+  else if (name == "drop-replica-writes") *out = Sabotage::kDropReplicaWrites;
+  else if (name == "phantom") *out = Sabotage::kPhantom;
+  else if (name == "resurrect") *out = Sabotage::kResurrect;
+  else return false;
+  return true;
+}
+
+const char* SabotageName(Sabotage s) {
+  switch (s) {
+    case Sabotage::kNone: return "none";
+    case Sabotage::kDropReplicaWrites: return "drop-replica-writes";
+    case Sabotage::kPhantom: return "phantom";
+    case Sabotage::kResurrect: return "resurrect";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr uint64_t kEpochMs = 1'700'000'000'000ull;  // wall clock at simulated time 0
+constexpr size_t kTimelineMax = 400;
+constexpr size_t kViolationsMax = 40;
+
+uint64_t Mix(uint64_t a, uint64_t b) {
+  cluster::SeededRandom r(a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull));
+  return r.Next();
+}
+
+// Storage layout of the core (node.h): "d/" + key -> record, "h/" owner \0 key -> hint.
+std::string DataKey(const std::string& key) { return "d/" + key; }
+
+enum class Cls { kCart, kSet, kDel, kCounter, kAvail };
+const char* ClsName(Cls c) {
+  switch (c) {
+    case Cls::kCart: return "cart";
+    case Cls::kSet: return "set";
+    case Cls::kDel: return "del";
+    case Cls::kCounter: return "counter";
+    case Cls::kAvail: return "avail";
+  }
+  return "?";
+}
+
+std::string DotStr(const Dot& d) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64 ":%" PRIu64, d.actor, d.counter);
+  return buf;
+}
+
+std::set<std::string> SplitItems(const std::string& v) {
+  std::set<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    if (comma > start) out.insert(v.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string JoinItems(const std::set<std::string>& items) {
+  std::string v;
+  for (const auto& i : items) {
+    if (!v.empty()) v.push_back(',');
+    v += i;
+  }
+  return v;
+}
+
+std::string SiblingsStr(const Record& rec) {
+  std::string s = "{";
+  for (const auto& sib : rec.siblings) {
+    if (s.size() > 1) s += ", ";
+    s += DotStr(sib.dot) + "=";
+    if (sib.kind == ValueKind::kTombstone) s += "<tombstone>";
+    else if (sib.kind == ValueKind::kCounter) {
+      cluster::PNCounter c;
+      s += cluster::DecodeCounter(sib.value, &c).ok() ? "<counter " + std::to_string(c.Value()) + ">"
+                                                      : "<bad counter>";
+    } else {
+      s += "\"" + (sib.value.size() > 60 ? sib.value.substr(0, 60) + "..." : sib.value) + "\"";
+    }
+  }
+  return s + "}";
+}
+
+class Sim;
+
+class SimClock final : public cluster::Clock {
+ public:
+  SimClock(const uint64_t* now, uint64_t mono_offset, int64_t skew)
+      : now_(now), mono_offset_(mono_offset), skew_(skew) {}
+  uint64_t NowMs() override { return *now_ + mono_offset_; }
+  uint64_t WallMs() override { return static_cast<uint64_t>(static_cast<int64_t>(kEpochMs + *now_) + skew_); }
+
+ private:
+  const uint64_t* now_;
+  uint64_t mono_offset_;
+  int64_t skew_;
+};
+
+class SimTransport final : public cluster::Transport {
+ public:
+  SimTransport(Sim* sim, int host) : sim_(sim), host_(host) {}
+  void Send(const std::string& to_addr, std::string frame) override;
+
+ private:
+  Sim* sim_;
+  int host_;
+};
+
+class SimLogger final : public cluster::Logger {
+ public:
+  SimLogger(Sim* sim, int host) : sim_(sim), host_(host) {}
+  void Log(Level level, std::string_view msg) override;
+
+ private:
+  Sim* sim_;
+  int host_;
+};
+
+struct Host {
+  int index = 0;
+  std::string id, addr;
+  cluster::NodeConfig cfg;
+  std::unique_ptr<storage::MemEngine> engine;
+  std::unique_ptr<SimTransport> transport;
+  std::unique_ptr<SimClock> clock;
+  std::unique_ptr<SimLogger> logger;
+  std::unique_ptr<cluster::SeededRandom> random;
+  std::unique_ptr<Node> node;  // null while crashed
+  uint64_t life = 0;           // bumped at every start and crash: stale ticks are ignored
+  uint64_t starts = 0;
+  // Crash armed for "between apply and Commit": fires after the next step that left
+  // pending writes, or at crash_deadline_ms at the latest.
+  bool crash_armed = false, crash_wipe = false;
+  uint64_t crash_deadline_ms = 0, restart_after_ms = 0;
+  // One step's output, held until after Commit.
+  std::vector<std::pair<std::string, std::string>> outbox;
+  std::vector<std::function<void()>> replies;
+};
+
+// One client-visible write, as the checkers see it.
+struct WriteRec {
+  uint64_t seq = 0;  // global invocation order
+  int client = 0;
+  std::string key;
+  Cls cls = Cls::kCart;
+  OpKind op = OpKind::kPut;
+  std::string value;  // put: the unique value written
+  std::string item;   // cart: the unique item this write added
+  VersionVector req_ctx;  // has_context writes: the client's context
+  bool has_ctx = false;
+  uint64_t invoked_ms = 0;
+  uint64_t wipes_at_invoke = 0;
+  enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
+  std::optional<Sibling> sibling;  // acked: our sibling, found in the reply record
+  VersionVector cover_ctx;         // acked: what this write superseded
+  std::vector<std::string> deleted_values;  // delete: the live values its context covered
+};
+
+struct KeyState {
+  Cls cls = Cls::kCart;
+  std::set<std::string> attempted_values;  // set/del/avail values; cart: whole cart values
+  std::set<std::string> attempted_items;   // cart items
+  std::vector<size_t> writes;              // indexes into Sim::writes_, invocation order
+  std::set<std::string> deleted_values;    // covered by an acknowledged delete
+  int64_t ctr_attempted = 0, ctr_acked = 0;
+  bool tainted = false;
+  std::string taint_reason;
+};
+
+// A Node::Read/Write in progress, from the client's side.
+struct Call {
+  int host = 0;
+  uint64_t life = 0;
+  uint64_t start_ms = 0;
+  std::string what;
+  std::function<void(Status, Record)> on_done;
+};
+
+class Sim {
+ public:
+  Sim(const Scenario& sc, const RunOptions& opt)
+      : sc_(sc),
+        opt_(opt),
+        net_rng_(Mix(opt.seed, 1)),
+        fault_rng_(Mix(opt.seed, 2)),
+        client_rng_(Mix(opt.seed, 3)),
+        setup_rng_(Mix(opt.seed, 4)) {}
+
+  RunResult Run();
+
+  // ---- called by the env adapters ----
+  void OnSend(int host, const std::string& to, std::string frame) {
+    Host& h = hosts_[host];
+    if (stepping_ != &h) {
+      Violate("sans-io", h.id + " sent a frame outside of a step (not from OnMessage/OnTick/"
+                               "Read/Write/Start)");
+      return;
+    }
+    h.outbox.emplace_back(to, std::move(frame));
+  }
+  void OnLog(int host, cluster::Logger::Level level, std::string_view msg) {
+    static const char* kNames[] = {"debug", "info", "warn", "error"};
+    std::string line = hosts_[host].id + " " + kNames[static_cast<int>(level)] + ": " +
+                       std::string(msg);
+    Note(line, /*timeline=*/level >= cluster::Logger::Level::kWarn);
+  }
+
+ private:
+  // ---- events ----
+  void At(uint64_t t, std::function<void()> fn) {
+    events_.emplace(std::make_pair(std::max(t, now_), next_event_seq_++), std::move(fn));
+  }
+  void RunUntil(uint64_t t) {
+    while (!events_.empty() && events_.begin()->first.first <= t) {
+      auto it = events_.begin();
+      now_ = it->first.first;
+      std::function<void()> fn = std::move(it->second);
+      events_.erase(it);
+      fn();
+    }
+    now_ = std::max(now_, t);
+  }
+
+  uint64_t Uniform(cluster::Random& r, const Range& range) {
+    return range.min + r.Uniform(range.max - range.min + 1);
+  }
+  double Chance(cluster::Random& r) { return static_cast<double>(r.Next() >> 11) * 0x1.0p-53; }
+
+  void Hash(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      trace_hash_ ^= (v >> (8 * i)) & 0xff;
+      trace_hash_ *= 0x100000001b3ull;
+    }
+  }
+  void Hash(std::string_view s) {
+    for (unsigned char c : s) {
+      trace_hash_ ^= c;
+      trace_hash_ *= 0x100000001b3ull;
+    }
+    Hash(s.size());
+  }
+
+  void Note(const std::string& line, bool timeline = true) {
+    char t[32];
+    std::snprintf(t, sizeof t, "t=%6" PRIu64 " ", now_);
+    std::string l = t + line;
+    if (opt_.verbose) std::fprintf(stderr, "%s\n", l.c_str());
+    if (!timeline) return;
+    timeline_.push_back(std::move(l));
+    if (timeline_.size() > kTimelineMax) timeline_.pop_front();
+  }
+
+  void Violate(const std::string& inv, const std::string& detail) {
+    ++violation_count_;
+    if (violations_.size() < kViolationsMax) violations_.push_back({inv, detail});
+    Note("VIOLATION " + inv + ": " + detail);
+  }
+
+  // ---- hosts ----
+  void SetUp();
+  void StartNode(Host& h);
+  void Step(Host& h, const std::function<void(Node&)>& fn);
+  void CrashNow(Host& h, bool wipe, const char* how);
+  void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
+  void ScheduleTick(Host& h);
+  std::vector<int> LiveHosts() const {
+    std::vector<int> v;
+    for (const auto& h : hosts_) {
+      if (h.node) v.push_back(h.index);
+    }
+    return v;
+  }
+  int HostByAddr(const std::string& addr) const {
+    auto it = by_addr_.find(addr);
+    return it == by_addr_.end() ? -1 : it->second;
+  }
+
+  // ---- network ----
+  void Transmit(int from, const std::string& to_addr, std::string frame);
+  void Deliver(int from, int to, const std::string& frame, bool data);
+  void SchedulePartitions();
+  void Heal(const char* why);
+
+  // ---- clients ----
+  bool IssueRead(int host, const std::string& key, int r, std::string what,
+                 std::function<void(Status, Record)> done);
+  bool IssueWrite(int host, const std::string& key, cluster::WriteRequest req,
+                  std::string what, std::function<void(Status, Record)> done);
+  void FinishCall(uint64_t id, Status s, Record rec);
+  void ClientNext(int c);
+  void ClientOp(int c);
+  void OpCart(int c, int host, const std::string& key);
+  void OpSet(int c, int host, const std::string& key);
+  void OpDel(int c, int host, const std::string& key);
+  void OpCounter(int c, int host, const std::string& key);
+  size_t NewWrite(int client, const std::string& key, Cls cls, OpKind op);
+  void OnWriteDone(size_t w, Status s, const Record& rec);
+  void CheckReadPhantoms(const std::string& key, const Record& rec, const std::string& where);
+  KeyState& Key(const std::string& key, Cls cls) {
+    auto [it, fresh] = keys_.try_emplace(key);
+    if (fresh) it->second.cls = cls;
+    return it->second;
+  }
+
+  // ---- inspection ----
+  // This host's committed state for `key`: its data record and every hint it holds for it.
+  std::vector<Record> StateOf(Host& h, const std::string& key);
+  std::map<std::string, std::vector<Record>> HintsOf(Host& h);
+  void TaintOnWipe(Host& h);
+  void RegisterDot(const std::string& key, const Sibling& s, const std::string& where);
+  void CheckDurable(const WriteRec& w);
+
+  // ---- phases ----
+  bool Quiet(std::string* why);
+  bool Settle(const char* phase);
+  void AvailabilityProbe();
+  void FinalSweep();
+  void CheckInvariants();
+  RunResult Result();
+  void DoSabotage(const char* hook, const std::string& key, const WriteRec* w);
+
+  const Scenario& sc_;
+  const RunOptions& opt_;
+  cluster::SeededRandom net_rng_, fault_rng_, client_rng_, setup_rng_;
+  uint64_t now_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> events_;
+  uint64_t next_event_seq_ = 0;
+  uint64_t trace_hash_ = 0xcbf29ce484222325ull;
+
+  std::vector<Host> hosts_;
+  std::map<std::string, int> by_addr_;
+  Host* stepping_ = nullptr;
+
+  // Network state. blocked_[a][b]: frames from a to b are lost.
+  std::vector<std::vector<bool>> blocked_;
+  bool faults_on_ = true;
+  uint64_t data_in_flight_ = 0;
+
+  // Clients.
+  bool clients_on_ = false;
+  std::vector<uint64_t> client_seq_;
+  std::map<uint64_t, Call> calls_;
+  uint64_t next_call_ = 1;
+  std::map<std::string, KeyState> keys_;
+  std::vector<WriteRec> writes_;
+  uint64_t next_write_seq_ = 1;
+  std::map<std::string, Record> final_reads_;
+  std::map<std::tuple<std::string, ActorId, uint64_t>, std::string> dots_;
+
+  // Accounting.
+  uint64_t wipes_done_ = 0, crashes_done_ = 0, partitions_done_ = 0;
+  uint64_t frames_sent_ = 0, frames_dropped_ = 0, frames_duped_ = 0;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> op_stats_;  // class -> (ok, failed)
+  cluster::NodeStats node_totals_;
+  std::vector<Violation> violations_;
+  uint64_t violation_count_ = 0;
+  std::deque<std::string> timeline_;
+  bool sabotage_done_ = false;
+};
+
+void SimTransport::Send(const std::string& to_addr, std::string frame) {
+  sim_->OnSend(host_, to_addr, std::move(frame));
+}
+void SimLogger::Log(Level level, std::string_view msg) { sim_->OnLog(host_, level, msg); }
+
+// ---- hosts ------------------------------------------------------------------------------
+
+void Sim::SetUp() {
+  hosts_.resize(static_cast<size_t>(sc_.nodes));
+  blocked_.assign(hosts_.size(), std::vector<bool>(hosts_.size(), false));
+  std::vector<std::string> seeds;
+  for (int i = 0; i < std::min(sc_.nodes, 3); ++i) {
+    seeds.push_back("sim-n" + std::to_string(i + 1) + ":7000");
+  }
+  for (int i = 0; i < sc_.nodes; ++i) {
+    Host& h = hosts_[i];
+    h.index = i;
+    h.id = "n" + std::to_string(i + 1);
+    h.addr = "sim-" + h.id + ":7000";
+    by_addr_[h.addr] = i;
+    cluster::NodeConfig& c = h.cfg;
+    c.id = h.id;
+    c.cluster_addr = h.addr;
+    c.client_addr = "sim-" + h.id + ":6379";
+    c.seeds = seeds;
+    c.tokens = sc_.tokens;
+    c.n = sc_.n;
+    c.r = sc_.r;
+    c.w = sc_.w;
+    c.request_timeout_ms = sc_.request_timeout_ms;
+    c.gossip_interval_ms = sc_.gossip_interval_ms;
+    c.suspect_after_ms = sc_.suspect_after_ms;
+    c.down_after_ms = sc_.down_after_ms;
+    c.cluster_secret = sc_.secret;
+    h.engine = std::make_unique<storage::MemEngine>(storage::SyncMode::kBatch);
+    h.transport = std::make_unique<SimTransport>(this, i);
+    // Monotonic clocks start anywhere; wall clocks are skewed by up to +-clock_skew_ms.
+    uint64_t mono = 1000 + setup_rng_.Uniform(1'000'000);
+    int64_t skew = static_cast<int64_t>(setup_rng_.Uniform(2 * sc_.clock_skew_ms + 1)) -
+                   static_cast<int64_t>(sc_.clock_skew_ms);
+    h.clock = std::make_unique<SimClock>(&now_, mono, skew);
+    h.logger = std::make_unique<SimLogger>(this, i);
+  }
+}
+
+void Sim::StartNode(Host& h) {
+  ++h.life;
+  ++h.starts;
+  h.crash_armed = false;
+  h.random = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 1000 + h.index * 1000 + h.starts));
+  h.node = std::make_unique<Node>(h.cfg, h.transport.get(), h.clock.get(), h.random.get(),
+                                  h.engine.get(), h.logger.get());
+  Status st;
+  Step(h, [&](Node& n) { st = n.Start(); });
+  if (!st.ok()) Violate("liveness", h.id + " failed to start: " + st.ToString());
+  Note(h.id + " started (life " + std::to_string(h.starts) + ", actor " +
+       DotStr({h.node ? h.node->actor() : 0, 0}).substr(0, 16) + ")");
+  ScheduleTick(h);
+}
+
+void Sim::ScheduleTick(Host& h) {
+  uint64_t life = h.life;
+  int idx = h.index;
+  // Each node ticks on its own phase.
+  uint64_t first = now_ + 1 + (static_cast<uint64_t>(idx) * 7 + h.starts) % sc_.tick_ms;
+  auto self = std::make_shared<std::function<void()>>();
+  *self = [this, idx, life, self]() {
+    Host& hh = hosts_[idx];
+    if (hh.life != life || !hh.node) return;
+    Step(hh, [](Node& n) { n.OnTick(); });
+    if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, *self);
+  };
+  At(first, *self);
+}
+
+// One step of the node's loop: the call, then Commit, then release frames and replies.
+void Sim::Step(Host& h, const std::function<void(Node&)>& fn) {
+  if (!h.node) return;
+  stepping_ = &h;
+  fn(*h.node);
+  stepping_ = nullptr;
+  if (h.crash_armed && (h.engine->HasPending() || now_ >= h.crash_deadline_ms)) {
+    // Power cut after the apply, before the fsync: pending writes and every frame and reply
+    // of this step are gone.
+    CrashNow(h, h.crash_wipe, h.engine->HasPending() ? "between apply and Commit" : "idle");
+    return;
+  }
+  Status s = h.engine->Commit();
+  if (!s.ok()) Violate("liveness", h.id + " commit failed: " + s.ToString());
+  std::vector<std::pair<std::string, std::string>> out;
+  out.swap(h.outbox);
+  std::vector<std::function<void()>> replies;
+  replies.swap(h.replies);
+  for (auto& [to, frame] : out) Transmit(h.index, to, std::move(frame));
+  for (auto& r : replies) r();
+}
+
+void Sim::CrashNow(Host& h, bool wipe, const char* how) {
+  if (!h.node) return;
+  cluster::NodeStats st = h.node->stats();
+  node_totals_.read_repairs += st.read_repairs;
+  node_totals_.hints_stored += st.hints_stored;
+  node_totals_.hints_delivered += st.hints_delivered;
+  node_totals_.coordinator_timeouts += st.coordinator_timeouts;
+  node_totals_.forwarded += st.forwarded;
+  h.engine->SimulateCrash();
+  h.outbox.clear();
+  h.replies.clear();
+  h.node.reset();
+  ++h.life;
+  h.crash_armed = false;
+  ++crashes_done_;
+  if (wipe) {
+    TaintOnWipe(h);
+    h.engine->Wipe();
+    ++wipes_done_;
+  }
+  Note(h.id + (wipe ? " WIPED (crash + data dir lost), " : " CRASHED, ") + how);
+  // The clients connected to it see their connection drop: outcome unknown.
+  std::vector<uint64_t> lost;
+  for (auto& [id, c] : calls_) {
+    if (c.host == h.index) lost.push_back(id);
+  }
+  for (uint64_t id : lost) {
+    Call c = std::move(calls_[id]);
+    calls_.erase(id);
+    At(now_ + 1, [c = std::move(c)]() {
+      c.on_done(Status::Unavailable("connection lost: coordinator crashed"), Record{});
+    });
+  }
+}
+
+void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
+  int idx = h.index;
+  auto restart = [this, idx, downtime_ms]() {
+    At(now_ + downtime_ms, [this, idx]() {
+      Host& hh = hosts_[idx];
+      if (!hh.node && faults_on_) StartNode(hh);
+    });
+  };
+  if (!mid_write) {
+    CrashNow(h, wipe, "idle");
+    restart();
+    return;
+  }
+  h.crash_armed = true;
+  h.crash_wipe = wipe;
+  h.crash_deadline_ms = now_ + 500;
+  uint64_t life = h.life;
+  // The crash fires in Step; this only makes sure it happens by the deadline and schedules
+  // the restart either way.
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, idx, life, poll, restart]() {
+    Host& hh = hosts_[idx];
+    if (hh.life != life) return restart();  // it crashed (or was restarted) meanwhile
+    if (!hh.crash_armed) return;
+    if (now_ >= hh.crash_deadline_ms) {
+      CrashNow(hh, hh.crash_wipe, "idle (deadline)");
+      return restart();
+    }
+    At(now_ + 5, *poll);
+  };
+  At(now_ + 5, *poll);
+}
+
+// ---- network ----------------------------------------------------------------------------
+
+void Sim::Transmit(int from, const std::string& to_addr, std::string frame) {
+  ++frames_sent_;
+  int to = HostByAddr(to_addr);
+  if (to < 0) {
+    ++frames_dropped_;
+    return;
+  }
+  // Frame layout (message.h): magic u16, version u8, type u8. Type 1 is gossip.
+  bool data = frame.size() < 4 || static_cast<uint8_t>(frame[3]) != 1;
+  if (blocked_[from][to] || (faults_on_ && Chance(net_rng_) < sc_.drop_rate)) {
+    ++frames_dropped_;
+    return;
+  }
+  int copies = 1;
+  if (faults_on_ && Chance(net_rng_) < sc_.dup_rate) {
+    copies = 2;
+    ++frames_duped_;
+  }
+  for (int i = 0; i < copies; ++i) {
+    uint64_t delay = Uniform(net_rng_, sc_.delay_ms);
+    if (faults_on_ && Chance(net_rng_) < sc_.reorder_rate) delay += sc_.reorder_delay_ms;
+    if (data) ++data_in_flight_;
+    At(now_ + delay, [this, from, to, frame, data]() { Deliver(from, to, frame, data); });
+  }
+}
+
+void Sim::Deliver(int from, int to, const std::string& frame, bool data) {
+  if (data) --data_in_flight_;
+  Host& h = hosts_[to];
+  // A cut made while the frame was in flight loses it too; the dead receive nothing.
+  if (!h.node || blocked_[from][to]) {
+    ++frames_dropped_;
+    return;
+  }
+  Hash(now_);
+  Hash(static_cast<uint64_t>(to));
+  Hash(frame);
+  Step(h, [&](Node& n) { n.OnMessage(frame); });
+}
+
+void Sim::Heal(const char* why) {
+  bool any = false;
+  for (auto& row : blocked_) {
+    for (auto b : row) any |= b;
+    std::fill(row.begin(), row.end(), false);
+  }
+  if (any) Note(std::string("partition healed (") + why + ")");
+}
+
+void Sim::SchedulePartitions() {
+  auto cut = std::make_shared<std::function<void()>>();
+  *cut = [this, cut]() {
+    if (!faults_on_ || hosts_.size() < 2) return;
+    // A random proper, non-empty side A; the rest is side B.
+    size_t n = hosts_.size();
+    std::vector<bool> side(n, false);
+    size_t a = 1 + fault_rng_.Uniform(n - 1);
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[fault_rng_.Uniform(i + 1)]);
+    for (size_t i = 0; i < a; ++i) side[order[i]] = true;
+    bool asym = Chance(fault_rng_) < sc_.asymmetric;
+    std::string desc;
+    for (size_t x = 0; x < n; ++x) {
+      for (size_t y = 0; y < n; ++y) {
+        if (side[x] && !side[y]) blocked_[x][y] = true;
+        if (!asym && !side[x] && side[y]) blocked_[x][y] = true;
+      }
+    }
+    std::string sa, sb;
+    for (size_t i = 0; i < n; ++i) (side[i] ? sa : sb) += hosts_[i].id + " ";
+    ++partitions_done_;
+    Note(std::string(asym ? "ASYMMETRIC partition: " : "partition: ") + "{ " + sa +
+         (asym ? "} -/-> { " : "} <-/-> { ") + sb + "}");
+    uint64_t len = Uniform(fault_rng_, sc_.partition_length_ms);
+    At(now_ + len, [this, cut]() {
+      if (!faults_on_) return;
+      Heal("timer");
+      At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), *cut);
+    });
+  };
+  At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), *cut);
+}
+
+// ---- clients ----------------------------------------------------------------------------
+
+bool Sim::IssueRead(int host, const std::string& key, int r, std::string what,
+                    std::function<void(Status, Record)> done) {
+  Host& h = hosts_[host];
+  if (!h.node) return false;
+  uint64_t id = next_call_++;
+  calls_[id] = Call{host, h.life, now_, what + " " + key + " via " + h.id, std::move(done)};
+  Step(h, [&](Node& n) {
+    n.Read(key, r, [this, id](Status s, cluster::ReadReply rr) {
+      FinishCall(id, std::move(s), std::move(rr.record));
+    });
+  });
+  return true;
+}
+
+bool Sim::IssueWrite(int host, const std::string& key, cluster::WriteRequest req,
+                     std::string what, std::function<void(Status, Record)> done) {
+  Host& h = hosts_[host];
+  if (!h.node) return false;
+  uint64_t id = next_call_++;
+  calls_[id] = Call{host, h.life, now_, what + " " + key + " via " + h.id, std::move(done)};
+  Step(h, [&](Node& n) {
+    n.Write(key, std::move(req), [this, id](Status s, cluster::WriteReply wr) {
+      FinishCall(id, std::move(s), std::move(wr.record));
+    });
+  });
+  return true;
+}
+
+// The node completed a request: hold the reply until the coordinator's step commits.
+void Sim::FinishCall(uint64_t id, Status s, Record rec) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) {
+    Violate("callback", "request #" + std::to_string(id) +
+                            " completed twice, or after its connection was gone");
+    return;
+  }
+  Call c = std::move(it->second);
+  calls_.erase(it);
+  Host* h = stepping_;
+  if (!h || h->index != c.host || h->life != c.life) {
+    Violate("callback", c.what + " completed outside its coordinator's step");
+  }
+  auto release = [this, c = std::move(c), s = std::move(s), rec = std::move(rec)]() mutable {
+    uint64_t took = now_ - c.start_ms;
+    if (took > sc_.request_timeout_ms + 2 * sc_.tick_ms) {
+      Violate("liveness", c.what + " completed after " + std::to_string(took) +
+                              " ms; request_timeout_ms is " +
+                              std::to_string(sc_.request_timeout_ms));
+    }
+    Hash(now_);
+    Hash(static_cast<uint64_t>(s.code()));
+    c.on_done(std::move(s), std::move(rec));
+  };
+  if (h) {
+    h->replies.push_back(std::move(release));
+  } else {
+    release();
+  }
+}
+
+size_t Sim::NewWrite(int client, const std::string& key, Cls cls, OpKind op) {
+  WriteRec w;
+  w.seq = next_write_seq_++;
+  w.client = client;
+  w.key = key;
+  w.cls = cls;
+  w.op = op;
+  w.invoked_ms = now_;
+  w.wipes_at_invoke = wipes_done_;
+  writes_.push_back(std::move(w));
+  Key(key, cls).writes.push_back(writes_.size() - 1);
+  return writes_.size() - 1;
+}
+
+void Sim::CheckReadPhantoms(const std::string& key, const Record& rec, const std::string& where) {
+  auto it = keys_.find(key);
+  for (const Sibling* s : cluster::LiveSiblings(rec, kEpochMs + now_)) {
+    if (s->kind != ValueKind::kPlain) continue;
+    if (it == keys_.end()) {
+      Violate("phantom", where + ": key " + key + " was never written but reads " + SiblingsStr(rec));
+      return;
+    }
+    const KeyState& ks = it->second;
+    if (ks.cls == Cls::kCart) {
+      for (const auto& item : SplitItems(s->value)) {
+        if (!ks.attempted_items.count(item)) {
+          Violate("phantom", where + ": cart " + key + " holds item \"" + item +
+                                 "\" that no client added; siblings " + SiblingsStr(rec));
+        }
+      }
+    } else if (!ks.attempted_values.count(s->value)) {
+      Violate("phantom", where + ": " + key + " holds value \"" + s->value +
+                             "\" that no client wrote; siblings " + SiblingsStr(rec));
+    }
+  }
+}
+
+void Sim::ClientNext(int c) {
+  if (!clients_on_) return;
+  At(now_ + Uniform(client_rng_, sc_.think_ms), [this, c]() { ClientOp(c); });
+}
+
+void Sim::ClientOp(int c) {
+  if (!clients_on_) return;
+  std::vector<int> live = LiveHosts();
+  if (live.empty()) return ClientNext(c);
+  int host = live[client_rng_.Uniform(live.size())];
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter;
+  int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
+  std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
+  if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
+  if ((pick -= sc_.set) < 0) return OpSet(c, host, "set-" + k);
+  if ((pick -= sc_.del) < 0) return OpDel(c, host, "del-" + k);
+  return OpCounter(c, host, "ctr-" + k);
+}
+
+// DGET; add a unique item to the union of the siblings; DPUT with the read's context.
+void Sim::OpCart(int c, int host, const std::string& key) {
+  Key(key, Cls::kCart);
+  bool ok = IssueRead(host, key, 0, "cart read", [this, c, host, key](Status s, Record rec) {
+    if (!s.ok()) {
+      ++op_stats_["cart"].second;
+      return ClientNext(c);
+    }
+    CheckReadPhantoms(key, rec, "cart read");
+    std::set<std::string> items;
+    for (const Sibling* sib : cluster::LiveSiblings(rec, kEpochMs + now_)) {
+      if (sib->kind != ValueKind::kPlain) continue;
+      for (auto& i : SplitItems(sib->value)) items.insert(i);
+    }
+    std::string item = "c" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+    items.insert(item);
+    size_t w = NewWrite(c, key, Cls::kCart, OpKind::kPut);
+    WriteRec& wr = writes_[w];
+    wr.item = item;
+    wr.value = JoinItems(items);
+    wr.has_ctx = true;
+    wr.req_ctx = rec.context;
+    KeyState& ks = keys_[key];
+    ks.attempted_items.insert(item);
+    ks.attempted_values.insert(wr.value);
+    cluster::WriteRequest req;
+    req.op = OpKind::kPut;
+    req.value.value = wr.value;
+    req.has_context = true;
+    req.context = rec.context;
+    bool sent = IssueWrite(host, key, std::move(req), "cart add " + item,
+                           [this, c, w](Status s2, Record rec2) {
+                             OnWriteDone(w, s2, rec2);
+                             ClientNext(c);
+                           });
+    if (!sent) {
+      OnWriteDone(w, Status::Unavailable("coordinator down"), {});
+      ClientNext(c);
+    }
+  });
+  if (!ok) ClientNext(c);
+}
+
+// Blind SET: a put without context.
+void Sim::OpSet(int c, int host, const std::string& key) {
+  if (!hosts_[host].node) return ClientNext(c);
+  size_t w = NewWrite(c, key, Cls::kSet, OpKind::kPut);
+  WriteRec& wr = writes_[w];
+  wr.value = "s" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+  keys_[key].attempted_values.insert(wr.value);
+  cluster::WriteRequest req;
+  req.value.value = wr.value;
+  IssueWrite(host, key, std::move(req), "set " + wr.value, [this, c, w](Status s, Record rec) {
+    OnWriteDone(w, s, rec);
+    ClientNext(c);
+  });
+}
+
+// DGET; DDEL with the read's context; on success put a new value with the delete's context.
+void Sim::OpDel(int c, int host, const std::string& key) {
+  Key(key, Cls::kDel);
+  bool ok = IssueRead(host, key, 0, "del read", [this, c, host, key](Status s, Record rec) {
+    if (!s.ok()) {
+      ++op_stats_["del"].second;
+      return ClientNext(c);
+    }
+    CheckReadPhantoms(key, rec, "del read");
+    size_t d = NewWrite(c, key, Cls::kDel, OpKind::kDelete);
+    WriteRec& dw = writes_[d];
+    dw.has_ctx = true;
+    dw.req_ctx = rec.context;
+    for (const Sibling* sib : cluster::LiveSiblings(rec, kEpochMs + now_)) {
+      dw.deleted_values.push_back(sib->value);
+    }
+    cluster::WriteRequest del;
+    del.op = OpKind::kDelete;
+    del.has_context = true;
+    del.context = rec.context;
+    bool sent = IssueWrite(
+        host, key, std::move(del), "delete", [this, c, host, key, d](Status s2, Record rec2) {
+          OnWriteDone(d, s2, rec2);
+          if (!s2.ok()) return ClientNext(c);
+          // Recreate, superseding the tombstone (the delete's reply context covers it).
+          size_t p = NewWrite(c, key, Cls::kDel, OpKind::kPut);
+          WriteRec& pw = writes_[p];
+          pw.value = "r" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+          pw.has_ctx = true;
+          pw.req_ctx = rec2.context;
+          keys_[key].attempted_values.insert(pw.value);
+          cluster::WriteRequest put;
+          put.value.value = pw.value;
+          put.has_context = true;
+          put.context = rec2.context;
+          bool sent2 = IssueWrite(host, key, std::move(put), "recreate " + pw.value,
+                                  [this, c, p](Status s3, Record rec3) {
+                                    OnWriteDone(p, s3, rec3);
+                                    ClientNext(c);
+                                  });
+          if (!sent2) {
+            OnWriteDone(p, Status::Unavailable("coordinator down"), {});
+            ClientNext(c);
+          }
+        });
+    if (!sent) {
+      OnWriteDone(d, Status::Unavailable("coordinator down"), {});
+      ClientNext(c);
+    }
+  });
+  if (!ok) ClientNext(c);
+}
+
+void Sim::OpCounter(int c, int host, const std::string& key) {
+  if (!hosts_[host].node) return ClientNext(c);
+  size_t w = NewWrite(c, key, Cls::kCounter, OpKind::kCounterAdd);
+  ++keys_[key].ctr_attempted;
+  cluster::WriteRequest req;
+  req.op = OpKind::kCounterAdd;
+  req.delta = 1;
+  IssueWrite(host, key, std::move(req), "incr", [this, c, w](Status s, Record rec) {
+    OnWriteDone(w, s, rec);
+    ClientNext(c);
+  });
+}
+
+void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
+  WriteRec& w = writes_[wi];
+  KeyState& ks = keys_[w.key];
+  auto& st = op_stats_[ClsName(w.cls)];
+  if (!s.ok()) {
+    w.outcome = WriteRec::Outcome::kFailed;
+    ++st.second;
+    return;
+  }
+  w.outcome = WriteRec::Outcome::kAcked;
+  ++st.first;
+  // Find our sibling in the coordinator's record after the write.
+  std::vector<const Sibling*> mine;
+  for (const auto& sib : rec.siblings) {
+    if (w.op == OpKind::kPut && sib.kind == ValueKind::kPlain && sib.value == w.value) {
+      mine.push_back(&sib);
+    } else if (w.op == OpKind::kCounterAdd && sib.kind == ValueKind::kCounter) {
+      mine.push_back(&sib);  // the counter write superseded everything the coordinator knew
+    } else if (w.op == OpKind::kDelete && sib.kind == ValueKind::kTombstone &&
+               !cluster::Supersedes(w.req_ctx, sib)) {
+      mine.push_back(&sib);
+    }
+  }
+  if (mine.size() == 1) {
+    w.sibling = *mine[0];
+    RegisterDot(w.key, *mine[0], "ack of " + std::string(ClsName(w.cls)) + " write");
+  } else if (w.op == OpKind::kPut) {
+    Violate("lost-write", "acknowledged put of \"" + w.value + "\" to " + w.key +
+                              " is not in the coordinator's own record " + SiblingsStr(rec));
+  }
+  // What this write superseded: the client's context, or (blind writes) all the
+  // coordinator knew, which its record's context now records.
+  w.cover_ctx = w.has_ctx ? w.req_ctx : rec.context;
+  if (w.op == OpKind::kCounterAdd) ++ks.ctr_acked;
+  if (w.op == OpKind::kDelete) {
+    for (const auto& v : w.deleted_values) ks.deleted_values.insert(v);
+  }
+  CheckDurable(w);
+  DoSabotage("ack", w.key, &w);
+}
+
+// ---- inspection -------------------------------------------------------------------------
+
+std::map<std::string, std::vector<Record>> Sim::HintsOf(Host& h) {
+  std::map<std::string, std::vector<Record>> out;
+  std::vector<std::pair<std::string, std::string>> raw;
+  (void)h.engine->Scan("h/", "h0", 0, [&](std::string_view k, std::string_view v) {
+    raw.emplace_back(std::string(k), std::string(v));
+    return true;
+  });
+  for (auto& [k, v] : raw) {
+    size_t nul = k.find('\0', 2);
+    if (nul == std::string::npos) continue;
+    Record rec;
+    if (!cluster::DecodeRecord(v, &rec).ok()) continue;
+    out[k.substr(nul + 1)].push_back(std::move(rec));
+  }
+  return out;
+}
+
+std::vector<Record> Sim::StateOf(Host& h, const std::string& key) {
+  std::vector<Record> out;
+  std::string bytes;
+  if (h.engine->Get(DataKey(key), &bytes).ok()) {
+    Record rec;
+    if (cluster::DecodeRecord(bytes, &rec).ok()) out.push_back(std::move(rec));
+  }
+  auto hints = HintsOf(h);
+  if (auto it = hints.find(key); it != hints.end()) {
+    for (auto& r : it->second) out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Before a wipe (pending already dropped): a key is tainted when the wiped node holds
+// state for it that the union of every other node's data and hints does not.
+void Sim::TaintOnWipe(Host& wiped) {
+  for (auto& [key, ks] : keys_) {
+    Record others, all;
+    for (auto& h : hosts_) {
+      for (const Record& r : StateOf(h, key)) {
+        all = cluster::Join(all, r);
+        if (h.index != wiped.index) others = cluster::Join(others, r);
+      }
+    }
+    if (!(all == others) && !ks.tainted) {
+      ks.tainted = true;
+      ks.taint_reason = "wipe of " + wiped.id + " at t=" + std::to_string(now_);
+      Note("key " + key + " tainted: the wipe of " + wiped.id + " destroyed state held nowhere else");
+    }
+  }
+}
+
+void Sim::RegisterDot(const std::string& key, const Sibling& s, const std::string& where) {
+  std::string sig = std::to_string(static_cast<int>(s.kind)) + "|" + std::to_string(s.timestamp_ms) +
+                    "|" + s.value;
+  auto [it, fresh] = dots_.try_emplace({key, s.dot.actor, s.dot.counter}, sig);
+  if (!fresh && it->second != sig) {
+    Violate("dot-reuse", where + ": dot " + DotStr(s.dot) + " of key " + key +
+                             " names two different siblings (a reissued dot, kv679)");
+  }
+}
+
+// At the moment the client sees the ack, >= W nodes must hold the write durably (data or
+// hint), either as the sibling itself or superseded by a later write they hold.
+void Sim::CheckDurable(const WriteRec& w) {
+  if (!w.sibling || w.wipes_at_invoke != wipes_done_) return;  // a wipe may have taken a copy
+  const Dot& d = w.sibling->dot;
+  int holders = 0;
+  std::string who;
+  for (auto& h : hosts_) {
+    bool has = false;
+    for (const Record& r : StateOf(h, w.key)) {
+      if (r.context.Covers(d)) has = true;
+      for (const auto& s : r.siblings) has |= s.dot == d;
+    }
+    if (has) {
+      ++holders;
+      who += h.id + " ";
+    }
+  }
+  if (holders < sc_.w) {
+    Violate("durability", std::string(ClsName(w.cls)) + " write to " + w.key + " (dot " +
+                              DotStr(d) + ") acknowledged with W=" + std::to_string(sc_.w) +
+                              " but durable on only " + std::to_string(holders) +
+                              " node(s): " + who);
+  }
+}
+
+// ---- sabotage (checker self-tests) -------------------------------------------------------
+
+void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w) {
+  std::string h = hook;
+  if (opt_.sabotage == Sabotage::kDropReplicaWrites && h == "ack" && w->cls == Cls::kCart) {
+    for (auto& host : hosts_) {
+      (void)host.engine->Delete(DataKey(key));
+      std::vector<std::string> hk;
+      (void)host.engine->Scan("h/", "h0", 0, [&](std::string_view k, std::string_view) {
+        size_t nul = k.find('\0');
+        if (nul != std::string_view::npos && k.substr(nul + 1) == key) hk.emplace_back(k);
+        return true;
+      });
+      for (auto& k : hk) (void)host.engine->Delete(k);
+      (void)host.engine->Commit();
+    }
+    if (!sabotage_done_) Note("SABOTAGE: erased acknowledged cart write to " + key + " everywhere");
+    sabotage_done_ = true;
+  }
+  if (opt_.sabotage == Sabotage::kResurrect && h == "chaos-end" && !sabotage_done_) {
+    // Put the values of an acknowledged delete back on a replica of the key, under dots of a
+    // made-up actor that the tombstone's context does not cover (as if the delete had been
+    // forgotten there).
+    for (auto& [k, ks] : keys_) {
+      if (ks.deleted_values.empty()) continue;
+      Host& host = hosts_[HostByAddr("sim-" + hosts_[0].node->PreferenceList(k)[0] + ":7000")];
+      std::vector<Record> st = StateOf(host, k);
+      Record rec = st.empty() ? Record{} : st[0];
+      uint64_t c = 0;
+      for (const auto& v : ks.deleted_values) {
+        Sibling s;
+        s.dot = {0x5AB07A6E, ++c};
+        s.timestamp_ms = kEpochMs + now_;
+        s.value = v;
+        rec.siblings.push_back(s);
+      }
+      rec.context.Raise(0x5AB07A6E, c, kEpochMs + now_);
+      (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
+      (void)host.engine->Commit();
+      Note("SABOTAGE: resurrected the deleted values of " + k + " on " + host.id);
+      sabotage_done_ = true;
+      break;
+    }
+  }
+  if (opt_.sabotage == Sabotage::kPhantom && h == "chaos-end" && !sabotage_done_) {
+    for (auto& [k, ks] : keys_) {
+      if (ks.cls != Cls::kCart && ks.cls != Cls::kSet) continue;
+      Host& host = hosts_[0];
+      std::vector<Record> st = StateOf(host, k);
+      Record rec = st.empty() ? Record{} : st[0];
+      Sibling s;
+      s.dot = {0xBAD0BAD0, 1};
+      s.timestamp_ms = kEpochMs + now_;
+      s.value = "phantom";
+      rec.siblings.push_back(s);
+      rec.context.Raise(0xBAD0BAD0, 1, kEpochMs + now_);
+      (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
+      (void)host.engine->Commit();
+      Note("SABOTAGE: planted a phantom sibling in " + k + " on " + host.id);
+      sabotage_done_ = true;
+      break;
+    }
+  }
+}
+
+// ---- phases -----------------------------------------------------------------------------
+
+bool Sim::Quiet(std::string* why) {
+  if (!calls_.empty()) return *why = std::to_string(calls_.size()) + " client request(s) open", false;
+  if (data_in_flight_ > 0) {
+    return *why = std::to_string(data_in_flight_) + " non-gossip frame(s) in flight", false;
+  }
+  for (auto& h : hosts_) {
+    if (!h.node) return *why = h.id + " is down", false;
+  }
+  for (auto& h : hosts_) {
+    size_t hints = 0;
+    (void)h.engine->Scan("h/", "h0", 0, [&](std::string_view, std::string_view) {
+      ++hints;
+      return true;
+    });
+    if (hints) return *why = h.id + " still holds " + std::to_string(hints) + " hint(s)", false;
+  }
+  for (auto& h : hosts_) {
+    auto members = h.node->Members();
+    if (members.size() != hosts_.size()) {
+      return *why = h.id + " knows " + std::to_string(members.size()) + " members", false;
+    }
+    for (auto& m : members) {
+      if (m.status != "up") return *why = h.id + " sees " + m.id + " as " + m.status, false;
+    }
+  }
+  return true;
+}
+
+// Runs until the cluster is quiet (twice, a request timeout apart), or reports why not.
+bool Sim::Settle(const char* phase) {
+  uint64_t deadline = now_ + sc_.settle_max_ms;
+  std::string why;
+  bool quiet_once = false;
+  uint64_t recheck_at = 0;
+  while (now_ < deadline) {
+    RunUntil(now_ + sc_.tick_ms);
+    if (!Quiet(&why)) {
+      quiet_once = false;
+      continue;
+    }
+    if (!quiet_once) {
+      quiet_once = true;
+      recheck_at = now_ + sc_.request_timeout_ms + 2 * sc_.tick_ms;
+    } else if (now_ >= recheck_at) {
+      Note(std::string("quiet after ") + phase);
+      return true;
+    }
+  }
+  std::string inv = why.find("hint") != std::string::npos ? "hints-drained" : "liveness";
+  Violate(inv, std::string("the cluster did not go quiet within settle_max_ms after ") + phase +
+                   ": " + why);
+  return false;
+}
+
+// Sloppy quorum (Dynamo §4.6): with `down` nodes dead and declared down, every write from a
+// live node reaches W healthy nodes (stand-ins holding hints) and must succeed.
+void Sim::AvailabilityProbe() {
+  int down = std::min(sc_.availability_down, sc_.nodes - sc_.w);
+  std::vector<int> order(hosts_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[fault_rng_.Uniform(i + 1)]);
+  std::vector<int> victims(order.begin(), order.begin() + down);
+  for (int v : victims) CrashNow(hosts_[v], false, "for the availability probe");
+  // Wait until every live node has declared every victim down.
+  uint64_t deadline = now_ + 3 * sc_.down_after_ms + 10 * sc_.gossip_interval_ms;
+  auto all_down = [&]() {
+    for (auto& h : hosts_) {
+      if (!h.node) continue;
+      for (auto& m : h.node->Members()) {
+        int idx = HostByAddr(m.cluster_addr);
+        if (idx >= 0 && !hosts_[idx].node && m.status != "down") return false;
+      }
+    }
+    return true;
+  };
+  while (!all_down() && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+  if (!all_down()) {
+    Violate("liveness", "failure detection: dead nodes were not declared down in time");
+  }
+  Note("availability probe: " + std::to_string(down) + " node(s) down, " +
+       std::to_string(sc_.availability_writes) + " writes");
+  const int probe_client = sc_.clients;  // the probe counts as one more writer
+  for (int i = 0; i < sc_.availability_writes; ++i) {
+    std::vector<int> live = LiveHosts();
+    int host = live[fault_rng_.Uniform(live.size())];
+    std::string key = "avail-" + std::to_string(i);
+    Key(key, Cls::kAvail);
+    size_t w = NewWrite(probe_client, key, Cls::kAvail, OpKind::kPut);
+    writes_[w].value = "a." + std::to_string(i);
+    keys_[key].attempted_values.insert(writes_[w].value);
+    cluster::WriteRequest req;
+    req.value.value = writes_[w].value;
+    auto result = std::make_shared<std::optional<Status>>();
+    IssueWrite(host, key, std::move(req), "probe write", [this, w, result](Status s, Record rec) {
+      OnWriteDone(w, s, rec);
+      *result = s;
+    });
+    uint64_t deadline = now_ + sc_.settle_max_ms;
+    while (!*result && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+    if (!*result) {
+      Violate("liveness", "probe write of " + key + " never completed");
+    } else if (!(*result)->ok()) {
+      std::string pref;
+      for (auto& p : hosts_[host].node->PreferenceList(key)) {
+        pref += p + (hosts_[HostByAddr("sim-" + p + ":7000")].node ? "(up) " : "(DOWN) ");
+      }
+      Violate("availability",
+              "write of " + key + " via " + hosts_[host].id + " failed (" + (*result)->ToString() +
+                  ") with " + std::to_string(sc_.nodes - down) + " live nodes >= W=" +
+                  std::to_string(sc_.w) + "; preference list " + pref);
+    }
+  }
+  for (int v : victims) StartNode(hosts_[v]);
+}
+
+// Without anti-entropy (not implemented yet), replicas of a key nobody reads again converge
+// only through read repair: so healing ends with a read of every key at R=N, which repairs
+// every replica that differs from the reconciled record.
+void Sim::FinalSweep() {
+  auto open = std::make_shared<int>(0);
+  for (auto& [key, ks] : keys_) {
+    std::vector<int> live = LiveHosts();
+    int host = live[fault_rng_.Uniform(live.size())];
+    ++*open;
+    std::string k = key;
+    IssueRead(host, key, sc_.n, "final R=N read", [this, k, open](Status s, Record rec) {
+      --*open;
+      if (!s.ok()) {
+        Violate("liveness", "final R=N read of " + k + " on the healed cluster failed: " + s.ToString());
+        return;
+      }
+      CheckReadPhantoms(k, rec, "final read");
+      final_reads_[k] = std::move(rec);
+    });
+  }
+  uint64_t deadline = now_ + sc_.settle_max_ms;
+  while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+}
+
+void Sim::CheckInvariants() {
+  uint64_t wall = kEpochMs + now_;
+  // Membership: one ring everywhere.
+  auto ring = hosts_[0].node->RingTokens();
+  for (auto& h : hosts_) {
+    if (h.node->RingTokens() != ring) {
+      Violate("convergence", h.id + "'s ring differs from " + hosts_[0].id + "'s");
+    }
+  }
+  // Every replica's local records (Node::ScanLocal) and hints.
+  std::vector<std::map<std::string, Record>> local(hosts_.size());
+  for (auto& h : hosts_) {
+    Status s = h.node->ScanLocal("", 0, [&](std::string_view k, const Record& r) {
+      local[h.index][std::string(k)] = r;
+      return true;
+    });
+    if (!s.ok()) Violate("liveness", h.id + " ScanLocal failed: " + s.ToString());
+    for (auto& [k, recs] : HintsOf(h)) {
+      for (auto& r : recs) {
+        for (auto& sib : r.siblings) RegisterDot(k, sib, "hint on " + h.id);
+      }
+    }
+    for (auto& [k, r] : local[h.index]) {
+      if (!keys_.count(k)) Violate("phantom", h.id + " holds key " + k + " that no client wrote");
+      for (auto& sib : r.siblings) RegisterDot(k, sib, "record on " + h.id);
+      CheckReadPhantoms(k, r, "record on " + h.id);
+    }
+  }
+  for (auto& [key, ks] : keys_) {
+    std::vector<std::string> pref = hosts_[0].node->PreferenceList(key);
+    Record merged;
+    std::vector<std::pair<std::string, Record>> reps;
+    for (auto& id : pref) {
+      int idx = HostByAddr("sim-" + id + ":7000");
+      Record r;
+      if (auto it = local[idx].find(key); it != local[idx].end()) r = it->second;
+      merged = cluster::Join(merged, r);
+      reps.emplace_back(id, std::move(r));
+    }
+    // 2. Convergence.
+    for (auto& [id, r] : reps) {
+      if (r.siblings != reps[0].second.siblings) {
+        Violate("convergence", key + ": replica " + id + " holds " + SiblingsStr(r) + " but " +
+                                   reps[0].first + " holds " + SiblingsStr(reps[0].second));
+      }
+    }
+    if (auto it = final_reads_.find(key); it != final_reads_.end()) {
+      if (it->second.siblings != merged.siblings) {
+        Violate("convergence", key + ": the final R=N read returned " + SiblingsStr(it->second) +
+                                   " but the replicas now hold " + SiblingsStr(merged));
+      }
+    }
+    std::vector<const Sibling*> live = cluster::LiveSiblings(merged, wall);
+    std::set<std::string> values, items;
+    for (const Sibling* s : live) {
+      if (s->kind != ValueKind::kPlain) continue;
+      values.insert(s->value);
+      for (auto& i : SplitItems(s->value)) items.insert(i);
+    }
+    // Counters: acked <= value <= attempted (the upper bound holds even when tainted).
+    if (ks.cls == Cls::kCounter) {
+      int64_t v = 0;
+      std::string text;
+      Status s = cluster::ResolveValue(merged, wall, &text);
+      if (s.ok()) v = std::stoll(text);
+      else if (!s.IsNotFound()) Violate("phantom", key + ": counter does not resolve: " + s.ToString());
+      if (v > ks.ctr_attempted) {
+        Violate("phantom", key + ": counter is " + std::to_string(v) + " but only " +
+                               std::to_string(ks.ctr_attempted) + " increments were attempted");
+      }
+      if (!ks.tainted && v < ks.ctr_acked) {
+        Violate("lost-write", key + ": counter is " + std::to_string(v) + " but " +
+                                  std::to_string(ks.ctr_acked) + " increments were acknowledged");
+      }
+    }
+    if (ks.tainted) continue;
+    // 1. No acknowledged write is lost.
+    for (size_t wi : ks.writes) {
+      const WriteRec& w = writes_[wi];
+      if (w.outcome != WriteRec::Outcome::kAcked || w.op != OpKind::kPut) continue;
+      if (w.cls == Cls::kCart) {
+        for (auto& [id, r] : reps) {
+          std::set<std::string> here;
+          for (const Sibling* s : cluster::LiveSiblings(r, wall)) {
+            for (auto& i : SplitItems(s->value)) here.insert(i);
+          }
+          if (!here.count(w.item)) {
+            Violate("lost-write", "acknowledged cart add of \"" + w.item + "\" to " + key +
+                                      " (t=" + std::to_string(w.invoked_ms) + ") is missing on " +
+                                      id + ", which holds " + SiblingsStr(r));
+          }
+        }
+        continue;
+      }
+      if (values.count(w.value)) continue;
+      bool later = false;
+      for (size_t wj : ks.writes) later |= writes_[wj].seq > w.seq;
+      if (!later) {
+        Violate("lost-write", "acknowledged put of \"" + w.value + "\" to " + key + " (t=" +
+                                  std::to_string(w.invoked_ms) +
+                                  ") is gone and no later write to the key was made; replicas "
+                                  "hold " + SiblingsStr(merged));
+      }
+    }
+    // 4. Deleted values stay deleted.
+    for (auto& v : ks.deleted_values) {
+      if (values.count(v)) {
+        Violate("resurrection", key + ": \"" + v + "\" was deleted by an acknowledged delete "
+                                      "but is back: " + SiblingsStr(merged));
+      }
+    }
+    // 3. Bounded siblings.
+    std::map<int, std::vector<const WriteRec*>> by_client;
+    for (size_t wi : ks.writes) by_client[writes_[wi].client].push_back(&writes_[wi]);
+    size_t bound = 0;
+    for (auto& [c, ws] : by_client) {
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const WriteRec* w = ws[i];
+        bool superseded = false;
+        if (w->outcome == WriteRec::Outcome::kAcked && w->sibling) {
+          for (size_t j = i + 1; j < ws.size() && !superseded; ++j) {
+            superseded = ws[j]->outcome == WriteRec::Outcome::kAcked &&
+                         cluster::Supersedes(ws[j]->cover_ctx, *w->sibling);
+          }
+        }
+        if (!superseded) ++bound;
+      }
+    }
+    if (merged.siblings.size() > bound) {
+      Violate("sibling-bound", key + ": " + std::to_string(merged.siblings.size()) +
+                                   " siblings but at most " + std::to_string(bound) +
+                                   " writes could still be concurrent: " + SiblingsStr(merged));
+    }
+  }
+}
+
+RunResult Sim::Run() {
+  SetUp();
+  client_seq_.assign(static_cast<size_t>(sc_.clients) + 1, 0);
+  // Bootstrap on a clean network.
+  faults_on_ = false;
+  for (auto& h : hosts_) StartNode(h);
+  faults_on_ = true;
+  if (!Settle("bootstrap")) return Result();
+  // Chaos: workload plus faults.
+  uint64_t chaos_end = now_ + sc_.duration_ms;
+  clients_on_ = true;
+  for (int c = 0; c < sc_.clients; ++c) ClientNext(c);
+  if (sc_.partitions) SchedulePartitions();
+  auto schedule_crashes = [&](int count, bool wipe) {
+    for (int i = 0; i < count; ++i) {
+      uint64_t at = now_ + sc_.duration_ms / 10 + fault_rng_.Uniform(sc_.duration_ms * 3 / 4 + 1);
+      bool mid = Chance(fault_rng_) < sc_.mid_write;
+      uint64_t downtime = Uniform(fault_rng_, sc_.downtime_ms);
+      uint64_t pick = fault_rng_.Next();
+      At(at, [this, wipe, mid, downtime, pick]() {
+        if (!faults_on_) return;
+        std::vector<int> live = LiveHosts();
+        if (live.size() <= 1) return;  // keep one node for the clients
+        Host& h = hosts_[live[pick % live.size()]];
+        if (h.crash_armed) return;
+        ArmCrash(h, wipe, mid, downtime);
+      });
+    }
+  };
+  schedule_crashes(sc_.crashes, false);
+  schedule_crashes(sc_.wipes, true);
+  RunUntil(chaos_end);
+  // Heal: faults off, clients stop, every node back.
+  clients_on_ = false;
+  faults_on_ = false;
+  Heal("end of chaos");
+  for (auto& h : hosts_) {
+    if (h.crash_armed) CrashNow(h, h.crash_wipe, "idle (end of chaos)");
+    if (!h.node) StartNode(h);
+  }
+  DoSabotage("chaos-end", "", nullptr);
+  Note("chaos over; healing");
+  Settle("healing");
+  if (sc_.availability) {
+    AvailabilityProbe();
+    Settle("the availability probe");
+  }
+  FinalSweep();
+  Settle("the R=N read sweep");
+  for (auto& h : hosts_) {
+    if (!h.node) Violate("liveness", h.id + " is not running after healing");
+  }
+  if (LiveHosts().size() == hosts_.size()) CheckInvariants();
+  return Result();
+}
+
+RunResult Sim::Result() {
+  RunResult res;
+  res.violations = violations_;
+  if (violation_count_ > violations_.size()) {
+    res.violations.push_back({"...", std::to_string(violation_count_ - violations_.size()) +
+                                         " more violation(s) not shown"});
+  }
+  res.trace_hash = trace_hash_;
+  res.timeline.assign(timeline_.begin(), timeline_.end());
+  for (auto& h : hosts_) {
+    if (!h.node) continue;
+    auto st = h.node->stats();
+    node_totals_.read_repairs += st.read_repairs;
+    node_totals_.hints_stored += st.hints_stored;
+    node_totals_.hints_delivered += st.hints_delivered;
+    node_totals_.coordinator_timeouts += st.coordinator_timeouts;
+    node_totals_.forwarded += st.forwarded;
+  }
+  std::ostringstream sum;
+  sum << "sim_ms=" << now_ << " ops(ok/fail):";
+  for (auto& [cls, st] : op_stats_) sum << " " << cls << "=" << st.first << "/" << st.second;
+  size_t tainted = 0;
+  for (auto& [k, ks] : keys_) tainted += ks.tainted;
+  sum << " keys=" << keys_.size() << " tainted=" << tainted << " frames=" << frames_sent_
+      << " dropped=" << frames_dropped_ << " duped=" << frames_duped_
+      << " crashes=" << crashes_done_ << " wipes=" << wipes_done_
+      << " partitions=" << partitions_done_ << " read_repairs=" << node_totals_.read_repairs
+      << " hints=" << node_totals_.hints_stored << "/" << node_totals_.hints_delivered
+      << " timeouts=" << node_totals_.coordinator_timeouts;
+  res.summary = sum.str();
+  return res;
+}
+
+}  // namespace
+
+RunResult RunSimulation(const Scenario& scenario, const RunOptions& options) {
+  Sim sim(scenario, options);
+  return sim.Run();
+}
+
+}  // namespace dynakv::sim
