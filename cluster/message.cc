@@ -168,6 +168,20 @@ void EncodePayload(const Message& m, std::string* out) {
       w.Vv(m.context);
       w.Str(EncodeRecord(m.record));
       break;
+    case MsgType::kScanReq:
+      w.U64(m.req_id);
+      w.Str(m.key);
+      w.U32(static_cast<uint32_t>(m.r));
+      break;
+    case MsgType::kScanResp:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      w.U8(m.found ? 1 : 0);
+      w.Str(m.key);
+      w.U32(static_cast<uint32_t>(m.keys.size()));
+      for (const auto& k : m.keys) w.Str(k);
+      break;
   }
 }
 
@@ -275,6 +289,24 @@ bool DecodePayload(std::string_view payload, Message* m) {
       if (!r.Vv(&m->context)) return false;
       if (!DecodeRecordField(&r, &m->record)) return false;
       break;
+    case MsgType::kScanReq:
+      m->req_id = r.U64();
+      m->key = r.Str();
+      m->r = static_cast<int32_t>(r.U32());
+      if (m->r < 1 || static_cast<size_t>(m->r) > kMaxScanKeys) return false;
+      break;
+    case MsgType::kScanResp: {
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      uint8_t done = r.U8();
+      m->key = r.Str();
+      uint32_t n = r.U32();
+      if (!r.ok() || done > 1 || n > kMaxScanKeys) return false;
+      m->found = done == 1;
+      m->keys.clear();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) m->keys.push_back(r.Str());
+      break;
+    }
   }
   return r.done();
 }

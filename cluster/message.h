@@ -39,8 +39,11 @@ enum class MsgType : uint8_t {
   kForwardResp = 7,   // req_id, code/error, context, record
   kReadRepair = 8,    // key, record: Join into the local copy; no reply
   kHintedWrite = 9,   // req_id, key, record, hint_owner: hold for hint_owner, then ack
+  kScanReq = 10,      // req_id, key (= start after), r (= page size): list live local keys
+  kScanResp = 11,     // req_id, code/error, key (= last visited), keys, found (= done)
 };
-constexpr uint8_t kMaxMsgType = 9;
+constexpr uint8_t kMaxMsgType = 11;
+constexpr size_t kMaxScanKeys = 100000;
 
 constexpr uint16_t kFrameMagic = 0x4B44;
 constexpr uint8_t kFrameVersion = 1;
@@ -68,6 +71,7 @@ struct Message {
   Record record;           // read response, write, read repair, hinted write, forward resp
   VersionVector context;   // forward request (has_context) and forward response
   std::string hint_owner;  // hinted write: the node the record is meant for
+  std::vector<std::string> keys;  // scan response: one page of live keys, in order
 
   // Forward request: the client request to coordinate on the sender's behalf.
   bool is_write = false;

@@ -92,6 +92,9 @@ struct Node::Impl {
     ReadCallback read_cb;
     WriteCallback write_cb;
   };
+  struct PendingScan {
+    ScanCallback cb;
+  };
   // A hinted record on its way to its owner; deleted here once the owner acked.
   struct HintDelivery {
     std::string hint_key;
@@ -118,6 +121,7 @@ struct Node::Impl {
   std::map<uint64_t, PendingRead> reads;
   std::map<uint64_t, PendingWrite> writes;
   std::map<uint64_t, PendingForward> forwards;
+  std::map<uint64_t, PendingScan> scans;
   std::map<uint64_t, HintDelivery> deliveries;
   std::set<std::string> hints_in_flight;
   std::multimap<uint64_t, uint64_t> timers;  // deadline_ms -> req_id (any of the maps above)
@@ -782,7 +786,83 @@ struct Node::Impl {
       case MsgType::kForwardResp:
         OnForwardResp(m);
         break;
+      case MsgType::kScanReq: {
+        Message resp;
+        resp.type = MsgType::kScanResp;
+        resp.req_id = m.req_id;
+        bool done = false;
+        resp.set_status(LivePage(m.key, static_cast<size_t>(m.r), &resp.keys, &resp.key, &done));
+        resp.found = done;
+        Send(m.from_addr, &resp);
+        break;
+      }
+      case MsgType::kScanResp: {
+        auto it = scans.find(m.req_id);
+        if (it == scans.end()) break;
+        ScanCallback cb = std::move(it->second.cb);
+        scans.erase(it);
+        cb(m.status(), std::move(m.keys), std::move(m.key), m.found);
+        break;
+      }
     }
+  }
+
+  // One page of live local keys after start_after. *last is the last key visited (live or
+  // not), *done when the scan reached the end.
+  Status LivePage(const std::string& start_after, size_t limit, std::vector<std::string>* keys,
+                  std::string* last, bool* done) {
+    size_t visited = 0;
+    uint64_t now = clock->WallMs();
+    *last = start_after;
+    Status s = ScanLocal(start_after, limit, [&](std::string_view k, const Record& rec) {
+      ++visited;
+      last->assign(k);
+      if (Winner(rec, now) != nullptr) keys->emplace_back(k);
+      return true;
+    });
+    *done = visited < limit;
+    return s;
+  }
+
+  std::vector<std::string> ScanMembers() const {
+    if (standalone) return {cfg.id};
+    std::vector<std::string> out;
+    for (const auto& m : membership.Digest()) {
+      if (m.id == cfg.id || membership.IsReachable(m.id)) out.push_back(m.id);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void ScanNode(const std::string& node_id, const std::string& start_after, size_t limit,
+                ScanCallback done) {
+    limit = std::clamp<size_t>(limit, 1, kMaxScanKeys);
+    if (node_id == cfg.id || standalone) {
+      std::vector<std::string> keys;
+      std::string last;
+      bool fin = false;
+      Status s = LivePage(start_after, limit, &keys, &last, &fin);
+      return done(s, std::move(keys), std::move(last), fin);
+    }
+    const std::string* addr = AddrOf(node_id);
+    if (addr == nullptr) return done(Status::Unavailable("unknown node " + node_id), {}, {}, true);
+    uint64_t id = NewRequest(cfg.request_timeout_ms);
+    scans[id].cb = std::move(done);
+    Message m;
+    m.type = MsgType::kScanReq;
+    m.req_id = id;
+    m.key = start_after;
+    m.r = static_cast<int32_t>(limit);
+    Send(*addr, &m);
+  }
+
+  bool OwnsForScan(const std::string& node_id, const std::string& key,
+                   const std::vector<std::string>& snapshot) const {
+    if (standalone) return true;
+    for (const auto& id : Preference(key)) {
+      if (std::find(snapshot.begin(), snapshot.end(), id) != snapshot.end()) return id == node_id;
+    }
+    return false;
   }
 
   void OnTick() {
@@ -830,6 +910,12 @@ struct Node::Impl {
     if (auto it = deliveries.find(id); it != deliveries.end()) {
       hints_in_flight.erase(it->second.hint_key);
       deliveries.erase(it);
+    }
+    if (auto it = scans.find(id); it != scans.end()) {
+      ++stats.coordinator_timeouts;
+      ScanCallback cb = std::move(it->second.cb);
+      scans.erase(it);
+      return cb(Status::Unavailable("scan timed out waiting for a node"), {}, {}, true);
     }
   }
 
@@ -1016,6 +1102,15 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
 }
 uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
 Status Node::FlushLocal() { return impl_->FlushLocal(); }
+std::vector<std::string> Node::ScanMembers() const { return impl_->ScanMembers(); }
+void Node::ScanNode(const std::string& node_id, const std::string& start_after, size_t limit,
+                    ScanCallback done) {
+  impl_->ScanNode(node_id, start_after, limit, std::move(done));
+}
+bool Node::OwnsForScan(const std::string& node_id, const std::string& key,
+                       const std::vector<std::string>& snapshot) const {
+  return impl_->OwnsForScan(node_id, key, snapshot);
+}
 Status Node::ReapLocal(const std::string& key, uint64_t grace_ms) {
   return impl_->ReapLocal(key, grace_ms);
 }

@@ -116,6 +116,20 @@ class Node {
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit);
   uint64_t LocalKeyCountEstimate();
+
+  // Cluster-wide keyspace walk (SCAN, KEYS): ScanMembers() is a stable snapshot of the nodes
+  // to visit (reachable members, in id order; just this node when standalone). ScanNode asks
+  // one of them for up to `limit` of its live keys after `start_after`; `done` says it has
+  // no more; `last` is where to continue. The callback completes exactly once (Unavailable
+  // after request_timeout_ms). A key lives on N nodes: callers keep it only from the first
+  // node of its preference list that is in their snapshot (see OwnsForScan).
+  using ScanCallback = std::function<void(Status, std::vector<std::string> keys,
+                                          std::string last, bool done)>;
+  std::vector<std::string> ScanMembers() const;
+  void ScanNode(const std::string& node_id, const std::string& start_after, size_t limit,
+                ScanCallback done);
+  bool OwnsForScan(const std::string& node_id, const std::string& key,
+                   const std::vector<std::string>& snapshot) const;
   Status FlushLocal();  // FLUSHALL: wipe this replica, rotate ActorId
   // Background reaper: delete the local record of `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.

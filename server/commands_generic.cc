@@ -357,6 +357,8 @@ void CmdConfig(CommandCtx& ctx) {
   ReplyErr(ctx, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] + "'. Try CONFIG HELP.");
 }
 
+uint64_t KeyCount(Server* s);
+
 long RssBytes() {
   long rss = 0;
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -421,7 +423,7 @@ std::string InfoText(Server* s, const std::string& section_in) {
   }
   if (want("keyspace")) {
     os << "# Keyspace\r\n";
-    uint64_t keys = s->node()->LocalKeyCountEstimate();
+    uint64_t keys = KeyCount(s);
     if (keys > 0) os << "db0:keys=" << keys << ",expires=0,avg_ttl=0\r\n";
     os << "\r\n";
   }
@@ -451,9 +453,30 @@ void CmdInfo(CommandCtx& ctx) {
   ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
 }
 
+// Exact on a single node (this replica's live keys, counted when there are at most
+// kExactMax records); in a cluster, or past that size, an estimate: this replica's records
+// scaled by (members / N), since each key lives on N of them.
+uint64_t KeyCount(Server* s) {
+  constexpr uint64_t kExactMax = 1000000;
+  cluster::Node* node = s->node();
+  uint64_t records = node->LocalKeyCountEstimate();
+  size_t members = node->ScanMembers().size();
+  if (members <= 1 && records <= kExactMax) {
+    uint64_t n = 0;
+    uint64_t now = s->WallMs();
+    Status st = node->ScanLocal("", 0, [&](std::string_view, const cluster::Record& rec) {
+      if (cluster::Winner(rec, now) != nullptr) n++;
+      return true;
+    });
+    if (st.ok()) return n;
+  }
+  if (members <= 1) return records;
+  uint64_t copies = std::min<uint64_t>(uint64_t(s->config().n), members);
+  return records * members / std::max<uint64_t>(copies, 1);
+}
+
 void CmdDbsize(CommandCtx& ctx) {
-  // An estimate: this replica's live keys (with N = number of nodes, every key).
-  uint64_t n = ctx.node()->LocalKeyCountEstimate();
+  uint64_t n = KeyCount(ctx.server);
   ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(n)); });
 }
 

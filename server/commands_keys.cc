@@ -180,38 +180,69 @@ void CmdPersist(CommandCtx& ctx) {
   });
 }
 
-bool LiveKey(Server* s, const cluster::Record& rec) {
-  return cluster::Winner(rec, s->WallMs()) != nullptr;
+// KEYS and SCAN cover the ring: they visit every reachable node in turn (a stable snapshot
+// taken when the walk starts) and keep a key only from the first node of its preference list
+// in that snapshot, so each key is reported once even though N nodes hold it.
+struct ScanWalk {
+  std::vector<std::string> nodes;
+  size_t node = 0;
+  std::string last;
+};
+
+// Runs pages of `page` keys until `want` keys were collected or the walk ended.
+void WalkKeys(Server* s, std::shared_ptr<ScanWalk> walk, size_t page, size_t want, std::string pattern,
+              std::shared_ptr<std::vector<std::string>> out,
+              std::function<void(Status, bool finished)> done) {
+  if (walk->node >= walk->nodes.size()) return done(Status::OK(), true);
+  const std::string node_id = walk->nodes[walk->node];
+  s->node()->ScanNode(node_id, walk->last, page,
+                      [=](Status st, std::vector<std::string> keys, std::string last, bool fin) {
+                        if (!st.ok()) return done(st, false);
+                        for (auto& k : keys) {
+                          if ((pattern.empty() || StringMatch(pattern, k)) &&
+                              s->node()->OwnsForScan(node_id, k, walk->nodes)) {
+                            out->push_back(std::move(k));
+                          }
+                        }
+                        if (fin) {
+                          walk->node++;
+                          walk->last.clear();
+                        } else {
+                          walk->last = std::move(last);
+                        }
+                        if (walk->node >= walk->nodes.size()) return done(Status::OK(), true);
+                        if (out->size() >= want) return done(Status::OK(), false);
+                        WalkKeys(s, walk, page, want, pattern, out, done);
+                      });
 }
 
 void CmdKeys(CommandCtx& ctx) {
-  std::string pattern = ctx.args[1];
-  std::vector<std::string> keys;
-  Server* s = ctx.server;
-  Status st = ctx.node()->ScanLocal("", 0, [&](std::string_view key, const cluster::Record& rec) {
-    if (LiveKey(s, rec) && StringMatch(pattern, key)) keys.emplace_back(key);
-    return true;
-  });
-  if (!st.ok()) return ReplyStatus(ctx.reply, st);
-  ctx.reply.Send([&](RespWriter& w) {
-    w.Array(keys.size());
-    for (auto& k : keys) w.Bulk(k);
+  auto walk = std::make_shared<ScanWalk>();
+  walk->nodes = ctx.node()->ScanMembers();
+  auto out = std::make_shared<std::vector<std::string>>();
+  ReplyTo reply = ctx.reply;
+  WalkKeys(ctx.server, walk, 10000, SIZE_MAX, ctx.args[1], out, [reply, out](Status st, bool) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    reply.Send([&](RespWriter& w) {
+      w.Array(out->size());
+      for (auto& k : *out) w.Bulk(k);
+    });
   });
 }
 
-// SCAN cursors are small integers naming a saved position (the last key returned), because
-// Redis clients treat the cursor as a number. Positions live in a bounded table; a cursor
-// that has fallen out of it restarts from the beginning (SCAN may return duplicates, as Redis
-// documents, but never skips a key that existed throughout).
+// SCAN cursors are small integers naming a saved walk position, because Redis clients treat
+// the cursor as a number. Positions live in a bounded table; a cursor that has fallen out of
+// it restarts from the beginning (SCAN may return duplicates, as Redis documents, but never
+// skips a key that existed throughout).
 class CursorTable {
  public:
-  uint64_t Save(std::string pos) {
+  uint64_t Save(ScanWalk pos) {
     uint64_t id = next_++;
     map_[id] = std::move(pos);
     while (map_.size() > kMax) map_.erase(map_.begin());
     return id;
   }
-  bool Find(uint64_t id, std::string* pos) const {
+  bool Find(uint64_t id, ScanWalk* pos) const {
     auto it = map_.find(id);
     if (it == map_.end()) return false;
     *pos = it->second;
@@ -221,11 +252,15 @@ class CursorTable {
  private:
   static constexpr size_t kMax = 65536;
   uint64_t next_ = 1;
-  std::map<uint64_t, std::string> map_;
+  std::map<uint64_t, ScanWalk> map_;
 };
 
+CursorTable& Cursors() {
+  static CursorTable table;
+  return table;
+}
+
 void CmdScan(CommandCtx& ctx) {
-  static CursorTable cursors;
   int64_t cursor;
   if (!ParseInt64(ctx.args[1], &cursor) || cursor < 0) return ReplyErr(ctx.reply, "ERR invalid cursor");
   std::string pattern;
@@ -244,28 +279,26 @@ void CmdScan(CommandCtx& ctx) {
       return ReplyErr(ctx.reply, "ERR syntax error");
     }
   }
-  std::string start;
-  if (cursor != 0 && !cursors.Find(uint64_t(cursor), &start)) start.clear();
-  std::vector<std::string> keys;
-  std::string last;
-  size_t visited = 0;
-  Server* s = ctx.server;
-  size_t limit = size_t(std::min<int64_t>(count, 100000));
-  Status st = ctx.node()->ScanLocal(start, limit, [&](std::string_view key, const cluster::Record& rec) {
-    visited++;
-    last.assign(key);
-    if (!type_filter_none && LiveKey(s, rec) && (pattern.empty() || StringMatch(pattern, key))) {
-      keys.emplace_back(key);
-    }
-    return true;
-  });
-  if (!st.ok()) return ReplyStatus(ctx.reply, st);
-  uint64_t next = visited < limit ? 0 : cursors.Save(last);
-  ctx.reply.Send([&](RespWriter& w) {
-    w.Array(2);
-    w.Bulk(std::to_string(next));
-    w.Array(keys.size());
-    for (auto& k : keys) w.Bulk(k);
+  auto walk = std::make_shared<ScanWalk>();
+  if (cursor == 0 || !Cursors().Find(uint64_t(cursor), walk.get())) {
+    walk->nodes = ctx.node()->ScanMembers();
+    walk->node = 0;
+    walk->last.clear();
+  }
+  auto out = std::make_shared<std::vector<std::string>>();
+  ReplyTo reply = ctx.reply;
+  size_t page = size_t(std::min<int64_t>(count, 100000));
+  // Like Redis, COUNT is the amount of work per call, not the number of keys returned.
+  WalkKeys(ctx.server, walk, page, 0, pattern, out, [reply, out, walk, type_filter_none](Status st, bool finished) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    uint64_t next = finished ? 0 : Cursors().Save(*walk);
+    if (type_filter_none) out->clear();
+    reply.Send([&](RespWriter& w) {
+      w.Array(2);
+      w.Bulk(std::to_string(next));
+      w.Array(out->size());
+      for (auto& k : *out) w.Bulk(k);
+    });
   });
 }
 

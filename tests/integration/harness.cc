@@ -554,21 +554,37 @@ bool ServerProcess::Spawn() {
 
 bool ServerProcess::WaitReady(std::chrono::milliseconds wait) {
   auto deadline = Clock::now() + wait;
+  auto exited = [&](const ExitInfo& e) {
+    last_error_ = name_ + ": dynakv-server exited during start-up (code " + std::to_string(e.code) + ", signal " +
+                  std::to_string(e.signal) + "); stderr:\n" + Stderr();
+    return false;
+  };
   for (int i = 0; i < 100000; i++) {
     pid_t p = pid_.load();
+    if (p <= 0) return exited(ExitInfo{});
     int status = 0;
-    if (p > 0 && ::waitpid(p, &status, WNOHANG) == p) {
+    if (::waitpid(p, &status, WNOHANG) == p) {
       pid_ = -1;
-      ExitInfo e = FromStatus(status);
-      last_error_ = name_ + ": dynakv-server exited during start-up (code " + std::to_string(e.code) +
-                    ", signal " + std::to_string(e.signal) + "); stderr:\n" + Stderr();
-      return false;
+      return exited(FromStatus(status));
     }
-    if (PortAccepts(port_)) return true;
+    if (PortAccepts(port_)) {
+      // Something accepts; make sure it is our server speaking RESP (not another process
+      // that grabbed the port): an inline PING must get a reply (+PONG, or -NOAUTH ...).
+      RawConn probe(port_, 1000);
+      if (probe.ok() && probe.Send("PING\r\n")) {
+        RValue r = probe.Read(1000);
+        pid_t w = ::waitpid(p, &status, WNOHANG);
+        if (w == p) {
+          pid_ = -1;
+          return exited(FromStatus(status));
+        }
+        if (r.type == '+' || r.type == '-') return true;
+      }
+    }
     if (Clock::now() >= deadline) break;
     std::this_thread::sleep_for(20ms);
   }
-  last_error_ = name_ + ": port " + std::to_string(port_) + " did not accept within " +
+  last_error_ = name_ + ": port " + std::to_string(port_) + " did not answer PING within " +
                 std::to_string(wait.count()) + " ms; stderr:\n" + Stderr();
   return false;
 }
@@ -579,12 +595,22 @@ bool ServerProcess::Start(std::chrono::milliseconds wait) {
     return false;
   }
   last_error_.clear();
-  if (!Spawn()) return false;
-  if (!WaitReady(wait)) {
+  // A port picked as free can be taken by another process before the server binds it; on
+  // the very first start (nothing depends on the port yet) pick another one and retry.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (!Spawn()) return false;
+    if (WaitReady(wait)) {
+      started_ = true;
+      return true;
+    }
     Kill();
-    return false;
+    bool port_taken = last_error_.find("address already in use") != std::string::npos &&
+                      last_error_.find(":" + std::to_string(port_)) != std::string::npos;
+    if (started_ || !port_taken) return false;
+    port_ = PickFreePort();
+    cfg_.SetStr("listen", "redis", "127.0.0.1:" + std::to_string(port_));
   }
-  return true;
+  return false;
 }
 
 ExitInfo ServerProcess::Reap(std::chrono::milliseconds wait) {

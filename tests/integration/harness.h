@@ -186,6 +186,7 @@ class ServerProcess {
   int port_ = 0;
   ServerConfig cfg_;
   std::atomic<pid_t> pid_{-1};
+  bool started_ = false;  // once up, the port is part of the test (Restart reuses it)
   std::string last_error_;
 };
 

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 0, seeds = 0, first_seed = 1, minutes = 0;
   bool have_seed = false, have_first = false, verbose = false, quiet = false, determinism = false;
   Sabotage sabotage = Sabotage::kNone;
-  std::string expect;
+  std::string expect, trace_key;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
     } else if (a == "--expect-violation") {
       if (!(v = value())) return Usage("--expect-violation needs an invariant id");
       expect = v;
+    } else if (a == "--trace-key") {
+      if (!(v = value())) return Usage("--trace-key needs a key");
+      trace_key = v;
     } else if (a == "--check-determinism") {
       determinism = true;
     } else if (a == "-v" || a == "--verbose") {
@@ -137,6 +140,7 @@ int main(int argc, char** argv) {
       opt.seed = s;
       opt.sabotage = sabotage;
       opt.verbose = verbose;
+      opt.trace_key = trace_key;
       auto t0 = std::chrono::steady_clock::now();
       RunResult r = dynakv::sim::RunSimulation(sc, opt);
       double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -129,6 +130,15 @@ std::string JoinItems(const std::set<std::string>& items) {
   return v;
 }
 
+std::string CtxStr(const VersionVector& vv) {
+  std::string s = "[";
+  for (const auto& e : vv.entries()) {
+    if (s.size() > 1) s += " ";
+    s += DotStr({e.actor, e.counter}).substr(12);
+  }
+  return s + "]";
+}
+
 std::string SiblingsStr(const Record& rec) {
   std::string s = "{";
   for (const auto& sib : rec.siblings) {
@@ -214,6 +224,7 @@ struct WriteRec {
   VersionVector req_ctx;  // has_context writes: the client's context
   bool has_ctx = false;
   uint64_t invoked_ms = 0;
+  uint64_t completed_ms = UINT64_MAX;  // when the client saw the outcome
   uint64_t wipes_at_invoke = 0;
   enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
   std::optional<Sibling> sibling;  // acked: our sibling, found in the reply record
@@ -324,7 +335,25 @@ class Sim {
   // ---- hosts ----
   void SetUp();
   void StartNode(Host& h);
-  void Step(Host& h, const std::function<void(Node&)>& fn);
+  void Step(Host& h, const std::function<void(Node&)>& fn, const char* what = "");
+  void TraceKey(Host& h, const char* what) {
+    std::string bytes, shown;
+    if (h.engine->Get(DataKey(opt_.trace_key), &bytes).ok()) {
+      Record rec;
+      if (cluster::DecodeRecord(bytes, &rec).ok()) shown = SiblingsStr(rec) + " ctx=" + CtxStr(rec.context);
+    }
+    auto hints = HintsOf(h);
+    if (auto it = hints.find(opt_.trace_key); it != hints.end()) {
+      for (auto& r : it->second) shown += " HINT" + SiblingsStr(r);
+    }
+    std::string& last = traced_[h.index];
+    if (shown != last) {
+      std::fprintf(stderr, "t=%" PRIu64 " %s [%s] %s = %s\n", now_, h.id.c_str(), what,
+                   opt_.trace_key.c_str(), shown.c_str());
+      last = shown;
+    }
+  }
+  std::map<int, std::string> traced_;
   void CrashNow(Host& h, bool wipe, const char* how);
   void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
   void ScheduleTick(Host& h);
@@ -492,14 +521,14 @@ void Sim::ScheduleTick(Host& h) {
   *self = [this, idx, life, self]() {
     Host& hh = hosts_[idx];
     if (hh.life != life || !hh.node) return;
-    Step(hh, [](Node& n) { n.OnTick(); });
+    Step(hh, [](Node& n) { n.OnTick(); }, "tick");
     if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, *self);
   };
   At(first, *self);
 }
 
 // One step of the node's loop: the call, then Commit, then release frames and replies.
-void Sim::Step(Host& h, const std::function<void(Node&)>& fn) {
+void Sim::Step(Host& h, const std::function<void(Node&)>& fn, const char* what) {
   if (!h.node) return;
   stepping_ = &h;
   fn(*h.node);
@@ -512,6 +541,7 @@ void Sim::Step(Host& h, const std::function<void(Node&)>& fn) {
   }
   Status s = h.engine->Commit();
   if (!s.ok()) Violate("liveness", h.id + " commit failed: " + s.ToString());
+  if (!opt_.trace_key.empty()) TraceKey(h, what);
   std::vector<std::pair<std::string, std::string>> out;
   out.swap(h.outbox);
   std::vector<std::function<void()>> replies;
@@ -627,7 +657,11 @@ void Sim::Deliver(int from, int to, const std::string& frame, bool data) {
   Hash(now_);
   Hash(static_cast<uint64_t>(to));
   Hash(frame);
-  Step(h, [&](Node& n) { n.OnMessage(frame); });
+  static const char* kTypes[] = {"?", "gossip", "read-req", "read-resp", "write-req", "write-ack",
+                                 "forward-req", "forward-resp", "read-repair", "hinted-write"};
+  uint8_t type = frame.size() >= 4 ? static_cast<uint8_t>(frame[3]) : 0;
+  std::string what = std::string(kTypes[type <= 9 ? type : 0]) + " from " + hosts_[from].id;
+  Step(h, [&](Node& n) { n.OnMessage(frame); }, what.c_str());
 }
 
 void Sim::Heal(const char* why) {
@@ -686,7 +720,7 @@ bool Sim::IssueRead(int host, const std::string& key, int r, std::string what,
     n.Read(key, r, [this, id](Status s, cluster::ReadReply rr) {
       FinishCall(id, std::move(s), std::move(rr.record));
     });
-  });
+  }, "client read");
   return true;
 }
 
@@ -700,7 +734,7 @@ bool Sim::IssueWrite(int host, const std::string& key, cluster::WriteRequest req
     n.Write(key, std::move(req), [this, id](Status s, cluster::WriteReply wr) {
       FinishCall(id, std::move(s), std::move(wr.record));
     });
-  });
+  }, "client write");
   return true;
 }
 
@@ -920,6 +954,13 @@ void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
   WriteRec& w = writes_[wi];
   KeyState& ks = keys_[w.key];
   auto& st = op_stats_[ClsName(w.cls)];
+  w.completed_ms = now_;
+  if (!opt_.trace_key.empty() && w.key == opt_.trace_key) {
+    std::fprintf(stderr, "t=%" PRIu64 " CLIENT c%d %s %s invoked t=%" PRIu64 " ctx=%s -> %s %s\n", now_,
+                 w.client, ClsName(w.cls), w.op == OpKind::kDelete ? "<delete>" : w.value.c_str(),
+                 w.invoked_ms, CtxStr(w.req_ctx).c_str(), s.ToString().c_str(),
+                 s.ok() ? SiblingsStr(rec).c_str() : "");
+  }
   if (!s.ok()) {
     w.outcome = WriteRec::Outcome::kFailed;
     ++st.second;
@@ -942,9 +983,14 @@ void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
   if (mine.size() == 1) {
     w.sibling = *mine[0];
     RegisterDot(w.key, *mine[0], "ack of " + std::string(ClsName(w.cls)) + " write");
-  } else if (w.op == OpKind::kPut) {
+  } else if (w.op == OpKind::kPut && mine.empty()) {
     Violate("lost-write", "acknowledged put of \"" + w.value + "\" to " + w.key +
                               " is not in the coordinator's own record " + SiblingsStr(rec));
+  } else if (w.op == OpKind::kPut) {
+    // Values are unique per client write, so two siblings with our value mean the
+    // coordinator applied one client write twice (two dots).
+    Violate("idempotence", "one put of \"" + w.value + "\" to " + w.key + " was applied " +
+                               std::to_string(mine.size()) + " times: " + SiblingsStr(rec));
   }
   // What this write superseded: the client's context, or (blind writes) all the
   // coordinator knew, which its record's context now records.
@@ -1346,13 +1392,23 @@ void Sim::CheckInvariants() {
         continue;
       }
       if (values.count(w.value)) continue;
-      bool later = false;
-      for (size_t wj : ks.writes) later |= writes_[wj].seq > w.seq;
-      if (!later) {
+      // A put may be superseded by any write that could have been applied after it: one
+      // invoked later, one still running when it was invoked, or one that failed (its
+      // outcome is unknown; a delayed request may still be applied at any time).
+      bool could = false;
+      for (size_t wj : ks.writes) {
+        const WriteRec& x = writes_[wj];
+        if (&x == &w) continue;
+        could |= x.seq > w.seq || x.completed_ms >= w.invoked_ms ||
+                 x.outcome != WriteRec::Outcome::kAcked;
+      }
+      if (!could) {
         Violate("lost-write", "acknowledged put of \"" + w.value + "\" to " + key + " (t=" +
-                                  std::to_string(w.invoked_ms) +
-                                  ") is gone and no later write to the key was made; replicas "
-                                  "hold " + SiblingsStr(merged));
+                                  std::to_string(w.invoked_ms) + ".." +
+                                  std::to_string(w.completed_ms) +
+                                  ") is gone, though every other write to the key was "
+                                  "acknowledged before it began; replicas hold " +
+                                  SiblingsStr(merged));
       }
     }
     // 4. Deleted values stay deleted.

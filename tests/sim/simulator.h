@@ -50,6 +50,7 @@ struct RunOptions {
   uint64_t seed = 1;
   Sabotage sabotage = Sabotage::kNone;
   bool verbose = false;  // stream the timeline and node logs to stderr as they happen
+  std::string trace_key; // debugging: print every change of this key's records and writes
 };
 
 struct Violation {
