@@ -10,6 +10,7 @@
 
 #include "cluster/membership.h"
 #include "cluster/message.h"
+#include "cluster/record_cache.h"
 #include "cluster/ring.h"
 
 namespace dynakv::cluster {
@@ -118,6 +119,8 @@ struct Node::Impl {
   uint64_t hint_count = 0;
   std::string hint_cursor;          // where the next hint delivery pass starts
   uint64_t next_hint_pass_ms = 0;
+  uint64_t next_sibling_warn_ms = 0;
+  RecordCache cache{cfg.record_cache_bytes};
   std::map<uint64_t, PendingRead> reads;
   std::map<uint64_t, PendingWrite> writes;
   std::map<uint64_t, PendingForward> forwards;
@@ -151,11 +154,18 @@ struct Node::Impl {
   // and treated as absent: the other replicas' copies are joined back in by the next write
   // or read repair, which is better than refusing the key forever.
   Status LoadLocal(std::string_view key, Record* rec, bool* found) {
+    if (const Record* hit = cache.Find(key, found)) {
+      *rec = *hit;
+      return Status::OK();
+    }
     std::string bytes;
     Status s = engine->Get(DataKey(key), &bytes);
     *rec = Record();
     *found = false;
-    if (s.IsNotFound()) return Status::OK();
+    if (s.IsNotFound()) {
+      cache.Put(key, *rec, false);
+      return Status::OK();
+    }
     if (!s.ok()) return s;
     s = DecodeRecord(bytes, rec);
     if (!s.ok()) {
@@ -165,12 +175,19 @@ struct Node::Impl {
       return Status::OK();
     }
     *found = true;
+    cache.Put(key, *rec, true);
     return Status::OK();
   }
 
   Status StoreLocal(std::string_view key, const Record& rec, bool existed) {
-    Status s = engine->Put(DataKey(key), EncodeRecord(rec));
-    if (s.ok() && !existed) ++key_count;
+    if (rec.siblings.size() >= cfg.limits.warn_siblings) WarnSiblings(key, rec.siblings.size());
+    Status s = engine->PutOwned(DataKey(key), EncodeRecord(rec));
+    if (s.ok()) {
+      if (!existed) ++key_count;
+      cache.Put(key, rec, true);
+    } else {
+      cache.Erase(key);
+    }
     return s;
   }
 
@@ -183,6 +200,21 @@ struct Node::Impl {
     Record merged = cluster::Join(local, incoming);
     if (found && merged == local) return Status::OK();
     return StoreLocal(key, merged, found);
+  }
+
+  // Many siblings mean clients write without merging (or without a context). At most one
+  // warning a second, so a hot key cannot flood the log.
+  void WarnSiblings(std::string_view key, size_t n) {
+    uint64_t now = clock->NowMs();
+    if (now < next_sibling_warn_ms) return;
+    next_sibling_warn_ms = now + 1000;
+    std::string shown(key.substr(0, 64));
+    for (char& ch : shown) {
+      if (ch < ' ' || ch > '~') ch = '?';
+    }
+    Log(Logger::Level::kWarn, "key '" + shown + "' has " + std::to_string(n) +
+                                  " siblings (limit " + std::to_string(cfg.limits.max_siblings) +
+                                  "): clients should DGET and DPUT with the merged context");
   }
 
   Status PersistIncarnation() {
@@ -1000,6 +1032,7 @@ struct Node::Impl {
         if (!s.ok()) return s;
       }
     }
+    cache.Clear();
     key_count = 0;
     hint_count = 0;
     hints_in_flight.clear();
@@ -1033,6 +1066,7 @@ struct Node::Impl {
       }
     }
     s = engine->Delete(DataKey(key));
+    cache.Erase(key);
     if (s.ok() && key_count > 0) --key_count;
     return s;
   }
@@ -1102,6 +1136,7 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
 }
 uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
 Status Node::FlushLocal() { return impl_->FlushLocal(); }
+void Node::DropCaches() { impl_->cache.Clear(); }
 std::vector<std::string> Node::ScanMembers() const { return impl_->ScanMembers(); }
 void Node::ScanNode(const std::string& node_id, const std::string& start_after, size_t limit,
                     ScanCallback done) {
@@ -1126,6 +1161,11 @@ std::vector<std::string> Node::PreferenceList(const std::string& key) const {
 }
 const NodeConfig& Node::config() const { return impl_->cfg; }
 ActorId Node::actor() const { return impl_->actor; }
-NodeStats Node::stats() const { return impl_->stats; }
+NodeStats Node::stats() const {
+  NodeStats st = impl_->stats;
+  st.cache_hits = impl_->cache.hits();
+  st.cache_misses = impl_->cache.misses();
+  return st;
+}
 
 }  // namespace dynakv::cluster

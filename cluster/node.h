@@ -53,6 +53,7 @@ struct NodeConfig {
   std::string cluster_secret;        // HMAC key for peer auth and context tokens; "" = none
   VersionLimits limits;
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
+  size_t record_cache_bytes = 64ull << 20;  // LRU row cache of decoded records; 0 = off
 };
 
 enum class OpKind : uint8_t {
@@ -87,7 +88,8 @@ struct MemberInfo {
 
 struct NodeStats {
   uint64_t reads = 0, writes = 0, read_repairs = 0, coordinator_timeouts = 0,
-           forwarded = 0, hints_stored = 0, hints_delivered = 0;
+           forwarded = 0, hints_stored = 0, hints_delivered = 0, cache_hits = 0,
+           cache_misses = 0;
 };
 
 class Node {
@@ -131,6 +133,8 @@ class Node {
   bool OwnsForScan(const std::string& node_id, const std::string& key,
                    const std::vector<std::string>& snapshot) const;
   Status FlushLocal();  // FLUSHALL: wipe this replica, rotate ActorId
+  // The engine dropped writes it had accepted (a failed group commit): forget cached state.
+  void DropCaches();
   // Background reaper: delete the local record of `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
   Status ReapLocal(const std::string& key, uint64_t grace_ms);

@@ -210,6 +210,9 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     return;
   }
   spec->handler(ctx);
+  // Hand the argument strings back so the parser reuses their buffers for the next command
+  // (handlers copy or move what they keep).
+  if (c->args.empty()) c->args = std::move(ctx.args);
 }
 
 // ---- key operations -------------------------------------------------------------------

@@ -37,13 +37,24 @@ uint64_t MaxValueBytes(Server* s) { return uint64_t(s->config().proto_max_bulk_l
 // ---- GET ----
 
 void CmdGet(CommandCtx& ctx) {
+  // The hottest command: reply straight from the winning sibling, without a KeyView copy.
   ReplyTo reply = ctx.reply;
-  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status s, KeyView v) mutable {
-    if (!s.ok()) return ReplyStatus(reply, s);
-    reply.Send([&](RespWriter& w) {
-      if (v.exists) w.Bulk(v.value);
-      else w.Null();
-    });
+  Server* s = ctx.server;
+  s->node()->Read(ctx.args[1], 0, [reply, s](Status st, cluster::ReadReply rr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    const cluster::Sibling* win = cluster::Winner(rr.record, s->WallMs());
+    if (win == nullptr) {
+      s->stats().keyspace_misses++;
+      return reply.Send([](RespWriter& w) { w.Null(); });
+    }
+    s->stats().keyspace_hits++;
+    if (win->kind == cluster::ValueKind::kPlain) {
+      return reply.Send([&](RespWriter& w) { w.Bulk(win->value); });
+    }
+    std::string v;
+    Status rs = cluster::ResolveValue(rr.record, s->WallMs(), &v);
+    if (!rs.ok()) return ReplyStatus(reply, rs);
+    reply.Send([&](RespWriter& w) { w.Bulk(v); });
   });
 }
 

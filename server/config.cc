@@ -44,6 +44,7 @@ const std::vector<Option>& Options() {
       {"storage.sync", "sync", Type::kString, "always | batch (group commit) | none (unsafe)", F(&Config::sync)},
       {"storage.map_size_mb", nullptr, Type::kInt, "initial LMDB map size; grows on demand", F(&Config::map_size_mb)},
       {"storage.map_size_max_mb", nullptr, Type::kInt, "LMDB map never grows past this (then writes fail: disk full)", F(&Config::map_size_max_mb)},
+      {"storage.record_cache_mb", nullptr, Type::kInt, "LRU cache of decoded records in front of the engine; 0 = off", F(&Config::record_cache_mb)},
       {"storage.tombstone_grace_s", nullptr, Type::kInt, "keep tombstones at least this long", F(&Config::tombstone_grace_s)},
       {"security.requirepass", "requirepass", Type::kString, "password for AUTH; \"\" = none", F(&Config::requirepass)},
       {"security.cluster_secret", nullptr, Type::kString, "shared secret: peer HMAC and signed context tokens", F(&Config::cluster_secret)},
@@ -212,6 +213,7 @@ Status Validate(const Config& c) {
   if (c.sync != "always" && c.sync != "batch" && c.sync != "none") return bad("storage.sync", "must be always, batch or none");
   if (c.map_size_mb < 1) return bad("storage.map_size_mb", "must be >= 1");
   if (c.map_size_max_mb < c.map_size_mb) return bad("storage.map_size_max_mb", "must be >= storage.map_size_mb");
+  if (c.record_cache_mb < 0) return bad("storage.record_cache_mb", "must be >= 0");
   if (c.gossip_interval_ms < 10) return bad("cluster.gossip_interval_ms", "must be >= 10");
   if (c.request_timeout_ms < 10) return bad("cluster.request_timeout_ms", "must be >= 10");
   if (c.suspect_after_ms <= c.gossip_interval_ms) return bad("cluster.suspect_after_ms", "must exceed the gossip interval");

@@ -39,6 +39,7 @@ struct Config {
   int64_t map_size_mb = 1024;
   int64_t map_size_max_mb = 1024 * 1024;
   int64_t tombstone_grace_s = 600;
+  int64_t record_cache_mb = 64;
   // [security]
   std::string requirepass;
   std::string cluster_secret;

@@ -148,6 +148,7 @@ Status Server::Init() {
   nc.limits.max_siblings = size_t(cfg_.max_siblings);
   nc.limits.warn_siblings = size_t(cfg_.warn_siblings);
   nc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
+  nc.record_cache_bytes = size_t(cfg_.record_cache_mb) << 20;
   node_ = std::make_unique<cluster::Node>(nc, transport_.get(), clock_.get(), random_.get(),
                                           engine_.get(), logger_.get());
   transport_->set_node(node_.get());
@@ -423,6 +424,7 @@ void Server::CommitAndFlush() {
       // will time out and report -UNAVAILABLE or retry elsewhere).
       stats_.commit_failures++;
       Log(cluster::Logger::Level::kError, "commit failed: " + s.ToString());
+      node_->DropCaches();  // the engine took back writes the cache had seen
       transport_->DropUnreleased();
       std::vector<Client*> list;
       list.swap(flush_list_);

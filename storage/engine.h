@@ -69,11 +69,23 @@ class Engine {
   // NoSpace when the store is full and could not grow: the caller reports it; no data lost.
   virtual Status Write(const std::vector<WriteOp>& batch) = 0;
 
+  // Same as Write, for a batch the caller gives away (saves copying the values again).
+  virtual Status WriteOwned(std::vector<WriteOp>&& batch) { return Write(batch); }
+
   Status Put(std::string_view key, std::string_view value) {
-    return Write({WriteOp{WriteOp::Kind::kPut, std::string(key), std::string(value)}});
+    return PutOwned(std::string(key), std::string(value));
+  }
+  Status PutOwned(std::string key, std::string value) {
+    std::vector<WriteOp> batch(1);
+    batch[0].key = std::move(key);
+    batch[0].value = std::move(value);
+    return WriteOwned(std::move(batch));
   }
   Status Delete(std::string_view key) {
-    return Write({WriteOp{WriteOp::Kind::kDelete, std::string(key), {}}});
+    std::vector<WriteOp> batch(1);
+    batch[0].kind = WriteOp::Kind::kDelete;
+    batch[0].key.assign(key);
+    return WriteOwned(std::move(batch));
   }
 
   // Visit keys in [start, end) in order (end empty = no upper bound), at most `limit`

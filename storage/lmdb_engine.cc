@@ -104,6 +104,11 @@ class LmdbEngine final : public Engine {
   }
 
   Status Write(const std::vector<WriteOp>& batch) override {
+    std::vector<WriteOp> copy(batch);
+    return WriteOwned(std::move(copy));
+  }
+
+  Status WriteOwned(std::vector<WriteOp>&& batch) override {
     if (batch.empty()) return Status::OK();
     for (const WriteOp& op : batch) {
       if (Status s = CheckKey(op.key); !s.ok()) return s;
@@ -113,9 +118,11 @@ class LmdbEngine final : public Engine {
     if (rc != 0) {
       if (Status s = Recover(batch, rc); !s.ok()) return s;
     }
-    pending_.insert(pending_.end(), batch.begin(), batch.end());
     if (!replaying_) AppendRecord(batch);
-    for (const WriteOp& op : batch) txn_bytes_ += op.key.size() + op.value.size();
+    for (WriteOp& op : batch) {
+      txn_bytes_ += op.key.size() + op.value.size();
+      pending_.push_back(std::move(op));
+    }
     if (opts_.sync == SyncMode::kAlways && !replaying_) return Commit();
     return Status::OK();
   }

@@ -47,7 +47,8 @@ sync = "batch"
 TOML
 "$BIN" --config "$WORK/dkv.toml" 2>"$WORK/dkv.log" &
 pids+=($!)
-memcached -p "$MPORT" -U 0 -l 127.0.0.1 -m 1024 &
+MCUSER=(); [ "$(id -u)" -eq 0 ] && MCUSER=(-u nobody)  # memcached refuses to run as root
+memcached -p "$MPORT" -U 0 -l 127.0.0.1 -m 1024 "${MCUSER[@]}" &
 pids+=($!)
 wait_port "$RPORT"; wait_port "$DPORT"; wait_port "$MPORT"; wait_port "$DMPORT"
 

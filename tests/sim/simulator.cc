@@ -328,7 +328,10 @@ class Sim {
 
   void Violate(const std::string& inv, const std::string& detail) {
     ++violation_count_;
-    if (violations_.size() < kViolationsMax) violations_.push_back({inv, detail});
+    // Keep the first few, and always the first of every kind.
+    bool new_kind = std::none_of(violations_.begin(), violations_.end(),
+                                 [&](const Violation& v) { return v.invariant == inv; });
+    if (violations_.size() < kViolationsMax || new_kind) violations_.push_back({inv, detail});
     Note("VIOLATION " + inv + ": " + detail);
   }
 
@@ -1466,6 +1469,10 @@ RunResult Sim::Run() {
         if (!faults_on_) return;
         std::vector<int> live = LiveHosts();
         if (live.size() <= 1) return;  // keep one node for the clients
+        size_t armed = 0;
+        for (const auto& h : hosts_) armed += h.crash_armed;
+        size_t max_down = sc_.max_down > 0 ? static_cast<size_t>(sc_.max_down) : hosts_.size() - 1;
+        if (hosts_.size() - live.size() + armed >= max_down) return;
         Host& h = hosts_[live[pick % live.size()]];
         if (h.crash_armed) return;
         ArmCrash(h, wipe, mid, downtime);
@@ -1483,9 +1490,9 @@ RunResult Sim::Run() {
     if (h.crash_armed) CrashNow(h, h.crash_wipe, "idle (end of chaos)");
     if (!h.node) StartNode(h);
   }
-  DoSabotage("chaos-end", "", nullptr);
   Note("chaos over; healing");
   Settle("healing");
+  DoSabotage("chaos-end", "", nullptr);  // after the last client request finished
   if (sc_.availability) {
     AvailabilityProbe();
     Settle("the availability probe");
@@ -1502,7 +1509,7 @@ RunResult Sim::Run() {
 RunResult Sim::Result() {
   RunResult res;
   res.violations = violations_;
-  if (violation_count_ > violations_.size()) {
+  if (violation_count_ > violations_.size()) {  // (the "..." line is not an invariant)
     res.violations.push_back({"...", std::to_string(violation_count_ - violations_.size()) +
                                          " more violation(s) not shown"});
   }

@@ -1,0 +1,851 @@
+// tests/unit/storage_wal_test.cc: LmdbEngine's write-ahead log (wal-<gen>.log in the data
+// dir): recovery of committed writes after a crash that skips the final checkpoint, torn and
+// corrupt log tails, ordered replay of several generations, idempotent replay over a newer
+// LMDB state, log rotation by Checkpoint(), a failed log append (RLIMIT_FSIZE -> EFBIG) that
+// must not acknowledge anything, and the sync modes none / always.
+//
+// Crashes are real: a forked child opens the engine, writes and commits, then ends with
+// _exit() or SIGKILL, so no destructor runs (no final commit, no checkpoint) and the data dir
+// holds exactly what a crash leaves. The parent then reopens and compares the whole keyspace
+// with a std::map model. Checks inside a child go through CHILD_CHECK / CHILD_OK, which send
+// the failure text back through a pipe (gtest assertions in a child would be lost).
+//
+// Thread-safety: single-threaded test code (fork is safe here).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/engine.h"
+#include "tests/unit/storage_test_util.h"
+
+namespace dynakv::storage {
+namespace {
+
+using testing::Key;
+using testing::TempDir;
+using Model = std::map<std::string, std::string>;
+namespace fs = std::filesystem;
+
+LmdbOptions Opts(const std::string& dir, SyncMode sync = SyncMode::kBatch) {
+  LmdbOptions o;
+  o.dir = dir;
+  o.sync = sync;
+  o.map_size_bytes = 64ull << 20;
+  return o;
+}
+
+std::unique_ptr<Engine> MustOpen(const LmdbOptions& o) {
+  auto r = OpenLmdb(o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r.value()) : nullptr;
+}
+
+std::optional<std::string> Read(Engine& e, std::string_view key) {
+  std::string v;
+  Status s = e.Get(key, &v);
+  if (s.IsNotFound()) return std::nullopt;
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return v;
+}
+
+// The whole keyspace, through Scan (so it sees exactly what a client would).
+Model Dump(Engine& e) {
+  Model m;
+  Status s = e.Scan("", "", 0, [&](std::string_view k, std::string_view v) {
+    m.emplace(std::string(k), std::string(v));
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return m;
+}
+
+// A readable diff of the first few differences, for assertion messages.
+std::string Diff(const Model& want, const Model& got) {
+  std::ostringstream out;
+  int shown = 0;
+  for (const auto& [k, v] : want) {
+    auto it = got.find(k);
+    if (it == got.end()) {
+      out << "missing " << k << "; ";
+    } else if (it->second != v) {
+      out << k << " has a " << it->second.size() << "-byte value, want " << v.size() << " bytes; ";
+    } else {
+      continue;
+    }
+    if (++shown == 8) return out.str() + "...";
+  }
+  for (const auto& [k, v] : got) {
+    if (want.count(k) == 0) {
+      out << "unexpected " << k << "; ";
+      if (++shown == 8) return out.str() + "...";
+    }
+  }
+  return out.str();
+}
+
+#define EXPECT_MODEL(engine, model)                             \
+  do {                                                          \
+    Model got_ = Dump(engine);                                  \
+    EXPECT_TRUE(got_ == (model)) << Diff((model), got_);        \
+  } while (0)
+
+void ApplyToModel(Model* m, const std::vector<WriteOp>& batch) {
+  for (const WriteOp& op : batch) {
+    if (op.kind == WriteOp::Kind::kPut) {
+      (*m)[op.key] = op.value;
+    } else {
+      m->erase(op.key);
+    }
+  }
+}
+
+// A commit group: the batches written between two Commit() calls.
+using Group = std::vector<std::vector<WriteOp>>;
+
+// Deterministic random groups over a small keyspace, so puts overwrite and deletes hit live
+// keys (and sometimes missing ones). Values include empty ones and a few multi-page ones.
+std::vector<Group> RandomGroups(uint32_t seed, int groups, const std::string& prefix,
+                                int keyspace = 200) {
+  std::mt19937 rng(seed);
+  std::vector<Group> out;
+  for (int g = 0; g < groups; ++g) {
+    Group group;
+    int batches = 1 + static_cast<int>(rng() % 4);
+    for (int b = 0; b < batches; ++b) {
+      std::vector<WriteOp> batch;
+      int ops = 1 + static_cast<int>(rng() % 3);
+      for (int o = 0; o < ops; ++o) {
+        WriteOp op;
+        op.key = prefix + Key(static_cast<int>(rng() % keyspace));
+        if (rng() % 10 < 7) {
+          op.kind = WriteOp::Kind::kPut;
+          uint32_t r = rng() % 100;
+          size_t len = r < 5 ? 0 : r < 8 ? 5000 + rng() % 9000 : rng() % 300;
+          op.value.resize(len);
+          for (char& c : op.value) c = static_cast<char>(rng());  // binary, with NULs
+        } else {
+          op.kind = WriteOp::Kind::kDelete;
+        }
+        batch.push_back(std::move(op));
+      }
+      group.push_back(std::move(batch));
+    }
+    out.push_back(std::move(group));
+  }
+  return out;
+}
+
+Model ModelOf(const std::vector<Group>& groups, Model m = {}) {
+  for (const Group& g : groups) {
+    for (const auto& batch : g) ApplyToModel(&m, batch);
+  }
+  return m;
+}
+
+// ---- crashing children --------------------------------------------------------------------
+
+// Handed to the child body; Fail() reports through the pipe and ends the child.
+class Child {
+ public:
+  explicit Child(int fd) : fd_(fd) {}
+  [[noreturn]] void Fail(const std::string& msg) {
+    ssize_t n = ::write(fd_, msg.data(), msg.size());
+    (void)n;
+    _exit(1);
+  }
+
+ private:
+  int fd_;
+};
+
+#define CHILD_CHECK(child, cond)                                                          \
+  do {                                                                                    \
+    if (!(cond)) (child).Fail(std::string(__FILE__) + ":" + std::to_string(__LINE__) +    \
+                              ": check failed: " #cond);                                  \
+  } while (0)
+
+#define CHILD_OK(child, expr)                                                             \
+  do {                                                                                    \
+    Status s_ = (expr);                                                                   \
+    if (!s_.ok()) (child).Fail(std::string(__FILE__) + ":" + std::to_string(__LINE__) +   \
+                               ": " #expr " -> " + s_.ToString());                        \
+  } while (0)
+
+#define CHILD_MODEL(child, engine, model)                                                 \
+  do {                                                                                    \
+    Model got_ = Dump(engine);                                                            \
+    if (got_ != (model)) (child).Fail(std::string(__FILE__) + ":" +                      \
+                                      std::to_string(__LINE__) + ": state differs: " +    \
+                                      Diff((model), got_));                               \
+  } while (0)
+
+enum class End { kExit, kSigkill };
+
+// Runs `body` in a forked child that then dies without running any destructor: _exit(0) or
+// SIGKILL (its own). Asserts (gtest, in the parent) that the body passed and the child ended
+// that way.
+void RunCrashingChild(End end, const std::function<void(Child&)>& body) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    Child child(fds[1]);
+    // Nothing may unwind back into gtest here: the child would go on running tests (and
+    // destructors such as the parent's TempDir).
+    try {
+      body(child);
+    } catch (const std::exception& ex) {
+      child.Fail(std::string("exception in the child: ") + ex.what());
+    } catch (...) {
+      child.Fail("unknown exception in the child");
+    }
+    if (end == End::kSigkill) ::kill(::getpid(), SIGKILL);
+    _exit(0);
+  }
+  ::close(fds[1]);
+  std::string failure;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(failure, "") << "in the child";
+  if (end == End::kSigkill) {
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  } else {
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "status " << status << (WIFSIGNALED(status) ? " (killed by a signal)" : "");
+  }
+}
+
+// Opens in the child; a failure ends it. The engine is deliberately leaked: a destructor
+// (final commit + checkpoint) running at the end of the child's body would hide the crash.
+Engine* ChildOpen(Child& child, const LmdbOptions& o) {
+  auto r = OpenLmdb(o);
+  if (!r.ok()) child.Fail("open: " + r.status().ToString());
+  return r.value().release();
+}
+
+void ChildWriteGroups(Child& child, Engine& e, const std::vector<Group>& groups) {
+  for (const Group& g : groups) {
+    for (const auto& batch : g) CHILD_OK(child, e.Write(batch));
+    CHILD_OK(child, e.Commit());
+  }
+}
+
+// ---- log files ----------------------------------------------------------------------------
+
+struct WalFile {
+  uint64_t gen;
+  std::string path;
+  uint64_t size;
+};
+
+std::vector<WalFile> WalFiles(const std::string& dir) {
+  std::vector<WalFile> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("wal-", 0) == 0 && name.size() > 8 && name.substr(name.size() - 4) == ".log") {
+      out.push_back({std::stoull(name.substr(4, name.size() - 8), nullptr, 16), e.path().string(),
+                     static_cast<uint64_t>(fs::file_size(e.path()))});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const WalFile& a, const WalFile& b) { return a.gen < b.gen; });
+  return out;
+}
+
+std::string WalPath(const std::string& dir, uint64_t gen) {
+  char name[40];
+  std::snprintf(name, sizeof name, "wal-%016llx.log", static_cast<unsigned long long>(gen));
+  return dir + "/" + name;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+void AppendFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << bytes;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// The log's record format, written independently of the engine: [u32 payload length]
+// [u32 xxh32(payload)][payload: varint n, n x (u8 'P'/'D', varint klen, key, varint vlen,
+// value)], little-endian.
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+std::string EncodeRecord(const std::vector<WriteOp>& batch) {
+  std::string payload;
+  PutVarint(&payload, batch.size());
+  for (const WriteOp& op : batch) {
+    payload.push_back(op.kind == WriteOp::Kind::kPut ? 'P' : 'D');
+    PutVarint(&payload, op.key.size());
+    payload += op.key;
+    PutVarint(&payload, op.value.size());
+    payload += op.value;
+  }
+  uint32_t len = static_cast<uint32_t>(payload.size());
+  uint32_t sum = XXH32(payload.data(), payload.size(), 0);
+  std::string rec(8, '\0');
+  std::memcpy(&rec[0], &len, 4);
+  std::memcpy(&rec[4], &sum, 4);
+  return rec + payload;
+}
+
+std::vector<WriteOp> PutOp(const std::string& k, const std::string& v) {
+  return {WriteOp{WriteOp::Kind::kPut, k, v}};
+}
+
+// ---- recovery without a checkpoint ----------------------------------------------------------
+
+// The crash skips the destructor's commit+checkpoint: every committed write must come back
+// from the log alone, uncommitted ones must not.
+void CrashRecoveryCase(End end) {
+  TempDir d;
+  const auto groups = RandomGroups(7, 400, "");
+  const Model model = ModelOf(groups);
+  RunCrashingChild(end, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));
+    uint64_t checkpoints_at_open = e->Stats().checkpoints;
+    ChildWriteGroups(child, *e, groups);
+    CHILD_CHECK(child, e->Stats().checkpoints == checkpoints_at_open);  // only the log has it
+    CHILD_CHECK(child, e->Stats().wal_bytes > 0);
+    // Pending at the crash, never acknowledged: an overwrite, a delete, a new key.
+    auto first = model.begin();
+    CHILD_OK(child, e->Put(first->first, "uncommitted overwrite"));
+    CHILD_OK(child, e->Delete(std::next(first)->first));
+    CHILD_OK(child, e->Put("uncommitted-new", "x"));
+    CHILD_CHECK(child, e->HasPending());
+  });
+  auto files = WalFiles(d.path());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_GT(files[0].size, 0u) << "the child checkpointed; this test would not test the log";
+
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+  EXPECT_EQ(e->Stats().wal_bytes, 0u);  // recovery checkpointed
+  EXPECT_FALSE(e->HasPending());
+  ASSERT_EQ(WalFiles(d.path()).size(), 1u);
+  EXPECT_GT(WalFiles(d.path())[0].gen, files[0].gen);
+  e.reset();
+  e = MustOpen(Opts(d.path()));
+  EXPECT_MODEL(*e, model);
+}
+
+TEST(LmdbWal, ExitWithoutCheckpointRecoversEveryCommittedWrite) { CrashRecoveryCase(End::kExit); }
+TEST(LmdbWal, SigkillWithoutCheckpointRecoversEveryCommittedWrite) {
+  CrashRecoveryCase(End::kSigkill);
+}
+
+// Two crashes in a row, with writes in between: the second recovery replays the generation
+// the first recovery started.
+TEST(LmdbWal, RepeatedCrashesAccumulate) {
+  TempDir d;
+  Model model;
+  for (int round = 0; round < 4; ++round) {
+    const auto groups = RandomGroups(100 + round, 60, "r" + std::to_string(round % 2) + "-");
+    Model before = model;
+    model = ModelOf(groups, model);
+    RunCrashingChild(round % 2 ? End::kSigkill : End::kExit, [&](Child& child) {
+      auto e = ChildOpen(child, Opts(d.path()));
+      CHILD_MODEL(child, *e, before);
+      ChildWriteGroups(child, *e, groups);
+    });
+  }
+  auto e = MustOpen(Opts(d.path()));
+  EXPECT_MODEL(*e, model);
+}
+
+// ---- torn / corrupt tails -------------------------------------------------------------------
+
+enum class Tail { kGarbage, kHeaderOnly, kTruncatedRecord, kBadChecksum, kBadPayload, kHugeLength };
+
+std::string TailBytes(Tail t) {
+  std::string rec = EncodeRecord(PutOp("torn", std::string(3000, 't')));
+  switch (t) {
+    case Tail::kGarbage: {
+      std::mt19937 rng(3);
+      std::string g(777, '\0');
+      for (char& c : g) c = static_cast<char>(rng());
+      return g;
+    }
+    case Tail::kHeaderOnly:
+      return rec.substr(0, 5);
+    case Tail::kTruncatedRecord:
+      return rec.substr(0, rec.size() / 2);
+    case Tail::kBadChecksum:
+      rec[4] ^= 0x5a;
+      return rec;
+    case Tail::kBadPayload: {
+      // Right length, checksum over the damaged bytes, but the payload does not decode.
+      std::string payload = "\x05" "Xgarbage";
+      uint32_t len = static_cast<uint32_t>(payload.size());
+      uint32_t sum = XXH32(payload.data(), payload.size(), 0);
+      std::string r(8, '\0');
+      std::memcpy(&r[0], &len, 4);
+      std::memcpy(&r[4], &sum, 4);
+      return r + payload;
+    }
+    case Tail::kHugeLength: {
+      // A torn header claiming a ~2 GB record: replay must not allocate for it.
+      uint32_t len = 0x7ffffff0, sum = 0;
+      std::string r(8, '\0');
+      std::memcpy(&r[0], &len, 4);
+      std::memcpy(&r[4], &sum, 4);
+      return r + "only a few bytes follow";
+    }
+  }
+  return {};
+}
+
+class LmdbWalTornTail : public ::testing::TestWithParam<Tail> {};
+
+TEST_P(LmdbWalTornTail, EarlierWritesSurviveAndLaterWritesStayReachable) {
+  TempDir d;
+  const auto a = RandomGroups(11, 150, "");
+  const auto b = RandomGroups(12, 80, "");
+  const Model model_a = ModelOf(a);
+  const Model model_ab = ModelOf(b, model_a);
+
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));
+    ChildWriteGroups(child, *e, a);
+  });
+  auto files = WalFiles(d.path());
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(AppendFile(files.back().path, TailBytes(GetParam())));
+
+  // Recover in a child with a 1 GB address-space limit (a 2 GB allocation for a torn length
+  // would throw there), check A, write B and crash again before any checkpoint: B lives only
+  // in the generation this recovery started.
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    rlimit as{1ull << 30, 1ull << 30};
+    getrlimit(RLIMIT_AS, &as);
+    as.rlim_cur = 1ull << 30;
+    CHILD_CHECK(child, setrlimit(RLIMIT_AS, &as) == 0);
+    auto e = ChildOpen(child, Opts(d.path()));
+    CHILD_MODEL(child, *e, model_a);
+    ChildWriteGroups(child, *e, b);
+    CHILD_CHECK(child, e->Stats().wal_bytes > 0);
+  });
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model_ab);
+  EXPECT_EQ(Read(*e, "torn"), std::nullopt);
+  EXPECT_EQ(WalFiles(d.path()).size(), 1u);
+  // And it goes on working.
+  ASSERT_TRUE(e->Put("after", "1").ok());
+  ASSERT_TRUE(e->Commit().ok());
+  e.reset();
+  e = MustOpen(Opts(d.path()));
+  EXPECT_EQ(Read(*e, "after"), "1");
+  EXPECT_EQ(Dump(*e).size(), model_ab.size() + 1);
+}
+
+std::string TailName(const ::testing::TestParamInfo<Tail>& info) {
+  static const char* const kNames[] = {"Garbage",     "HeaderOnly", "TruncatedRecord",
+                                       "BadChecksum", "BadPayload", "HugeLength"};
+  return kNames[static_cast<int>(info.param)];
+}
+
+INSTANTIATE_TEST_SUITE_P(Tails, LmdbWalTornTail,
+                         ::testing::Values(Tail::kGarbage, Tail::kHeaderOnly,
+                                           Tail::kTruncatedRecord, Tail::kBadChecksum,
+                                           Tail::kBadPayload, Tail::kHugeLength),
+                         TailName);
+
+// The recovery checkpoint cannot run (LMDB's file may not grow: RLIMIT_FSIZE), so the torn
+// log stays on disk and new writes go to a new generation after it. The next recovery must
+// replay the old log up to its torn record and then still reach the new generation.
+TEST(LmdbWal, TornLogKeptByFailedRecoveryCheckpointDoesNotHideLaterGeneration) {
+  TempDir d;
+  const auto a = RandomGroups(21, 300, "");
+  const Model model_a = ModelOf(a);
+  Model model_ab = model_a;
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));
+    ChildWriteGroups(child, *e, a);
+  });
+  auto files = WalFiles(d.path());
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(AppendFile(files[0].path, TailBytes(Tail::kBadChecksum)));
+  const uint64_t data_bytes = fs::file_size(d.Sub("data.mdb"));
+  ASSERT_GT(files[0].size, 4 * data_bytes) << "the replay must not fit in data.mdb as it is";
+
+  std::vector<WriteOp> b;
+  for (int i = 0; i < 20; ++i) {
+    b.push_back({WriteOp::Kind::kPut, "b-" + Key(i), "v" + std::to_string(i)});
+  }
+  b.push_back({WriteOp::Kind::kDelete, model_a.begin()->first, ""});
+  ApplyToModel(&model_ab, b);
+
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit lim;
+    CHILD_CHECK(child, getrlimit(RLIMIT_FSIZE, &lim) == 0);
+    lim.rlim_cur = data_bytes;  // LMDB's data file cannot grow; a small log still fits
+    CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    auto e = ChildOpen(child, Opts(d.path()));
+    CHILD_MODEL(child, *e, model_a);
+    CHILD_CHECK(child, e->Stats().checkpoints == 0);  // the recovery checkpoint failed
+    CHILD_CHECK(child, WalFiles(d.path()).size() == 2);
+    CHILD_OK(child, e->Write(b));
+    CHILD_OK(child, e->Commit());
+    CHILD_MODEL(child, *e, model_ab);
+  });
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model_ab);
+  EXPECT_EQ(Read(*e, "torn"), std::nullopt);
+  EXPECT_EQ(WalFiles(d.path()).size(), 1u);
+}
+
+// An open that fails part-way through the replay (here: the log holds more than the map
+// may grow to) must leave the logs as they were, so that the operator can fix the cause and
+// open again without losing a thing. In particular the half-built engine must not commit
+// the replayed prefix and rotate (delete) the log it came from on its way out.
+TEST(LmdbWal, FailedReplayKeepsTheLog) {
+  TempDir d;
+  Model model;
+  for (int i = 0; i < 3000; ++i) model[Key(i)] = std::string(1000, static_cast<char>('a' + i % 26));
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    Engine* e = ChildOpen(child, Opts(d.path()));
+    int n = 0;
+    for (const auto& [k, v] : model) {
+      CHILD_OK(child, e->Put(k, v));
+      if (++n % 100 == 0) CHILD_OK(child, e->Commit());
+    }
+    CHILD_OK(child, e->Commit());
+  });
+  const auto files = WalFiles(d.path());
+  ASSERT_EQ(files.size(), 1u);
+  const std::string log = ReadFile(files[0].path);
+
+  LmdbOptions small = Opts(d.path());
+  small.map_size_bytes = small.map_size_max_bytes = 1 << 20;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto r = OpenLmdb(small);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kNoSpace) << r.status().ToString();
+    ASSERT_EQ(WalFiles(d.path()).size(), 1u);
+    EXPECT_EQ(ReadFile(files[0].path), log) << "a failed open changed the log";
+  }
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+}
+
+// ---- several generations ------------------------------------------------------------------
+
+// Two generations with ops on disk (an older one whose ops are also checkpointed, a newer one
+// that overwrites them): replay runs in generation order, so the newer ops win.
+TEST(LmdbWal, GenerationsReplayInOrder) {
+  TempDir d;
+  const auto a = RandomGroups(31, 200, "");
+  const auto b = RandomGroups(32, 200, "");  // same keyspace: overwrites and deletes of A
+  const Model model_a = ModelOf(a);
+  const Model model_ab = ModelOf(b, model_a);
+  ASSERT_NE(model_a, model_ab);
+
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));
+    ChildWriteGroups(child, *e, a);
+  });
+  auto files_a = WalFiles(d.path());
+  ASSERT_EQ(files_a.size(), 1u);
+  const std::string log_a = ReadFile(files_a[0].path);
+
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));  // replays A, checkpoints, deletes A's log
+    CHILD_MODEL(child, *e, model_a);
+    ChildWriteGroups(child, *e, b);
+  });
+  auto files_b = WalFiles(d.path());
+  ASSERT_EQ(files_b.size(), 1u);
+  ASSERT_GT(files_b[0].gen, files_a[0].gen);
+  ASSERT_GT(files_b[0].size, 0u);
+  // Put A's log back: as if the crash came before the rotation deleted it. Renumber both
+  // so that the order crosses a hex digit boundary (0x9 < 0xa, 0xff < 0x100).
+  for (auto [ga, gb] : {std::pair<uint64_t, uint64_t>{9, 10}, {0xff, 0x100}}) {
+    SCOPED_TRACE("generations " + std::to_string(ga) + ", " + std::to_string(gb));
+    TempDir copy;
+    fs::copy(d.path(), copy.path(), fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    fs::remove(copy.path() + "/" + fs::path(files_b[0].path).filename().string());
+    ASSERT_NO_FATAL_FAILURE(WriteFile(WalPath(copy.path(), ga), log_a));
+    fs::copy_file(files_b[0].path, WalPath(copy.path(), gb));
+    ASSERT_EQ(WalFiles(copy.path()).size(), 2u);
+
+    auto e = MustOpen(Opts(copy.path()));
+    ASSERT_NE(e, nullptr);
+    EXPECT_MODEL(*e, model_ab);
+    auto left = WalFiles(copy.path());
+    ASSERT_EQ(left.size(), 1u);  // both replayed generations deleted
+    EXPECT_GT(left[0].gen, gb);  // numbering continues after the newest
+    EXPECT_EQ(left[0].size, 0u);
+    // The new generation is where new writes go, and it is replayed after a crash.
+    e.reset();
+    RunCrashingChild(End::kExit, [&](Child& child) {
+      auto e2 = ChildOpen(child, Opts(copy.path()));
+      CHILD_OK(child, e2->Put("later", "x"));
+      CHILD_OK(child, e2->Commit());
+    });
+    e = MustOpen(Opts(copy.path()));
+    Model want = model_ab;
+    want["later"] = "x";
+    EXPECT_MODEL(*e, want);
+  }
+}
+
+// An old log whose ops are all checkpointed already (crash after LMDB's commit, before the
+// rotation deleted it): replaying it over the newer LMDB state changes nothing, even though
+// it is full of overwrites and deletes.
+TEST(LmdbWal, ReplayOverCheckpointedStateIsIdempotent) {
+  TempDir d;
+  const auto groups = RandomGroups(41, 300, "", 60);  // small keyspace: many re-puts/deletes
+  const Model model = ModelOf(groups);
+  auto e = MustOpen(Opts(d.path()));
+  for (const Group& g : groups) {
+    for (const auto& batch : g) ASSERT_TRUE(e->Write(batch).ok());
+    ASSERT_TRUE(e->Commit().ok());
+  }
+  auto files = WalFiles(d.path());
+  ASSERT_EQ(files.size(), 1u);
+  const std::string old_log = ReadFile(files[0].path);
+  ASSERT_GT(old_log.size(), 0u);
+  ASSERT_TRUE(e->Checkpoint().ok());
+  EXPECT_FALSE(fs::exists(files[0].path));
+  e.reset();
+
+  ASSERT_NO_FATAL_FAILURE(WriteFile(files[0].path, old_log));
+  e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+  e.reset();
+  ASSERT_NO_FATAL_FAILURE(WriteFile(files[0].path, old_log));  // and once more
+  e = MustOpen(Opts(d.path()));
+  EXPECT_MODEL(*e, model);
+  EXPECT_FALSE(fs::exists(files[0].path));
+}
+
+// ---- Checkpoint() -------------------------------------------------------------------------
+
+TEST(LmdbWal, CheckpointEmptiesTheLogAndDeletesOldGenerations) {
+  TempDir d;
+  auto e = MustOpen(Opts(d.path()));
+  Model model;
+  uint64_t last_gen = WalFiles(d.path()).at(0).gen;
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const auto groups = RandomGroups(50 + round, 40, "");
+    for (const Group& g : groups) {
+      for (const auto& batch : g) ASSERT_TRUE(e->Write(batch).ok());
+      ASSERT_TRUE(e->Commit().ok());
+    }
+    model = ModelOf(groups, model);
+    EngineStats st = e->Stats();
+    ASSERT_GT(st.wal_bytes, 0u);
+    auto files = WalFiles(d.path());
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0].gen, last_gen);
+    EXPECT_EQ(files[0].size, st.wal_bytes);  // the stat is the file's length
+
+    ASSERT_TRUE(e->Checkpoint().ok());
+    EXPECT_EQ(e->Stats().wal_bytes, 0u);
+    EXPECT_EQ(e->Stats().checkpoints, st.checkpoints + 1);
+    files = WalFiles(d.path());
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_GT(files[0].gen, last_gen);
+    EXPECT_EQ(files[0].size, 0u);
+    EXPECT_FALSE(fs::exists(WalPath(d.path(), last_gen)));
+    last_gen = files[0].gen;
+    EXPECT_MODEL(*e, model);
+  }
+  // With nothing written since, a checkpoint changes nothing on disk.
+  ASSERT_TRUE(e->Checkpoint().ok());
+  EXPECT_EQ(e->Stats().wal_bytes, 0u);
+  // Uncommitted writes are committed (logged) first, then folded in.
+  ASSERT_TRUE(e->Put("pending", "p").ok());
+  ASSERT_TRUE(e->Checkpoint().ok());
+  EXPECT_FALSE(e->HasPending());
+  EXPECT_EQ(e->Stats().wal_bytes, 0u);
+  model["pending"] = "p";
+  // Crash now: everything is in LMDB, the log is empty.
+  ASSERT_EQ(WalFiles(d.path()).size(), 1u);
+  EXPECT_EQ(WalFiles(d.path())[0].size, 0u);
+  e.reset();
+  e = MustOpen(Opts(d.path()));
+  EXPECT_MODEL(*e, model);
+}
+
+// ---- a failed log append ------------------------------------------------------------------
+
+// The log write fails with EFBIG (RLIMIT_FSIZE, as full as a full disk). Commit() says
+// NoSpace, the unacknowledged ops vanish (new keys gone, overwritten and deleted keys back to
+// their acknowledged values), the log is cut back so later records stay reachable, and once
+// there is room again the engine works without a restart. A crash afterwards recovers
+// exactly the acknowledged data. All in a child: the limit and SIGXFSZ stay there.
+TEST(LmdbWal, FailedLogAppendIsNotAcknowledged) {
+  TempDir d;
+  Model model;
+  for (int i = 0; i < 50; ++i) model[Key(i)] = std::string(1000, static_cast<char>('a' + i % 26));
+  model["overwrite-me"] = "v1";
+  model["delete-me"] = "d";
+  Model after = model;
+  after.erase(Key(3));
+  after["small"] = "s";
+  for (int i = 0; i < 20; ++i) after["after-" + Key(i)] = std::to_string(i);
+
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path()));
+    for (const auto& [k, v] : model) CHILD_OK(child, e->Put(k, v));
+    CHILD_OK(child, e->Commit());
+    const uint64_t wal = e->Stats().wal_bytes;
+    CHILD_CHECK(child, wal > 50000);
+
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit old_lim, lim;
+    CHILD_CHECK(child, getrlimit(RLIMIT_FSIZE, &old_lim) == 0);
+    lim = old_lim;
+    lim.rlim_cur = wal + 4000;  // room for a small record, not for the group below
+    CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &lim) == 0);
+
+    for (int i = 0; i < 20; ++i) CHILD_OK(child, e->Put("lost-" + Key(i), std::string(1000, 'x')));
+    CHILD_OK(child, e->Put("overwrite-me", "v2"));
+    CHILD_OK(child, e->Delete("delete-me"));
+    CHILD_CHECK(child, Read(*e, "overwrite-me") == "v2");  // pending writes are visible
+    Status s = e->Commit();
+    if (s.code() != Code::kNoSpace) child.Fail("commit over the limit: " + s.ToString());
+    CHILD_CHECK(child, !e->HasPending());
+    CHILD_MODEL(child, *e, model);  // nothing of the failed group is visible
+    CHILD_CHECK(child, e->Stats().wal_bytes == wal);
+    CHILD_CHECK(child, WalFiles(d.path()).size() == 1 && WalFiles(d.path())[0].size == wal);
+    CHILD_OK(child, e->Commit());  // nothing left to commit
+
+    // Still under the limit: a small group commits.
+    CHILD_OK(child, e->Put("small", "s"));
+    CHILD_OK(child, e->Commit());
+
+    CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &old_lim) == 0);  // room again
+    for (int i = 0; i < 20; ++i) CHILD_OK(child, e->Put("after-" + Key(i), std::to_string(i)));
+    CHILD_OK(child, e->Commit());
+    CHILD_OK(child, e->Delete(Key(3)));
+    CHILD_OK(child, e->Commit());
+    CHILD_MODEL(child, *e, after);
+  });
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, after);
+}
+
+// The same with sync = always, where the failure comes back from the Write itself.
+TEST(LmdbWal, FailedLogAppendWithSyncAlwaysFailsTheWrite) {
+  TempDir d;
+  Model model = {{"a", "1"}, {"b", "2"}};
+  RunCrashingChild(End::kExit, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path(), SyncMode::kAlways));
+    for (const auto& [k, v] : model) CHILD_OK(child, e->Put(k, v));
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit old_lim, lim;
+    CHILD_CHECK(child, getrlimit(RLIMIT_FSIZE, &old_lim) == 0);
+    lim = old_lim;
+    lim.rlim_cur = e->Stats().wal_bytes + 100;
+    CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    Status s = e->Put("big", std::string(5000, 'b'));
+    if (s.code() != Code::kNoSpace) child.Fail("put over the limit: " + s.ToString());
+    s = e->Write({{WriteOp::Kind::kDelete, "a", ""}, {WriteOp::Kind::kPut, "c", std::string(200, 'c')}});
+    if (s.code() != Code::kNoSpace) child.Fail("batch over the limit: " + s.ToString());
+    CHILD_CHECK(child, !e->HasPending());
+    CHILD_MODEL(child, *e, model);
+    CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &old_lim) == 0);
+    CHILD_OK(child, e->Put("c", "3"));
+  });
+  model["c"] = "3";
+  auto e = MustOpen(Opts(d.path()));
+  EXPECT_MODEL(*e, model);
+}
+
+// ---- sync modes -----------------------------------------------------------------------------
+
+// sync = none never fsyncs, but a process crash loses nothing: the page cache has the log.
+TEST(LmdbWal, SyncNoneRecoversAfterProcessCrash) {
+  TempDir d;
+  const auto groups = RandomGroups(61, 300, "");
+  const Model model = ModelOf(groups);
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path(), SyncMode::kNone));
+    ChildWriteGroups(child, *e, groups);
+    CHILD_CHECK(child, e->Stats().syncs == 0);
+    CHILD_CHECK(child, e->Stats().wal_bytes > 0);
+  });
+  auto e = MustOpen(Opts(d.path(), SyncMode::kNone));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+}
+
+// sync = always: every Write is its own durable commit; no Commit() call is needed.
+TEST(LmdbWal, SyncAlwaysCommitsEveryWrite) {
+  TempDir d;
+  const auto groups = RandomGroups(71, 100, "");
+  const Model model = ModelOf(groups);
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    auto e = ChildOpen(child, Opts(d.path(), SyncMode::kAlways));
+    for (const Group& g : groups) {
+      for (const auto& batch : g) {
+        EngineStats before = e->Stats();
+        CHILD_OK(child, e->Write(batch));
+        EngineStats st = e->Stats();
+        CHILD_CHECK(child, !e->HasPending());
+        CHILD_CHECK(child, st.commits == before.commits + 1);
+        CHILD_CHECK(child, st.syncs >= before.syncs + 1);
+        CHILD_CHECK(child, st.wal_bytes > before.wal_bytes || st.checkpoints > before.checkpoints);
+        CHILD_OK(child, e->Commit());  // nothing left
+        CHILD_CHECK(child, e->Stats().commits == st.commits);
+      }
+    }
+  });
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+}
+
+}  // namespace
+}  // namespace dynakv::storage
