@@ -502,8 +502,21 @@ void Server::ReapExpired() {
   });
   reap_cursor_ = seen < 200 ? std::string() : last;
   (void)s;
+  if (cfg_.cluster_addr.empty()) {
+    for (const auto& k : dead) {
+      if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
+    }
+    return;
+  }
+  // In a cluster a tombstone may only go once no replica can bring the old value back
+  // (Cassandra's gc_grace trap): read the key from all N replicas first. That read succeeds
+  // only when every replica answered, and its read repair hands the tombstone to any that
+  // lacked it; the local copy is dropped only if the union of all replicas is still dead.
   for (const auto& k : dead) {
-    if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
+    node_->Read(k, int(cfg_.n), [this, k, grace](Status st, cluster::ReadReply rr) {
+      if (!st.ok() || !cluster::IsDeleted(rr.record, WallMs())) return;
+      if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
+    });
   }
 }
 

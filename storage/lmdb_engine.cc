@@ -65,7 +65,14 @@ class LmdbEngine final : public Engine {
   // Shutdown must not lose writes: pending writes are committed and synced whatever the
   // sync mode (even kNone), then the env is closed. An error here can only be logged.
   ~LmdbEngine() override {
-    if (env_ == nullptr) return;
+    if (!opened_) {
+      // Open() failed part-way (e.g. a replay error): the txn holds an arbitrary prefix of
+      // the log. Committing it and rotating would delete the rest of the log; the logs stay
+      // as they are for the next open.
+      CloseEnv();
+      if (wal_fd_ >= 0) ::close(wal_fd_);
+      return;
+    }
     if (Status s = Commit(); !s.ok()) {
       std::fprintf(stderr, "dynakv: storage: final commit failed: %s\n", s.ToString().c_str());
     }
@@ -85,7 +92,9 @@ class LmdbEngine final : public Engine {
     long page = sysconf(_SC_PAGESIZE);
     page_bytes_ = page > 0 ? static_cast<uint64_t>(page) : 4096;
     if (Status s = OpenEnv(); !s.ok()) return s;
-    return RecoverWal();
+    if (Status s = RecoverWal(); !s.ok()) return s;
+    opened_ = true;
+    return Status::OK();
   }
 
   Status Get(std::string_view key, std::string* value) override {
@@ -643,13 +652,24 @@ class LmdbEngine final : public Engine {
         replaying_ = false;
         return ErrnoStatus(errno, "open write-ahead log");
       }
+      struct stat st;
+      if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        replaying_ = false;
+        return ErrnoStatus(err, "stat write-ahead log");
+      }
+      uint64_t left = static_cast<uint64_t>(st.st_size);
       std::string header(8, '\0'), payload;
       while (true) {
-        if (::read(fd, header.data(), 8) != 8) break;
+        if (left < 8 || ::read(fd, header.data(), 8) != 8) break;
+        left -= 8;
         uint32_t len = GetU32(header.data()), sum = GetU32(header.data() + 4);
-        if (len > kRecordBytesMax) break;
+        // A torn header can claim any length: check it against the file before allocating.
+        if (len > kRecordBytesMax || len > left) break;
         payload.resize(len);
         if (::read(fd, payload.data(), len) != static_cast<ssize_t>(len)) break;  // torn tail
+        left -= len;
         if (XXH32(payload.data(), len, 0) != sum || !DecodeRecord(payload, &ops)) break;
         if (Status s = Write(ops); !s.ok()) {
           ::close(fd);
@@ -689,6 +709,7 @@ class LmdbEngine final : public Engine {
   uint64_t wal_gen_ = 0;
   uint64_t wal_bytes_ = 0;         // durable length of the current log
   bool replaying_ = false;
+  bool opened_ = false;            // Open() succeeded: the destructor may commit and checkpoint
   uint64_t checkpoints_ = 0;
   uint64_t checkpoint_failures_ = 0;
   Status lost_;                    // pending writes lost while rebuilding; Commit reports it

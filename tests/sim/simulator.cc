@@ -1120,17 +1120,19 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
     for (auto& [k, ks] : keys_) {
       if (ks.deleted_values.empty()) continue;
       Host& host = hosts_[HostByAddr("sim-" + hosts_[0].node->PreferenceList(k)[0] + ":7000")];
-      std::vector<Record> st = StateOf(host, k);
-      Record rec = st.empty() ? Record{} : st[0];
+      std::string bytes;
+      Record rec, planted;
+      if (host.engine->Get(DataKey(k), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &rec);
       uint64_t c = 0;
       for (const auto& v : ks.deleted_values) {
         Sibling s;
         s.dot = {0x5AB07A6E, ++c};
         s.timestamp_ms = kEpochMs + now_;
         s.value = v;
-        rec.siblings.push_back(s);
+        planted.siblings.push_back(s);
       }
-      rec.context.Raise(0x5AB07A6E, c, kEpochMs + now_);
+      planted.context.Raise(0x5AB07A6E, c, kEpochMs + now_);
+      rec = cluster::Join(rec, planted);  // Join keeps the record canonical (sorted siblings)
       (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
       (void)host.engine->Commit();
       Note("SABOTAGE: resurrected the deleted values of " + k + " on " + host.id);
@@ -1142,14 +1144,16 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
     for (auto& [k, ks] : keys_) {
       if (ks.cls != Cls::kCart && ks.cls != Cls::kSet) continue;
       Host& host = hosts_[0];
-      std::vector<Record> st = StateOf(host, k);
-      Record rec = st.empty() ? Record{} : st[0];
+      std::string bytes;
+      Record rec, planted;
+      if (host.engine->Get(DataKey(k), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &rec);
       Sibling s;
       s.dot = {0xBAD0BAD0, 1};
       s.timestamp_ms = kEpochMs + now_;
       s.value = "phantom";
-      rec.siblings.push_back(s);
-      rec.context.Raise(0xBAD0BAD0, 1, kEpochMs + now_);
+      planted.siblings.push_back(s);
+      planted.context.Raise(0xBAD0BAD0, 1, kEpochMs + now_);
+      rec = cluster::Join(rec, planted);
       (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
       (void)host.engine->Commit();
       Note("SABOTAGE: planted a phantom sibling in " + k + " on " + host.id);
