@@ -37,6 +37,17 @@ void Membership::Start(uint64_t now_ms, uint64_t incarnation) {
   next_gossip_ms_ = now_ms;  // gossip at the first tick
 }
 
+void Membership::Restore(const std::vector<MemberState>& saved, uint64_t now_ms) {
+  for (const auto& st : saved) {
+    if (st.id.empty() || st.id == cfg_.id || entries_.count(st.id)) continue;
+    if (entries_.size() >= cfg_.max_members) break;
+    Entry e;
+    e.state = st;
+    e.last_change_ms = now_ms;
+    entries_.emplace(st.id, std::move(e));
+  }
+}
+
 void Membership::AddSeed(const std::string& addr) {
   if (addr != cfg_.cluster_addr &&
       std::find(cfg_.seeds.begin(), cfg_.seeds.end(), addr) == cfg_.seeds.end()) {

@@ -69,6 +69,10 @@ class Membership {
   // Peers count as reachable unless down (or gone).
   bool IsReachable(const std::string& id) const;
 
+  // Re-adds the peers persisted before a restart (never ourselves), as if just heard from:
+  // failure detection marks the ones that stay silent suspect and then down, as usual.
+  void Restore(const std::vector<MemberState>& saved, uint64_t now_ms);
+
   void AddSeed(const std::string& cluster_addr);
   void Leave(uint64_t now_ms);
   // InvalidArgument for ourselves (use Leave), NotFound for an unknown id.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <map>
 #include <set>
 #include <utility>
@@ -22,6 +23,7 @@ constexpr std::string_view kDataEnd = "d0";  // '0' == '/' + 1: end of the "d/" 
 constexpr std::string_view kHintPrefix = "h/";
 constexpr std::string_view kHintEnd = "h0";
 constexpr std::string_view kIncarnationKey = "m/incarnation";
+constexpr std::string_view kMembersKey = "m/members";
 constexpr size_t kMaxHints = 100000;          // hinted records held for others, at most
 constexpr size_t kHintScanBatch = 64;         // hints examined per delivery pass
 constexpr size_t kScanChunk = 256;            // ScanLocal visits in chunks (see there)
@@ -125,6 +127,9 @@ struct Node::Impl {
   std::map<uint64_t, PendingWrite> writes;
   std::map<uint64_t, PendingForward> forwards;
   std::map<uint64_t, PendingScan> scans;
+  static constexpr size_t kForwardSeenMax = 100000;
+  std::set<std::pair<std::string, uint64_t>> forward_seen;
+  std::deque<std::pair<uint64_t, std::pair<std::string, uint64_t>>> forward_seen_order;
   std::map<uint64_t, HintDelivery> deliveries;
   std::set<std::string> hints_in_flight;
   std::multimap<uint64_t, uint64_t> timers;  // deadline_ms -> req_id (any of the maps above)
@@ -258,7 +263,23 @@ struct Node::Impl {
   void RebuildRing() {
     if (standalone) return;
     auto members = membership.RingMembers();
-    if (!ring.SameMembers(members)) ring.Build(std::move(members));
+    if (!ring.SameMembers(members)) {
+      ring.Build(std::move(members));
+      PersistMembers();
+    }
+  }
+
+  // Saved with the data (same group commit) whenever the ring changes; read back by Start().
+  void PersistMembers() {
+    Message mm;
+    mm.type = MsgType::kGossip;
+    mm.from_id = cfg.id;
+    mm.from_addr = cfg.cluster_addr;
+    for (const auto& st : membership.Digest()) {
+      if (st.id != cfg.id) mm.members.push_back(st);
+    }
+    Status s = engine->Put(kMembersKey, EncodeFrame(mm, ""));
+    if (!s.ok()) Log(Logger::Level::kWarn, "could not persist the member list: " + s.ToString());
   }
 
   // ---- placement -----------------------------------------------------------------------
@@ -445,6 +466,29 @@ struct Node::Impl {
                     bool* existed) {
     Status s = LoadLocal(key, rec, existed);
     if (!s.ok()) return s;
+    return ApplyOp(req, rec);
+  }
+
+  // A stand-in coordinator (every preference-list node down) keeps the write as a hint for
+  // `owner`. Its dot must be newer than any it issued for this key before, which live in the
+  // hint it may already hold (and in a local copy from an older ring), so build on both.
+  Status ApplyStandIn(const std::string& key, const std::string& owner, const WriteRequest& req,
+                      Record* rec) {
+    bool found = false;
+    Status s = LoadLocal(key, rec, &found);
+    if (!s.ok()) return s;
+    std::string bytes;
+    s = engine->Get(HintKey(owner, key), &bytes);
+    if (s.ok()) {
+      Record hinted;
+      if (DecodeRecord(bytes, &hinted).ok()) *rec = cluster::Join(*rec, hinted);
+    } else if (!s.IsNotFound()) {
+      return s;
+    }
+    return ApplyOp(req, rec);
+  }
+
+  Status ApplyOp(const WriteRequest& req, Record* rec) {
     uint64_t now_ms = clock->WallMs();
     if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms);
     NewValue v;
@@ -504,9 +548,18 @@ struct Node::Impl {
     for (size_t i = 0; i < std::min(n, walk.size()); ++i) {
       pref.push_back(ring.members()[walk[i]].id);
     }
+    bool stand_in = false;
     if (!forwarded && !Contains(pref, cfg.id)) {
-      return Forward(ForwardTarget(pref), key, /*is_write=*/true, 0, &req, nullptr,
-                     std::move(done));
+      bool any_reachable = std::any_of(pref.begin(), pref.end(), [&](const std::string& id) {
+        return membership.IsReachable(id);
+      });
+      if (any_reachable) {
+        return Forward(ForwardTarget(pref), key, /*is_write=*/true, 0, &req, nullptr,
+                       std::move(done));
+      }
+      // Every preference-list node is down (Dynamo §4.6): rather than fail, coordinate here
+      // and hold the write as a hint for the first of them; the rest go to fallbacks.
+      stand_in = true;
     }
     if (pref.size() < static_cast<size_t>(req.w)) {
       return done(Status::Unavailable("w=" + std::to_string(req.w) + " but only " +
@@ -514,9 +567,15 @@ struct Node::Impl {
                   {});
     }
     WriteReply reply;
-    bool existed = false;
-    Status s = ApplyLocal(key, req, &reply.record, &existed);
-    if (s.ok()) s = StoreLocal(key, reply.record, existed);
+    Status s;
+    if (stand_in) {
+      s = ApplyStandIn(key, pref.front(), req, &reply.record);
+      if (s.ok()) s = StoreHint(pref.front(), key, reply.record);
+    } else {
+      bool existed = false;
+      s = ApplyLocal(key, req, &reply.record, &existed);
+      if (s.ok()) s = StoreLocal(key, reply.record, existed);
+    }
     if (!s.ok()) return done(s, {});
     reply.context = reply.record.context;
 
@@ -524,12 +583,12 @@ struct Node::Impl {
     PendingWrite& p = writes[id];
     p.w = req.w;
     p.cb = std::move(done);
-    p.acks = Contains(pref, cfg.id) ? 1 : 0;
+    p.acks = (stand_in || Contains(pref, cfg.id)) ? 1 : 0;
     // Sloppy quorum: a preference-list node we believe down is stood in for by the next
     // reachable node past the top N, which holds the record as a hint for it.
     size_t fallback = pref.size();
     for (const auto& t : pref) {
-      if (t == cfg.id) continue;
+      if (t == cfg.id || (stand_in && t == pref.front())) continue;
       Message m;
       m.req_id = id;
       m.key = key;
@@ -617,7 +676,28 @@ struct Node::Impl {
     SendTo(to, &m);
   }
 
+  // A duplicated forward frame must not coordinate the same client request twice (a second
+  // dot for one write; a counter add counted twice). Remember (sender, request id) for ten
+  // request timeouts, bounded in count.
+  bool SeenForward(const std::string& from, uint64_t req_id) {
+    uint64_t now = clock->NowMs();
+    while (!forward_seen_order.empty() && forward_seen_order.front().first <= now) {
+      forward_seen.erase(forward_seen_order.front().second);
+      forward_seen_order.pop_front();
+    }
+    auto key = std::make_pair(from, req_id);
+    if (forward_seen.count(key)) return true;
+    if (forward_seen.size() >= kForwardSeenMax) {
+      forward_seen.erase(forward_seen_order.front().second);
+      forward_seen_order.pop_front();
+    }
+    forward_seen.insert(key);
+    forward_seen_order.emplace_back(now + 10 * cfg.request_timeout_ms, key);
+    return false;
+  }
+
   void OnForwardReq(Message& m) {
+    if (SeenForward(m.from_id, m.req_id)) return;
     std::string reply_to = m.from_addr;
     uint64_t req_id = m.req_id;
     // Our deadline is shorter than the forwarder's, so our answer (even Unavailable)
@@ -721,16 +801,31 @@ struct Node::Impl {
       if (!SplitHintKey(hk, &owner, &key)) continue;
       if (hints_in_flight.count(hk)) continue;
       const MemberState* m = membership.Find(owner);
-      if (!m || m->status == MemberStatus::kRemoved || owner == cfg.id) {
-        // The owner is gone for good (or is us after a restart): apply what we can, drop.
-        if (owner == cfg.id) {
-          Record rec;
-          if (DecodeRecord(bytes, &rec).ok()) (void)JoinLocal(key, rec);
+      // An owner we do not know yet (right after a restart, before gossip): keep the hint.
+      // It is an acknowledged copy; dropping it could lose the write.
+      if (m == nullptr) continue;
+      std::string target = owner;
+      if (m->status == MemberStatus::kRemoved || owner == cfg.id) {
+        // The owner is gone for good (or is us): the key's current replicas take it.
+        target.clear();
+        for (const auto& id : Preference(key)) {
+          if (id == cfg.id) {
+            Record rec;
+            if (DecodeRecord(bytes, &rec).ok() && JoinLocal(key, rec).ok()) target = cfg.id;
+            break;
+          }
+          if (membership.IsReachable(id)) {
+            target = id;
+            break;
+          }
         }
-        if (engine->Delete(hk).ok() && hint_count > 0) --hint_count;
-        continue;
+        if (target.empty()) continue;  // nobody to take it now; retry next pass
+        if (target == cfg.id) {
+          if (engine->Delete(hk).ok() && hint_count > 0) --hint_count;
+          continue;
+        }
       }
-      if (!membership.IsReachable(owner)) continue;
+      if (!membership.IsReachable(target)) continue;
       Message msg;
       msg.type = MsgType::kWriteReq;
       msg.key = key;
@@ -742,7 +837,7 @@ struct Node::Impl {
       msg.req_id = id;
       hints_in_flight.insert(hk);
       deliveries[id] = HintDelivery{hk, std::move(bytes)};
-      SendTo(owner, &msg);
+      SendTo(target, &msg);
     }
   }
 
@@ -970,6 +1065,9 @@ struct Node::Impl {
     if (!s.ok()) return s;
     incarnation = inc;
     actor = FreshActor();  // never reuse dots of a previous life (kv679)
+    // Request ids start at a random point each life, so a late reply to the previous life's
+    // request #k cannot complete this life's request #k.
+    next_req_id = (random->Next() & 0x7fffffffffffull) + 1;
     key_count = 0;
     s = engine->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view) {
       ++key_count;
@@ -984,6 +1082,16 @@ struct Node::Impl {
     if (!s.ok()) return s;
     if (!standalone) {
       membership.Start(clock->NowMs(), incarnation);
+      // The members we knew before the restart: without them a restarted node would
+      // coordinate with a ring of itself (or of whoever restarted with it) until gossip
+      // arrives, and place writes on nodes that do not own them.
+      std::string saved;
+      if (engine->Get(kMembersKey, &saved).ok()) {
+        Message mm;
+        if (DecodeFrame(saved, "", &mm).ok() && mm.type == MsgType::kGossip) {
+          membership.Restore(mm.members, clock->NowMs());
+        }
+      }
       RebuildRing();
     }
     return Status::OK();

@@ -8,7 +8,7 @@
 namespace dynakv::server {
 namespace {
 constexpr uint64_t kFrameBytesMax = 640ull * 1024 * 1024;  // > proto_max_bulk_len + headers
-constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 5000;
+constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 1000;
 
 void PutU32(char* p, uint32_t v) {
   p[0] = static_cast<char>(v >> 24);

@@ -1,7 +1,7 @@
 // server/peer_transport.h: cluster::Transport over libuv TCP.
 //
 // One outbound connection per peer address, opened on first Send and re-opened with
-// exponential backoff (100 ms .. 5 s) after a failure. Frames are length-prefixed (u32 big
+// exponential backoff (100 ms .. 1 s) after a failure. Frames are length-prefixed (u32 big
 // endian) on the wire; the cluster codec inside authenticates them. Sends are buffered until
 // the server's group commit has made the writes they acknowledge durable (Release()), and
 // each peer's queue is bounded (bytes): past the bound frames are dropped, which the core

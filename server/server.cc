@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "server/commands.h"
 #include "server/peer_transport.h"
 #include "storage/mem_engine.h"
 
@@ -431,7 +432,10 @@ void Server::CommitAndFlush() {
       for (Client* c : list) {
         c->in_flush_list = false;
         if (c->closing) continue;
-        c->out = "-ERR persistence failure, write not stored: " + s.message() + "\r\n";
+        // A full disk reads the same whether the LMDB map or the file system ran out.
+        c->out = "-" + (s.code() == Code::kNoSpace ? ErrorText(s)
+                                                   : "ERR persistence failure, write not stored: " + s.message()) +
+                 "\r\n";
         c->waiting.clear();
         c->close_after_flush = true;
         uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));

@@ -173,9 +173,13 @@ class LmdbEngine final : public Engine {
     if (!lost_.ok()) {
       // Unacknowledged pending writes were lost while rebuilding the txn (see Recover);
       // report it now, when the caller would otherwise acknowledge them.
+      // Writes made since then are in the same unacknowledged group: drop them too, or they
+      // would stay visible (and reach LMDB at the next checkpoint) after this error.
       Status s = std::move(lost_);
       lost_ = Status::OK();
       wal_buf_.clear();
+      pending_.resize(acked_ops_);
+      RestorePending();
       return s;
     }
     if (wal_buf_.empty()) return Status::OK();

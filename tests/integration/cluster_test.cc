@@ -656,7 +656,7 @@ TEST_F(ClusterTest, KillTwoOfThreeIsUnavailableFastThenRestartRecovers) {
 
 TEST_F(ClusterTest, FreshNodeJoinsThroughOneSeedAndDynamoJoin) {
   StartCluster(3);
-  ASSERT_TRUE(IsOkStatus(c(0)("SET", "before-join", "b")));
+  for (int k = 0; k < 50; k++) ASSERT_TRUE(IsOkStatus(c(k % 3)("SET", "bj:" + std::to_string(k), "b")));
 
   // n4 knows only n1's cluster address.
   ServerProcess& n4 = AddNode("n4", {cluster_->cluster_addr(0)});
@@ -684,16 +684,33 @@ TEST_F(ClusterTest, FreshNodeJoinsThroughOneSeedAndDynamoJoin) {
     EXPECT_EQ(m.tokens, kTokens);
   }
   // It serves requests with the others (ring views agree once everyone lists n4).
+  auto ring_of = [](Conn& conn) {
+    std::string flat;
+    Reply r = conn("DYNAMO", "RING");
+    if (!r || r->type != REDIS_REPLY_ARRAY) return flat;
+    for (size_t j = 0; j < r->elements; j++) {
+      const redisReply* e = r->element[j];
+      if (e->type == REDIS_REPLY_ARRAY && e->elements == 2) flat += Str(e->element[0]) + "=" + Str(e->element[1]) + ",";
+    }
+    return flat;
+  };
   ASSERT_TRUE(WaitUntil(
       [&] {
-        std::string p = Describe(c(0)("DYNAMO", "RING"));
+        std::string p = ring_of(c(0));
+        if (std::count(p.begin(), p.end(), ',') != 4 * kTokens) return false;
         for (size_t i = 1; i < 3; i++)
-          if (Describe(c(i)("DYNAMO", "RING")) != p) return false;
+          if (ring_of(c(i)) != p) return false;
         auto c4 = n4.Connect(2000);
-        return Describe((*c4)("DYNAMO", "RING")) == p;
+        return ring_of(*c4) == p;
       },
-      5s, 50ms));
+      5s, 50ms))
+      << "the four nodes do not agree on a ring of 4 x " << kTokens << " tokens";
   auto c4 = n4.Connect(5000);
+  // Data written before the join stays readable (N=3 of 4: at least 2 old holders per key).
+  for (int k = 0; k < 50; k++) {
+    std::string key = "bj:" + std::to_string(k);
+    EXPECT_TRUE(IsBulk((*c4)("GET", key), "b")) << key << " via the new node";
+  }
   for (int k = 0; k < 20; k++) {
     std::string key = "j4:" + std::to_string(k);
     EXPECT_TRUE(IsOkStatus((*c4)("SET", key, "via-n4"))) << key;
@@ -846,6 +863,119 @@ TEST_F(ClusterTest, ReadRepairDeliversAWriteTheRestartedReplicaMissed) {
   EXPECT_EQ(Siblings(c(C)("DGET", "rr:d", "R", "1")), (std::vector<std::string>{"dv"}));
   // And C alone cannot meet R=2.
   EXPECT_TRUE(IsUnavailable(c(C)("GET", "rr:k")));
+}
+
+// ---- sloppy quorum and hinted handoff (5 nodes) -----------------------------------------------
+
+// DYNAMO HINTS field summed over processes (dead ones count 0).
+long long SumHints(const std::vector<ServerProcess*>& ps, const std::string& field) {
+  long long sum = 0;
+  for (auto* p : ps) {
+    auto c = p->Connect(2000);
+    if (!c->ok()) continue;
+    Reply r = c->Cmd({"DYNAMO", "HINTS"});
+    if (!r || r->type != REDIS_REPLY_ARRAY) continue;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+      if (Str(r->element[i]) == field && r->element[i + 1]->type == REDIS_REPLY_INTEGER) sum += r->element[i + 1]->integer;
+    }
+  }
+  return sum;
+}
+
+TEST_F(ClusterTest, FiveNodesSloppyQuorumHandsHintsBackAfterRestart) {
+  StartCluster(5);
+  std::vector<ServerProcess*> others = {&node(0), &node(1), &node(2), &node(3)};
+  // Keys n1 must forward, and would forward to n5 (first in their preference list).
+  std::vector<std::string> fwd_keys;
+  for (int k = 0; k < 2000 && fwd_keys.size() < 400; k++) {
+    std::string key = "fw:" + std::to_string(k);
+    Reply p = c(0)("DYNAMO", "PREFLIST", key);
+    ASSERT_TRUE(p && p->type == REDIS_REPLY_ARRAY && p->elements == 3) << Describe(p);
+    if (Str(p->element[0]) != "n5") continue;
+    if (Str(p->element[1]) == "n1" || Str(p->element[2]) == "n1") continue;
+    fwd_keys.push_back(key);
+  }
+  ASSERT_GE(fwd_keys.size(), 20u);
+
+  node(4).Kill();
+  auto t_kill = SteadyClock::now();
+  // Until n1 stops trusting n5, such requests may time out; then they must succeed again
+  // (forwarded to the next live replica).
+  long long first_ok_ms = -1;
+  int consecutive = 0, failures = 0;
+  size_t next = 0;
+  WaitUntil(
+      [&] {
+        const std::string& key = fwd_keys[next++ % fwd_keys.size()];
+        Reply w = c(0)("SET", key, "f");
+        if (IsOkStatus(w) && IsBulk(c(0)("GET", key), "f")) {
+          if (first_ok_ms < 0) first_ok_ms = MsSince(t_kill);
+          consecutive++;
+        } else {
+          failures++;
+          consecutive = 0;
+        }
+        return consecutive >= 20;
+      },
+      10s, 5ms);
+  std::printf("[cluster] 5 nodes, n5 killed: requests n1 forwards toward n5 succeed again after %lld ms "
+              "(%d failed meanwhile), stable by %lld ms\n",
+              first_ok_ms, failures, MsSince(t_kill));
+  ASSERT_GE(first_ok_ms, 0) << "forwarded requests never recovered after n5 died";
+  EXPECT_LT(first_ok_ms, 5000);
+  EXPECT_GE(consecutive, 20);
+  ASSERT_TRUE(WaitStatus(others, "n5", "down", 8s)) << StateDump();
+  long long stored_before = SumHints(others, "hints_stored");
+
+  // Keys whose preference list includes the dead n5: a fallback node past the top 3 stands
+  // in for it, so even W=3 is met (Dynamo §4.6).
+  std::vector<std::string> keys;
+  for (int k = 0; k < 400 && keys.size() < 24; k++) {
+    std::string key = "hh:" + std::to_string(k);
+    Reply p = c(0)("DYNAMO", "PREFLIST", key);
+    ASSERT_TRUE(p && p->type == REDIS_REPLY_ARRAY) << Describe(p);
+    for (size_t j = 0; j < p->elements; j++)
+      if (Str(p->element[j]) == "n5") keys.push_back(key);
+  }
+  ASSERT_GE(keys.size(), 10u);
+  for (size_t k = 0; k < keys.size(); k++) {
+    if (k % 3 == 0) {
+      Reply w = c(k % 4)("DPUT", keys[k], "hinted-" + keys[k], "", "W", "3");
+      EXPECT_TRUE(IsContext(w)) << "W=3 with one preference-list node down and 4 nodes alive (sloppy quorum): "
+                                << keys[k] << " via " << node(k % 4).name();
+    } else {
+      EXPECT_TRUE(IsOkStatus(c(k % 4)("SET", keys[k], "hinted-" + keys[k]))) << keys[k];
+    }
+  }
+  long long stored_after = SumHints(others, "hints_stored");
+  std::printf("[cluster] hints_stored %lld -> %lld for %zu keys owned partly by the dead n5\n", stored_before,
+              stored_after, keys.size());
+  EXPECT_GE(stored_after - stored_before, (long long)keys.size()) << "one hint per key for n5";
+
+  // Every hint stored since n5 died (these keys and the fw: writes above, each key written
+  // once) goes back to n5 once it is up again.
+  long long delivered_before = SumHints(others, "hints_delivered");
+  long long to_deliver = stored_after - delivered_before;
+  auto t0 = SteadyClock::now();
+  ASSERT_TRUE(node(4).Restart()) << node(4).last_error();
+  ASSERT_TRUE(cluster_->WaitAllUp(15s)) << cluster_->last_error() << "\n" << StateDump();
+  Reconnect(4);
+  long long delivered = 0;
+  bool ok = WaitUntil(
+      [&] {
+        delivered = SumHints(others, "hints_delivered") - delivered_before;
+        return delivered >= to_deliver;
+      },
+      12s, 100ms);
+  std::printf("[cluster] %lld of %lld hints delivered to the restarted n5 within %lld ms of its restart\n",
+              delivered, to_deliver, MsSince(t0));
+  EXPECT_TRUE(ok) << "only " << delivered << " of " << to_deliver << " hints delivered";
+  // n5's own copy (R=1 through n5, a replica of these keys, answers from its local record
+  // first), without any read repair having touched these keys.
+  for (auto& key : keys) {
+    EXPECT_EQ(Siblings(c(4)("DGET", key, "R", "1")), (std::vector<std::string>{"hinted-" + key}))
+        << key << " was not handed off to n5";
+  }
 }
 
 // ---- counter CRDT across coordinators --------------------------------------------------------

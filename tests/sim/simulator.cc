@@ -1109,6 +1109,8 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
       });
       for (auto& k : hk) (void)host.engine->Delete(k);
       (void)host.engine->Commit();
+      // We changed the engine behind the node's back: its row cache must forget (node.h).
+      if (host.node) host.node->DropCaches();
     }
     if (!sabotage_done_) Note("SABOTAGE: erased acknowledged cart write to " + key + " everywhere");
     sabotage_done_ = true;
@@ -1118,7 +1120,7 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
     // made-up actor that the tombstone's context does not cover (as if the delete had been
     // forgotten there).
     for (auto& [k, ks] : keys_) {
-      if (ks.deleted_values.empty()) continue;
+      if (ks.deleted_values.empty() || ks.tainted) continue;
       Host& host = hosts_[HostByAddr("sim-" + hosts_[0].node->PreferenceList(k)[0] + ":7000")];
       std::string bytes;
       Record rec, planted;
@@ -1135,6 +1137,7 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
       rec = cluster::Join(rec, planted);  // Join keeps the record canonical (sorted siblings)
       (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
       (void)host.engine->Commit();
+      if (host.node) host.node->DropCaches();
       Note("SABOTAGE: resurrected the deleted values of " + k + " on " + host.id);
       sabotage_done_ = true;
       break;
@@ -1156,6 +1159,7 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
       rec = cluster::Join(rec, planted);
       (void)host.engine->Put(DataKey(k), cluster::EncodeRecord(rec));
       (void)host.engine->Commit();
+      if (host.node) host.node->DropCaches();
       Note("SABOTAGE: planted a phantom sibling in " + k + " on " + host.id);
       sabotage_done_ = true;
       break;
