@@ -1084,6 +1084,50 @@ TEST_F(ClusterTest, MultiKeyCommandsFanOutAcrossFiveNodes) {
   }
 }
 
+// SCAN, KEYS and DBSIZE cover the ring: with 5 nodes and N=3 no node holds every key, yet a
+// SCAN through any node returns each live key exactly once (duplicates only if the ring
+// changed mid-walk, which it does not here), KEYS agrees, and DBSIZE is a sane estimate.
+TEST_F(ClusterTest, ScanKeysAndDbsizeCoverTheWholeRing) {
+  StartCluster(5);
+  constexpr int kKeys = 300;
+  std::set<std::string> want;
+  for (int k = 0; k < kKeys; k++) {
+    std::string key = "scan:" + std::to_string(k);
+    ASSERT_TRUE(IsOkStatus(c(k % 5)("SET", key, "v")));
+    want.insert(key);
+  }
+  ASSERT_TRUE(IsOkStatus(c(0)("SET", "other:1", "x")));
+  ASSERT_TRUE(IsInt(c(1)("DEL", "scan:0"), 1));
+  want.erase("scan:0");
+  for (size_t i = 0; i < 5; i++) {
+    std::multiset<std::string> got;
+    std::string cursor = "0";
+    int calls = 0;
+    do {
+      Reply r = c(i)("SCAN", cursor, "MATCH", "scan:*", "COUNT", "50");
+      ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+      cursor = Str(r->element[0]);
+      for (size_t j = 0; j < r->element[1]->elements; j++) got.insert(Str(r->element[1]->element[j]));
+      ASSERT_LT(++calls, 1000) << "SCAN does not terminate via " << node(i).name();
+    } while (cursor != "0");
+    EXPECT_EQ(got.size(), want.size()) << "SCAN via " << node(i).name() << " (duplicates or misses)";
+    EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), want) << "SCAN via " << node(i).name();
+
+    Reply keys = c(i)("KEYS", "scan:*");
+    ASSERT_TRUE(keys && keys->type == REDIS_REPLY_ARRAY) << Describe(keys);
+    std::set<std::string> kset;
+    for (size_t j = 0; j < keys->elements; j++) kset.insert(Str(keys->element[j]));
+    EXPECT_EQ(keys->elements, want.size()) << "KEYS via " << node(i).name();
+    EXPECT_EQ(kset, want) << "KEYS via " << node(i).name();
+
+    // Each node holds ~3/5 of the records; DBSIZE scales that back up (an estimate).
+    Reply d = c(i)("DBSIZE");
+    ASSERT_TRUE(d && d->type == REDIS_REPLY_INTEGER) << Describe(d);
+    EXPECT_GT(d->integer, kKeys * 6 / 10) << "DBSIZE via " << node(i).name();
+    EXPECT_LT(d->integer, kKeys * 14 / 10) << "DBSIZE via " << node(i).name();
+  }
+}
+
 // ---- cluster_secret --------------------------------------------------------------------------
 
 TEST_F(ClusterTest, NodeWithWrongClusterSecretCannotJoin) {
