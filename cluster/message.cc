@@ -182,7 +182,58 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U32(static_cast<uint32_t>(m.keys.size()));
       for (const auto& k : m.keys) w.Str(k);
       break;
+    case MsgType::kAeTreeReq:
+      w.U64(m.req_id);
+      w.U64(m.ring_hash);
+      w.U32(static_cast<uint32_t>(m.hashes.size()));
+      for (uint64_t h : m.hashes) w.U64(h);
+      break;
+    case MsgType::kAeTreeResp:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      w.U32(static_cast<uint32_t>(m.buckets.size()));
+      for (uint32_t b : m.buckets) w.U32(b);
+      w.U32(static_cast<uint32_t>(m.hashes.size()));
+      for (uint64_t h : m.hashes) w.U64(h);
+      break;
+    case MsgType::kAeKeysReq:
+    case MsgType::kAeKeysResp:
+      w.U64(m.req_id);
+      if (m.type == MsgType::kAeKeysResp) {
+        w.U8(static_cast<uint8_t>(m.code));
+        w.Str(m.error);
+      } else {
+        w.U32(static_cast<uint32_t>(m.buckets.size()));
+        for (uint32_t b : m.buckets) w.U32(b);
+      }
+      w.U32(static_cast<uint32_t>(m.records.size()));
+      for (const auto& [k, rec] : m.records) {
+        w.Str(k);
+        w.Str(EncodeRecord(rec));
+      }
+      break;
   }
+}
+
+bool DecodeBuckets(Reader* r, std::vector<uint32_t>* out) {
+  uint32_t n = r->U32();
+  if (!r->ok() || n > kMaxAeHashes) return false;
+  out->clear();
+  for (uint32_t i = 0; i < n && r->ok(); ++i) {
+    uint32_t b = r->U32();
+    if (b >= kMaxAeHashes) return false;
+    out->push_back(b);
+  }
+  return r->ok();
+}
+
+bool DecodeHashes(Reader* r, std::vector<uint64_t>* out) {
+  uint32_t n = r->U32();
+  if (!r->ok() || n > kMaxAeHashes) return false;
+  out->clear();
+  for (uint32_t i = 0; i < n && r->ok(); ++i) out->push_back(r->U64());
+  return r->ok();
 }
 
 bool DecodeCode(Reader* r, Message* m) {
@@ -305,6 +356,36 @@ bool DecodePayload(std::string_view payload, Message* m) {
       m->found = done == 1;
       m->keys.clear();
       for (uint32_t i = 0; i < n && r.ok(); ++i) m->keys.push_back(r.Str());
+      break;
+    }
+    case MsgType::kAeTreeReq:
+      m->req_id = r.U64();
+      m->ring_hash = r.U64();
+      if (!DecodeHashes(&r, &m->hashes)) return false;
+      break;
+    case MsgType::kAeTreeResp:
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      if (!DecodeBuckets(&r, &m->buckets)) return false;
+      if (!DecodeHashes(&r, &m->hashes)) return false;
+      break;
+    case MsgType::kAeKeysReq:
+    case MsgType::kAeKeysResp: {
+      m->req_id = r.U64();
+      if (m->type == MsgType::kAeKeysResp) {
+        if (!DecodeCode(&r, m)) return false;
+      } else if (!DecodeBuckets(&r, &m->buckets)) {
+        return false;
+      }
+      uint32_t n = r.U32();
+      if (!r.ok() || n > kMaxAeRecords) return false;
+      m->records.clear();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        std::string key = r.Str();
+        Record rec;
+        if (!DecodeRecordField(&r, &rec)) return false;
+        m->records.emplace_back(std::move(key), std::move(rec));
+      }
       break;
     }
   }

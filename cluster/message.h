@@ -41,9 +41,17 @@ enum class MsgType : uint8_t {
   kHintedWrite = 9,   // req_id, key, record, hint_owner: hold for hint_owner, then ack
   kScanReq = 10,      // req_id, key (= start after), r (= page size): list live local keys
   kScanResp = 11,     // req_id, code/error, key (= last visited), keys, found (= done)
+  // Merkle anti-entropy (Dynamo §4.7; node.cc "anti-entropy", merkle.h):
+  kAeTreeReq = 12,    // req_id, ring_hash, hashes (= the sender's interior level)
+  kAeTreeResp = 13,   // req_id, code/error, buckets (= interior nodes that differ),
+                      //   hashes (= the replier's kFanout leaf hashes under each of them)
+  kAeKeysReq = 14,    // req_id, buckets (= leaves sent whole), records (the sender's)
+  kAeKeysResp = 15,   // req_id, code/error, records (the replier's, after joining)
 };
-constexpr uint8_t kMaxMsgType = 11;
+constexpr uint8_t kMaxMsgType = 15;
 constexpr size_t kMaxScanKeys = 100000;
+constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
+constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
 
 constexpr uint16_t kFrameMagic = 0x4B44;
 constexpr uint8_t kFrameVersion = 1;
@@ -72,6 +80,11 @@ struct Message {
   VersionVector context;   // forward request (has_context) and forward response
   std::string hint_owner;  // hinted write: the node the record is meant for
   std::vector<std::string> keys;  // scan response: one page of live keys, in order
+  uint64_t ring_hash = 0;          // ae tree request: the sender's ring (trees compare only
+                                   //   when both sides place keys alike)
+  std::vector<uint32_t> buckets;   // ae tree response, ae keys request: tree node indexes
+  std::vector<uint64_t> hashes;    // ae tree request and response: tree node hashes
+  std::vector<std::pair<std::string, Record>> records;  // ae keys request and response
 
   // Forward request: the client request to coordinate on the sender's behalf.
   bool is_write = false;

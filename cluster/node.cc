@@ -9,7 +9,10 @@
 #include <set>
 #include <utility>
 
+#include <xxhash.h>
+
 #include "cluster/membership.h"
+#include "cluster/merkle.h"
 #include "cluster/message.h"
 #include "cluster/record_cache.h"
 #include "cluster/ring.h"
@@ -27,6 +30,19 @@ constexpr std::string_view kMembersKey = "m/members";
 constexpr size_t kMaxHints = 100000;          // hinted records held for others, at most
 constexpr size_t kHintScanBatch = 64;         // hints examined per delivery pass
 constexpr size_t kScanChunk = 256;            // ScanLocal visits in chunks (see there)
+// Anti-entropy bounds: keys hashed into the Merkle trees per OnTick, and records (and their
+// value bytes) one exchange message carries. A leaf bigger than the cap is sent in part,
+// from a random offset, so repeated rounds cover it.
+constexpr size_t kAeBuildChunk = 1024;
+constexpr size_t kAeBuildBytes = 4u << 20;  // and at most this many stored bytes hashed
+constexpr size_t kAeMaxKeys = 1000;
+constexpr size_t kAeMaxBytes = 8u << 20;
+// With periodic rounds off, trees are built on demand (DYNAMO SYNC, or a peer's request) and
+// a build older than this is rebuilt before it answers a peer.
+constexpr uint64_t kAeOnDemandMaxAgeMs = 5000;
+// A DYNAMO SYNC round the peer cannot answer yet (its trees are being built) is retried.
+constexpr int kAeSyncRetries = 50;
+static_assert(MerkleTree::kLeaves <= kMaxAeHashes, "a leaf level must fit one message");
 
 std::string DataKey(std::string_view key) {
   std::string k;
@@ -103,6 +119,19 @@ struct Node::Impl {
     std::string hint_key;
     std::string bytes;  // the hint as sent: a newer hint for the key is kept
   };
+  // Anti-entropy: the Merkle tree for one peer (the keys we both replicate) and, per leaf,
+  // which keys are in it (indexes into AeSnapshot::keys), so the records of a differing leaf
+  // are found without another scan.
+  struct AePeer {
+    MerkleTree tree;
+    std::vector<std::vector<uint32_t>> leaf_keys;  // kLeaves lists, or empty
+  };
+  // The trees of every peer, from one scan of the local data under one ring.
+  struct AeSnapshot {
+    uint64_t ring_hash = 0;
+    std::vector<std::string> keys;  // local keys we replicate with at least one peer
+    std::map<std::string, AePeer> peers;
+  };
 
   NodeConfig cfg;
   Transport* transport;
@@ -133,6 +162,23 @@ struct Node::Impl {
   std::map<uint64_t, HintDelivery> deliveries;
   std::set<std::string> hints_in_flight;
   std::multimap<uint64_t, uint64_t> timers;  // deadline_ms -> req_id (any of the maps above)
+  // Anti-entropy state (see "anti-entropy" below).
+  uint64_t ring_hash = 0;               // fingerprint of the ring (members, tokens, n)
+  std::vector<std::string> ae_partners; // nodes that share at least one replica set with us
+  AeSnapshot ae_ready;                  // the last complete build
+  bool ae_have_ready = false;
+  AeSnapshot ae_next;                   // the build in progress
+  bool ae_building = false;
+  std::string ae_cursor;                // engine key the build continues from
+  uint64_t ae_next_build_ms = 0, ae_next_round_ms = 0;
+  uint64_t ae_ready_ms = 0;             // when ae_ready was completed
+  bool ae_sync_pending = false;         // DYNAMO SYNC: all partners once the build is done
+  struct AeRound {
+    std::string peer;
+    int retries = 0;  // left, when the peer is not ready
+  };
+  std::map<uint64_t, AeRound> ae_pending;  // req_id -> round, for both request kinds
+  std::vector<std::pair<uint64_t, AeRound>> ae_retry;  // (due_ms, round)
 
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
       : cfg(std::move(c)),
@@ -147,6 +193,7 @@ struct Node::Impl {
                                     cfg.down_after_ms},
                    r) {
     ring.Build({{cfg.id, cfg.tokens}});
+    OnRingChanged();
   }
 
   void Log(Logger::Level level, const std::string& msg) {
@@ -197,14 +244,23 @@ struct Node::Impl {
   }
 
   // Replica side: Join `incoming` into the local copy; persists only when it changed.
-  Status JoinLocal(std::string_view key, const Record& incoming) {
+  // *changed (if given) says whether the local copy changed.
+  Status JoinLocal(std::string_view key, const Record& incoming, bool* changed = nullptr,
+                   Record* merged_out = nullptr) {
+    if (changed) *changed = false;
     Record local;
     bool found = false;
     Status s = LoadLocal(key, &local, &found);
     if (!s.ok()) return s;
     Record merged = cluster::Join(local, incoming);
-    if (found && merged == local) return Status::OK();
-    return StoreLocal(key, merged, found);
+    if (found && merged == local) {
+      if (merged_out) *merged_out = std::move(merged);
+      return Status::OK();
+    }
+    s = StoreLocal(key, merged, found);
+    if (s.ok() && changed) *changed = true;
+    if (merged_out) *merged_out = std::move(merged);
+    return s;
   }
 
   // Many siblings mean clients write without merging (or without a context). At most one
@@ -265,6 +321,7 @@ struct Node::Impl {
     auto members = membership.RingMembers();
     if (!ring.SameMembers(members)) {
       ring.Build(std::move(members));
+      OnRingChanged();
       PersistMembers();
     }
   }
@@ -470,8 +527,12 @@ struct Node::Impl {
   }
 
   // A stand-in coordinator (every preference-list node down) keeps the write as a hint for
-  // `owner`. Its dot must be newer than any it issued for this key before, which live in the
-  // hint it may already hold (and in a local copy from an older ring), so build on both.
+  // `owner`. It builds on what it holds for the key (the hint it may already hold, a local
+  // copy from an older ring), but once an earlier hint was delivered and deleted it no longer
+  // knows the dots it issued for the key; so each stand-in write takes a fresh, never-used
+  // actor and its dot can never repeat one (kv679; found by the simulator: partition.toml
+  // seed 488 reissued a stand-in dot). The price: one clock entry per stand-in write, which
+  // Prune() bounds.
   Status ApplyStandIn(const std::string& key, const std::string& owner, const WriteRequest& req,
                       Record* rec) {
     bool found = false;
@@ -485,12 +546,13 @@ struct Node::Impl {
     } else if (!s.IsNotFound()) {
       return s;
     }
-    return ApplyOp(req, rec);
+    return ApplyOp(req, rec, FreshActor());
   }
 
-  Status ApplyOp(const WriteRequest& req, Record* rec) {
+  Status ApplyOp(const WriteRequest& req, Record* rec) { return ApplyOp(req, rec, actor); }
+  Status ApplyOp(const WriteRequest& req, Record* rec, ActorId who) {
     uint64_t now_ms = clock->WallMs();
-    if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms);
+    if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms, who);
     NewValue v;
     if (req.op == OpKind::kDelete) {
       v.kind = ValueKind::kTombstone;
@@ -500,12 +562,12 @@ struct Node::Impl {
     // SET without a context supersedes every version this replica knows.
     // (A copy: ApplyWrite mutates rec->context.)
     VersionVector ctx = req.has_context ? req.context : rec->context;
-    return ApplyWrite(rec, ctx, actor, v, now_ms, cfg.limits);
+    return ApplyWrite(rec, ctx, who, v, now_ms, cfg.limits);
   }
 
   // INCR/DECR: merge the live counter siblings (so concurrent increments from other
   // coordinators are kept), add in our slot, and supersede everything we know.
-  Status ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms) {
+  Status ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms, ActorId who) {
     PNCounter c;
     NewValue v;
     v.kind = ValueKind::kCounter;
@@ -532,10 +594,10 @@ struct Node::Impl {
     if (__builtin_add_overflow(c.Value(), delta, &result)) {
       return Status::Invalid("increment or decrement would overflow");
     }
-    c.Add(actor, delta);
+    c.Add(who, delta);
     v.value = EncodeCounter(c);
     VersionVector ctx = rec->context;
-    return ApplyWrite(rec, ctx, actor, v, now_ms, cfg.limits);
+    return ApplyWrite(rec, ctx, who, v, now_ms, cfg.limits);
   }
 
   void CoordinateWrite(const std::string& key, WriteRequest req, WriteCallback done,
@@ -854,6 +916,333 @@ struct Node::Impl {
     ++stats.hints_delivered;
   }
 
+  // ---- anti-entropy (Dynamo §4.7) -------------------------------------------------------
+  //
+  // A round between us (A) and a peer P, over the keys both replicate (merkle.h):
+  //   A -> P  kAeTreeReq   A's interior hashes of A's tree for P, and A's ring fingerprint
+  //   P -> A  kAeTreeResp  the interior nodes that differ and P's leaf hashes under them
+  //                        (empty: the trees agree, the round is over)
+  //   A -> P  kAeKeysReq   A's records of (some of) the differing leaves; the leaves sent
+  //                        whole are listed
+  //   P -> A  kAeKeysResp  P Joins them in and answers with its own record of every key
+  //                        where it now differs from what A sent, plus its records of the
+  //                        keys of the whole leaves that A did not send; A Joins those.
+  // Both sides only Join, so a lost or repeated message costs work, never data; a round
+  // that times out is simply forgotten. Trees compare only under the same ring, so both
+  // sides mean the same key set. Trees are snapshots (rebuilt every ae_interval_ms, one
+  // chunk per tick): a record changed since the last build costs at most a useless
+  // exchange, and the next build sees it.
+
+  void OnRingChanged() {
+    uint64_t h = XXH3_64bits_withSeed(nullptr, 0, static_cast<uint64_t>(cfg.n));
+    for (const auto& m : ring.members()) {
+      h = XXH3_64bits_withSeed(m.id.data(), m.id.size(), h);
+      h = XXH3_64bits_withSeed(&m.tokens, sizeof m.tokens, h);
+    }
+    ring_hash = h;
+    // The peers we share a replica set with: walk the preference list of every arc.
+    std::set<std::string> partners;
+    size_t n = static_cast<size_t>(std::max(cfg.n, 1));
+    std::vector<uint32_t> walk;
+    for (const auto& [pos, id] : ring.Tokens()) {
+      ring.Walk(pos, n, &walk);
+      bool mine = false;
+      for (uint32_t i : walk) mine |= ring.members()[i].id == cfg.id;
+      if (!mine) continue;
+      for (uint32_t i : walk) {
+        if (ring.members()[i].id != cfg.id) partners.insert(ring.members()[i].id);
+      }
+    }
+    ae_partners.assign(partners.begin(), partners.end());
+  }
+
+  bool AeShares(std::string_view key, const std::string& peer) const {
+    std::vector<std::string> pref = Preference(key);
+    return Contains(pref, cfg.id) && Contains(pref, peer);
+  }
+
+  bool AeReady() const { return ae_have_ready && ae_ready.ring_hash == ring_hash; }
+
+  const AePeer& AePeerOf(const std::string& peer) const {
+    static const AePeer kEmpty;
+    auto it = ae_ready.peers.find(peer);
+    return it == ae_ready.peers.end() ? kEmpty : it->second;
+  }
+
+  void AeStartBuild(uint64_t now) {
+    ae_next = AeSnapshot();
+    ae_next.ring_hash = ring_hash;
+    ae_cursor = std::string(kDataPrefix);
+    ae_building = true;
+    ae_next_build_ms = now + cfg.ae_interval_ms;
+  }
+
+  // One bounded chunk of the tree build. Hashes the stored bytes as they are (EncodeRecord
+  // output is canonical), so the build decodes nothing.
+  void AeBuildStep(uint64_t now) {
+    if (ae_building && ae_next.ring_hash != ring_hash) AeStartBuild(now);  // ring moved
+    if (!ae_building) return;
+    size_t n = static_cast<size_t>(std::max(cfg.n, 1));
+    std::vector<uint32_t> walk;
+    size_t seen = 0, hashed = 0;
+    bool more = false;
+    std::string last;
+    Status s = engine->Scan(ae_cursor, kDataEnd, kAeBuildChunk,
+                            [&](std::string_view k, std::string_view v) {
+                              if (hashed >= kAeBuildBytes) {
+                                more = true;  // big values: continue next tick
+                                return false;
+                              }
+                              ++seen;
+                              hashed += k.size() + v.size();
+                              last.assign(k);
+                              std::string_view key = k.substr(kDataPrefix.size());
+                              ring.Walk(Ring::KeyHash(key), n, &walk);
+                              bool mine = false;
+                              for (uint32_t i : walk) mine |= ring.members()[i].id == cfg.id;
+                              if (!mine || walk.size() < 2) return true;
+                              uint32_t idx = static_cast<uint32_t>(ae_next.keys.size());
+                              ae_next.keys.emplace_back(key);
+                              size_t leaf = MerkleTree::LeafOf(key);
+                              uint64_t h = MerkleTree::ItemHash(key, v);
+                              for (uint32_t i : walk) {
+                                const std::string& id = ring.members()[i].id;
+                                if (id == cfg.id) continue;
+                                AePeer& p = ae_next.peers[id];
+                                if (p.leaf_keys.empty()) p.leaf_keys.resize(MerkleTree::kLeaves);
+                                p.tree.Add(leaf, h);
+                                p.leaf_keys[leaf].push_back(idx);
+                              }
+                              return true;
+                            });
+    if (!s.ok()) {
+      Log(Logger::Level::kWarn, "anti-entropy tree build failed: " + s.ToString());
+      ae_building = false;
+      return;
+    }
+    if (more || seen == kAeBuildChunk) {
+      ae_cursor = std::move(last);
+      ae_cursor.push_back('\0');
+      return;
+    }
+    ae_ready = std::move(ae_next);
+    ae_next = AeSnapshot();
+    ae_have_ready = true;
+    ae_ready_ms = now;
+    ae_building = false;
+  }
+
+  void AeTick(uint64_t now) {
+    bool periodic = cfg.ae_interval_ms > 0;
+    if (!ae_building && periodic && now >= ae_next_build_ms) AeStartBuild(now);
+    AeBuildStep(now);
+    if (!AeReady()) return;
+    if (ae_sync_pending && !ae_building) {
+      ae_sync_pending = false;
+      for (const auto& p : ae_partners) {
+        if (membership.IsReachable(p)) AeStartRound(p, kAeSyncRetries);
+      }
+    }
+    if (!ae_retry.empty()) {
+      std::vector<std::pair<uint64_t, AeRound>> later;
+      for (auto& [due, round] : ae_retry) {
+        if (due > now) {
+          later.emplace_back(due, std::move(round));
+        } else if (membership.IsReachable(round.peer)) {
+          AeStartRound(round.peer, round.retries);
+        }
+      }
+      ae_retry.swap(later);
+    }
+    if (!periodic) return;
+    // Jittered, so the nodes of a cluster do not all sync at once; the first round waits an
+    // interval too (a node that just started has nothing to offer yet, and read repair and
+    // hinted handoff get the first go).
+    uint64_t iv = cfg.ae_interval_ms;
+    auto next = [&] { return now + iv - iv / 4 + random->Uniform(iv / 2 + 1); };
+    if (ae_next_round_ms == 0) ae_next_round_ms = next();
+    if (now < ae_next_round_ms) return;
+    ae_next_round_ms = next();
+    std::vector<const std::string*> up;
+    for (const auto& p : ae_partners) {
+      if (membership.IsReachable(p)) up.push_back(&p);
+    }
+    if (!up.empty()) AeStartRound(*up[random->Uniform(up.size())]);
+  }
+
+  size_t SyncNow() {
+    if (standalone) return 0;
+    // A fresh build, then a round with every reachable partner (AeTick).
+    AeStartBuild(clock->NowMs());
+    ae_sync_pending = true;
+    size_t n = 0;
+    for (const auto& p : ae_partners) n += membership.IsReachable(p) ? 1 : 0;
+    return n;
+  }
+
+  void AeStartRound(const std::string& peer, int retries = 0) {
+    for (const auto& [id, p] : ae_pending) {
+      if (p.peer == peer) return;  // one exchange per peer at a time
+    }
+    uint64_t id = NewRequest(cfg.request_timeout_ms);
+    ae_pending[id] = AeRound{peer, retries};
+    Message m;
+    m.type = MsgType::kAeTreeReq;
+    m.req_id = id;
+    m.ring_hash = ae_ready.ring_hash;
+    m.hashes = AePeerOf(peer).tree.InteriorHashes();
+    SendTo(peer, &m);
+  }
+
+  void OnAeTreeReq(const Message& m) {
+    Message resp;
+    resp.type = MsgType::kAeTreeResp;
+    resp.req_id = m.req_id;
+    uint64_t now = clock->NowMs();
+    bool stale = !AeReady() ||
+                 (cfg.ae_interval_ms == 0 && now - ae_ready_ms > kAeOnDemandMaxAgeMs);
+    if (stale && !ae_building) AeStartBuild(now);  // on demand; the sender retries
+    if (stale || m.ring_hash != ring_hash) {
+      resp.set_status(Status::Unavailable("anti-entropy: trees not built yet, or rings differ"));
+    } else {
+      const MerkleTree& tree = AePeerOf(m.from_id).tree;
+      resp.buckets = tree.DiffInterior(m.hashes);
+      for (uint32_t b : resp.buckets) {
+        resp.hashes.insert(resp.hashes.end(), tree.children(b),
+                           tree.children(b) + MerkleTree::kFanout);
+      }
+    }
+    Send(m.from_addr, &resp);
+  }
+
+  // Appends the local record of `key` if there is one; false once a cap is reached.
+  bool AeAppend(const std::string& key, Message* out, size_t* bytes) {
+    if (out->records.size() >= kAeMaxKeys || *bytes >= kAeMaxBytes) return false;
+    Record rec;
+    bool found = false;
+    if (!LoadLocal(key, &rec, &found).ok() || !found) return true;
+    *bytes += key.size() + 64;
+    for (const auto& sib : rec.siblings) *bytes += sib.value.size() + 48;
+    out->records.emplace_back(key, std::move(rec));
+    return true;
+  }
+
+  void OnAeTreeResp(const Message& m) {
+    auto it = ae_pending.find(m.req_id);
+    if (it == ae_pending.end() || it->second.peer != m.from_id) return;
+    AeRound round = std::move(it->second);
+    ae_pending.erase(it);
+    std::string peer = round.peer;
+    if (!m.status().ok()) {
+      if (round.retries > 0) {
+        --round.retries;
+        uint64_t due = clock->NowMs() + std::max<uint64_t>(cfg.gossip_interval_ms, 50);
+        ae_retry.emplace_back(due, std::move(round));
+      }
+      return;
+    }
+    if (m.buckets.empty()) {
+      ++stats.ae_rounds;  // in sync
+      return;
+    }
+    if (!AeReady() || m.hashes.size() != m.buckets.size() * MerkleTree::kFanout) return;
+    const AePeer& mine = AePeerOf(peer);
+    std::vector<uint32_t> leaves;
+    for (size_t i = 0; i < m.buckets.size(); ++i) {
+      if (m.buckets[i] >= MerkleTree::kInterior) return;
+      auto d = mine.tree.DiffLeaves(m.buckets[i], &m.hashes[i * MerkleTree::kFanout]);
+      leaves.insert(leaves.end(), d.begin(), d.end());
+    }
+    if (leaves.empty()) {
+      ++stats.ae_rounds;  // our tree was rebuilt meanwhile and now agrees
+      return;
+    }
+    Message req;
+    req.type = MsgType::kAeKeysReq;
+    size_t bytes = 0;
+    // Start at a random differing leaf: when the caps cut a round short, the next rounds
+    // pick up other leaves.
+    size_t start = random->Uniform(leaves.size());
+    for (size_t j = 0; j < leaves.size(); ++j) {
+      uint32_t leaf = leaves[(start + j) % leaves.size()];
+      static const std::vector<uint32_t> kNone;
+      const std::vector<uint32_t>& list = mine.leaf_keys.empty() ? kNone : mine.leaf_keys[leaf];
+      bool first = req.records.empty() && req.buckets.empty();
+      if (!first && req.records.size() + list.size() > kAeMaxKeys) break;
+      // A leaf too big for one message goes in part, from a random offset.
+      size_t off = first && list.size() > kAeMaxKeys ? random->Uniform(list.size()) : 0;
+      bool whole = true;
+      for (size_t k = 0; k < list.size() && whole; ++k) {
+        whole = AeAppend(ae_ready.keys[list[(off + k) % list.size()]], &req, &bytes);
+      }
+      if (!whole) break;
+      req.buckets.push_back(leaf);
+    }
+    uint64_t id = NewRequest(cfg.request_timeout_ms);
+    req.req_id = id;
+    ae_pending[id] = std::move(round);
+    SendTo(peer, &req);
+  }
+
+  void OnAeKeysReq(const Message& m) {
+    Message resp;
+    resp.type = MsgType::kAeKeysResp;
+    resp.req_id = m.req_id;
+    std::set<std::string_view> sent;
+    size_t bytes = 0;
+    for (const auto& [key, rec] : m.records) {
+      sent.insert(key);
+      if (!AeShares(key, m.from_id)) continue;  // not ours to keep (rings differ)
+      bool changed = false;
+      Record merged;
+      Status s = JoinLocal(key, rec, &changed, &merged);
+      if (!s.ok()) {
+        Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
+        continue;
+      }
+      if (changed) ++stats.ae_keys_repaired;
+      if (!(merged == rec)) {
+        bytes += key.size() + 64;
+        for (const auto& sib : merged.siblings) bytes += sib.value.size() + 48;
+        resp.records.emplace_back(key, std::move(merged));
+      }
+    }
+    // Keys of the whole leaves that the sender does not hold.
+    if (AeReady()) {
+      const AePeer& mine = AePeerOf(m.from_id);
+      for (uint32_t leaf : m.buckets) {
+        if (mine.leaf_keys.empty() || leaf >= MerkleTree::kLeaves) break;
+        bool room = true;
+        for (uint32_t idx : mine.leaf_keys[leaf]) {
+          const std::string& key = ae_ready.keys[idx];
+          if (sent.count(key) || !AeShares(key, m.from_id)) continue;
+          if (!(room = AeAppend(key, &resp, &bytes))) break;
+        }
+        if (!room) break;
+      }
+    }
+    Send(m.from_addr, &resp);
+  }
+
+  void OnAeKeysResp(const Message& m) {
+    auto it = ae_pending.find(m.req_id);
+    if (it == ae_pending.end() || it->second.peer != m.from_id) return;
+    std::string peer = std::move(it->second.peer);
+    ae_pending.erase(it);
+    if (!m.status().ok()) return;
+    for (const auto& [key, rec] : m.records) {
+      if (!AeShares(key, peer)) continue;
+      bool changed = false;
+      Status s = JoinLocal(key, rec, &changed);
+      if (!s.ok()) {
+        Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
+        continue;
+      }
+      if (changed) ++stats.ae_keys_repaired;
+    }
+    ++stats.ae_rounds;
+  }
+
   // ---- inbound -------------------------------------------------------------------------
 
   void OnMessage(std::string_view frame) {
@@ -931,6 +1320,18 @@ struct Node::Impl {
         cb(m.status(), std::move(m.keys), std::move(m.key), m.found);
         break;
       }
+      case MsgType::kAeTreeReq:
+        OnAeTreeReq(m);
+        break;
+      case MsgType::kAeTreeResp:
+        OnAeTreeResp(m);
+        break;
+      case MsgType::kAeKeysReq:
+        OnAeKeysReq(m);
+        break;
+      case MsgType::kAeKeysResp:
+        OnAeKeysResp(m);
+        break;
     }
   }
 
@@ -999,6 +1400,7 @@ struct Node::Impl {
       membership.Tick(now, &to);
       for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
       DeliverHints(now);
+      AeTick(now);
     }
     // Expire requests. Collect first: callbacks may start new requests (new timers).
     std::vector<uint64_t> due;
@@ -1038,6 +1440,7 @@ struct Node::Impl {
       hints_in_flight.erase(it->second.hint_key);
       deliveries.erase(it);
     }
+    if (ae_pending.erase(id)) return;  // an anti-entropy exchange the peer did not answer
     if (auto it = scans.find(id); it != scans.end()) {
       ++stats.coordinator_timeouts;
       ScanCallback cb = std::move(it->second.cb);
@@ -1145,6 +1548,11 @@ struct Node::Impl {
     hint_count = 0;
     hints_in_flight.clear();
     hint_cursor.clear();
+    ae_have_ready = false;
+    ae_ready = AeSnapshot();
+    ae_building = false;
+    ae_next = AeSnapshot();
+    ae_retry.clear();
     // A new actor: dots we issued before the flush may live on at other replicas.
     actor = FreshActor();
     return Status::OK();
@@ -1257,6 +1665,7 @@ bool Node::OwnsForScan(const std::string& node_id, const std::string& key,
 Status Node::ReapLocal(const std::string& key, uint64_t grace_ms) {
   return impl_->ReapLocal(key, grace_ms);
 }
+size_t Node::SyncNow() { return impl_->SyncNow(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 Status Node::Join(const std::string& cluster_addr) { return impl_->JoinCluster(cluster_addr); }
 Status Node::Leave() { return impl_->LeaveCluster(); }

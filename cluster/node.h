@@ -22,7 +22,14 @@
 //
 // Tombstones and expired values are reaped (ReapLocal, driven by the server's background
 // reaper) once dead for tombstone_grace_ms and no hint for the key is held here.
-// Not done yet (TODO): ownership handoff when the ring changes, Merkle anti-entropy.
+//
+// Anti-entropy (Dynamo §4.7): every ae_interval_ms the node compares Merkle trees
+// (merkle.h) with one random reachable peer it shares replicas with, over the keys both
+// replicate, and the two exchange and Join the records of the leaves that differ. Trees are
+// rebuilt from a scan of the local data, a bounded chunk per OnTick, never on the client
+// path; each exchange moves a bounded number of records. AE only Joins (the DVV sync), so
+// it never resurrects a deleted value; the reaper's rules are unchanged.
+// Not done yet (TODO): ownership handoff when the ring changes.
 //
 // Thread-safety: single-threaded; all calls from the owning loop.
 #pragma once
@@ -54,6 +61,7 @@ struct NodeConfig {
   VersionLimits limits;
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
   size_t record_cache_bytes = 64ull << 20;  // LRU row cache of decoded records; 0 = off
+  uint64_t ae_interval_ms = 10000;   // Merkle anti-entropy round period; 0 = off
 };
 
 enum class OpKind : uint8_t {
@@ -90,6 +98,8 @@ struct NodeStats {
   uint64_t reads = 0, writes = 0, read_repairs = 0, coordinator_timeouts = 0,
            forwarded = 0, hints_stored = 0, hints_delivered = 0, cache_hits = 0,
            cache_misses = 0;
+  uint64_t ae_rounds = 0;          // anti-entropy exchanges this node started and finished
+  uint64_t ae_keys_repaired = 0;   // local records anti-entropy changed (either side)
 };
 
 class Node {
@@ -138,6 +148,12 @@ class Node {
   // Background reaper: delete the local record of `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
   Status ReapLocal(const std::string& key, uint64_t grace_ms);
+
+  // DYNAMO SYNC: start an anti-entropy round with every reachable peer that shares replicas
+  // with this node, now (or as soon as the local Merkle trees are built, if they are not
+  // yet). Returns how many peers will be contacted; 0 when standalone. Works even with
+  // ae_interval_ms = 0 (periodic rounds off).
+  size_t SyncNow();
 
   // Admin (DYNAMO ...).
   std::vector<MemberInfo> Members() const;

@@ -154,7 +154,7 @@ void CmdDynamo(CommandCtx& ctx) {
     size_t up = 0;
     for (auto& m : members) up += m.status == "up";
     return ctx.reply.Send([&](RespWriter& w) {
-      w.Map(10);
+      w.Map(12);
       w.Bulk("node_id");
       w.Bulk(c.node_id);
       w.Bulk("members");
@@ -175,10 +175,20 @@ void CmdDynamo(CommandCtx& ctx) {
       w.Int(int64_t(st.read_repairs));
       w.Bulk("coordinator_timeouts");
       w.Int(int64_t(st.coordinator_timeouts));
+      w.Bulk("ae_rounds");
+      w.Int(int64_t(st.ae_rounds));
+      w.Bulk("ae_keys_repaired");
+      w.Int(int64_t(st.ae_keys_repaired));
     });
   }
+  // Anti-entropy now, with every reachable peer this node shares replicas with (the rounds
+  // run in the background); replies with how many peers will be contacted.
+  if (sub == "sync" && ctx.args.size() == 2) {
+    size_t peers = node->SyncNow();
+    return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(peers)); });
+  }
   ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|HINTS|STATUS.");
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|HINTS|SYNC|STATUS.");
 }
 
 }  // namespace

@@ -131,7 +131,7 @@ std::string ClientLine(Server* s, const Client& c) {
   os << "id=" << c.id << " addr=" << c.peer << " laddr=" << s->config().redis_addr << " fd=" << c.handle.io_watcher.fd
      << " name=" << c.name << " age=" << (now - c.created_ms) / 1000 << " idle=" << (now - c.last_active_ms) / 1000
      << " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=65536 rbp=0 obl=0 oll="
-     << c.waiting.size() << " omem=" << c.out.size() + c.bytes_in_libuv << " tot-mem=0 events=r cmd="
+     << c.waiting.size() << " omem=" << c.out.size() + c.ready.size() + c.bytes_in_libuv << " tot-mem=0 events=r cmd="
      << (c.last_cmd.empty() ? "NULL" : c.last_cmd) << " user=default redir=-1 resp=" << c.proto
      << " lib-name=" << c.lib_name << " lib-ver=" << c.lib_ver << "\n";
   return os.str();
@@ -441,7 +441,9 @@ std::string InfoText(Server* s, const std::string& section_in) {
     os << "tokens_owned:" << owned << "\r\nn:" << c.n << "\r\nr:" << c.r << "\r\nw:" << c.w
        << "\r\nreads:" << ns.reads << "\r\nwrites:" << ns.writes << "\r\nread_repairs:" << ns.read_repairs
        << "\r\ncoordinator_timeouts:" << ns.coordinator_timeouts << "\r\nforwarded:" << ns.forwarded
-       << "\r\nhints_stored:" << ns.hints_stored << "\r\nhints_delivered:" << ns.hints_delivered << "\r\n\r\n";
+       << "\r\nhints_stored:" << ns.hints_stored << "\r\nhints_delivered:" << ns.hints_delivered
+       << "\r\nae_rounds:" << ns.ae_rounds << "\r\nae_keys_repaired:" << ns.ae_keys_repaired
+       << "\r\n\r\n";
   }
   std::string out = os.str();
   if (out.size() >= 2) out.resize(out.size() - 2);  // no trailing blank line

@@ -37,6 +37,7 @@ const std::vector<Option>& Options() {
       {"cluster.request_timeout_ms", nullptr, Type::kInt, "coordinator timeout before -UNAVAILABLE", F(&Config::request_timeout_ms)},
       {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
       {"cluster.down_after_ms", nullptr, Type::kInt, "silence before a peer is down (temporary)", F(&Config::down_after_ms)},
+      {"cluster.anti_entropy_interval_ms", nullptr, Type::kInt, "Merkle anti-entropy round with one peer this often; 0 = off (DYNAMO SYNC only)", F(&Config::anti_entropy_interval_ms)},
       {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
       {"replication.r", "r", Type::kInt, "default read quorum", F(&Config::r)},
       {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
@@ -218,6 +219,9 @@ Status Validate(const Config& c) {
   if (c.request_timeout_ms < 10) return bad("cluster.request_timeout_ms", "must be >= 10");
   if (c.suspect_after_ms <= c.gossip_interval_ms) return bad("cluster.suspect_after_ms", "must exceed the gossip interval");
   if (c.down_after_ms < c.suspect_after_ms) return bad("cluster.down_after_ms", "must be >= suspect_after_ms");
+  if (c.anti_entropy_interval_ms != 0 && c.anti_entropy_interval_ms < 100) {
+    return bad("cluster.anti_entropy_interval_ms", "must be 0 (off) or >= 100");
+  }
   if (c.maxclients < 1) return bad("limits.maxclients", "must be >= 1");
   if (c.timeout_s < 0) return bad("limits.timeout", "must be >= 0");
   if (c.proto_max_bulk_len < 1024) return bad("limits.proto_max_bulk_len", "must be >= 1024");

@@ -31,6 +31,7 @@ struct Config {
   int64_t request_timeout_ms = 1000;
   int64_t suspect_after_ms = 2000;
   int64_t down_after_ms = 5000;
+  int64_t anti_entropy_interval_ms = 10000;  // Merkle anti-entropy round period; 0 = off
   // [replication]
   int64_t n = 1, r = 1, w = 1;
   // [storage]

@@ -1,6 +1,7 @@
 // server/peer_transport.cc: length-prefixed frames over libuv TCP, with reconnect backoff.
 #include "server/peer_transport.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "server/config.h"
@@ -78,41 +79,51 @@ Status PeerTransport::Listen(const std::string& addr) {
 
 void PeerTransport::Send(const std::string& to_addr, std::string frame) {
   if (closed_) return;
-  unreleased_.emplace_back(to_addr, std::move(frame));
+  held_.push_back(Held{kUntagged, to_addr, std::move(frame)});
 }
 
-void PeerTransport::DropUnreleased() {
-  stats_.frames_dropped += unreleased_.size();
-  unreleased_.clear();
+void PeerTransport::TagUntagged(uint64_t batch) {
+  for (auto it = held_.rbegin(); it != held_.rend() && it->batch == kUntagged; ++it) it->batch = batch;
 }
 
-void PeerTransport::Release() {
-  if (unreleased_.empty()) return;
-  auto frames = std::move(unreleased_);
-  unreleased_.clear();
-  for (auto& [addr, frame] : frames) {
-    auto& slot = peers_[addr];
-    if (!slot) {
-      slot = std::make_unique<Peer>();
-      slot->owner = this;
-      slot->addr = addr;
-    }
-    Peer* p = slot.get();
-    if (p->queued_bytes + frame.size() > queue_bytes_max_ || frame.size() > kFrameBytesMax) {
-      stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
-      continue;
-    }
-    std::string wire(4, '\0');
-    PutU32(wire.data(), static_cast<uint32_t>(frame.size()));
-    wire += frame;
-    p->queued_bytes += wire.size();
-    p->queue.push_back(std::move(wire));
-    stats_.frames_sent++;
-    if (p->connected) {
-      Pump(p);
-    } else if (!p->connecting && p->retry == nullptr) {
-      Connect(p);
-    }
+void PeerTransport::DropBatch(uint64_t batch) {
+  size_t before = held_.size();
+  held_.erase(std::remove_if(held_.begin(), held_.end(),
+                             [&](const Held& h) { return h.batch == batch || h.batch == kUntagged; }),
+              held_.end());
+  stats_.frames_dropped += before - held_.size();
+}
+
+void PeerTransport::ReleaseUpTo(uint64_t durable_batch) {
+  while (!held_.empty() && held_.front().batch <= durable_batch) {
+    Held h = std::move(held_.front());
+    held_.pop_front();
+    Deliver(h.addr, std::move(h.frame));
+  }
+}
+
+void PeerTransport::Deliver(const std::string& addr, std::string frame) {
+  auto& slot = peers_[addr];
+  if (!slot) {
+    slot = std::make_unique<Peer>();
+    slot->owner = this;
+    slot->addr = addr;
+  }
+  Peer* p = slot.get();
+  if (p->queued_bytes + frame.size() > queue_bytes_max_ || frame.size() > kFrameBytesMax) {
+    stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
+    return;
+  }
+  std::string wire(4, '\0');
+  PutU32(wire.data(), static_cast<uint32_t>(frame.size()));
+  wire += frame;
+  p->queued_bytes += wire.size();
+  p->queue.push_back(std::move(wire));
+  stats_.frames_sent++;
+  if (p->connected) {
+    Pump(p);
+  } else if (!p->connecting && p->retry == nullptr) {
+    Connect(p);
   }
 }
 

@@ -32,10 +32,13 @@ class PeerTransport final : public cluster::Transport {
   void set_node(cluster::Node* node) { node_ = node; }
   Status Listen(const std::string& addr);
   void Send(const std::string& to_addr, std::string frame) override;
-  // Hand every frame queued since the last call to the network (after a successful commit).
-  void Release();
-  // Drop frames queued since the last Release (the commit they depended on failed).
-  void DropUnreleased();
+  // Frames wait until the group commit they may acknowledge is durable. The server tags the
+  // frames queued since the last call with the batch that must be durable first
+  // (TagUntagged), hands over those whose batch is (ReleaseUpTo), and drops the untagged
+  // ones and those of a batch that failed (DropBatch). Tags never decrease.
+  void TagUntagged(uint64_t batch);
+  void ReleaseUpTo(uint64_t durable_batch);
+  void DropBatch(uint64_t batch);
   void Close();
 
   struct Stats {
@@ -67,7 +70,13 @@ class PeerTransport final : public cluster::Transport {
   bool listening_ = false;
   bool closed_ = false;
   std::map<std::string, std::unique_ptr<Peer>> peers_;
-  std::vector<std::pair<std::string, std::string>> unreleased_;
+  struct Held {
+    uint64_t batch;
+    std::string addr, frame;
+  };
+  static constexpr uint64_t kUntagged = UINT64_MAX;
+  std::deque<Held> held_;
+  void Deliver(const std::string& addr, std::string frame);
   std::vector<Inbound*> inbound_;
   Stats stats_;
 };

@@ -145,6 +145,7 @@ Status Server::Init() {
   nc.gossip_interval_ms = uint64_t(cfg_.gossip_interval_ms);
   nc.suspect_after_ms = uint64_t(cfg_.suspect_after_ms);
   nc.down_after_ms = uint64_t(cfg_.down_after_ms);
+  nc.ae_interval_ms = uint64_t(cfg_.anti_entropy_interval_ms);
   nc.cluster_secret = cfg_.cluster_secret;
   nc.limits.max_siblings = size_t(cfg_.max_siblings);
   nc.limits.warn_siblings = size_t(cfg_.warn_siblings);
@@ -356,20 +357,20 @@ struct ClientWrite {
 void Server::FlushClient(Client* c) {
   c->in_flush_list = false;
   if (c->closing) return;
-  if (!c->out.empty()) {
-    stats_.net_output_bytes += c->out.size();
+  if (!c->ready.empty()) {
+    stats_.net_output_bytes += c->ready.size();
     if (c->bytes_in_libuv == 0) {
-      uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
+      uv_buf_t b = uv_buf_init(c->ready.data(), unsigned(c->ready.size()));
       int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
-      if (n > 0) c->out.erase(0, size_t(n));
+      if (n > 0) c->ready.erase(0, size_t(n));
       else if (n < 0 && n != UV_EAGAIN) {
         CloseClient(c);
         return;
       }
     }
-    if (!c->out.empty()) {
+    if (!c->ready.empty()) {
       uint64_t limit = uint64_t(cfg_.client_output_buffer_limit);
-      if (limit > 0 && c->bytes_in_libuv + c->out.size() > limit) {
+      if (limit > 0 && c->bytes_in_libuv + c->ready.size() > limit) {
         stats_.output_limit_disconnects++;
         Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +
                                                " closed for overcoming of output buffer limits");
@@ -377,7 +378,7 @@ void Server::FlushClient(Client* c) {
         return;
       }
       auto* w = new ClientWrite;
-      w->data.swap(c->out);
+      w->data.swap(c->ready);
       w->client = clients_.at(c);
       w->req.data = w;
       c->bytes_in_libuv += w->data.size();
@@ -388,7 +389,8 @@ void Server::FlushClient(Client* c) {
                           Client* c = w->client.get();
                           c->bytes_in_libuv -= w->data.size();
                           if (status < 0) c->server->CloseClient(c);
-                          else if (c->close_after_flush && c->bytes_in_libuv == 0 && c->out.empty() && c->waiting.empty())
+                          else if (c->close_after_flush && c->bytes_in_libuv == 0 && c->ready.empty() &&
+                                   c->out.empty() && c->held.empty() && c->waiting.empty())
                             c->server->CloseClient(c);
                           delete w;
                         });
@@ -400,7 +402,8 @@ void Server::FlushClient(Client* c) {
       }
     }
   }
-  if (c->close_after_flush && c->out.empty() && c->bytes_in_libuv == 0 && c->waiting.empty()) {
+  if (c->close_after_flush && c->ready.empty() && c->out.empty() && c->held.empty() &&
+      c->bytes_in_libuv == 0 && c->waiting.empty()) {
     CloseClient(c);
     return;
   }
@@ -416,42 +419,143 @@ void Server::FlushClient(Client* c) {
   }
 }
 
+// Once per loop iteration: start a group commit if writes are waiting and none is in flight,
+// tag this iteration's replies and frames with the batch that must be durable before they
+// leave, and release everything whose batch is durable.
 void Server::CommitAndFlush() {
-  if (engine_->HasPending()) {
-    Status s = engine_->Commit();
-    if (!s.ok()) {
-      // The batch is not durable: none of its acknowledgements may leave. Replace every
-      // pending reply with the error and disconnect, and drop replica acks (coordinators
-      // will time out and report -UNAVAILABLE or retry elsewhere).
-      stats_.commit_failures++;
-      Log(cluster::Logger::Level::kError, "commit failed: " + s.ToString());
-      node_->DropCaches();  // the engine took back writes the cache had seen
-      transport_->DropUnreleased();
-      std::vector<Client*> list;
-      list.swap(flush_list_);
-      for (Client* c : list) {
-        c->in_flush_list = false;
-        if (c->closing) continue;
-        // A full disk reads the same whether the LMDB map or the file system ran out.
-        c->out = "-" + (s.code() == Code::kNoSpace ? ErrorText(s)
-                                                   : "ERR persistence failure, write not stored: " + s.message()) +
-                 "\r\n";
-        c->waiting.clear();
-        c->close_after_flush = true;
-        uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
-        uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
-        CloseClient(c);
+  if (!commit_in_flight_ && engine_->HasPending()) StartCommit();
+  // Writes not yet handed to a commit belong to next_batch_; otherwise replies may show
+  // writes of the batch in flight; otherwise everything they saw is durable.
+  uint64_t tag = engine_->HasPending() ? next_batch_ : commit_in_flight_ ? inflight_batch_ : durable_batch_;
+  transport_->TagUntagged(tag);
+  std::vector<Client*> list;
+  list.swap(flush_list_);
+  for (Client* c : list) {
+    c->in_flush_list = false;
+    if (c->closing) continue;
+    if (!c->out.empty()) {
+      if (!c->held.empty() && c->held.back().first == tag) {
+        c->held.back().second.append(c->out);
+        c->out.clear();
+      } else {
+        c->held.emplace_back(tag, std::move(c->out));
+        c->out.clear();
       }
-      return;
+    }
+    if (!c->in_held_list) {
+      c->in_held_list = true;
+      held_clients_.push_back(c);
     }
   }
-  transport_->Release();
-  // FlushClient may parse parked input, which can add clients to the list again.
-  for (int round = 0; round < 4 && !flush_list_.empty(); round++) {
-    std::vector<Client*> list;
-    list.swap(flush_list_);
-    for (Client* c : list) FlushClient(c);
-    if (engine_->HasPending()) break;  // parked input wrote: commit first (next hook)
+  ReleaseDurable();
+}
+
+void Server::StartCommit() {
+  uint64_t batch = next_batch_;
+  auto r = engine_->BeginCommit();
+  if (!r.ok()) return FailBatch(batch, r.status());
+  next_batch_++;
+  ticket_ = r.value();
+  if (!ticket_.needs_sync) {
+    durable_batch_ = batch;
+    return;
+  }
+  inflight_batch_ = batch;
+  commit_in_flight_ = true;
+  commit_work_.data = this;
+  uv_queue_work(&loop_, &commit_work_, OnCommitWork, OnCommitDone);
+}
+
+// A checkpoint first commits the writes still pending: that makes them a batch of their
+// own, committed synchronously, so the replies waiting for it are released (or failed).
+void Server::CheckpointNow() {
+  if (engine_->HasPending()) {
+    uint64_t batch = next_batch_;
+    Status s = engine_->Commit();
+    if (!s.ok()) return FailBatch(batch, s);
+    next_batch_++;
+    durable_batch_ = batch;
+    ReleaseDurable();
+  }
+  if (Status s = engine_->Checkpoint(); !s.ok()) {
+    Log(cluster::Logger::Level::kWarn, "checkpoint failed (will retry): " + s.ToString());
+  }
+}
+
+void Server::OnCommitWork(uv_work_t* req) {
+  auto* self = static_cast<Server*>(req->data);
+  self->ticket_status_ = storage::Engine::SyncTicket(self->ticket_);  // worker thread
+}
+
+void Server::OnCommitDone(uv_work_t* req, int) {
+  auto* self = static_cast<Server*>(req->data);
+  self->engine_->FinishCommit(self->ticket_, self->ticket_status_);  // aborts on failure
+  self->durable_batch_ = self->inflight_batch_;
+  self->commit_in_flight_ = false;
+  if (self->engine_->HasPending()) self->StartCommit();
+  self->ReleaseDurable();
+  if (self->stop_when_committed_ && !self->commit_in_flight_) self->FinalStop();
+}
+
+void Server::ReleaseDurable() {
+  transport_->ReleaseUpTo(durable_batch_);
+  // FlushClient may parse parked input, which adds to flush_list_ (tagged next hook).
+  std::vector<Client*> list;
+  list.swap(held_clients_);
+  for (Client* c : list) {
+    c->in_held_list = false;
+    if (c->closing) continue;
+    while (!c->held.empty() && c->held.front().first <= durable_batch_) {
+      if (c->ready.empty()) c->ready = std::move(c->held.front().second);
+      else c->ready.append(c->held.front().second);
+      c->held.pop_front();
+    }
+    if (!c->held.empty() && !c->in_held_list) {
+      c->in_held_list = true;
+      held_clients_.push_back(c);
+    }
+    FlushClient(c);
+  }
+}
+
+// The batch is not durable: none of its acknowledgements may leave. Replace the pending
+// replies of every client that has some in this batch (or not yet tagged) with the error and
+// disconnect it, and drop replica acks (coordinators time out and report -UNAVAILABLE).
+void Server::FailBatch(uint64_t batch, const Status& s) {
+  stats_.commit_failures++;
+  Log(cluster::Logger::Level::kError, "commit failed: " + s.ToString());
+  node_->DropCaches();  // the engine took back writes the cache had seen
+  transport_->DropBatch(batch);
+  std::string msg = "-" + (s.code() == Code::kNoSpace ? ErrorText(s)
+                                                     : "ERR persistence failure, write not stored: " + s.message()) +
+                    "\r\n";
+  auto fail = [&](Client* c) {
+    if (c->closing) return;
+    // Replies of earlier, durable batches still go out first.
+    std::string keep;
+    keep.swap(c->ready);
+    for (auto& [b, bytes] : c->held) {
+      if (b < batch) keep += bytes;
+    }
+    keep += msg;
+    c->held.clear();
+    c->out.clear();
+    c->waiting.clear();
+    c->close_after_flush = true;
+    uv_buf_t b = uv_buf_init(keep.data(), unsigned(keep.size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    CloseClient(c);
+  };
+  std::vector<Client*> list;
+  list.swap(flush_list_);
+  for (Client* c : list) {
+    c->in_flush_list = false;
+    fail(c);
+  }
+  for (Client* c : held_clients_) {
+    bool affected = false;
+    for (auto& [b, bytes] : c->held) affected |= b >= batch;
+    if (affected) fail(c);
   }
 }
 
@@ -468,11 +572,7 @@ void Server::OnReaper(uv_timer_t* t) {
   self->ReapExpired();
   // Fold the write-ahead log into LMDB about once a second (acknowledged writes are already
   // durable in the log; this bounds its length and recovery time).
-  if (++self->reaper_ticks_ % 10 == 0) {
-    if (Status s = self->engine_->Checkpoint(); !s.ok()) {
-      self->Log(cluster::Logger::Level::kWarn, "checkpoint failed (will retry): " + s.ToString());
-    }
-  }
+  if (++self->reaper_ticks_ % 10 == 0 && !self->commit_in_flight_) self->CheckpointNow();
   if (self->cfg_.timeout_s > 0) {
     uint64_t now = self->NowMs();
     uint64_t idle_ms = uint64_t(self->cfg_.timeout_s) * 1000;
@@ -533,13 +633,29 @@ void Server::OnSignal(uv_signal_t* s, int) {
 void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  // Stop accepting, commit what is in flight, answer it, then close everything.
+  // Stop accepting and reading; what was read is answered once its batch is durable.
   uv_close(reinterpret_cast<uv_handle_t*>(&redis_listener_), nullptr);
   if (memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&memcache_listener_), nullptr);
+  for (auto& [p, c] : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
+  if (commit_in_flight_) {
+    stop_when_committed_ = true;  // OnCommitDone finishes the job
+    return;
+  }
+  FinalStop();
+}
+
+// Commit everything synchronously, send every reply, close all clients, stop the loop.
+void Server::FinalStop() {
+  stop_when_committed_ = false;
+  if (engine_->HasPending()) {
+    Status s = engine_->Commit();
+    if (!s.ok()) FailBatch(next_batch_, s);
+  }
+  durable_batch_ = UINT64_MAX;
   CommitAndFlush();
   for (auto& [p, c] : clients_) {
-    if (!c->out.empty()) {
-      uv_buf_t b = uv_buf_init(c->out.data(), unsigned(c->out.size()));
+    if (!c->ready.empty()) {
+      uv_buf_t b = uv_buf_init(c->ready.data(), unsigned(c->ready.size()));
       uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
     }
   }

@@ -68,7 +68,12 @@ struct Client : std::enable_shared_from_this<Client> {
   bool mc_parser_ready = false;
   protocol::McCommand mc_cmd;
 
-  std::string out;                  // completed replies, in order, not yet handed to libuv
+  std::string out;                  // completed replies, in order, not yet tagged with a batch
+  // Replies wait here, tagged with the group-commit batch that must be durable before they
+  // may leave (a reply may report a write, or a read of a write, of that batch).
+  std::deque<std::pair<uint64_t, std::string>> held;
+  bool in_held_list = false;
+  std::string ready;                // released replies not yet handed to libuv
   std::deque<PendingReply> waiting;  // replies of commands still running, in order
   uint64_t bytes_in_libuv = 0;      // handed to uv_write and not yet completed
 
@@ -148,6 +153,13 @@ class Server {
   void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
   void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
   void CommitAndFlush();
+  void StartCommit();
+  void CheckpointNow();
+  static void OnCommitWork(uv_work_t* req);
+  static void OnCommitDone(uv_work_t* req, int status);
+  void ReleaseDurable();
+  void FailBatch(uint64_t batch, const Status& s);
+  void FinalStop();
   void FlushClient(Client* c);
   void ReapExpired();
 
@@ -160,6 +172,18 @@ class Server {
   uv_timer_t tick_timer_, reaper_timer_;
   uv_signal_t sigint_, sigterm_;
   bool shutting_down_ = false;
+  bool stop_when_committed_ = false;
+
+  // Group commit pipeline: batches are numbered; writes since the last BeginCommit belong to
+  // next_batch_; at most one batch is being fsynced (inflight_batch_) while the loop goes on.
+  uint64_t next_batch_ = 1;
+  uint64_t inflight_batch_ = 0;
+  uint64_t durable_batch_ = 0;
+  bool commit_in_flight_ = false;
+  uv_work_t commit_work_;
+  storage::Engine::CommitTicket ticket_;
+  Status ticket_status_;
+  std::vector<Client*> held_clients_;
 
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<LoopClock> clock_;

@@ -103,6 +103,27 @@ class Engine {
   // True when there are writes not yet committed.
   virtual bool HasPending() const = 0;
 
+  // Asynchronous group commit, so the loop keeps working while the disk flushes:
+  // BeginCommit() (owning thread) makes the pending writes ready to sync and returns a
+  // ticket; SyncTicket(ticket) does the slow part and may run on any thread (it touches only
+  // the file); FinishCommit(ticket, what SyncTicket returned) back on the owning thread makes
+  // the writes committed. At most one ticket is outstanding; Commit() and Checkpoint() are
+  // not called while one is. A ticket with needs_sync = false is already committed. The
+  // default runs Commit() synchronously. On error from BeginCommit, as from Commit().
+  struct CommitTicket {
+    int fd = -1;
+    bool needs_sync = false;
+    size_t ops = 0;
+    uint64_t epoch = 0;
+  };
+  virtual Result<CommitTicket> BeginCommit() {
+    Status s = Commit();
+    if (!s.ok()) return s;
+    return CommitTicket{};
+  }
+  static Status SyncTicket(const CommitTicket& t);
+  virtual void FinishCommit(const CommitTicket& t, const Status& sync_status) {}
+
   // Engines with a write-ahead log (LmdbEngine) fold the log into the main store here and
   // start a new log; the server calls it about once a second. Committed writes are durable
   // before and after it, so an error costs nothing but a longer log (reported, retried).

@@ -178,7 +178,7 @@ class LmdbEngine final : public Engine {
       Status s = std::move(lost_);
       lost_ = Status::OK();
       wal_buf_.clear();
-      pending_.resize(acked_ops_);
+      pending_.resize(written_ops_);
       RestorePending();
       return s;
     }
@@ -188,25 +188,36 @@ class LmdbEngine final : public Engine {
       // Not durable, so not acknowledged: take these ops back out of the txn, keeping the
       // acknowledged prefix.
       wal_buf_.clear();
-      pending_.resize(acked_ops_);
+      pending_.resize(written_ops_);
       RestorePending();
       return s;
     }
     wal_buf_.clear();
-    acked_ops_ = pending_.size();
+    acked_ops_ = written_ops_ = pending_.size();
     ++commits_;
     if (txn_bytes_ >= kCheckpointTxnBytes || pending_.size() >= kCheckpointOps ||
         wal_bytes_ >= kCheckpointWalBytes) {
       // Acknowledged writes are already durable in the log; a failed checkpoint is retried.
-      if (Status c = Checkpoint(); !c.ok()) ++checkpoint_failures_;
+      if (Status c = CheckpointTxn(); !c.ok()) ++checkpoint_failures_;
     }
     return Status::OK();
   }
 
   Status Checkpoint() override {
+    // The in-flight fdatasync uses the current log's descriptor; rotating now would close it.
+    if (sync_in_flight_) return Status::OK();
     if (!wal_buf_.empty()) {
       if (Status s = Commit(); !s.ok()) return s;
     }
+    return CheckpointTxn();
+  }
+
+  // The checkpoint proper. Ops applied but not yet logged (wal_buf_) are committed into LMDB
+  // with the rest; they stay in wal_buf_ and reach the next log generation with the next
+  // Commit, which is what acknowledges them (replaying them then is harmless). Not calling
+  // Commit here keeps a commit from happening behind the caller's group-commit bookkeeping.
+  Status CheckpointTxn() {
+    if (sync_in_flight_) return Status::OK();
     if (write_txn_ == nullptr) {
       if (wal_fd_ < 0 || (wal_bytes_ > 0 && pending_.empty())) return RotateWal();
       return Status::OK();
@@ -228,7 +239,8 @@ class LmdbEngine final : public Engine {
     }
     ResetReadTxn();
     pending_.clear();
-    acked_ops_ = 0;
+    acked_ops_ = written_ops_ = 0;
+    ++pending_epoch_;
     txn_bytes_ = 0;
     ++checkpoints_;
     return RotateWal();
@@ -389,7 +401,7 @@ class LmdbEngine final : public Engine {
     if (rc != 0) {
       // Acknowledged ops are durable in the log but could not be put back into the txn:
       // serving reads without them would show lost writes. Stop; recovery replays the log.
-      if (acked_ops_ > 0) {
+      if (written_ops_ > 0) {
         std::fprintf(stderr, "dynakv: storage: cannot rebuild acknowledged writes in %s (%s); "
                      "exiting so that recovery replays the write-ahead log\n",
                      opts_.dir.c_str(), mdb_strerror(rc));
@@ -430,7 +442,8 @@ class LmdbEngine final : public Engine {
           // These ops are now in LMDB; the unlogged tail of them stays in wal_buf_ and is
           // logged by the next Commit (replaying it over this state is harmless).
           pending_.clear();
-          acked_ops_ = 0;
+          acked_ops_ = written_ops_ = 0;
+          ++pending_epoch_;
           txn_bytes_ = 0;
         }
       } else {
@@ -586,6 +599,23 @@ class LmdbEngine final : public Engine {
   // Writes wal_buf_ at the end of the log and makes it durable. On failure the log is cut
   // back to its last good length so later records stay reachable.
   Status AppendWal() {
+    if (Status s = WriteWal(); !s.ok()) return s;
+    if (opts_.sync != SyncMode::kNone) {
+      ++syncs_;
+      if (::fdatasync(wal_fd_) != 0) {
+        // The bytes may or may not be on disk; nothing was acknowledged. Cut them off.
+        int err = errno;
+        uint64_t keep = wal_bytes_ - wal_pending_bytes_;
+        if (::ftruncate(wal_fd_, static_cast<off_t>(keep)) == 0) wal_bytes_ = keep;
+        return ErrnoStatus(err, "write-ahead log fsync");
+      }
+    }
+    return Status::OK();
+  }
+
+  // Writes wal_buf_ at the end of the log (no fsync). On failure the log is cut back to its
+  // last good length so later records stay reachable.
+  Status WriteWal() {
     if (wal_fd_ < 0) return Status::IOError("write-ahead log in " + opts_.dir + " is not open");
     const char* p = wal_buf_.data();
     size_t left = wal_buf_.size();
@@ -602,18 +632,62 @@ class LmdbEngine final : public Engine {
       left -= static_cast<size_t>(n);
       off += static_cast<uint64_t>(n);
     }
-    if (opts_.sync != SyncMode::kNone) {
-      ++syncs_;
-      if (::fdatasync(wal_fd_) != 0) {
-        int err = errno;
-        if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}
-        return ErrnoStatus(err, "write-ahead log fsync");
-      }
-    }
+    wal_pending_bytes_ = off - wal_bytes_;
     wal_bytes_ = off;
     return Status::OK();
   }
 
+ public:
+  // Asynchronous group commit: the loop thread writes the log, a worker thread fsyncs it,
+  // and FinishCommit (loop thread) marks the ops acknowledged. One ticket at a time.
+  Result<CommitTicket> BeginCommit() override {
+    DKV_ASSERT(!sync_in_flight_);
+    if (!lost_.ok() || wal_buf_.empty() || opts_.sync != SyncMode::kBatch) {
+      Status s = Commit();
+      if (!s.ok()) return s;
+      return CommitTicket{};
+    }
+    Status s = WriteWal();
+    if (!s.ok()) {
+      wal_buf_.clear();
+      pending_.resize(written_ops_);
+      RestorePending();
+      return s;
+    }
+    wal_buf_.clear();
+    written_ops_ = pending_.size();
+    CommitTicket t;
+    t.fd = wal_fd_;
+    t.needs_sync = true;
+    t.ops = written_ops_;
+    t.epoch = pending_epoch_;
+    sync_in_flight_ = true;
+    ++syncs_;
+    return t;
+  }
+
+  void FinishCommit(const CommitTicket& t, const Status& sync_status) override {
+    if (!t.needs_sync) return;
+    sync_in_flight_ = false;
+    if (!sync_status.ok()) {
+      // After a failed fsync the page cache may have dropped the dirty pages and a retry
+      // could report success for data that is gone (PostgreSQL's "fsyncgate"). Nothing of
+      // this batch was acknowledged; restart and let recovery replay what the log holds.
+      std::fprintf(stderr, "dynakv: storage: write-ahead log fsync failed in %s: %s; exiting so "
+                   "that recovery replays the log\n", opts_.dir.c_str(), sync_status.ToString().c_str());
+      std::abort();
+    }
+    // If an LMDB commit emptied pending_ meanwhile (a forced early commit is synced), those
+    // ops are durable anyway.
+    if (t.epoch == pending_epoch_) acked_ops_ = std::max(acked_ops_, std::min(t.ops, pending_.size()));
+    ++commits_;
+    if (txn_bytes_ >= kCheckpointTxnBytes || pending_.size() >= kCheckpointOps ||
+        wal_bytes_ >= kCheckpointWalBytes) {
+      if (Status c = CheckpointTxn(); !c.ok()) ++checkpoint_failures_;
+    }
+  }
+
+ private:
   Status ErrnoStatus(int err, const char* what) const {
     std::string msg = std::string(what) + " in " + opts_.dir + ": " + std::strerror(err);
     if (err == ENOSPC || err == EFBIG || err == EDQUOT) return Status::NoSpace(msg);
@@ -685,7 +759,7 @@ class LmdbEngine final : public Engine {
       ::close(fd);
     }
     replaying_ = false;
-    acked_ops_ = pending_.size();
+    acked_ops_ = written_ops_ = pending_.size();
     // Checkpoint commits the replayed ops and rotates to a fresh log (deleting the old).
     // If it cannot (a full map), the engine still opens: the replayed ops stay in the open
     // txn, the old logs stay on disk, and new writes go to a new generation after them.
@@ -707,11 +781,15 @@ class LmdbEngine final : public Engine {
   bool read_live_ = false;
   std::vector<WriteOp> pending_;   // every op applied in write_txn_, for replay
   size_t acked_ops_ = 0;           // prefix of pending_ that is durable in the log
+  size_t written_ops_ = 0;         // prefix of pending_ written to the log (maybe not synced)
+  uint64_t pending_epoch_ = 0;     // bumped whenever pending_ is emptied by an LMDB commit
+  bool sync_in_flight_ = false;    // a BeginCommit ticket awaits FinishCommit
   uint64_t txn_bytes_ = 0;         // key+value bytes in the open txn (checkpoint trigger)
   std::string wal_buf_;            // records not yet written to the log
   int wal_fd_ = -1;
   uint64_t wal_gen_ = 0;
-  uint64_t wal_bytes_ = 0;         // durable length of the current log
+  uint64_t wal_bytes_ = 0;         // written length of the current log
+  uint64_t wal_pending_bytes_ = 0; // bytes of the last WriteWal (cut off if its fsync fails)
   bool replaying_ = false;
   bool opened_ = false;            // Open() succeeded: the destructor may commit and checkpoint
   uint64_t checkpoints_ = 0;

@@ -3,8 +3,8 @@
 // DYNAMO MEMBERS 5-tuple, any node serving any key (forwarding), siblings across
 // coordinators, SIGKILL of one and of two nodes (availability, -UNAVAILABLE without hangs,
 // recovery after restart on the same data dir), joining through a seed and DYNAMO JOIN,
-// per-request R/W, read repair, the INCR counter CRDT across coordinators, multi-key fan-out
-// and cluster_secret isolation (DESIGN.md §3, §4).
+// per-request R/W, read repair, Merkle anti-entropy (DYNAMO SYNC), the INCR counter CRDT
+// across coordinators, multi-key fan-out and cluster_secret isolation (DESIGN.md §3, §4).
 //
 // Each test starts its own cluster (fresh temp dirs, free ports); every process is stopped by
 // PID by the harness destructors; every wait is bounded in time. Timings that a test asserts
@@ -211,25 +211,29 @@ std::string Join(const std::vector<std::string>& v) {
 class ClusterTest : public ::testing::Test {
  protected:
   // Settings every node of this file shares (the cluster ones and any extra node).
-  static ServerConfig Common(const std::string& secret = "") {
+  // Periodic anti-entropy is off (ae_interval_ms = 0) unless a test asks for it: the tests of
+  // read repair and hinted handoff count those repairs, and a background round could do the
+  // repair first.
+  static ServerConfig Common(const std::string& secret = "", int ae_interval_ms = 0) {
     ServerConfig c;
     c.SetInt("cluster", "gossip_interval_ms", kGossipMs)
         .SetInt("cluster", "suspect_after_ms", kSuspectMs)
         .SetInt("cluster", "down_after_ms", kDownMs)
-        .SetInt("cluster", "request_timeout_ms", kRequestTimeoutMs);
+        .SetInt("cluster", "request_timeout_ms", kRequestTimeoutMs)
+        .SetInt("cluster", "anti_entropy_interval_ms", ae_interval_ms);
     if (!secret.empty()) c.SetStr("security", "cluster_secret", secret);
     return c;
   }
 
   // Starts `nodes` processes seeding each other and waits until all see all "up".
-  void StartCluster(int nodes, const std::string& secret = "") {
+  void StartCluster(int nodes, const std::string& secret = "", int ae_interval_ms = 0) {
     ClusterOptions o;
     o.nodes = nodes;
     o.n = 3;
     o.r = 2;
     o.w = 2;
     o.tokens = kTokens;
-    o.extra = Common(secret);
+    o.extra = Common(secret, ae_interval_ms);
     cluster_ = std::make_unique<Cluster>(std::move(o));
     auto t0 = SteadyClock::now();
     ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error() << "\n" << StateDump();
@@ -863,6 +867,78 @@ TEST_F(ClusterTest, ReadRepairDeliversAWriteTheRestartedReplicaMissed) {
   EXPECT_EQ(Siblings(c(C)("DGET", "rr:d", "R", "1")), (std::vector<std::string>{"dv"}));
   // And C alone cannot meet R=2.
   EXPECT_TRUE(IsUnavailable(c(C)("GET", "rr:k")));
+}
+
+// ---- Merkle anti-entropy ------------------------------------------------------------------------
+
+// A DYNAMO STATUS field (a map; flattened under RESP2), or -1.
+long long StatusNum(Conn& c, const std::string& field) {
+  Reply r = c("DYNAMO", "STATUS");
+  if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    if (Str(r->element[i]) == field && r->element[i + 1]->type == REDIS_REPLY_INTEGER) {
+      return r->element[i + 1]->integer;
+    }
+  }
+  return -1;
+}
+
+// C misses writes while it is down; after its restart nobody reads the keys, yet C gets
+// them: first by DYNAMO SYNC on C, then (a second batch) by the periodic rounds alone.
+TEST_F(ClusterTest, AntiEntropyRepairsARestartedReplicaWithoutReads) {
+  StartCluster(3, "", /*ae_interval_ms=*/500);
+  size_t A = 0, C = 2;
+  node(C).Kill();
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(IsOkStatus(c(A)("SET", "ae:k" + std::to_string(i), "v" + std::to_string(i))));
+  }
+  // Past the peer links' reconnect backoff (see ReadRepairDelivers...), so the replica
+  // messages to C are really lost.
+  std::this_thread::sleep_for(5300ms);
+  ASSERT_TRUE(node(C).Restart()) << node(C).last_error();
+  ASSERT_TRUE(cluster_->WaitAllUp(15s)) << cluster_->last_error() << "\n" << StateDump();
+  Reconnect(C);
+
+  Reply sync = c(C)("DYNAMO", "SYNC");
+  ASSERT_TRUE(sync && sync->type == REDIS_REPLY_INTEGER) << Describe(sync);
+  EXPECT_EQ(sync->integer, 2) << "C shares replicas with both other nodes";
+  auto t0 = SteadyClock::now();
+  EXPECT_TRUE(WaitUntil([&] { return LocalKeys(node(C)) >= 20; }, 15s, 100ms))
+      << "C's local records: " << LocalKeys(node(C));
+  std::printf("[cluster] anti-entropy filled the restarted replica in %lld ms\n", MsSince(t0));
+  long long repaired = 0, read_repairs = 0;
+  for (size_t i = 0; i < 3; i++) {
+    repaired += InfoNum(node(i), "ae_keys_repaired");
+    read_repairs += InfoNum(node(i), "read_repairs");
+  }
+  EXPECT_GE(repaired, 20);
+  EXPECT_EQ(read_repairs, 0) << "no client read happened: anti-entropy did the repair";
+  // Rounds count at the node that started them, when the answer arrives (C's SYNC or a
+  // periodic round of A or B may have done the work).
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        long long rounds = 0;
+        for (size_t i = 0; i < 3; i++) rounds += std::max(0LL, StatusNum(c(i), "ae_rounds"));
+        return rounds > 0;
+      },
+      5s, 100ms));
+
+  // Periodic rounds, no SYNC: a second batch C misses.
+  node(C).Kill();
+  for (int i = 0; i < 10; i++) {
+    ASSERT_TRUE(IsOkStatus(c(A)("SET", "ae:p" + std::to_string(i), "w" + std::to_string(i))));
+  }
+  std::this_thread::sleep_for(5300ms);
+  ASSERT_TRUE(node(C).Restart()) << node(C).last_error();
+  ASSERT_TRUE(cluster_->WaitAllUp(15s)) << cluster_->last_error() << "\n" << StateDump();
+  EXPECT_TRUE(WaitUntil([&] { return LocalKeys(node(C)) >= 30; }, 20s, 100ms))
+      << "C's local records: " << LocalKeys(node(C));
+  // And the values are right: C alone answers with R=1.
+  node(A).Kill();
+  node(1).Kill();
+  Reconnect(C);
+  EXPECT_EQ(Siblings(c(C)("DGET", "ae:k7", "R", "1")), (std::vector<std::string>{"v7"}));
+  EXPECT_EQ(Siblings(c(C)("DGET", "ae:p3", "R", "1")), (std::vector<std::string>{"w3"}));
 }
 
 // ---- sloppy quorum and hinted handoff (5 nodes) -----------------------------------------------

@@ -126,7 +126,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
   Status err;
   static const std::set<std::string> kSections = {"scenario", "cluster",  "timing",
                                                   "network",  "partitions", "crashes",
-                                                  "workload", "availability"};
+                                                  "workload", "availability", "anti_entropy"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::Invalid(path + ": unknown section [" + std::string(k.str()) + "]");
@@ -205,6 +205,12 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("writes", &s.availability_writes, 1, 10000);
     t.Done();
   }
+  {
+    Section t(path, root, "anti_entropy", &err);
+    t.U64("interval_ms", &s.ae_interval_ms, 0, 3600 * 1000);
+    t.Bool("final_read_sweep", &s.final_read_sweep);
+    t.Done();
+  }
   if (!err.ok()) return err;
   auto bad = [&](const std::string& what) { return Status::Invalid(path + ": " + what); };
   if (s.n > s.nodes) return bad("[cluster] n must not exceed nodes");
@@ -212,6 +218,10 @@ Status LoadScenario(const std::string& path, Scenario* out) {
   if (s.cart + s.set + s.del + s.counter == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
     return bad("[timing] suspect_after_ms must not exceed down_after_ms");
+  }
+  if (!s.final_read_sweep && s.ae_interval_ms == 0) {
+    return bad("[anti_entropy] final_read_sweep = false needs interval_ms > 0 (nothing else "
+               "makes replicas of unread keys converge)");
   }
   if (s.availability && s.availability_down > s.nodes - s.w) {
     return bad("[availability] down must leave at least w live nodes");

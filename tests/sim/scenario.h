@@ -73,6 +73,12 @@ struct Scenario {
   bool availability = false;
   int availability_down = 1;
   int availability_writes = 20;
+
+  // [anti_entropy]: Merkle anti-entropy between replicas (cluster/merkle.h, node.cc).
+  uint64_t ae_interval_ms = 0;   // NodeConfig::ae_interval_ms; 0 = off
+  // Heal with an R=N read of every key (read repair makes replicas converge). Off: only
+  // anti-entropy may make them converge; the run waits for it (up to settle_max_ms).
+  bool final_read_sweep = true;
 };
 
 // Reads and validates a scenario file. Errors name the file and the key.

@@ -8,6 +8,8 @@
 //                     at the moment the client sees the ack (DESIGN.md §3).
 //   convergence    2. after healing + the R=N sweep, all N replicas hold the same siblings,
 //                     equal to what the R=N read returned; every node has the same ring.
+//                     With [anti_entropy] final_read_sweep = false there is no sweep: the
+//                     replicas must converge through Merkle anti-entropy alone.
 //   sibling-bound  3. siblings <= writers of the key, counted per client as 1 + every write of
 //                     that client that a later acked write of the same client did not
 //                     provably supersede (failed writes count: they may have been applied).
@@ -412,6 +414,8 @@ class Sim {
   bool Settle(const char* phase);
   void AvailabilityProbe();
   void FinalSweep();
+  bool ReplicasAgree(std::string* why);
+  void AwaitAntiEntropy();
   void CheckInvariants();
   RunResult Result();
   void DoSabotage(const char* hook, const std::string& key, const WriteRec* w);
@@ -489,6 +493,7 @@ void Sim::SetUp() {
     c.suspect_after_ms = sc_.suspect_after_ms;
     c.down_after_ms = sc_.down_after_ms;
     c.cluster_secret = sc_.secret;
+    c.ae_interval_ms = sc_.ae_interval_ms;
     h.engine = std::make_unique<storage::MemEngine>(storage::SyncMode::kBatch);
     h.transport = std::make_unique<SimTransport>(this, i);
     // Monotonic clocks start anywhere; wall clocks are skewed by up to +-clock_skew_ms.
@@ -561,6 +566,8 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   node_totals_.hints_delivered += st.hints_delivered;
   node_totals_.coordinator_timeouts += st.coordinator_timeouts;
   node_totals_.forwarded += st.forwarded;
+  node_totals_.ae_rounds += st.ae_rounds;
+  node_totals_.ae_keys_repaired += st.ae_keys_repaired;
   h.engine->SimulateCrash();
   h.outbox.clear();
   h.replies.clear();
@@ -630,8 +637,11 @@ void Sim::Transmit(int from, const std::string& to_addr, std::string frame) {
     ++frames_dropped_;
     return;
   }
-  // Frame layout (message.h): magic u16, version u8, type u8. Type 1 is gossip.
-  bool data = frame.size() < 4 || static_cast<uint8_t>(frame[3]) != 1;
+  // Frame layout (message.h): magic u16, version u8, type u8. Type 1 is gossip; 12 and 13
+  // are anti-entropy tree summaries, as periodic as gossip. Everything else (anti-entropy
+  // record exchanges included) is data: the cluster is not quiet while it is in flight.
+  uint8_t ftype = frame.size() < 4 ? 0 : static_cast<uint8_t>(frame[3]);
+  bool data = ftype != 1 && ftype != 12 && ftype != 13;
   if (blocked_[from][to] || (faults_on_ && Chance(net_rng_) < sc_.drop_rate)) {
     ++frames_dropped_;
     return;
@@ -660,10 +670,12 @@ void Sim::Deliver(int from, int to, const std::string& frame, bool data) {
   Hash(now_);
   Hash(static_cast<uint64_t>(to));
   Hash(frame);
-  static const char* kTypes[] = {"?", "gossip", "read-req", "read-resp", "write-req", "write-ack",
-                                 "forward-req", "forward-resp", "read-repair", "hinted-write"};
+  static const char* kTypes[] = {"?",           "gossip",       "read-req",    "read-resp",
+                                 "write-req",   "write-ack",    "forward-req", "forward-resp",
+                                 "read-repair", "hinted-write", "scan-req",    "scan-resp",
+                                 "ae-tree-req", "ae-tree-resp", "ae-keys-req", "ae-keys-resp"};
   uint8_t type = frame.size() >= 4 ? static_cast<uint8_t>(frame[3]) : 0;
-  std::string what = std::string(kTypes[type <= 9 ? type : 0]) + " from " + hosts_[from].id;
+  std::string what = std::string(kTypes[type <= 15 ? type : 0]) + " from " + hosts_[from].id;
   Step(h, [&](Node& n) { n.OnMessage(frame); }, what.c_str());
 }
 
@@ -1284,9 +1296,9 @@ void Sim::AvailabilityProbe() {
   for (int v : victims) StartNode(hosts_[v]);
 }
 
-// Without anti-entropy (not implemented yet), replicas of a key nobody reads again converge
-// only through read repair: so healing ends with a read of every key at R=N, which repairs
-// every replica that differs from the reconciled record.
+// Without anti-entropy ([anti_entropy] interval_ms = 0), replicas of a key nobody reads again
+// converge only through read repair: so healing ends with a read of every key at R=N, which
+// repairs every replica that differs from the reconciled record.
 void Sim::FinalSweep() {
   auto open = std::make_shared<int>(0);
   for (auto& [key, ks] : keys_) {
@@ -1306,6 +1318,45 @@ void Sim::FinalSweep() {
   }
   uint64_t deadline = now_ + sc_.settle_max_ms;
   while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+}
+
+// True when every key's N replicas hold the same siblings (what the convergence check
+// compares), from the engines' committed state; *why names the first key that differs.
+bool Sim::ReplicasAgree(std::string* why) {
+  for (auto& [key, ks] : keys_) {
+    std::vector<std::string> pref = hosts_[0].node->PreferenceList(key);
+    std::optional<std::vector<Sibling>> first;
+    for (auto& id : pref) {
+      Host& h = hosts_[HostByAddr("sim-" + id + ":7000")];
+      Record r;
+      std::string bytes;
+      if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &r);
+      if (!first) {
+        first = r.siblings;
+      } else if (*first != r.siblings) {
+        *why = key + " differs on " + id;
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// No R=N sweep: wait (up to settle_max_ms) for anti-entropy to make every key's replicas
+// agree. No client reads; if it never happens, CheckInvariants reports the convergence
+// violations.
+void Sim::AwaitAntiEntropy() {
+  uint64_t start = now_, deadline = now_ + sc_.settle_max_ms;
+  std::string why;
+  while (now_ < deadline) {
+    bool all_up = LiveHosts().size() == hosts_.size();
+    if (all_up && ReplicasAgree(&why)) {
+      Note("anti-entropy: every replica agrees after " + std::to_string(now_ - start) + " ms");
+      return;
+    }
+    RunUntil(now_ + 10 * sc_.tick_ms);
+  }
+  Note("anti-entropy: replicas still differ after settle_max_ms (" + why + ")");
 }
 
 void Sim::CheckInvariants() {
@@ -1505,8 +1556,13 @@ RunResult Sim::Run() {
     AvailabilityProbe();
     Settle("the availability probe");
   }
-  FinalSweep();
-  Settle("the R=N read sweep");
+  if (sc_.final_read_sweep) {
+    FinalSweep();
+    Settle("the R=N read sweep");
+  } else {
+    AwaitAntiEntropy();
+    Settle("anti-entropy");
+  }
   for (auto& h : hosts_) {
     if (!h.node) Violate("liveness", h.id + " is not running after healing");
   }
@@ -1531,6 +1587,8 @@ RunResult Sim::Result() {
     node_totals_.hints_delivered += st.hints_delivered;
     node_totals_.coordinator_timeouts += st.coordinator_timeouts;
     node_totals_.forwarded += st.forwarded;
+    node_totals_.ae_rounds += st.ae_rounds;
+    node_totals_.ae_keys_repaired += st.ae_keys_repaired;
   }
   std::ostringstream sum;
   sum << "sim_ms=" << now_ << " ops(ok/fail):";
@@ -1543,6 +1601,10 @@ RunResult Sim::Result() {
       << " partitions=" << partitions_done_ << " read_repairs=" << node_totals_.read_repairs
       << " hints=" << node_totals_.hints_stored << "/" << node_totals_.hints_delivered
       << " timeouts=" << node_totals_.coordinator_timeouts;
+  if (sc_.ae_interval_ms > 0) {
+    sum << " ae_rounds=" << node_totals_.ae_rounds
+        << " ae_repaired=" << node_totals_.ae_keys_repaired;
+  }
   res.summary = sum.str();
   return res;
 }

@@ -92,6 +92,36 @@ std::vector<Message> AllTypes() {
   fresp.record = SampleRecord();
   fresp.context = fresp.record.context;
   out.push_back(fresp);
+
+  Message atq;
+  atq.type = MsgType::kAeTreeReq;
+  atq.req_id = 48;
+  atq.ring_hash = 0xfeedfacecafebeefull;
+  for (uint64_t i = 0; i < 32; ++i) atq.hashes.push_back(i * 0x9E3779B97F4A7C15ull);
+  out.push_back(atq);
+  Message atr;
+  atr.type = MsgType::kAeTreeResp;
+  atr.req_id = 49;
+  atr.buckets = {3, 31};
+  for (uint64_t i = 0; i < 64; ++i) atr.hashes.push_back(~i);
+  out.push_back(atr);
+  Message atr_err;
+  atr_err.type = MsgType::kAeTreeResp;
+  atr_err.req_id = 50;
+  atr_err.set_status(Status::Unavailable("not ready"));
+  out.push_back(atr_err);
+  Message akq;
+  akq.type = MsgType::kAeKeysReq;
+  akq.req_id = 51;
+  akq.buckets = {7, 1023};
+  akq.records.emplace_back("a", SampleRecord());
+  akq.records.emplace_back(std::string("b\0c", 3), Record());
+  out.push_back(akq);
+  Message akr = akq;
+  akr.type = MsgType::kAeKeysResp;
+  akr.buckets.clear();
+  akr.req_id = 52;
+  out.push_back(akr);
   for (auto& m : out) {
     m.from_id = "n9";
     m.from_addr = "10.0.0.9:7379";
@@ -113,6 +143,10 @@ void ExpectSame(const Message& a, const Message& b) {
   EXPECT_EQ(a.record, b.record);
   EXPECT_EQ(a.context, b.context);
   EXPECT_EQ(a.hint_owner, b.hint_owner);
+  EXPECT_EQ(a.ring_hash, b.ring_hash);
+  EXPECT_EQ(a.buckets, b.buckets);
+  EXPECT_EQ(a.hashes, b.hashes);
+  EXPECT_EQ(a.records, b.records);
   if (a.type == MsgType::kForwardReq) {
     EXPECT_EQ(a.is_write, b.is_write);
     EXPECT_EQ(a.r, b.r);
@@ -136,6 +170,24 @@ TEST(MessageTest, RoundTripEveryTypeWithAndWithoutSecret) {
       ExpectSame(m, out);
     }
   }
+}
+
+TEST(MessageTest, AntiEntropyBoundsAreEnforced) {
+  Message m;
+  m.type = MsgType::kAeTreeReq;
+  m.from_id = "n1";
+  m.from_addr = "a:1";
+  m.hashes.assign(kMaxAeHashes + 1, 7);
+  Message out;
+  EXPECT_FALSE(DecodeFrame(EncodeFrame(m, ""), "", &out).ok());
+  m.hashes.assign(kMaxAeHashes, 7);
+  EXPECT_TRUE(DecodeFrame(EncodeFrame(m, ""), "", &out).ok());
+  Message k;
+  k.type = MsgType::kAeKeysReq;
+  k.from_id = "n1";
+  k.from_addr = "a:1";
+  k.buckets = {static_cast<uint32_t>(kMaxAeHashes)};  // no such leaf
+  EXPECT_FALSE(DecodeFrame(EncodeFrame(k, ""), "", &out).ok());
 }
 
 TEST(MessageTest, EveryTruncationAndExtensionIsRejected) {

@@ -94,6 +94,20 @@ TEST(ConfigTest, ValidateCatchesInconsistentQuorums) {
   EXPECT_FALSE(Validate(standalone).ok());  // n > 1 needs a cluster listener
 }
 
+TEST(ConfigTest, AntiEntropyInterval) {
+  Config c;
+  EXPECT_EQ(c.anti_entropy_interval_ms, 10000);
+  ASSERT_TRUE(ApplyToml("[cluster]\nanti_entropy_interval_ms = 0\n", "ae.toml", &c).ok());
+  EXPECT_EQ(c.anti_entropy_interval_ms, 0);
+  EXPECT_TRUE(Validate(c).ok());  // 0 = off
+  c.anti_entropy_interval_ms = 50;
+  EXPECT_NE(Validate(c).message().find("cluster.anti_entropy_interval_ms"), std::string::npos);
+  c.anti_entropy_interval_ms = -1;
+  EXPECT_FALSE(Validate(c).ok());
+  c.anti_entropy_interval_ms = 500;
+  EXPECT_TRUE(Validate(c).ok());
+}
+
 TEST(ConfigTest, FlagsOverrideTheFile) {
   char a0[] = "dynakv-server", a1[] = "--port", a2[] = "7777", a3[] = "--replication.w=1",
        a4[] = "--dir", a5[] = "/tmp/d", a6[] = "--seeds", a7[] = "1.2.3.4:1,5.6.7.8:2";
