@@ -180,6 +180,7 @@ class Server {
   uint64_t inflight_batch_ = 0;
   uint64_t durable_batch_ = 0;
   bool commit_in_flight_ = false;
+  uint32_t reads_since_hook_ = 0;
   uv_work_t commit_work_;
   storage::Engine::CommitTicket ticket_;
   Status ticket_status_;
