@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 namespace dynakv::server {
 
@@ -26,15 +27,18 @@ const std::vector<CommandSpec>& CommandTable() {
 }
 
 const CommandSpec* LookupCommand(std::string_view name) {
-  char lower[32];
-  if (name.size() >= sizeof(lower)) return nullptr;
-  for (size_t i = 0; i < name.size(); i++) lower[i] = char(std::tolower(static_cast<unsigned char>(name[i])));
-  std::string_view key(lower, name.size());
-  const auto& t = CommandTable();
-  auto it = std::lower_bound(t.begin(), t.end(), key,
-                             [](const CommandSpec& c, std::string_view k) { return std::string_view(c.name) < k; });
-  if (it != t.end() && std::string_view(it->name) == key) return &*it;
-  return nullptr;
+  // Looked up once per command: a hash of the lower-cased name (short names stay in the
+  // string's inline buffer, so no allocation).
+  static const std::unordered_map<std::string, const CommandSpec*> kByName = [] {
+    std::unordered_map<std::string, const CommandSpec*> m;
+    for (const auto& c : CommandTable()) m.emplace(c.name, &c);
+    return m;
+  }();
+  if (name.size() >= 32) return nullptr;
+  std::string key(name);
+  for (char& ch : key) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  auto it = kByName.find(key);
+  return it == kByName.end() ? nullptr : it->second;
 }
 
 std::string ErrorText(const Status& s) {

@@ -503,6 +503,7 @@ class LmdbEngine final : public Engine {
   static constexpr uint64_t kCheckpointWalBytes = 256ull << 20;
   static constexpr uint32_t kRecordBytesMax = 1u << 31;
   static constexpr uint64_t kRecycleBytesMax = 64ull << 20;
+  static constexpr uint64_t kPreallocBytes = 16ull << 20;
 
   static void PutVarint(std::string* out, uint64_t v) {
     while (v >= 0x80) {
@@ -733,6 +734,7 @@ class LmdbEngine final : public Engine {
     }
     int fd = ::open(WalPath(next).c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus(errno, "create write-ahead log");
+    if (opts_.sync == SyncMode::kBatch) Preallocate(fd);
     if (opts_.sync != SyncMode::kNone) {
       if (Status s = SyncDir(); !s.ok()) {
         ::close(fd);
@@ -748,6 +750,23 @@ class LmdbEngine final : public Engine {
       if (gen < next) std::filesystem::remove(path);
     }
     return Status::OK();
+  }
+
+  // Writes zeros over the first kPreallocBytes of a new log, so the group commits of its
+  // first generation overwrite allocated blocks too (see RotateWal). Zeros are not a valid
+  // record. Best effort: on any error the log simply grows by appending.
+  void Preallocate(int fd) {
+    static const std::string kZeros(1 << 20, '\0');
+    for (uint64_t off = 0; off < kPreallocBytes; off += kZeros.size()) {
+      if (::pwrite(fd, kZeros.data(), kZeros.size(), static_cast<off_t>(off)) !=
+          static_cast<ssize_t>(kZeros.size())) {
+        if (::ftruncate(fd, 0) != 0) {}
+        return;
+      }
+    }
+    if (::fdatasync(fd) != 0) {
+      if (::ftruncate(fd, 0) != 0) {}
+    }
   }
 
   // Replays every log generation left by the previous run, then checkpoints.
