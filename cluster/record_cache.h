@@ -1,6 +1,8 @@
 // cluster/record_cache.h: an LRU cache of decoded local Records (a row cache), bounded in
 // bytes, in front of the storage engine.
 //
+// Eviction is CLOCK (second chance), see record_cache.cc.
+//
 // Why: every client read and every coordinated write first loads the key's local Record;
 // through LMDB that is a B-tree lookup, a copy, a checksum and a decode. Hot keys skip all of
 // it. The cache also remembers misses ("this replica has no record"), so a write to a new
@@ -45,14 +47,17 @@ class RecordCache {
     Record rec;
     bool found = false;
     size_t bytes = 0;
+    bool referenced = false;  // CLOCK bit: used since the hand last passed
   };
   static size_t Cost(std::string_view key, const Record& rec);
+  Entry* Lookup(std::string_view key);
   void EvictTo(size_t target);
+  Entry* last_ = nullptr;  // the entry found or stored last (a write loads, then stores)
 
   size_t capacity_bytes_;
   size_t bytes_ = 0;
   uint64_t hits_ = 0, misses_ = 0;
-  std::list<Entry> lru_;  // front = most recently used
+  std::list<Entry> lru_;  // front = most recently inserted or given a second chance
   std::unordered_map<std::string_view, std::list<Entry>::iterator> map_;  // views into lru_
 };
 
