@@ -183,13 +183,15 @@ bool StringMatch(std::string_view p, std::string_view s, bool nocase) {
   return si == s.size();
 }
 
-namespace {
-std::string LowerName(std::string_view s) {
+std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& ch : out) ch = char(std::tolower(static_cast<unsigned char>(ch)));
   return out;
 }
-}  // namespace
+
+void ReplyErr(ReplyTo& r, const std::string& msg) {
+  r.Send([&](protocol::RespWriter& w) { w.Error(msg); });
+}
 
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
   c->waiting.emplace_back();
@@ -205,7 +207,7 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   c->last_cmd = spec->name;
   int argc = int(ctx.args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    std::string msg = "ERR wrong number of arguments for '" + LowerName(ctx.args[0]) + "' command";
+    std::string msg = "ERR wrong number of arguments for '" + Lower(ctx.args[0]) + "' command";
     ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
     return;
   }

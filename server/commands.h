@@ -48,6 +48,12 @@ const CommandSpec* LookupCommand(std::string_view name);
 // The one place a Status becomes client-visible error text (RESP side).
 std::string ErrorText(const Status& s);
 
+// Small helpers every command group uses.
+std::string Lower(std::string_view s);  // ASCII lower case
+void ReplyErr(ReplyTo& r, const std::string& msg);
+inline void ReplyErr(CommandCtx& ctx, const std::string& msg) { ReplyErr(ctx.reply, msg); }
+inline void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
+
 // Shared by the command groups (commands_*.cc).
 bool ParseInt64(std::string_view s, int64_t* out);
 bool ParseDouble(std::string_view s, double* out);

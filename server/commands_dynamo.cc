@@ -7,14 +7,6 @@ namespace {
 
 using protocol::RespWriter;
 
-std::string Lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-void ReplyErr(ReplyTo& r, const std::string& msg) {
-  r.Send([&](RespWriter& w) { w.Error(msg); });
-}
-void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
 
 // Parses trailing "R n" / "W n" options. Returns an error text or "".
 std::string ParseQuorum(const std::vector<std::string>& a, size_t from, const char* letter, int n_max, int* out) {

@@ -14,15 +14,6 @@ namespace {
 
 using protocol::RespWriter;
 
-std::string Lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-void ReplyErr(CommandCtx& ctx, const std::string& msg) {
-  ctx.reply.Send([&](RespWriter& w) { w.Error(msg); });
-}
-
 void CmdPing(CommandCtx& ctx) {
   if (ctx.args.size() > 2) return ReplyErr(ctx, "ERR wrong number of arguments for 'ping' command");
   if (ctx.args.size() == 2) {

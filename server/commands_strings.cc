@@ -19,15 +19,6 @@ namespace {
 
 using protocol::RespWriter;
 
-std::string Lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-void ReplyErr(ReplyTo& r, const std::string& msg) {
-  r.Send([&](RespWriter& w) { w.Error(msg); });
-}
-void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s)); }
 
 constexpr const char* kNotInt = "ERR value is not an integer or out of range";
 constexpr const char* kSyntax = "ERR syntax error";

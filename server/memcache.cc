@@ -638,16 +638,7 @@ void Server::HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* d
   McStats& mstats = StatsFor(this);
   size_t off = 0;
   while (off < len && !c->closing && !c->close_after_flush) {
-    if (c->waiting.size() >= kMcMaxWaitingReplies) {
-      // Too many replies outstanding: park the rest of the input until they drain
-      // (FlushClient resumes us, as for RESP).
-      c->inbuf.append(data + off, len - off);
-      if (!c->reading_paused) {
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
-        c->reading_paused = true;
-      }
-      return;
-    }
+    if (ParkIfBusy(c.get(), data + off, len - off, kMcMaxWaitingReplies)) return;
     size_t used = 0;
     protocol::McStatus st = c->mc_parser.Parse(data + off, len - off, &used, &c->mc_cmd);
     off += used;

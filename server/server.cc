@@ -304,18 +304,22 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   }
 }
 
+// Too many replies outstanding: park the rest of the input (and stop reading) until they
+// drain; FlushClient resumes the client. True when parked.
+bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting) {
+  if (c->waiting.size() < max_waiting) return false;
+  c->inbuf.append(data, len);
+  if (!c->reading_paused) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
+    c->reading_paused = true;
+  }
+  return true;
+}
+
 void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len) {
   size_t off = 0;
   while (off < len && !c->closing && !c->close_after_flush) {
-    if (c->waiting.size() >= kMaxWaitingReplies) {
-      // Too many replies outstanding: park the rest of the input until they drain.
-      c->inbuf.append(data + off, len - off);
-      if (!c->reading_paused) {
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
-        c->reading_paused = true;
-      }
-      return;
-    }
+    if (ParkIfBusy(c.get(), data + off, len - off, kMaxWaitingReplies)) return;
     size_t used = 0;
     protocol::ParseStatus st = c->parser.Parse(data + off, len - off, &used, &c->args);
     off += used;

@@ -151,6 +151,7 @@ class Server {
 
   Status Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto);
   void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  bool ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting);
   void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
   void CommitAndFlush();
   void StartCommit();
