@@ -26,8 +26,19 @@ std::string ParseQuorum(const std::vector<std::string>& a, size_t from, const ch
   return "";
 }
 
-Status DecodeClientContext(Server* s, const std::string& token, cluster::VersionVector* vv) {
-  Status st = cluster::DecodeContext(token, s->config().cluster_secret,
+// Tokens are bound to their key: the MAC key is the cluster secret plus the key, so a context
+// read from one key cannot be replayed on another (its counters would otherwise supersede
+// siblings of that key the client never saw). "" stays the empty context for any key.
+std::string TokenKey(Server* s, const std::string& key) {
+  std::string k = s->config().cluster_secret;
+  k.push_back('\0');
+  k += key;
+  return k;
+}
+
+Status DecodeClientContext(Server* s, const std::string& key, const std::string& token,
+                           cluster::VersionVector* vv) {
+  Status st = cluster::DecodeContext(token, TokenKey(s, key),
                                      s->node()->config().limits.max_context_bytes, vv);
   if (!st.ok()) return Status::Invalid("invalid context");
   return st;
@@ -47,9 +58,10 @@ void CmdDget(CommandCtx& ctx) {
   if (!err.empty()) return ReplyErr(ctx.reply, err);
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  s->node()->Read(ctx.args[1], r, [s, reply](Status st, cluster::ReadReply rr) mutable {
+  std::string key = ctx.args[1];
+  s->node()->Read(key, r, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    std::string token = cluster::EncodeContext(rr.record.context, s->config().cluster_secret);
+    std::string token = cluster::EncodeContext(rr.record.context, TokenKey(s, key));
     auto live = cluster::LiveSiblings(rr.record, s->WallMs());
     reply.Send([&](RespWriter& w) {
       w.Array(2);
@@ -66,7 +78,7 @@ void DWrite(CommandCtx& ctx, bool is_delete) {
   std::string err = ParseQuorum(ctx.args, ctx_index + 1, "W", int(ctx.server->config().n), &w);
   if (!err.empty()) return ReplyErr(ctx.reply, err);
   cluster::VersionVector vv;
-  if (Status st = DecodeClientContext(ctx.server, ctx.args[ctx_index], &vv); !st.ok()) {
+  if (Status st = DecodeClientContext(ctx.server, ctx.args[1], ctx.args[ctx_index], &vv); !st.ok()) {
     return ReplyStatus(ctx.reply, st);
   }
   if (!is_delete && ctx.args[2].size() > uint64_t(ctx.server->config().proto_max_bulk_len)) {
@@ -74,10 +86,11 @@ void DWrite(CommandCtx& ctx, bool is_delete) {
   }
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  auto done = [s, reply, is_delete](Status st, cluster::WriteReply wr) mutable {
+  std::string key = ctx.args[1];
+  auto done = [s, reply, is_delete, key](Status st, cluster::WriteReply wr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (is_delete) return reply.Send([](RespWriter& w) { w.Int(1); });
-    std::string token = cluster::EncodeContext(wr.context, s->config().cluster_secret);
+    std::string token = cluster::EncodeContext(wr.context, TokenKey(s, key));
     reply.Send([&](RespWriter& w) { w.Bulk(token); });
   };
   if (is_delete) DeleteValue(s, ctx.args[1], &vv, w, std::move(done));

@@ -1237,6 +1237,14 @@ TEST_F(SingleNode, InvalidContextsAreRefusedAndHarmless) {
     EXPECT_EQ(Siblings(after), (std::vector<std::string>{"v1"}));
     EXPECT_TRUE(IsBulk(c()("GET", "k"), "v1"));
   }
+  // A genuine context of another key is refused too: tokens are bound to their key.
+  ASSERT_TRUE(c()("DPUT", "other", "o1", ""));
+  Reply od = c()("DGET", "other");
+  ASSERT_TRUE(IsDget(od));
+  std::string other_ctx = Str(od->element[0]);
+  EXPECT_TRUE(IsErrorPrefix(c().Cmd({"DPUT", "k", "evil", other_ctx}), "ERR invalid context"));
+  EXPECT_TRUE(IsErrorPrefix(c().Cmd({"DDEL", "k", other_ctx}), "ERR invalid context"));
+  EXPECT_EQ(Siblings(c()("DGET", "k")), (std::vector<std::string>{"v1"}));
   // The genuine context still works afterwards.
   EXPECT_TRUE(IsInt(c()("DDEL", "k", good), 1));
   EXPECT_TRUE(IsNil(c()("GET", "k")));
