@@ -351,9 +351,18 @@ void Server::CloseClient(Client* c) {
   c->closing = true;
   auto it = clients_.find(c);
   if (it == clients_.end()) return;
-  // The handle keeps the client alive until libuv is done with it.
+  // The handle keeps the client alive until libuv is done with it; after that nothing may
+  // point at it, so drop it from the lists that outlive this iteration.
   auto* holder = new std::shared_ptr<Client>(it->second);
   clients_.erase(it);
+  if (c->in_held_list) {
+    held_clients_.erase(std::remove(held_clients_.begin(), held_clients_.end(), c), held_clients_.end());
+    c->in_held_list = false;
+  }
+  if (c->in_flush_list) {
+    flush_list_.erase(std::remove(flush_list_.begin(), flush_list_.end(), c), flush_list_.end());
+    c->in_flush_list = false;
+  }
   c->handle.data = holder;
   uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
            [](uv_handle_t* h) { delete static_cast<std::shared_ptr<Client>*>(h->data); });
@@ -566,7 +575,8 @@ void Server::FailBatch(uint64_t batch, const Status& s) {
     c->in_flush_list = false;
     fail(c);
   }
-  for (Client* c : held_clients_) {
+  std::vector<Client*> held = held_clients_;  // fail() closes clients, which edits the list
+  for (Client* c : held) {
     bool affected = false;
     for (auto& [b, bytes] : c->held) affected |= b >= batch;
     if (affected) fail(c);
