@@ -430,7 +430,7 @@ void Server::FlushClient(Client* c) {
     return;
   }
   // Resume a client that was parked for having too many replies outstanding.
-  if (c->reading_paused && c->waiting.size() < kMaxWaitingReplies / 2) {
+  if (c->reading_paused && !shutting_down_ && c->waiting.size() < kMaxWaitingReplies / 2) {
     c->reading_paused = false;
     std::string pending;
     pending.swap(c->inbuf);
