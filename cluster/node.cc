@@ -146,7 +146,8 @@ struct Node::Impl {
   uint64_t incarnation = 0;  // as persisted under kIncarnationKey
   NodeStats stats;
   uint64_t next_req_id = 1;
-  uint64_t key_count = 0;
+  uint64_t key_count = 0;   // local records, dead or alive
+  uint64_t live_count = 0;  // local records with a live value when last written (expiry aside)
   uint64_t hint_count = 0;
   std::string hint_cursor;          // where the next hint delivery pass starts
   uint64_t next_hint_pass_ms = 0;
@@ -231,11 +232,16 @@ struct Node::Impl {
     return Status::OK();
   }
 
-  Status StoreLocal(std::string_view key, const Record& rec, bool existed) {
+  // was_live: whether the record this replaces had a live value (keeps live_count exact, so
+  // DBSIZE need not scan).
+  Status StoreLocal(std::string_view key, const Record& rec, bool existed, bool was_live) {
     if (rec.siblings.size() >= cfg.limits.warn_siblings) WarnSiblings(key, rec.siblings.size());
     Status s = engine->PutOwned(DataKey(key), EncodeRecord(rec));
     if (s.ok()) {
       if (!existed) ++key_count;
+      bool live = !IsDeleted(rec, clock->WallMs());
+      if (live && !was_live) ++live_count;
+      if (!live && was_live && live_count > 0) --live_count;
       cache.Put(key, rec, true);
     } else {
       cache.Erase(key);
@@ -257,7 +263,7 @@ struct Node::Impl {
       if (merged_out) *merged_out = std::move(merged);
       return Status::OK();
     }
-    s = StoreLocal(key, merged, found);
+    s = StoreLocal(key, merged, found, found && !IsDeleted(local, clock->WallMs()));
     if (s.ok() && changed) *changed = true;
     if (merged_out) *merged_out = std::move(merged);
     return s;
@@ -506,9 +512,9 @@ struct Node::Impl {
     if (standalone) {
       if (req.w > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
       WriteReply reply;
-      bool existed = false;
-      s = ApplyLocal(key, req, &reply.record, &existed);
-      if (s.ok()) s = StoreLocal(key, reply.record, existed);
+      bool existed = false, was_live = false;
+      s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
+      if (s.ok()) s = StoreLocal(key, reply.record, existed, was_live);
       if (!s.ok()) return done(s, WriteReply{});
       reply.context = reply.record.context;
       return done(Status::OK(), std::move(reply));
@@ -520,9 +526,10 @@ struct Node::Impl {
   // The coordinator's half of a write: assign the dot (only coordinators do) on top of the
   // local copy. *rec receives the new record; nothing is persisted here.
   Status ApplyLocal(const std::string& key, const WriteRequest& req, Record* rec,
-                    bool* existed) {
+                    bool* existed, bool* was_live) {
     Status s = LoadLocal(key, rec, existed);
     if (!s.ok()) return s;
+    *was_live = *existed && !IsDeleted(*rec, clock->WallMs());
     return ApplyOp(req, rec);
   }
 
@@ -634,9 +641,9 @@ struct Node::Impl {
       s = ApplyStandIn(key, pref.front(), req, &reply.record);
       if (s.ok()) s = StoreHint(pref.front(), key, reply.record);
     } else {
-      bool existed = false;
-      s = ApplyLocal(key, req, &reply.record, &existed);
-      if (s.ok()) s = StoreLocal(key, reply.record, existed);
+      bool existed = false, was_live = false;
+      s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
+      if (s.ok()) s = StoreLocal(key, reply.record, existed, was_live);
     }
     if (!s.ok()) return done(s, {});
     reply.context = reply.record.context;
@@ -1471,11 +1478,7 @@ struct Node::Impl {
     // Request ids start at a random point each life, so a late reply to the previous life's
     // request #k cannot complete this life's request #k.
     next_req_id = (random->Next() & 0x7fffffffffffull) + 1;
-    key_count = 0;
-    s = engine->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view) {
-      ++key_count;
-      return true;
-    });
+    s = RecountLocal();
     if (!s.ok()) return s;
     hint_count = 0;
     s = engine->Scan(kHintPrefix, kHintEnd, 0, [&](std::string_view, std::string_view) {
@@ -1498,6 +1501,20 @@ struct Node::Impl {
       RebuildRing();
     }
     return Status::OK();
+  }
+
+  // Recounts the local records (all, and live) from the engine: at start, and after the
+  // engine took back writes whose counts were already taken (a failed group commit).
+  Status RecountLocal() {
+    key_count = 0;
+    live_count = 0;
+    uint64_t now_ms = clock->WallMs();
+    return engine->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view bytes) {
+      ++key_count;
+      Record rec;
+      if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count;
+      return true;
+    });
   }
 
   Status ScanLocal(std::string_view start_after, size_t limit,
@@ -1545,6 +1562,7 @@ struct Node::Impl {
     }
     cache.Clear();
     key_count = 0;
+    live_count = 0;
     hint_count = 0;
     hints_in_flight.clear();
     hint_cursor.clear();
@@ -1584,6 +1602,11 @@ struct Node::Impl {
     s = engine->Delete(DataKey(key));
     cache.Erase(key);
     if (s.ok() && key_count > 0) --key_count;
+    // A record that died by expiry (not all tombstones) was counted live when last stored.
+    bool expired_value = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& sib) {
+      return sib.kind != ValueKind::kTombstone;
+    });
+    if (s.ok() && expired_value && live_count > 0) --live_count;
     return s;
   }
 
@@ -1651,8 +1674,12 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
   return impl_->ScanLocal(start_after, limit, visit);
 }
 uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
+uint64_t Node::LocalLiveKeyCount() const { return impl_->live_count; }
 Status Node::FlushLocal() { return impl_->FlushLocal(); }
-void Node::DropCaches() { impl_->cache.Clear(); }
+void Node::DropCaches() {
+  impl_->cache.Clear();
+  (void)impl_->RecountLocal();
+}
 std::vector<std::string> Node::ScanMembers() const { return impl_->ScanMembers(); }
 void Node::ScanNode(const std::string& node_id, const std::string& start_after, size_t limit,
                     ScanCallback done) {

@@ -127,7 +127,10 @@ class Node {
   // `limit` (0 = all) of them; the visitor returns false to stop.
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit);
-  uint64_t LocalKeyCountEstimate();
+  uint64_t LocalKeyCountEstimate();  // local records, tombstones included
+  // Local records whose value was live when last written (what DBSIZE counts: like Redis,
+  // a key whose TTL passed counts until it is reaped). O(1).
+  uint64_t LocalLiveKeyCount() const;
 
   // Cluster-wide keyspace walk (SCAN, KEYS): ScanMembers() is a stable snapshot of the nodes
   // to visit (reachable members, in id order; just this node when standalone). ScanNode asks
@@ -143,7 +146,8 @@ class Node {
   bool OwnsForScan(const std::string& node_id, const std::string& key,
                    const std::vector<std::string>& snapshot) const;
   Status FlushLocal();  // FLUSHALL: wipe this replica, rotate ActorId
-  // The engine dropped writes it had accepted (a failed group commit): forget cached state.
+  // The engine dropped writes it had accepted (a failed group commit): forget cached state
+  // and recount the local records (O(records), on this rare path only).
   void DropCaches();
   // Background reaper: delete the local record of `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.

@@ -449,23 +449,15 @@ void CmdInfo(CommandCtx& ctx) {
 // Exact on a single node (this replica's live keys, counted when there are at most
 // kExactMax records); in a cluster, or past that size, an estimate: this replica's records
 // scaled by (members / N), since each key lives on N of them.
+// This replica's live keys: exact on a single node (O(1), kept by the node as it writes); in
+// a cluster an estimate, scaled by (members / N) since each key lives on N of them.
 uint64_t KeyCount(Server* s) {
-  constexpr uint64_t kExactMax = 1000000;
   cluster::Node* node = s->node();
-  uint64_t records = node->LocalKeyCountEstimate();
+  uint64_t live = node->LocalLiveKeyCount();
   size_t members = node->ScanMembers().size();
-  if (members <= 1 && records <= kExactMax) {
-    uint64_t n = 0;
-    uint64_t now = s->WallMs();
-    Status st = node->ScanLocal("", 0, [&](std::string_view, const cluster::Record& rec) {
-      if (cluster::Winner(rec, now) != nullptr) n++;
-      return true;
-    });
-    if (st.ok()) return n;
-  }
-  if (members <= 1) return records;
+  if (members <= 1) return live;
   uint64_t copies = std::min<uint64_t>(uint64_t(s->config().n), members);
-  return records * members / std::max<uint64_t>(copies, 1);
+  return live * members / std::max<uint64_t>(copies, 1);
 }
 
 void CmdDbsize(CommandCtx& ctx) {

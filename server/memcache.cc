@@ -443,7 +443,7 @@ void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
   stat("accepting_conns", "1");
   stat("threads", "1");
   // An estimate: this replica's keys (with N = number of nodes, all of them).
-  stat("curr_items", u(s->node()->LocalKeyCountEstimate()));
+  stat("curr_items", u(s->node()->LocalLiveKeyCount()));
   stat("total_items", u(ms.total_items));
   stat("evictions", "0");
   stat("reclaimed", u(ss.expired_keys));
