@@ -1580,7 +1580,8 @@ struct Node::Impl {
   // grace_ms. The grace period is what keeps a replica that missed the delete from handing
   // the old value back by read repair: it must have received the tombstone (by the write
   // itself, a hint, or read repair) within the grace period.
-  Status ReapLocal(const std::string& key, uint64_t grace_ms) {
+  Status ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms) {
+    if (expiry_grace_ms == UINT64_MAX) expiry_grace_ms = grace_ms;
     Record rec;
     bool found = false;
     Status s = LoadLocal(key, &rec, &found);
@@ -1588,7 +1589,7 @@ struct Node::Impl {
     if (!found) return Status::NotFound();
     uint64_t now = clock->WallMs();
     for (const auto& sib : rec.siblings) {
-      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + grace_ms <= now;
+      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace_ms <= now;
       bool old_tomb = sib.kind == ValueKind::kTombstone && sib.timestamp_ms + grace_ms <= now;
       if (!expired && !old_tomb) return Status::NotFound();
     }
@@ -1689,8 +1690,8 @@ bool Node::OwnsForScan(const std::string& node_id, const std::string& key,
                        const std::vector<std::string>& snapshot) const {
   return impl_->OwnsForScan(node_id, key, snapshot);
 }
-Status Node::ReapLocal(const std::string& key, uint64_t grace_ms) {
-  return impl_->ReapLocal(key, grace_ms);
+Status Node::ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms) {
+  return impl_->ReapLocal(key, grace_ms, expiry_grace_ms);
 }
 size_t Node::SyncNow() { return impl_->SyncNow(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }

@@ -151,7 +151,8 @@ class Node {
   void DropCaches();
   // Background reaper: delete the local record of `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
-  Status ReapLocal(const std::string& key, uint64_t grace_ms);
+  // expiry_grace_ms applies to values that expired (default: grace_ms).
+  Status ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms = UINT64_MAX);
 
   // DYNAMO SYNC: start an anti-entropy round with every reachable peer that shares replicas
   // with this node, now (or as soon as the local Merkle trees are built, if they are not

@@ -613,6 +613,10 @@ void Server::ReapExpired() {
   // records whose every sibling has been dead longer than the tombstone grace period.
   uint64_t now = WallMs();
   uint64_t grace = uint64_t(cfg_.tombstone_grace_s) * 1000;
+  // A single node has no replica to resurrect an expired value from: drop it at once, as
+  // Redis does. In a cluster expired values wait out the grace period like tombstones.
+  bool standalone = cfg_.cluster_addr.empty();
+  uint64_t expiry_grace = standalone ? 0 : grace;
   std::vector<std::string> dead;
   std::string last;
   size_t seen = 0;
@@ -621,7 +625,7 @@ void Server::ReapExpired() {
     last.assign(key);
     bool all_dead = !rec.siblings.empty();
     for (const auto& sib : rec.siblings) {
-      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + grace <= now;
+      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace <= now;
       bool old_tomb = sib.kind == cluster::ValueKind::kTombstone && sib.timestamp_ms + grace <= now;
       if (!expired && !old_tomb) all_dead = false;
     }
@@ -630,9 +634,9 @@ void Server::ReapExpired() {
   });
   reap_cursor_ = seen < 200 ? std::string() : last;
   (void)s;
-  if (cfg_.cluster_addr.empty()) {
+  if (standalone) {
     for (const auto& k : dead) {
-      if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
+      if (node_->ReapLocal(k, grace, expiry_grace).ok()) stats_.expired_keys++;
     }
     return;
   }

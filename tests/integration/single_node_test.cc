@@ -338,6 +338,14 @@ TEST_F(SingleNode, KeysReallyExpire) {
   EXPECT_TRUE(IsBulk(c()("GET", "keep"), "v"));
   Reply keys = c()("KEYS", "*");
   EXPECT_TRUE(IsBulkArray(keys, {"keep"})) << "expired keys must not be listed";
+  // The background reaper drops them (like Redis's active expiry): DBSIZE falls to 1.
+  bool reaped = false;
+  for (int i = 0; i < 60 && !reaped; i++) {
+    Reply d = c()("DBSIZE");
+    reaped = d && d->type == REDIS_REPLY_INTEGER && d->integer == 1;
+    if (!reaped) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(reaped) << "expired keys still counted by DBSIZE after 3 s";
   // SETEX in seconds and an expired key that is written again lives on.
   EXPECT_TRUE(IsStatus(c()("SETEX", "k", "100", "back"), "OK"));
   EXPECT_TRUE(IsBulk(c()("GET", "k"), "back"));
