@@ -1472,7 +1472,14 @@ struct Node::Impl {
     }
     ++inc;
     s = engine->Put(kIncarnationKey, std::to_string(inc));
-    if (!s.ok()) return s;
+    if (s.code() == Code::kNoSpace) {
+      // A full store must still come up to serve reads (and deletes that free space). The
+      // incarnation only orders our gossip; an unsaved one is refuted like any stale view.
+      // Dots stay safe: the actor id below is fresh and random whatever is persisted.
+      Log(Logger::Level::kWarn, "storage full: incarnation not persisted: " + s.ToString());
+    } else if (!s.ok()) {
+      return s;
+    }
     incarnation = inc;
     actor = FreshActor();  // never reuse dots of a previous life (kv679)
     // Request ids start at a random point each life, so a late reply to the previous life's
