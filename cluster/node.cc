@@ -15,6 +15,7 @@
 #include "cluster/merkle.h"
 #include "cluster/message.h"
 #include "cluster/record_cache.h"
+#include "protocol/resp.h"
 #include "cluster/ring.h"
 
 namespace dynakv::cluster {
@@ -70,12 +71,6 @@ bool SplitHintKey(std::string_view hk, std::string* owner, std::string* key) {
   owner->assign(hk.substr(0, nul));
   key->assign(hk.substr(nul + 1));
   return true;
-}
-
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && p == s.data() + s.size();
 }
 
 }  // namespace
@@ -581,7 +576,7 @@ struct Node::Impl {
     const Sibling* win = Winner(*rec, now_ms);
     if (win && win->kind == ValueKind::kPlain) {
       // A plain value SET after the counter resets it: it becomes the base.
-      if (!ParseInt64(win->value, &c.base)) {
+      if (!protocol::ParseRedisInt(win->value, &c.base)) {
         return Status::Invalid("value is not an integer or out of range");
       }
       v.expiry_ms = win->expiry_ms;

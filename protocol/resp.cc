@@ -33,8 +33,27 @@ constexpr size_t kMaxBulkReserve = 1 << 20;
 constexpr size_t kMaxReusedArgCapacity = 64 * 1024;
 constexpr size_t kMaxReusedArgs = 1024;
 
-// Redis's string2ll: optional '-', no '+', no leading zeros, no "-0", no spaces, no overflow.
-bool ParseInt(std::string_view s, int64_t* out) {
+// isspace() in the C locale, without its UB on negative chars.
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Parses the number in a header line "<type><digits>\r" (the '\n' already stripped).
+bool HeaderNumber(std::string_view line, int64_t* out) {
+  if (line.size() < 2 || line.back() != '\r') return false;
+  return ParseRedisInt(line.substr(1, line.size() - 2), out);
+}
+
+}  // namespace
+
+bool ParseRedisInt(std::string_view s, int64_t* out) {
   if (s.empty() || s.size() > 20) return false;
   size_t i = 0;
   bool neg = false;
@@ -66,26 +85,6 @@ bool ParseInt(std::string_view s, int64_t* out) {
   }
   return true;
 }
-
-// isspace() in the C locale, without its UB on negative chars.
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Parses the number in a header line "<type><digits>\r" (the '\n' already stripped).
-bool HeaderNumber(std::string_view line, int64_t* out) {
-  if (line.size() < 2 || line.back() != '\r') return false;
-  return ParseInt(line.substr(1, line.size() - 2), out);
-}
-
-}  // namespace
 
 RespParser::RespParser(RespLimits limits) : limits_(limits) {}
 

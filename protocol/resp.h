@@ -105,6 +105,10 @@ class RespWriter {
   int proto_;
 };
 
+// Redis's string2ll: optional '-', no '+', no leading zeros, no "-0", no spaces, no overflow.
+// The one integer syntax of the Redis side: headers, command arguments, INCR on a value.
+bool ParseRedisInt(std::string_view s, int64_t* out);
+
 // Encode a command as a multibulk request (for clients, tests and round trips).
 std::string EncodeCommand(const std::vector<std::string>& args);
 

@@ -66,32 +66,7 @@ std::string ErrorText(const Status& s) {
   }
 }
 
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  size_t i = 0;
-  bool neg = false;
-  if (s[0] == '-') {
-    neg = true;
-    i = 1;
-    if (s.size() == 1) return false;
-  }
-  if (s[i] == '0' && s.size() > i + 1) return false;  // Redis rejects leading zeros
-  uint64_t v = 0;
-  for (; i < s.size(); i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    uint64_t d = uint64_t(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  if (neg) {
-    if (v > uint64_t(INT64_MAX) + 1) return false;
-    *out = v == uint64_t(INT64_MAX) + 1 ? INT64_MIN : -int64_t(v);
-  } else {
-    if (v > uint64_t(INT64_MAX)) return false;
-    *out = int64_t(v);
-  }
-  return true;
-}
+bool ParseInt64(std::string_view s, int64_t* out) { return protocol::ParseRedisInt(s, out); }
 
 bool ParseDouble(std::string_view s, double* out) {
   if (s.empty() || s.size() > 256 || std::isspace(static_cast<unsigned char>(s[0]))) return false;

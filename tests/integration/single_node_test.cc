@@ -191,6 +191,10 @@ TEST_F(SingleNode, IncrFamily) {
   EXPECT_ALIVE(c());
   EXPECT_TRUE(IsError(c()("INCRBY", "n", "1.5"), "ERR value is not an integer or out of range"));
   EXPECT_ALIVE(c());
+  // The stored value must be an integer in Redis's own syntax too (no leading zeros, no '+').
+  EXPECT_TRUE(IsStatus(c()("SET", "z", "007"), "OK"));
+  EXPECT_TRUE(IsError(c()("INCR", "z"), "ERR value is not an integer or out of range"));
+  EXPECT_TRUE(IsError(c()("INCRBY", "n", "-0"), "ERR value is not an integer or out of range"));
   EXPECT_TRUE(IsStatus(c()("SET", "max", "9223372036854775807"), "OK"));
   EXPECT_TRUE(IsError(c()("INCR", "max"), "ERR increment or decrement would overflow"));
   EXPECT_ALIVE(c());

@@ -17,6 +17,8 @@ TEST(CommandHelpers, ParseInt64MatchesRedis) {
   EXPECT_FALSE(ParseInt64("-", &v));
   EXPECT_FALSE(ParseInt64(" 1", &v));
   EXPECT_FALSE(ParseInt64("1.0", &v));
+  EXPECT_FALSE(ParseInt64("-0", &v));  // string2ll refuses it, so Redis does
+  EXPECT_FALSE(ParseInt64("+1", &v));
 }
 
 TEST(CommandHelpers, GlobMatchesLikeRedis) {
