@@ -56,9 +56,9 @@ inline void ReplyStatus(ReplyTo& r, const Status& s) { ReplyErr(r, ErrorText(s))
 
 // Shared by the command groups (commands_*.cc).
 bool ParseInt64(std::string_view s, int64_t* out);
-bool ParseDouble(std::string_view s, double* out);
+bool ParseLongDouble(std::string_view s, long double* out);
 bool StringMatch(std::string_view pattern, std::string_view str, bool nocase = false);
-std::string FormatDouble(double d);  // Redis's INCRBYFLOAT formatting
+std::string FormatLongDouble(long double d);  // Redis's INCRBYFLOAT formatting
 
 void RegisterGeneric(std::vector<CommandSpec>* t);
 void RegisterStrings(std::vector<CommandSpec>* t);

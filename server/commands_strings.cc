@@ -411,34 +411,6 @@ void CmdDecrby(CommandCtx& ctx) {
   IncrBy(ctx, -d);
 }
 
-// INCRBYFLOAT works in long double, like Redis: parsing and adding in double and only then
-// widening prints 10.5 + 0.1 as "10.59999999999999964" where Redis prints "10.6".
-bool ParseLongDouble(std::string_view s, long double* out) {
-  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  std::string tmp(s);
-  char* end = nullptr;
-  errno = 0;
-  long double v = std::strtold(tmp.c_str(), &end);
-  if (end != tmp.c_str() + tmp.size() || std::isnan(v)) return false;
-  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL)) return false;
-  *out = v;
-  return true;
-}
-
-// Redis's ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros (and a bare '.') removed.
-std::string FormatLongDouble(long double d) {
-  char buf[5600];
-  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", d);
-  if (n <= 0 || size_t(n) >= sizeof(buf)) return FormatDouble(double(d));
-  std::string s(buf, size_t(n));
-  if (s.find('.') != std::string::npos) {
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-  }
-  if (s == "-0") s = "0";
-  return s;
-}
-
 void CmdIncrbyfloat(CommandCtx& ctx) {
   long double incr;
   if (!ParseLongDouble(ctx.args[2], &incr)) return ReplyErr(ctx.reply, "ERR value is not a valid float");

@@ -36,10 +36,15 @@ TEST(CommandHelpers, GlobMatchesLikeRedis) {
 }
 
 TEST(CommandHelpers, FormatDoubleLikeIncrbyfloat) {
-  EXPECT_EQ(FormatDouble(10.5), "10.5");
-  EXPECT_EQ(FormatDouble(3.0), "3");
-  EXPECT_EQ(FormatDouble(-0.0), "0");
-  EXPECT_EQ(FormatDouble(5.0e3), "5000");
+  EXPECT_EQ(FormatLongDouble(10.5), "10.5");
+  EXPECT_EQ(FormatLongDouble(3.0), "3");
+  EXPECT_EQ(FormatLongDouble(-0.0), "0");
+  EXPECT_EQ(FormatLongDouble(5.0e3), "5000");
+  EXPECT_EQ(FormatLongDouble(10.5L + 0.1L), "10.6");
+  // Huge values print every digit (the old fixed buffer would have been overrun).
+  std::string big = FormatLongDouble(1e300L);
+  EXPECT_EQ(big.size(), 301u);
+  EXPECT_EQ(big.substr(0, 1), "1");
 }
 
 TEST(CommandTable, LookupIsCaseInsensitiveAndComplete) {
