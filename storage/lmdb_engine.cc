@@ -177,20 +177,12 @@ class LmdbEngine final : public Engine {
       // would stay visible (and reach LMDB at the next checkpoint) after this error.
       Status s = std::move(lost_);
       lost_ = Status::OK();
-      wal_buf_.clear();
-      pending_.resize(written_ops_);
-      RestorePending();
-      return s;
+      return DropUnlogged(std::move(s));
     }
     if (wal_buf_.empty()) return Status::OK();
     Status s = AppendWal();
     if (!s.ok()) {
-      // Not durable, so not acknowledged: take these ops back out of the txn, keeping the
-      // acknowledged prefix.
-      wal_buf_.clear();
-      pending_.resize(written_ops_);
-      RestorePending();
-      return s;
+      return DropUnlogged(std::move(s));
     }
     wal_buf_.clear();
     acked_ops_ = written_ops_ = pending_.size();
@@ -201,6 +193,15 @@ class LmdbEngine final : public Engine {
       if (Status c = CheckpointTxn(); !c.ok()) ++checkpoint_failures_;
     }
     return Status::OK();
+  }
+
+  // The ops not yet in the log were never acknowledged: take them back out of the txn,
+  // keeping the logged prefix, and report `why`.
+  Status DropUnlogged(Status why) {
+    wal_buf_.clear();
+    pending_.resize(written_ops_);
+    RestorePending();
+    return why;
   }
 
   Status Checkpoint() override {
@@ -663,12 +664,7 @@ class LmdbEngine final : public Engine {
       return CommitTicket{};
     }
     Status s = WriteWal();
-    if (!s.ok()) {
-      wal_buf_.clear();
-      pending_.resize(written_ops_);
-      RestorePending();
-      return s;
-    }
+    if (!s.ok()) return DropUnlogged(std::move(s));
     wal_buf_.clear();
     written_ops_ = pending_.size();
     CommitTicket t;
