@@ -199,6 +199,7 @@ class Server {
   uint64_t next_client_id_ = 1;
   std::string reap_cursor_;
   uint64_t reaper_ticks_ = 0;
+  bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
   protocol::RespLimits resp_limits_;
 };

@@ -855,7 +855,10 @@ TEST(LmdbWal, SyncAlwaysCommitsEveryWrite) {
 // (0x9 < 0xa, 0xff < 0x100). The records are built by hand here: [u32 len][u32 xxh32 of the
 // payload xor the generation's mix][payload: n, then (kind, klen, key, vlen, value)].
 uint32_t TestGenMix(uint64_t gen) { return static_cast<uint32_t>((gen * 0x9E3779B97F4A7C15ull) >> 32) | 1u; }
-std::string HandRecord(uint64_t gen, const std::string& key, const std::string& value) {
+// xxh3: the current format (length with bit 31 set, low half of XXH3-64); otherwise the
+// original one (XXH32), which logs written by older builds still carry.
+std::string HandRecord(uint64_t gen, const std::string& key, const std::string& value,
+                       bool xxh3 = false) {
   std::string payload;
   payload.push_back(1);  // one op (varint)
   payload.push_back('P');
@@ -864,7 +867,9 @@ std::string HandRecord(uint64_t gen, const std::string& key, const std::string& 
   payload.push_back(static_cast<char>(value.size()));
   payload += value;
   uint32_t len = static_cast<uint32_t>(payload.size());
-  uint32_t sum = XXH32(payload.data(), payload.size(), 0) ^ TestGenMix(gen);
+  uint32_t sum = (xxh3 ? static_cast<uint32_t>(XXH3_64bits(payload.data(), payload.size()))
+                       : XXH32(payload.data(), payload.size(), 0)) ^ TestGenMix(gen);
+  if (xxh3) len |= 1u << 31;
   std::string rec(8, '\0');
   std::memcpy(rec.data(), &len, 4);
   std::memcpy(rec.data() + 4, &sum, 4);
@@ -887,6 +892,47 @@ TEST(LmdbWal, ListWalSortsNumerically) {
     ASSERT_TRUE(e->Get("k", &v).ok());
     EXPECT_EQ(v, "new");
   }
+}
+
+// Both checksum formats replay, in one file; a record whose flag says XXH3 but whose sum is
+// XXH32 (or damaged) ends the replay like any torn record.
+TEST(LmdbWal, OldAndNewChecksumFormatsReplay) {
+  TempDir d;
+  { auto e = MustOpen(Opts(d.path())); }
+  for (const auto& f : WalFiles(d.path())) fs::remove(f.path);
+  const uint64_t gen = 7;
+  std::string bad = HandRecord(gen, "c", "never", /*xxh3=*/true);
+  bad[4] ^= 0x01;
+  ASSERT_NO_FATAL_FAILURE(WriteFile(WalPath(d.path(), gen),
+                                    HandRecord(gen, "a", "old-format") +
+                                        HandRecord(gen, "b", "new-format", /*xxh3=*/true) +
+                                        bad + HandRecord(gen, "d", "after-the-tear", true)));
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  std::string v;
+  ASSERT_TRUE(e->Get("a", &v).ok());
+  EXPECT_EQ(v, "old-format");
+  ASSERT_TRUE(e->Get("b", &v).ok());
+  EXPECT_EQ(v, "new-format");
+  EXPECT_TRUE(e->Get("c", &v).IsNotFound());
+  EXPECT_TRUE(e->Get("d", &v).IsNotFound());
+}
+
+// A batch too large for one log record (31-bit length) is refused whole, not truncated.
+TEST(LmdbWal, BatchLargerThanOneLogRecordIsRefused) {
+  TempDir d;
+  auto e = MustOpen(Opts(d.path()));
+  ASSERT_NE(e, nullptr);
+  std::vector<WriteOp> batch;
+  for (int i = 0; i < 4; ++i) {
+    batch.push_back(WriteOp{WriteOp::Kind::kPut, "k" + std::to_string(i), std::string(512u << 20, 'x')});
+  }
+  Status s = e->WriteOwned(std::move(batch));
+  EXPECT_EQ(s.code(), Code::kLimit) << s.ToString();
+  std::string v;
+  EXPECT_TRUE(e->Get("k0", &v).IsNotFound());
+  EXPECT_TRUE(e->Put("small", "ok").ok());
+  EXPECT_TRUE(e->Commit().ok());
 }
 
 }  // namespace
