@@ -5,22 +5,77 @@
 // lookup, as the largest single cost of a SET. A hit now only sets a bit. And a write first
 // loads then stores the same key, so the entry found last is remembered (`last_`) and the
 // store skips the second hash lookup.
+//
+// The hand sweeps the slot array itself (no list): empty slots are skipped, a referenced
+// entry loses its bit, an unreferenced one is evicted. Slot order is hash order, so a new
+// entry lands at a random distance ahead of the hand rather than just behind it. Deletion
+// shifts later entries of the probe chain back by one; when the hand evicts, the hole is at
+// the hand, so the entry shifted into it is examined next. Any other Erase may shift an entry
+// from just ahead of the hand to behind it: that entry is skipped once, which is harmless.
+// Shifts move slots, not Entry objects, so `last_` only dies when its entry is freed.
 #include "cluster/record_cache.h"
+
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include <xxhash.h>
 
 namespace dynakv::cluster {
 
+namespace {
+
+uint64_t Hash(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
+}  // namespace
+
+RecordCache::~RecordCache() {
+  Clear();
+  delete[] slots_;
+}
+
 size_t RecordCache::Cost(std::string_view key, const Record& rec) {
-  // Approximate heap footprint: the key twice (entry + node), the clock, every sibling.
+  // Approximate heap footprint: the entry with its key, its slot, the clock, every sibling.
   size_t n = 96 + key.size() + rec.context.size() * sizeof(VVEntry);
   for (const auto& s : rec.siblings) n += sizeof(Sibling) + s.value.size();
   return n;
 }
 
+template <typename R>
+RecordCache::Entry* RecordCache::NewEntry(std::string_view key, R&& rec, bool found,
+                                          size_t cost) {
+  void* mem = ::operator new(sizeof(Entry) + key.size());
+  Entry* e;
+  try {
+    e = new (mem) Entry{std::forward<R>(rec), cost, key.size(), found, false};
+  } catch (...) {
+    ::operator delete(mem);
+    throw;
+  }
+  if (!key.empty()) std::memcpy(reinterpret_cast<char*>(e + 1), key.data(), key.size());
+  return e;
+}
+
+void RecordCache::FreeEntry(Entry* e) {
+  if (last_ == e) last_ = nullptr;
+  e->~Entry();
+  ::operator delete(e);
+}
+
+size_t RecordCache::FindSlot(std::string_view key, uint64_t hash) const {
+  if (count_ == 0) return kNone;
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const Slot& s = slots_[i];
+    if (s.entry == nullptr) return kNone;  // the table is never full: chains end
+    if (s.hash == hash && s.entry->key() == key) return i;
+  }
+}
+
 RecordCache::Entry* RecordCache::Lookup(std::string_view key) {
-  if (last_ != nullptr && last_->key == key) return last_;
-  auto it = map_.find(key);
-  if (it == map_.end()) return nullptr;
-  last_ = &*it->second;
+  if (last_ != nullptr && last_->key() == key) return last_;
+  size_t i = FindSlot(key, Hash(key));
+  if (i == kNone) return nullptr;
+  last_ = slots_[i].entry;
   return last_;
 }
 
@@ -37,59 +92,122 @@ const Record* RecordCache::Find(std::string_view key, bool* found) {
 }
 
 void RecordCache::Put(std::string_view key, const Record& rec, bool found) {
+  PutImpl(key, rec, found);
+}
+
+void RecordCache::Put(std::string_view key, Record&& rec, bool found) {
+  PutImpl(key, std::move(rec), found);
+}
+
+template <typename R>
+void RecordCache::PutImpl(std::string_view key, R&& rec, bool found) {
   if (capacity_bytes_ == 0) return;
   size_t cost = Cost(key, rec);
-  Entry* e = Lookup(key);
-  if (e != nullptr && cost <= capacity_bytes_ / 8) {
-    // Update in place: the common case (a write to a cached key) keeps its list node.
-    e->rec = rec;
+  bool fits = cost <= capacity_bytes_ / 8;  // one huge value must not flush the whole cache
+  uint64_t hash = 0;
+  Entry* e = last_;
+  if (e == nullptr || e->key() != key) {
+    hash = Hash(key);
+    size_t i = FindSlot(key, hash);
+    e = i == kNone ? nullptr : slots_[i].entry;
+  }
+  if (e != nullptr) {
+    if (!fits) {
+      Erase(key);
+      return;
+    }
+    // Update in place: the common case (a write to a cached key) keeps its entry and slot.
+    e->rec = std::forward<R>(rec);
     e->found = found;
     e->referenced = true;
     bytes_ = bytes_ - e->bytes + cost;
     e->bytes = cost;
+    last_ = e;
     EvictTo(capacity_bytes_);
     return;
   }
-  Erase(key);
-  if (cost > capacity_bytes_ / 8) return;  // one huge value must not flush the whole cache
+  if (!fits) return;
+  // Copy rec before evicting: it may point into an entry that EvictTo frees.
+  Entry* fresh = NewEntry(key, std::forward<R>(rec), found, cost);
   EvictTo(capacity_bytes_ - cost);
-  lru_.push_front(Entry{std::string(key), rec, found, cost, false});
-  map_.emplace(std::string_view(lru_.front().key), lru_.begin());
-  last_ = &lru_.front();
+  Insert(hash, fresh);
+  last_ = fresh;
   bytes_ += cost;
 }
 
+void RecordCache::Insert(uint64_t hash, Entry* e) {
+  if (slots_ == nullptr || (count_ + 1) * 8 > (mask_ + 1) * 5) Grow();
+  size_t i = hash & mask_;
+  while (slots_[i].entry != nullptr) i = (i + 1) & mask_;
+  slots_[i] = Slot{hash, e};
+  ++count_;
+}
+
+void RecordCache::Grow() {
+  size_t n = slots_ == nullptr ? 16 : 2 * (mask_ + 1);
+  Slot* old = slots_;
+  size_t old_n = old == nullptr ? 0 : mask_ + 1;
+  slots_ = new Slot[n];
+  mask_ = n - 1;
+  for (size_t j = 0; j < old_n; j++) {
+    if (old[j].entry == nullptr) continue;
+    size_t i = old[j].hash & mask_;
+    while (slots_[i].entry != nullptr) i = (i + 1) & mask_;
+    slots_[i] = old[j];
+  }
+  delete[] old;
+  hand_ &= mask_;
+}
+
+void RecordCache::RemoveSlot(size_t i) {
+  Entry* e = slots_[i].entry;
+  bytes_ -= e->bytes;
+  --count_;
+  FreeEntry(e);
+  // Backward shift: pull later members of the chain into the hole unless that would put one
+  // before its home slot, i.e. unless its home lies cyclically in (hole, j].
+  for (size_t j = (i + 1) & mask_; slots_[j].entry != nullptr; j = (j + 1) & mask_) {
+    size_t home = slots_[j].hash & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+}
+
 void RecordCache::Erase(std::string_view key) {
-  auto it = map_.find(key);
-  if (it == map_.end()) return;
-  auto node = it->second;
-  if (last_ == &*node) last_ = nullptr;
-  map_.erase(it);
-  bytes_ -= node->bytes;
-  lru_.erase(node);
+  size_t i = FindSlot(key, Hash(key));
+  if (i != kNone) RemoveSlot(i);
 }
 
 void RecordCache::Clear() {
   last_ = nullptr;
-  map_.clear();
-  lru_.clear();
+  for (size_t i = 0; count_ > 0 && i <= mask_; i++) {
+    if (slots_[i].entry == nullptr) continue;
+    FreeEntry(slots_[i].entry);
+    slots_[i] = Slot{};
+    --count_;
+  }
   bytes_ = 0;
+  hand_ = 0;
 }
 
 void RecordCache::EvictTo(size_t target) {
-  // CLOCK: the tail is the oldest; a referenced entry gets a second chance at the front.
-  size_t spins = 0;
-  while (bytes_ > target && !lru_.empty()) {
-    auto& last = lru_.back();
-    if (last.referenced && spins++ < lru_.size()) {
-      last.referenced = false;
-      lru_.splice(lru_.begin(), lru_, std::prev(lru_.end()));
-      continue;
+  // Two sweeps clear every bit and then evict everything, so after 2 * slots advances the
+  // hand stops giving second chances: the loop always ends within the budget.
+  size_t chances = 2 * (mask_ + 1);
+  while (bytes_ > target && count_ > 0) {
+    Slot& s = slots_[hand_];
+    if (s.entry != nullptr) {
+      if (!s.entry->referenced || chances == 0) {
+        RemoveSlot(hand_);  // the hand stays: the next entry of the chain may shift here
+        continue;
+      }
+      s.entry->referenced = false;
     }
-    if (last_ == &last) last_ = nullptr;
-    map_.erase(std::string_view(last.key));
-    bytes_ -= last.bytes;
-    lru_.pop_back();
+    hand_ = (hand_ + 1) & mask_;
+    if (chances > 0) --chances;
   }
 }
 

@@ -1,5 +1,5 @@
-// cluster/record_cache.h: an LRU cache of decoded local Records (a row cache), bounded in
-// bytes, in front of the storage engine.
+// cluster/record_cache.h: a cache of decoded local Records (a row cache), bounded in bytes,
+// in front of the storage engine.
 //
 // Eviction is CLOCK (second chance), see record_cache.cc.
 //
@@ -7,6 +7,14 @@
 // through LMDB that is a B-tree lookup, a copy, a checksum and a decode. Hot keys skip all of
 // it. The cache also remembers misses ("this replica has no record"), so a write to a new
 // key costs no engine lookup on its second attempt.
+//
+// Layout: an open-addressing table (linear probing, power-of-two size, at most 5/8 full,
+// backward-shift deletion, no tombstones) of 16-byte slots {hash, Entry*}; each Entry is one
+// allocation holding the Record header and the key bytes right after it. A lookup reads the
+// slot array, then one Entry, and compares the full 64-bit hash before touching the key.
+// Why: with std::unordered_map<string_view, list iterator> a lookup took 4-5 cache misses
+// (buckets -> hash node -> list node -> heap key) and was the largest single cost of a SET
+// with many keys.
 //
 // Coherence: Node::Impl updates the cache on every successful local store and erases it on
 // reap and flush; if the engine drops writes it had accepted (a failed group commit), the
@@ -17,10 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "cluster/version.h"
 
@@ -29,36 +34,60 @@ namespace dynakv::cluster {
 class RecordCache {
  public:
   explicit RecordCache(size_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
+  ~RecordCache();
+  RecordCache(const RecordCache&) = delete;
+  RecordCache& operator=(const RecordCache&) = delete;
 
   // The cached entry for key, or nullptr. *found says whether the replica has a record.
+  // The pointer is valid until the next Put, Erase or Clear.
   const Record* Find(std::string_view key, bool* found);
   void Put(std::string_view key, const Record& rec, bool found);
+  void Put(std::string_view key, Record&& rec, bool found);  // moves rec in
   void Erase(std::string_view key);
   void Clear();
 
   size_t bytes() const { return bytes_; }
-  size_t entries() const { return map_.size(); }
+  size_t entries() const { return count_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
 
  private:
+  // Allocated with the key's bytes inline right after it (see NewEntry).
   struct Entry {
-    std::string key;
     Record rec;
-    bool found = false;
     size_t bytes = 0;
+    size_t key_len = 0;
+    bool found = false;
     bool referenced = false;  // CLOCK bit: used since the hand last passed
+    std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
   };
+  struct Slot {
+    uint64_t hash = 0;
+    Entry* entry = nullptr;  // nullptr = empty
+  };
+  static constexpr size_t kNone = ~size_t{0};
+
   static size_t Cost(std::string_view key, const Record& rec);
+  template <typename R>
+  void PutImpl(std::string_view key, R&& rec, bool found);
+  template <typename R>
+  static Entry* NewEntry(std::string_view key, R&& rec, bool found, size_t cost);
+  void FreeEntry(Entry* e);
   Entry* Lookup(std::string_view key);
+  size_t FindSlot(std::string_view key, uint64_t hash) const;  // kNone when absent
+  void Insert(uint64_t hash, Entry* e);  // key must be absent; grows when needed
+  void RemoveSlot(size_t i);             // frees the entry, backward-shifts the chain
+  void Grow();
   void EvictTo(size_t target);
   Entry* last_ = nullptr;  // the entry found or stored last (a write loads, then stores)
 
   size_t capacity_bytes_;
   size_t bytes_ = 0;
   uint64_t hits_ = 0, misses_ = 0;
-  std::list<Entry> lru_;  // front = most recently inserted or given a second chance
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> map_;  // views into lru_
+  Slot* slots_ = nullptr;  // mask_ + 1 slots, or none before the first Put
+  size_t mask_ = 0;
+  size_t count_ = 0;  // live entries
+  size_t hand_ = 0;   // CLOCK hand: a slot index
 };
 
 }  // namespace dynakv::cluster

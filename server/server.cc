@@ -512,7 +512,7 @@ void Server::CheckpointNow() {
     durable_batch_ = batch;
     ReleaseDurable();
   }
-  if (Status s = engine_->Checkpoint(); !s.ok()) {
+  if (Status s = engine_->StartCheckpoint(); !s.ok()) {
     Log(cluster::Logger::Level::kWarn, "checkpoint failed (will retry): " + s.ToString());
   }
 }

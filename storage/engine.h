@@ -10,6 +10,7 @@
 // With SyncMode::kAlways every Write commits and syncs before returning.
 //
 // Thread-safety: an Engine is used from one thread (its node's loop). Not thread-safe.
+// (An engine may run work of its own on other threads, invisibly to that one thread.)
 #pragma once
 
 #include <cstddef>
@@ -128,6 +129,11 @@ class Engine {
   // start a new log; the server calls it about once a second. Committed writes are durable
   // before and after it, so an error costs nothing but a longer log (reported, retried).
   virtual Status Checkpoint() { return Status::OK(); }
+
+  // The same, without waiting: an engine may fold the log in on a thread of its own and
+  // finish later (LmdbEngine does). Not called while a commit ticket is outstanding. Returns
+  // the error of an earlier background checkpoint, once.
+  virtual Status StartCheckpoint() { return Checkpoint(); }
 
   virtual EngineStats Stats() const = 0;
 };
