@@ -201,8 +201,12 @@ struct Node::Impl {
   // OK with *rec (empty and *found = false when absent). A corrupt local record is logged
   // and treated as absent: the other replicas' copies are joined back in by the next write
   // or read repair, which is better than refusing the key forever.
-  Status LoadLocal(std::string_view key, Record* rec, bool* found) {
-    if (const Record* hit = cache.Find(key, found)) {
+  // take: the caller will store the key (StoreLocal) on success; the cached record is moved
+  // out rather than copied (see RecordCache::Take).
+  Status LoadLocal(std::string_view key, Record* rec, bool* found, bool take = false) {
+    if (take) {
+      if (cache.Take(key, rec, found)) return Status::OK();
+    } else if (const Record* hit = cache.Find(key, found)) {
       *rec = *hit;
       return Status::OK();
     }
@@ -229,7 +233,9 @@ struct Node::Impl {
 
   // was_live: whether the record this replaces had a live value (keeps live_count exact, so
   // DBSIZE need not scan).
-  Status StoreLocal(std::string_view key, const Record& rec, bool existed, bool was_live) {
+  // The record goes into the cache by copy, or by move when the caller passes an rvalue.
+  template <typename R>
+  Status StoreLocal(std::string_view key, R&& rec, bool existed, bool was_live) {
     if (rec.siblings.size() >= cfg.limits.warn_siblings) WarnSiblings(key, rec.siblings.size());
     Status s = engine->PutOwned(DataKey(key), EncodeRecord(rec));
     if (s.ok()) {
@@ -237,7 +243,7 @@ struct Node::Impl {
       bool live = !IsDeleted(rec, clock->WallMs());
       if (live && !was_live) ++live_count;
       if (!live && was_live && live_count > 0) --live_count;
-      cache.Put(key, rec, true);
+      cache.Put(key, std::forward<R>(rec), true);
     } else {
       cache.Erase(key);
     }
@@ -509,9 +515,15 @@ struct Node::Impl {
       WriteReply reply;
       bool existed = false, was_live = false;
       s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
-      if (s.ok()) s = StoreLocal(key, reply.record, existed, was_live);
       if (!s.ok()) return done(s, WriteReply{});
       reply.context = reply.record.context;
+      if (req.want_record) {
+        s = StoreLocal(key, reply.record, existed, was_live);
+      } else {
+        s = StoreLocal(key, std::move(reply.record), existed, was_live);
+        reply.record = Record();
+      }
+      if (!s.ok()) return done(s, WriteReply{});
       return done(Status::OK(), std::move(reply));
     }
     CoordinateWrite(key, std::move(req), std::move(done), /*forwarded=*/false,
@@ -522,7 +534,7 @@ struct Node::Impl {
   // local copy. *rec receives the new record; nothing is persisted here.
   Status ApplyLocal(const std::string& key, const WriteRequest& req, Record* rec,
                     bool* existed, bool* was_live) {
-    Status s = LoadLocal(key, rec, existed);
+    Status s = LoadLocal(key, rec, existed, /*take=*/true);
     if (!s.ok()) return s;
     *was_live = *existed && !IsDeleted(*rec, clock->WallMs());
     return ApplyOp(req, rec);

@@ -77,6 +77,7 @@ struct WriteRequest {
   bool has_context = false;      // false: supersede what the coordinator's replica knows
   VersionVector context;         // DPUT/DDEL context from the client
   int w = 0;                     // 0 = config default
+  bool want_record = true;       // false: WriteReply::record may be left empty (saves a copy)
 };
 
 struct ReadReply {

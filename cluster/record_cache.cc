@@ -81,7 +81,7 @@ RecordCache::Entry* RecordCache::Lookup(std::string_view key) {
 
 const Record* RecordCache::Find(std::string_view key, bool* found) {
   Entry* e = Lookup(key);
-  if (e == nullptr) {
+  if (e == nullptr || e->taken) {
     ++misses_;
     return nullptr;
   }
@@ -89,6 +89,20 @@ const Record* RecordCache::Find(std::string_view key, bool* found) {
   e->referenced = true;
   *found = e->found;
   return &e->rec;
+}
+
+bool RecordCache::Take(std::string_view key, Record* out, bool* found) {
+  Entry* e = Lookup(key);
+  if (e == nullptr || e->taken) {
+    ++misses_;
+    return false;
+  }
+  ++hits_;
+  e->referenced = true;
+  e->taken = true;
+  *found = e->found;
+  *out = std::move(e->rec);
+  return true;
 }
 
 void RecordCache::Put(std::string_view key, const Record& rec, bool found) {
@@ -118,6 +132,7 @@ void RecordCache::PutImpl(std::string_view key, R&& rec, bool found) {
     }
     // Update in place: the common case (a write to a cached key) keeps its entry and slot.
     e->rec = std::forward<R>(rec);
+    e->taken = false;
     e->found = found;
     e->referenced = true;
     bytes_ = bytes_ - e->bytes + cost;

@@ -41,6 +41,10 @@ class RecordCache {
   // The cached entry for key, or nullptr. *found says whether the replica has a record.
   // The pointer is valid until the next Put, Erase or Clear.
   const Record* Find(std::string_view key, bool* found);
+  // For a read-modify-write: moves the cached record out into *out (true), or false on a
+  // miss. Until the next Put of the key the entry counts as a miss, so a caller that fails
+  // half-way and never puts it back only costs a reload.
+  bool Take(std::string_view key, Record* out, bool* found);
   void Put(std::string_view key, const Record& rec, bool found);
   void Put(std::string_view key, Record&& rec, bool found);  // moves rec in
   void Erase(std::string_view key);
@@ -59,6 +63,7 @@ class RecordCache {
     size_t key_len = 0;
     bool found = false;
     bool referenced = false;  // CLOCK bit: used since the hand last passed
+    bool taken = false;       // rec was moved out by Take; a miss until the next Put
     std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
   };
   struct Slot {

@@ -248,6 +248,7 @@ void WriteValue(Server* s, const std::string& key, std::string value, uint64_t e
     req.context = *ctx;
   }
   req.w = w;
+  req.want_record = false;  // no caller of WriteValue looks at WriteReply::record
   s->node()->Write(key, std::move(req), std::move(done));
 }
 

@@ -58,7 +58,8 @@
 #include <memory>
 #include <system_error>
 #include <thread>
-#include <unordered_map>
+#include <new>
+#include <utility>
 
 #include "storage/engine.h"
 
@@ -74,17 +75,126 @@ struct MemEntry {
   std::string value;
   bool del = false;
 };
-// Not noexcept on purpose: libstdc++ then stores each node's hash, so walking a bucket
-// compares hashes instead of rehashing and comparing every key on the way.
-struct KeyHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view k) const { return XXH3_64bits(k.data(), k.size()); }
+// A memtable: an open-addressing hash table (linear probing, 16-byte slots holding the
+// key's hash and its node) over individually allocated nodes with the key inline. A lookup
+// touches the slot array and one node; std::unordered_map (bucket, previous node, node, key)
+// took about twice the cache misses, and this table is on every write. Nodes never move, so
+// KeyOrder and the undo log may point at them. Erase (rare: undo) shifts the chain back.
+struct MemNode {
+  uint64_t hash;
+  MemEntry e;
+  uint32_t key_len;
+  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_len}; }
 };
-struct KeyEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+
+class MemTable {
+ public:
+  MemTable() = default;
+  MemTable(MemTable&& o) noexcept { *this = std::move(o); }
+  MemTable& operator=(MemTable&& o) noexcept {
+    if (this != &o) {
+      FreeAll();
+      slots_ = std::exchange(o.slots_, nullptr);
+      mask_ = std::exchange(o.mask_, 0);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  MemTable(const MemTable&) = delete;
+  MemTable& operator=(const MemTable&) = delete;
+  ~MemTable() { FreeAll(); }
+
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+
+  MemNode* Find(std::string_view key) const {
+    if (count_ == 0) return nullptr;
+    uint64_t h = Hash(key);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      MemNode* n = slots_[i].node;
+      if (n == nullptr) return nullptr;
+      if (slots_[i].hash == h && n->key() == key) return n;
+    }
+  }
+
+  // The node for key, created (with an empty entry) if absent; second = created.
+  std::pair<MemNode*, bool> Emplace(std::string_view key) {
+    if (slots_ == nullptr || (count_ + 1) * 8 > (mask_ + 1) * 5) Grow();
+    uint64_t h = Hash(key);
+    size_t i = h & mask_;
+    for (;; i = (i + 1) & mask_) {
+      MemNode* n = slots_[i].node;
+      if (n == nullptr) break;
+      if (slots_[i].hash == h && n->key() == key) return {n, false};
+    }
+    void* mem = ::operator new(sizeof(MemNode) + key.size());
+    MemNode* n = new (mem) MemNode{h, MemEntry{}, static_cast<uint32_t>(key.size())};
+    if (!key.empty()) std::memcpy(reinterpret_cast<char*>(n + 1), key.data(), key.size());
+    slots_[i] = Slot{h, n};
+    ++count_;
+    return {n, true};
+  }
+
+  void Erase(MemNode* node) {
+    size_t i = node->hash & mask_;
+    while (slots_[i].node != node) i = (i + 1) & mask_;
+    Free(node);
+    --count_;
+    // Backward shift: move later members of the chain into the hole when their home slot
+    // is not between the hole and them (cyclically).
+    for (size_t j = (i + 1) & mask_; slots_[j].node != nullptr; j = (j + 1) & mask_) {
+      size_t home = slots_[j].hash & mask_;
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i] = Slot{};
+  }
+
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (size_t i = 0; count_ != 0 && i <= mask_; ++i) {
+      if (slots_[i].node != nullptr) f(slots_[i].node);
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    MemNode* node = nullptr;
+  };
+  static uint64_t Hash(std::string_view k) { return XXH3_64bits(k.data(), k.size()); }
+  static void Free(MemNode* n) {
+    n->~MemNode();
+    ::operator delete(n);
+  }
+  void FreeAll() {
+    ForEach([](MemNode* n) { Free(n); });
+    delete[] slots_;
+    slots_ = nullptr;
+    mask_ = 0;
+    count_ = 0;
+  }
+  void Grow() {
+    size_t cap = slots_ == nullptr ? 1024 : (mask_ + 1) * 2;
+    Slot* old = slots_;
+    size_t old_cap = old == nullptr ? 0 : mask_ + 1;
+    slots_ = new Slot[cap];
+    mask_ = cap - 1;
+    for (size_t i = 0; i < old_cap; ++i) {
+      if (old[i].node == nullptr) continue;
+      size_t j = old[i].hash & mask_;
+      while (slots_[j].node != nullptr) j = (j + 1) & mask_;
+      slots_[j] = old[i];
+    }
+    delete[] old;
+  }
+
+  Slot* slots_ = nullptr;
+  size_t mask_ = 0;
+  size_t count_ = 0;
 };
-using MemTable = std::unordered_map<std::string, MemEntry, KeyHash, KeyEq>;
 
 // The key order of a memtable, for scans, kept as a few sorted runs of pointers to its keys
 // (keys in a node-based map never move): keys added since the last scan wait unsorted in
@@ -92,8 +202,8 @@ using MemTable = std::unordered_map<std::string, MemEntry, KeyHash, KeyEq>;
 // when a newer one grows to half the size of the one before (binary-counter style), so each
 // key is sorted and merged O(log n) times and a scan never sorts the whole table.
 struct KeyOrder {
-  std::vector<std::vector<const std::string*>> runs;
-  std::vector<const std::string*> fresh;
+  std::vector<std::vector<const MemNode*>> runs;
+  std::vector<const MemNode*> fresh;
   bool valid = true;  // false: rebuild from the table (after an erase)
 
   void Clear() {
@@ -101,22 +211,22 @@ struct KeyOrder {
     fresh.clear();
     valid = true;
   }
+  static bool Less(const MemNode* a, const MemNode* b) { return a->key() < b->key(); }
   void Update(const MemTable& table) {
-    auto less = [](const std::string* a, const std::string* b) { return *a < *b; };
     if (!valid) {
       Clear();
-      for (const auto& kv : table) fresh.push_back(&kv.first);
+      table.ForEach([&](const MemNode* n) { fresh.push_back(n); });
     }
     if (fresh.empty()) return;
-    std::sort(fresh.begin(), fresh.end(), less);
+    std::sort(fresh.begin(), fresh.end(), Less);
     runs.push_back(std::move(fresh));
     fresh.clear();
     while (runs.size() >= 2 && runs.back().size() * 2 >= runs[runs.size() - 2].size()) {
-      std::vector<const std::string*> merged;
+      std::vector<const MemNode*> merged;
       auto& a = runs[runs.size() - 2];
       auto& b = runs.back();
       merged.reserve(a.size() + b.size());
-      std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(merged), less);
+      std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(merged), Less);
       runs.pop_back();
       runs.back() = std::move(merged);
     }
@@ -218,7 +328,7 @@ class LmdbEngine final : public Engine {
               const std::function<bool(std::string_view, std::string_view)>& visit) override {
     if (static_cast<size_t>(mem_dels_ + imm_dels_) > kScanMergeMax) FlushForScan();
     struct Cursor {
-      const std::vector<const std::string*>* run;
+      const std::vector<const MemNode*>* run;
       size_t at;
     };
     std::vector<Cursor> runs;
@@ -226,7 +336,7 @@ class LmdbEngine final : public Engine {
       order->Update(table);
       for (const auto& r : order->runs) {
         auto it = std::lower_bound(r.begin(), r.end(), start,
-                                   [](const std::string* k, std::string_view s) { return *k < s; });
+                                   [](const MemNode* n, std::string_view s) { return n->key() < s; });
         if (it != r.end()) runs.push_back(Cursor{&r, static_cast<size_t>(it - r.begin())});
       }
     };
@@ -250,22 +360,22 @@ class LmdbEngine final : public Engine {
     size_t seen = 0;
     for (;;) {
       // The smallest key among the runs (a handful of them), then LMDB.
-      const std::string* least = nullptr;
+      const MemNode* least = nullptr;
       for (const Cursor& c : runs) {
-        if (c.at < c.run->size() && (least == nullptr || *(*c.run)[c.at] < *least)) {
+        if (c.at < c.run->size() && (least == nullptr || KeyOrder::Less((*c.run)[c.at], least))) {
           least = (*c.run)[c.at];
         }
       }
-      if (least != nullptr && !end.empty() && *least >= end) least = nullptr;
+      if (least != nullptr && !end.empty() && least->key() >= end) least = nullptr;
       bool db_ok = rc == 0 && (end.empty() || FromVal(k) < end);
       if (least == nullptr && !db_ok) break;
       std::string_view key, value;
       bool skip = false;
-      if (least != nullptr && (!db_ok || std::string_view(*least) <= FromVal(k))) {
-        key = *least;
+      if (least != nullptr && (!db_ok || least->key() <= FromVal(k))) {
+        key = least->key();
         if (db_ok && key == FromVal(k)) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         for (Cursor& c : runs) {
-          if (c.at < c.run->size() && *(*c.run)[c.at] == key) ++c.at;
+          if (c.at < c.run->size() && (*c.run)[c.at]->key() == key) ++c.at;
         }
         const MemEntry* e = FindMem(key);
         DKV_ASSERT(e != nullptr);
@@ -391,29 +501,25 @@ class LmdbEngine final : public Engine {
   // ---- memtable ------------------------------------------------------------------------
 
   const MemEntry* FindMem(std::string_view key) const {
-    if (!mem_.empty()) {
-      auto it = mem_.find(key);
-      if (it != mem_.end()) return &it->second;
-    }
+    if (const MemNode* n = mem_.Find(key)) return &n->e;
     if (imm_) {
-      auto it = imm_->find(key);
-      if (it != imm_->end()) return &it->second;
+      if (const MemNode* n = imm_->Find(key)) return &n->e;
     }
     return nullptr;
   }
 
   void ApplyMem(WriteOp* op, bool undoable) {
-    auto [it, inserted] = mem_.try_emplace(std::move(op->key));
-    MemEntry& e = it->second;
+    auto [node, inserted] = mem_.Emplace(op->key);
+    MemEntry& e = node->e;
     if (inserted) {
-      mem_bytes_ += it->first.size() + kEntryOverhead;
-      mem_order_.fresh.push_back(&it->first);
+      mem_bytes_ += node->key_len + kEntryOverhead;
+      mem_order_.fresh.push_back(node);
     } else {
       mem_bytes_ -= e.value.size();
       mem_dels_ -= e.del;
     }
     mem_bytes_ += op->value.size();
-    if (undoable) undo_.push_back(Undo{&*it, !inserted, std::move(e)});
+    if (undoable) undo_.push_back(Undo{node, !inserted, std::move(e)});
     e.del = op->kind == WriteOp::Kind::kDelete;
     e.value = std::move(op->value);
     mem_dels_ += e.del;
@@ -423,17 +529,17 @@ class LmdbEngine final : public Engine {
   Status DropUnlogged(Status why) {
     wal_buf_.clear();
     for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) {
-      MemTable::value_type* slot = u->slot;
-      mem_bytes_ -= slot->second.value.size();
-      mem_dels_ -= slot->second.del;
+      MemNode* node = u->node;
+      mem_bytes_ -= node->e.value.size();
+      mem_dels_ -= node->e.del;
       if (u->existed) {
-        slot->second = std::move(u->old);
-        mem_bytes_ += slot->second.value.size();
-        mem_dels_ += slot->second.del;
+        node->e = std::move(u->old);
+        mem_bytes_ += node->e.value.size();
+        mem_dels_ += node->e.del;
       } else {
-        mem_bytes_ -= slot->first.size() + kEntryOverhead;
-        mem_order_.valid = false;  // it may point at the key
-        mem_.erase(mem_.find(std::string_view(slot->first)));
+        mem_bytes_ -= node->key_len + kEntryOverhead;
+        mem_order_.valid = false;  // it may point at the node
+        mem_.Erase(node);
       }
     }
     undo_.clear();
@@ -504,11 +610,11 @@ class LmdbEngine final : public Engine {
         imm_order_ = std::move(mem_order_);
         imm_dels_ = mem_dels_;
       } else {
-        for (auto& [k, e] : mem_) {
-          MemEntry& to = (*imm_)[k];
-          imm_dels_ += int64_t(e.del) - int64_t(to.del);
-          to = std::move(e);
-        }
+        mem_.ForEach([&](MemNode* n) {
+          MemEntry& to = imm_->Emplace(n->key()).first->e;
+          imm_dels_ += int64_t(n->e.del) - int64_t(to.del);
+          to = std::move(n->e);
+        });
         imm_order_.valid = false;
       }
       mem_ = MemTable();
@@ -562,26 +668,31 @@ class LmdbEngine final : public Engine {
   // With a full map (deletes_first) the deletes go first, in a txn of their own: LMDB
   // reuses the pages a txn frees only in later txns, so that is how deletes make room.
   int ApplyFrozen(const MemTable& table, bool deletes_first) {
-    std::vector<const MemTable::value_type*> items;
+    std::vector<const MemNode*> items;
     items.reserve(table.size());
-    for (const auto& kv : table) items.push_back(&kv);
-    std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    table.ForEach([&](const MemNode* n) { items.push_back(n); });
+    std::sort(items.begin(), items.end(), KeyOrder::Less);
     if (env_ == nullptr) return MDB_PANIC;
+    size_t first = 0;
     if (deletes_first) {
-      auto puts = std::stable_partition(items.begin(), items.end(), [](const auto* kv) { return kv->second.del; });
+      auto puts = std::stable_partition(items.begin(), items.end(), [](const MemNode* n) { return n->e.del; });
       if (puts != items.begin() && puts != items.end()) {
-        MemTable deletes;
-        for (auto it = items.begin(); it != puts; ++it) deletes.emplace((*it)->first, (*it)->second);
-        if (int rc = ApplyFrozen(deletes, false); rc != 0) return rc;
+        if (int rc = ApplyInOrder(items, 0, static_cast<size_t>(puts - items.begin())); rc != 0) return rc;
+        first = static_cast<size_t>(puts - items.begin());
       }
     }
+    return ApplyInOrder(items, first, items.size());
+  }
+
+  // Applies items[first, last) in one LMDB txn (more if it runs into MDB_TXN_FULL).
+  int ApplyInOrder(const std::vector<const MemNode*>& items, size_t first, size_t last) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return rc;
-    size_t txn_first = 0;
-    for (size_t i = 0; i < items.size();) {
-      MDB_val k = ToVal(items[i]->first);
-      const MemEntry& e = items[i]->second;
+    size_t txn_first = first;
+    for (size_t i = first; i < last;) {
+      MDB_val k = ToVal(items[i]->key());
+      const MemEntry& e = items[i]->e;
       if (e.del) {
         rc = mdb_del(txn, dbi_, &k, nullptr);
         if (rc == MDB_NOTFOUND) rc = 0;  // deleting a missing key is not an error
@@ -1089,7 +1200,7 @@ class LmdbEngine final : public Engine {
   bool read_live_ = false;
 
   struct Undo {
-    MemTable::value_type* slot;  // table entries never move (node-based map)
+    MemNode* node;               // nodes never move
     bool existed;                // false: the op created the entry
     MemEntry old;                // what the op replaced
   };

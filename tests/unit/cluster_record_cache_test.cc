@@ -43,6 +43,33 @@ TEST(RecordCache, HitsMissesAndNegativeEntries) {
   EXPECT_EQ(c.misses(), 1u);
 }
 
+// Take moves the record out for a read-modify-write; until it is put back the key is a miss
+// (a failed write that never puts it back costs a reload, never a stale or empty record).
+TEST(RecordCache, TakeMovesOutAndMissesUntilPutBack) {
+  RecordCache c(1 << 20);
+  bool found = false;
+  Record out;
+  EXPECT_FALSE(c.Take("k", &out, &found));
+  c.Put("k", Rec("one"), true);
+  c.Put("absent", Record(), false);
+  ASSERT_TRUE(c.Take("k", &out, &found));
+  EXPECT_TRUE(found);
+  EXPECT_EQ(out.siblings.at(0).value, "one");
+  EXPECT_EQ(c.Find("k", &found), nullptr);
+  EXPECT_FALSE(c.Take("k", &out, &found));  // not twice
+  out.siblings.at(0).value = "two";
+  c.Put("k", std::move(out), true);
+  const Record* r = c.Find("k", &found);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->siblings.at(0).value, "two");
+  Record none;
+  ASSERT_TRUE(c.Take("absent", &none, &found));
+  EXPECT_FALSE(found);
+  c.Erase("absent");  // a failed write: the taken entry goes away
+  EXPECT_EQ(c.Find("absent", &found), nullptr);
+  EXPECT_EQ(c.entries(), 1u);
+}
+
 TEST(RecordCache, UpdateInPlaceAndEraseAndClear) {
   RecordCache c(1 << 20);
   bool found = false;
