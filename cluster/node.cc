@@ -532,7 +532,7 @@ struct Node::Impl {
 
   // The coordinator's half of a write: assign the dot (only coordinators do) on top of the
   // local copy. *rec receives the new record; nothing is persisted here.
-  Status ApplyLocal(const std::string& key, const WriteRequest& req, Record* rec,
+  Status ApplyLocal(const std::string& key, WriteRequest& req, Record* rec,
                     bool* existed, bool* was_live) {
     Status s = LoadLocal(key, rec, existed, /*take=*/true);
     if (!s.ok()) return s;
@@ -547,7 +547,7 @@ struct Node::Impl {
   // actor and its dot can never repeat one (kv679; found by the simulator: partition.toml
   // seed 488 reissued a stand-in dot). The price: one clock entry per stand-in write, which
   // Prune() bounds.
-  Status ApplyStandIn(const std::string& key, const std::string& owner, const WriteRequest& req,
+  Status ApplyStandIn(const std::string& key, const std::string& owner, WriteRequest& req,
                       Record* rec) {
     bool found = false;
     Status s = LoadLocal(key, rec, &found);
@@ -563,20 +563,20 @@ struct Node::Impl {
     return ApplyOp(req, rec, FreshActor());
   }
 
-  Status ApplyOp(const WriteRequest& req, Record* rec) { return ApplyOp(req, rec, actor); }
-  Status ApplyOp(const WriteRequest& req, Record* rec, ActorId who) {
+  // The request's payload is moved into the record (callers use only req.w afterwards).
+  Status ApplyOp(WriteRequest& req, Record* rec) { return ApplyOp(req, rec, actor); }
+  Status ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
     uint64_t now_ms = clock->WallMs();
     if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms, who);
     NewValue v;
     if (req.op == OpKind::kDelete) {
       v.kind = ValueKind::kTombstone;
     } else {
-      v = req.value;
+      v = std::move(req.value);
     }
     // SET without a context supersedes every version this replica knows.
-    // (A copy: ApplyWrite mutates rec->context.)
-    VersionVector ctx = req.has_context ? req.context : rec->context;
-    return ApplyWrite(rec, ctx, who, v, now_ms, cfg.limits);
+    const VersionVector& ctx = req.has_context ? req.context : rec->context;
+    return ApplyWrite(rec, ctx, who, std::move(v), now_ms, cfg.limits);
   }
 
   // INCR/DECR: merge the live counter siblings (so concurrent increments from other
@@ -610,8 +610,7 @@ struct Node::Impl {
     }
     c.Add(who, delta);
     v.value = EncodeCounter(c);
-    VersionVector ctx = rec->context;
-    return ApplyWrite(rec, ctx, who, v, now_ms, cfg.limits);
+    return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, cfg.limits);
   }
 
   void CoordinateWrite(const std::string& key, WriteRequest req, WriteCallback done,

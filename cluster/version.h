@@ -118,8 +118,9 @@ bool Supersedes(const VersionVector& ctx, const Sibling& s);
 // Coordinator-side write: supersede the siblings `ctx` covers, add the new one with a fresh
 // dot for `actor`, merge ctx into rec->context. Then Prune(). Returns kLimit (rec unchanged)
 // if the result would hold more than limits.max_siblings siblings. On success *dot_out
-// (if non-null) receives the new dot.
-Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, const NewValue& v,
+// (if non-null) receives the new dot. ctx may be rec->context itself. v is taken by value:
+// pass an rvalue to move the payload into the record.
+Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue v,
                   uint64_t now_ms, const VersionLimits& limits, Dot* dot_out = nullptr);
 
 // DVV sync of two replicas' states; commutative, associative, idempotent.

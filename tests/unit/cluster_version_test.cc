@@ -736,8 +736,10 @@ Record RandomRecord(Random& rng) {
   return r;
 }
 
+// Seals a hand-built body the way its format byte says: 1 = XXH64 (old), 2 = XXH3-64.
 std::string WithChecksum(std::string body) {
-  uint64_t h = XXH64(body.data(), body.size(), 0);
+  uint64_t h = !body.empty() && body[0] == 1 ? XXH64(body.data(), body.size(), 0)
+                                              : XXH3_64bits_withSeed(body.data(), body.size(), 0);
   for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>((h >> (8 * i)) & 0xff));
   return body;
 }
@@ -795,7 +797,7 @@ TEST(RecordCodecTest, HostileBodiesWithValidChecksum) {
   body += std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);  // len = 2^64-1
   EXPECT_EQ(DecodeRecord(WithChecksum(body), &d).code(), Code::kCorruption);
   // Unknown format and unknown value kind.
-  EXPECT_EQ(DecodeRecord(WithChecksum(std::string("\x02\x00\x00", 3)), &d).code(), Code::kCorruption);
+  EXPECT_EQ(DecodeRecord(WithChecksum(std::string("\x03\x00\x00", 3)), &d).code(), Code::kCorruption);
   std::string kind = EncodeRecord(Record{{}, {MakeSibling(1, 1, 1, "x")}});
   kind.resize(kind.size() - 8);
   kind[1 + 1 + 1 + 8 + 1 + 1] = 9;
@@ -816,6 +818,24 @@ TEST(RecordCodecTest, HostileBodiesWithValidChecksum) {
   EXPECT_EQ(d, Record{});
 }
 
+// Records written before format 2 (sealed with XXH64) still decode, to the same record.
+TEST(RecordCodecTest, FormatOneRecordsStillDecode) {
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    SeededRandom inner(seed);
+    Record r = RandomRecord(inner);
+    std::string v2 = EncodeRecord(r);
+    ASSERT_EQ(v2[0], 2);
+    std::string body = v2.substr(0, v2.size() - 8);
+    body[0] = 1;
+    Record d;
+    ASSERT_TRUE(DecodeRecord(WithChecksum(body), &d).ok()) << seed;
+    EXPECT_EQ(EncodeRecord(d), v2);
+    // A format-1 body sealed with the format-2 hash (or the reverse) is corrupt.
+    std::string wrong = body + v2.substr(v2.size() - 8);
+    EXPECT_EQ(DecodeRecord(wrong, &d).code(), Code::kCorruption);
+  }
+}
+
 // Random bodies with valid checksums: never a crash; whatever is accepted re-encodes to the
 // same bytes (one encoding per record).
 TEST(RecordCodecTest, RandomBodiesNeverCrash) {
@@ -828,10 +848,11 @@ TEST(RecordCodecTest, RandomBodiesNeverCrash) {
       body = EncodeRecord(RandomRecord(inner));
       body.resize(body.size() - 8);
       for (int f = 0; f < 3; ++f) body[rng.Uniform(body.size())] = static_cast<char>(rng.Next());
+      if (body[0] == 1) body[0] = 2;  // format 1 decodes too, but re-encodes as format 2
     } else {
       body.resize(rng.Uniform(40));
       for (char& c : body) c = static_cast<char>(rng.Uniform(4) ? rng.Uniform(3) : rng.Next());
-      if (!body.empty()) body[0] = 1;
+      if (!body.empty()) body[0] = 2;
     }
     std::string enc = WithChecksum(body);
     Record d;
