@@ -203,6 +203,15 @@ struct Node::Impl {
   // or read repair, which is better than refusing the key forever.
   // take: the caller will store the key (StoreLocal) on success; the cached record is moved
   // out rather than copied (see RecordCache::Take).
+  // DataKey(key) in a buffer reused across calls (no allocation on the write path); valid
+  // until the next call.
+  std::string_view DataKeyView(std::string_view key) {
+    data_key_buf.assign(kDataPrefix);
+    data_key_buf.append(key);
+    return data_key_buf;
+  }
+  std::string data_key_buf;
+
   Status LoadLocal(std::string_view key, Record* rec, bool* found, bool take = false) {
     if (take) {
       if (cache.Take(key, rec, found)) return Status::OK();
@@ -211,7 +220,7 @@ struct Node::Impl {
       return Status::OK();
     }
     std::string bytes;
-    Status s = engine->Get(DataKey(key), &bytes);
+    Status s = engine->Get(DataKeyView(key), &bytes);
     *rec = Record();
     *found = false;
     if (s.IsNotFound()) {
@@ -237,7 +246,7 @@ struct Node::Impl {
   template <typename R>
   Status StoreLocal(std::string_view key, R&& rec, bool existed, bool was_live) {
     if (rec.siblings.size() >= cfg.limits.warn_siblings) WarnSiblings(key, rec.siblings.size());
-    Status s = engine->PutOwned(DataKey(key), EncodeRecord(rec));
+    Status s = engine->PutOwned(DataKeyView(key), EncodeRecord(rec));
     if (s.ok()) {
       if (!existed) ++key_count;
       bool live = !IsDeleted(rec, clock->WallMs());

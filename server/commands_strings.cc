@@ -86,7 +86,7 @@ std::string ParseSetArgs(Server* s, const std::vector<std::string>& a, size_t fr
   return "";
 }
 
-void DoSet(Server* s, ReplyTo reply, std::string key, std::string value, SetArgs a) {
+void DoSet(Server* s, ReplyTo reply, const std::string& key, std::string value, SetArgs a) {
   if (value.size() > MaxValueBytes(s)) return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   bool needs_read = a.cond != SetArgs::kAlways || a.get || a.keepttl;
   if (!needs_read) {

@@ -74,11 +74,13 @@ class Engine {
   virtual Status WriteOwned(std::vector<WriteOp>&& batch) { return Write(batch); }
 
   Status Put(std::string_view key, std::string_view value) {
-    return PutOwned(std::string(key), std::string(value));
+    return PutOwned(key, std::string(value));
   }
-  Status PutOwned(std::string key, std::string value) {
+  // One put of a value the caller gives away (the hottest write: every SET). Engines may
+  // override it to skip building a one-op batch.
+  virtual Status PutOwned(std::string_view key, std::string value) {
     std::vector<WriteOp> batch(1);
-    batch[0].key = std::move(key);
+    batch[0].key.assign(key);
     batch[0].value = std::move(value);
     return WriteOwned(std::move(batch));
   }

@@ -315,8 +315,23 @@ class LmdbEngine final : public Engine {
     }
     if (adds && !full_.ok() && !replaying_) return full_;
     if (!replaying_) AppendRecord(batch);
-    for (WriteOp& op : batch) ApplyMem(&op, /*undoable=*/!replaying_);
+    for (WriteOp& op : batch) ApplyMem(op.key, op.kind, std::move(op.value), /*undoable=*/!replaying_);
     if (opts_.sync == SyncMode::kAlways && !replaying_) return Commit();
+    return Status::OK();
+  }
+
+  // WriteOwned for one put, without the batch vector and the key string.
+  Status PutOwned(std::string_view key, std::string value) override {
+    if (Status s = CheckKey(key); !s.ok()) return s;
+    uint64_t bytes = key.size() + value.size() + 21;
+    if (bytes >= kRecordBytesMax) {
+      return Status::Limit("value of " + std::to_string(value.size()) + " bytes exceeds the " +
+                           std::to_string(kRecordBytesMax) + "-byte log record limit");
+    }
+    if (!full_.ok()) return full_;
+    AppendPut(key, value);
+    ApplyMem(key, WriteOp::Kind::kPut, std::move(value), /*undoable=*/true);
+    if (opts_.sync == SyncMode::kAlways) return Commit();
     return Status::OK();
   }
 
@@ -508,8 +523,8 @@ class LmdbEngine final : public Engine {
     return nullptr;
   }
 
-  void ApplyMem(WriteOp* op, bool undoable) {
-    auto [node, inserted] = mem_.Emplace(op->key);
+  void ApplyMem(std::string_view key, WriteOp::Kind kind, std::string value, bool undoable) {
+    auto [node, inserted] = mem_.Emplace(key);
     MemEntry& e = node->e;
     if (inserted) {
       mem_bytes_ += node->key_len + kEntryOverhead;
@@ -518,10 +533,10 @@ class LmdbEngine final : public Engine {
       mem_bytes_ -= e.value.size();
       mem_dels_ -= e.del;
     }
-    mem_bytes_ += op->value.size();
+    mem_bytes_ += value.size();
     if (undoable) undo_.push_back(Undo{node, !inserted, std::move(e)});
-    e.del = op->kind == WriteOp::Kind::kDelete;
-    e.value = std::move(op->value);
+    e.del = kind == WriteOp::Kind::kDelete;
+    e.value = std::move(value);
     mem_dels_ += e.del;
   }
 
@@ -941,6 +956,21 @@ class LmdbEngine final : public Engine {
       PutVarint(&wal_buf_, op.value.size());
       wal_buf_.append(op.value);
     }
+    size_t len = wal_buf_.size() - at - 8;
+    PutU32(&wal_buf_[at], static_cast<uint32_t>(len) | kXxh3Flag);
+    PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
+  }
+
+  // AppendRecord for a batch of one put.
+  void AppendPut(std::string_view key, std::string_view value) {
+    size_t at = wal_buf_.size();
+    wal_buf_.append(8, '\0');
+    PutVarint(&wal_buf_, 1);
+    wal_buf_.push_back('P');
+    PutVarint(&wal_buf_, key.size());
+    wal_buf_.append(key);
+    PutVarint(&wal_buf_, value.size());
+    wal_buf_.append(value);
     size_t len = wal_buf_.size() - at - 8;
     PutU32(&wal_buf_[at], static_cast<uint32_t>(len) | kXxh3Flag);
     PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
