@@ -392,7 +392,8 @@ std::string InfoText(Server* s, const std::string& section_in) {
     os << "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
        << "storage_engine:" << c.engine << "\r\nstorage_sync:" << c.sync << "\r\nstorage_commits:" << es.commits
        << "\r\nstorage_syncs:" << es.syncs << "\r\nstorage_map_size:" << es.map_size
-       << "\r\nstorage_used_bytes:" << es.used_bytes << "\r\nstorage_commit_failures:" << st.commit_failures
+       << "\r\nstorage_used_bytes:" << es.used_bytes << "\r\nstorage_checkpoints:" << es.checkpoints
+       << "\r\nstorage_wal_bytes:" << es.wal_bytes << "\r\nstorage_commit_failures:" << st.commit_failures
        << "\r\n\r\n";
   }
   if (want("stats")) {

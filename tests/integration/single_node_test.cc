@@ -651,6 +651,41 @@ TEST_F(SingleNode, DeepPipeline10k) {
   EXPECT_ALIVE(c());
 }
 
+// Under steady pipelined writes a group commit is nearly always in flight; the log must
+// still be checkpointed into LMDB about once a second (and so stay short), and every write
+// must read back afterwards, also after a restart.
+long long InfoNumber(const std::string& info, const std::string& field) {
+  size_t at = info.find(field + ":");
+  if (at == std::string::npos) return -1;
+  return std::stoll(info.substr(at + field.size() + 1));
+}
+
+TEST_F(SingleNode, CheckpointsKeepUpUnderSteadyWrites) {
+  std::string before = Str(c()("INFO", "persistence"));
+  long long cp0 = InfoNumber(before, "storage_checkpoints");
+  ASSERT_GE(cp0, 0) << before;
+  const auto deadline = Clock::now() + 3500ms;
+  int n = 0;
+  while (Clock::now() < deadline && n < 2'000'000) {
+    for (int i = 0; i < 200; i++, n++) c().Append({"SET", "steady:" + std::to_string(n % 5000), std::to_string(n)});
+    for (int i = 0; i < 200; i++) ASSERT_TRUE(IsStatus(c().Read(), "OK")) << c().error();
+  }
+  std::string after = Str(c()("INFO", "persistence"));
+  EXPECT_GE(InfoNumber(after, "storage_checkpoints"), cp0 + 2) << after;
+  EXPECT_LT(InfoNumber(after, "storage_wal_bytes"), 64ll << 20) << after;
+  auto check = [&](Conn& conn) {
+    for (int k = 0; k < 5000 && k < n; k++) {
+      int last = k + (n - 1 - k) / 5000 * 5000;  // the last value written to steady:k
+      ASSERT_TRUE(IsBulk(conn("GET", "steady:" + std::to_string(k)), std::to_string(last))) << k;
+    }
+  };
+  check(c());
+  ASSERT_TRUE(server_->Restart()) << server_->last_error();
+  auto again = server_->Connect();
+  ASSERT_TRUE(again->ok());
+  check(*again);
+}
+
 TEST_F(SingleNode, HundredMegabyteValue) {
   const size_t kSize = 100u << 20;
   std::string big(kSize, '\0');
