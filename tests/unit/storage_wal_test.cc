@@ -2,7 +2,9 @@
 // dir): recovery of committed writes after a crash that skips the final checkpoint, torn and
 // corrupt log tails, ordered replay of several generations, idempotent replay over a newer
 // LMDB state, log rotation by Checkpoint(), a failed log append (RLIMIT_FSIZE -> EFBIG) that
-// must not acknowledge anything, and the sync modes none / always.
+// must not acknowledge anything (also when a scan's FlushForScan makes it), the sync modes
+// none / always, and seeded SIGKILLs at random moments of a mixed workload (sync and async
+// group commits, background checkpoints, reads and scans checked against a model).
 //
 // Crashes are real: a forked child opens the engine, writes and commits, then ends with
 // _exit() or SIGKILL, so no destructor runs (no final commit, no checkpoint) and the data dir
@@ -12,13 +14,17 @@
 //
 // Thread-safety: single-threaded test code (fork is safe here).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +36,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -334,6 +341,10 @@ std::vector<WriteOp> PutOp(const std::string& k, const std::string& v) {
   return {WriteOp{WriteOp::Kind::kPut, k, v}};
 }
 
+std::vector<WriteOp> DelOp(const std::string& k) {
+  return {WriteOp{WriteOp::Kind::kDelete, k, ""}};
+}
+
 // ---- recovery without a checkpoint ----------------------------------------------------------
 
 // The crash skips the destructor's commit+checkpoint: every committed write must come back
@@ -458,7 +469,8 @@ TEST_P(LmdbWalTornTail, EarlierWritesSurviveAndLaterWritesStayReachable) {
   // would throw there), check A, write B and crash again before any checkpoint: B lives only
   // in the generation this recovery started.
   RunCrashingChild(End::kExit, [&](Child& child) {
-#if !defined(__SANITIZE_ADDRESS__)  // ASan reserves terabytes of address space up front
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // (ASan and TSan reserve terabytes of address space up front.)
     rlimit as{1ull << 30, 1ull << 30};
     getrlimit(RLIMIT_AS, &as);
     as.rlim_cur = 1ull << 30;
@@ -939,6 +951,678 @@ TEST(LmdbWal, BatchLargerThanOneLogRecordIsRefused) {
   EXPECT_TRUE(e->Get("k0", &v).IsNotFound());
   EXPECT_TRUE(e->Put("small", "ok").ok());
   EXPECT_TRUE(e->Commit().ok());
+}
+
+// ---- random kills during a mixed workload ---------------------------------------------------
+
+// The op stream of the kill workloads: deterministic in its seed, so the parent can rebuild
+// the model of any prefix of it that the child reached. Batches of 1-3 puts (binary values of
+// 0..2 KB) and deletes over `keys` keys.
+class OpStream {
+ public:
+  OpStream(uint32_t seed, int keys, std::string prefix = "w")
+      : rng_(seed), keys_(keys), prefix_(std::move(prefix)) {}
+  std::vector<WriteOp> Next() {
+    std::vector<WriteOp> batch(1 + rng_() % 3);
+    for (WriteOp& op : batch) {
+      op.key = prefix_ + Key(static_cast<int>(rng_() % static_cast<uint32_t>(keys_)));
+      if (rng_() % 4 == 0) {
+        op.kind = WriteOp::Kind::kDelete;
+        continue;
+      }
+      uint32_t r = rng_() % 100;
+      size_t len = r < 5 ? 0 : r < 25 ? 1024 + rng_() % 1025 : rng_() % 400;
+      op.value.resize(len);
+      uint64_t x = rng_() | (uint64_t{rng_()} << 32);
+      for (char& c : op.value) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        c = static_cast<char>(x >> 56);
+      }
+    }
+    return batch;
+  }
+
+ private:
+  std::mt19937 rng_;
+  int keys_;
+  std::string prefix_;
+};
+
+// The child's position in its OpStream, in shared memory: the parent reads it once the child
+// is dead (a store before SIGKILL is visible: same page).
+struct Progress {
+  std::atomic<int64_t> applied{0};      // batches handed to the engine: the log holds at most these
+  std::atomic<int64_t> acked{0};        // batches whose commit returned OK: the log holds these
+  std::atomic<int64_t> checkpoints{0};  // StartCheckpoint() and Checkpoint() calls
+  std::atomic<int64_t> async_commits{0};
+};
+
+class SharedProgress {
+ public:
+  SharedProgress() {
+    void* p = ::mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    p_ = new (p) Progress();
+  }
+  ~SharedProgress() {
+    p_->~Progress();
+    ::munmap(p_, sizeof(Progress));
+  }
+  SharedProgress(const SharedProgress&) = delete;
+  SharedProgress& operator=(const SharedProgress&) = delete;
+  Progress* get() const { return p_; }
+  Progress* operator->() const { return p_; }
+
+ private:
+  Progress* p_;
+};
+
+// Runs `body` in a forked child that always dies by SIGKILL: the parent's, sent once ready()
+// holds (polled every 200 us) plus delay_us, or its own when the body returns. Asserts (in the
+// parent) that the body did not fail.
+void RunKilledChild(const std::function<void(Child&)>& body, const std::function<bool()>& ready,
+                    int delay_us) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    Child child(fds[1]);
+    try {
+      body(child);
+    } catch (const std::exception& ex) {
+      child.Fail(std::string("exception in the child: ") + ex.what());
+    } catch (...) {
+      child.Fail("unknown exception in the child");
+    }
+    ::kill(::getpid(), SIGKILL);
+    _exit(0);
+  }
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  bool ended = false;  // the child wrote a failure or died on its own
+  while (!ready()) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) {
+      ended = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "the child neither got ready nor died within 120 s (hung?)";
+      break;
+    }
+    ::usleep(200);
+  }
+  if (!ended) {
+    ::usleep(static_cast<useconds_t>(delay_us));
+    ::kill(pid, SIGKILL);  // harmless if it is already dead (not yet reaped)
+  }
+  std::string failure;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(failure, "") << "in the child";
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+}
+
+std::optional<std::string> Lookup(const Model& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+using Rows = std::vector<std::pair<std::string, std::string>>;
+
+Rows ModelScan(const Model& m, const std::string& start, const std::string& end, size_t limit) {
+  Rows out;
+  for (auto it = m.lower_bound(start); it != m.end(); ++it) {
+    if (!end.empty() && it->first >= end) break;
+    out.emplace_back(*it);
+    if (limit != 0 && out.size() >= limit) break;
+  }
+  return out;
+}
+
+Status EngineScan(Engine& e, const std::string& start, const std::string& end, size_t limit,
+                  Rows* out) {
+  out->clear();
+  return e.Scan(start, end, limit, [&](std::string_view k, std::string_view v) {
+    out->emplace_back(std::string(k), std::string(v));
+    return true;
+  });
+}
+
+// Get and Scan checks against a model of everything written (pending writes included).
+class ChildChecker {
+ public:
+  ChildChecker(Child& child, Engine& e, const Model& model) : child_(child), e_(e), model_(model) {}
+  void Get(const std::string& key) {
+    std::string v;
+    Status s = e_.Get(key, &v);
+    auto want = Lookup(model_, key);
+    if (!want) {
+      if (!s.IsNotFound()) child_.Fail("Get(" + key + ") -> " + s.ToString() + ", want NotFound");
+    } else if (!s.ok() || v != *want) {
+      child_.Fail("Get(" + key + ") -> " + s.ToString() + " with " + std::to_string(v.size()) +
+                  " bytes, want " + std::to_string(want->size()) + " bytes");
+    }
+  }
+  void Scan(const std::string& start, const std::string& end, size_t limit) {
+    Rows got;
+    Status s = EngineScan(e_, start, end, limit, &got);
+    if (!s.ok()) child_.Fail("Scan -> " + s.ToString());
+    Rows want = ModelScan(model_, start, end, limit);
+    if (got != want) {
+      Model g(got.begin(), got.end()), w(want.begin(), want.end());
+      child_.Fail("Scan [" + start + ", " + end + ") limit " + std::to_string(limit) + ": " +
+                  std::to_string(got.size()) + " rows, want " + std::to_string(want.size()) +
+                  ": " + Diff(w, g));
+    }
+  }
+
+ private:
+  Child& child_;
+  Engine& e_;
+  const Model& model_;
+};
+
+constexpr int kKillKeys = 3000;
+// Commit tickets the kill workload keeps outstanding at once: engine.h allows one (raise it
+// if overlapping tickets become legal).
+constexpr int kOverlappingTickets = 1;
+
+// When the child kills itself (the parent's timed kill aside).
+struct KillPlan {
+  int64_t max_batches = 4000;     // then it kills itself anyway
+  int kill_after_checkpoint = 0;  // > 0: after its n-th StartCheckpoint() ...
+  int kill_delay_batches = 0;     // ... and this many more batches (0: at once, mid-apply)
+};
+
+// The child of the kill tests: opens (recovering what the last kill left, which must be
+// `start`), then runs OpStream(seed) with reads and scans checked against a model, sync and
+// async group commits (BeginCommit / SyncTicket on a thread while writes go on / FinishCommit),
+// StartCheckpoint() every ~200 ops and now and then Checkpoint(), until it is killed.
+void KillWorkload(Child& child, const LmdbOptions& o, uint32_t seed, const Model& start,
+                  Progress* progress, const KillPlan& plan) {
+  Engine* e = ChildOpen(child, o);
+  CHILD_MODEL(child, *e, start);
+  OpStream ops(seed, kKillKeys);
+  std::mt19937 ctl(seed * 7919u + 1);
+  Model visible = start;
+  ChildChecker check(child, *e, visible);
+  int64_t n = 0;  // batches written
+  int64_t kill_at = -1;
+  // Mostly ~100 batches (~200 ops) between checkpoints; now and then ~1000, for a larger
+  // table to apply (more time for a kill to land in the middle of it).
+  auto checkpoint_gap = [&] {
+    return static_cast<int>(ctl() % 5 == 0 ? 500 + ctl() % 1000 : 80 + ctl() % 40);
+  };
+  int since_checkpoint = 0, next_checkpoint = checkpoint_gap();
+  int started = 0;
+  auto rand_key = [&] { return "w" + Key(static_cast<int>(ctl() % kKillKeys)); };
+  auto write_next = [&] {
+    std::vector<WriteOp> batch = ops.Next();
+    ApplyToModel(&visible, batch);
+    progress->applied.store(n + 1);
+    CHILD_OK(child, e->WriteOwned(std::move(batch)));
+    ++n;
+    if (o.sync == SyncMode::kAlways) progress->acked.store(n);  // each Write commits
+    ++since_checkpoint;
+    if (ctl() % 3 == 0) check.Get(rand_key());
+  };
+  auto scan = [&] {
+    int a = static_cast<int>(ctl() % kKillKeys);
+    std::string end = ctl() % 4 == 0 ? "" : "w" + Key(a + static_cast<int>(ctl() % 300));
+    size_t limit = ctl() % 3 == 0 ? 0 : 1 + ctl() % 100;
+    check.Scan("w" + Key(a), end, limit);
+  };
+  while (n < plan.max_batches) {
+    if (kill_at >= 0 && n >= kill_at) ::kill(::getpid(), SIGKILL);
+    int group = 1 + static_cast<int>(ctl() % 6);
+    for (int g = 0; g < group; ++g) write_next();
+    if (ctl() % 40 == 0) scan();
+    if (ctl() % 3 == 0) {
+      // Asynchronous group commits: each fsync runs on a thread of its own while writes,
+      // reads and scans go on (up to kOverlappingTickets of them at once); a ticket
+      // acknowledges only what was written before its BeginCommit, in ticket order.
+      struct Ticket {
+        int64_t upto;
+        Result<Engine::CommitTicket> t;
+        Status synced;
+        std::thread syncer;
+      };
+      std::vector<std::unique_ptr<Ticket>> tickets;
+      int count = 1 + (ctl() % 2 == 0 ? kOverlappingTickets - 1 : 0);
+      for (int k = 0; k < count; ++k) {
+        tickets.push_back(std::make_unique<Ticket>(Ticket{n, e->BeginCommit(), Status::OK(), {}}));
+        Ticket* t = tickets.back().get();
+        CHILD_OK(child, t->t.status());
+        t->syncer = std::thread([t] { t->synced = Engine::SyncTicket(t->t.value()); });
+        int more = static_cast<int>(ctl() % 4);
+        for (int i = 0; i < more; ++i) write_next();
+        if (ctl() % 8 == 0) scan();
+      }
+      for (auto& t : tickets) {
+        t->syncer.join();
+        e->FinishCommit(t->t.value(), t->synced);
+        CHILD_OK(child, t->synced);
+        progress->acked.store(t->upto);
+        progress->async_commits.fetch_add(1);
+      }
+      continue;
+    }
+    CHILD_OK(child, e->Commit());
+    progress->acked.store(n);
+    if (since_checkpoint < next_checkpoint) continue;
+    since_checkpoint = 0;
+    next_checkpoint = checkpoint_gap();
+    progress->checkpoints.fetch_add(1);
+    if (ctl() % 8 == 0) {
+      CHILD_OK(child, e->Checkpoint());
+      continue;
+    }
+    CHILD_OK(child, e->StartCheckpoint());
+    if (++started == plan.kill_after_checkpoint) {
+      if (plan.kill_delay_batches == 0) ::kill(::getpid(), SIGKILL);  // the apply has just begun
+      kill_at = n + plan.kill_delay_batches;
+    }
+  }
+}
+
+// Seeded kills at random moments: by the parent after a random number of batches plus a random
+// delay, or by the child itself right after (or a few batches after) a StartCheckpoint(), while
+// the background apply runs. Four kills in a row on one directory. After each, the reopened
+// store must hold exactly some prefix of the written batches that includes every acknowledged
+// one (SIGKILL keeps the page cache, so whatever reached the log comes back; nothing else may).
+// Sync mode batch for most seeds, none and always for every sixth.
+class LmdbWalKill : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(LmdbWalKill, StoreIsAPrefixHoldingEveryAcknowledgedBatch) {
+  const uint32_t seed = GetParam();
+  const SyncMode sync = seed % 6 == 0   ? SyncMode::kNone
+                        : seed % 6 == 3 ? SyncMode::kAlways
+                                        : SyncMode::kBatch;
+  TempDir d;
+  std::mt19937 rng(seed);
+  Model model;  // what the store holds after the last kill, as verified
+  for (int round = 0; round < 4; ++round) {
+    const uint32_t stream_seed = seed * 1000 + static_cast<uint32_t>(round);
+    const bool self_kill = (seed + static_cast<uint32_t>(round)) % 2 == 0;
+    KillPlan plan;
+    int64_t target = 0;
+    int delay_us = 0;
+    if (self_kill) {
+      plan.kill_after_checkpoint = 1 + static_cast<int>(rng() % 6);
+      plan.kill_delay_batches = rng() % 3 == 0 ? 0 : static_cast<int>(rng() % 20);
+    } else {
+      target = 20 + rng() % 1500;
+      delay_us = static_cast<int>(rng() % 3000);
+    }
+    SharedProgress progress;
+    RunKilledChild(
+        [&](Child& child) {
+          KillWorkload(child, Opts(d.path(), sync), stream_seed, model, progress.get(), plan);
+        },
+        [&] { return !self_kill && progress->applied.load() >= target; }, delay_us);
+    const int64_t acked = progress->acked.load(), applied = progress->applied.load();
+    std::ostringstream where;
+    where << "seed " << seed << " round " << round << " ("
+          << (self_kill ? "self-kill after StartCheckpoint #" +
+                              std::to_string(plan.kill_after_checkpoint) + " + " +
+                              std::to_string(plan.kill_delay_batches) + " batches"
+                        : "killed by the parent after " + std::to_string(target) +
+                              " batches + " + std::to_string(delay_us) + " us")
+          << "): " << applied << " batches written, " << acked << " acknowledged, "
+          << progress->checkpoints.load() << " checkpoints, " << progress->async_commits.load()
+          << " async commits";
+    SCOPED_TRACE(where.str());
+    if (HasFatalFailure()) return;
+    ASSERT_LE(acked, applied);
+    ASSERT_GT(applied, 0);
+
+    auto e = MustOpen(Opts(d.path(), sync));
+    ASSERT_NE(e, nullptr);
+    const Model got = Dump(*e);
+    OpStream ops(stream_seed, kKillKeys);
+    Model want = model;
+    int64_t k = 0;
+    for (; k < acked; ++k) ApplyToModel(&want, ops.Next());
+    const Model at_acked = want;
+    bool match = got == want;
+    while (!match && k < applied) {
+      ApplyToModel(&want, ops.Next());
+      ++k;
+      match = got == want;
+    }
+    ASSERT_TRUE(match) << "the store is no prefix of the written batches with every acknowledged "
+                          "one; against the acknowledged prefix: "
+                       << Diff(at_acked, got);
+    // And point reads agree with the scan.
+    for (int i = 0; i < kKillKeys; ++i) {
+      std::string key = "w" + Key(i);
+      ASSERT_EQ(Read(*e, key), Lookup(got, key)) << key;
+    }
+    model = got;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, LmdbWalKill, ::testing::Range(1u, 13u));
+
+// Model files, for a child to hand its acknowledged state to the parent.
+void SaveModel(const std::string& path, const Model& m) {
+  std::string out;
+  for (const auto& [k, v] : m) {
+    PutVarint(&out, k.size());
+    out += k;
+    PutVarint(&out, v.size());
+    out += v;
+  }
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << out;
+  f.flush();
+}
+
+bool GetTestVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *v |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+Model LoadModel(const std::string& path) {
+  std::string bytes = ReadFile(path);
+  std::string_view in = bytes;
+  Model m;
+  uint64_t kl, vl;
+  while (!in.empty()) {
+    if (!GetTestVarint(&in, &kl) || kl > in.size()) break;
+    std::string k(in.substr(0, kl));
+    in.remove_prefix(kl);
+    if (!GetTestVarint(&in, &vl) || vl > in.size()) break;
+    m[k] = std::string(in.substr(0, vl));
+    in.remove_prefix(vl);
+  }
+  return m;
+}
+
+// Reads, scans and writes (new keys, overwrites and deletes of keys that the background
+// checkpoint is applying) while it runs, checked against a model; three checkpoints of ~10 MB
+// each, then a kill during a fourth, with a few unacknowledged writes pending. The parent
+// reopens and must find exactly the acknowledged state.
+TEST(LmdbWal, ReadsScansAndWritesWhileBackgroundCheckpointRuns) {
+  TempDir d;
+  const std::string model_path = d.Sub("acked-model");
+  const std::string dir = d.Sub("db");
+  constexpr int kBulk = 12000;
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    Engine* e = ChildOpen(child, Opts(dir));
+    Model visible, acked;
+    ChildChecker check(child, *e, visible);
+    OpStream ops(4242, kBulk + kBulk / 10, "b");  // overwrites and deletes of bulk keys, new keys
+    std::mt19937 ctl(99);
+    auto rand_key = [&] { return "b" + Key(static_cast<int>(ctl() % (kBulk + kBulk / 10))); };
+    int during = 0;  // batches written while a checkpoint ran
+    for (int round = 0; round < 4; ++round) {
+      // A large table to apply: every bulk key, rewritten each round.
+      for (int i = 0; i < kBulk; ++i) {
+        std::string k = "b" + Key(i);
+        std::string v =
+            std::to_string(round) + ":" + std::string(1500 + (i * 7) % 500, 'a' + i % 26);
+        visible[k] = v;
+        CHILD_OK(child, e->Put(k, v));
+        if (i % 1000 == 999) CHILD_OK(child, e->Commit());
+      }
+      CHILD_OK(child, e->Commit());
+      acked = visible;
+      const uint64_t before = e->Stats().checkpoints;
+      CHILD_OK(child, e->StartCheckpoint());
+      bool running = true;
+      for (int step = 0; running || step < 20; ++step) {
+        auto batch = ops.Next();
+        ApplyToModel(&visible, batch);
+        CHILD_OK(child, e->WriteOwned(std::move(batch)));
+        for (int i = 0; i < 8; ++i) check.Get(rand_key());
+        for (int i = 0; i < 2; ++i) {
+          int a = static_cast<int>(ctl() % kBulk);
+          check.Scan("b" + Key(a), ctl() % 2 ? "" : "b" + Key(a + 500), 1 + ctl() % 200);
+        }
+        if ((step == 1 || step == 4) && round < 3) check.Scan("", "", 0);  // everything
+        if (round == 3 && step == 3) {
+          // Killed mid-apply, with writes pending that nobody acknowledged.
+          SaveModel(model_path, acked);
+          std::ofstream(d.Sub("during")) << during << (running ? " running" : " done");
+          CHILD_CHECK(child, e->HasPending());
+          ::kill(::getpid(), SIGKILL);
+        }
+        if (step < 8 || step % 8 == 7) {
+          CHILD_OK(child, e->Commit());
+          acked = visible;
+          // Commit polls the checkpoint: unchanged stats mean it still ran at this commit.
+          if (running && e->Stats().checkpoints == before) {
+            during += step < 8 ? 1 : 8;
+          } else {
+            running = false;
+          }
+        }
+        CHILD_CHECK(child, step < 100000);
+      }
+      CHILD_OK(child, e->Commit());
+      acked = visible;
+      check.Scan("", "", 0);
+    }
+    child.Fail("not reached");
+  });
+  ASSERT_TRUE(fs::exists(model_path));
+  const Model acked = LoadModel(model_path);
+  ASSERT_GT(acked.size(), static_cast<size_t>(kBulk / 2));
+  // How many batches were written while a checkpoint ran (as far as the commits could tell),
+  // and whether the last one still ran at the last commit before the kill.
+  std::istringstream during(ReadFile(d.Sub("during")));
+  int batches = 0;
+  std::string at_kill;
+  during >> batches >> at_kill;
+  RecordProperty("batches_during_checkpoints", batches);
+  RecordProperty("checkpoint_at_kill", at_kill);
+  std::printf("batches written during background checkpoints: %d; at the kill: %s\n", batches,
+              at_kill.c_str());
+  EXPECT_GE(batches, 2) << "the checkpoints ended too soon to test anything";
+  auto e = MustOpen(Opts(dir));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, acked);
+  e.reset();
+  e = MustOpen(Opts(dir));
+  EXPECT_MODEL(*e, acked);
+}
+
+// ---- a failed log append inside a scan's checkpoint (FlushForScan) -------------------------
+
+// Puts `batch` into the engine and the model of what it should show.
+#define CHILD_PEND(child, engine, visible, batch)     \
+  do {                                                \
+    std::vector<WriteOp> b_ = (batch);                \
+    ApplyToModel(&(visible), b_);                     \
+    CHILD_OK(child, (engine)->Write(b_));             \
+  } while (0)
+
+// RLIMIT_FSIZE for the child, relative to nothing or to the current log's length.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(Child& child) : child_(child) {
+    signal(SIGXFSZ, SIG_IGN);
+    CHILD_CHECK(child_, getrlimit(RLIMIT_FSIZE, &old_) == 0);
+  }
+  void Set(uint64_t bytes) {
+    rlimit lim = old_;
+    lim.rlim_cur = bytes;
+    CHILD_CHECK(child_, setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  }
+  void Lift() { CHILD_CHECK(child_, setrlimit(RLIMIT_FSIZE, &old_) == 0); }
+
+ private:
+  Child& child_;
+  rlimit old_;
+};
+
+void ChildCheckCommitFails(Child& child, Engine& e, const char* what) {
+  Status s = e.Commit();
+  if (s.code() != Code::kNoSpace && s.code() != Code::kIOError) {
+    child.Fail(std::string(what) + ": Commit() -> " + s.ToString() + ", want NoSpace or IOError");
+  }
+}
+
+// A scan over tables holding more than 4096 deletes first checkpoints them (FlushForScan),
+// which writes the group buffered for the caller's next Commit() to the log early. Here that
+// write fails (RLIMIT_FSIZE -> EFBIG). The scan must still work, the unlogged writes (and
+// those made after the scan, before the commit) must vanish, the next Commit() must report
+// the failure, and after a kill the store holds exactly the acknowledged writes. Case 1: the
+// deletes themselves are the unlogged group. Case 2: the deletes are committed and a small
+// group on top of them cannot be logged. Then with room again, a scan does checkpoint.
+TEST(LmdbWal, FailedLogAppendInScanFlushIsNotAcknowledged) {
+  TempDir d;
+  const std::string dir = d.Sub("db");
+  const std::string model_path = d.Sub("acked-model");
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    Engine* e = ChildOpen(child, Opts(dir));
+    Model acked;
+    for (int i = 0; i < 6000; ++i) acked[Key(i)] = "v" + std::to_string(i);
+    for (const auto& [k, v] : acked) CHILD_OK(child, e->Put(k, v));
+    CHILD_OK(child, e->Commit());
+    FileSizeLimit limit(child);
+    Model visible = acked;
+    Rows rows;
+
+    // Case 1.
+    limit.Set(e->Stats().wal_bytes + 1000);
+    for (int i = 0; i < 5000; ++i) CHILD_PEND(child, e, visible, DelOp(Key(i)));
+    CHILD_PEND(child, e, visible, PutOp("new-1", "n"));
+    CHILD_PEND(child, e, visible, PutOp(Key(10), "resurrected"));
+    CHILD_PEND(child, e, visible, PutOp(Key(5500), "overwritten"));
+    CHILD_CHECK(child, Read(*e, Key(1)) == std::nullopt);
+    CHILD_CHECK(child, Read(*e, Key(5500)) == "overwritten");
+    CHILD_OK(child, EngineScan(*e, "", "", 0, &rows));
+    Model scanned(rows.begin(), rows.end());
+    CHILD_CHECK(child, scanned == acked || scanned == visible);
+    CHILD_CHECK(child, e->HasPending());
+    CHILD_OK(child, e->Put("after-scan-1", "x"));  // not acknowledged either
+    CHILD_CHECK(child, Read(*e, "after-scan-1") == "x");
+    ChildCheckCommitFails(child, *e, "case 1");
+    CHILD_CHECK(child, !e->HasPending());
+    CHILD_MODEL(child, *e, acked);
+    CHILD_CHECK(child, Read(*e, "after-scan-1") == std::nullopt);
+    CHILD_CHECK(child, Read(*e, Key(1)) == acked[Key(1)]);
+    CHILD_CHECK(child, Read(*e, Key(5500)) == acked[Key(5500)]);
+    CHILD_OK(child, e->Commit());  // nothing left to report
+
+    // Case 2.
+    limit.Lift();
+    visible = acked;
+    for (int i = 0; i < 5000; ++i) CHILD_PEND(child, e, visible, DelOp(Key(i)));
+    CHILD_OK(child, e->Commit());
+    acked = visible;
+    const uint64_t checkpoints = e->Stats().checkpoints;
+    limit.Set(e->Stats().wal_bytes);
+    CHILD_PEND(child, e, visible, PutOp(Key(2), "back"));
+    CHILD_PEND(child, e, visible, DelOp(Key(5999)));
+    CHILD_PEND(child, e, visible, PutOp("new-2", std::string(3000, 'z')));
+    CHILD_OK(child, EngineScan(*e, "", "", 0, &rows));
+    scanned = Model(rows.begin(), rows.end());
+    CHILD_CHECK(child, scanned == acked || scanned == visible);
+    CHILD_OK(child, e->Put("after-scan-2", "x"));
+    ChildCheckCommitFails(child, *e, "case 2");
+    CHILD_CHECK(child, e->Stats().checkpoints == checkpoints);
+    // With nothing buffered, a scan can checkpoint the committed deletes (a new log generation
+    // under the limit is fine: nothing needs to be written to it).
+    CHILD_MODEL(child, *e, acked);
+    CHILD_CHECK(child, e->Stats().checkpoints > checkpoints);
+
+    // Room again: the engine goes on.
+    limit.Lift();
+    visible = acked;
+    CHILD_PEND(child, e, visible, PutOp("later", "l"));
+    CHILD_OK(child, e->Commit());
+    acked = visible;
+    CHILD_MODEL(child, *e, acked);
+    CHILD_PEND(child, e, visible, PutOp("unacknowledged", "u"));  // pending at the kill
+    SaveModel(model_path, acked);
+  });
+  const Model acked = LoadModel(model_path);
+  ASSERT_EQ(acked.size(), 1001u);
+  auto e = MustOpen(Opts(dir));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, acked);
+}
+
+// The same with the deletes frozen in a background checkpoint that fails too (LMDB cannot
+// write its pages under the limit): FlushForScan waits for it, finds it failed, and then
+// cannot log the buffered group either. The frozen deletes must keep hiding the values in
+// LMDB, nothing unlogged may show, and Checkpoint() succeeds once there is room.
+TEST(LmdbWal, FailedLogAppendInScanFlushAfterFailedBackgroundCheckpoint) {
+  TempDir d;
+  const std::string dir = d.Sub("db");
+  const std::string model_path = d.Sub("acked-model");
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    Engine* e = ChildOpen(child, Opts(dir));
+    Model acked;
+    for (int i = 0; i < 6000; ++i) acked[Key(i)] = std::string(200, 'a' + i % 26);
+    for (const auto& [k, v] : acked) CHILD_OK(child, e->Put(k, v));
+    CHILD_OK(child, e->Checkpoint());  // into LMDB
+    Model visible = acked;
+    for (int i = 0; i < 5000; ++i) CHILD_PEND(child, e, visible, DelOp(Key(i)));
+    CHILD_OK(child, e->Commit());
+    acked = visible;
+    const uint64_t checkpoints = e->Stats().checkpoints;
+
+    FileSizeLimit limit(child);
+    limit.Set(64 << 10);  // LMDB's pages lie beyond it; the new log has 64 KB
+    CHILD_OK(child, e->StartCheckpoint());  // freezes the deletes; the apply will fail
+    for (int i = 0; i < 150; ++i) {
+      CHILD_PEND(child, e, visible, PutOp("new-" + Key(i), std::string(1000, 'n')));
+    }
+    CHILD_PEND(child, e, visible, PutOp(Key(3), "resurrected"));
+    CHILD_PEND(child, e, visible, DelOp(Key(5999)));
+    CHILD_CHECK(child, Read(*e, Key(3)) == "resurrected");
+    Rows rows;
+    CHILD_OK(child, EngineScan(*e, "", "", 0, &rows));
+    Model scanned(rows.begin(), rows.end());
+    CHILD_CHECK(child, scanned == acked || scanned == visible);
+    CHILD_CHECK(child, e->Stats().checkpoints == checkpoints);  // the apply failed
+    CHILD_OK(child, e->Put("after-scan", "x"));
+    ChildCheckCommitFails(child, *e, "under the limit");
+    CHILD_CHECK(child, !e->HasPending());
+    CHILD_MODEL(child, *e, acked);
+    CHILD_CHECK(child, Read(*e, Key(3)) == std::nullopt);
+    CHILD_CHECK(child, Read(*e, Key(5999)) == acked[Key(5999)]);
+
+    limit.Lift();
+    Status s = e->StartCheckpoint();  // may report the failed background checkpoint, once
+    if (!s.ok() && s.code() != Code::kNoSpace && s.code() != Code::kIOError) {
+      child.Fail("StartCheckpoint after the failure: " + s.ToString());
+    }
+    CHILD_OK(child, e->Checkpoint());
+    CHILD_CHECK(child, e->Stats().checkpoints > checkpoints);
+    CHILD_MODEL(child, *e, acked);
+    visible = acked;
+    CHILD_PEND(child, e, visible, PutOp("later", "l"));
+    CHILD_OK(child, e->Commit());
+    acked = visible;
+    CHILD_PEND(child, e, visible, PutOp("unacknowledged", "u"));
+    SaveModel(model_path, acked);
+  });
+  const Model acked = LoadModel(model_path);
+  ASSERT_EQ(acked.size(), 1001u);
+  auto e = MustOpen(Opts(dir));
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, acked);
 }
 
 }  // namespace
