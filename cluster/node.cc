@@ -1689,6 +1689,12 @@ void Node::OnTick() { impl_->OnTick(); }
 void Node::Read(const std::string& key, int r, ReadCallback done) {
   impl_->Read(key, r, std::move(done));
 }
+void Node::Prefetch(std::string_view key, int stage) {
+  if (key.empty() || key.size() > storage::kKeyBytesMax) return;
+  impl_->cache.Prefetch(key, stage);
+  impl_->engine->Prefetch(impl_->DataKeyView(key), stage);
+}
+
 void Node::Write(const std::string& key, WriteRequest req, WriteCallback done) {
   impl_->Write(key, std::move(req), std::move(done));
 }

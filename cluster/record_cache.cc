@@ -79,6 +79,22 @@ RecordCache::Entry* RecordCache::Lookup(std::string_view key) {
   return last_;
 }
 
+void RecordCache::Prefetch(std::string_view key, int stage) const {
+  if (slots_ == nullptr || count_ == 0) return;
+  uint64_t hash = Hash(key);
+  size_t i = hash & mask_;
+  if (stage == 1) {
+    __builtin_prefetch(&slots_[i]);
+    return;
+  }
+  for (size_t n = 0; n < 8 && slots_[i].entry != nullptr; ++n, i = (i + 1) & mask_) {
+    if (slots_[i].hash == hash) {
+      __builtin_prefetch(slots_[i].entry);
+      return;
+    }
+  }
+}
+
 const Record* RecordCache::Find(std::string_view key, bool* found) {
   Entry* e = Lookup(key);
   if (e == nullptr || e->taken) {

@@ -60,6 +60,7 @@ struct Client : std::enable_shared_from_this<Client> {
 
   protocol::RespParser parser;
   std::vector<std::string> args;
+  std::vector<std::vector<std::string>> pipeline;  // commands parsed ahead (HandleInput)
   std::string inbuf;  // bytes read but not yet parsed (only while paused)
   std::string mc_in;  // memcached: unparsed input (line protocol)
   // memcached connections: the incremental parser (made with the server's limits on the

@@ -91,6 +91,10 @@ class Engine {
     return WriteOwned(std::move(batch));
   }
 
+  // A hint before a batch of operations on these keys (see RecordCache::Prefetch): stage 1
+  // then stage 2 for each key of the batch. No effect on contents.
+  virtual void Prefetch(std::string_view key, int stage) {}
+
   // Visit keys in [start, end) in order (end empty = no upper bound), at most `limit`
   // entries (0 = unlimited). The visitor returns false to stop early. Sees pending writes.
   // The visitor must not call into the engine.

@@ -107,6 +107,22 @@ class MemTable {
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
 
+  void Prefetch(std::string_view key, int stage) const {
+    if (count_ == 0) return;
+    uint64_t h = Hash(key);
+    size_t i = h & mask_;
+    if (stage == 1) {
+      __builtin_prefetch(&slots_[i]);
+      return;
+    }
+    for (size_t n = 0; n < 8 && slots_[i].node != nullptr; ++n, i = (i + 1) & mask_) {
+      if (slots_[i].hash == h) {
+        __builtin_prefetch(slots_[i].node);
+        return;
+      }
+    }
+  }
+
   MemNode* Find(std::string_view key) const {
     if (count_ == 0) return nullptr;
     uint64_t h = Hash(key);
@@ -319,6 +335,8 @@ class LmdbEngine final : public Engine {
     if (opts_.sync == SyncMode::kAlways && !replaying_) return Commit();
     return Status::OK();
   }
+
+  void Prefetch(std::string_view key, int stage) override { mem_.Prefetch(key, stage); }
 
   // WriteOwned for one put, without the batch vector and the key string.
   Status PutOwned(std::string_view key, std::string value) override {
@@ -699,37 +717,43 @@ class LmdbEngine final : public Engine {
     return ApplyInOrder(items, first, items.size());
   }
 
-  // Applies items[first, last) in one LMDB txn (more if it runs into MDB_TXN_FULL).
+  // Applies items[first, last) in one LMDB txn. A txn that holds more dirty pages than LMDB
+  // allows fails with MDB_TXN_FULL and is unusable (it can only be aborted); then the same
+  // items are applied again in txns of half as many ops, each committed on its own. Every op
+  // is logged, so a checkpoint that lands in several commits is just an earlier state that the
+  // log replays over.
   int ApplyInOrder(const std::vector<const MemNode*>& items, size_t first, size_t last) {
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc != 0) return rc;
-    size_t txn_first = first;
-    for (size_t i = first; i < last;) {
-      MDB_val k = ToVal(items[i]->key());
-      const MemEntry& e = items[i]->e;
-      if (e.del) {
-        rc = mdb_del(txn, dbi_, &k, nullptr);
-        if (rc == MDB_NOTFOUND) rc = 0;  // deleting a missing key is not an error
-      } else {
-        MDB_val v = ToVal(e.value);
-        rc = mdb_put(txn, dbi_, &k, &v, 0);
+    size_t per_txn = last - first;
+    size_t done = first;  // items before this are committed
+    while (done < last) {
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+      if (rc != 0) return rc;
+      size_t end = std::min(last, done + per_txn), i = done;
+      for (; i < end && rc == 0; ++i) {
+        MDB_val k = ToVal(items[i]->key());
+        const MemEntry& e = items[i]->e;
+        if (e.del) {
+          rc = mdb_del(txn, dbi_, &k, nullptr);
+          if (rc == MDB_NOTFOUND) rc = 0;  // deleting a missing key is not an error
+        } else {
+          MDB_val v = ToVal(e.value);
+          rc = mdb_put(txn, dbi_, &k, &v, 0);
+        }
       }
-      if (rc == MDB_TXN_FULL && i > txn_first) {
-        rc = mdb_txn_commit(txn);
-        txn = nullptr;
-        if (rc == 0) rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-        if (rc != 0) return rc;
-        txn_first = i;
-        continue;  // the same op again, in the new txn
+      if (rc == MDB_TXN_FULL && per_txn > 1) {
+        mdb_txn_abort(txn);
+        per_txn = std::max<size_t>(1, (i - 1 - done) / 2);
+        continue;
       }
       if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
       }
-      ++i;
+      if ((rc = mdb_txn_commit(txn)) != 0) return rc;  // frees the txn whatever it returns
+      done = end;
     }
-    return mdb_txn_commit(txn);  // frees the txn whatever it returns
+    return 0;
   }
 
   // Owner thread, after ApplyFrozen returned rc (no checkpoint running). True when it
