@@ -211,6 +211,7 @@ struct Node::Impl {
     return data_key_buf;
   }
   std::string data_key_buf;
+  uint64_t expiring_writes = 0;  // see Node::ExpiringWrites
 
   Status LoadLocal(std::string_view key, Record* rec, bool* found, bool take = false) {
     if (take) {
@@ -252,6 +253,12 @@ struct Node::Impl {
       bool live = !IsDeleted(rec, clock->WallMs());
       if (live && !was_live) ++live_count;
       if (!live && was_live && live_count > 0) --live_count;
+      for (const Sibling& sib : rec.siblings) {
+        if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
+          ++expiring_writes;
+          break;
+        }
+      }
       cache.Put(key, std::forward<R>(rec), true);
     } else {
       cache.Erase(key);
@@ -1704,6 +1711,7 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
 }
 uint64_t Node::LocalKeyCountEstimate() { return impl_->key_count; }
 uint64_t Node::LocalLiveKeyCount() const { return impl_->live_count; }
+uint64_t Node::ExpiringWrites() const { return impl_->expiring_writes; }
 Status Node::FlushLocal() { return impl_->FlushLocal(); }
 void Node::DropCaches() {
   impl_->cache.Clear();

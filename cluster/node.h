@@ -135,6 +135,9 @@ class Node {
   // Local records whose value was live when last written (what DBSIZE counts: like Redis,
   // a key whose TTL passed counts until it is reaped). O(1).
   uint64_t LocalLiveKeyCount() const;
+  // Counts local stores of a record that can expire or be reaped (a sibling with a TTL, or a
+  // tombstone). A background reaper that saw none in a full pass can sleep until it moves.
+  uint64_t ExpiringWrites() const;
 
   // Cluster-wide keyspace walk (SCAN, KEYS): ScanMembers() is a stable snapshot of the nodes
   // to visit (reachable members, in id order; just this node when standalone). ScanNode asks

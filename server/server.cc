@@ -664,6 +664,13 @@ void Server::ReapExpired() {
   // Redis does. In a cluster expired values wait out the grace period like tombstones.
   bool standalone = cfg_.cluster_addr.empty();
   uint64_t expiry_grace = standalone ? 0 : grace;
+  uint64_t writes = node_->ExpiringWrites();
+  if (reap_idle_ && writes == reap_pass_start_writes_) return;
+  if (reap_idle_ || reap_cursor_.empty()) {  // a new pass starts
+    reap_idle_ = false;
+    reap_pass_saw_expiring_ = false;
+    reap_pass_start_writes_ = writes;
+  }
   std::vector<std::string> dead;
   std::string last;
   size_t seen = 0;
@@ -674,12 +681,14 @@ void Server::ReapExpired() {
     for (const auto& sib : rec.siblings) {
       bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace <= now;
       bool old_tomb = sib.kind == cluster::ValueKind::kTombstone && sib.timestamp_ms + grace <= now;
+      if (sib.expiry_ms != 0 || sib.kind == cluster::ValueKind::kTombstone) reap_pass_saw_expiring_ = true;
       if (!expired && !old_tomb) all_dead = false;
     }
     if (all_dead) dead.emplace_back(key);
     return true;
   });
   reap_cursor_ = seen < 200 ? std::string() : last;
+  if (s.ok() && reap_cursor_.empty() && !reap_pass_saw_expiring_) reap_idle_ = true;
   (void)s;
   if (standalone) {
     for (const auto& k : dead) {

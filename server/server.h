@@ -199,6 +199,11 @@ class Server {
   std::vector<Client*> flush_list_;
   uint64_t next_client_id_ = 1;
   std::string reap_cursor_;
+  // The reaper sleeps after a full pass that met no record with a TTL or a tombstone, until
+  // the node stores one (Node::ExpiringWrites moves).
+  bool reap_idle_ = false;
+  bool reap_pass_saw_expiring_ = false;
+  uint64_t reap_pass_start_writes_ = 0;
   uint64_t reaper_ticks_ = 0;
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;

@@ -357,6 +357,23 @@ TEST_F(SingleNode, KeysReallyExpire) {
   EXPECT_ALIVE(c());
 }
 
+// The reaper sleeps once a full pass met nothing that can expire; a key written with a TTL
+// afterwards must wake it, and be dropped once expired.
+TEST_F(SingleNode, ReaperWakesForTtlWrittenAfterAnIdlePass) {
+  for (int i = 0; i < 50; i++) ASSERT_TRUE(IsStatus(c()("SET", "plain:" + std::to_string(i), "v"), "OK"));
+  std::this_thread::sleep_for(600ms);  // several 100 ms reaper ticks: a full pass, then idle
+  ASSERT_TRUE(IsStatus(c()("SET", "short", "v", "PX", "100"), "OK"));
+  EXPECT_TRUE(IsInt(c()("DBSIZE"), 51));
+  bool reaped = false;
+  for (int i = 0; i < 60 && !reaped; i++) {
+    std::this_thread::sleep_for(50ms);
+    Reply d = c()("DBSIZE");
+    reaped = d && d->type == REDIS_REPLY_INTEGER && d->integer == 50;
+  }
+  EXPECT_TRUE(reaped) << "a TTL written after an idle reaper pass was never reaped";
+  EXPECT_NE(Str(c()("INFO", "stats")).find("expired_keys:1\r\n"), std::string::npos);
+}
+
 TEST_F(SingleNode, KeysScanDbsizeFlushall) {
   std::set<std::string> want;
   for (int i = 0; i < 300; i++) {
