@@ -309,7 +309,7 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   // instead of waiting for the end of the iteration, so the clients of this iteration split
   // into two batches whose fsyncs overlap the other batch's processing (many clients in lock
   // step would otherwise all wait for one fsync, then all send at once).
-  if (!self->commit_in_flight_ && ++self->reads_since_hook_ >= kEarlyCommitReads &&
+  if (self->CanStartCommit() && ++self->reads_since_hook_ >= kEarlyCommitReads &&
       self->engine_->HasPending()) {
     self->CommitAndFlush();
   }
@@ -486,10 +486,12 @@ void Server::FlushClient(Client* c) {
 // leave, and release everything whose batch is durable.
 void Server::CommitAndFlush() {
   reads_since_hook_ = 0;
-  if (!commit_in_flight_ && engine_->HasPending()) StartCommit();
+  if (CanStartCommit() && engine_->HasPending()) StartCommit();
   // Writes not yet handed to a commit belong to next_batch_; otherwise replies may show
-  // writes of the batch in flight; otherwise everything they saw is durable.
-  uint64_t tag = engine_->HasPending() ? next_batch_ : commit_in_flight_ ? inflight_batch_ : durable_batch_;
+  // writes of the newest batch in flight; otherwise everything they saw is durable.
+  uint64_t tag = engine_->HasPending() ? next_batch_
+                 : !inflight_.empty()  ? inflight_.back()->batch
+                                       : durable_batch_;
   transport_->TagUntagged(tag);
   std::vector<Client*> list;
   list.swap(flush_list_);
@@ -513,20 +515,39 @@ void Server::CommitAndFlush() {
   ReleaseDurable();
 }
 
+// A new commit may start while fewer than the engine's pipeline depth are in flight, except
+// when a checkpoint waits for the pipeline to drain.
+bool Server::CanStartCommit() const {
+  size_t depth = std::min(kMaxCommitSlots, std::max<size_t>(1, engine_->CommitPipelineDepth()));
+  return inflight_.size() < depth && !(checkpoint_due_ && !inflight_.empty());
+}
+
 void Server::StartCommit() {
   uint64_t batch = next_batch_;
   auto r = engine_->BeginCommit();
   if (!r.ok()) return FailBatch(batch, r.status());
   next_batch_++;
-  ticket_ = r.value();
-  if (!ticket_.needs_sync) {
+  if (!r.value().needs_sync && inflight_.empty()) {
     durable_batch_ = batch;
     return;
   }
-  inflight_batch_ = batch;
-  commit_in_flight_ = true;
-  commit_work_.data = this;
-  uv_queue_work(&loop_, &commit_work_, OnCommitWork, OnCommitDone);
+  CommitSlot* slot = nullptr;
+  for (CommitSlot& c : commit_slots_) {
+    if (std::find(inflight_.begin(), inflight_.end(), &c) == inflight_.end()) slot = &c;
+  }
+  DKV_ASSERT(slot != nullptr);
+  slot->server = this;
+  slot->ticket = r.value();
+  slot->status = Status::OK();
+  slot->batch = batch;
+  slot->done = false;
+  slot->work.data = slot;
+  inflight_.push_back(slot);
+  if (!slot->ticket.needs_sync) {  // already committed; acknowledged behind the ones before
+    slot->done = true;
+    return;
+  }
+  uv_queue_work(&loop_, &slot->work, OnCommitWork, OnCommitDone);
 }
 
 // A checkpoint first commits the writes still pending: that makes them a batch of their
@@ -547,21 +568,38 @@ void Server::CheckpointNow() {
 }
 
 void Server::OnCommitWork(uv_work_t* req) {
-  auto* self = static_cast<Server*>(req->data);
-  self->ticket_status_ = storage::Engine::SyncTicket(self->ticket_);  // worker thread
+  auto* slot = static_cast<CommitSlot*>(req->data);
+  slot->status = storage::Engine::SyncTicket(slot->ticket);  // worker thread
 }
 
 void Server::OnCommitDone(uv_work_t* req, int) {
-  auto* self = static_cast<Server*>(req->data);
-  self->engine_->FinishCommit(self->ticket_, self->ticket_status_);  // aborts on failure
-  self->durable_batch_ = self->inflight_batch_;
-  self->commit_in_flight_ = false;
-  // Under steady load an fsync is nearly always in flight, so the checkpoint the reaper asked
-  // for runs here, between two commits (otherwise the log would outgrow its preallocation).
-  if (self->checkpoint_due_) self->CheckpointNow();
-  if (self->engine_->HasPending()) self->StartCommit();
-  self->ReleaseDurable();
-  if (self->stop_when_committed_ && !self->commit_in_flight_) self->FinalStop();
+  auto* slot = static_cast<CommitSlot*>(req->data);
+  slot->done = true;
+  slot->server->DrainCommits();
+}
+
+// Finishes the commits whose write is done, oldest first (one that finished early waits for
+// those before it), then starts the next and releases what became durable.
+void Server::DrainCommits() {
+  while (!inflight_.empty() && inflight_.front()->done) {
+    CommitSlot* slot = inflight_.front();
+    inflight_.pop_front();
+    // An error: the engine took back this batch's writes and those of every batch after
+    // it; their acknowledgements must not leave (FailBatch fails all batches >= this one).
+    Status s = engine_->FinishCommit(slot->ticket, slot->status);
+    if (!s.ok()) {
+      FailBatch(slot->batch, s);
+      continue;
+    }
+    durable_batch_ = slot->batch;
+  }
+  // Under steady load a commit is nearly always in flight, so the checkpoint the reaper asked
+  // for runs here, once the pipeline has drained (new commits wait for it; otherwise the log
+  // would outgrow its preallocation).
+  if (checkpoint_due_ && inflight_.empty()) CheckpointNow();
+  if (CanStartCommit() && engine_->HasPending()) StartCommit();
+  ReleaseDurable();
+  if (stop_when_committed_ && inflight_.empty()) FinalStop();
 }
 
 void Server::ReleaseDurable() {
@@ -641,7 +679,7 @@ void Server::OnReaper(uv_timer_t* t) {
   // Fold the write-ahead log into LMDB about once a second (acknowledged writes are already
   // durable in the log; this bounds its length and recovery time).
   if (++self->reaper_ticks_ % 10 == 0) {
-    if (self->commit_in_flight_) self->checkpoint_due_ = true;
+    if (!self->inflight_.empty()) self->checkpoint_due_ = true;
     else self->CheckpointNow();
   }
   if (self->cfg_.timeout_s > 0) {
@@ -721,8 +759,8 @@ void Server::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&redis_listener_), nullptr);
   if (memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&memcache_listener_), nullptr);
   for (auto& [p, c] : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
-  if (commit_in_flight_) {
-    stop_when_committed_ = true;  // OnCommitDone finishes the job
+  if (!inflight_.empty()) {
+    stop_when_committed_ = true;  // DrainCommits finishes the job
     return;
   }
   FinalStop();

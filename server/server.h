@@ -177,15 +177,25 @@ class Server {
   bool stop_when_committed_ = false;
 
   // Group commit pipeline: batches are numbered; writes since the last BeginCommit belong to
-  // next_batch_; at most one batch is being fsynced (inflight_batch_) while the loop goes on.
+  // next_batch_; up to engine_->CommitPipelineDepth() batches are being made durable on
+  // worker threads (oldest first in inflight_) while the loop goes on; they are acknowledged
+  // in order.
+  struct CommitSlot {
+    Server* server = nullptr;
+    uv_work_t work;
+    storage::Engine::CommitTicket ticket;
+    Status status;
+    uint64_t batch = 0;
+    bool done = false;
+  };
+  static constexpr size_t kMaxCommitSlots = 4;
+  bool CanStartCommit() const;
+  void DrainCommits();
   uint64_t next_batch_ = 1;
-  uint64_t inflight_batch_ = 0;
   uint64_t durable_batch_ = 0;
-  bool commit_in_flight_ = false;
   uint32_t reads_since_hook_ = 0;
-  uv_work_t commit_work_;
-  storage::Engine::CommitTicket ticket_;
-  Status ticket_status_;
+  CommitSlot commit_slots_[kMaxCommitSlots];
+  std::deque<CommitSlot*> inflight_;  // oldest first
   std::vector<Client*> held_clients_;
 
   std::unique_ptr<storage::Engine> engine_;

@@ -114,14 +114,20 @@ class Engine {
   // BeginCommit() (owning thread) makes the pending writes ready to sync and returns a
   // ticket; SyncTicket(ticket) does the slow part and may run on any thread (it touches only
   // the file); FinishCommit(ticket, what SyncTicket returned) back on the owning thread makes
-  // the writes committed. At most one ticket is outstanding; Commit() and Checkpoint() are
-  // not called while one is. A ticket with needs_sync = false is already committed. The
-  // default runs Commit() synchronously. On error from BeginCommit, as from Commit().
+  // the writes committed. Up to CommitPipelineDepth() tickets may be outstanding;
+  // FinishCommit is called in BeginCommit order; Commit() and Checkpoint() are not called
+  // while a ticket is outstanding. A ticket with needs_sync = false is already committed.
+  // The default runs Commit() synchronously. On error from BeginCommit, as from Commit().
   struct CommitTicket {
     int fd = -1;
     bool needs_sync = false;
     size_t ops = 0;
     uint64_t epoch = 0;
+    // Set when the slow part is a durable write of these bytes at `offset` (fd opened with
+    // O_DIRECT|O_DSYNC) rather than an fdatasync; the engine owns the bytes until FinishCommit.
+    const char* data = nullptr;
+    size_t len = 0;
+    uint64_t offset = 0;
   };
   virtual Result<CommitTicket> BeginCommit() {
     Status s = Commit();
@@ -129,7 +135,11 @@ class Engine {
     return CommitTicket{};
   }
   static Status SyncTicket(const CommitTicket& t);
-  virtual void FinishCommit(const CommitTicket& t, const Status& sync_status) {}
+  // An error means the batch (and every batch begun after it) is not durable: the caller
+  // must fail their acknowledgements; the engine has taken their writes back.
+  virtual Status FinishCommit(const CommitTicket& t, const Status& sync_status) { return Status::OK(); }
+  // How many tickets may usefully be outstanding at once (their writes then overlap).
+  virtual size_t CommitPipelineDepth() const { return 1; }
 
   // Engines with a write-ahead log (LmdbEngine) fold the log into the main store here and
   // start a new log; the server calls it about once a second. Committed writes are durable
@@ -149,6 +159,7 @@ struct LmdbOptions {
   SyncMode sync = SyncMode::kBatch;
   uint64_t map_size_bytes = 1ull << 30;        // initial; doubles on MDB_MAP_FULL
   uint64_t map_size_max_bytes = 1ull << 40;    // never grows past this: NoSpace instead
+  bool direct_log = true;  // sync = batch: write the log O_DIRECT|O_DSYNC when possible
 };
 
 // Opens (creating if needed) an LMDB environment in opts.dir. Errors name the directory.

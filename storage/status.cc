@@ -22,6 +22,21 @@ namespace storage {
 
 Status Engine::SyncTicket(const CommitTicket& t) {
   if (!t.needs_sync || t.fd < 0) return Status::OK();
+  if (t.data != nullptr) {  // O_DIRECT|O_DSYNC: durable when the write returns
+    size_t done = 0;
+    while (done < t.len) {
+      ssize_t n = ::pwrite(t.fd, t.data + done, t.len - done, static_cast<off_t>(t.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int err = n < 0 ? errno : ENOSPC;
+        std::string msg = std::string("write-ahead log write: ") + std::strerror(err);
+        if (err == ENOSPC || err == EFBIG || err == EDQUOT) return Status::NoSpace(msg);
+        return Status::IOError(msg);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::OK();
+  }
   while (::fdatasync(t.fd) != 0) {
     if (errno == EINTR) continue;
     return Status::IOError(std::string("write-ahead log fsync: ") + std::strerror(errno));

@@ -764,7 +764,7 @@ TEST(LmdbWal, FailedLogAppendIsNotAcknowledged) {
     rlimit old_lim, lim;
     CHILD_CHECK(child, getrlimit(RLIMIT_FSIZE, &old_lim) == 0);
     lim = old_lim;
-    lim.rlim_cur = wal + 4000;  // room for a small record, not for the group below
+    lim.rlim_cur = wal + 8192;  // room for a small record (a block or two), not for the group below
     CHILD_CHECK(child, setrlimit(RLIMIT_FSIZE, &lim) == 0);
 
     // Many new keys: taking them back erases them from the memtable's probe chains.
@@ -1135,7 +1135,7 @@ class ChildChecker {
 constexpr int kKillKeys = 3000;
 // Commit tickets the kill workload keeps outstanding at once: engine.h allows one (raise it
 // if overlapping tickets become legal).
-constexpr int kOverlappingTickets = 1;
+constexpr int kOverlappingTickets = 3;
 
 // When the child kills itself (the parent's timed kill aside).
 struct KillPlan {
@@ -1210,7 +1210,7 @@ void KillWorkload(Child& child, const LmdbOptions& o, uint32_t seed, const Model
       }
       for (auto& t : tickets) {
         t->syncer.join();
-        e->FinishCommit(t->t.value(), t->synced);
+        CHILD_OK(child, e->FinishCommit(t->t.value(), t->synced));
         CHILD_OK(child, t->synced);
         progress->acked.store(t->upto);
         progress->async_commits.fetch_add(1);
