@@ -43,6 +43,7 @@ const std::vector<Option>& Options() {
       {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
       {"storage.engine", "engine", Type::kString, "lmdb | memory", F(&Config::engine)},
       {"storage.sync", "sync", Type::kString, "always | batch (group commit) | none (unsafe)", F(&Config::sync)},
+      {"storage.log_io", nullptr, Type::kString, "direct (O_DIRECT|O_DSYNC log writes; buffered where refused) | buffered (write + fdatasync)", F(&Config::log_io)},
       {"storage.map_size_mb", nullptr, Type::kInt, "initial LMDB map size; grows on demand", F(&Config::map_size_mb)},
       {"storage.map_size_max_mb", nullptr, Type::kInt, "LMDB map never grows past this (then writes fail: disk full)", F(&Config::map_size_max_mb)},
       {"storage.record_cache_mb", nullptr, Type::kInt, "LRU cache of decoded records in front of the engine; 0 = off", F(&Config::record_cache_mb)},
@@ -212,6 +213,7 @@ Status Validate(const Config& c) {
   if (c.cluster_addr.empty() && c.n > 1) return bad("replication.n", "n > 1 needs listen.cluster");
   if (c.engine != "lmdb" && c.engine != "memory") return bad("storage.engine", "must be \"lmdb\" or \"memory\"");
   if (c.sync != "always" && c.sync != "batch" && c.sync != "none") return bad("storage.sync", "must be always, batch or none");
+  if (c.log_io != "direct" && c.log_io != "buffered") return bad("storage.log_io", "must be direct or buffered");
   if (c.map_size_mb < 1) return bad("storage.map_size_mb", "must be >= 1");
   if (c.map_size_max_mb < c.map_size_mb) return bad("storage.map_size_max_mb", "must be >= storage.map_size_mb");
   if (c.record_cache_mb < 0) return bad("storage.record_cache_mb", "must be >= 0");

@@ -37,6 +37,7 @@ struct Config {
   // [storage]
   std::string engine = "lmdb";  // lmdb | memory
   std::string sync = "batch";   // always | batch | none
+  std::string log_io = "direct";  // direct | buffered (sync = batch only)
   int64_t map_size_mb = 1024;
   int64_t map_size_max_mb = 1024 * 1024;
   int64_t tombstone_grace_s = 600;

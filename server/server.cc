@@ -138,6 +138,7 @@ Status Server::Init() {
     opts.sync = sync;
     opts.map_size_bytes = uint64_t(cfg_.map_size_mb) << 20;
     opts.map_size_max_bytes = uint64_t(cfg_.map_size_max_mb) << 20;
+    opts.direct_log = cfg_.log_io == "direct";
     auto r = storage::OpenLmdb(opts);
     if (!r.ok()) return r.status();
     engine_ = std::move(r.value());
@@ -305,12 +306,13 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   } else {
     self->HandleInput(c, buf->base, size_t(nread));
   }
-  // Pipelined group commit: with no fsync running, start one after a few clients' writes
-  // instead of waiting for the end of the iteration, so the clients of this iteration split
-  // into two batches whose fsyncs overlap the other batch's processing (many clients in lock
-  // step would otherwise all wait for one fsync, then all send at once).
-  if (self->CanStartCommit() && ++self->reads_since_hook_ >= kEarlyCommitReads &&
-      self->engine_->HasPending()) {
+  // Pipelined group commit (fsync on a worker thread): with no fsync running, start one
+  // after a few clients' writes instead of waiting for the end of the iteration, so the
+  // clients of this iteration split into two batches whose fsyncs overlap the other batch's
+  // processing (many clients in lock step would otherwise all wait for one fsync, then all
+  // send at once). Inline commits (CommitInline) run once per iteration instead.
+  if (!self->engine_->CommitInline() && self->CanStartCommit() &&
+      ++self->reads_since_hook_ >= kEarlyCommitReads && self->engine_->HasPending()) {
     self->CommitAndFlush();
   }
 }
@@ -528,6 +530,12 @@ void Server::StartCommit() {
   if (!r.ok()) return FailBatch(batch, r.status());
   next_batch_++;
   if (!r.value().needs_sync && inflight_.empty()) {
+    durable_batch_ = batch;
+    return;
+  }
+  if (inflight_.empty() && engine_->CommitInline()) {
+    Status s = engine_->FinishCommit(r.value(), storage::Engine::SyncTicket(r.value()));
+    if (!s.ok()) return FailBatch(batch, s);
     durable_batch_ = batch;
     return;
   }

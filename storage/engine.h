@@ -140,6 +140,9 @@ class Engine {
   virtual Status FinishCommit(const CommitTicket& t, const Status& sync_status) { return Status::OK(); }
   // How many tickets may usefully be outstanding at once (their writes then overlap).
   virtual size_t CommitPipelineDepth() const { return 1; }
+  // True when the owner should run SyncTicket itself, right after BeginCommit, instead of
+  // handing it to a worker thread (the slow part is one short durable write).
+  virtual bool CommitInline() const { return false; }
 
   // Engines with a write-ahead log (LmdbEngine) fold the log into the main store here and
   // start a new log; the server calls it about once a second. Committed writes are durable

@@ -590,6 +590,11 @@ class LmdbEngine final : public Engine {
   // One ticket at a time: deeper pipelines (2 or 4 direct writes in flight) measured slower
   // here (more, smaller batches: more CPU per write), though the engine supports them.
   size_t CommitPipelineDepth() const override { return 1; }
+  // A direct write is one durable write of a few blocks (~0.1 ms here). Issued by the loop
+  // at the end of each iteration (as Redis's appendfsync always does in beforeSleep) it
+  // measured ~25% more SET -P1 throughput than on a worker thread: no thread switches, and
+  // the clients that arrive meanwhile form larger batches. P16 was unchanged.
+  bool CommitInline() const override { return Direct(); }
 
  private:
   // ---- memtable ------------------------------------------------------------------------

@@ -1001,9 +1001,11 @@ TEST_F(SingleNode, DataSurvivesSigtermAndRestart) {
 // after `kill_after` more acks; after restart every key acknowledged in any round must be
 // there. Repeated for `rounds` kill/restart cycles. `writers` connections write one command
 // at a time; one more connection pipelines batches of 32 (so group commit has company).
-void KillMidStream(const std::string& sync, int writers, int kill_after, int rounds) {
+void KillMidStream(const std::string& sync, int writers, int kill_after, int rounds,
+                   const std::string& log_io = "direct") {
   ServerConfig cfg;
   cfg.SetStr("storage", "sync", sync);
+  cfg.SetStr("storage", "log_io", log_io);
   auto server = std::make_unique<ServerProcess>(cfg);
   ASSERT_TRUE(server->Start()) << server->last_error();
   std::mutex mu;
@@ -1073,6 +1075,10 @@ void KillMidStream(const std::string& sync, int writers, int kill_after, int rou
 TEST_F(SingleNodeCustom, SigkillLosesNoAckedWriteSyncAlways) { KillMidStream("always", 2, 300, 3); }
 
 TEST_F(SingleNodeCustom, SigkillLosesNoAckedWriteSyncBatch) { KillMidStream("batch", 4, 1500, 3); }
+// The fallback commit path: log written through the page cache, fdatasync on a worker thread.
+TEST_F(SingleNodeCustom, SigkillLosesNoAckedWriteSyncBatchBufferedLog) {
+  KillMidStream("batch", 4, 1500, 3, "buffered");
+}
 
 // ---- configuration errors -----------------------------------------------------------------
 
