@@ -95,7 +95,8 @@ void RecordCache::Prefetch(std::string_view key, int stage) const {
   }
 }
 
-const Record* RecordCache::Find(std::string_view key, bool* found) {
+// A lookup that counts: the live (not taken) entry for key, marked used, or nullptr.
+RecordCache::Entry* RecordCache::Hit(std::string_view key, bool* found) {
   Entry* e = Lookup(key);
   if (e == nullptr || e->taken) {
     ++misses_;
@@ -104,19 +105,18 @@ const Record* RecordCache::Find(std::string_view key, bool* found) {
   ++hits_;
   e->referenced = true;
   *found = e->found;
-  return &e->rec;
+  return e;
+}
+
+const Record* RecordCache::Find(std::string_view key, bool* found) {
+  Entry* e = Hit(key, found);
+  return e == nullptr ? nullptr : &e->rec;
 }
 
 bool RecordCache::Take(std::string_view key, Record* out, bool* found) {
-  Entry* e = Lookup(key);
-  if (e == nullptr || e->taken) {
-    ++misses_;
-    return false;
-  }
-  ++hits_;
-  e->referenced = true;
+  Entry* e = Hit(key, found);
+  if (e == nullptr) return false;
   e->taken = true;
-  *found = e->found;
   *out = std::move(e->rec);
   return true;
 }

@@ -83,6 +83,7 @@ class RecordCache {
   static Entry* NewEntry(std::string_view key, R&& rec, bool found, size_t cost);
   void FreeEntry(Entry* e);
   Entry* Lookup(std::string_view key);
+  Entry* Hit(std::string_view key, bool* found);
   size_t FindSlot(std::string_view key, uint64_t hash) const;  // kNone when absent
   void Insert(uint64_t hash, Entry* e);  // key must be absent; grows when needed
   void RemoveSlot(size_t i);             // frees the entry, backward-shifts the chain

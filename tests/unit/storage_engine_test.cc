@@ -28,12 +28,16 @@ struct MemMaker {
   }
 };
 
-struct LmdbMaker {
+// LmdbEngine with the log written O_DIRECT|O_DSYNC (the default) or, Direct = false,
+// through the page cache + fdatasync (the fallback where the file system refuses O_DIRECT).
+template <bool Direct>
+struct LmdbMakerT {
   static std::unique_ptr<Engine> Open(const std::string& dir, SyncMode sync) {
     LmdbOptions o;
     o.dir = dir;
     o.sync = sync;
     o.map_size_bytes = 1 << 20;  // small, so growth happens in ordinary tests too
+    o.direct_log = Direct;
     auto r = OpenLmdb(o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? std::move(r.value()) : nullptr;
@@ -43,25 +47,8 @@ struct LmdbMaker {
     e = Open(dir, sync);
   }
 };
-
-// The same engine with the log written through the page cache + fdatasync, the fallback
-// where the file system refuses O_DIRECT.
-struct LmdbBufferedMaker {
-  static std::unique_ptr<Engine> Open(const std::string& dir, SyncMode sync) {
-    LmdbOptions o;
-    o.dir = dir;
-    o.sync = sync;
-    o.map_size_bytes = 1 << 20;
-    o.direct_log = false;
-    auto r = OpenLmdb(o);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? std::move(r.value()) : nullptr;
-  }
-  static void Restart(std::unique_ptr<Engine>& e, const std::string& dir, SyncMode sync) {
-    e.reset();
-    e = Open(dir, sync);
-  }
-};
+using LmdbMaker = LmdbMakerT<true>;
+using LmdbBufferedMaker = LmdbMakerT<false>;
 
 struct MakerNames {
   template <typename T>
