@@ -122,7 +122,7 @@ class Node {
   // Client requests. r/w 0 = config default; values outside [1, n] give InvalidArgument.
   void Read(const std::string& key, int r, ReadCallback done);
   // A hint for a pipeline: call with stage 1 for each key about to be read or written, then
-  // stage 2 for each, then run the commands; their cache misses then overlap.
+  // stage 2 for each, then stage 3, then run the commands; their cache misses then overlap.
   void Prefetch(std::string_view key, int stage);
   void Write(const std::string& key, WriteRequest req, WriteCallback done);
 

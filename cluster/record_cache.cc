@@ -88,10 +88,15 @@ void RecordCache::Prefetch(std::string_view key, int stage) const {
     return;
   }
   for (size_t n = 0; n < 8 && slots_[i].entry != nullptr; ++n, i = (i + 1) & mask_) {
-    if (slots_[i].hash == hash) {
-      __builtin_prefetch(slots_[i].entry);
-      return;
+    if (slots_[i].hash != hash) continue;
+    const Entry* e = slots_[i].entry;
+    if (stage == 2) {
+      __builtin_prefetch(e);
+    } else if (e->key() == key) {  // stage 3: the record's arrays, which a write reads first
+      if (!e->rec.siblings.empty()) __builtin_prefetch(e->rec.siblings.data());
+      if (!e->rec.context.entries().empty()) __builtin_prefetch(e->rec.context.entries().data());
     }
+    return;
   }
 }
 

@@ -48,8 +48,9 @@ class RecordCache {
   void Put(std::string_view key, const Record& rec, bool found);
   void Put(std::string_view key, Record&& rec, bool found);  // moves rec in
   // A hint, no effect on contents: stage 1 loads the key's home slot into the CPU cache,
-  // stage 2 (after stage 1 for a batch of keys) the entry that slot chain names. Called for
-  // the commands of a pipeline before they run, so their cache misses overlap.
+  // stage 2 (after stage 1 for a batch of keys) the entry that slot chain names, stage 3 the
+  // record's sibling and clock arrays. Called for the commands of a pipeline before they
+  // run, so their cache misses overlap.
   void Prefetch(std::string_view key, int stage) const;
   void Erase(std::string_view key);
   void Clear();

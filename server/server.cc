@@ -356,7 +356,7 @@ void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, siz
       if (!c->pipeline[n].empty()) ++n;
     }
     if (n > 1) {
-      for (int stage = 1; stage <= 2; ++stage) {
+      for (int stage = 1; stage <= 3; ++stage) {
         for (size_t i = 0; i < n; ++i) {
           if (c->pipeline[i].size() >= 2) node_->Prefetch(c->pipeline[i][1], stage);
         }
@@ -526,6 +526,7 @@ bool Server::CanStartCommit() const {
 
 void Server::StartCommit() {
   uint64_t batch = next_batch_;
+  bool inline_commit = engine_->CommitInline();
   auto r = engine_->BeginCommit();
   if (!r.ok()) return FailBatch(batch, r.status());
   next_batch_++;
@@ -533,7 +534,7 @@ void Server::StartCommit() {
     durable_batch_ = batch;
     return;
   }
-  if (inflight_.empty() && engine_->CommitInline()) {
+  if (inflight_.empty() && inline_commit) {
     Status s = engine_->FinishCommit(r.value(), storage::Engine::SyncTicket(r.value()));
     if (!s.ok()) return FailBatch(batch, s);
     durable_batch_ = batch;

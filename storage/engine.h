@@ -91,8 +91,8 @@ class Engine {
     return WriteOwned(std::move(batch));
   }
 
-  // A hint before a batch of operations on these keys (see RecordCache::Prefetch): stage 1
-  // then stage 2 for each key of the batch. No effect on contents.
+  // A hint before a batch of operations on these keys (see RecordCache::Prefetch): stages
+  // 1, 2, 3 in turn, each for every key of the batch. No effect on contents.
   virtual void Prefetch(std::string_view key, int stage) {}
 
   // Visit keys in [start, end) in order (end empty = no upper bound), at most `limit`
@@ -140,8 +140,8 @@ class Engine {
   virtual Status FinishCommit(const CommitTicket& t, const Status& sync_status) { return Status::OK(); }
   // How many tickets may usefully be outstanding at once (their writes then overlap).
   virtual size_t CommitPipelineDepth() const { return 1; }
-  // True when the owner should run SyncTicket itself, right after BeginCommit, instead of
-  // handing it to a worker thread (the slow part is one short durable write).
+  // True when the owner should run SyncTicket itself, right after the next BeginCommit,
+  // instead of handing it to a worker thread (the slow part is one short durable write).
   virtual bool CommitInline() const { return false; }
 
   // Engines with a write-ahead log (LmdbEngine) fold the log into the main store here and
