@@ -206,6 +206,32 @@ class Child {
 
 enum class End { kExit, kSigkill };
 
+// The forked child's side: runs `body`, then dies without running any destructor (SIGKILL
+// of its own, or _exit(0)). Nothing may unwind back into gtest here: the child would go on
+// running tests (and destructors such as the parent's TempDir).
+[[noreturn]] void ChildMain(int fd, const std::function<void(Child&)>& body, bool sigkill) {
+  Child child(fd);
+  try {
+    body(child);
+  } catch (const std::exception& ex) {
+    child.Fail(std::string("exception in the child: ") + ex.what());
+  } catch (...) {
+    child.Fail("unknown exception in the child");
+  }
+  if (sigkill) ::kill(::getpid(), SIGKILL);
+  _exit(0);
+}
+
+// The parent's side: everything the child wrote (its failures), then closes the pipe.
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
 // Runs `body` in a forked child that then dies without running any destructor: _exit(0) or
 // SIGKILL (its own). Asserts (gtest, in the parent) that the body passed and the child ended
 // that way.
@@ -217,25 +243,10 @@ void RunCrashingChild(End end, const std::function<void(Child&)>& body) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(fds[0]);
-    Child child(fds[1]);
-    // Nothing may unwind back into gtest here: the child would go on running tests (and
-    // destructors such as the parent's TempDir).
-    try {
-      body(child);
-    } catch (const std::exception& ex) {
-      child.Fail(std::string("exception in the child: ") + ex.what());
-    } catch (...) {
-      child.Fail("unknown exception in the child");
-    }
-    if (end == End::kSigkill) ::kill(::getpid(), SIGKILL);
-    _exit(0);
+    ChildMain(fds[1], body, end == End::kSigkill);
   }
   ::close(fds[1]);
-  std::string failure;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
+  std::string failure = ReadAll(fds[0]);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_EQ(failure, "") << "in the child";
@@ -1030,16 +1041,7 @@ void RunKilledChild(const std::function<void(Child&)>& body, const std::function
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(fds[0]);
-    Child child(fds[1]);
-    try {
-      body(child);
-    } catch (const std::exception& ex) {
-      child.Fail(std::string("exception in the child: ") + ex.what());
-    } catch (...) {
-      child.Fail("unknown exception in the child");
-    }
-    ::kill(::getpid(), SIGKILL);
-    _exit(0);
+    ChildMain(fds[1], body, /*sigkill=*/true);
   }
   ::close(fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -1060,11 +1062,7 @@ void RunKilledChild(const std::function<void(Child&)>& body, const std::function
     ::usleep(static_cast<useconds_t>(delay_us));
     ::kill(pid, SIGKILL);  // harmless if it is already dead (not yet reaped)
   }
-  std::string failure;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) failure.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
+  std::string failure = ReadAll(fds[0]);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_EQ(failure, "") << "in the child";
