@@ -6,8 +6,10 @@
 //
 // Write path (LevelDB's shape, with LMDB as the sorted store): a write is appended to the
 // log buffer and applied to an in-memory table (`mem_`, a hash map: reads see it at once).
-// Commit() writes the buffered records to the log in one write and fdatasyncs it: that is
-// what makes a group of writes durable. No B-tree work happens on the request path; a
+// The group commit makes the buffered records durable with one log write: with sync =
+// batch on a file system that allows it, whole blocks written O_DIRECT|O_DSYNC (see
+// BeginCommit and SealBlocks); otherwise a write and an fdatasync. No B-tree work happens
+// on the request path; a
 // 100-byte SET into LMDB would cost a B-tree descent, page copies and, at commit, a 4 KB
 // page write, and profiles showed LMDB at ~30% of the loop thread's cycles.
 //
@@ -22,9 +24,10 @@
 // write (recovery, map growth, synchronous Checkpoint) happens on the owner's thread while
 // it does not run.
 //
-// Rollback: the ops of the group not yet in the log can be taken back (a failed log append
-// must not leave unacknowledged writes visible): each one records the table entry it
-// replaced in `undo_`, cleared whenever the log is written.
+// Rollback: the ops of the group not yet durable in the log can be taken back (a failed log
+// append must not leave unacknowledged writes visible): each one records the table entry it
+// replaced in `undo_`, dropped once the log write that holds it succeeded (in direct mode:
+// once it is durable; in buffered mode a failed fdatasync ends the process).
 //
 // Recovery: at open, every remaining log generation is replayed in order into the table,
 // then checkpointed. The store is always "the last checkpoint plus some prefix of the logged
@@ -36,6 +39,9 @@
 // A full map (map_size_max_bytes reached) is found by the checkpoint: the writes already
 // accepted stay durable in the log and readable from the table, and later writes that add
 // data get NoSpace until a checkpoint succeeds (deletes are still accepted).
+//
+// A failed direct write takes back its batch and every batch begun after it (their ops stay
+// in undo_ until their write is durable) and cuts the log where it began.
 //
 // sync = none: the log is written but never fsynced and LMDB runs with MDB_NOSYNC; a process
 // crash loses nothing (the page cache has it), a power cut can lose acknowledged writes.
