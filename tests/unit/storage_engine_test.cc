@@ -101,6 +101,19 @@ class EngineTest : public ::testing::Test {
 using Makers = ::testing::Types<MemMaker, LmdbMaker, LmdbBufferedMaker>;
 TYPED_TEST_SUITE(EngineTest, Makers, MakerNames);
 
+// What Scan(start, end, limit) must visit, from a std::map model.
+std::vector<std::pair<std::string, std::string>> ModelScan(
+    const std::map<std::string, std::string>& model, const std::string& start,
+    const std::string& end, size_t limit) {
+  std::vector<std::pair<std::string, std::string>> want;
+  for (auto it = model.lower_bound(start); it != model.end(); ++it) {
+    if (!end.empty() && it->first >= end) break;
+    want.emplace_back(*it);
+    if (limit && want.size() >= limit) break;
+  }
+  return want;
+}
+
 WriteOp PutOp(std::string k, std::string v) {
   return WriteOp{WriteOp::Kind::kPut, std::move(k), std::move(v)};
 }
@@ -333,13 +346,7 @@ TYPED_TEST(EngineTest, MatchesModelUnderRandomOps) {
     } else if (what < 9) {
       std::string a = rand_key(), b = rng() % 4 ? rand_key() : std::string();
       size_t limit = rng() % 4;
-      std::vector<std::pair<std::string, std::string>> want;
-      for (auto it = model.lower_bound(a); it != model.end(); ++it) {
-        if (!b.empty() && it->first >= b) break;
-        want.emplace_back(*it);
-        if (limit && want.size() >= limit) break;
-      }
-      ASSERT_EQ(this->ScanAll(a, b, limit), want) << "step " << step;
+      ASSERT_EQ(this->ScanAll(a, b, limit), ModelScan(model, a, b, limit)) << "step " << step;
     } else {
       ASSERT_TRUE(e.Commit().ok());
     }
@@ -386,13 +393,7 @@ TYPED_TEST(EngineTest, MatchesModelWithCheckpointsAndLargeTables) {
     } else if (what < 880) {
       std::string a = rand_key(), b = rng() % 3 ? rand_key() : std::string();
       size_t limit = rng() % 3 ? rng() % 50 : 0;
-      std::vector<std::pair<std::string, std::string>> want;
-      for (auto it = model.lower_bound(a); it != model.end(); ++it) {
-        if (!b.empty() && it->first >= b) break;
-        want.emplace_back(*it);
-        if (limit && want.size() >= limit) break;
-      }
-      ASSERT_EQ(this->ScanAll(a, b, limit), want) << "step " << step;
+      ASSERT_EQ(this->ScanAll(a, b, limit), ModelScan(model, a, b, limit)) << "step " << step;
     } else if (what < 980) {
       ASSERT_TRUE(e.Commit().ok());
     } else if (what < 995) {

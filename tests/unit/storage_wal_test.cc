@@ -232,21 +232,31 @@ std::string ReadAll(int fd) {
   return out;
 }
 
+// Forks a child that runs ChildMain(body, sigkill); returns its pid (< 0: fork failed) and
+// the read end of the pipe its failures come through in *read_fd.
+pid_t ForkChild(const std::function<void(Child&)>& body, bool sigkill, int* read_fd) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    ChildMain(fds[1], body, sigkill);
+  }
+  ::close(fds[1]);
+  *read_fd = fds[0];
+  if (pid < 0) ::close(fds[0]);
+  return pid;
+}
+
 // Runs `body` in a forked child that then dies without running any destructor: _exit(0) or
 // SIGKILL (its own). Asserts (gtest, in the parent) that the body passed and the child ended
 // that way.
 void RunCrashingChild(End end, const std::function<void(Child&)>& body) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::fflush(nullptr);
-  pid_t pid = fork();
+  int fd = -1;
+  pid_t pid = ForkChild(body, end == End::kSigkill, &fd);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    ChildMain(fds[1], body, end == End::kSigkill);
-  }
-  ::close(fds[1]);
-  std::string failure = ReadAll(fds[0]);
+  std::string failure = ReadAll(fd);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_EQ(failure, "") << "in the child";
@@ -1034,20 +1044,13 @@ class SharedProgress {
 // parent) that the body did not fail.
 void RunKilledChild(const std::function<void(Child&)>& body, const std::function<bool()>& ready,
                     int delay_us) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::fflush(nullptr);
-  pid_t pid = fork();
+  int fd = -1;
+  pid_t pid = ForkChild(body, /*sigkill=*/true, &fd);
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    ChildMain(fds[1], body, /*sigkill=*/true);
-  }
-  ::close(fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   bool ended = false;  // the child wrote a failure or died on its own
   while (!ready()) {
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 0) > 0) {
       ended = true;
       break;
@@ -1062,7 +1065,7 @@ void RunKilledChild(const std::function<void(Child&)>& body, const std::function
     ::usleep(static_cast<useconds_t>(delay_us));
     ::kill(pid, SIGKILL);  // harmless if it is already dead (not yet reaped)
   }
-  std::string failure = ReadAll(fds[0]);
+  std::string failure = ReadAll(fd);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_EQ(failure, "") << "in the child";
