@@ -1699,7 +1699,7 @@ void Node::Read(const std::string& key, int r, ReadCallback done) {
 void Node::Prefetch(std::string_view key, int stage) {
   if (key.empty() || key.size() > storage::kKeyBytesMax) return;
   impl_->cache.Prefetch(key, stage);
-  impl_->engine->Prefetch(impl_->DataKeyView(key), stage);
+  if (stage <= 2) impl_->engine->Prefetch(impl_->DataKeyView(key), stage);  // engines use 1-2
 }
 
 void Node::Write(const std::string& key, WriteRequest req, WriteCallback done) {

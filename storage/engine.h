@@ -92,7 +92,7 @@ class Engine {
   }
 
   // A hint before a batch of operations on these keys (see RecordCache::Prefetch): stages
-  // 1, 2, 3 in turn, each for every key of the batch. No effect on contents.
+  // 1 then 2, each for every key of the batch. No effect on contents.
   virtual void Prefetch(std::string_view key, int stage) {}
 
   // Visit keys in [start, end) in order (end empty = no upper bound), at most `limit`
@@ -121,8 +121,6 @@ class Engine {
   struct CommitTicket {
     int fd = -1;
     bool needs_sync = false;
-    size_t ops = 0;
-    uint64_t epoch = 0;
     // Set when the slow part is a durable write of these bytes at `offset` (fd opened with
     // O_DIRECT|O_DSYNC) rather than an fdatasync; the engine owns the bytes until FinishCommit.
     const char* data = nullptr;

@@ -115,14 +115,13 @@ class MemTable {
   bool empty() const { return count_ == 0; }
 
   void Prefetch(std::string_view key, int stage) const {
-    if (count_ == 0) return;
+    if (count_ == 0 || stage > 2) return;  // a node has no further arrays worth loading
     uint64_t h = Hash(key);
     size_t i = h & mask_;
     if (stage == 1) {
       __builtin_prefetch(&slots_[i]);
       return;
     }
-    if (stage != 2) return;
     for (size_t n = 0; n < 8 && slots_[i].node != nullptr; ++n, i = (i + 1) & mask_) {
       if (slots_[i].hash == h) {
         __builtin_prefetch(slots_[i].node);
