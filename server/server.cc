@@ -329,7 +329,7 @@ bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_wait
   return true;
 }
 
-// Commands are parsed up to kLookahead at a time; their keys are prefetched (two stages, see
+// Commands are parsed up to kLookahead at a time; their keys are prefetched (three stages, see
 // Node::Prefetch) before any of them runs, so the cache misses of a pipeline overlap instead
 // of being paid one after another.
 void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len) {
