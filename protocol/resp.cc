@@ -230,6 +230,58 @@ bool RespParser::SplitInline(std::string_view line) {
   }
 }
 
+namespace {
+// A header number in the fast path: 1-18 digits, no leading zero (string2ll's rule), then
+// CRLF. Anything else, including a number that is merely incomplete, is left to the state
+// machine, which gives the same result (or the error) whatever the fragmentation.
+bool FastNumber(const char** p, const char* end, uint64_t* out) {
+  const char* q = *p;
+  const char* start = q;
+  uint64_t v = 0;
+  while (q < end && static_cast<unsigned>(*q - '0') <= 9) {
+    if (q - start == 18) return false;
+    v = v * 10 + static_cast<unsigned>(*q - '0');
+    ++q;
+  }
+  if (q == start || (*start == '0' && q - start > 1)) return false;
+  if (end - q < 2 || q[0] != '\r' || q[1] != '\n') return false;
+  *p = q + 2;
+  *out = v;
+  return true;
+}
+}  // namespace
+
+// Redis's processMultibulkBuffer, for the case nearly every client sends: the whole command
+// in the buffer. One pass, no line search, no state changes; ~2x fewer instructions than
+// the state machine for a SET. Everything it accepts the state machine accepts identically
+// (same limits); everything else, errors included, goes to the state machine.
+bool RespParser::ParseComplete(const char* data, size_t len, size_t* pos) {
+  const char* p = data + *pos + 1;  // past '*'
+  const char* end = data + len;
+  uint64_t n = 0;
+  if (!FastNumber(&p, end, &n) || n == 0 || n > limits_.max_args || n > INT_MAX) return false;
+  if (cur_.capacity() < n) cur_.reserve(std::min<size_t>(static_cast<size_t>(n), kMaxReusedArgs));
+  argc_ = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t blen = 0;
+    if (p == end || *p != '$') break;
+    ++p;
+    if (!FastNumber(&p, end, &blen) || blen > limits_.max_bulk_len ||
+        static_cast<uint64_t>(end - p) < blen + 2 || p[blen] != '\r' || p[blen + 1] != '\n') {
+      break;
+    }
+    Slot().assign(p, static_cast<size_t>(blen));
+    ++argc_;
+    p += blen + 2;
+  }
+  if (argc_ != n) {
+    argc_ = 0;  // the strings filled so far are spare slots again
+    return false;
+  }
+  *pos = static_cast<size_t>(p - data);
+  return true;
+}
+
 ParseStatus RespParser::Emit(std::vector<std::string>* args, size_t pos, size_t* consumed) {
   cur_.resize(argc_);
   args->swap(cur_);
@@ -265,6 +317,7 @@ ParseStatus RespParser::Parse(const char* data, size_t len, size_t* consumed,
           *consumed = pos;
           return ParseStatus::kNeedMore;
         }
+        if (data[pos] == '*' && ParseComplete(data, len, &pos)) return Emit(args, pos, consumed);
         state_ = data[pos] == '*' ? State::kMultibulkLen : State::kInline;
         break;
 

@@ -58,6 +58,9 @@ class RespParser {
   // kTooBig when the line's content (not counting a final "\r") is known to exceed max.
   LineResult NextLine(const char* data, size_t len, size_t* pos, size_t max,
                       std::string_view* line);
+  // The common case in one pass: a complete multibulk command at data[*pos] with short,
+  // well-formed headers. False (nothing consumed) otherwise; the state machine then parses.
+  bool ParseComplete(const char* data, size_t len, size_t* pos);
   // The string for argument argc_, emptied; reuses the string the caller handed back.
   std::string& Slot();
   // Redis's sdssplitargs over one inline line, into cur_[0..argc_). False on bad quotes.

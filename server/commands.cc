@@ -163,6 +163,15 @@ bool StringMatch(std::string_view p, std::string_view s, bool nocase) {
   return si == s.size();
 }
 
+// s equals the lower-case `lower`, ignoring the case of s.
+static bool EqualsLower(std::string_view s, const char* lower) {
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if (lower[i] == '\0' || std::tolower(static_cast<unsigned char>(s[i])) != lower[i]) return false;
+  }
+  return lower[i] == '\0';
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& ch : out) ch = char(std::tolower(static_cast<unsigned char>(ch)));
@@ -177,7 +186,13 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   c->waiting.emplace_back();
   CommandCtx ctx{this, c, std::move(c->args), ReplyTo(c, &c->waiting.back())};
   c->args.clear();
-  const CommandSpec* spec = LookupCommand(ctx.args[0]);
+  // Clients mostly repeat one command (a pipeline of SETs): compare with the last one before
+  // hashing the name.
+  const CommandSpec* spec = c->last_spec;
+  if (spec == nullptr || !EqualsLower(ctx.args[0], spec->name)) {
+    spec = LookupCommand(ctx.args[0]);
+    if (spec != nullptr) c->last_spec = spec;
+  }
   if (spec == nullptr) {
     std::string msg = "ERR unknown command '" + ctx.args[0] + "', with args beginning with: ";
     for (size_t i = 1; i < ctx.args.size() && i < 20; i++) msg += "'" + ctx.args[i].substr(0, 128) + "' ";

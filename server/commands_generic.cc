@@ -123,7 +123,7 @@ std::string ClientLine(Server* s, const Client& c) {
      << " name=" << c.name << " age=" << (now - c.created_ms) / 1000 << " idle=" << (now - c.last_active_ms) / 1000
      << " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=65536 rbp=0 obl=0 oll="
      << c.waiting.size() << " omem=" << c.out.size() + c.ready.size() + c.bytes_in_libuv << " tot-mem=0 events=r cmd="
-     << (c.last_cmd.empty() ? "NULL" : c.last_cmd) << " user=default redir=-1 resp=" << c.proto
+     << (c.last_cmd == nullptr ? "NULL" : c.last_cmd) << " user=default redir=-1 resp=" << c.proto
      << " lib-name=" << c.lib_name << " lib-ver=" << c.lib_ver << "\n";
   return os.str();
 }

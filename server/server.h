@@ -43,6 +43,8 @@ struct PendingReply {
 
 enum class Protocol : uint8_t { kResp, kMemcache };
 
+struct CommandSpec;
+
 struct Client : std::enable_shared_from_this<Client> {
   Server* server = nullptr;
   uv_tcp_t handle;
@@ -56,7 +58,8 @@ struct Client : std::enable_shared_from_this<Client> {
   bool in_flush_list = false;
   bool reading_paused = false;
   uint64_t created_ms = 0, last_active_ms = 0;
-  std::string last_cmd;
+  const char* last_cmd = nullptr;    // static name of the last command run (CLIENT LIST)
+  const CommandSpec* last_spec = nullptr;  // the last command looked up (see Dispatch)
 
   protocol::RespParser parser;
   std::vector<std::string> args;
@@ -155,6 +158,7 @@ class Server {
   bool ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting);
   void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
   void CommitAndFlush();
+  bool GatherBeforeCommit();
   void StartCommit();
   void CheckpointNow();
   static void OnCommitWork(uv_work_t* req);
@@ -171,6 +175,8 @@ class Server {
   bool memcache_listening_ = false;
   uv_check_t check_;
   uv_prepare_t prepare_;
+  uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
+  bool gathering_ = false;
   uv_timer_t tick_timer_, reaper_timer_;
   uv_signal_t sigint_, sigterm_;
   bool shutting_down_ = false;

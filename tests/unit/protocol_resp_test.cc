@@ -474,6 +474,21 @@ std::vector<std::string> Corpus() {
       std::string(64 * 1024, 'a') + "\r\r\n",
       "*1\r\n$" + std::string(65 * 1024, '0') + "\r\n",
       "*1\r\n$4\r\nPING\r\n",
+      // Headers the one-pass path (ParseComplete) must leave to the state machine.
+      "*02\r\n$1\r\na\r\n$1\r\nb\r\n",
+      "*2\r\n$01\r\na\r\n$1\r\nb\r\n",
+      "*2\r\n$1\r\na\r\n$\r\nb\r\n",
+      "*1\r\n$-0\r\n",
+      "*+1\r\n$1\r\na\r\n",
+      "*1\r\n$1\na\r\n",
+      "*1\r\n$1\r\na\n",
+      "*1\r\n$1\r\nab\r\n",
+      "*2\r\n$1\r\na\r\n:1\r\n",
+      "*1\r\n$1234567890123456789\r\n",
+      "*1234567890123456789\r\n",
+      "*1\r\n$000000000000000000001\r\na\r\n",
+      "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n",
+      "*1\r\n$2\r\n\r\n\r\n*1\r\n$4\r\nPING\r\n*1\r",
   };
   std::string pipeline;
   for (int i = 0; i < 50; ++i) {
@@ -489,6 +504,22 @@ TEST(RespParser, BytewiseEqualsWhole) {
     Outcome whole = ParseWhole(s);
     EXPECT_EQ(ParseBytewise(s), whole) << s.substr(0, 60) << " whole: " << Show(whole);
   }
+}
+
+// Limits hold the same in the one-pass path (whole buffer) and the state machine (bytewise).
+TEST(RespParser, LimitsSameWholeAndBytewise) {
+  RespLimits tight;
+  tight.max_bulk_len = 4;
+  tight.max_args = 2;
+  for (std::string s : {"*2\r\n$4\r\nabcd\r\n$4\r\nefgh\r\n", "*2\r\n$5\r\nabcde\r\n$1\r\na\r\n",
+                        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", "*1\r\n$0\r\n\r\n"}) {
+    Outcome whole = ParseWhole(s, tight);
+    EXPECT_EQ(ParseBytewise(s, tight), whole) << s << " whole: " << Show(whole);
+  }
+  EXPECT_EQ(ParseWhole("*2\r\n$4\r\nabcd\r\n$4\r\nefgh\r\n", tight).commands.size(), 1u);
+  EXPECT_EQ(ParseWhole("*2\r\n$5\r\nabcde\r\n$1\r\na\r\n", tight).status, ParseStatus::kBadBulk);
+  EXPECT_EQ(ParseWhole("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", tight).status,
+            ParseStatus::kBadMultibulk);
 }
 
 TEST(RespParser, RandomSplitsEqualWhole) {
