@@ -395,16 +395,15 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
     return Status::Limit("too many siblings (" + std::to_string(kept + 1) + " > " +
                          std::to_string(limits.max_siblings) + ")");
   }
-  // From here on rec is replaced, so its parts are moved, not copied (a SET is the hot
-  // path). ctx may alias rec->context: merging a context into itself changes nothing.
-  Record next;
-  next.siblings.reserve(kept + 1);
-  for (Sibling& s : rec->siblings)
-    if (!Supersedes(ctx, s)) next.siblings.push_back(std::move(s));
+  // From here on rec is changed in place (a SET is the hot path: no new sibling vector, the
+  // superseded values are freed as they go). ctx may alias rec->context: it is read by
+  // Supersedes before the context changes, and merging a context into itself changes nothing.
   bool alias = &ctx == &rec->context;
-  next.context = std::move(rec->context);
-  if (!alias) next.context.Merge(ctx);
-  next.context.Raise(actor, counter, now_ms);
+  auto& sibs = rec->siblings;
+  sibs.erase(std::remove_if(sibs.begin(), sibs.end(), [&](const Sibling& s) { return Supersedes(ctx, s); }),
+             sibs.end());
+  if (!alias) rec->context.Merge(ctx);
+  rec->context.Raise(actor, counter, now_ms);
 
   Sibling s;
   s.dot = {actor, counter};
@@ -413,11 +412,10 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
   s.expiry_ms = v.expiry_ms;
   s.flags = v.flags;
   s.value = std::move(v.value);
-  next.siblings.push_back(std::move(s));
-  std::sort(next.siblings.begin(), next.siblings.end(), SiblingLess);
+  sibs.push_back(std::move(s));
+  std::sort(sibs.begin(), sibs.end(), SiblingLess);
 
-  Prune(&next, now_ms, limits);
-  *rec = std::move(next);
+  Prune(rec, now_ms, limits);
   if (dot_out != nullptr) *dot_out = {actor, counter};
   return Status::OK();
 }
