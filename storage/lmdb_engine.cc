@@ -1062,19 +1062,30 @@ class LmdbEngine final : public Engine {
     PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
   }
 
-  // AppendRecord for a batch of one put.
+  // AppendRecord for a batch of one put (every SET): sized once, written in place.
   void AppendPut(std::string_view key, std::string_view value) {
     size_t at = wal_buf_.size();
-    wal_buf_.append(8, '\0');
-    PutVarint(&wal_buf_, 1);
-    wal_buf_.push_back('P');
-    PutVarint(&wal_buf_, key.size());
-    wal_buf_.append(key);
-    PutVarint(&wal_buf_, value.size());
-    wal_buf_.append(value);
-    size_t len = wal_buf_.size() - at - 8;
+    size_t len = 2 + VarintLen(key.size()) + key.size() + VarintLen(value.size()) + value.size();
+    wal_buf_.resize(at + 8 + len);
+    char* p = wal_buf_.data() + at + 8;
+    *p++ = 1;  // varint 1: one op
+    *p++ = 'P';
+    p = RawVarint(p, key.size());
+    if (!key.empty()) std::memcpy(p, key.data(), key.size());
+    p = RawVarint(p + key.size(), value.size());
+    if (!value.empty()) std::memcpy(p, value.data(), value.size());
     PutU32(&wal_buf_[at], static_cast<uint32_t>(len) | kXxh3Flag);
     PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
+  }
+  static size_t VarintLen(uint64_t v) {
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7) ++n;
+    return n;
+  }
+  static char* RawVarint(char* p, uint64_t v) {
+    for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>(v | 0x80);
+    *p++ = static_cast<char>(v);
+    return p;
   }
 
   static bool DecodeRecord(std::string_view payload, std::vector<WriteOp>* ops) {
