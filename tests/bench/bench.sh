@@ -3,10 +3,15 @@
 # appendfsync everysec) and memcached, in the same run, on this machine. Prints ops/s and the
 # ratio dynakv/reference for each workload. Not a test: numbers depend on the machine.
 #
-#   bash tests/bench/bench.sh [requests]        (default 200000 per redis-benchmark run)
+#   bash tests/bench/bench.sh [requests] [rounds]   (defaults: 200000 per redis-benchmark run, 3)
+#
+# Each redis-benchmark workload runs `rounds` times, alternating Redis and dynakv, and the
+# medians are compared (this machine's numbers move 10-20% run to run; the min-max range of
+# each side is printed too). memcaslap runs once per server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200000}
+ROUNDS=${2:-3}
 BIN=./build/dynakv-server
 [ -x "$BIN" ] || bash scripts/build.sh
 WORK=$(mktemp -d /tmp/dynakv-bench.XXXXXX)
@@ -57,14 +62,21 @@ rb() {  # port pipeline test -> ops/s
     tr '\r' '\n' | grep -E "^$(echo "$3" | tr a-z A-Z):" | tail -1 | awk '{print $2}'
 }
 
-printf "%-22s %14s %14s %8s\n" "workload" "redis ops/s" "dynakv ops/s" "ratio"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0fk-%.0fk", lo / 1000, hi / 1000 }'; }
+
+printf "%-22s %14s %14s %8s   %s\n" "workload" "redis ops/s" "dynakv ops/s" "ratio" "range redis / dynakv ($ROUNDS rounds, medians shown)"
 status=0
 for P in 1 16; do
   for T in set get; do
-    r=$(rb "$RPORT" "$P" "$T")
-    d=$(rb "$DPORT" "$P" "$T")
+    rs=""; ds=""
+    for _ in $(seq 1 "$ROUNDS"); do
+      rs="$rs $(rb "$RPORT" "$P" "$T")"
+      ds="$ds $(rb "$DPORT" "$P" "$T")"
+    done
+    r=$(echo "$rs" | median); d=$(echo "$ds" | median)
     ratio=$(awk -v a="$d" -v b="$r" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf "%-22s %14s %14s %8s\n" "$T -c50 -d100 -P$P" "$r" "$d" "$ratio"
+    printf "%-22s %14s %14s %8s   %s / %s\n" "$T -c50 -d100 -P$P" "$r" "$d" "$ratio" "$(echo "$rs" | range)" "$(echo "$ds" | range)"
   done
 done
 
