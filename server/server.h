@@ -64,6 +64,7 @@ struct Client : std::enable_shared_from_this<Client> {
   protocol::RespParser parser;
   std::vector<std::string> args;
   std::vector<std::vector<std::string>> pipeline;  // commands parsed ahead (HandleInput)
+  size_t deferred = 0;  // pipeline[0..deferred) waits for the end of the poll phase (RunDeferred)
   std::string inbuf;  // bytes read but not yet parsed (only while paused)
   std::string mc_in;  // memcached: unparsed input (line protocol)
   // memcached connections: the incremental parser (made with the server's limits on the
@@ -154,7 +155,10 @@ class Server {
   static void OnSignal(uv_signal_t* s, int signum);
 
   Status Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto);
-  void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len,
+                   bool from_read = false);
+  void RunParsed(const std::shared_ptr<Client>& c, size_t n);
+  void RunDeferred();
   bool ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting);
   void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
   void CommitAndFlush();
@@ -213,6 +217,7 @@ class Server {
 
   std::unordered_map<Client*, std::shared_ptr<Client>> clients_;
   std::vector<Client*> flush_list_;
+  std::vector<std::shared_ptr<Client>> deferred_;  // clients with Client::deferred > 0
   uint64_t next_client_id_ = 1;
   std::string reap_cursor_;
   // The reaper sleeps after a full pass that met no record with a TTL or a tombstone, until

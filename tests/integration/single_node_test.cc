@@ -1351,6 +1351,47 @@ TEST_F(SingleNodeCustom, ContextFromAnotherClusterSecretIsRefused) {
   EXPECT_EQ(Siblings((*ca)("DGET", "k")), (std::vector<std::string>{"a2"}));
 }
 
+// Clients that send one command and wait for its reply (the -P 1 pattern) have their
+// commands run together at the end of the poll phase (Server::RunDeferred), beside a client
+// that pipelines. In lock step, round after round: every client sees its own commands in
+// order and its own writes at once, and nothing is lost or run twice.
+TEST_F(SingleNode, OneCommandClientsInLockStepKeepOrder) {
+  constexpr int kClients = 24, kRounds = 150, kPipe = 8;
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (int i = 0; i <= kClients; i++) conns.push_back(std::make_unique<Conn>(server_->port()));
+  auto flush = [](Conn& conn) {
+    int done = 0;
+    while (!done) ASSERT_EQ(redisBufferWrite(conn.raw(), &done), REDIS_OK);
+  };
+  std::vector<std::string> want(kClients);
+  std::string pipe_want;
+  for (int r = 0; r < kRounds; r++) {
+    for (int i = 0; i < kClients; i++) {
+      std::string k = "ls:" + std::to_string(i);
+      if (r % 3 == 2) conns[i]->Append({"GET", k});
+      else conns[i]->Append({"APPEND", k, std::to_string(r) + ","});
+    }
+    for (int j = 0; j < kPipe; j++) conns[kClients]->Append({"APPEND", "ls:pipe", std::to_string(r * kPipe + j) + ","});
+    for (auto& conn : conns) flush(*conn);
+    for (int i = 0; i < kClients; i++) {
+      Reply rep = conns[i]->Read();
+      ASSERT_TRUE(rep) << "client " << i << " round " << r << ": " << conns[i]->error();
+      if (r % 3 == 2) {
+        ASSERT_TRUE(IsBulk(rep, want[i])) << "client " << i << " round " << r;
+      } else {
+        want[i] += std::to_string(r) + ",";
+        ASSERT_TRUE(IsInt(rep, static_cast<long long>(want[i].size()))) << "client " << i << " round " << r;
+      }
+    }
+    for (int j = 0; j < kPipe; j++) {
+      pipe_want += std::to_string(r * kPipe + j) + ",";
+      ASSERT_TRUE(IsInt(conns[kClients]->Read(), static_cast<long long>(pipe_want.size()))) << "round " << r;
+    }
+  }
+  for (int i = 0; i < kClients; i++) EXPECT_TRUE(IsBulk(c()("GET", "ls:" + std::to_string(i)), want[i]));
+  EXPECT_TRUE(IsBulk(c()("GET", "ls:pipe"), pipe_want));
+}
+
 TEST_F(SingleNode, ConcurrentIncrIsExact) {
   constexpr int kPerThread = 500;
   std::atomic<int> errors{0};
