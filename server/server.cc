@@ -332,7 +332,9 @@ bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_wait
 
 // Commands are parsed up to kLookahead at a time; their keys are prefetched (three stages, see
 // Node::Prefetch) before any of them runs, so the cache misses of a pipeline overlap instead
-// of being paid one after another.
+// of being paid one after another. A read's lone command may instead wait for RunDeferred,
+// which does the same across clients. from_read: called for a socket read (not for input
+// that was parked and is resumed).
 void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len,
                          bool from_read) {
   constexpr size_t kLookahead = 16;
