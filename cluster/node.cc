@@ -532,7 +532,7 @@ struct Node::Impl {
       bool existed = false, was_live = false;
       s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
       if (!s.ok()) return done(s, WriteReply{});
-      reply.context = reply.record.context;
+      if (req.want_context) reply.context = reply.record.context;
       if (req.want_record) {
         s = StoreLocal(key, reply.record, existed, was_live);
       } else {

@@ -78,6 +78,7 @@ struct WriteRequest {
   VersionVector context;         // DPUT/DDEL context from the client
   int w = 0;                     // 0 = config default
   bool want_record = true;       // false: WriteReply::record may be left empty (saves a copy)
+  bool want_context = true;      // false: WriteReply::context may be left empty (saves a copy)
 };
 
 struct ReadReply {

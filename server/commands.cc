@@ -251,7 +251,8 @@ void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
 }
 
 void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
-                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done) {
+                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done,
+                bool want_context) {
   cluster::WriteRequest req;
   req.op = cluster::OpKind::kPut;
   req.value.kind = cluster::ValueKind::kPlain;
@@ -264,6 +265,7 @@ void WriteValue(Server* s, const std::string& key, std::string value, uint64_t e
   }
   req.w = w;
   req.want_record = false;  // no caller of WriteValue looks at WriteReply::record
+  req.want_context = want_context;
   s->node()->Write(key, std::move(req), std::move(done));
 }
 

@@ -86,8 +86,10 @@ using WriteDone = std::function<void(Status, cluster::WriteReply)>;
 // Read `key` with quorum r (0 = default) and resolve it.
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done);
 // Write a plain value. ctx null: supersede what the coordinator knows (SET); else causal.
+// want_context false: `done` does not read WriteReply::context (SET, MSET: saves a copy).
 void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
-                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done);
+                uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done,
+                bool want_context = true);
 // Tombstone write covering ctx (null: what the coordinator knows).
 void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector* ctx, int w,
                  WriteDone done);

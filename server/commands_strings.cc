@@ -94,7 +94,8 @@ void DoSet(Server* s, ReplyTo reply, const std::string& key, std::string value, 
                [reply](Status st, cluster::WriteReply) mutable {
                  if (!st.ok()) return ReplyStatus(reply, st);
                  reply.Send([](RespWriter& w) { w.Ok(); });
-               });
+               },
+               /*want_context=*/false);
     return;
   }
   ReadKey(s, key, 0, [s, reply, key, value = std::move(value), a](Status st, KeyView cur) mutable {
@@ -267,7 +268,7 @@ void MsetAll(Server* s, ReplyTo reply, std::vector<std::string> args, bool reply
     WriteValue(s, args[i], std::move(args[i + 1]), 0, 0, nullptr, 0, [err, g](Status st, cluster::WriteReply) {
       if (!st.ok() && err->ok()) *err = st;
       g->One();
-    });
+    }, /*want_context=*/false);
   }
 }
 

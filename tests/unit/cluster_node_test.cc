@@ -690,6 +690,35 @@ TEST(NodeTest, StandaloneIsSynchronous) {
     ++calls;
   });
   EXPECT_EQ(calls, 4);
+  // A write that does not ask for the context or the record (SET) gets neither; the record
+  // is stored with its context all the same, and the next write that asks gets one that
+  // covers both.
+  WriteRequest bare;
+  bare.value.value = "v";
+  bare.want_record = false;
+  bare.want_context = false;
+  n.Write("b", bare, [&](Status s, WriteReply r) {
+    ASSERT_TRUE(s.ok());
+    EXPECT_TRUE(r.context.entries().empty());
+    EXPECT_TRUE(r.record.siblings.empty());
+    ++calls;
+  });
+  WriteRequest full;
+  full.value.value = "w";
+  n.Write("b", full, [&](Status s, WriteReply r) {
+    ASSERT_TRUE(s.ok());
+    ASSERT_EQ(r.context.entries().size(), 1u);
+    EXPECT_EQ(r.context.entries()[0].counter, 2u);
+    EXPECT_EQ(r.context, r.record.context);
+    ++calls;
+  });
+  n.Read("b", 0, [&](Status s, ReadReply r) {
+    ASSERT_TRUE(s.ok());
+    ASSERT_EQ(r.record.siblings.size(), 1u);
+    EXPECT_EQ(r.record.siblings[0].value, "w");
+    ++calls;
+  });
+  EXPECT_EQ(calls, 7);
   EXPECT_EQ(n.Members().size(), 1u);
   EXPECT_EQ(n.PreferenceList("k"), std::vector<std::string>{"n1"});
   EXPECT_EQ(n.Join("x:1").code(), Code::kNotSupported);
