@@ -3,6 +3,7 @@
 #include "cluster/node.h"
 
 #include <algorithm>
+#include <cstring>
 #include <charconv>
 #include <deque>
 #include <map>
@@ -203,14 +204,21 @@ struct Node::Impl {
   // or read repair, which is better than refusing the key forever.
   // take: the caller will store the key (StoreLocal) on success; the cached record is moved
   // out rather than copied (see RecordCache::Take).
-  // DataKey(key) in a buffer reused across calls (no allocation on the write path); valid
-  // until the next call.
+  // DataKey(key) in a buffer reused across calls (no allocation, two memcpy: it is built up
+  // to four times per SET); valid until the next call. A key too long for any engine goes
+  // through a string, so the engine still sees it and says why it is refused.
   std::string_view DataKeyView(std::string_view key) {
-    data_key_buf.assign(kDataPrefix);
-    data_key_buf.append(key);
-    return data_key_buf;
+    if (key.size() > sizeof(data_key_buf) - kDataPrefix.size()) {
+      data_key_long.assign(kDataPrefix);
+      data_key_long.append(key);
+      return data_key_long;
+    }
+    std::memcpy(data_key_buf, kDataPrefix.data(), kDataPrefix.size());
+    if (!key.empty()) std::memcpy(data_key_buf + kDataPrefix.size(), key.data(), key.size());
+    return {data_key_buf, kDataPrefix.size() + key.size()};
   }
-  std::string data_key_buf;
+  char data_key_buf[storage::kKeyBytesMax + 1];  // one more than any engine takes
+  std::string data_key_long;
   uint64_t expiring_writes = 0;  // see Node::ExpiringWrites
 
   Status LoadLocal(std::string_view key, Record* rec, bool* found, bool take = false) {

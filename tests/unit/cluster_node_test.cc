@@ -650,6 +650,47 @@ TEST(NodeTest, ScanFlushAndCount) {
   EXPECT_EQ(left, 0u);
 }
 
+// Keys up to the engine's limit (less the node's data prefix) are stored and read back; one
+// byte more, or far more, is refused with the engine's reason, and the node goes on working.
+TEST(NodeTest, KeysAtAndBeyondTheLengthLimit) {
+  FakeClock clock;
+  SeededRandom rnd(1);
+  storage::MemEngine engine;
+  struct NoNet : Transport {
+    void Send(const std::string&, std::string) override { ADD_FAILURE() << "sent a frame"; }
+  } net;
+  NodeConfig cfg;
+  Node n(cfg, &net, &clock, &rnd, &engine, nullptr);
+  ASSERT_TRUE(n.Start().ok());
+  auto write = [&](const std::string& key, const std::string& value) {
+    Status out = Status::IOError("no callback");
+    WriteRequest req;
+    req.value.value = value;
+    n.Write(key, req, [&](Status s, WriteReply) { out = s; });
+    return out;
+  };
+  size_t fits = 0;
+  for (size_t len = storage::kKeyBytesMax; len > 0 && fits == 0; --len) {
+    if (write(std::string(len, 'k'), "v").ok()) fits = len;
+  }
+  ASSERT_GT(fits, storage::kKeyBytesMax - 8);  // only the node's short prefix is taken
+  for (size_t len : {fits - 1, fits}) {
+    std::string key(len, 'a');
+    ASSERT_TRUE(write(key, "v" + std::to_string(len)).ok()) << len;
+    n.Read(key, 0, [&](Status s, ReadReply r) {
+      ASSERT_TRUE(s.ok());
+      ASSERT_EQ(r.record.siblings.size(), 1u);
+      EXPECT_EQ(r.record.siblings[0].value, "v" + std::to_string(len));
+    });
+  }
+  for (size_t len : {fits + 1, fits + 2, size_t{5000}, size_t{100000}}) {
+    Status s = write(std::string(len, 'b'), "v");
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << len << ": " << s.ToString();
+    EXPECT_NE(s.message().find("limit"), std::string::npos) << s.ToString();
+  }
+  EXPECT_TRUE(write("after", "ok").ok());
+}
+
 TEST(NodeTest, StandaloneIsSynchronous) {
   FakeClock clock;
   SeededRandom rnd(1);
