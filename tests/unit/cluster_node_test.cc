@@ -650,17 +650,23 @@ TEST(NodeTest, ScanFlushAndCount) {
   EXPECT_EQ(left, 0u);
 }
 
+// A standalone node (no cluster address: N=R=W=1) over a MemEngine; it must never send.
+struct StandaloneNode {
+  struct NoNet : Transport {
+    void Send(const std::string&, std::string) override { ADD_FAILURE() << "sent a frame"; }
+  };
+  FakeClock clock;
+  SeededRandom rnd{1};
+  storage::MemEngine engine;
+  NoNet net;
+  Node node{NodeConfig{}, &net, &clock, &rnd, &engine, nullptr};
+};
+
 // Keys up to the engine's limit (less the node's data prefix) are stored and read back; one
 // byte more, or far more, is refused with the engine's reason, and the node goes on working.
 TEST(NodeTest, KeysAtAndBeyondTheLengthLimit) {
-  FakeClock clock;
-  SeededRandom rnd(1);
-  storage::MemEngine engine;
-  struct NoNet : Transport {
-    void Send(const std::string&, std::string) override { ADD_FAILURE() << "sent a frame"; }
-  } net;
-  NodeConfig cfg;
-  Node n(cfg, &net, &clock, &rnd, &engine, nullptr);
+  StandaloneNode sa;
+  Node& n = sa.node;
   ASSERT_TRUE(n.Start().ok());
   auto write = [&](const std::string& key, const std::string& value) {
     Status out = Status::IOError("no callback");
@@ -692,14 +698,8 @@ TEST(NodeTest, KeysAtAndBeyondTheLengthLimit) {
 }
 
 TEST(NodeTest, StandaloneIsSynchronous) {
-  FakeClock clock;
-  SeededRandom rnd(1);
-  storage::MemEngine engine;
-  struct NoNet : Transport {
-    void Send(const std::string&, std::string) override { ADD_FAILURE() << "sent a frame"; }
-  } net;
-  NodeConfig cfg;  // cluster_addr empty: standalone, N=R=W=1
-  Node n(cfg, &net, &clock, &rnd, &engine, nullptr);
+  StandaloneNode sa;
+  Node& n = sa.node;
   ASSERT_TRUE(n.Start().ok());
   int calls = 0;
   WriteRequest req;
