@@ -371,11 +371,7 @@ void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, siz
       return;
     }
     if (n > 1) {
-      for (int stage = 1; stage <= 3; ++stage) {
-        for (size_t i = 0; i < n; ++i) {
-          if (c->pipeline[i].size() >= 2) node_->Prefetch(c->pipeline[i][1], stage);
-        }
-      }
+      for (int stage = 1; stage <= 3; ++stage) PrefetchKeys(*c, n, stage);
     }
     RunParsed(c, n);
     if (failed && !c->closing && !c->close_after_flush) {
@@ -387,6 +383,13 @@ void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, siz
       c->close_after_flush = true;
     }
     if (failed || !more) break;
+  }
+}
+
+// One prefetch stage (see Node::Prefetch) for the keys of the parsed commands pipeline[0..n).
+void Server::PrefetchKeys(const Client& c, size_t n, int stage) {
+  for (size_t i = 0; i < n; ++i) {
+    if (c.pipeline[i].size() >= 2) node_->Prefetch(c.pipeline[i][1], stage);
   }
 }
 
@@ -407,11 +410,7 @@ void Server::RunDeferred() {
   std::vector<std::shared_ptr<Client>> list;
   list.swap(deferred_);
   for (int stage = 1; stage <= 3; ++stage) {
-    for (const auto& c : list) {
-      for (size_t i = 0; i < c->deferred; ++i) {
-        if (c->pipeline[i].size() >= 2) node_->Prefetch(c->pipeline[i][1], stage);
-      }
-    }
+    for (const auto& c : list) PrefetchKeys(*c, c->deferred, stage);
   }
   for (const auto& c : list) {
     size_t n = std::exchange(c->deferred, 0);

@@ -157,6 +157,7 @@ class Server {
   Status Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto);
   void HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len,
                    bool from_read = false);
+  void PrefetchKeys(const Client& c, size_t n, int stage);
   void RunParsed(const std::shared_ptr<Client>& c, size_t n);
   void RunDeferred();
   bool ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting);

@@ -753,7 +753,7 @@ class LmdbEngine final : public Engine {
 
   // Owner thread: finishes a checkpoint whose thread is done (wait: block until it is).
   void PollCheckpoint(bool wait = false) {
-    if (reclaim_.joinable() && reclaim_done_.load(std::memory_order_acquire)) reclaim_.join();
+    if (reclaim_done_.load(std::memory_order_acquire)) JoinReclaim();
     while (running_) {
       if (!wait && !done_.load(std::memory_order_acquire)) return;
       thread_.join();
@@ -1034,11 +1034,8 @@ class LmdbEngine final : public Engine {
   static constexpr uint64_t kPreallocBytes = 16ull << 20;
 
   static void PutVarint(std::string* out, uint64_t v) {
-    while (v >= 0x80) {
-      out->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out->push_back(static_cast<char>(v));
+    char buf[10];
+    out->append(buf, static_cast<size_t>(RawVarint(buf, v) - buf));
   }
   static bool GetVarint(std::string_view* in, uint64_t* v) {
     *v = 0;
