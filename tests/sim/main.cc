@@ -197,8 +197,9 @@ int main(int argc, char** argv) {
       }
       if (!failed) {
         if (!quiet) {
-          std::printf("ok   %-14s seed=%-6llu %.2fs %s\n", sc.name.c_str(),
-                      static_cast<unsigned long long>(s), took, r.summary.c_str());
+          std::printf("ok   %-14s seed=%-6llu %.2fs trace=%016llx %s\n", sc.name.c_str(),
+                      static_cast<unsigned long long>(s), took,
+                      static_cast<unsigned long long>(r.trace_hash), r.summary.c_str());
         }
         continue;
       }
