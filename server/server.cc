@@ -168,6 +168,12 @@ Status Server::Init() {
                                           engine_.get(), logger_.get());
   transport_->set_node(node_.get());
   if (Status s = node_->Start(); !s.ok()) return s;
+  cluster::ReaperConfig rc;
+  rc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
+  rc.n = int(cfg_.n);
+  rc.standalone = cfg_.cluster_addr.empty();
+  reaper_ = std::make_unique<cluster::Reaper>(node_.get(), clock_.get(), rc,
+                                              [this] { stats_.expired_keys++; });
   if (Status s = engine_->Commit(); !s.ok()) return s;
 
   if (!cfg_.cluster_addr.empty()) {
@@ -753,7 +759,7 @@ void Server::OnTick(uv_timer_t* t) {
 
 void Server::OnReaper(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
-  self->ReapExpired();
+  self->reaper_->Step();
   // Fold the write-ahead log into LMDB about once a second (acknowledged writes are already
   // durable in the log; this bounds its length and recovery time).
   if (++self->reaper_ticks_ % 10 == 0) {
@@ -768,59 +774,6 @@ void Server::OnReaper(uv_timer_t* t) {
       if (c->waiting.empty() && now - c->last_active_ms > idle_ms) idle.push_back(p);
     }
     for (Client* c : idle) self->CloseClient(c);
-  }
-}
-
-void Server::ReapExpired() {
-  // Walk the local keyspace a slice at a time (like Redis's active expire cycle) and drop
-  // records whose every sibling has been dead longer than the tombstone grace period.
-  uint64_t now = WallMs();
-  uint64_t grace = uint64_t(cfg_.tombstone_grace_s) * 1000;
-  // A single node has no replica to resurrect an expired value from: drop it at once, as
-  // Redis does. In a cluster expired values wait out the grace period like tombstones.
-  bool standalone = cfg_.cluster_addr.empty();
-  uint64_t expiry_grace = standalone ? 0 : grace;
-  uint64_t writes = node_->ExpiringWrites();
-  if (reap_idle_ && writes == reap_pass_start_writes_) return;
-  if (reap_idle_ || reap_cursor_.empty()) {  // a new pass starts
-    reap_idle_ = false;
-    reap_pass_saw_expiring_ = false;
-    reap_pass_start_writes_ = writes;
-  }
-  std::vector<std::string> dead;
-  std::string last;
-  size_t seen = 0;
-  Status s = node_->ScanLocal(reap_cursor_, 200, [&](std::string_view key, const cluster::Record& rec) {
-    seen++;
-    last.assign(key);
-    bool all_dead = !rec.siblings.empty();
-    for (const auto& sib : rec.siblings) {
-      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace <= now;
-      bool old_tomb = sib.kind == cluster::ValueKind::kTombstone && sib.timestamp_ms + grace <= now;
-      if (sib.expiry_ms != 0 || sib.kind == cluster::ValueKind::kTombstone) reap_pass_saw_expiring_ = true;
-      if (!expired && !old_tomb) all_dead = false;
-    }
-    if (all_dead) dead.emplace_back(key);
-    return true;
-  });
-  reap_cursor_ = seen < 200 ? std::string() : last;
-  if (s.ok() && reap_cursor_.empty() && !reap_pass_saw_expiring_) reap_idle_ = true;
-  (void)s;
-  if (standalone) {
-    for (const auto& k : dead) {
-      if (node_->ReapLocal(k, grace, expiry_grace).ok()) stats_.expired_keys++;
-    }
-    return;
-  }
-  // In a cluster a tombstone may only go once no replica can bring the old value back
-  // (Cassandra's gc_grace trap): read the key from all N replicas first. That read succeeds
-  // only when every replica answered, and its read repair hands the tombstone to any that
-  // lacked it; the local copy is dropped only if the union of all replicas is still dead.
-  for (const auto& k : dead) {
-    node_->Read(k, int(cfg_.n), [this, k, grace](Status st, cluster::ReadReply rr) {
-      if (!st.ok() || !cluster::IsDeleted(rr.record, WallMs())) return;
-      if (node_->ReapLocal(k, grace).ok()) stats_.expired_keys++;
-    });
   }
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cluster/node.h"
+#include "cluster/reaper.h"
 #include "protocol/memcache.h"
 #include "protocol/resp.h"
 #include "server/config.h"
@@ -172,7 +173,6 @@ class Server {
   void FailBatch(uint64_t batch, const Status& s);
   void FinalStop();
   void FlushClient(Client* c);
-  void ReapExpired();
 
   Config cfg_;
   uv_loop_t loop_;
@@ -220,12 +220,7 @@ class Server {
   std::vector<Client*> flush_list_;
   std::vector<std::shared_ptr<Client>> deferred_;  // clients with Client::deferred > 0
   uint64_t next_client_id_ = 1;
-  std::string reap_cursor_;
-  // The reaper sleeps after a full pass that met no record with a TTL or a tombstone, until
-  // the node stores one (Node::ExpiringWrites moves).
-  bool reap_idle_ = false;
-  bool reap_pass_saw_expiring_ = false;
-  uint64_t reap_pass_start_writes_ = 0;
+  std::unique_ptr<cluster::Reaper> reaper_;  // tombstone/expiry GC, a slice per reaper tick
   uint64_t reaper_ticks_ = 0;
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;

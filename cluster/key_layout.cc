@@ -1,0 +1,48 @@
+// cluster/key_layout.cc: see key_layout.h.
+#include "cluster/key_layout.h"
+
+namespace dynakv::cluster {
+
+std::string DataKey(std::string_view key) {
+  std::string k;
+  k.reserve(kDataPrefix.size() + key.size());
+  k.append(kDataPrefix);
+  k.append(key);
+  return k;
+}
+
+std::string HintKey(std::string_view owner, std::string_view key) {
+  std::string k;
+  k.reserve(kHintPrefix.size() + owner.size() + 1 + key.size());
+  k.append(kHintPrefix);
+  k.append(owner);
+  k.push_back('\0');  // ids never hold NUL, so the owner ends unambiguously
+  k.append(key);
+  return k;
+}
+
+bool SplitHintKey(std::string_view hk, std::string* owner, std::string* key) {
+  if (hk.substr(0, kHintPrefix.size()) != kHintPrefix) return false;
+  hk.remove_prefix(kHintPrefix.size());
+  size_t nul = hk.find('\0');
+  if (nul == std::string_view::npos) return false;
+  owner->assign(hk.substr(0, nul));
+  key->assign(hk.substr(nul + 1));
+  return true;
+}
+
+Status DeleteRange(storage::Engine* engine, std::string_view begin, std::string_view end) {
+  while (true) {
+    std::vector<storage::WriteOp> batch;
+    Status s = engine->Scan(begin, end, 1024, [&](std::string_view k, std::string_view) {
+      batch.push_back({storage::WriteOp::Kind::kDelete, std::string(k), {}});
+      return true;
+    });
+    if (!s.ok()) return s;
+    if (batch.empty()) return Status::OK();
+    s = engine->Write(batch);
+    if (!s.ok()) return s;
+  }
+}
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,97 @@
+// cluster/node_context.h: what every module of one node shares: its configuration, the
+// doors to the world (Transport, Clock, Random, Logger, the engine), membership, placement,
+// the replica store, the request table, the counters and the node's actor id. node.cc
+// builds one and hands it to each module; modules talk to each other only through the
+// narrow interfaces node.cc wires. See docs/ARCHITECTURE.md, "Modules".
+//
+// Thread-safety: single-threaded; owned by one Node.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "cluster/env.h"
+#include "cluster/membership.h"
+#include "cluster/message.h"
+#include "cluster/node.h"
+#include "cluster/placement.h"
+#include "cluster/replica_store.h"
+#include "cluster/request_table.h"
+#include "storage/engine.h"
+
+namespace dynakv::cluster {
+
+struct NodeContext {
+  NodeContext(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
+      : cfg(std::move(c)),
+        transport(t),
+        clock(cl),
+        random(r),
+        engine(e),
+        logger(l),
+        standalone(cfg.cluster_addr.empty()),
+        membership(MembershipConfig{cfg.id, cfg.cluster_addr, cfg.client_addr, cfg.tokens,
+                                    cfg.seeds, cfg.gossip_interval_ms, cfg.suspect_after_ms,
+                                    cfg.down_after_ms},
+                   r),
+        placement(cfg.id, cfg.n, cfg.tokens),
+        store(e, cl, l, cfg.record_cache_bytes, &cfg.limits) {}
+
+  NodeConfig cfg;
+  Transport* transport;
+  Clock* clock;
+  Random* random;
+  storage::Engine* engine;
+  Logger* logger;
+  bool standalone;
+  Membership membership;
+  Placement placement;
+  ReplicaStore store;
+  RequestTable requests;
+  NodeStats stats;
+  ActorId actor = 0;
+
+  void Log(Logger::Level level, const std::string& msg) {
+    if (logger) logger->Log(level, msg);
+  }
+
+  void Send(const std::string& addr, Message* m) {
+    m->from_id = cfg.id;
+    m->from_addr = cfg.cluster_addr;
+    transport->Send(addr, EncodeFrame(*m, cfg.cluster_secret));
+  }
+  const std::string* AddrOf(const std::string& id) const {
+    const MemberState* m = membership.Find(id);
+    return m ? &m->cluster_addr : nullptr;
+  }
+  void SendTo(const std::string& id, Message* m) {
+    if (const std::string* addr = AddrOf(id)) Send(*addr, m);
+  }
+
+  uint64_t NewRequest(RequestKind kind, uint64_t timeout_ms) {
+    return requests.Add(kind, clock->NowMs() + timeout_ms);
+  }
+
+  ActorId FreshActor() {
+    ActorId a = 0;
+    while (a == 0) a = random->Next();
+    return a;
+  }
+
+  // r or w as the client gave it (0 = the configured default); must lie in [1, n].
+  Status CheckQuorum(int* q, int def, const char* what) const {
+    if (*q == 0) *q = def;
+    if (*q < 1 || *q > cfg.n) {
+      return Status::Invalid(std::string(what) + " must be between 1 and n (" +
+                             std::to_string(cfg.n) + ")");
+    }
+    return Status::OK();
+  }
+};
+
+inline bool Contains(const std::vector<std::string>& v, const std::string& id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+
+}  // namespace dynakv::cluster

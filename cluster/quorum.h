@@ -1,0 +1,96 @@
+// cluster/quorum.h: the pure quorum logic of a read and a write, in the manner of Riak's
+// get_core/put_core: what has answered, whether the request can still succeed, whether it
+// has, and (reads) who answered with a stale copy and needs read repair. No I/O, no timers,
+// no callbacks: the coordinators (read_coordinator.h, write_coordinator.h) drive these.
+// See docs/ARCHITECTURE.md, "The path of a request".
+//
+// Thread-safety: value types.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cluster/version.h"
+
+namespace dynakv::cluster {
+
+enum class Verdict { kPending, kSucceeded, kFailed };
+
+// A read that needs r good replies out of the replicas asked. Replies are Joined as they
+// come (the DVV sync), so the answer holds every sibling any replica had.
+class ReadQuorum {
+ public:
+  struct Reply {
+    std::string node;
+    Record record;
+  };
+
+  explicit ReadQuorum(int r = 0) : r_(static_cast<size_t>(r)) {}
+
+  void Expect(std::string node) { targets_.push_back(std::move(node)); }
+  // False (and nothing changes) for a node not asked or that answered already.
+  bool Add(const std::string& from, bool ok, Record rec) {
+    auto t = std::find(targets_.begin(), targets_.end(), from);
+    if (t == targets_.end()) return false;
+    targets_.erase(t);
+    if (ok) {
+      joined_ = cluster::Join(joined_, rec);
+      replies_.push_back({from, std::move(rec)});
+    } else {
+      ++failed_;
+    }
+    return true;
+  }
+  Verdict Check() const {
+    if (replies_.size() >= r_) return Verdict::kSucceeded;
+    if (replies_.size() + targets_.size() < r_) return Verdict::kFailed;
+    return Verdict::kPending;
+  }
+  bool AllIn() const { return targets_.empty(); }
+  const Record& joined() const { return joined_; }
+  // The good replies; those whose record differs from joined() need read repair.
+  const std::vector<Reply>& replies() const { return replies_; }
+
+ private:
+  size_t r_;
+  std::vector<std::string> targets_;  // asked, not yet answered
+  std::vector<Reply> replies_;        // good replies
+  size_t failed_ = 0;
+  Record joined_;
+};
+
+// A write that needs w acknowledgements; the coordinator's own durable copy counts as one.
+class WriteQuorum {
+ public:
+  explicit WriteQuorum(int w = 0, size_t local_acks = 0)
+      : w_(static_cast<size_t>(w)), acks_(local_acks) {}
+
+  void Expect(std::string node) { awaiting_.push_back(std::move(node)); }
+  // False for a node not asked or that answered already (a duplicate or stray ack).
+  bool Ack(const std::string& from, bool ok) {
+    auto a = std::find(awaiting_.begin(), awaiting_.end(), from);
+    if (a == awaiting_.end()) return false;
+    awaiting_.erase(a);
+    if (ok) {
+      ++acks_;
+    } else {
+      ++failed_;
+    }
+    return true;
+  }
+  Verdict Check() const {
+    if (acks_ >= w_) return Verdict::kSucceeded;
+    if (acks_ + awaiting_.size() < w_) return Verdict::kFailed;
+    return Verdict::kPending;
+  }
+
+ private:
+  size_t w_;
+  std::vector<std::string> awaiting_;  // node ids (hint holders included) not yet acked
+  size_t acks_ = 0, failed_ = 0;
+};
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,153 @@
+// cluster/read_coordinator.cc: see read_coordinator.h.
+#include "cluster/read_coordinator.h"
+
+#include <utility>
+#include <vector>
+
+#include "cluster/forwarder.h"
+
+namespace dynakv::cluster {
+
+void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done) {
+  Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
+  if (!s.ok()) return done(s, ReadReply{});
+  ++ctx_->stats.reads;
+  if (ctx_->standalone) {
+    // The single-node hot path: one Get, one decode, no messages.
+    if (r > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
+    ReadReply reply;
+    bool found = false;
+    s = ctx_->store.Load(key, &reply.record, &found);
+    return done(s, std::move(reply));
+  }
+  Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms);
+}
+
+void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback done,
+                                 bool forwarded, uint64_t timeout_ms) {
+  const std::string& self = ctx_->cfg.id;
+  std::vector<std::string> pref = ctx_->placement.Preference(key);
+  if (pref.empty()) return done(Status::Unavailable("no nodes own this key"), {});
+  if (!forwarded && !Contains(pref, self)) {
+    // Let a replica coordinate: its actor is already in the key's clock, so clocks stay
+    // small, and its local copy saves a round trip.
+    return forwarder_->Forward(forwarder_->Target(pref), key, /*is_write=*/false, r, nullptr,
+                               std::move(done), nullptr);
+  }
+  if (pref.size() < static_cast<size_t>(r)) {
+    return done(Status::Unavailable("r=" + std::to_string(r) + " but only " +
+                                    std::to_string(pref.size()) + " replicas"),
+                {});
+  }
+  uint64_t id = ctx_->NewRequest(RequestKind::kRead, timeout_ms);
+  Pending& p = reads_[id];
+  p.key = key;
+  p.quorum = ReadQuorum(r);
+  p.cb = std::move(done);
+  bool local = false;
+  for (auto& t : pref) {
+    if (t == self) {
+      local = true;
+      continue;
+    }
+    p.quorum.Expect(t);
+    Message m;
+    m.type = MsgType::kReadReq;
+    m.req_id = id;
+    m.key = key;
+    ctx_->SendTo(t, &m);
+  }
+  if (local) {
+    p.quorum.Expect(self);
+    Record rec;
+    bool found = false;
+    Status s = ctx_->store.Load(key, &rec, &found);
+    OnReply(id, self, s, std::move(rec));
+  } else {
+    Progress(id);
+  }
+}
+
+void ReadCoordinator::OnReadReq(const Message& m) {
+  Message resp;
+  resp.type = MsgType::kReadResp;
+  resp.req_id = m.req_id;
+  bool found = false;
+  resp.set_status(ctx_->store.Load(m.key, &resp.record, &found));
+  resp.found = found;
+  ctx_->Send(m.from_addr, &resp);
+}
+
+void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status& s,
+                              Record rec) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;  // finished: a late or duplicate reply
+  // Not asked, or answered already (duplicate): ignored.
+  if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
+  Progress(id);
+}
+
+void ReadCoordinator::Progress(uint64_t id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  Pending& p = it->second;
+  bool all_in = p.quorum.AllIn();
+  if (!p.done) {
+    Status s;
+    switch (p.quorum.Check()) {
+      case Verdict::kSucceeded:
+        s = Status::OK();
+        break;
+      case Verdict::kFailed:
+        s = Status::Unavailable("too few replicas answered the read");
+        break;
+      case Verdict::kPending:
+        return;  // keep waiting
+    }
+    p.done = true;
+    ReadCallback cb = std::move(p.cb);
+    ReadReply reply{p.quorum.joined()};
+    if (all_in) Finish(id);
+    cb(s, std::move(reply));  // last: the callback may re-enter the node
+    return;
+  }
+  if (all_in) Finish(id);
+}
+
+// Read repair (Dynamo §4.7): push the reconciled record to every replica that answered
+// with something different, then forget the request.
+void ReadCoordinator::Finish(uint64_t id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  Pending p = std::move(it->second);
+  reads_.erase(it);
+  const Record& joined = p.quorum.joined();
+  for (const auto& reply : p.quorum.replies()) {
+    if (reply.record == joined) continue;
+    ++ctx_->stats.read_repairs;
+    if (reply.node == ctx_->cfg.id) {
+      Status s = ctx_->store.Join(p.key, joined);
+      if (!s.ok()) ctx_->Log(Logger::Level::kWarn, "local read repair failed: " + s.ToString());
+      continue;
+    }
+    Message m;
+    m.type = MsgType::kReadRepair;
+    m.key = p.key;
+    m.record = joined;
+    ctx_->SendTo(reply.node, &m);
+  }
+}
+
+void ReadCoordinator::Expire(uint64_t id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  Pending& p = it->second;
+  if (p.done) return Finish(id);  // repair what answered
+  ++ctx_->stats.coordinator_timeouts;
+  p.done = true;
+  ReadCallback cb = std::move(p.cb);
+  Finish(id);
+  cb(Status::Unavailable("read timed out waiting for replicas"), {});
+}
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,133 @@
+// cluster/replica_store.cc: see replica_store.h.
+#include "cluster/replica_store.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace dynakv::cluster {
+
+namespace {
+constexpr size_t kScanChunk = 256;  // Scan visits in chunks (see there)
+}  // namespace
+
+Status ReplicaStore::Load(std::string_view key, Record* rec, bool* found, bool take) {
+  if (take) {
+    if (cache_.Take(key, rec, found)) return Status::OK();
+  } else if (const Record* hit = cache_.Find(key, found)) {
+    *rec = *hit;
+    return Status::OK();
+  }
+  std::string bytes;
+  Status s = engine_->Get(data_key_.Of(key), &bytes);
+  *rec = Record();
+  *found = false;
+  if (s.IsNotFound()) {
+    cache_.Put(key, *rec, false);
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  s = DecodeRecord(bytes, rec);
+  if (!s.ok()) {
+    Log(Logger::Level::kError, "corrupt local record for a key, treated as absent: " +
+                                   s.ToString());
+    *rec = Record();
+    return Status::OK();
+  }
+  *found = true;
+  cache_.Put(key, *rec, true);
+  return Status::OK();
+}
+
+Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* changed,
+                          Record* merged_out) {
+  if (changed) *changed = false;
+  Record local;
+  bool found = false;
+  Status s = Load(key, &local, &found);
+  if (!s.ok()) return s;
+  Record merged = cluster::Join(local, incoming);
+  if (found && merged == local) {
+    if (merged_out) *merged_out = std::move(merged);
+    return Status::OK();
+  }
+  s = Store(key, merged, found, found && !IsDeleted(local, clock_->WallMs()));
+  if (s.ok() && changed) *changed = true;
+  if (merged_out) *merged_out = std::move(merged);
+  return s;
+}
+
+Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
+  Status s = engine_->Delete(DataKey(key));
+  cache_.Erase(key);
+  if (s.ok() && key_count_ > 0) --key_count_;
+  // A record that died by expiry (not all tombstones) was counted live when last stored.
+  bool expired_value = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& sib) {
+    return sib.kind != ValueKind::kTombstone;
+  });
+  if (s.ok() && expired_value && live_count_ > 0) --live_count_;
+  return s;
+}
+
+// Many siblings mean clients write without merging (or without a context). At most one
+// warning a second, so a hot key cannot flood the log.
+void ReplicaStore::WarnSiblings(std::string_view key, size_t n) {
+  uint64_t now = clock_->NowMs();
+  if (now < next_sibling_warn_ms_) return;
+  next_sibling_warn_ms_ = now + 1000;
+  std::string shown(key.substr(0, 64));
+  for (char& ch : shown) {
+    if (ch < ' ' || ch > '~') ch = '?';
+  }
+  Log(Logger::Level::kWarn, "key '" + shown + "' has " + std::to_string(n) +
+                                " siblings (limit " + std::to_string(limits_->max_siblings) +
+                                "): clients should DGET and DPUT with the merged context");
+}
+
+Status ReplicaStore::Recount() {
+  key_count_ = 0;
+  live_count_ = 0;
+  uint64_t now_ms = clock_->WallMs();
+  return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view bytes) {
+    ++key_count_;
+    Record rec;
+    if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
+    return true;
+  });
+}
+
+void ReplicaStore::ResetAfterFlush() {
+  cache_.Clear();
+  key_count_ = 0;
+  live_count_ = 0;
+}
+
+Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
+                          const std::function<bool(std::string_view, const Record&)>& visit) {
+  // The engine forbids re-entering it from a scan visitor, and `visit` is the caller's
+  // code; so copy a chunk out, then visit it.
+  std::string from = DataKey(start_after);
+  if (!start_after.empty()) from.push_back('\0');  // first key after start_after
+  size_t visited = 0;
+  while (limit == 0 || visited < limit) {
+    size_t want = limit == 0 ? kScanChunk : std::min(kScanChunk, limit - visited);
+    std::vector<std::pair<std::string, std::string>> chunk;
+    Status s = engine_->Scan(from, kDataEnd, want, [&](std::string_view k, std::string_view v) {
+      chunk.emplace_back(std::string(k), std::string(v));
+      return true;
+    });
+    if (!s.ok()) return s;
+    for (auto& [k, v] : chunk) {
+      Record rec;
+      s = DecodeRecord(v, &rec);
+      if (!s.ok()) continue;  // logged by reads; SCAN skips it
+      ++visited;
+      if (!visit(std::string_view(k).substr(kDataPrefix.size()), rec)) return Status::OK();
+    }
+    if (chunk.size() < want) break;
+    from = chunk.back().first;
+    from.push_back('\0');
+  }
+  return Status::OK();
+}
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,117 @@
+// cluster/replica_store.h: this node's replica of the data: the "d/" records in the engine,
+// the row cache in front of them, and the counts INFO and DBSIZE show. Every local read and
+// write of a Record goes through here, so the cache and the counts stay exact.
+//
+// It knows nothing of the ring, quorums or messages. A corrupt local record is logged and
+// treated as absent: the other replicas' copies are joined back in by the next write, read
+// repair or anti-entropy, which is better than refusing the key forever.
+// See docs/ARCHITECTURE.md, "Replica store".
+//
+// Thread-safety: single-threaded; owned by one Node.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "cluster/env.h"
+#include "cluster/key_layout.h"
+#include "cluster/record_cache.h"
+#include "cluster/version.h"
+#include "storage/engine.h"
+
+namespace dynakv::cluster {
+
+class ReplicaStore {
+ public:
+  ReplicaStore(storage::Engine* engine, Clock* clock, Logger* logger, size_t cache_bytes,
+               const VersionLimits* limits)
+      : engine_(engine), clock_(clock), logger_(logger), limits_(limits), cache_(cache_bytes) {}
+
+  // OK with *rec (empty and *found = false when absent).
+  // take: the caller will Store the key on success; the cached record is moved out rather
+  // than copied (see RecordCache::Take).
+  Status Load(std::string_view key, Record* rec, bool* found, bool take = false);
+
+  // Persists `rec` as the local record of `key` (into the engine's pending batch).
+  // existed / was_live: whether there was a record and whether its value was live, so the
+  // counts stay exact without a scan. The record goes into the cache by copy, or by move
+  // when the caller passes an rvalue.
+  template <typename R>
+  Status Store(std::string_view key, R&& rec, bool existed, bool was_live);
+
+  // Replica side: Join `incoming` into the local copy; persists only when it changed.
+  // *changed (if given) says whether the local copy changed; *merged_out gets the result.
+  Status Join(std::string_view key, const Record& incoming, bool* changed = nullptr,
+              Record* merged_out = nullptr);
+
+  // Deletes the local record of `key`, which was `rec` (the reaper's last step).
+  Status Erase(std::string_view key, const Record& rec);
+
+  // Visits the records with key strictly greater than start_after in key order, at most
+  // `limit` (0 = all); the visitor returns false to stop. Corrupt records are skipped.
+  Status Scan(std::string_view start_after, size_t limit,
+              const std::function<bool(std::string_view key, const Record&)>& visit);
+
+  // Recounts the records (all, and live) from the engine: at start, and after the engine
+  // took back writes whose counts were already taken (a failed group commit).
+  Status Recount();
+  // After the "d/" range was deleted (FLUSHALL): forget the cache and the counts.
+  void ResetAfterFlush();
+  void ClearCache() { cache_.Clear(); }
+
+  // Pipeline hint (Node::Prefetch): stage 1..3 for the cache, 1..2 for the engine.
+  void Prefetch(std::string_view key, int stage) {
+    cache_.Prefetch(key, stage);
+    if (stage <= 2) engine_->Prefetch(data_key_.Of(key), stage);
+  }
+
+  uint64_t key_count() const { return key_count_; }
+  uint64_t live_count() const { return live_count_; }
+  uint64_t expiring_writes() const { return expiring_writes_; }
+  uint64_t cache_hits() const { return cache_.hits(); }
+  uint64_t cache_misses() const { return cache_.misses(); }
+
+ private:
+  void Log(Logger::Level level, const std::string& msg) {
+    if (logger_) logger_->Log(level, msg);
+  }
+  void WarnSiblings(std::string_view key, size_t n);
+
+  storage::Engine* engine_;
+  Clock* clock_;
+  Logger* logger_;
+  const VersionLimits* limits_;
+  RecordCache cache_;
+  DataKeyBuffer data_key_;
+  uint64_t key_count_ = 0;        // local records, dead or alive
+  uint64_t live_count_ = 0;       // local records with a live value when last written
+  uint64_t expiring_writes_ = 0;  // stores of a record that can expire or be reaped
+  uint64_t next_sibling_warn_ms_ = 0;
+};
+
+template <typename R>
+Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was_live) {
+  if (rec.siblings.size() >= limits_->warn_siblings) WarnSiblings(key, rec.siblings.size());
+  Status s = engine_->PutOwned(data_key_.Of(key), EncodeRecord(rec));
+  if (s.ok()) {
+    if (!existed) ++key_count_;
+    bool live = !IsDeleted(rec, clock_->WallMs());
+    if (live && !was_live) ++live_count_;
+    if (!live && was_live && live_count_ > 0) --live_count_;
+    for (const Sibling& sib : rec.siblings) {
+      if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
+        ++expiring_writes_;
+        break;
+      }
+    }
+    cache_.Put(key, std::forward<R>(rec), true);
+  } else {
+    cache_.Erase(key);
+  }
+  return s;
+}
+
+}  // namespace dynakv::cluster

@@ -1,0 +1,233 @@
+// cluster/write_coordinator.cc: see write_coordinator.h.
+#include "cluster/write_coordinator.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "cluster/forwarder.h"
+#include "cluster/hints.h"
+#include "protocol/resp.h"
+
+namespace dynakv::cluster {
+
+void WriteCoordinator::Write(const std::string& key, WriteRequest req, WriteCallback done) {
+  Status s = ctx_->CheckQuorum(&req.w, ctx_->cfg.w, "w");
+  if (!s.ok()) return done(s, WriteReply{});
+  ++ctx_->stats.writes;
+  if (ctx_->standalone) {
+    if (req.w > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
+    WriteReply reply;
+    bool existed = false, was_live = false;
+    s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
+    if (!s.ok()) return done(s, WriteReply{});
+    if (req.want_context) reply.context = reply.record.context;
+    if (req.want_record) {
+      s = ctx_->store.Store(key, reply.record, existed, was_live);
+    } else {
+      s = ctx_->store.Store(key, std::move(reply.record), existed, was_live);
+      reply.record = Record();
+    }
+    if (!s.ok()) return done(s, WriteReply{});
+    return done(Status::OK(), std::move(reply));
+  }
+  Coordinate(key, std::move(req), std::move(done), /*forwarded=*/false,
+             ctx_->cfg.request_timeout_ms);
+}
+
+// The coordinator's half of a write: assign the dot (only coordinators do) on top of the
+// local copy. *rec receives the new record; nothing is persisted here.
+Status WriteCoordinator::ApplyLocal(const std::string& key, WriteRequest& req, Record* rec,
+                                    bool* existed, bool* was_live) {
+  Status s = ctx_->store.Load(key, rec, existed, /*take=*/true);
+  if (!s.ok()) return s;
+  *was_live = *existed && !IsDeleted(*rec, ctx_->clock->WallMs());
+  return ApplyOp(req, rec, ctx_->actor);
+}
+
+// A stand-in coordinator (every preference-list node down) keeps the write as a hint for
+// `owner`. It builds on what it holds for the key (the hint it may already hold, a local
+// copy from an older ring), but once an earlier hint was delivered and deleted it no longer
+// knows the dots it issued for the key; so each stand-in write takes a fresh, never-used
+// actor and its dot can never repeat one (kv679; found by the simulator: partition.toml
+// seed 488 reissued a stand-in dot). The price: one clock entry per stand-in write, which
+// Prune() bounds.
+Status WriteCoordinator::ApplyStandIn(const std::string& key, const std::string& owner,
+                                      WriteRequest& req, Record* rec) {
+  bool found = false;
+  Status s = ctx_->store.Load(key, rec, &found);
+  if (!s.ok()) return s;
+  Record hinted;
+  bool have = false;
+  s = hints_->Peek(owner, key, &hinted, &have);
+  if (!s.ok()) return s;
+  if (have) *rec = cluster::Join(*rec, hinted);
+  return ApplyOp(req, rec, ctx_->FreshActor());
+}
+
+// The request's payload is moved into the record (callers use only req.w afterwards).
+Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
+  uint64_t now_ms = ctx_->clock->WallMs();
+  if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms, who);
+  NewValue v;
+  if (req.op == OpKind::kDelete) {
+    v.kind = ValueKind::kTombstone;
+  } else {
+    v = std::move(req.value);
+  }
+  // SET without a context supersedes every version this replica knows.
+  const VersionVector& ctx = req.has_context ? req.context : rec->context;
+  return ApplyWrite(rec, ctx, who, std::move(v), now_ms, ctx_->cfg.limits);
+}
+
+// INCR/DECR: merge the live counter siblings (so concurrent increments from other
+// coordinators are kept), add in our slot, and supersede everything we know.
+Status WriteCoordinator::ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms,
+                                      ActorId who) {
+  PNCounter c;
+  NewValue v;
+  v.kind = ValueKind::kCounter;
+  const Sibling* win = Winner(*rec, now_ms);
+  if (win && win->kind == ValueKind::kPlain) {
+    // A plain value SET after the counter resets it: it becomes the base.
+    if (!protocol::ParseRedisInt(win->value, &c.base)) {
+      return Status::Invalid("value is not an integer or out of range");
+    }
+    v.expiry_ms = win->expiry_ms;
+    v.flags = win->flags;
+  } else if (win) {
+    for (const Sibling* sib : LiveSiblings(*rec, now_ms)) {
+      if (sib->kind != ValueKind::kCounter) continue;
+      PNCounter other;
+      Status s = DecodeCounter(sib->value, &other);
+      if (!s.ok()) return s;
+      c.Merge(other);
+    }
+    v.expiry_ms = win->expiry_ms;  // INCR keeps the TTL, as in Redis
+    v.flags = win->flags;
+  }
+  int64_t result = 0;
+  if (__builtin_add_overflow(c.Value(), delta, &result)) {
+    return Status::Invalid("increment or decrement would overflow");
+  }
+  c.Add(who, delta);
+  v.value = EncodeCounter(c);
+  return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, ctx_->cfg.limits);
+}
+
+void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, WriteCallback done,
+                                  bool forwarded, uint64_t timeout_ms) {
+  const std::string& self = ctx_->cfg.id;
+  const Placement& placement = ctx_->placement;
+  const Membership& membership = ctx_->membership;
+  std::vector<uint32_t> walk;
+  size_t n = placement.n();
+  placement.Walk(key, placement.node_count(), &walk);
+  if (walk.empty()) return done(Status::Unavailable("no nodes own this key"), {});
+  std::vector<std::string> pref;
+  for (size_t i = 0; i < std::min(n, walk.size()); ++i) pref.push_back(placement.IdAt(walk[i]));
+  bool stand_in = false;
+  if (!forwarded && !Contains(pref, self)) {
+    bool any_reachable = std::any_of(pref.begin(), pref.end(), [&](const std::string& id) {
+      return membership.IsReachable(id);
+    });
+    if (any_reachable) {
+      return forwarder_->Forward(forwarder_->Target(pref), key, /*is_write=*/true, 0, &req,
+                                 nullptr, std::move(done));
+    }
+    // Every preference-list node is down (Dynamo §4.6): rather than fail, coordinate here
+    // and hold the write as a hint for the first of them; the rest go to fallbacks.
+    stand_in = true;
+  }
+  if (pref.size() < static_cast<size_t>(req.w)) {
+    return done(Status::Unavailable("w=" + std::to_string(req.w) + " but only " +
+                                    std::to_string(pref.size()) + " replicas"),
+                {});
+  }
+  WriteReply reply;
+  Status s;
+  if (stand_in) {
+    s = ApplyStandIn(key, pref.front(), req, &reply.record);
+    if (s.ok()) s = hints_->Store(pref.front(), key, reply.record);
+  } else {
+    bool existed = false, was_live = false;
+    s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
+    if (s.ok()) s = ctx_->store.Store(key, reply.record, existed, was_live);
+  }
+  if (!s.ok()) return done(s, {});
+  reply.context = reply.record.context;
+
+  uint64_t id = ctx_->NewRequest(RequestKind::kWrite, timeout_ms);
+  Pending& p = writes_[id];
+  p.quorum = WriteQuorum(req.w, (stand_in || Contains(pref, self)) ? 1 : 0);
+  p.cb = std::move(done);
+  // Sloppy quorum: a preference-list node we believe down is stood in for by the next
+  // reachable node past the top N, which holds the record as a hint for it.
+  size_t fallback = pref.size();
+  for (const auto& t : pref) {
+    if (t == self || (stand_in && t == pref.front())) continue;
+    Message m;
+    m.req_id = id;
+    m.key = key;
+    m.record = reply.record;
+    std::string to = t;
+    if (!membership.IsReachable(t)) {
+      while (fallback < walk.size()) {
+        const std::string& cand = placement.IdAt(walk[fallback++]);
+        if (cand != self && membership.IsReachable(cand)) {
+          to = cand;
+          break;
+        }
+      }
+    }
+    if (to != t) {
+      m.type = MsgType::kHintedWrite;
+      m.hint_owner = t;
+    } else {
+      m.type = MsgType::kWriteReq;
+    }
+    p.quorum.Expect(to);
+    ctx_->SendTo(to, &m);
+  }
+  p.reply = std::move(reply);
+  Progress(id);
+}
+
+void WriteCoordinator::OnAck(uint64_t id, const std::string& from, const Status& s) {
+  auto it = writes_.find(id);
+  if (it == writes_.end()) return;
+  if (!it->second.quorum.Ack(from, s.ok())) return;  // duplicate or stray
+  Progress(id);
+}
+
+void WriteCoordinator::Progress(uint64_t id) {
+  auto it = writes_.find(id);
+  if (it == writes_.end()) return;
+  Pending& p = it->second;
+  Status s;
+  switch (p.quorum.Check()) {
+    case Verdict::kSucceeded:
+      s = Status::OK();
+      break;
+    case Verdict::kFailed:
+      s = Status::Unavailable("too few replicas acknowledged the write");
+      break;
+    case Verdict::kPending:
+      return;
+  }
+  WriteCallback cb = std::move(p.cb);
+  WriteReply reply = s.ok() ? std::move(p.reply) : WriteReply{};
+  writes_.erase(it);
+  cb(s, std::move(reply));
+}
+
+void WriteCoordinator::Expire(uint64_t id) {
+  auto it = writes_.find(id);
+  if (it == writes_.end()) return;
+  ++ctx_->stats.coordinator_timeouts;
+  WriteCallback cb = std::move(it->second.cb);
+  writes_.erase(it);
+  cb(Status::Unavailable("write timed out waiting for replicas"), {});
+}
+
+}  // namespace dynakv::cluster

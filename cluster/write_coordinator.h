@@ -1,0 +1,61 @@
+// cluster/write_coordinator.h: writes this node coordinates (Dynamo §4.5). The coordinator
+// applies the operation to its own copy (it alone assigns the write's dot), then sends the
+// new record to the rest of the preference list and answers once W copies are durable
+// (WriteQuorum; its own counts). A preference-list node believed down is stood in for by
+// the next reachable node past the top N, which keeps the record as a hint (sloppy quorum,
+// §4.6). When every preference-list node is down this node stands in as coordinator.
+// A write for a key this node does not replicate goes to a replica (Forwarder).
+// See docs/ARCHITECTURE.md, "The path of a request".
+//
+// Thread-safety: single-threaded; owned by one Node.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "cluster/node.h"
+#include "cluster/node_context.h"
+#include "cluster/quorum.h"
+
+namespace dynakv::cluster {
+
+class Forwarder;
+class Hints;
+
+class WriteCoordinator {
+ public:
+  using WriteCallback = Node::WriteCallback;
+
+  WriteCoordinator(NodeContext* ctx, Forwarder* forwarder, Hints* hints)
+      : ctx_(ctx), forwarder_(forwarder), hints_(hints) {}
+
+  // A client write: the standalone fast path, else Coordinate.
+  void Write(const std::string& key, WriteRequest req, WriteCallback done);
+  // forwarded: another node handed us the request; coordinate even if we are not a replica.
+  void Coordinate(const std::string& key, WriteRequest req, WriteCallback done,
+                  bool forwarded, uint64_t timeout_ms);
+  void OnAck(uint64_t id, const std::string& from, const Status& s);
+  void Expire(uint64_t id);
+
+ private:
+  struct Pending {
+    WriteQuorum quorum;
+    WriteReply reply;
+    WriteCallback cb;
+  };
+  Status ApplyLocal(const std::string& key, WriteRequest& req, Record* rec, bool* existed,
+                    bool* was_live);
+  Status ApplyStandIn(const std::string& key, const std::string& owner, WriteRequest& req,
+                      Record* rec);
+  Status ApplyOp(WriteRequest& req, Record* rec, ActorId who);
+  Status ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms, ActorId who);
+  void Progress(uint64_t id);
+
+  NodeContext* ctx_;
+  Forwarder* forwarder_;
+  Hints* hints_;
+  std::map<uint64_t, Pending> writes_;
+};
+
+}  // namespace dynakv::cluster
