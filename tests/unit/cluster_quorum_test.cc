@@ -1,0 +1,124 @@
+// Unit tests for the pure quorum logic (cluster/quorum.h) and the request table
+// (cluster/request_table.h).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "cluster/quorum.h"
+#include "cluster/request_table.h"
+
+namespace dynakv::cluster {
+namespace {
+
+Record RecWith(ActorId actor, const std::string& value) {
+  Record r;
+  NewValue v;
+  v.value = value;
+  EXPECT_TRUE(ApplyWrite(&r, r.context, actor, v, 1000, VersionLimits{}).ok());
+  return r;
+}
+
+TEST(ReadQuorumTest, SucceedsAtRAndJoinsReplies) {
+  ReadQuorum q(2);
+  q.Expect("a");
+  q.Expect("b");
+  q.Expect("c");
+  EXPECT_EQ(q.Check(), Verdict::kPending);
+  EXPECT_TRUE(q.Add("a", true, RecWith(1, "x")));
+  EXPECT_EQ(q.Check(), Verdict::kPending);
+  EXPECT_TRUE(q.Add("b", true, RecWith(2, "y")));
+  EXPECT_EQ(q.Check(), Verdict::kSucceeded);
+  EXPECT_FALSE(q.AllIn());
+  EXPECT_EQ(q.joined().siblings.size(), 2u);  // concurrent writes: both kept
+  EXPECT_TRUE(q.Add("c", true, Record()));
+  EXPECT_TRUE(q.AllIn());
+  // Every reply differs from the joined record: all three need read repair.
+  size_t stale = 0;
+  for (const auto& r : q.replies()) stale += r.record == q.joined() ? 0 : 1;
+  EXPECT_EQ(stale, 3u);
+}
+
+TEST(ReadQuorumTest, FailsWhenTooFewCanAnswer) {
+  ReadQuorum q(2);
+  q.Expect("a");
+  q.Expect("b");
+  EXPECT_TRUE(q.Add("a", false, Record()));
+  EXPECT_EQ(q.Check(), Verdict::kFailed);
+}
+
+TEST(ReadQuorumTest, IgnoresStrangersAndDuplicates) {
+  ReadQuorum q(1);
+  q.Expect("a");
+  EXPECT_FALSE(q.Add("z", true, RecWith(1, "x")));
+  EXPECT_EQ(q.Check(), Verdict::kPending);
+  EXPECT_TRUE(q.Add("a", true, RecWith(1, "x")));
+  EXPECT_FALSE(q.Add("a", true, RecWith(2, "y")));
+  EXPECT_EQ(q.replies().size(), 1u);
+}
+
+TEST(WriteQuorumTest, LocalCopyCountsAndFailuresEndIt) {
+  WriteQuorum q(2, /*local_acks=*/1);
+  q.Expect("b");
+  q.Expect("c");
+  EXPECT_EQ(q.Check(), Verdict::kPending);
+  EXPECT_FALSE(q.Ack("z", true));
+  EXPECT_TRUE(q.Ack("b", false));
+  EXPECT_EQ(q.Check(), Verdict::kPending);  // c may still ack
+  EXPECT_TRUE(q.Ack("c", true));
+  EXPECT_EQ(q.Check(), Verdict::kSucceeded);
+  EXPECT_FALSE(q.Ack("c", true));  // duplicate
+
+  WriteQuorum f(3, 1);
+  f.Expect("b");
+  f.Expect("c");
+  EXPECT_TRUE(f.Ack("b", false));
+  EXPECT_EQ(f.Check(), Verdict::kFailed);
+}
+
+TEST(WriteQuorumTest, W1WithLocalCopyIsDoneAtOnce) {
+  WriteQuorum q(1, 1);
+  q.Expect("b");
+  EXPECT_EQ(q.Check(), Verdict::kSucceeded);
+}
+
+TEST(RequestTableTest, ExpiresInDeadlineOrderOnceByKind) {
+  RequestTable t;
+  t.Reset(100);
+  std::vector<std::pair<char, uint64_t>> fired;
+  t.OnExpire(RequestKind::kRead, [&](uint64_t id) { fired.push_back({'r', id}); });
+  t.OnExpire(RequestKind::kWrite, [&](uint64_t id) { fired.push_back({'w', id}); });
+  uint64_t a = t.Add(RequestKind::kRead, 50);
+  uint64_t b = t.Add(RequestKind::kWrite, 20);
+  uint64_t c = t.Add(RequestKind::kRead, 20);
+  EXPECT_EQ(a, 100u);
+  EXPECT_EQ(b, 101u);
+  EXPECT_EQ(c, 102u);
+  t.ExpireDue(19);
+  EXPECT_TRUE(fired.empty());
+  t.ExpireDue(20);
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0], std::make_pair('w', b));  // equal deadlines: in the order added
+  EXPECT_EQ(fired[1], std::make_pair('r', c));
+  t.ExpireDue(1000);
+  ASSERT_EQ(fired.size(), 3u);
+  EXPECT_EQ(fired[2], std::make_pair('r', a));
+  t.ExpireDue(2000);
+  EXPECT_EQ(fired.size(), 3u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(RequestTableTest, HandlersMayAddRequests) {
+  RequestTable t;
+  int fired = 0;
+  t.OnExpire(RequestKind::kScan, [&](uint64_t) {
+    if (++fired == 1) t.Add(RequestKind::kScan, 10);  // already due: next call, not this one
+  });
+  t.Add(RequestKind::kScan, 5);
+  t.ExpireDue(10);
+  EXPECT_EQ(fired, 1);
+  t.ExpireDue(10);
+  EXPECT_EQ(fired, 2);
+}
+
+}  // namespace
+}  // namespace dynakv::cluster
