@@ -54,8 +54,6 @@ void AntiEntropy::BuildStep(uint64_t now) {
   if (building_ && next_.ring_hash != placement.ring_hash()) StartBuild(now);  // ring moved
   if (!building_) return;
   const std::string& self = ctx_->cfg.id;
-  size_t n = placement.n();
-  std::vector<uint32_t> walk;
   size_t seen = 0, hashed = 0;
   bool more = false;
   std::string last;
@@ -69,10 +67,9 @@ void AntiEntropy::BuildStep(uint64_t now) {
                                   hashed += k.size() + v.size();
                                   last.assign(k);
                                   std::string_view key = k.substr(kDataPrefix.size());
-                                  placement.Walk(key, n, &walk);
-                                  bool mine = false;
-                                  for (uint32_t i : walk) mine |= placement.IdAt(i) == self;
-                                  if (!mine || walk.size() < 2) return true;
+                                  uint32_t part = Placement::PartitionOf(key);
+                                  std::span<const uint32_t> walk = placement.Owners(part);
+                                  if (!placement.Owns(part) || walk.size() < 2) return true;
                                   uint32_t idx = static_cast<uint32_t>(next_.keys.size());
                                   next_.keys.emplace_back(key);
                                   size_t leaf = MerkleTree::LeafOf(key);

@@ -34,7 +34,8 @@ struct MemberState {
   std::string cluster_addr;
   std::string client_addr;
   MemberStatus status = MemberStatus::kJoining;
-  uint32_t tokens = 0;
+  uint32_t weight = 100;     // capacity: share of the partitions (PartitionRing)
+  std::string zone;          // replicas of a partition go to distinct zones where possible
   uint64_t heartbeat = 0;    // bumped by the member itself every gossip round
   uint64_t incarnation = 0;  // bumped by the member at start and to refute suspicion
   bool operator==(const MemberState&) const = default;

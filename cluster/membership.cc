@@ -24,7 +24,8 @@ Membership::Membership(MembershipConfig cfg, Random* random)
   e.state.id = cfg_.id;
   e.state.cluster_addr = cfg_.cluster_addr;
   e.state.client_addr = cfg_.client_addr;
-  e.state.tokens = static_cast<uint32_t>(std::clamp(cfg_.tokens, 1, Ring::kMaxTokensPerNode));
+  e.state.weight = std::clamp<uint32_t>(cfg_.weight, 1, PartitionRing::kMaxWeight);
+  e.state.zone = cfg_.zone;
   entries_[cfg_.id] = e;
 }
 
@@ -164,7 +165,7 @@ bool Membership::Merge(const std::vector<MemberState>& remote, uint64_t now_ms) 
       e.state.status = r.status;
     }
     ring_changed |= OwnsRange(before.status) != OwnsRange(e.state.status) ||
-                    before.tokens != e.state.tokens;
+                    before.weight != e.state.weight || before.zone != e.state.zone;
   }
   if (heard_peer && Self().status == MemberStatus::kJoining) {
     Self().status = MemberStatus::kUp;
@@ -190,10 +191,10 @@ bool Membership::IsReachable(const std::string& id) const {
   return m && m->status != MemberStatus::kDown && m->status != MemberStatus::kRemoved;
 }
 
-std::vector<Ring::Member> Membership::RingMembers() const {
-  std::vector<Ring::Member> out;
+std::vector<PartitionRing::Member> Membership::RingMembers() const {
+  std::vector<PartitionRing::Member> out;
   for (const auto& [id, e] : entries_) {
-    if (OwnsRange(e.state.status)) out.push_back({id, static_cast<int>(e.state.tokens)});
+    if (OwnsRange(e.state.status)) out.push_back({id, e.state.weight, e.state.zone});
   }
   return out;
 }

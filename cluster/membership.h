@@ -24,7 +24,7 @@
 
 #include "cluster/env.h"
 #include "cluster/member_state.h"
-#include "cluster/ring.h"
+#include "cluster/partition_ring.h"
 #include "storage/status.h"
 
 namespace dynakv::cluster {
@@ -33,7 +33,8 @@ struct MembershipConfig {
   std::string id;
   std::string cluster_addr;
   std::string client_addr;
-  int tokens = 256;
+  uint32_t weight = 100;
+  std::string zone;
   std::vector<std::string> seeds;  // cluster addresses; our own address is ignored
   uint64_t gossip_interval_ms = 200;
   uint64_t suspect_after_ms = 2000;
@@ -56,14 +57,14 @@ class Membership {
   // member, every seed while we know no live peer).
   void Tick(uint64_t now_ms, std::vector<std::string>* gossip_to);
 
-  // Merges a peer's digest. Returns true when the ring membership (ids, tokens, owning
+  // Merges a peer's digest. Returns true when the ring membership (ids, weights, zones, owning
   // status) changed, so the caller rebuilds its Ring.
   bool Merge(const std::vector<MemberState>& remote, uint64_t now_ms);
 
   std::vector<MemberState> Digest() const;  // every member we know, ourselves included
   const MemberState* Find(const std::string& id) const;
   const MemberState& self() const { return entries_.at(cfg_.id).state; }
-  std::vector<Ring::Member> RingMembers() const;
+  std::vector<PartitionRing::Member> RingMembers() const;
   size_t size() const { return entries_.size(); }
 
   // Peers count as reachable unless down (or gone).

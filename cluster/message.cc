@@ -117,7 +117,8 @@ void EncodePayload(const Message& m, std::string* out) {
         w.Str(ms.cluster_addr);
         w.Str(ms.client_addr);
         w.U8(static_cast<uint8_t>(ms.status));
-        w.U32(ms.tokens);
+        w.U32(ms.weight);
+        w.Str(ms.zone);
         w.U64(ms.heartbeat);
         w.U64(ms.incarnation);
       }
@@ -271,7 +272,8 @@ bool DecodePayload(std::string_view payload, Message* m) {
         uint8_t st = r.U8();
         if (st > kMaxMemberStatus) return false;
         ms.status = static_cast<MemberStatus>(st);
-        ms.tokens = r.U32();
+        ms.weight = r.U32();
+        ms.zone = r.Str(kMaxIdBytes);
         ms.heartbeat = r.U64();
         ms.incarnation = r.U64();
         if (ms.id.empty() || ms.cluster_addr.empty()) return false;

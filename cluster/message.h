@@ -54,7 +54,7 @@ constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLe
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
 
 constexpr uint16_t kFrameMagic = 0x4B44;
-constexpr uint8_t kFrameVersion = 1;
+constexpr uint8_t kFrameVersion = 2;  // 2: weight and zone in gossip; handoff messages
 constexpr size_t kFrameHeaderBytes = 8;
 constexpr size_t kMacBytes = 16;
 constexpr size_t kChecksumBytes = 8;

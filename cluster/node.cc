@@ -240,13 +240,13 @@ struct Node::Impl {
   std::vector<MemberInfo> Members() const {
     std::vector<MemberInfo> out;
     if (ctx.standalone) {
-      out.push_back({cfg().id, cfg().cluster_addr, cfg().client_addr, "up", cfg().tokens, 0,
-                     incarnation});
+      out.push_back({cfg().id, cfg().cluster_addr, cfg().client_addr, "up", cfg().weight,
+                     cfg().zone, 0, incarnation});
       return out;
     }
     for (const auto& m : ctx.membership.Digest()) {
       out.push_back({m.id, m.cluster_addr, m.client_addr, MemberStatusName(m.status),
-                     static_cast<int>(m.tokens), m.heartbeat, m.incarnation});
+                     m.weight, m.zone, m.heartbeat, m.incarnation});
     }
     return out;
   }
@@ -330,8 +330,26 @@ std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 Status Node::Join(const std::string& cluster_addr) { return impl_->JoinCluster(cluster_addr); }
 Status Node::Leave() { return impl_->LeaveCluster(); }
 Status Node::Remove(const std::string& node_id) { return impl_->RemoveMember(node_id); }
-std::vector<std::pair<uint64_t, std::string>> Node::RingTokens() const {
-  return impl_->ctx.placement.ring().Tokens();
+std::vector<Node::PartitionRange> Node::RingRanges() const {
+  const Placement& pl = impl_->ctx.placement;
+  std::vector<PartitionRange> out;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto owners = pl.Owners(p);
+    if (!out.empty() && out.back().last + 1 == p &&
+        std::equal(owners.begin(), owners.end(), out.back().owners.begin(),
+                   out.back().owners.end(),
+                   [&](uint32_t i, const std::string& id) { return pl.IdAt(i) == id; })) {
+      out.back().last = p;
+      continue;
+    }
+    out.push_back({p, p, pl.OwnersOf(p)});
+  }
+  return out;
+}
+uint32_t Node::PartitionsOwned() const {
+  uint32_t n = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) n += impl_->ctx.placement.Owns(p) ? 1 : 0;
+  return n;
 }
 std::vector<std::string> Node::PreferenceList(const std::string& key) const {
   return impl_->ctx.placement.Preference(key);

@@ -51,7 +51,8 @@ struct NodeConfig {
   std::string cluster_addr;          // "host:port" peers reach us on; "" = standalone
   std::string client_addr;           // RESP address shown in DYNAMO MEMBERS
   std::vector<std::string> seeds;    // cluster addresses to join through
-  int tokens = 256;                  // virtual nodes
+  uint32_t weight = 100;             // capacity: share of the partitions (1..10000)
+  std::string zone;                  // failure domain; replicas go to distinct zones
   int n = 1, r = 1, w = 1;
   uint64_t request_timeout_ms = 1000;
   uint64_t gossip_interval_ms = 200;
@@ -92,7 +93,8 @@ struct WriteReply {
 
 struct MemberInfo {
   std::string id, cluster_addr, client_addr, status;  // status: joining up suspect down leaving removed
-  int tokens = 0;
+  uint32_t weight = 0;
+  std::string zone;
   uint64_t heartbeat = 0, incarnation = 0;
 };
 
@@ -173,8 +175,14 @@ class Node {
   Status Join(const std::string& cluster_addr);
   Status Leave();
   Status Remove(const std::string& node_id);
-  // Ring: (token, node id) pairs in ring order.
-  std::vector<std::pair<uint64_t, std::string>> RingTokens() const;
+  // Ring: runs of consecutive partitions with the same preference list, in partition order.
+  struct PartitionRange {
+    uint32_t first = 0, last = 0;    // inclusive
+    std::vector<std::string> owners; // node ids, coordinator first
+    bool operator==(const PartitionRange&) const = default;
+  };
+  std::vector<PartitionRange> RingRanges() const;
+  uint32_t PartitionsOwned() const;  // partitions this node holds a replica of
   std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
 
   const NodeConfig& config() const;

@@ -31,11 +31,11 @@ struct NodeContext {
         engine(e),
         logger(l),
         standalone(cfg.cluster_addr.empty()),
-        membership(MembershipConfig{cfg.id, cfg.cluster_addr, cfg.client_addr, cfg.tokens,
-                                    cfg.seeds, cfg.gossip_interval_ms, cfg.suspect_after_ms,
+        membership(MembershipConfig{cfg.id, cfg.cluster_addr, cfg.client_addr, cfg.weight,
+                                    cfg.zone, cfg.seeds, cfg.gossip_interval_ms, cfg.suspect_after_ms,
                                     cfg.down_after_ms},
                    r),
-        placement(cfg.id, cfg.n, cfg.tokens),
+        placement(cfg.id, cfg.n, cfg.weight, cfg.zone),
         store(e, cl, l, cfg.record_cache_bytes, &cfg.limits) {}
 
   NodeConfig cfg;

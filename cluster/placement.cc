@@ -5,51 +5,52 @@
 #include <set>
 #include <utility>
 
-#include <xxhash.h>
-
 namespace dynakv::cluster {
 
-Placement::Placement(std::string self_id, int n, int self_tokens)
+Placement::Placement(std::string self_id, int n, uint32_t self_weight, std::string self_zone)
     : self_(std::move(self_id)), n_(static_cast<size_t>(std::max(n, 1))) {
-  ring_.Build({{self_, self_tokens}});
+  ring_.Build({{self_, self_weight, std::move(self_zone)}}, n_);
   Derive();
 }
 
-bool Placement::Rebuild(std::vector<Ring::Member> members) {
-  if (ring_.SameMembers(members)) return false;
-  ring_.Build(std::move(members));
+bool Placement::Rebuild(std::vector<PartitionRing::Member> members) {
+  if (ring_.SameMembers(members, n_)) return false;
+  ring_.Build(std::move(members), n_);
   Derive();
   return true;
 }
 
+std::vector<std::string> Placement::OwnersOf(uint32_t partition) const {
+  std::vector<std::string> out;
+  for (uint32_t i : ring_.Owners(partition)) out.push_back(IdAt(i));
+  return out;
+}
+
 std::vector<std::string> Placement::Preference(std::string_view key) const {
-  return ring_.PreferenceList(key, n_);
+  return OwnersOf(PartitionOf(key));
 }
 
 void Placement::Walk(std::string_view key, size_t max, std::vector<uint32_t>* out) const {
-  ring_.Walk(Ring::KeyHash(key), max, out);
+  ring_.Walk(PartitionOf(key), max, out);
 }
 
 void Placement::Derive() {
-  uint64_t h = XXH3_64bits_withSeed(nullptr, 0, static_cast<uint64_t>(n_));
-  for (const auto& m : ring_.members()) {
-    h = XXH3_64bits_withSeed(m.id.data(), m.id.size(), h);
-    h = XXH3_64bits_withSeed(&m.tokens, sizeof m.tokens, h);
+  owned_.assign(kPartitions, false);
+  std::set<uint32_t> partners;
+  uint32_t me = UINT32_MAX;
+  for (uint32_t i = 0; i < ring_.node_count(); ++i) {
+    if (IdAt(i) == self_) me = i;
   }
-  ring_hash_ = h;
-  // The peers we share a replica set with: walk the preference list of every arc.
-  std::set<std::string> partners;
-  std::vector<uint32_t> walk;
-  for (const auto& [pos, id] : ring_.Tokens()) {
-    ring_.Walk(pos, n_, &walk);
-    bool mine = false;
-    for (uint32_t i : walk) mine |= ring_.members()[i].id == self_;
-    if (!mine) continue;
-    for (uint32_t i : walk) {
-      if (ring_.members()[i].id != self_) partners.insert(ring_.members()[i].id);
+  for (uint32_t p = 0; p < kPartitions && me != UINT32_MAX; ++p) {
+    auto owners = ring_.Owners(p);
+    if (std::find(owners.begin(), owners.end(), me) == owners.end()) continue;
+    owned_[p] = true;
+    for (uint32_t i : owners) {
+      if (i != me) partners.insert(i);
     }
   }
-  partners_.assign(partners.begin(), partners.end());
+  partners_.clear();
+  for (uint32_t i : partners) partners_.push_back(IdAt(i));  // members are sorted by id
 }
 
 }  // namespace dynakv::cluster

@@ -1,50 +1,61 @@
-// cluster/placement.h: where keys live. Wraps the ring with the replication factor N and
-// this node's id, and derives what the rest of the node asks about placement: a key's
-// preference list, the walk past it (sloppy-quorum fallbacks), a fingerprint of the ring
-// (anti-entropy compares trees only under the same ring) and the peers this node shares a
-// replica set with (anti-entropy partners). See docs/ARCHITECTURE.md, "Placement".
+// cluster/placement.h: where keys live. Wraps the partitioned ring (partition_ring.h: Q =
+// 16384 fixed partitions, a key's partition is its Redis Cluster hash slot) with this
+// node's id, and derives what the rest of the node asks about placement: a key's
+// preference list, the walk past it (sloppy-quorum fallbacks), which partitions this node
+// replicates, a fingerprint of the ring (anti-entropy compares trees only under the same
+// ring) and the peers this node shares a replica set with (anti-entropy partners).
+// See docs/ARCHITECTURE.md, "Placement".
 //
 // Thread-safety: single-threaded; owned by one Node.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "cluster/ring.h"
+#include "cluster/partition_ring.h"
 
 namespace dynakv::cluster {
 
 class Placement {
  public:
-  Placement(std::string self_id, int n, int self_tokens);
+  Placement(std::string self_id, int n, uint32_t self_weight, std::string self_zone);
 
   // Replaces the member set; true when the ring changed (then the derived views are new).
-  bool Rebuild(std::vector<Ring::Member> members);
+  bool Rebuild(std::vector<PartitionRing::Member> members);
 
-  // The key's preference list: up to N node ids.
+  static uint32_t PartitionOf(std::string_view key) { return KeyPartition(key); }
+
+  // The key's (partition's) preference list: up to N node ids, the coordinator first.
   std::vector<std::string> Preference(std::string_view key) const;
-  // Every node in walk order from the key (the preference list first, then the fallbacks),
-  // at most `max`, as indexes; IdAt names them.
+  std::vector<std::string> OwnersOf(uint32_t partition) const;
+  // The same as indexes into the member list (IdAt names them); no copies.
+  std::span<const uint32_t> Owners(uint32_t partition) const { return ring_.Owners(partition); }
+  // Every node in walk order for the key's partition (the preference list first, then the
+  // fallbacks), at most `max`, as indexes. Computed on demand: not for the hot path.
   void Walk(std::string_view key, size_t max, std::vector<uint32_t>* out) const;
   const std::string& IdAt(uint32_t i) const { return ring_.members()[i].id; }
+  // Whether this node is in the partition's preference list.
+  bool Owns(uint32_t partition) const { return owned_[partition]; }
+  bool Replicates(std::string_view key) const { return owned_[PartitionOf(key)]; }
 
   size_t n() const { return n_; }
   size_t node_count() const { return ring_.node_count(); }
   const std::string& self() const { return self_; }
-  uint64_t ring_hash() const { return ring_hash_; }
+  uint64_t ring_hash() const { return ring_.Fingerprint(); }
   // Nodes that share at least one replica set with this one, by id.
   const std::vector<std::string>& partners() const { return partners_; }
-  const Ring& ring() const { return ring_; }
+  const PartitionRing& ring() const { return ring_; }
 
  private:
   void Derive();
 
   std::string self_;
   size_t n_;
-  Ring ring_;
-  uint64_t ring_hash_ = 0;           // fingerprint of the ring (members, tokens, n)
+  PartitionRing ring_;
+  std::vector<bool> owned_;  // kPartitions flags: self in the preference list
   std::vector<std::string> partners_;
 };
 

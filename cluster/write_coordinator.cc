@@ -120,12 +120,11 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   const std::string& self = ctx_->cfg.id;
   const Placement& placement = ctx_->placement;
   const Membership& membership = ctx_->membership;
-  std::vector<uint32_t> walk;
-  size_t n = placement.n();
-  placement.Walk(key, placement.node_count(), &walk);
-  if (walk.empty()) return done(Status::Unavailable("no nodes own this key"), {});
+  std::span<const uint32_t> owners = placement.Owners(Placement::PartitionOf(key));
+  if (owners.empty()) return done(Status::Unavailable("no nodes own this key"), {});
   std::vector<std::string> pref;
-  for (size_t i = 0; i < std::min(n, walk.size()); ++i) pref.push_back(placement.IdAt(walk[i]));
+  pref.reserve(owners.size());
+  for (uint32_t i : owners) pref.push_back(placement.IdAt(i));
   bool stand_in = false;
   if (!forwarded && !Contains(pref, self)) {
     bool any_reachable = std::any_of(pref.begin(), pref.end(), [&](const std::string& id) {
@@ -163,6 +162,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   p.cb = std::move(done);
   // Sloppy quorum: a preference-list node we believe down is stood in for by the next
   // reachable node past the top N, which holds the record as a hint for it.
+  std::vector<uint32_t> walk;  // the fallbacks past the top N, computed only when needed
   size_t fallback = pref.size();
   for (const auto& t : pref) {
     if (t == self || (stand_in && t == pref.front())) continue;
@@ -172,6 +172,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     m.record = reply.record;
     std::string to = t;
     if (!membership.IsReachable(t)) {
+      if (walk.empty()) placement.Walk(key, placement.node_count(), &walk);
       while (fallback < walk.size()) {
         const std::string& cand = placement.IdAt(walk[fallback++]);
         if (cand != self && membership.IsReachable(cand)) {

@@ -117,18 +117,22 @@ void CmdDynamo(CommandCtx& ctx) {
         w.Bulk(m.cluster_addr);
         w.Bulk(m.client_addr);
         w.Bulk(m.status);
-        w.Int(m.tokens);
+        w.Int(m.weight);
       }
     });
   }
+  // One row per run of consecutive partitions (Redis Cluster hash slots) that share a
+  // preference list: [first, last, [node id, ...]], as CLUSTER SLOTS groups slots.
   if (sub == "ring" && ctx.args.size() == 2) {
-    auto ring = node->RingTokens();
+    auto ring = node->RingRanges();
     return ctx.reply.Send([&](RespWriter& w) {
       w.Array(ring.size());
-      for (auto& [tok, id] : ring) {
-        w.Array(2);
-        w.Bulk(std::to_string(tok));
-        w.Bulk(id);
+      for (auto& range : ring) {
+        w.Array(3);
+        w.Int(range.first);
+        w.Int(range.last);
+        w.Array(range.owners.size());
+        for (auto& id : range.owners) w.Bulk(id);
       }
     });
   }

@@ -423,14 +423,11 @@ std::string InfoText(Server* s, const std::string& section_in) {
     auto* n = s->node();
     auto ns = n->stats();
     auto members = n->Members();
-    size_t owned = 0;
-    for (auto& [tok, id] : n->RingTokens()) {
-      if (id == c.node_id) owned++;
-    }
+    size_t owned = n->PartitionsOwned();
     os << "# Dynamo\r\nnode_id:" << c.node_id << "\r\nactor:" << std::hex << n->actor() << std::dec
        << "\r\ncluster_address:" << c.cluster_addr << "\r\nmembers:" << members.size() << "\r\n";
-    for (auto& m : members) os << "member_" << m.id << ":" << m.status << "," << m.cluster_addr << "," << m.tokens << "\r\n";
-    os << "tokens_owned:" << owned << "\r\nn:" << c.n << "\r\nr:" << c.r << "\r\nw:" << c.w
+    for (auto& m : members) os << "member_" << m.id << ":" << m.status << "," << m.cluster_addr << "," << m.weight << "\r\n";
+    os << "partitions_owned:" << owned << "\r\nn:" << c.n << "\r\nr:" << c.r << "\r\nw:" << c.w
        << "\r\nreads:" << ns.reads << "\r\nwrites:" << ns.writes << "\r\nread_repairs:" << ns.read_repairs
        << "\r\ncoordinator_timeouts:" << ns.coordinator_timeouts << "\r\nforwarded:" << ns.forwarded
        << "\r\nhints_stored:" << ns.hints_stored << "\r\nhints_delivered:" << ns.hints_delivered

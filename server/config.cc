@@ -27,12 +27,13 @@ std::function<void*(Config*)> F(T Config::*m) {
 const std::vector<Option>& Options() {
   static const std::vector<Option> kOptions = {
       {"node.id", "id", Type::kString, "stable node identity (actor prefix in logs)", F(&Config::node_id)},
+      {"node.weight", "weight", Type::kInt, "capacity: this node's share of the 16384 partitions, relative to the others' (1..10000)", F(&Config::weight)},
+      {"node.zone", "zone", Type::kString, "failure domain (rack, AZ); a partition's replicas go to distinct zones where possible", F(&Config::zone)},
       {"node.data_dir", "dir", Type::kString, "data directory (LMDB files, incarnation)", F(&Config::data_dir)},
       {"listen.redis", "bind", Type::kString, "RESP listen address host:port", F(&Config::redis_addr)},
       {"listen.memcache", nullptr, Type::kString, "memcached listen address; \"\" disables", F(&Config::memcache_addr)},
       {"listen.cluster", nullptr, Type::kString, "inter-node listen address; \"\" = standalone", F(&Config::cluster_addr)},
       {"cluster.seeds", "seeds", Type::kStringList, "cluster addresses to join through (comma-separated on the command line)", F(&Config::seeds)},
-      {"cluster.tokens", nullptr, Type::kInt, "virtual nodes on the ring; a bigger machine takes more", F(&Config::tokens)},
       {"cluster.gossip_interval_ms", nullptr, Type::kInt, "gossip period", F(&Config::gossip_interval_ms)},
       {"cluster.request_timeout_ms", nullptr, Type::kInt, "coordinator timeout before -UNAVAILABLE", F(&Config::request_timeout_ms)},
       {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
@@ -156,6 +157,10 @@ Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) 
       for (const auto& opt : Options()) {
         if (path == opt.path) o = &opt;
       }
+      if (!o && path == "cluster.tokens") {
+        return Status::Invalid(name + ": 'cluster.tokens' is gone: the ring has 16384 fixed "
+                               "partitions; give a bigger machine a bigger node.weight instead");
+      }
       if (!o) return Status::Invalid(name + ": unknown key '" + path + "'");
       void* p = o->field(cfg);
       switch (o->type) {
@@ -206,7 +211,8 @@ Status Validate(const Config& c) {
   for (const auto& seed : c.seeds) {
     if (Status s = SplitHostPort(seed, &h, &p); !s.ok()) return bad("cluster.seeds", s.message());
   }
-  if (c.tokens < 1 || c.tokens > 4096) return bad("cluster.tokens", "must be in 1..4096");
+  if (c.weight < 1 || c.weight > 10000) return bad("node.weight", "must be in 1..10000");
+  if (c.zone.size() > 255) return bad("node.zone", "must be at most 255 bytes");
   if (c.n < 1 || c.n > 16) return bad("replication.n", "must be in 1..16");
   if (c.r < 1 || c.r > c.n) return bad("replication.r", "must be in 1..n (n = " + std::to_string(c.n) + ")");
   if (c.w < 1 || c.w > c.n) return bad("replication.w", "must be in 1..n (n = " + std::to_string(c.n) + ")");

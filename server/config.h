@@ -20,13 +20,14 @@ struct Config {
   // [node]
   std::string node_id = "n1";
   std::string data_dir = "./data";
+  int64_t weight = 100;  // share of the partitions, relative to the other nodes
+  std::string zone;      // failure domain
   // [listen]
   std::string redis_addr = "127.0.0.1:6379";
   std::string memcache_addr;  // "" disables the memcached listener
   std::string cluster_addr;   // "" = standalone node (no inter-node listener)
   // [cluster]
   std::vector<std::string> seeds;
-  int64_t tokens = 256;
   int64_t gossip_interval_ms = 200;
   int64_t request_timeout_ms = 1000;
   int64_t suspect_after_ms = 2000;

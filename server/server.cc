@@ -150,7 +150,8 @@ Status Server::Init() {
   nc.cluster_addr = cfg_.cluster_addr;
   nc.client_addr = cfg_.redis_addr;
   nc.seeds = cfg_.seeds;
-  nc.tokens = int(cfg_.tokens);
+  nc.weight = uint32_t(cfg_.weight);
+  nc.zone = cfg_.zone;
   nc.n = int(cfg_.n);
   nc.r = int(cfg_.r);
   nc.w = int(cfg_.w);

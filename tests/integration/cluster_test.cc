@@ -35,7 +35,7 @@ constexpr int kGossipMs = 100;
 constexpr int kSuspectMs = 500;
 constexpr int kDownMs = 1500;
 constexpr int kRequestTimeoutMs = 500;
-constexpr int kTokens = 64;
+constexpr int kWeight = 100;  // node.weight of every node
 
 std::string Str(const redisReply* r) { return r && r->str ? std::string(r->str, r->len) : std::string(); }
 std::string Str(const Reply& r) { return Str(r.get()); }
@@ -72,10 +72,10 @@ std::vector<std::string> Siblings(const Reply& dget) {
   return ::testing::AssertionFailure() << "expected a DPUT context (non-empty bulk), got " << Describe(r);
 }
 
-// One row of DYNAMO MEMBERS: [id, cluster addr, client addr, status, tokens].
+// One row of DYNAMO MEMBERS: [id, cluster addr, client addr, status, weight].
 struct Member {
   std::string id, cluster_addr, client_addr, status;
-  long long tokens = -1;
+  long long weight = -1;
 };
 
 // Parses DYNAMO MEMBERS strictly (the 5-tuple format of DESIGN.md §3). False + *why if the
@@ -100,7 +100,7 @@ bool ParseMembers(const Reply& r, std::vector<Member>* out, std::string* why) {
       }
     }
     if (m->element[4]->type != REDIS_REPLY_INTEGER) {
-      *why = "member " + std::to_string(i) + " tokens is not an integer: " + Describe(m);
+      *why = "member " + std::to_string(i) + " weight is not an integer: " + Describe(m);
       return false;
     }
     Member row{Str(m->element[0]), Str(m->element[1]), Str(m->element[2]), Str(m->element[3]), m->element[4]->integer};
@@ -134,7 +134,7 @@ std::string DescribeMembers(const std::vector<Member>& ms) {
   std::string s = "[";
   for (auto& m : ms) {
     s += (s.size() > 1 ? ", " : "") + m.id + "(" + m.status + " " + m.cluster_addr + " " + m.client_addr + " " +
-         std::to_string(m.tokens) + ")";
+         std::to_string(m.weight) + ")";
   }
   return s + "]";
 }
@@ -232,7 +232,7 @@ class ClusterTest : public ::testing::Test {
     o.n = 3;
     o.r = 2;
     o.w = 2;
-    o.tokens = kTokens;
+    o.weight = kWeight;
     o.extra = Common(secret, ae_interval_ms);
     cluster_ = std::make_unique<Cluster>(std::move(o));
     auto t0 = SteadyClock::now();
@@ -256,7 +256,7 @@ class ClusterTest : public ::testing::Test {
     int cport = PickFreePort();
     c.SetStr("listen", "cluster", "127.0.0.1:" + std::to_string(cport))
         .Set("cluster", "seeds", list)
-        .SetInt("cluster", "tokens", kTokens)
+        .SetInt("node", "weight", kWeight)
         .SetInt("replication", "n", 3)
         .SetInt("replication", "r", 2)
         .SetInt("replication", "w", 2);
@@ -327,7 +327,7 @@ class ClusterTest : public ::testing::Test {
 };
 
 // Checks one node's DYNAMO MEMBERS against the cluster: every node listed once, 5-tuple,
-// cluster and client addresses right, status "up", tokens as configured.
+// cluster and client addresses right, status "up", weight as configured.
 void ExpectMembersExact(ClusterTest* t, Cluster& cl, size_t observer) {
   auto conn = cl.node(observer).Connect(2000);
   ASSERT_TRUE(conn->ok());
@@ -348,7 +348,7 @@ void ExpectMembersExact(ClusterTest* t, Cluster& cl, size_t observer) {
     }
     EXPECT_TRUE(found) << "unknown member id " << m.id;
     EXPECT_EQ(m.status, "up") << m.id << " as seen by " << cl.node(observer).name();
-    EXPECT_EQ(m.tokens, kTokens) << m.id;
+    EXPECT_EQ(m.weight, kWeight) << m.id;
   }
   (void)t;
 }
@@ -360,20 +360,36 @@ TEST_F(ClusterTest, ThreeNodeRingConvergesWithFiveTupleMembers) {
   EXPECT_LT(converge_ms_, 10000) << "3 nodes with 100 ms gossip should converge within a few seconds";
   for (size_t i = 0; i < 3; i++) ExpectMembersExact(this, *cluster_, i);
 
-  // Every node builds the same ring: 3 x 64 virtual nodes, identical token lists.
+  // Every node builds the same ring: rows [first, last, [owners]] covering the 16384
+  // partitions in order, 3 distinct owners each (N=3 of 3 nodes), identical everywhere.
   std::vector<std::string> first;
   for (size_t i = 0; i < 3; i++) {
     Reply ring = c(i)("DYNAMO", "RING");
-    ASSERT_TRUE(ring && ring->type == REDIS_REPLY_ARRAY) << Describe(ring);
-    EXPECT_EQ(ring->elements, size_t(3 * kTokens));
+    ASSERT_TRUE(ring && ring->type == REDIS_REPLY_ARRAY && ring->elements > 0) << Describe(ring);
     std::vector<std::string> flat;
     std::map<std::string, int> per_node;
+    long long next = 0;
     for (size_t j = 0; j < ring->elements; j++) {
       const redisReply* e = ring->element[j];
-      ASSERT_TRUE(e->type == REDIS_REPLY_ARRAY && e->elements == 2) << Describe(e);
-      flat.push_back(Str(e->element[0]) + "=" + Str(e->element[1]));
-      per_node[Str(e->element[1])]++;
+      ASSERT_TRUE(e->type == REDIS_REPLY_ARRAY && e->elements == 3) << Describe(e);
+      ASSERT_EQ(e->element[0]->type, REDIS_REPLY_INTEGER);
+      ASSERT_EQ(e->element[1]->type, REDIS_REPLY_INTEGER);
+      EXPECT_EQ(e->element[0]->integer, next) << "rows must cover the partitions in order";
+      EXPECT_GE(e->element[1]->integer, e->element[0]->integer);
+      next = e->element[1]->integer + 1;
+      const redisReply* owners = e->element[2];
+      ASSERT_TRUE(owners->type == REDIS_REPLY_ARRAY && owners->elements == 3) << Describe(e);
+      std::string row = std::to_string(e->element[0]->integer) + "-" + std::to_string(e->element[1]->integer);
+      std::set<std::string> distinct;
+      for (size_t k = 0; k < owners->elements; k++) {
+        row += "," + Str(owners->element[k]);
+        distinct.insert(Str(owners->element[k]));
+        per_node[Str(owners->element[k])]++;
+      }
+      EXPECT_EQ(distinct.size(), 3u) << row;
+      flat.push_back(row);
     }
+    EXPECT_EQ(next, 16384) << "the rows must end at the last partition";
     EXPECT_EQ(per_node.size(), 3u);
     if (i == 0) first = flat;
     else EXPECT_TRUE(flat == first) << node(i).name() << " has a different ring than " << node(0).name();
@@ -685,7 +701,7 @@ TEST_F(ClusterTest, FreshNodeJoinsThroughOneSeedAndDynamoJoin) {
     if (m.id != "n4") continue;
     EXPECT_EQ(m.cluster_addr, extra_addr(0));
     EXPECT_EQ(m.client_addr, "127.0.0.1:" + std::to_string(n4.port()));
-    EXPECT_EQ(m.tokens, kTokens);
+    EXPECT_EQ(m.weight, kWeight);
   }
   // It serves requests with the others (ring views agree once everyone lists n4).
   auto ring_of = [](Conn& conn) {
@@ -694,21 +710,24 @@ TEST_F(ClusterTest, FreshNodeJoinsThroughOneSeedAndDynamoJoin) {
     if (!r || r->type != REDIS_REPLY_ARRAY) return flat;
     for (size_t j = 0; j < r->elements; j++) {
       const redisReply* e = r->element[j];
-      if (e->type == REDIS_REPLY_ARRAY && e->elements == 2) flat += Str(e->element[0]) + "=" + Str(e->element[1]) + ",";
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != 3) continue;
+      flat += std::to_string(e->element[0]->integer) + ":";
+      for (size_t k = 0; k < e->element[2]->elements; k++) flat += Str(e->element[2]->element[k]) + ",";
+      flat += ";";
     }
     return flat;
   };
   ASSERT_TRUE(WaitUntil(
       [&] {
         std::string p = ring_of(c(0));
-        if (std::count(p.begin(), p.end(), ',') != 4 * kTokens) return false;
+        if (p.find("n4,") == std::string::npos) return false;
         for (size_t i = 1; i < 3; i++)
           if (ring_of(c(i)) != p) return false;
         auto c4 = n4.Connect(2000);
         return ring_of(*c4) == p;
       },
       5s, 50ms))
-      << "the four nodes do not agree on a ring of 4 x " << kTokens << " tokens";
+      << "the four nodes do not agree on a ring that includes n4";
   auto c4 = n4.Connect(5000);
   // Data written before the join stays readable (N=3 of 4: at least 2 old holders per key).
   for (int k = 0; k < 50; k++) {

@@ -705,7 +705,7 @@ Cluster::Cluster(ClusterOptions opts) : opts_(std::move(opts)) {
     ServerConfig c = opts_.extra;
     c.SetStr("listen", "cluster", "127.0.0.1:" + std::to_string(cports[i]))
         .Set("cluster", "seeds", seeds)
-        .SetInt("cluster", "tokens", opts_.tokens)
+        .SetInt("node", "weight", opts_.weight)
         .SetInt("replication", "n", opts_.n)
         .SetInt("replication", "r", opts_.r)
         .SetInt("replication", "w", opts_.w);

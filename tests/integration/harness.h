@@ -195,7 +195,7 @@ class ServerProcess {
 struct ClusterOptions {
   int nodes = 3;
   int n = 3, r = 2, w = 2;
-  int tokens = 64;
+  int weight = 100;
   ServerConfig extra;  // applied to every node (e.g. gossip/timeout tuning)
 };
 

@@ -52,7 +52,7 @@ class AeNet {
     c.id = id;
     c.cluster_addr = "addr-" + id;
     c.client_addr = "client-" + id;
-    c.tokens = 32;
+    c.weight = 100;
     c.n = 3;
     c.r = 2;
     c.w = 2;

@@ -10,7 +10,7 @@ MembershipConfig Cfg(const std::string& id, std::vector<std::string> seeds = {})
   MembershipConfig c;
   c.id = id;
   c.cluster_addr = "addr-" + id;
-  c.tokens = 16;
+  c.weight = 100;
   c.seeds = std::move(seeds);
   c.gossip_interval_ms = 100;
   c.suspect_after_ms = 1000;
@@ -20,7 +20,7 @@ MembershipConfig Cfg(const std::string& id, std::vector<std::string> seeds = {})
 
 MemberState State(const std::string& id, uint64_t inc, uint64_t hb,
                   MemberStatus st = MemberStatus::kUp) {
-  return MemberState{id, "addr-" + id, "", st, 16, hb, inc};
+  return MemberState{id, "addr-" + id, "", st, 100, "", hb, inc};
 }
 
 TEST(MembershipTest, StartsUpWithoutSeedsJoiningWithThem) {

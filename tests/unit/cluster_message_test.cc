@@ -26,8 +26,8 @@ std::vector<Message> AllTypes() {
   Message g;
   g.type = MsgType::kGossip;
   g.reply_wanted = true;
-  g.members.push_back({"n1", "127.0.0.1:7001", "127.0.0.1:6001", MemberStatus::kUp, 256, 5, 2});
-  g.members.push_back({"n2", "127.0.0.1:7002", "", MemberStatus::kRemoved, 128, 9, 1});
+  g.members.push_back({"n1", "127.0.0.1:7001", "127.0.0.1:6001", MemberStatus::kUp, 256, "az-1", 5, 2});
+  g.members.push_back({"n2", "127.0.0.1:7002", "", MemberStatus::kRemoved, 128, "", 9, 1});
   out.push_back(g);
 
   Message rq;

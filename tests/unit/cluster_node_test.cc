@@ -15,6 +15,14 @@
 namespace dynakv::cluster {
 namespace {
 
+// The node ids that own at least one partition in this node's view of the ring.
+std::set<std::string> RingNodes(const Node& n) {
+  std::set<std::string> ids;
+  for (const auto& range : n.RingRanges()) ids.insert(range.owners.begin(), range.owners.end());
+  return ids;
+}
+
+
 class FakeClock final : public Clock {
  public:
   uint64_t NowMs() override { return now_ms; }
@@ -60,7 +68,7 @@ class Cluster {
     c.id = id;
     c.cluster_addr = "addr-" + id;
     c.client_addr = "client-" + id;
-    c.tokens = 64;
+    c.weight = 100;
     c.n = n;
     c.r = r;
     c.w = w;
@@ -233,8 +241,8 @@ TEST(NodeTest, MembershipConverges) {
     Node* n = c.node("n" + std::to_string(i));
     EXPECT_EQ(n->Members().size(), 5u);
     EXPECT_EQ(UpCount(n), 5u) << i;
-    EXPECT_EQ(n->RingTokens().size(), 5u * 64);
-    EXPECT_EQ(n->RingTokens(), c.node("n1")->RingTokens());
+    EXPECT_EQ(RingNodes(*n).size(), 5u);
+    EXPECT_EQ(n->RingRanges(), c.node("n1")->RingRanges());
   }
 }
 
@@ -580,7 +588,7 @@ TEST(NodeTest, LeaveAndRemove) {
   ASSERT_TRUE(c.node("n4")->Leave().ok());
   c.RunFor(500);
   for (auto id : {"n1", "n2", "n3"}) {
-    EXPECT_EQ(c.node(id)->RingTokens().size(), 3u * 64) << id;
+    EXPECT_EQ(RingNodes(*c.node(id)).size(), 3u) << id;
     for (auto& m : c.node(id)->Members()) {
       if (m.id == "n4") { EXPECT_EQ(m.status, "leaving"); }
     }
@@ -594,7 +602,7 @@ TEST(NodeTest, LeaveAndRemove) {
   c.Revive("n3");  // comes back: it learns it was removed and stays out
   c.RunFor(1000);
   for (auto id : {"n1", "n2"}) {
-    EXPECT_EQ(c.node(id)->RingTokens().size(), 2u * 64) << id;
+    EXPECT_EQ(RingNodes(*c.node(id)).size(), 2u) << id;
     for (auto& m : c.node(id)->Members()) {
       if (m.id == "n3") { EXPECT_EQ(m.status, "removed"); }
     }

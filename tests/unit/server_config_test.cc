@@ -22,13 +22,14 @@ TEST(ConfigTest, ParsesTheDesignSchema) {
 [node]
 id = "n7"
 data_dir = "/tmp/x"
+weight = 250
+zone = "rack-2"
 [listen]
 redis = "127.0.0.1:7000"
 memcache = ""
 cluster = "127.0.0.1:7100"
 [cluster]
 seeds = ["127.0.0.1:7101", "127.0.0.1:7102"]
-tokens = 64
 [replication]
 n = 3
 r = 2
@@ -46,7 +47,8 @@ cluster_secret = "s3cret"
   EXPECT_EQ(c.cluster_addr, "127.0.0.1:7100");
   ASSERT_EQ(c.seeds.size(), 2u);
   EXPECT_EQ(c.seeds[1], "127.0.0.1:7102");
-  EXPECT_EQ(c.tokens, 64);
+  EXPECT_EQ(c.weight, 250);
+  EXPECT_EQ(c.zone, "rack-2");
   EXPECT_EQ(c.n, 3);
   EXPECT_EQ(c.sync, "always");
   EXPECT_EQ(c.requirepass, "pw");
@@ -148,12 +150,12 @@ TEST(ConfigTest, BadFlagsAreRefused) {
 TEST(ConfigTest, HelpListsEveryOptionWithDefault) {
   std::string h = HelpText();
   for (const char* key : {"node.id", "node.data_dir", "listen.redis", "listen.memcache", "listen.cluster",
-                          "cluster.seeds", "cluster.tokens", "replication.n", "replication.r", "replication.w",
+                          "cluster.seeds", "node.weight", "node.zone", "replication.n", "replication.r", "replication.w",
                           "storage.engine", "storage.sync", "security.requirepass", "security.cluster_secret",
                           "limits.maxclients", "limits.timeout", "limits.proto_max_bulk_len"}) {
     EXPECT_NE(h.find(key), std::string::npos) << key;
   }
-  EXPECT_NE(h.find("(default 256)"), std::string::npos);
+  EXPECT_NE(h.find("(default 100)"), std::string::npos);
   char a0[] = "dynakv-server", a1[] = "--help";
   char* argv[] = {a0, a1};
   Config c;
@@ -174,6 +176,32 @@ TEST(ConfigTest, SplitHostPort) {
   EXPECT_FALSE(SplitHostPort("host:99999", &h, &p).ok());
   EXPECT_FALSE(SplitHostPort("host:12a", &h, &p).ok());
   EXPECT_FALSE(SplitHostPort(":12", &h, &p).ok());
+}
+
+}  // namespace
+}  // namespace dynakv::server
+
+namespace dynakv::server {
+namespace {
+
+// The token ring is gone: an old config that still sets cluster.tokens is told what to do
+// instead; weights outside 1..10000 are refused, naming the key.
+TEST(ConfigTest, TokensAreGoneAndWeightIsBounded) {
+  Config c;
+  Status s = ApplyToml("[cluster]\ntokens = 256\n", "old.toml", &c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("old.toml"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("node.weight"), std::string::npos) << s.message();
+  for (const char* bad : {"[node]\nweight = 0\n", "[node]\nweight = 10001\n"}) {
+    Config b;
+    ASSERT_TRUE(ApplyToml(bad, "b.toml", &b).ok());
+    Status v = Validate(b);
+    ASSERT_FALSE(v.ok()) << bad;
+    EXPECT_NE(v.message().find("node.weight"), std::string::npos) << v.message();
+  }
+  Config z;
+  ASSERT_TRUE(ApplyToml("[node]\nzone = \"" + std::string(300, 'z') + "\"\n", "z.toml", &z).ok());
+  EXPECT_FALSE(Validate(z).ok());
 }
 
 }  // namespace
