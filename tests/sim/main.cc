@@ -14,6 +14,9 @@
 // --expect-violation ID  invert the verdict: every run must fail with invariant ID (so a
 //                      checker that stopped seeing anything fails CI).
 // --check-determinism  run every seed twice and require identical traces.
+// --oracle-handoff     checker self-test for [membership] scenarios: after healing, move
+//                      every key's data to its final owners behind the nodes' backs (a
+//                      perfect ownership handoff); the scenarios must then pass.
 // --expect-determinism-only  the same, and judge nothing else (for scenarios with known bugs).
 //
 // Every failure prints the seed and the exact command that replays it. Exit status: 0 all
@@ -44,7 +47,8 @@ int Usage(const char* msg) {
                "                  [--seed S | --seeds N [--first-seed S]] [--minutes M]\n"
                "                  [--sabotage drop-replica-writes|phantom|resurrect]\n"
                "                  [--expect-violation ID] [--check-determinism]\n"
-               "                  [--expect-determinism-only] [--trace-key KEY] [-v] [-q]\n",
+               "                  [--expect-determinism-only] [--oracle-handoff]\n"
+               "                  [--trace-key KEY] [-v] [-q]\n",
                msg);
   return 2;
 }
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 0, seeds = 0, first_seed = 1, minutes = 0;
   bool have_seed = false, have_first = false, verbose = false, quiet = false, determinism = false;
   bool determinism_only = false;  // judge only replayability (the scenario may hit known bugs)
+  bool oracle_handoff = false;
   Sabotage sabotage = Sabotage::kNone;
   std::string expect, trace_key;
   for (int i = 1; i < argc; ++i) {
@@ -94,6 +99,8 @@ int main(int argc, char** argv) {
     } else if (a == "--trace-key") {
       if (!(v = value())) return Usage("--trace-key needs a key");
       trace_key = v;
+    } else if (a == "--oracle-handoff") {
+      oracle_handoff = true;
     } else if (a == "--check-determinism") {
       determinism = true;
     } else if (a == "--expect-determinism-only") {
@@ -148,6 +155,7 @@ int main(int argc, char** argv) {
       opt.sabotage = sabotage;
       opt.verbose = verbose;
       opt.trace_key = trace_key;
+      opt.oracle_handoff = oracle_handoff;
       auto t0 = std::chrono::steady_clock::now();
       RunResult r = dynakv::sim::RunSimulation(sc, opt);
       double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -155,6 +163,7 @@ int main(int argc, char** argv) {
       std::string replay = std::string(argv[0]) + " --scenario " + sc.path + " --seed " +
                            std::to_string(s);
       if (sabotage != Sabotage::kNone) replay += std::string(" --sabotage ") + dynakv::sim::SabotageName(sabotage);
+      if (oracle_handoff) replay += " --oracle-handoff";
       if (determinism) {
         RunResult again = dynakv::sim::RunSimulation(sc, opt);
         if (again.trace_hash != r.trace_hash || again.summary != r.summary ||

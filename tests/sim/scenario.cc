@@ -126,7 +126,8 @@ Status LoadScenario(const std::string& path, Scenario* out) {
   Status err;
   static const std::set<std::string> kSections = {"scenario", "cluster",  "timing",
                                                   "network",  "partitions", "crashes",
-                                                  "workload", "availability", "anti_entropy"};
+                                                  "workload", "availability", "anti_entropy",
+                                                  "membership"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::Invalid(path + ": unknown section [" + std::string(k.str()) + "]");
@@ -211,9 +212,30 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Bool("final_read_sweep", &s.final_read_sweep);
     t.Done();
   }
+  if (root.get("membership")) {
+    s.membership = true;
+    Section t(path, root, "membership", &err);
+    t.Int("initial_nodes", &s.initial_nodes, 1, 16);
+    t.Int("joins", &s.joins, 0, 16);
+    t.Int("leaves", &s.leaves, 0, 16);
+    t.Int("removes", &s.removes, 0, 16);
+    t.Int("replaces", &s.replaces, 0, 16);
+    t.Done();
+  }
   if (!err.ok()) return err;
   auto bad = [&](const std::string& what) { return Status::Invalid(path + ": " + what); };
   if (s.n > s.nodes) return bad("[cluster] n must not exceed nodes");
+  if (s.membership) {
+    if (s.InitialNodes() > s.nodes) return bad("[membership] initial_nodes must not exceed nodes");
+    if (s.n > s.InitialNodes()) return bad("[membership] n must not exceed initial_nodes");
+    if (s.joins + s.replaces > s.nodes - s.InitialNodes()) {
+      return bad("[membership] joins + replaces need that many spare hosts (nodes - "
+                 "initial_nodes)");
+    }
+    if (s.FinalMembers() < s.n) {
+      return bad("[membership] initial_nodes + joins - leaves - removes must be at least n");
+    }
+  }
   if (s.r > s.n || s.w > s.n) return bad("[cluster] r and w must not exceed n");
   if (s.cart + s.set + s.del + s.counter == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
@@ -223,7 +245,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     return bad("[anti_entropy] final_read_sweep = false needs interval_ms > 0 (nothing else "
                "makes replicas of unread keys converge)");
   }
-  if (s.availability && s.availability_down > s.nodes - s.w) {
+  if (s.availability && s.availability_down > (s.membership ? s.FinalMembers() : s.nodes) - s.w) {
     return bad("[availability] down must leave at least w live nodes");
   }
   *out = std::move(s);

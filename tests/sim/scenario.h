@@ -79,6 +79,22 @@ struct Scenario {
   // Heal with an R=N read of every key (read repair makes replicas converge). Off: only
   // anti-entropy may make them converge; the run waits for it (up to settle_max_ms).
   bool final_read_sweep = true;
+
+  // [membership]: cluster membership changes during the chaos phase (DYNAMO JOIN / LEAVE /
+  // REMOVE; ownership handoff). Hosts n1..n<initial_nodes> form the cluster at bootstrap;
+  // the others are spare hosts (fresh, empty MemEngine, own address), started when they join.
+  // Events happen at seeded random times; one that would leave fewer than n members owning
+  // ranges, or that finds no eligible node (running, not about to crash), is skipped.
+  bool membership = false;  // the section is present: final-member-set checks + `handoff`
+  int initial_nodes = 0;    // 0 = nodes
+  int joins = 0;            // spares that start and join (Node::Join via a live member)
+  int leaves = 0;           // members that call Node::Leave() (kept running until removed
+                            // in their own view, or until the end of healing)
+  int removes = 0;          // members crashed for good, then Node::Remove(id) on a live one
+  int replaces = 0;         // a spare joins, then a member is crashed and removed
+  int InitialNodes() const { return initial_nodes > 0 ? initial_nodes : nodes; }
+  // Members owning ranges at the end, if no event is skipped.
+  int FinalMembers() const { return InitialNodes() + joins - leaves - removes; }
 };
 
 // Reads and validates a scenario file. Errors name the file and the key.

@@ -22,6 +22,17 @@
 //   liveness       every request completes once within request_timeout_ms (+2 ticks); healing
 //                     goes quiet; the final R=N reads succeed.
 //   hints-drained  after healing no hinted record is left undelivered.
+//   handoff        ([membership] scenarios) once the cluster has settled after the chaos
+//                     phase, and before anything reads (no read repair, no R=N sweep yet),
+//                     every acknowledged write is held in the local record (engine, not
+//                     hints) of at least one of its final owners (the final preference list):
+//                     ownership handoff moved it to the nodes that own it now.
+//   under-replicated  ([membership] scenarios) same moment: every acknowledged write (no
+//                     wipe since it was invoked) is held locally by at least W of its final
+//                     owners, and by at least as many as held it just before a membership
+//                     change (capped at N): a join, leave or remove never lowers a write's
+//                     replication (a leaver hands its copies over, a removed node's copies
+//                     are re-replicated, a joined node receives what it now owns).
 //   callback       a reply comes exactly once, from the coordinator's own step.
 //   sans-io        frames are only sent from inside a step (the owner-of-the-loop rule).
 //
@@ -29,7 +40,16 @@
 // "tainted": it then skips the checks that assume no data loss (lost-write, resurrection,
 // sibling-bound) but keeps convergence, phantom and dot-reuse. A key is tainted only when,
 // at the moment of the wipe, the wiped node held state for it that no other node (data or
-// hint) held; the summary counts them.
+// hint) held; the summary counts them. A node crashed for good to be removed ([membership]
+// removes, replaces) is a wipe in this sense.
+//
+// Membership ([membership] section): hosts n1..n<initial_nodes> start at bootstrap, the rest
+// are spares that start empty when they join. The final member set (hosts that joined and
+// did not leave or get removed) is what healing waits for and what the checks use: final
+// preference lists (Node::PreferenceList on a final member), final owners' local records,
+// one ring on every final member. A node that left keeps running until its own view says
+// it is removed or healing ends; then it is stopped and no longer checked as a replica (its
+// clients' acknowledged writes still count).
 #include "tests/sim/simulator.h"
 
 #include <algorithm>
@@ -193,8 +213,30 @@ class SimLogger final : public cluster::Logger {
   int host_;
 };
 
+// A host's place in the cluster ([membership]); without that section every host is a member.
+enum class Role : uint8_t {
+  kSpare,    // not started yet: joins later
+  kMember,   // in the cluster (running or crashed-and-restarting): a final member if it stays
+  kLeaving,  // called Leave(); runs until its own view says removed, or healing ends
+  kLeft,     // left; stopped for good
+  kDoomed,   // crashed for good; Remove(id) not called yet
+  kRemoved,  // crashed for good and removed
+};
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kSpare: return "spare";
+    case Role::kMember: return "member";
+    case Role::kLeaving: return "leaving";
+    case Role::kLeft: return "left";
+    case Role::kDoomed: return "doomed";
+    case Role::kRemoved: return "removed";
+  }
+  return "?";
+}
+
 struct Host {
   int index = 0;
+  Role role = Role::kMember;
   std::string id, addr;
   cluster::NodeConfig cfg;
   std::unique_ptr<storage::MemEngine> engine;
@@ -232,6 +274,9 @@ struct WriteRec {
   std::optional<Sibling> sibling;  // acked: our sibling, found in the reply record
   VersionVector cover_ctx;         // acked: what this write superseded
   std::vector<std::string> deleted_values;  // delete: the live values its context covered
+  // [membership]: the most owners (data records, per the then preference list) that held it
+  // just before a membership change; handoff must not leave it on fewer (under-replicated).
+  int owner_copies = 0;
 };
 
 struct KeyState {
@@ -262,7 +307,8 @@ class Sim {
         net_rng_(Mix(opt.seed, 1)),
         fault_rng_(Mix(opt.seed, 2)),
         client_rng_(Mix(opt.seed, 3)),
-        setup_rng_(Mix(opt.seed, 4)) {}
+        setup_rng_(Mix(opt.seed, 4)),
+        member_rng_(Mix(opt.seed, 5)) {}
 
   RunResult Run();
 
@@ -360,6 +406,8 @@ class Sim {
   }
   std::map<int, std::string> traced_;
   void CrashNow(Host& h, bool wipe, const char* how);
+  void AccumulateStats(Host& h);
+  void DropCalls(Host& h);
   void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
   void ScheduleTick(Host& h);
   std::vector<int> LiveHosts() const {
@@ -372,6 +420,70 @@ class Sim {
   int HostByAddr(const std::string& addr) const {
     auto it = by_addr_.find(addr);
     return it == by_addr_.end() ? -1 : it->second;
+  }
+  int HostById(const std::string& id) const { return HostByAddr("sim-" + id + ":7000"); }
+  // Members and leavers come back after a crash; spares, left and removed hosts do not.
+  static bool Restartable(const Host& h) {
+    return h.role == Role::kMember || h.role == Role::kLeaving;
+  }
+  size_t Participants() const {
+    size_t n = 0;
+    for (const auto& h : hosts_) n += Restartable(h);
+    return n;
+  }
+  int OwningMembers() const {
+    int n = 0;
+    for (const auto& h : hosts_) n += h.role == Role::kMember;
+    return n;
+  }
+  bool AllMembersRunning() const {
+    for (const auto& h : hosts_) {
+      if (h.role == Role::kMember && !h.node) return false;
+    }
+    return true;
+  }
+  // The final member whose ring and preference lists the checks use (n1 without membership).
+  Host& RefHost() {
+    for (auto& h : hosts_) {
+      if (h.role == Role::kMember && h.node) return h;
+    }
+    return hosts_[0];
+  }
+  // Running members a membership event may act on (not about to crash), in index order.
+  std::vector<int> Eligible() const {
+    std::vector<int> v;
+    for (const auto& h : hosts_) {
+      if (h.role == Role::kMember && h.node && !h.crash_armed) v.push_back(h.index);
+    }
+    return v;
+  }
+  // `of`'s status in `viewer`'s Members() ("" if it does not know it).
+  static std::string StatusIn(const Host& viewer, const std::string& of) {
+    for (const auto& m : viewer.node->Members()) {
+      if (m.id == of) return m.status;
+    }
+    return "";
+  }
+
+  // ---- membership ([membership]) ----
+  void ScheduleMembership();
+  int JoinSpare(const char* why);
+  void DoLeave();
+  void DoRemove();
+  void DoReplace();
+  void Doom(Host& h, const char* why);
+  void AwaitRemoval(int idx, const char* kind);
+  void WatchLeaver(int idx);
+  void Retire(Host& h, const char* why);
+  void CheckHandoff();
+  void OracleHandoff();
+  void SnapshotCopies(const std::string& before);
+  static bool Holds(const Record& r, const Dot& d) {
+    if (r.context.Covers(d)) return true;
+    for (const auto& s : r.siblings) {
+      if (s.dot == d) return true;
+    }
+    return false;
   }
 
   // ---- network ----
@@ -405,7 +517,7 @@ class Sim {
   // This host's committed state for `key`: its data record and every hint it holds for it.
   std::vector<Record> StateOf(Host& h, const std::string& key);
   std::map<std::string, std::vector<Record>> HintsOf(Host& h);
-  void TaintOnWipe(Host& h);
+  void TaintOnWipe(Host& h, const char* what = "wipe");
   void RegisterDot(const std::string& key, const Sibling& s, const std::string& where);
   void CheckDurable(const WriteRec& w);
 
@@ -423,6 +535,7 @@ class Sim {
   const Scenario& sc_;
   const RunOptions& opt_;
   cluster::SeededRandom net_rng_, fault_rng_, client_rng_, setup_rng_;
+  cluster::SeededRandom member_rng_;  // [membership] events only: no draws without the section
   uint64_t now_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> events_;
   uint64_t next_event_seq_ = 0;
@@ -451,6 +564,10 @@ class Sim {
   // Accounting.
   uint64_t wipes_done_ = 0, crashes_done_ = 0, partitions_done_ = 0;
   uint64_t frames_sent_ = 0, frames_dropped_ = 0, frames_duped_ = 0;
+  uint64_t data_sent_ = 0;  // non-gossip frames handed to the network (membership settling)
+  // [membership]: events scheduled but not finished; done per kind.
+  int member_ops_pending_ = 0;
+  int joins_done_ = 0, leaves_done_ = 0, removes_done_ = 0, replaces_done_ = 0;
   std::map<std::string, std::pair<uint64_t, uint64_t>> op_stats_;  // class -> (ok, failed)
   cluster::NodeStats node_totals_;
   std::vector<Violation> violations_;
@@ -470,12 +587,14 @@ void Sim::SetUp() {
   hosts_.resize(static_cast<size_t>(sc_.nodes));
   blocked_.assign(hosts_.size(), std::vector<bool>(hosts_.size(), false));
   std::vector<std::string> seeds;
-  for (int i = 0; i < std::min(sc_.nodes, 3); ++i) {
+  const int initial = sc_.InitialNodes();  // = nodes without [membership]
+  for (int i = 0; i < std::min(initial, 3); ++i) {
     seeds.push_back("sim-n" + std::to_string(i + 1) + ":7000");
   }
   for (int i = 0; i < sc_.nodes; ++i) {
     Host& h = hosts_[i];
     h.index = i;
+    h.role = i < initial ? Role::kMember : Role::kSpare;
     h.id = "n" + std::to_string(i + 1);
     h.addr = "sim-" + h.id + ":7000";
     by_addr_[h.addr] = i;
@@ -558,8 +677,7 @@ void Sim::Step(Host& h, const std::function<void(Node&)>& fn, const char* what) 
   for (auto& r : replies) r();
 }
 
-void Sim::CrashNow(Host& h, bool wipe, const char* how) {
-  if (!h.node) return;
+void Sim::AccumulateStats(Host& h) {
   cluster::NodeStats st = h.node->stats();
   node_totals_.read_repairs += st.read_repairs;
   node_totals_.hints_stored += st.hints_stored;
@@ -568,20 +686,10 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   node_totals_.forwarded += st.forwarded;
   node_totals_.ae_rounds += st.ae_rounds;
   node_totals_.ae_keys_repaired += st.ae_keys_repaired;
-  h.engine->SimulateCrash();
-  h.outbox.clear();
-  h.replies.clear();
-  h.node.reset();
-  ++h.life;
-  h.crash_armed = false;
-  ++crashes_done_;
-  if (wipe) {
-    TaintOnWipe(h);
-    h.engine->Wipe();
-    ++wipes_done_;
-  }
-  Note(h.id + (wipe ? " WIPED (crash + data dir lost), " : " CRASHED, ") + how);
-  // The clients connected to it see their connection drop: outcome unknown.
+}
+
+// The clients connected to a node that stopped see their connection drop: outcome unknown.
+void Sim::DropCalls(Host& h) {
   std::vector<uint64_t> lost;
   for (auto& [id, c] : calls_) {
     if (c.host == h.index) lost.push_back(id);
@@ -595,12 +703,31 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   }
 }
 
+void Sim::CrashNow(Host& h, bool wipe, const char* how) {
+  if (!h.node) return;
+  AccumulateStats(h);
+  h.engine->SimulateCrash();
+  h.outbox.clear();
+  h.replies.clear();
+  h.node.reset();
+  ++h.life;
+  h.crash_armed = false;
+  ++crashes_done_;
+  if (wipe) {
+    TaintOnWipe(h);
+    h.engine->Wipe();
+    ++wipes_done_;
+  }
+  Note(h.id + (wipe ? " WIPED (crash + data dir lost), " : " CRASHED, ") + how);
+  DropCalls(h);
+}
+
 void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
   int idx = h.index;
   auto restart = [this, idx, downtime_ms]() {
     At(now_ + downtime_ms, [this, idx]() {
       Host& hh = hosts_[idx];
-      if (!hh.node && faults_on_) StartNode(hh);
+      if (!hh.node && faults_on_ && Restartable(hh)) StartNode(hh);
     });
   };
   if (!mid_write) {
@@ -642,6 +769,7 @@ void Sim::Transmit(int from, const std::string& to_addr, std::string frame) {
   // record exchanges included) is data: the cluster is not quiet while it is in flight.
   uint8_t ftype = frame.size() < 4 ? 0 : static_cast<uint8_t>(frame[3]);
   bool data = ftype != 1 && ftype != 12 && ftype != 13;
+  if (data) ++data_sent_;
   if (blocked_[from][to] || (faults_on_ && Chance(net_rng_) < sc_.drop_rate)) {
     ++frames_dropped_;
     return;
@@ -1053,10 +1181,12 @@ std::vector<Record> Sim::StateOf(Host& h, const std::string& key) {
 
 // Before a wipe (pending already dropped): a key is tainted when the wiped node holds
 // state for it that the union of every other node's data and hints does not.
-void Sim::TaintOnWipe(Host& wiped) {
+void Sim::TaintOnWipe(Host& wiped, const char* what) {
   for (auto& [key, ks] : keys_) {
     Record others, all;
     for (auto& h : hosts_) {
+      // Hosts gone for good (left, removed) hold nothing the cluster can still use.
+      if (h.index != wiped.index && !Restartable(h)) continue;
       for (const Record& r : StateOf(h, key)) {
         all = cluster::Join(all, r);
         if (h.index != wiped.index) others = cluster::Join(others, r);
@@ -1064,8 +1194,9 @@ void Sim::TaintOnWipe(Host& wiped) {
     }
     if (!(all == others) && !ks.tainted) {
       ks.tainted = true;
-      ks.taint_reason = "wipe of " + wiped.id + " at t=" + std::to_string(now_);
-      Note("key " + key + " tainted: the wipe of " + wiped.id + " destroyed state held nowhere else");
+      ks.taint_reason = std::string(what) + " of " + wiped.id + " at t=" + std::to_string(now_);
+      Note("key " + key + " tainted: the " + what + " of " + wiped.id +
+           " destroyed state held nowhere else");
     }
   }
 }
@@ -1133,7 +1264,7 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
     // forgotten there).
     for (auto& [k, ks] : keys_) {
       if (ks.deleted_values.empty() || ks.tainted) continue;
-      Host& host = hosts_[HostByAddr("sim-" + hosts_[0].node->PreferenceList(k)[0] + ":7000")];
+      Host& host = hosts_[HostById(RefHost().node->PreferenceList(k)[0])];
       std::string bytes;
       Record rec, planted;
       if (host.engine->Get(DataKey(k), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &rec);
@@ -1158,7 +1289,7 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
   if (opt_.sabotage == Sabotage::kPhantom && h == "chaos-end" && !sabotage_done_) {
     for (auto& [k, ks] : keys_) {
       if (ks.cls != Cls::kCart && ks.cls != Cls::kSet) continue;
-      Host& host = hosts_[0];
+      Host& host = RefHost();
       std::string bytes;
       Record rec, planted;
       if (host.engine->Get(DataKey(k), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &rec);
@@ -1179,6 +1310,347 @@ void Sim::DoSabotage(const char* hook, const std::string& key, const WriteRec* w
   }
 }
 
+// ---- membership ([membership]) ------------------------------------------------------------
+
+// Joins, leaves, removes and replaces at seeded random times in the chaos phase (the same
+// window as crashes). Every choice comes from member_rng_, so the other streams (network,
+// faults, clients) draw exactly what they would without these events.
+void Sim::ScheduleMembership() {
+  auto when = [&]() {
+    return now_ + sc_.duration_ms / 10 + member_rng_.Uniform(sc_.duration_ms * 3 / 4 + 1);
+  };
+  auto plan = [&](int count, std::function<void()> fn) {
+    for (int i = 0; i < count; ++i) {
+      ++member_ops_pending_;
+      At(when(), fn);
+    }
+  };
+  plan(sc_.joins, [this]() {
+    if (JoinSpare("join") >= 0) ++joins_done_;
+    --member_ops_pending_;
+  });
+  plan(sc_.leaves, [this]() { DoLeave(); });
+  plan(sc_.removes, [this]() { DoRemove(); });
+  plan(sc_.replaces, [this]() { DoReplace(); });
+}
+
+// Starts the next spare host (empty engine, the cluster's seeds) and has it join through a
+// random running member. Returns its index, or -1 when there is no spare or no contact.
+int Sim::JoinSpare(const char* why) {
+  int spare = -1;
+  for (const auto& h : hosts_) {
+    if (h.role == Role::kSpare) {
+      spare = h.index;
+      break;
+    }
+  }
+  std::vector<int> contacts = Eligible();
+  if (spare < 0 || contacts.empty()) {
+    Note(std::string("MEMBERSHIP: ") + why + " skipped (" +
+         (spare < 0 ? "no spare host left" : "no running member to contact") + ")");
+    return -1;
+  }
+  Host& c = hosts_[contacts[member_rng_.Uniform(contacts.size())]];
+  Host& h = hosts_[spare];
+  SnapshotCopies(h.id + " joins");
+  h.role = Role::kMember;
+  Note("MEMBERSHIP: " + h.id + " joins through " + c.id + " (" + why + ")");
+  StartNode(h);
+  Status st;
+  Step(h, [&](Node& n) { st = n.Join(c.addr); }, "join");
+  if (!st.ok()) Violate("liveness", h.id + ": Join(" + c.addr + ") failed: " + st.ToString());
+  return spare;
+}
+
+void Sim::DoLeave() {
+  --member_ops_pending_;
+  std::vector<int> cand = Eligible();
+  if (cand.empty() || OwningMembers() - 1 < sc_.n) {
+    Note(std::string("MEMBERSHIP: leave skipped (") +
+         (cand.empty() ? "no running member" : "it would leave fewer than n members") + ")");
+    return;
+  }
+  Host& h = hosts_[cand[member_rng_.Uniform(cand.size())]];
+  SnapshotCopies(h.id + " leaves");
+  Status st;
+  Step(h, [&](Node& n) { st = n.Leave(); }, "leave");
+  if (!st.ok()) {
+    Violate("liveness", h.id + ": Leave() failed: " + st.ToString());
+    return;
+  }
+  h.role = Role::kLeaving;
+  ++leaves_done_;
+  Note("MEMBERSHIP: " + h.id + " leaves (DYNAMO LEAVE)");
+  WatchLeaver(h.index);
+}
+
+void Sim::DoRemove() {
+  std::vector<int> cand = Eligible();
+  if (cand.empty() || OwningMembers() - 1 < sc_.n) {
+    Note(std::string("MEMBERSHIP: remove skipped (") +
+         (cand.empty() ? "no running member" : "it would leave fewer than n members") + ")");
+    --member_ops_pending_;
+    return;
+  }
+  Host& v = hosts_[cand[member_rng_.Uniform(cand.size())]];
+  Doom(v, "to be removed");
+  AwaitRemoval(v.index, "remove");
+}
+
+// A spare joins; once every running member sees it up, a random other member is crashed for
+// good and, once seen down, removed (Node has no Replace yet: Remove(old) after the join).
+void Sim::DoReplace() {
+  int spare = JoinSpare("replace");
+  if (spare < 0) {
+    --member_ops_pending_;
+    return;
+  }
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, spare, poll]() {
+    const Host& s = hosts_[spare];
+    bool up = s.role == Role::kMember && s.node;
+    for (const auto& h : hosts_) {
+      if (up && h.role == Role::kMember && h.node) up = StatusIn(h, s.id) == "up";
+    }
+    if (!up) return At(now_ + sc_.tick_ms, *poll);
+    std::vector<int> cand;
+    for (int i : Eligible()) {
+      if (i != spare) cand.push_back(i);
+    }
+    if (OwningMembers() - 1 < sc_.n) {
+      Note("MEMBERSHIP: replace: removal skipped (it would leave fewer than n members)");
+      --member_ops_pending_;
+      return;
+    }
+    if (cand.empty()) return At(now_ + sc_.tick_ms, *poll);  // every other member is down
+    Host& v = hosts_[cand[member_rng_.Uniform(cand.size())]];
+    Note("MEMBERSHIP: " + s.id + " is up everywhere; it replaces " + v.id);
+    Doom(v, "to be replaced");
+    AwaitRemoval(v.index, "replace");
+  };
+  At(now_ + sc_.tick_ms, *poll);
+}
+
+// Crashed for good: its data is lost (keys whose only state it held are tainted, as by a
+// wipe); it never restarts.
+void Sim::Doom(Host& h, const char* why) {
+  SnapshotCopies(h.id + " dies for good");
+  CrashNow(h, false, why);
+  h.role = Role::kDoomed;
+  TaintOnWipe(h, "permanent crash");
+}
+
+// Once every running member sees the doomed node down, a random running member removes it.
+void Sim::AwaitRemoval(int idx, const char* kind) {
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, idx, kind, poll]() {
+    Host& v = hosts_[idx];
+    if (v.role != Role::kDoomed) return;
+    bool seen = false, all_down = true;
+    for (const auto& h : hosts_) {
+      if (h.role != Role::kMember || !h.node) continue;
+      seen = true;
+      std::string st = StatusIn(h, v.id);
+      all_down &= st == "down" || st == "removed";
+    }
+    std::vector<int> cand = Eligible();
+    if (seen && all_down && !cand.empty()) {
+      Host& r = hosts_[cand[member_rng_.Uniform(cand.size())]];
+      Status st;
+      Step(r, [&](Node& n) { st = n.Remove(v.id); }, "remove");
+      if (st.ok()) {
+        v.role = Role::kRemoved;
+        --member_ops_pending_;
+        ++(std::string(kind) == "replace" ? replaces_done_ : removes_done_);
+        Note("MEMBERSHIP: " + r.id + " removes " + v.id + " (DYNAMO REMOVE, " + kind + ")");
+        return;
+      }
+      Note("MEMBERSHIP: " + r.id + ": Remove(" + v.id + ") failed: " + st.ToString());
+    }
+    At(now_ + sc_.tick_ms, *poll);
+  };
+  At(now_ + sc_.tick_ms, *poll);
+}
+
+// A leaver runs until its own view says it is removed (its handoff is done); then it stops.
+void Sim::WatchLeaver(int idx) {
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, idx, poll]() {
+    Host& h = hosts_[idx];
+    if (h.role != Role::kLeaving) return;
+    if (h.node && StatusIn(h, h.id) == "removed") {
+      Retire(h, "removed in its own view");
+      return;
+    }
+    At(now_ + sc_.tick_ms, *poll);
+  };
+  At(now_ + sc_.tick_ms, *poll);
+}
+
+// Stops a node that left, for good (a clean stop between steps: nothing is pending).
+void Sim::Retire(Host& h, const char* why) {
+  if (h.node) {
+    AccumulateStats(h);
+    (void)h.engine->Commit();
+    h.node.reset();
+  }
+  ++h.life;
+  h.crash_armed = false;
+  h.outbox.clear();
+  h.replies.clear();
+  h.role = Role::kLeft;
+  Note("MEMBERSHIP: " + h.id + " stopped for good (" + why + ")");
+  DropCalls(h);
+}
+
+// Just before a membership change: how many owners (the preference list as a running member
+// sees it now) hold each acknowledged write in their data records.
+void Sim::SnapshotCopies(const std::string& before) {
+  Host& ref = RefHost();
+  if (!ref.node) return;
+  for (auto& [key, ks] : keys_) {
+    std::vector<Record> owners;
+    for (auto& id : ref.node->PreferenceList(key)) {
+      int idx = HostById(id);
+      std::string bytes;
+      Record r;
+      if (idx >= 0 && hosts_[idx].engine->Get(DataKey(key), &bytes).ok()) {
+        (void)cluster::DecodeRecord(bytes, &r);
+      }
+      owners.push_back(std::move(r));
+    }
+    for (size_t wi : ks.writes) {
+      WriteRec& w = writes_[wi];
+      if (w.outcome != WriteRec::Outcome::kAcked || !w.sibling) continue;
+      int held = 0;
+      for (const Record& r : owners) held += Holds(r, w.sibling->dot);
+      w.owner_copies = std::max(w.owner_copies, held);
+    }
+  }
+  Note("membership: owner copies counted before " + before);
+}
+
+// --oracle-handoff: every key's final owners get the Join of the records of every node that
+// still has data (not the removed ones), as a perfect handoff would leave them.
+void Sim::OracleHandoff() {
+  Host& ref = RefHost();
+  if (!ref.node) return;
+  for (auto& [key, ks] : keys_) {
+    Record all;
+    for (auto& h : hosts_) {
+      if (!Restartable(h) && h.role != Role::kLeft) continue;
+      std::string bytes;
+      Record r;
+      if (h.engine->Get(DataKey(key), &bytes).ok() && cluster::DecodeRecord(bytes, &r).ok()) {
+        all = cluster::Join(all, r);
+      }
+    }
+    if (all.siblings.empty() && all.context.entries().empty()) continue;
+    for (auto& id : ref.node->PreferenceList(key)) {
+      Host& h = hosts_[HostById(id)];
+      std::string bytes;
+      Record r;
+      if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &r);
+      (void)h.engine->Put(DataKey(key), cluster::EncodeRecord(cluster::Join(r, all)));
+    }
+  }
+  for (auto& h : hosts_) {
+    if (!h.node) continue;
+    (void)h.engine->Commit();
+    h.node->DropCaches();  // we changed the engine behind the node's back (node.h)
+  }
+  Note("ORACLE: every key's records moved to its final owners");
+}
+
+// `handoff` and `under-replicated`: the cluster has settled after the chaos phase and nothing
+// has read since (no R=N sweep yet, so no read repair hides a missing transfer). Every
+// acknowledged write must be in the local record (the engine's data, not hints) of at least
+// one final owner; and of at least W of them, and of at least as many as held it before a
+// membership change (SnapshotCopies: a change must not lower a write's replication; a removed
+// node's copies are re-replicated), unless a wipe happened since it was invoked.
+// "Holds" = has the write's sibling, or a context that covers its dot (it was superseded by
+// a write that saw it).
+void Sim::CheckHandoff() {
+  Host& ref = RefHost();
+  for (auto& [key, ks] : keys_) {
+    if (ks.tainted) continue;
+    std::vector<std::string> pref = ref.node->PreferenceList(key);
+    std::vector<std::pair<std::string, Record>> owners;
+    for (auto& id : pref) {
+      Record r;
+      int idx = HostById(id);
+      std::string bytes;
+      if (idx >= 0 && hosts_[idx].engine->Get(DataKey(key), &bytes).ok()) {
+        (void)cluster::DecodeRecord(bytes, &r);
+      }
+      owners.emplace_back(id, std::move(r));
+    }
+    // One violation per key and kind: its first write that fails, and how many more do.
+    std::map<std::string, std::pair<std::string, int>> found;  // id -> (detail, count)
+    for (size_t wi : ks.writes) {
+      const WriteRec& w = writes_[wi];
+      if (w.outcome != WriteRec::Outcome::kAcked || !w.sibling) continue;
+      // No exemption for later writes (unlike lost-write): a write leaves a replica's record
+      // only when a context that covers its dot supersedes it, and covered counts as held.
+      // A blind SET does not cover siblings its coordinator never saw.
+      const Dot& d = w.sibling->dot;
+      int held = 0;
+      std::string have, lack;
+      for (auto& [id, r] : owners) {
+        if (Holds(r, d)) {
+          ++held;
+          have += " " + id;
+        } else {
+          lack += " " + id;
+        }
+      }
+      // At least W, and as many as its owners held before the last change (capped at N).
+      int need = std::max(sc_.w, std::min(sc_.n, w.owner_copies));
+      if (held >= need) continue;
+      if (held > 0 && w.wipes_at_invoke != wipes_done_) continue;  // a wipe may have taken one
+      auto& [detail, count] = found[held == 0 ? "handoff" : "under-replicated"];
+      if (count++ > 0) continue;
+      // Where it is instead (old owners, departed nodes; data or hint): the proof that the
+      // write was stored and then not moved.
+      std::string elsewhere;
+      for (auto& h : hosts_) {
+        if (std::find(pref.begin(), pref.end(), h.id) != pref.end()) continue;
+        for (const Record& r : StateOf(h, key)) {
+          if (Holds(r, d)) {
+            elsewhere += " " + h.id + "(" + RoleName(h.role) + ")";
+            break;
+          }
+        }
+      }
+      std::string what = std::string("acknowledged ") + ClsName(w.cls) + " " +
+                         (w.op == OpKind::kDelete ? "delete"
+                          : w.op == OpKind::kCounterAdd ? "increment"
+                          : w.cls == Cls::kCart ? "add of \"" + w.item + "\""
+                                                : "put of \"" + w.value + "\"") +
+                         " to " + key + " (dot " + DotStr(d) + ", t=" +
+                         std::to_string(w.invoked_ms) + ".." + std::to_string(w.completed_ms) + ")";
+      std::string where = "; held only by non-owners:" + (elsewhere.empty() ? " none" : elsewhere);
+      if (held == 0) {
+        detail = what + " is in the local record of none of its final owners {" + lack + " }" +
+                 where;
+      } else {
+        detail = what + " is held locally by " + std::to_string(held) + " of its final owners {" +
+                 have + " }, not by {" + lack + " }; it needs " + std::to_string(need) + " (W=" +
+                 std::to_string(sc_.w) +
+                 (w.owner_copies > 0 ? "; " + std::to_string(w.owner_copies) +
+                                           " owners held it before a membership change)"
+                                     : ")") +
+                 where;
+      }
+    }
+    for (auto& [inv, dc] : found) {
+      Violate(inv, dc.first + (dc.second > 1 ? " (and " + std::to_string(dc.second - 1) +
+                                                   " more acknowledged write(s) to " + key + ")"
+                                             : ""));
+    }
+  }
+}
+
 // ---- phases -----------------------------------------------------------------------------
 
 bool Sim::Quiet(std::string* why) {
@@ -1187,9 +1659,14 @@ bool Sim::Quiet(std::string* why) {
     return *why = std::to_string(data_in_flight_) + " non-gossip frame(s) in flight", false;
   }
   for (auto& h : hosts_) {
-    if (!h.node) return *why = h.id + " is down", false;
+    if (h.role == Role::kDoomed) return *why = "the removal of " + h.id + " is pending", false;
+    if (!h.node && Restartable(h)) return *why = h.id + " is down", false;
+  }
+  if (member_ops_pending_ > 0) {
+    return *why = std::to_string(member_ops_pending_) + " membership change(s) in progress", false;
   }
   for (auto& h : hosts_) {
+    if (!Restartable(h)) continue;  // spares hold nothing; a departed node's hints are gone
     size_t hints = 0;
     (void)h.engine->Scan("h/", "h0", 0, [&](std::string_view, std::string_view) {
       ++hints;
@@ -1197,13 +1674,25 @@ bool Sim::Quiet(std::string* why) {
     });
     if (hints) return *why = h.id + " still holds " + std::to_string(hints) + " hint(s)", false;
   }
+  // Every running node knows every host that ever started: members as up, departed nodes
+  // as owning nothing (leaving or removed). Without [membership]: all hosts, all up.
+  size_t known = 0;
+  for (auto& h : hosts_) known += h.role != Role::kSpare;
   for (auto& h : hosts_) {
+    if (!h.node) continue;
     auto members = h.node->Members();
-    if (members.size() != hosts_.size()) {
+    if (members.size() != known) {
       return *why = h.id + " knows " + std::to_string(members.size()) + " members", false;
     }
     for (auto& m : members) {
-      if (m.status != "up") return *why = h.id + " sees " + m.id + " as " + m.status, false;
+      int idx = HostByAddr(m.cluster_addr);
+      Role role = idx < 0 ? Role::kSpare : hosts_[idx].role;
+      bool ok = role == Role::kMember ? m.status == "up"
+                : role == Role::kRemoved ? m.status == "removed"
+                : role == Role::kLeaving || role == Role::kLeft
+                    ? m.status == "leaving" || m.status == "removed"
+                    : false;
+      if (!ok) return *why = h.id + " sees " + m.id + " as " + m.status, false;
     }
   }
   return true;
@@ -1214,7 +1703,7 @@ bool Sim::Settle(const char* phase) {
   uint64_t deadline = now_ + sc_.settle_max_ms;
   std::string why;
   bool quiet_once = false;
-  uint64_t recheck_at = 0;
+  uint64_t recheck_at = 0, data_mark = 0;
   while (now_ < deadline) {
     RunUntil(now_ + sc_.tick_ms);
     if (!Quiet(&why)) {
@@ -1224,6 +1713,12 @@ bool Sim::Settle(const char* phase) {
     if (!quiet_once) {
       quiet_once = true;
       recheck_at = now_ + sc_.request_timeout_ms + 2 * sc_.tick_ms;
+      data_mark = data_sent_;
+    } else if (sc_.membership && data_sent_ != data_mark) {
+      // With membership changes, data moves between samples (handoff streams in batches):
+      // quiet means no data frame at all was sent for the whole window. Start it again.
+      recheck_at = now_ + sc_.request_timeout_ms + 2 * sc_.tick_ms;
+      data_mark = data_sent_;
     } else if (now_ >= recheck_at) {
       Note(std::string("quiet after ") + phase);
       return true;
@@ -1238,9 +1733,11 @@ bool Sim::Settle(const char* phase) {
 // Sloppy quorum (Dynamo §4.6): with `down` nodes dead and declared down, every write from a
 // live node reaches W healthy nodes (stand-ins holding hints) and must succeed.
 void Sim::AvailabilityProbe() {
-  int down = std::min(sc_.availability_down, sc_.nodes - sc_.w);
-  std::vector<int> order(hosts_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::vector<int> order;  // the final members (every host without [membership])
+  for (const auto& h : hosts_) {
+    if (h.role == Role::kMember) order.push_back(h.index);
+  }
+  int down = std::min(sc_.availability_down, static_cast<int>(order.size()) - sc_.w);
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[fault_rng_.Uniform(i + 1)]);
   std::vector<int> victims(order.begin(), order.begin() + down);
   for (int v : victims) CrashNow(hosts_[v], false, "for the availability probe");
@@ -1251,7 +1748,10 @@ void Sim::AvailabilityProbe() {
       if (!h.node) continue;
       for (auto& m : h.node->Members()) {
         int idx = HostByAddr(m.cluster_addr);
-        if (idx >= 0 && !hosts_[idx].node && m.status != "down") return false;
+        if (idx >= 0 && !hosts_[idx].node && hosts_[idx].role == Role::kMember &&
+            m.status != "down") {
+          return false;
+        }
       }
     }
     return true;
@@ -1285,11 +1785,12 @@ void Sim::AvailabilityProbe() {
     } else if (!(*result)->ok()) {
       std::string pref;
       for (auto& p : hosts_[host].node->PreferenceList(key)) {
-        pref += p + (hosts_[HostByAddr("sim-" + p + ":7000")].node ? "(up) " : "(DOWN) ");
+        pref += p + (hosts_[HostById(p)].node ? "(up) " : "(DOWN) ");
       }
       Violate("availability",
               "write of " + key + " via " + hosts_[host].id + " failed (" + (*result)->ToString() +
-                  ") with " + std::to_string(sc_.nodes - down) + " live nodes >= W=" +
+                  ") with " + std::to_string(static_cast<int>(order.size()) - down) +
+                  " live nodes >= W=" +
                   std::to_string(sc_.w) + "; preference list " + pref);
     }
   }
@@ -1324,10 +1825,10 @@ void Sim::FinalSweep() {
 // compares), from the engines' committed state; *why names the first key that differs.
 bool Sim::ReplicasAgree(std::string* why) {
   for (auto& [key, ks] : keys_) {
-    std::vector<std::string> pref = hosts_[0].node->PreferenceList(key);
+    std::vector<std::string> pref = RefHost().node->PreferenceList(key);
     std::optional<std::vector<Sibling>> first;
     for (auto& id : pref) {
-      Host& h = hosts_[HostByAddr("sim-" + id + ":7000")];
+      Host& h = hosts_[HostById(id)];
       Record r;
       std::string bytes;
       if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &r);
@@ -1349,8 +1850,7 @@ void Sim::AwaitAntiEntropy() {
   uint64_t start = now_, deadline = now_ + sc_.settle_max_ms;
   std::string why;
   while (now_ < deadline) {
-    bool all_up = LiveHosts().size() == hosts_.size();
-    if (all_up && ReplicasAgree(&why)) {
+    if (AllMembersRunning() && ReplicasAgree(&why)) {
       Note("anti-entropy: every replica agrees after " + std::to_string(now_ - start) + " ms");
       return;
     }
@@ -1361,16 +1861,30 @@ void Sim::AwaitAntiEntropy() {
 
 void Sim::CheckInvariants() {
   uint64_t wall = kEpochMs + now_;
-  // Membership: one ring everywhere.
-  auto ring = hosts_[0].node->RingRanges();
+  // Membership: one ring on every final member, made of exactly the final members.
+  Host& ref = RefHost();
+  auto ring = ref.node->RingRanges();
+  std::set<std::string> ring_ids, member_ids;
+  for (auto& range : ring) ring_ids.insert(range.owners.begin(), range.owners.end());
   for (auto& h : hosts_) {
+    if (h.role != Role::kMember) continue;
+    member_ids.insert(h.id);
     if (h.node->RingRanges() != ring) {
-      Violate("convergence", h.id + "'s ring differs from " + hosts_[0].id + "'s");
+      Violate("convergence", h.id + "'s ring differs from " + ref.id + "'s");
     }
   }
-  // Every replica's local records (Node::ScanLocal) and hints.
+  if (sc_.membership && ring_ids != member_ids) {
+    std::string a, b;
+    for (auto& id : ring_ids) a += " " + id;
+    for (auto& id : member_ids) b += " " + id;
+    Violate("convergence", ref.id + "'s ring is made of {" + a + " } but the final members are {" +
+                               b + " }");
+  }
+  // Every final member's local records (Node::ScanLocal) and hints. Departed nodes are no
+  // replicas any more: whatever they still hold is not checked.
   std::vector<std::map<std::string, Record>> local(hosts_.size());
   for (auto& h : hosts_) {
+    if (h.role != Role::kMember) continue;
     Status s = h.node->ScanLocal("", 0, [&](std::string_view k, const Record& r) {
       local[h.index][std::string(k)] = r;
       return true;
@@ -1388,13 +1902,18 @@ void Sim::CheckInvariants() {
     }
   }
   for (auto& [key, ks] : keys_) {
-    std::vector<std::string> pref = hosts_[0].node->PreferenceList(key);
+    std::vector<std::string> pref = ref.node->PreferenceList(key);
     Record merged;
     std::vector<std::pair<std::string, Record>> reps;
     for (auto& id : pref) {
-      int idx = HostByAddr("sim-" + id + ":7000");
+      int idx = HostById(id);
       Record r;
-      if (auto it = local[idx].find(key); it != local[idx].end()) r = it->second;
+      if (idx < 0 || hosts_[idx].role != Role::kMember) {
+        Violate("convergence", key + ": the preference list names " + id +
+                                   ", which is not a member");
+      } else if (auto it = local[idx].find(key); it != local[idx].end()) {
+        r = it->second;
+      }
       merged = cluster::Join(merged, r);
       reps.emplace_back(id, std::move(r));
     }
@@ -1510,7 +2029,9 @@ RunResult Sim::Run() {
   client_seq_.assign(static_cast<size_t>(sc_.clients) + 1, 0);
   // Bootstrap on a clean network.
   faults_on_ = false;
-  for (auto& h : hosts_) StartNode(h);
+  for (auto& h : hosts_) {
+    if (h.role == Role::kMember) StartNode(h);  // spares start when they join
+  }
   faults_on_ = true;
   if (!Settle("bootstrap")) return Result();
   // Chaos: workload plus faults.
@@ -1530,8 +2051,10 @@ RunResult Sim::Run() {
         if (live.size() <= 1) return;  // keep one node for the clients
         size_t armed = 0;
         for (const auto& h : hosts_) armed += h.crash_armed;
-        size_t max_down = sc_.max_down > 0 ? static_cast<size_t>(sc_.max_down) : hosts_.size() - 1;
-        if (hosts_.size() - live.size() + armed >= max_down) return;
+        // Down = members and leavers not running (spares and departed hosts do not count).
+        size_t participants = Participants();
+        size_t max_down = sc_.max_down > 0 ? static_cast<size_t>(sc_.max_down) : participants - 1;
+        if (participants - live.size() + armed >= max_down) return;
         Host& h = hosts_[live[pick % live.size()]];
         if (h.crash_armed) return;
         ArmCrash(h, wipe, mid, downtime);
@@ -1540,6 +2063,7 @@ RunResult Sim::Run() {
   };
   schedule_crashes(sc_.crashes, false);
   schedule_crashes(sc_.wipes, true);
+  if (sc_.membership) ScheduleMembership();
   RunUntil(chaos_end);
   // Heal: faults off, clients stop, every node back.
   clients_on_ = false;
@@ -1547,10 +2071,19 @@ RunResult Sim::Run() {
   Heal("end of chaos");
   for (auto& h : hosts_) {
     if (h.crash_armed) CrashNow(h, h.crash_wipe, "idle (end of chaos)");
-    if (!h.node) StartNode(h);
+    if (!h.node && Restartable(h)) StartNode(h);
   }
   Note("chaos over; healing");
   Settle("healing");
+  if (sc_.membership) {
+    // End of healing: a node still leaving is stopped now (its handoff had its chance).
+    for (auto& h : hosts_) {
+      if (h.role == Role::kLeaving) Retire(h, "still leaving at the end of healing");
+    }
+    // Before anything reads (read repair would hide a missing handoff).
+    if (opt_.oracle_handoff) OracleHandoff();
+    if (AllMembersRunning()) CheckHandoff();
+  }
   DoSabotage("chaos-end", "", nullptr);  // after the last client request finished
   if (sc_.availability) {
     AvailabilityProbe();
@@ -1564,9 +2097,11 @@ RunResult Sim::Run() {
     Settle("anti-entropy");
   }
   for (auto& h : hosts_) {
-    if (!h.node) Violate("liveness", h.id + " is not running after healing");
+    if (h.role == Role::kMember && !h.node) {
+      Violate("liveness", h.id + " is not running after healing");
+    }
   }
-  if (LiveHosts().size() == hosts_.size()) CheckInvariants();
+  if (AllMembersRunning()) CheckInvariants();
   return Result();
 }
 
@@ -1601,6 +2136,11 @@ RunResult Sim::Result() {
       << " partitions=" << partitions_done_ << " read_repairs=" << node_totals_.read_repairs
       << " hints=" << node_totals_.hints_stored << "/" << node_totals_.hints_delivered
       << " timeouts=" << node_totals_.coordinator_timeouts;
+  if (sc_.membership) {
+    sum << " joins=" << joins_done_ << "/" << sc_.joins << " leaves=" << leaves_done_ << "/"
+        << sc_.leaves << " removes=" << removes_done_ << "/" << sc_.removes
+        << " replaces=" << replaces_done_ << "/" << sc_.replaces;
+  }
   if (sc_.ae_interval_ms > 0) {
     sum << " ae_rounds=" << node_totals_.ae_rounds
         << " ae_repaired=" << node_totals_.ae_keys_repaired;

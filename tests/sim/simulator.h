@@ -16,7 +16,11 @@
 // After the chaos phase the simulator heals everything, restarts every node, lets the
 // cluster go quiet, reads every key with R=N (read repair) and checks the invariants listed
 // in simulator.cc (lost writes, convergence, bounded siblings, phantoms, resurrection,
-// durability at ack time, dot reuse, sloppy-quorum availability, liveness).
+// durability at ack time, dot reuse, sloppy-quorum availability, liveness; with membership
+// changes, ownership handoff).
+//
+// Membership ([membership] in the scenario): spare hosts join, members leave or die and are
+// removed during the chaos phase; healing and every check then use the final member set.
 //
 // Thread-safety: a run is single-threaded and shares nothing with other runs.
 #pragma once
@@ -51,6 +55,11 @@ struct RunOptions {
   Sabotage sabotage = Sabotage::kNone;
   bool verbose = false;  // stream the timeline and node logs to stderr as they happen
   std::string trace_key; // debugging: print every change of this key's records and writes
+  // Checker self-test for [membership] scenarios: once healing has settled, put every key's
+  // records, joined over every node that still has its data (members and nodes that left;
+  // not removed ones), into its final owners' engines behind the nodes' backs: what a
+  // perfect ownership handoff (and re-replication) would leave. The scenarios must pass.
+  bool oracle_handoff = false;
 };
 
 struct Violation {
