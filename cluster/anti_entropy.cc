@@ -66,7 +66,7 @@ void AntiEntropy::BuildStep(uint64_t now) {
                                   ++seen;
                                   hashed += k.size() + v.size();
                                   last.assign(k);
-                                  std::string_view key = k.substr(kDataPrefix.size());
+                                  std::string_view key = ClientKeyOf(k);
                                   uint32_t part = Placement::PartitionOf(key);
                                   std::span<const uint32_t> walk = placement.Owners(part);
                                   if (!placement.Owns(part) || walk.size() < 2) return true;

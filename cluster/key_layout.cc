@@ -4,12 +4,19 @@
 namespace dynakv::cluster {
 
 std::string DataKey(std::string_view key) {
-  std::string k;
-  k.reserve(kDataPrefix.size() + key.size());
-  k.append(kDataPrefix);
+  std::string k = PartitionBegin(KeyPartition(key));
   k.append(key);
   return k;
 }
+
+std::string PartitionBegin(uint32_t p) {
+  std::string k(kDataPrefix);
+  k.push_back(static_cast<char>(p >> 8));
+  k.push_back(static_cast<char>(p & 0xff));
+  return k;
+}
+
+std::string PartitionEnd(uint32_t p) { return PartitionBegin(p + 1); }  // 16384 = 0x4000 fits
 
 std::string HintKey(std::string_view owner, std::string_view key) {
   std::string k;

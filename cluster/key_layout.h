@@ -1,10 +1,15 @@
 // cluster/key_layout.h: how one node lays its state out in the storage engine's single
 // ordered key space. Every module that touches the engine names its keys through here.
 //
-//   "d/" + key                   this replica's Record of `key` (EncodeRecord)
+//   "d/" + P + key               this replica's Record of `key` (EncodeRecord); P is the
+//                                key's partition (2 bytes, big-endian), so one partition's
+//                                records are one key range: handoff streams and drops them
+//                                as a range scan (Riak keeps one store per partition, too)
 //   "h/" + owner + '\0' + key    a hinted Record held for `owner` while it is down
 //   "m/incarnation"              the incarnation counter (membership)
 //   "m/members"                  the member list as last seen (restored at start)
+//   "m/leaving"                  present while this node is leaving (survives a restart)
+//   "m/xfer/" + P + target       an outbound partition transfer and its acked cursor
 //
 // See docs/ARCHITECTURE.md, "Storage layout". Thread-safety: pure functions and constants.
 #pragma once
@@ -14,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/partition_ring.h"
 #include "storage/engine.h"
 
 namespace dynakv::cluster {
@@ -24,8 +30,19 @@ constexpr std::string_view kHintPrefix = "h/";
 constexpr std::string_view kHintEnd = "h0";
 constexpr std::string_view kIncarnationKey = "m/incarnation";
 constexpr std::string_view kMembersKey = "m/members";
+constexpr std::string_view kLeavingKey = "m/leaving";
+constexpr std::string_view kXferPrefix = "m/xfer/";
+constexpr std::string_view kXferEnd = "m/xfer0";
+constexpr size_t kDataKeyHead = 4;  // "d/" + 2 partition bytes
 
 std::string DataKey(std::string_view key);
+// The client key inside a data key.
+inline std::string_view ClientKeyOf(std::string_view data_key) {
+  return data_key.substr(kDataKeyHead);
+}
+// [begin, end) of partition p's data keys.
+std::string PartitionBegin(uint32_t p);
+std::string PartitionEnd(uint32_t p);
 std::string HintKey(std::string_view owner, std::string_view key);
 // Splits a hint key into its owner and client key; false if it is not one.
 bool SplitHintKey(std::string_view hk, std::string* owner, std::string* key);
@@ -39,19 +56,24 @@ Status DeleteRange(storage::Engine* engine, std::string_view begin, std::string_
 class DataKeyBuffer {
  public:
   std::string_view Of(std::string_view key) {
-    if (key.size() > sizeof(buf_) - kDataPrefix.size()) {
-      long_.assign(kDataPrefix);
-      long_.append(key);
+    uint32_t p = KeyPartition(key);
+    partition_ = p;
+    if (key.size() > sizeof(buf_) - kDataKeyHead) {
+      long_ = DataKey(key);
       return long_;
     }
     std::memcpy(buf_, kDataPrefix.data(), kDataPrefix.size());
-    if (!key.empty()) std::memcpy(buf_ + kDataPrefix.size(), key.data(), key.size());
-    return {buf_, kDataPrefix.size() + key.size()};
+    buf_[2] = static_cast<char>(p >> 8);
+    buf_[3] = static_cast<char>(p & 0xff);
+    if (!key.empty()) std::memcpy(buf_ + kDataKeyHead, key.data(), key.size());
+    return {buf_, kDataKeyHead + key.size()};
   }
+  uint32_t partition() const { return partition_; }  // of the last key built
 
  private:
   char buf_[storage::kKeyBytesMax + 1];  // one more than any engine takes
   std::string long_;
+  uint32_t partition_ = 0;
 };
 
 }  // namespace dynakv::cluster

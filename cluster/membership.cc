@@ -208,6 +208,14 @@ void Membership::Leave(uint64_t now_ms) {
   BumpSelf();
 }
 
+void Membership::FinishLeave() {
+  MemberState& s = Self();
+  if (s.status != MemberStatus::kLeaving) return;
+  s.status = MemberStatus::kRemoved;
+  ++s.incarnation;
+  BumpSelf();
+}
+
 Status Membership::Remove(const std::string& id, uint64_t now_ms) {
   if (id == cfg_.id) return Status::Invalid("cannot remove this node; use DYNAMO LEAVE");
   auto it = entries_.find(id);

@@ -76,6 +76,8 @@ class Membership {
 
   void AddSeed(const std::string& cluster_addr);
   void Leave(uint64_t now_ms);
+  // A leaving node that has handed every partition to its new owners: removed (final).
+  void FinishLeave();
   // InvalidArgument for ourselves (use Leave), NotFound for an unknown id.
   Status Remove(const std::string& id, uint64_t now_ms);
 

@@ -1,6 +1,8 @@
 // cluster/message.cc: see message.h.
 #include "cluster/message.h"
 
+#include "cluster/partition_ring.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -214,6 +216,20 @@ void EncodePayload(const Message& m, std::string* out) {
         w.Str(EncodeRecord(rec));
       }
       break;
+    case MsgType::kHandoffChunk:
+      w.U64(m.req_id);
+      w.U32(m.partition);
+      w.U32(static_cast<uint32_t>(m.records.size()));
+      for (const auto& [k, rec] : m.records) {
+        w.Str(k);
+        w.Str(EncodeRecord(rec));
+      }
+      break;
+    case MsgType::kHandoffAck:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      break;
   }
 }
 
@@ -390,6 +406,25 @@ bool DecodePayload(std::string_view payload, Message* m) {
       }
       break;
     }
+    case MsgType::kHandoffChunk: {
+      m->req_id = r.U64();
+      m->partition = r.U32();
+      if (!r.ok() || m->partition >= kPartitions) return false;
+      uint32_t n = r.U32();
+      if (!r.ok() || n > kMaxAeRecords) return false;
+      m->records.clear();
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        std::string key = r.Str();
+        Record rec;
+        if (!DecodeRecordField(&r, &rec)) return false;
+        m->records.emplace_back(std::move(key), std::move(rec));
+      }
+      break;
+    }
+    case MsgType::kHandoffAck:
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      break;
   }
   return r.done();
 }

@@ -47,8 +47,11 @@ enum class MsgType : uint8_t {
                       //   hashes (= the replier's kFanout leaf hashes under each of them)
   kAeKeysReq = 14,    // req_id, buckets (= leaves sent whole), records (the sender's)
   kAeKeysResp = 15,   // req_id, code/error, records (the replier's, after joining)
+  // Ownership handoff (handoff.h):
+  kHandoffChunk = 16, // req_id, partition, records: Join them in, then ack (durably)
+  kHandoffAck = 17,   // req_id, code/error
 };
-constexpr uint8_t kMaxMsgType = 15;
+constexpr uint8_t kMaxMsgType = 17;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
@@ -84,7 +87,8 @@ struct Message {
                                    //   when both sides place keys alike)
   std::vector<uint32_t> buckets;   // ae tree response, ae keys request: tree node indexes
   std::vector<uint64_t> hashes;    // ae tree request and response: tree node hashes
-  std::vector<std::pair<std::string, Record>> records;  // ae keys request and response
+  std::vector<std::pair<std::string, Record>> records;  // ae keys messages, handoff chunk
+  uint32_t partition = 0;                                // handoff chunk
 
   // Forward request: the client request to coordinate on the sender's behalf.
   bool is_write = false;

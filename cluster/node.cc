@@ -10,6 +10,7 @@
 
 #include "cluster/anti_entropy.h"
 #include "cluster/forwarder.h"
+#include "cluster/handoff.h"
 #include "cluster/hints.h"
 #include "cluster/key_layout.h"
 #include "cluster/node_context.h"
@@ -28,6 +29,7 @@ struct Node::Impl {
   WriteCoordinator writes{&ctx, &forwarder, &hints};
   AntiEntropy ae{&ctx};
   Scanner scanner{&ctx};
+  Handoff handoff{&ctx, &hints};
 
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
       : ctx(std::move(c), t, cl, r, e, l) {
@@ -39,6 +41,7 @@ struct Node::Impl {
     rt.OnExpire(RequestKind::kHintDelivery, [this](uint64_t id) { hints.Expire(id); });
     rt.OnExpire(RequestKind::kAntiEntropy, [this](uint64_t id) { ae.Expire(id); });
     rt.OnExpire(RequestKind::kScan, [this](uint64_t id) { scanner.Expire(id); });
+    rt.OnExpire(RequestKind::kHandoff, [this](uint64_t id) { handoff.Expire(id); });
   }
 
   const NodeConfig& cfg() const { return ctx.cfg; }
@@ -60,9 +63,15 @@ struct Node::Impl {
     ctx.Send(addr, &m);
   }
 
-  void RebuildRing() {
+  // plan_handoff: the ring changed while we ran, so the partitions we kept and that gained
+  // owners must be streamed to them. Not at start: the ring we restored is not a change we
+  // saw happen (partitions we hold but no longer own are found by the stray check anyway).
+  void RebuildRing(bool plan_handoff = true) {
     if (ctx.standalone) return;
-    if (ctx.placement.Rebuild(ctx.membership.RingMembers())) PersistMembers();
+    PartitionRing old = ctx.placement.ring();
+    if (!ctx.placement.Rebuild(ctx.membership.RingMembers())) return;
+    PersistMembers();
+    if (plan_handoff) handoff.OnRingChanged(old);
   }
 
   // Saved with the data (same group commit) whenever the ring changes; read back by Start().
@@ -107,6 +116,8 @@ struct Node::Impl {
       case MsgType::kAeTreeResp: return ae.OnTreeResp(m);
       case MsgType::kAeKeysReq: return ae.OnKeysReq(m);
       case MsgType::kAeKeysResp: return ae.OnKeysResp(m);
+      case MsgType::kHandoffChunk: return handoff.OnChunk(m);
+      case MsgType::kHandoffAck: return handoff.OnAck(m);
     }
   }
 
@@ -146,6 +157,9 @@ struct Node::Impl {
       for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
       hints.Deliver(now);
       ae.Tick(now);
+      MemberStatus before = ctx.membership.self().status;
+      handoff.Tick(now);
+      if (before != ctx.membership.self().status) AnnounceSelf();  // left: tell everyone
     }
     ctx.requests.ExpireDue(now);
   }
@@ -183,6 +197,8 @@ struct Node::Impl {
     if (!s.ok()) return s;
     s = hints.Recount();
     if (!s.ok()) return s;
+    s = handoff.Load();
+    if (!s.ok()) return s;
     if (!ctx.standalone) {
       ctx.membership.Start(ctx.clock->NowMs(), incarnation);
       // The members we knew before the restart: without them a restarted node would
@@ -195,7 +211,10 @@ struct Node::Impl {
           ctx.membership.Restore(mm.members, ctx.clock->NowMs());
         }
       }
-      RebuildRing();
+      // A node that was leaving when it stopped goes on leaving.
+      std::string leaving;
+      if (ctx.engine->Get(kLeavingKey, &leaving).ok()) ctx.membership.Leave(ctx.clock->NowMs());
+      RebuildRing(/*plan_handoff=*/false);
     }
     return Status::OK();
   }
@@ -208,6 +227,7 @@ struct Node::Impl {
     ctx.store.ResetAfterFlush();
     hints.ResetAfterFlush();
     ae.Reset();
+    handoff.Reset();
     // A new actor: dots we issued before the flush may live on at other replicas.
     ctx.actor = ctx.FreshActor();
     return Status::OK();
@@ -263,20 +283,39 @@ struct Node::Impl {
 
   Status LeaveCluster() {
     if (ctx.standalone) return Status::NotSupported("standalone node");
+    if (ctx.membership.self().status == MemberStatus::kRemoved) {
+      return Status::Invalid("this node has already left the cluster");
+    }
+    size_t owners = 0;
+    for (const auto& m : ctx.membership.Digest()) {
+      owners += m.id != cfg().id && OwnsRange(m.status) ? 1 : 0;
+    }
+    if (owners == 0) {
+      return Status::Invalid("this is the last node of the cluster: nobody could take its data");
+    }
+    Status s = ctx.engine->Put(kLeavingKey, "1");
+    if (!s.ok()) return s;
     ctx.membership.Leave(ctx.clock->NowMs());
     RebuildRing();
-    Status s = PersistIncarnation();
-    // Tell everyone now rather than waiting for gossip to spread it.
+    s = PersistIncarnation();
+    AnnounceSelf();
+    return s;
+  }
+
+  // Tell everyone our own state now rather than waiting for gossip to spread it.
+  void AnnounceSelf() {
     for (const auto& m : ctx.membership.Digest()) {
       if (m.id != cfg().id && m.status != MemberStatus::kRemoved) {
         SendGossip(m.cluster_addr, /*reply_wanted=*/false);
       }
     }
-    return s;
   }
 
   Status RemoveMember(const std::string& id) {
     if (ctx.standalone) return Status::NotSupported("standalone node");
+    if (const MemberState* m = ctx.membership.Find(id); m && m->status == MemberStatus::kRemoved) {
+      return Status::Invalid("node " + id + " is already removed");
+    }
     Status s = ctx.membership.Remove(id, ctx.clock->NowMs());
     if (s.ok()) RebuildRing();
     return s;
@@ -346,6 +385,7 @@ std::vector<Node::PartitionRange> Node::RingRanges() const {
   }
   return out;
 }
+std::vector<Node::TransferInfo> Node::Transfers() const { return impl_->handoff.Transfers(); }
 uint32_t Node::PartitionsOwned() const {
   uint32_t n = 0;
   for (uint32_t p = 0; p < kPartitions; ++p) n += impl_->ctx.placement.Owns(p) ? 1 : 0;

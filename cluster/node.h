@@ -63,6 +63,10 @@ struct NodeConfig {
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
   size_t record_cache_bytes = 64ull << 20;  // LRU row cache of decoded records; 0 = off
   uint64_t ae_interval_ms = 10000;   // Merkle anti-entropy round period; 0 = off
+  // Ownership handoff (handoff.h): partition transfers in flight at once, and the byte
+  // rate all of them together may send.
+  int handoff_concurrency = 2;
+  uint64_t handoff_bytes_per_s = 32ull << 20;
 };
 
 enum class OpKind : uint8_t {
@@ -104,6 +108,8 @@ struct NodeStats {
            cache_misses = 0;
   uint64_t ae_rounds = 0;          // anti-entropy exchanges this node started and finished
   uint64_t ae_keys_repaired = 0;   // local records anti-entropy changed (either side)
+  uint64_t handoff_transfers_done = 0, handoff_records_sent = 0, handoff_bytes_sent = 0,
+           handoff_records_received = 0, handoff_partitions_dropped = 0;
 };
 
 class Node {
@@ -183,6 +189,17 @@ class Node {
   };
   std::vector<PartitionRange> RingRanges() const;
   uint32_t PartitionsOwned() const;  // partitions this node holds a replica of
+
+  // Ownership handoff: this node's outbound partition transfers, active and pending.
+  struct TransferInfo {
+    uint32_t partition = 0;
+    std::string to;
+    bool active = false;              // a chunk is on its way
+    uint64_t records_sent = 0, bytes_sent = 0;
+    uint64_t records_left = 0;        // estimate
+    double records_per_s = 0;
+  };
+  std::vector<TransferInfo> Transfers() const;
   std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
 
   const NodeConfig& config() const;

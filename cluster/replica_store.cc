@@ -60,6 +60,8 @@ Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   Status s = engine_->Delete(DataKey(key));
   cache_.Erase(key);
   if (s.ok() && key_count_ > 0) --key_count_;
+  uint32_t part = KeyPartition(key);
+  if (s.ok() && part_count_[part] > 0) --part_count_[part];
   // A record that died by expiry (not all tombstones) was counted live when last stored.
   bool expired_value = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& sib) {
     return sib.kind != ValueKind::kTombstone;
@@ -86,9 +88,14 @@ void ReplicaStore::WarnSiblings(std::string_view key, size_t n) {
 Status ReplicaStore::Recount() {
   key_count_ = 0;
   live_count_ = 0;
+  std::fill(part_count_.begin(), part_count_.end(), 0);
   uint64_t now_ms = clock_->WallMs();
-  return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view, std::string_view bytes) {
+  return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
     ++key_count_;
+    if (k.size() >= kDataKeyHead) {
+      uint32_t part = (uint32_t(uint8_t(k[2])) << 8) | uint8_t(k[3]);
+      if (part < kPartitions) ++part_count_[part];
+    }
     Record rec;
     if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
     return true;
@@ -99,13 +106,75 @@ void ReplicaStore::ResetAfterFlush() {
   cache_.Clear();
   key_count_ = 0;
   live_count_ = 0;
+  std::fill(part_count_.begin(), part_count_.end(), 0);
+}
+
+Status ReplicaStore::ReadPartition(uint32_t p, const std::string& after, size_t max_records,
+                                   size_t max_bytes,
+                                   std::vector<std::pair<std::string, Record>>* out, bool* end) {
+  std::string from = PartitionBegin(p);
+  if (!after.empty()) {
+    from.append(after);
+    from.push_back('\0');
+  }
+  size_t bytes = 0;
+  *end = true;
+  std::vector<std::pair<std::string, std::string>> raw;
+  Status s = engine_->Scan(from, PartitionEnd(p), 0, [&](std::string_view k, std::string_view v) {
+    if (raw.size() >= max_records || (bytes >= max_bytes && !raw.empty())) {
+      *end = false;
+      return false;
+    }
+    bytes += k.size() + v.size();
+    raw.emplace_back(std::string(ClientKeyOf(k)), std::string(v));
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (auto& [k, v] : raw) {
+    Record rec;
+    if (!DecodeRecord(v, &rec).ok()) {
+      Log(Logger::Level::kError, "corrupt local record skipped by handoff");
+      rec = Record();
+    }
+    out->emplace_back(std::move(k), std::move(rec));
+  }
+  return Status::OK();
+}
+
+Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
+  *dropped = 0;
+  uint64_t now_ms = clock_->WallMs();
+  std::vector<std::string> keys;
+  uint64_t live = 0;
+  Status s = engine_->Scan(PartitionBegin(p), PartitionEnd(p), 0,
+                           [&](std::string_view k, std::string_view v) {
+                             keys.emplace_back(k);
+                             Record rec;
+                             if (DecodeRecord(v, &rec).ok() && !IsDeleted(rec, now_ms)) ++live;
+                             return true;
+                           });
+  if (!s.ok()) return s;
+  std::vector<storage::WriteOp> batch;
+  batch.reserve(keys.size());
+  for (auto& k : keys) batch.push_back({storage::WriteOp::Kind::kDelete, k, {}});
+  if (!batch.empty()) {
+    s = engine_->Write(batch);
+    if (!s.ok()) return s;
+  }
+  for (auto& k : keys) cache_.Erase(ClientKeyOf(k));
+  key_count_ -= std::min<uint64_t>(key_count_, keys.size());
+  live_count_ -= std::min(live_count_, live);
+  part_count_[p] = 0;
+  *dropped = keys.size();
+  return Status::OK();
 }
 
 Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
                           const std::function<bool(std::string_view, const Record&)>& visit) {
   // The engine forbids re-entering it from a scan visitor, and `visit` is the caller's
   // code; so copy a chunk out, then visit it.
-  std::string from = DataKey(start_after);
+  // Keys come in (partition, key) order; a cursor key names its place in that order.
+  std::string from = start_after.empty() ? std::string(kDataPrefix) : DataKey(start_after);
   if (!start_after.empty()) from.push_back('\0');  // first key after start_after
   size_t visited = 0;
   while (limit == 0 || visited < limit) {
@@ -121,7 +190,7 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
       s = DecodeRecord(v, &rec);
       if (!s.ok()) continue;  // logged by reads; SCAN skips it
       ++visited;
-      if (!visit(std::string_view(k).substr(kDataPrefix.size()), rec)) return Status::OK();
+      if (!visit(ClientKeyOf(k), rec)) return Status::OK();
     }
     if (chunk.size() < want) break;
     from = chunk.back().first;

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "cluster/env.h"
 #include "cluster/key_layout.h"
@@ -68,6 +69,17 @@ class ReplicaStore {
     if (stage <= 2) engine_->Prefetch(data_key_.Of(key), stage);
   }
 
+  // Ownership handoff (handoff.h): records per partition, a counter of stores per partition
+  // (a transfer that saw it move while it ran goes over the partition again), one chunk of
+  // a partition's records after `after` (client key; "" = from the start), and dropping a
+  // partition that has been handed to its owners.
+  uint32_t partition_count(uint32_t p) const { return part_count_[p]; }
+  uint32_t partition_writes(uint32_t p) const { return part_writes_[p]; }
+  Status ReadPartition(uint32_t p, const std::string& after, size_t max_records,
+                       size_t max_bytes, std::vector<std::pair<std::string, Record>>* out,
+                       bool* end);
+  Status DropPartition(uint32_t p, uint64_t* dropped);
+
   uint64_t key_count() const { return key_count_; }
   uint64_t live_count() const { return live_count_; }
   uint64_t expiring_writes() const { return expiring_writes_; }
@@ -90,6 +102,8 @@ class ReplicaStore {
   uint64_t live_count_ = 0;       // local records with a live value when last written
   uint64_t expiring_writes_ = 0;  // stores of a record that can expire or be reaped
   uint64_t next_sibling_warn_ms_ = 0;
+  std::vector<uint32_t> part_count_ = std::vector<uint32_t>(kPartitions, 0);
+  std::vector<uint32_t> part_writes_ = std::vector<uint32_t>(kPartitions, 0);
 };
 
 template <typename R>
@@ -97,7 +111,12 @@ Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was
   if (rec.siblings.size() >= limits_->warn_siblings) WarnSiblings(key, rec.siblings.size());
   Status s = engine_->PutOwned(data_key_.Of(key), EncodeRecord(rec));
   if (s.ok()) {
-    if (!existed) ++key_count_;
+    uint32_t part = data_key_.partition();
+    ++part_writes_[part];
+    if (!existed) {
+      ++key_count_;
+      ++part_count_[part];
+    }
     bool live = !IsDeleted(rec, clock_->WallMs());
     if (live && !was_live) ++live_count_;
     if (!live && was_live && live_count_ > 0) --live_count_;

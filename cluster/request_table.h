@@ -27,6 +27,7 @@ enum class RequestKind : uint8_t {
   kHintDelivery,  // a hinted record on its way to its owner
   kAntiEntropy,   // one step of a Merkle exchange
   kScan,          // a page of keys asked of another node
+  kHandoff,       // a chunk of a partition on its way to a new owner
   kCount,
 };
 

@@ -65,6 +65,7 @@
 #include <sstream>
 
 #include "cluster/env.h"
+#include "cluster/key_layout.h"
 #include "cluster/node.h"
 #include "cluster/version.h"
 #include "storage/mem_engine.h"
@@ -110,8 +111,8 @@ uint64_t Mix(uint64_t a, uint64_t b) {
   return r.Next();
 }
 
-// Storage layout of the core (node.h): "d/" + key -> record, "h/" owner \0 key -> hint.
-std::string DataKey(const std::string& key) { return "d/" + key; }
+// Storage layout of the core (cluster/key_layout.h): data and hint keys.
+std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 
 enum class Cls { kCart, kSet, kDel, kCounter, kAvail };
 const char* ClsName(Cls c) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "cluster/key_layout.h"
 #include "cluster/node.h"
 #include "storage/mem_engine.h"
 
@@ -124,7 +125,7 @@ class AeNet {
   Record Local(const std::string& id, const std::string& key) {
     std::string bytes;
     Record rec;
-    if (host(id).engine->Get("d/" + key, &bytes).ok()) {
+    if (host(id).engine->Get(DataKey(key), &bytes).ok()) {
       EXPECT_TRUE(DecodeRecord(bytes, &rec).ok());
     }
     return rec;
@@ -244,7 +245,7 @@ TEST(AntiEntropyTest, LargeDivergenceConvergesInBoundedRounds) {
     ASSERT_TRUE(ApplyWrite(&rec, {}, 77, v, 1'700'000'000'000ull, VersionLimits{}).ok());
     std::string bytes = EncodeRecord(rec);
     for (const char* id : {"n1", "n2"}) {
-      ASSERT_TRUE(net.host(id).engine->Put("d/bulk" + std::to_string(i), bytes).ok());
+      ASSERT_TRUE(net.host(id).engine->Put(DataKey("bulk" + std::to_string(i)), bytes).ok());
     }
   }
   for (const char* id : {"n1", "n2"}) {

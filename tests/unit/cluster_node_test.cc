@@ -1,10 +1,12 @@
 // Node: real Node instances over MemEngine on an in-test fake network with a fake clock.
 // The harness commits every engine before it delivers the frames sent in a step, as the
 // server does (node.h: acks are released only after Commit).
+#include "cluster/key_layout.h"
 #include "cluster/node.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -96,6 +98,15 @@ class Cluster {
   Host& host(const std::string& id) { return hosts_.at(id); }
   void Kill(const std::string& id) { hosts_.at(id).alive = false; }
   void Revive(const std::string& id) { hosts_.at(id).alive = true; }
+  // A crash and restart: what was committed survives, the Node object starts over.
+  void Restart(const std::string& id) {
+    Host& h = hosts_.at(id);
+    (void)h.engine->Commit();
+    h.node = std::make_unique<Node>(h.cfg, h.transport.get(), &clock, &random_, h.engine.get(),
+                                    &logger_);
+    EXPECT_TRUE(h.node->Start().ok());
+    h.alive = true;
+  }
 
   void Enqueue(const std::string& from, const std::string& to, std::string frame) {
     auto it = by_addr_.find(from);
@@ -230,7 +241,7 @@ size_t UpCount(Node* n) {
 Record LocalRecord(Cluster& c, const std::string& id, const std::string& key) {
   std::string bytes;
   Record rec;
-  if (c.host(id).engine->Get("d/" + key, &bytes).ok()) { EXPECT_TRUE(DecodeRecord(bytes, &rec).ok()); }
+  if (c.host(id).engine->Get(DataKey(key), &bytes).ok()) { EXPECT_TRUE(DecodeRecord(bytes, &rec).ok()); }
   return rec;
 }
 
@@ -587,12 +598,14 @@ TEST(NodeTest, LeaveAndRemove) {
   Boot(c, 4);
   ASSERT_TRUE(c.node("n4")->Leave().ok());
   c.RunFor(500);
+  // n4 held nothing to hand off: it went from leaving to removed at once.
   for (auto id : {"n1", "n2", "n3"}) {
     EXPECT_EQ(RingNodes(*c.node(id)).size(), 3u) << id;
     for (auto& m : c.node(id)->Members()) {
-      if (m.id == "n4") { EXPECT_EQ(m.status, "leaving"); }
+      if (m.id == "n4") { EXPECT_EQ(m.status, "removed"); }
     }
   }
+  EXPECT_EQ(c.node("n4")->Leave().code(), Code::kInvalidArgument);  // already gone
   c.Kill("n3");
   c.RunFor(3000);
   ASSERT_TRUE(c.node("n1")->Remove("n3").ok());
@@ -641,14 +654,22 @@ TEST(NodeTest, ScanFlushAndCount) {
                  return true;
                }).ok());
   EXPECT_EQ(keys.size(), 600u);
-  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  // In (partition, key) order: a partition's records are one range (handoff moves them).
+  auto order = [](const std::string& a, const std::string& b) {
+    return std::make_pair(KeyPartition(a), a) < std::make_pair(KeyPartition(b), b);
+  };
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end(), order));
+  std::vector<std::string> all = keys;
+  size_t at = std::find(all.begin(), all.end(), "k1100") - all.begin();
+  ASSERT_LT(at + 10, all.size());
   keys.clear();
   ASSERT_TRUE(n->ScanLocal("k1100", 10, [&](std::string_view k, const Record&) {
                  keys.emplace_back(k);
                  return true;
                }).ok());
   ASSERT_EQ(keys.size(), 10u);
-  EXPECT_EQ(keys.front(), "k1101");
+  EXPECT_EQ(keys.front(), all[at + 1]);
+  EXPECT_EQ(keys.back(), all[at + 10]);
   ActorId a = n->actor();
   ASSERT_TRUE(n->FlushLocal().ok());
   EXPECT_NE(n->actor(), a);
@@ -773,6 +794,115 @@ TEST(NodeTest, StandaloneIsSynchronous) {
   EXPECT_EQ(n.Join("x:1").code(), Code::kNotSupported);
   n.OnTick();
   n.OnMessage("garbage");
+}
+
+}  // namespace
+}  // namespace dynakv::cluster
+
+namespace dynakv::cluster {
+namespace {
+
+// A node that joins gets every partition it now owns from the nodes that held it; nodes
+// that lost ownership hand theirs over and drop their copies; nothing is left in transfer.
+TEST(HandoffTest, JoinMovesPartitionsToTheNewOwner) {
+  Cluster c;
+  Boot(c, 4);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300; ++i) keys.push_back("hk" + std::to_string(i));
+  for (auto& k : keys) ASSERT_TRUE(Put(c, c.node("n1"), k, "v-" + k).status.ok()) << k;
+  c.Add(c.Config("n5"));
+  c.RunFor(4000);
+  size_t moved = 0;
+  for (auto& k : keys) {
+    std::vector<std::string> owners = c.node("n1")->PreferenceList(k);
+    ASSERT_EQ(owners.size(), 3u);
+    EXPECT_EQ(c.node("n5")->PreferenceList(k), owners) << k;
+    for (auto id : {"n1", "n2", "n3", "n4", "n5"}) {
+      bool owner = std::find(owners.begin(), owners.end(), id) != owners.end();
+      Record rec = LocalRecord(c, id, k);
+      if (owner) {
+        EXPECT_EQ(Values(rec), std::vector<std::string>{"v-" + k}) << k << " on owner " << id;
+      } else {
+        EXPECT_TRUE(rec.siblings.empty()) << k << " still on non-owner " << id;
+      }
+    }
+    moved += std::find(owners.begin(), owners.end(), "n5") != owners.end();
+  }
+  EXPECT_GT(moved, 30u);  // about 3/5 of the keys gain n5 as an owner
+  EXPECT_GT(c.node("n5")->stats().handoff_records_received, 0u);
+  uint64_t dropped = 0;
+  for (auto id : {"n1", "n2", "n3", "n4", "n5"}) {
+    EXPECT_TRUE(c.node(id)->Transfers().empty()) << id;
+    dropped += c.node(id)->stats().handoff_partitions_dropped;
+  }
+  EXPECT_GT(dropped, 0u);
+}
+
+// A leaving node streams a big partition in chunks; killed after the first acknowledged
+// chunk and restarted, it goes on from its persisted cursor (the receiver gets each record
+// once), keeps leaving, and ends removed with nothing left.
+TEST(HandoffTest, LeaveResumesFromTheLastAcknowledgedChunkAfterACrash) {
+  Cluster c;
+  Boot(c, 4);
+  // A hashtag whose partition n1 replicates: all the keys land in that one partition.
+  std::string tag;
+  for (int t = 0; tag.empty(); ++t) {
+    std::string cand = "{t" + std::to_string(t) + "}";
+    auto pref = c.node("n1")->PreferenceList(cand);
+    if (std::find(pref.begin(), pref.end(), "n1") != pref.end()) tag = cand;
+  }
+  const int kKeys = 2500;  // more than two chunks
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_TRUE(Put(c, c.node("n1"), tag + std::to_string(i), "x").status.ok());
+  }
+  std::vector<std::string> before = c.node("n2")->PreferenceList(tag);
+  ASSERT_TRUE(c.node("n1")->Leave().ok());
+  // Step until the first chunk to the new owner is acknowledged (a step ends quiet: no
+  // chunk in flight), then crash n1.
+  std::string newcomer;
+  uint64_t sent = 0;
+  for (int step = 0; step < 500 && sent == 0; ++step) {
+    c.Step(10);
+    for (auto& t : c.node("n1")->Transfers()) {
+      if (t.records_sent > 0) {
+        sent = t.records_sent;
+        newcomer = t.to;
+      }
+    }
+  }
+  ASSERT_GT(sent, 0u);
+  ASSERT_LT(sent, uint64_t(kKeys));
+  uint64_t received_before = c.node(newcomer)->stats().handoff_records_received;
+  c.Restart("n1");
+  c.RunFor(5000);
+  for (auto& m : c.node("n1")->Members()) {
+    if (m.id == "n1") { EXPECT_EQ(m.status, "removed"); }
+  }
+  EXPECT_EQ(c.node("n1")->LocalKeyCountEstimate(), 0u);
+  // Resumed, not restarted: the new owner got the rest once, not the whole partition again.
+  uint64_t received_after = c.node(newcomer)->stats().handoff_records_received;
+  EXPECT_EQ(received_before + (uint64_t(kKeys) - sent), received_after)
+      << "sent before the crash " << sent;
+  std::vector<std::string> owners = c.node("n2")->PreferenceList(tag);
+  EXPECT_EQ(std::find(owners.begin(), owners.end(), "n1"), owners.end());
+  for (auto& id : owners) {
+    EXPECT_EQ(LocalRecord(c, id, tag + "0").siblings.size(), 1u) << id;
+    EXPECT_EQ(LocalRecord(c, id, tag + std::to_string(kKeys - 1)).siblings.size(), 1u) << id;
+  }
+}
+
+// Bad membership requests are refused and change nothing.
+TEST(HandoffTest, BadMembershipRequestsChangeNothing) {
+  Cluster c;
+  Boot(c, 2, /*n=*/2, /*r=*/1, /*w=*/1);
+  EXPECT_EQ(c.node("n1")->Remove("n1").code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.node("n1")->Remove("nope").code(), Code::kNotFound);
+  auto ring = c.node("n1")->RingRanges();
+  ASSERT_TRUE(c.node("n2")->Leave().ok());
+  c.RunFor(2000);
+  // n1 is the last node now: it cannot leave (nobody could take its data).
+  EXPECT_EQ(c.node("n1")->Leave().code(), Code::kInvalidArgument);
+  EXPECT_EQ(RingNodes(*c.node("n1")), std::set<std::string>{"n1"});
 }
 
 }  // namespace

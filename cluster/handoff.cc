@@ -1,0 +1,350 @@
+// cluster/handoff.cc: see handoff.h.
+#include "cluster/handoff.h"
+
+#include <algorithm>
+
+#include "cluster/hints.h"
+#include "cluster/key_layout.h"
+
+namespace dynakv::cluster {
+
+namespace {
+constexpr size_t kChunkRecords = 1024;
+constexpr size_t kChunkBytes = 1u << 20;
+constexpr uint64_t kStrayCheckMs = 1000;
+constexpr uint64_t kRetryMs = 200;
+
+std::string XferKeyBytes(uint32_t p, const std::string& target) {
+  std::string k(kXferPrefix);
+  k.push_back(static_cast<char>(p >> 8));
+  k.push_back(static_cast<char>(p & 0xff));
+  k.append(target);
+  return k;
+}
+}  // namespace
+
+Status Handoff::Load() {
+  std::vector<std::pair<std::string, std::string>> rows;
+  Status s = ctx_->engine->Scan(kXferPrefix, kXferEnd, 0, [&](std::string_view k, std::string_view v) {
+    rows.emplace_back(std::string(k), std::string(v));
+    return true;
+  });
+  if (!s.ok()) return s;
+  uint64_t now = ctx_->clock->NowMs();
+  for (auto& [k, v] : rows) {
+    if (k.size() <= kXferPrefix.size() + 2) continue;
+    uint32_t p = (uint32_t(uint8_t(k[kXferPrefix.size()])) << 8) | uint8_t(k[kXferPrefix.size() + 1]);
+    if (p >= kPartitions) continue;
+    std::string target = k.substr(kXferPrefix.size() + 2);
+    Transfer t;
+    t.cursor = v;  // resume after the last acknowledged chunk
+    t.started_ms = now;
+    t.writes_at_start = ctx_->store.partition_writes(p);
+    if (xfers_.emplace(XferKey{p, target}, std::move(t)).second) ++per_partition_[p];
+  }
+  return Status::OK();
+}
+
+void Handoff::Persist(const XferKey& k, const std::string& cursor) {
+  Status s = ctx_->engine->Put(XferKeyBytes(k.first, k.second), cursor);
+  if (!s.ok()) ctx_->Log(Logger::Level::kWarn, "handoff: cursor not persisted: " + s.ToString());
+}
+
+void Handoff::Unpersist(const XferKey& k) {
+  (void)ctx_->engine->Delete(XferKeyBytes(k.first, k.second));
+}
+
+void Handoff::Add(uint32_t p, const std::string& target) {
+  if (target == ctx_->cfg.id) return;
+  XferKey k{p, target};
+  if (xfers_.count(k)) return;
+  Transfer t;
+  t.started_ms = ctx_->clock->NowMs();
+  t.writes_at_start = ctx_->store.partition_writes(p);
+  xfers_.emplace(k, std::move(t));
+  ++per_partition_[p];
+  Persist(k, "");
+}
+
+void Handoff::OnRingChanged(const PartitionRing& old) {
+  const Placement& pl = ctx_->placement;
+  const std::string& self = ctx_->cfg.id;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (ctx_->store.partition_count(p) == 0 || !pl.Owns(p)) continue;
+    auto before = old.Owners(p);
+    bool was_owner = false;
+    for (uint32_t i : before) was_owner |= old.members()[i].id == self;
+    if (!was_owner) continue;
+    for (uint32_t i : pl.Owners(p)) {
+      const std::string& id = pl.IdAt(i);
+      bool added = std::none_of(before.begin(), before.end(),
+                                [&](uint32_t j) { return old.members()[j].id == id; });
+      if (added) Add(p, id);
+    }
+  }
+  next_stray_check_ms_ = 0;  // and the partitions we no longer own, at the next tick
+}
+
+// Partitions we hold but do not own go to every owner.
+void Handoff::CheckStrays() {
+  const Placement& pl = ctx_->placement;
+  if (pl.node_count() < 2 && pl.Owns(0)) return;  // alone: we own everything
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (ctx_->store.partition_count(p) == 0 || pl.Owns(p) || HasTransfer(p)) continue;
+    for (uint32_t i : pl.Owners(p)) Add(p, pl.IdAt(i));
+    if (!HasTransfer(p)) MaybeDrop(p);
+  }
+}
+
+void Handoff::Tick(uint64_t now) {
+  if (now >= next_stray_check_ms_) {
+    next_stray_check_ms_ = now + kStrayCheckMs;
+    CheckStrays();
+  }
+  // Refill the byte budget (at most one second's worth banked).
+  uint64_t rate = ctx_->cfg.handoff_bytes_per_s;
+  if (budget_ms_ == 0) budget_ms_ = now;
+  budget_bytes_ = std::min<double>(budget_bytes_ + double(rate) * double(now - budget_ms_) / 1000.0,
+                                   double(rate));
+  budget_ms_ = now;
+  // The targets with something to send, in order; the streams already busy count first.
+  std::vector<std::string> targets;
+  for (const auto& [k, t] : xfers_) {
+    if (targets.empty() || targets.back() != k.second) {
+      if (std::find(targets.begin(), targets.end(), k.second) == targets.end()) {
+        targets.push_back(k.second);
+      }
+    }
+  }
+  size_t busy = 0;
+  for (const auto& [target, st] : streams_) busy += st.req_id != 0 ? 1 : 0;
+  size_t limit = static_cast<size_t>(std::max(ctx_->cfg.handoff_concurrency, 1));
+  for (const auto& target : targets) {
+    if (busy >= limit || budget_bytes_ <= 0) break;
+    if (streams_[target].req_id != 0) continue;
+    if (Pump(target, now)) ++busy;
+  }
+  MaybeFinishLeave();
+}
+
+// Sends the next chunk to `target`: the next records of its transfers, in partition order.
+// True if a chunk went out. Transfers that turn out finished or moot end here.
+bool Handoff::Pump(const std::string& target, uint64_t now) {
+  Stream& st = streams_[target];
+  if (now < st.retry_ms) return false;
+  if (!ctx_->membership.IsReachable(target)) return false;
+  const Placement& pl = ctx_->placement;
+  Message m;
+  m.type = MsgType::kHandoffChunk;
+  size_t bytes = 0;
+  st.parts.clear();
+  std::vector<std::map<XferKey, Transfer>::iterator> done;
+  for (auto it = xfers_.begin(); it != xfers_.end();) {
+    auto next = std::next(it);
+    if (it->first.second != target) {
+      it = next;
+      continue;
+    }
+    if (m.records.size() >= kChunkRecords || bytes >= kChunkBytes) break;
+    uint32_t p = it->first.first;
+    Transfer& t = it->second;
+    auto owners = pl.Owners(p);
+    bool still_owner = std::any_of(owners.begin(), owners.end(),
+                                   [&](uint32_t i) { return pl.IdAt(i) == target; });
+    if (!still_owner) {  // the ring moved on: this target no longer needs it
+      Cancel(it);
+      MaybeDrop(p);
+      it = next;
+      continue;
+    }
+    size_t before = m.records.size();
+    bool end = true;
+    Status s = ctx_->store.ReadPartition(p, t.cursor, kChunkRecords - before,
+                                         kChunkBytes - std::min(bytes, kChunkBytes), &m.records,
+                                         &end);
+    if (!s.ok()) {
+      ctx_->Log(Logger::Level::kWarn, "handoff: partition read failed: " + s.ToString());
+      break;
+    }
+    if (m.records.size() == before) {
+      // Nothing (more) to send: the target has everything up to the cursor.
+      EndOfPartition(it);
+      it = next;
+      continue;
+    }
+    Part part;
+    part.partition = p;
+    part.last = m.records.back().first;
+    part.end = end;
+    part.records = m.records.size() - before;
+    for (size_t i = before; i < m.records.size(); ++i) {
+      const auto& [k, rec] = m.records[i];
+      part.bytes += k.size() + 32;
+      for (const auto& sib : rec.siblings) part.bytes += sib.value.size() + 48;
+    }
+    bytes += part.bytes;
+    t.active = true;
+    st.parts.push_back(std::move(part));
+    if (!end) break;  // this partition filled the chunk
+    it = next;
+  }
+  if (m.records.empty()) return false;
+  budget_bytes_ -= double(bytes);
+  st.req_id = ctx_->NewRequest(RequestKind::kHandoff, ctx_->cfg.request_timeout_ms);
+  m.req_id = st.req_id;
+  by_req_[st.req_id] = target;
+  ctx_->SendTo(target, &m);
+  return true;
+}
+
+void Handoff::EndOfPartition(std::map<XferKey, Transfer>::iterator it) {
+  Transfer& t = it->second;
+  uint32_t p = it->first.first;
+  if (ctx_->store.partition_writes(p) != t.writes_at_start && ctx_->store.partition_count(p) > 0) {
+    // Written while we sent: once more from the start (Joins make the repeat harmless).
+    t.cursor.clear();
+    t.writes_at_start = ctx_->store.partition_writes(p);
+    Persist(it->first, t.cursor);
+    return;
+  }
+  Finish(it);
+}
+
+void Handoff::OnChunk(const Message& m) {
+  Status result;
+  uint64_t joined = 0;
+  for (const auto& [key, rec] : m.records) {
+    Status s = ctx_->store.Join(key, rec);
+    if (!s.ok()) {
+      result = s;
+      break;
+    }
+    ++joined;
+  }
+  ctx_->stats.handoff_records_received += joined;
+  Message ack;
+  ack.type = MsgType::kHandoffAck;
+  ack.req_id = m.req_id;
+  ack.set_status(result);
+  ctx_->Send(m.from_addr, &ack);  // released by the owner of the loop only after Commit
+}
+
+void Handoff::OnAck(const Message& m) {
+  auto r = by_req_.find(m.req_id);
+  if (r == by_req_.end() || r->second != m.from_id) return;
+  std::string target = r->second;
+  by_req_.erase(r);
+  Stream& st = streams_[target];
+  if (st.req_id != m.req_id) return;
+  st.req_id = 0;
+  std::vector<Part> parts = std::move(st.parts);
+  st.parts.clear();
+  bool ok = m.status().ok();
+  if (!ok) {
+    st.retry_ms = ctx_->clock->NowMs() + kRetryMs;
+    ctx_->Log(Logger::Level::kWarn, "handoff: " + target + " refused a chunk: " +
+                                        m.status().ToString());
+  }
+  for (const Part& part : parts) {
+    auto it = xfers_.find(XferKey{part.partition, target});
+    if (it == xfers_.end()) continue;  // cancelled meanwhile
+    Transfer& t = it->second;
+    t.active = false;
+    if (!ok) continue;
+    t.cursor = part.last;
+    t.records += part.records;
+    t.bytes += part.bytes;
+    ctx_->stats.handoff_records_sent += part.records;
+    ctx_->stats.handoff_bytes_sent += part.bytes;
+    if (part.end) {
+      EndOfPartition(it);
+    } else {
+      Persist(it->first, t.cursor);
+    }
+  }
+}
+
+void Handoff::Expire(uint64_t id) {
+  auto r = by_req_.find(id);
+  if (r == by_req_.end()) return;
+  std::string target = r->second;
+  by_req_.erase(r);
+  Stream& st = streams_[target];
+  if (st.req_id != id) return;
+  st.req_id = 0;  // resent from the cursors
+  st.retry_ms = ctx_->clock->NowMs() + kRetryMs;
+  for (const Part& part : st.parts) {
+    auto it = xfers_.find(XferKey{part.partition, target});
+    if (it != xfers_.end()) it->second.active = false;
+  }
+  st.parts.clear();
+}
+
+void Handoff::Finish(std::map<XferKey, Transfer>::iterator it) {
+  uint32_t p = it->first.first;
+  ++ctx_->stats.handoff_transfers_done;
+  Cancel(it);
+  MaybeDrop(p);
+}
+
+void Handoff::Cancel(std::map<XferKey, Transfer>::iterator it) {
+  uint32_t p = it->first.first;
+  Unpersist(it->first);
+  xfers_.erase(it);
+  if (per_partition_[p] > 0) --per_partition_[p];
+}
+
+// A partition we do not own, handed to every owner: drop our copy.
+void Handoff::MaybeDrop(uint32_t p) {
+  if (HasTransfer(p) || ctx_->placement.Owns(p) || ctx_->store.partition_count(p) == 0) return;
+  if (ctx_->placement.Owners(p).empty()) return;  // nobody to hold it: keep it
+  uint64_t dropped = 0;
+  Status s = ctx_->store.DropPartition(p, &dropped);
+  if (!s.ok()) {
+    ctx_->Log(Logger::Level::kWarn, "handoff: dropping a handed-off partition failed: " + s.ToString());
+    return;
+  }
+  ++ctx_->stats.handoff_partitions_dropped;
+  // Like FLUSHALL: the dots we issued for these keys live on at their owners, and we no
+  // longer know them; a write we coordinate for one of them later (a forwarded request, a
+  // stale ring) must not reissue one (Riak's kv679; found by the simulator, leave-crash
+  // seed 126). A fresh actor cannot.
+  ctx_->actor = ctx_->FreshActor();
+}
+
+// A leaving node that holds nothing more (data handed off, hints delivered) is removed.
+void Handoff::MaybeFinishLeave() {
+  if (ctx_->membership.self().status != MemberStatus::kLeaving) return;
+  if (!xfers_.empty() || ctx_->store.key_count() != 0 || hints_->count() != 0) return;
+  ctx_->membership.FinishLeave();
+  ctx_->Log(Logger::Level::kInfo, "left the cluster: every partition handed off");
+}
+
+void Handoff::Reset() {
+  for (const auto& [k, t] : xfers_) Unpersist(k);
+  xfers_.clear();
+  by_req_.clear();
+  streams_.clear();
+  std::fill(per_partition_.begin(), per_partition_.end(), 0);
+}
+
+std::vector<Node::TransferInfo> Handoff::Transfers() const {
+  std::vector<Node::TransferInfo> out;
+  uint64_t now = ctx_->clock->NowMs();
+  for (const auto& [k, t] : xfers_) {
+    Node::TransferInfo i;
+    i.partition = k.first;
+    i.to = k.second;
+    i.active = t.active;
+    i.records_sent = t.records;
+    i.bytes_sent = t.bytes;
+    uint64_t held = ctx_->store.partition_count(k.first);
+    i.records_left = held > t.records ? held - t.records : 0;
+    double secs = double(now - t.started_ms) / 1000.0;
+    i.records_per_s = secs > 0 ? double(t.records) / secs : 0;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+}  // namespace dynakv::cluster
