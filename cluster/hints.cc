@@ -81,8 +81,10 @@ void Hints::Deliver(uint64_t now_ms) {
     // It is an acknowledged copy; dropping it could lose the write.
     if (m == nullptr) continue;
     std::string target = owner;
-    if (m->status == MemberStatus::kRemoved || owner == self) {
-      // The owner is gone for good (or is us): the key's current replicas take it.
+    if (m->status == MemberStatus::kRemoved || m->status == MemberStatus::kLeaving ||
+        owner == self) {
+      // The owner is gone for good, or leaving (it owns nothing now), or is us: the key's
+      // current replicas take it.
       target.clear();
       for (const auto& id : ctx_->placement.Preference(key)) {
         if (id == self) {

@@ -2,6 +2,8 @@
 // administration (DYNAMO ...), per DESIGN.md §3.
 #include "server/commands.h"
 
+#include <cstdio>
+
 namespace dynakv::server {
 namespace {
 
@@ -146,6 +148,30 @@ void CmdDynamo(CommandCtx& ctx) {
   if (sub == "join" && ctx.args.size() == 3) return ok_or_err(node->Join(ctx.args[2]));
   if (sub == "leave" && ctx.args.size() == 2) return ok_or_err(node->Leave());
   if (sub == "remove" && ctx.args.size() == 3) return ok_or_err(node->Remove(ctx.args[2]));
+  // Ownership handoff progress, as Riak's `riak-admin transfers`: one line per outbound
+  // partition transfer of this node, or exactly "No transfers active".
+  if (sub == "transfers" && ctx.args.size() == 2) {
+    auto xfers = node->Transfers();
+    if (xfers.empty()) return ctx.reply.Send([](RespWriter& w) { w.Simple("No transfers active"); });
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(xfers.size());
+      for (auto& t : xfers) {
+        char eta[32] = "?";
+        if (t.records_per_s > 0) {
+          std::snprintf(eta, sizeof eta, "%.0fs", double(t.records_left) / t.records_per_s);
+        }
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "partition %u %s -> %s: %s, %llu records (%llu bytes) sent, %.0f records/s, "
+                      "~%llu left, eta %s",
+                      t.partition, ctx.server->config().node_id.c_str(), t.to.c_str(),
+                      t.active ? "sending" : "waiting", (unsigned long long)t.records_sent,
+                      (unsigned long long)t.bytes_sent, t.records_per_s,
+                      (unsigned long long)t.records_left, eta);
+        w.Bulk(line);
+      }
+    });
+  }
   if (sub == "hints" && ctx.args.size() == 2) {
     auto st = node->stats();
     return ctx.reply.Send([&](RespWriter& w) {
@@ -197,7 +223,7 @@ void CmdDynamo(CommandCtx& ctx) {
     return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(peers)); });
   }
   ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|HINTS|SYNC|STATUS.");
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|TRANSFERS|HINTS|SYNC|STATUS.");
 }
 
 }  // namespace

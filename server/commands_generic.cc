@@ -432,6 +432,12 @@ std::string InfoText(Server* s, const std::string& section_in) {
        << "\r\ncoordinator_timeouts:" << ns.coordinator_timeouts << "\r\nforwarded:" << ns.forwarded
        << "\r\nhints_stored:" << ns.hints_stored << "\r\nhints_delivered:" << ns.hints_delivered
        << "\r\nae_rounds:" << ns.ae_rounds << "\r\nae_keys_repaired:" << ns.ae_keys_repaired
+       << "\r\nhandoff_transfers_pending:" << n->Transfers().size()
+       << "\r\nhandoff_transfers_done:" << ns.handoff_transfers_done
+       << "\r\nhandoff_records_sent:" << ns.handoff_records_sent
+       << "\r\nhandoff_bytes_sent:" << ns.handoff_bytes_sent
+       << "\r\nhandoff_records_received:" << ns.handoff_records_received
+       << "\r\nhandoff_partitions_dropped:" << ns.handoff_partitions_dropped
        << "\r\n\r\n";
   }
   std::string out = os.str();

@@ -39,6 +39,8 @@ const std::vector<Option>& Options() {
       {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
       {"cluster.down_after_ms", nullptr, Type::kInt, "silence before a peer is down (temporary)", F(&Config::down_after_ms)},
       {"cluster.anti_entropy_interval_ms", nullptr, Type::kInt, "Merkle anti-entropy round with one peer this often; 0 = off (DYNAMO SYNC only)", F(&Config::anti_entropy_interval_ms)},
+      {"cluster.handoff_concurrency", nullptr, Type::kInt, "partition transfer streams a node runs at once when the ring changes (1..64)", F(&Config::handoff_concurrency)},
+      {"cluster.handoff_rate_mb", nullptr, Type::kInt, "handoff send budget per node, MB/s (1..100000)", F(&Config::handoff_rate_mb)},
       {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
       {"replication.r", "r", Type::kInt, "default read quorum", F(&Config::r)},
       {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
@@ -227,6 +229,12 @@ Status Validate(const Config& c) {
   if (c.request_timeout_ms < 10) return bad("cluster.request_timeout_ms", "must be >= 10");
   if (c.suspect_after_ms <= c.gossip_interval_ms) return bad("cluster.suspect_after_ms", "must exceed the gossip interval");
   if (c.down_after_ms < c.suspect_after_ms) return bad("cluster.down_after_ms", "must be >= suspect_after_ms");
+  if (c.handoff_concurrency < 1 || c.handoff_concurrency > 64) {
+    return bad("cluster.handoff_concurrency", "must be in 1..64");
+  }
+  if (c.handoff_rate_mb < 1 || c.handoff_rate_mb > 100000) {
+    return bad("cluster.handoff_rate_mb", "must be in 1..100000");
+  }
   if (c.anti_entropy_interval_ms != 0 && c.anti_entropy_interval_ms < 100) {
     return bad("cluster.anti_entropy_interval_ms", "must be 0 (off) or >= 100");
   }

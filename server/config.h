@@ -33,6 +33,8 @@ struct Config {
   int64_t suspect_after_ms = 2000;
   int64_t down_after_ms = 5000;
   int64_t anti_entropy_interval_ms = 10000;  // Merkle anti-entropy round period; 0 = off
+  int64_t handoff_concurrency = 2;  // partition transfer streams at once (Riak's transfer_limit)
+  int64_t handoff_rate_mb = 32;     // handoff send budget, MB/s
   // [replication]
   int64_t n = 1, r = 1, w = 1;
   // [storage]

@@ -160,6 +160,8 @@ Status Server::Init() {
   nc.suspect_after_ms = uint64_t(cfg_.suspect_after_ms);
   nc.down_after_ms = uint64_t(cfg_.down_after_ms);
   nc.ae_interval_ms = uint64_t(cfg_.anti_entropy_interval_ms);
+  nc.handoff_concurrency = int(cfg_.handoff_concurrency);
+  nc.handoff_bytes_per_s = uint64_t(cfg_.handoff_rate_mb) << 20;
   nc.cluster_secret = cfg_.cluster_secret;
   nc.limits.max_siblings = size_t(cfg_.max_siblings);
   nc.limits.warn_siblings = size_t(cfg_.warn_siblings);
