@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <utility>
 
 #include "cluster/anti_entropy.h"
@@ -157,6 +158,7 @@ struct Node::Impl {
       for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
       hints.Deliver(now);
       ae.Tick(now);
+      if (!replacing.empty()) AdvanceReplacements();
       MemberStatus before = ctx.membership.self().status;
       handoff.Tick(now);
       if (before != ctx.membership.self().status) AnnounceSelf();  // left: tell everyone
@@ -257,6 +259,171 @@ struct Node::Impl {
 
   // ---- admin -----------------------------------------------------------------------------
 
+  // A staged membership change (auto_commit = false).
+  struct Change {
+    enum Kind { kJoin, kLeave, kRemove, kReplace } kind;
+    std::string a, b;  // join: addr; remove: id; replace: old id, new addr
+    std::string Describe() const {
+      switch (kind) {
+        case kJoin: return "join " + a;
+        case kLeave: return "leave (this node)";
+        case kRemove: return "remove " + a;
+        case kReplace: return "replace " + a + " with " + b;
+      }
+      return "?";
+    }
+  };
+  std::vector<Change> staged;
+  // Replacements under way: once the new node is up, the old one is removed.
+  std::vector<std::pair<std::string, std::string>> replacing;  // (old id, new addr)
+
+  Status Stage(Change c, bool* was_staged) {
+    if (was_staged) *was_staged = !cfg().auto_commit;
+    if (!cfg().auto_commit) {
+      for (const auto& s : staged) {
+        if (s.kind == c.kind && s.a == c.a && s.b == c.b) return Status::OK();
+      }
+      staged.push_back(std::move(c));
+      return Status::OK();
+    }
+    return Apply(c);
+  }
+
+  Status Apply(const Change& c) {
+    switch (c.kind) {
+      case Change::kJoin: return JoinCluster(c.a);
+      case Change::kLeave: return LeaveCluster();
+      case Change::kRemove: return RemoveMember(c.a);
+      case Change::kReplace: return StartReplace(c.a, c.b);
+    }
+    return Status::OK();
+  }
+
+  Status CheckJoin(const std::string& addr) const {
+    if (ctx.standalone) {
+      return Status::NotSupported("standalone node: set listen.cluster to join a cluster");
+    }
+    if (addr.empty()) return Status::Invalid("empty cluster address");
+    return Status::OK();
+  }
+  Status CheckLeave() const {
+    if (ctx.standalone) return Status::NotSupported("standalone node");
+    if (ctx.membership.self().status == MemberStatus::kRemoved) {
+      return Status::Invalid("this node has already left the cluster");
+    }
+    size_t owners = 0;
+    for (const auto& m : ctx.membership.Digest()) {
+      owners += m.id != cfg().id && OwnsRange(m.status) ? 1 : 0;
+    }
+    if (owners == 0) {
+      return Status::Invalid("this is the last node of the cluster: nobody could take its data");
+    }
+    return Status::OK();
+  }
+  Status CheckRemove(const std::string& id) const {
+    if (ctx.standalone) return Status::NotSupported("standalone node");
+    if (id == cfg().id) return Status::Invalid("cannot remove this node; use DYNAMO LEAVE");
+    const MemberState* m = ctx.membership.Find(id);
+    if (m == nullptr) return Status::NotFound("unknown node id " + id);
+    if (m->status == MemberStatus::kRemoved) {
+      return Status::Invalid("node " + id + " is already removed");
+    }
+    return Status::OK();
+  }
+  Status CheckReplace(const std::string& old_id, const std::string& addr) const {
+    Status s = CheckRemove(old_id);
+    if (!s.ok()) return s;
+    s = CheckJoin(addr);
+    if (!s.ok()) return s;
+    for (const auto& m : ctx.membership.Digest()) {
+      if (m.cluster_addr == addr && m.status != MemberStatus::kRemoved) {
+        return Status::Invalid(addr + " is already a member (" + m.id +
+                               "): REPLACE takes a new node");
+      }
+    }
+    if (ctx.membership.IsReachable(old_id)) {
+      return Status::Invalid("node " + old_id +
+                             " is not down: REPLACE is for a dead node; to retire a live one, "
+                             "join the new node and DYNAMO LEAVE on the old one");
+    }
+    return Status::OK();
+  }
+
+  Status StartReplace(const std::string& old_id, const std::string& addr) {
+    Status s = CheckReplace(old_id, addr);
+    if (!s.ok()) return s;
+    replacing.emplace_back(old_id, addr);
+    return JoinCluster(addr);
+  }
+
+  // Once a replacement is up, the node it replaces goes.
+  void AdvanceReplacements() {
+    for (auto it = replacing.begin(); it != replacing.end();) {
+      bool up = false;
+      for (const auto& m : ctx.membership.Digest()) {
+        up |= m.cluster_addr == it->second && m.status == MemberStatus::kUp;
+      }
+      if (!up) {
+        ++it;
+        continue;
+      }
+      Status s = RemoveMember(it->first);
+      if (!s.ok() && !s.IsNotFound()) {
+        ctx.Log(Logger::Level::kWarn, "replace: could not remove " + it->first + ": " + s.ToString());
+      }
+      it = replacing.erase(it);
+    }
+  }
+
+  PlanInfo MakePlan() const {
+    PlanInfo out;
+    std::vector<PartitionRing::Member> members = ctx.membership.RingMembers();
+    auto drop = [&](const std::string& id) {
+      std::erase_if(members, [&](const PartitionRing::Member& m) { return m.id == id; });
+    };
+    for (const auto& c : staged) {
+      out.changes.push_back(c.Describe());
+      switch (c.kind) {
+        case Change::kJoin: members.push_back({c.a, 100, ""}); break;  // id unknown yet: its address
+        case Change::kLeave: drop(cfg().id); break;
+        case Change::kRemove: drop(c.a); break;
+        case Change::kReplace:
+          drop(c.a);
+          members.push_back({c.b, 100, ""});
+          break;
+      }
+    }
+    PartitionRing next;
+    next.Build(members, ctx.placement.n());
+    const PartitionRing& now = ctx.placement.ring();
+    std::map<std::string, PlanInfo::NodeMoves> per;
+    for (const auto& m : now.members()) per[m.id].id = m.id;
+    for (const auto& m : next.members()) per[m.id].id = m.id;
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      std::vector<std::string> a, b;
+      for (uint32_t i : now.Owners(p)) a.push_back(now.members()[i].id);
+      for (uint32_t i : next.Owners(p)) b.push_back(next.members()[i].id);
+      for (auto& id : a) ++per[id].before;
+      for (auto& id : b) ++per[id].after;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      if (a != b) ++out.partitions_moving;
+    }
+    for (auto& [id, moves] : per) out.nodes.push_back(moves);
+    return out;
+  }
+
+  Status CommitPlan() {
+    if (staged.empty()) return Status::Invalid("nothing planned: stage JOIN, LEAVE, REMOVE or REPLACE first");
+    std::vector<Change> todo;
+    todo.swap(staged);
+    for (const auto& c : todo) {
+      Status s = Apply(c);
+      if (!s.ok()) return Status(s.code(), c.Describe() + ": " + s.message());
+    }
+    return Status::OK();
+  }
+
   std::vector<MemberInfo> Members() const {
     std::vector<MemberInfo> out;
     if (ctx.standalone) {
@@ -272,28 +439,17 @@ struct Node::Impl {
   }
 
   Status JoinCluster(const std::string& addr) {
-    if (ctx.standalone) {
-      return Status::NotSupported("standalone node: set listen.cluster to join a cluster");
-    }
-    if (addr.empty()) return Status::Invalid("empty cluster address");
+    Status s = CheckJoin(addr);
+    if (!s.ok()) return s;
     ctx.membership.AddSeed(addr);
     SendGossip(addr, /*reply_wanted=*/true);
     return Status::OK();
   }
 
   Status LeaveCluster() {
-    if (ctx.standalone) return Status::NotSupported("standalone node");
-    if (ctx.membership.self().status == MemberStatus::kRemoved) {
-      return Status::Invalid("this node has already left the cluster");
-    }
-    size_t owners = 0;
-    for (const auto& m : ctx.membership.Digest()) {
-      owners += m.id != cfg().id && OwnsRange(m.status) ? 1 : 0;
-    }
-    if (owners == 0) {
-      return Status::Invalid("this is the last node of the cluster: nobody could take its data");
-    }
-    Status s = ctx.engine->Put(kLeavingKey, "1");
+    Status s = CheckLeave();
+    if (!s.ok()) return s;
+    s = ctx.engine->Put(kLeavingKey, "1");
     if (!s.ok()) return s;
     ctx.membership.Leave(ctx.clock->NowMs());
     RebuildRing();
@@ -312,11 +468,9 @@ struct Node::Impl {
   }
 
   Status RemoveMember(const std::string& id) {
-    if (ctx.standalone) return Status::NotSupported("standalone node");
-    if (const MemberState* m = ctx.membership.Find(id); m && m->status == MemberStatus::kRemoved) {
-      return Status::Invalid("node " + id + " is already removed");
-    }
-    Status s = ctx.membership.Remove(id, ctx.clock->NowMs());
+    Status s = CheckRemove(id);
+    if (!s.ok()) return s;
+    s = ctx.membership.Remove(id, ctx.clock->NowMs());
     if (s.ok()) RebuildRing();
     return s;
   }
@@ -366,9 +520,26 @@ Status Node::ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expir
 }
 size_t Node::SyncNow() { return impl_->ae.SyncNow(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
-Status Node::Join(const std::string& cluster_addr) { return impl_->JoinCluster(cluster_addr); }
-Status Node::Leave() { return impl_->LeaveCluster(); }
-Status Node::Remove(const std::string& node_id) { return impl_->RemoveMember(node_id); }
+Status Node::Join(const std::string& cluster_addr, bool* staged) {
+  Status s = impl_->CheckJoin(cluster_addr);
+  return s.ok() ? impl_->Stage({Impl::Change::kJoin, cluster_addr, {}}, staged) : s;
+}
+Status Node::Leave(bool* staged) {
+  Status s = impl_->CheckLeave();
+  return s.ok() ? impl_->Stage({Impl::Change::kLeave, {}, {}}, staged) : s;
+}
+Status Node::Remove(const std::string& node_id, bool* staged) {
+  Status s = impl_->CheckRemove(node_id);
+  return s.ok() ? impl_->Stage({Impl::Change::kRemove, node_id, {}}, staged) : s;
+}
+Status Node::Replace(const std::string& old_id, const std::string& new_cluster_addr,
+                     bool* staged) {
+  Status s = impl_->CheckReplace(old_id, new_cluster_addr);
+  return s.ok() ? impl_->Stage({Impl::Change::kReplace, old_id, new_cluster_addr}, staged) : s;
+}
+Node::PlanInfo Node::Plan() const { return impl_->MakePlan(); }
+Status Node::Commit() { return impl_->CommitPlan(); }
+void Node::ClearPlan() { impl_->staged.clear(); }
 std::vector<Node::PartitionRange> Node::RingRanges() const {
   const Placement& pl = impl_->ctx.placement;
   std::vector<PartitionRange> out;

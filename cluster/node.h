@@ -66,6 +66,8 @@ struct NodeConfig {
   // Ownership handoff (handoff.h): partition transfers in flight at once, and the byte
   // rate all of them together may send.
   int handoff_concurrency = 2;
+  // false: JOIN, LEAVE, REMOVE and REPLACE issued here wait for Commit() (Riak's staging).
+  bool auto_commit = true;
   uint64_t handoff_bytes_per_s = 32ull << 20;
 };
 
@@ -176,11 +178,29 @@ class Node {
   // ae_interval_ms = 0 (periodic rounds off).
   size_t SyncNow();
 
-  // Admin (DYNAMO ...).
+  // Admin (DYNAMO ...). With auto_commit off, Join/Leave/Remove/Replace are validated and
+  // staged (*staged = true) until Commit(); Plan() shows them and the partition moves they
+  // imply under this node's view of the ring.
   std::vector<MemberInfo> Members() const;
-  Status Join(const std::string& cluster_addr);
-  Status Leave();
-  Status Remove(const std::string& node_id);
+  Status Join(const std::string& cluster_addr, bool* staged = nullptr);
+  Status Leave(bool* staged = nullptr);
+  Status Remove(const std::string& node_id, bool* staged = nullptr);
+  // A dead node's replacement: the node at new_cluster_addr joins, then old_id is removed
+  // (its partitions are re-replicated from the surviving replicas).
+  Status Replace(const std::string& old_id, const std::string& new_cluster_addr,
+                 bool* staged = nullptr);
+  struct PlanInfo {
+    std::vector<std::string> changes;  // "leave n3", "remove n4", ...
+    struct NodeMoves {
+      std::string id;
+      uint32_t before = 0, after = 0;  // partition replicas held
+    };
+    std::vector<NodeMoves> nodes;
+    uint32_t partitions_moving = 0;    // partitions whose preference list changes
+  };
+  PlanInfo Plan() const;
+  Status Commit();  // InvalidArgument when nothing is planned
+  void ClearPlan();
   // Ring: runs of consecutive partitions with the same preference list, in partition order.
   struct PartitionRange {
     uint32_t first = 0, last = 0;    // inclusive

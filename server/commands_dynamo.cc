@@ -145,9 +145,45 @@ void CmdDynamo(CommandCtx& ctx) {
       for (auto& id : ids) w.Bulk(id);
     });
   }
-  if (sub == "join" && ctx.args.size() == 3) return ok_or_err(node->Join(ctx.args[2]));
-  if (sub == "leave" && ctx.args.size() == 2) return ok_or_err(node->Leave());
-  if (sub == "remove" && ctx.args.size() == 3) return ok_or_err(node->Remove(ctx.args[2]));
+  // Membership changes: applied at once, or staged (cluster.auto_commit = false) and then
+  // reviewed with PLAN and applied with COMMIT, as Riak's `riak-admin cluster`.
+  bool staged = false;
+  auto changed = [&](const Status& st) {
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+    ctx.reply.Send([&](RespWriter& w) {
+      if (staged) {
+        w.Simple("OK staged: review with DYNAMO PLAN, apply with DYNAMO COMMIT");
+      } else {
+        w.Ok();
+      }
+    });
+  };
+  if (sub == "join" && ctx.args.size() == 3) return changed(node->Join(ctx.args[2], &staged));
+  if (sub == "leave" && ctx.args.size() == 2) return changed(node->Leave(&staged));
+  if (sub == "remove" && ctx.args.size() == 3) return changed(node->Remove(ctx.args[2], &staged));
+  if (sub == "replace" && ctx.args.size() == 4) {
+    return changed(node->Replace(ctx.args[2], ctx.args[3], &staged));
+  }
+  if (sub == "plan" && ctx.args.size() == 2) {
+    auto plan = node->Plan();
+    if (plan.changes.empty()) return ctx.reply.Send([](RespWriter& w) { w.Simple("No changes planned"); });
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(plan.changes.size() + plan.nodes.size() + 1);
+      for (auto& c : plan.changes) w.Bulk("change: " + c);
+      for (auto& n : plan.nodes) {
+        char line[200];
+        std::snprintf(line, sizeof line, "node %s: %u -> %u partition replicas (%+lld)",
+                      n.id.c_str(), n.before, n.after, (long long)n.after - (long long)n.before);
+        w.Bulk(line);
+      }
+      w.Bulk("partitions moving: " + std::to_string(plan.partitions_moving) + " of 16384");
+    });
+  }
+  if (sub == "commit" && ctx.args.size() == 2) return ok_or_err(node->Commit());
+  if (sub == "clear" && ctx.args.size() == 2) {
+    node->ClearPlan();
+    return ctx.reply.Send([](RespWriter& w) { w.Ok(); });
+  }
   // Ownership handoff progress, as Riak's `riak-admin transfers`: one line per outbound
   // partition transfer of this node, or exactly "No transfers active".
   if (sub == "transfers" && ctx.args.size() == 2) {
@@ -223,7 +259,7 @@ void CmdDynamo(CommandCtx& ctx) {
     return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(peers)); });
   }
   ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|TRANSFERS|HINTS|SYNC|STATUS.");
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS.");
 }
 
 }  // namespace

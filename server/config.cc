@@ -9,7 +9,7 @@
 namespace dynakv::server {
 namespace {
 
-enum class Type { kString, kInt, kStringList };
+enum class Type { kString, kInt, kStringList, kBool };
 
 struct Option {
   const char* path;   // TOML "section.key"; the long flag is --section.key
@@ -39,6 +39,7 @@ const std::vector<Option>& Options() {
       {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
       {"cluster.down_after_ms", nullptr, Type::kInt, "silence before a peer is down (temporary)", F(&Config::down_after_ms)},
       {"cluster.anti_entropy_interval_ms", nullptr, Type::kInt, "Merkle anti-entropy round with one peer this often; 0 = off (DYNAMO SYNC only)", F(&Config::anti_entropy_interval_ms)},
+      {"cluster.auto_commit", nullptr, Type::kBool, "membership changes (DYNAMO JOIN/LEAVE/REMOVE/REPLACE) take effect at once; false: they wait for DYNAMO COMMIT (review with DYNAMO PLAN)", F(&Config::auto_commit)},
       {"cluster.handoff_concurrency", nullptr, Type::kInt, "partition transfer streams a node runs at once when the ring changes (1..64)", F(&Config::handoff_concurrency)},
       {"cluster.handoff_rate_mb", nullptr, Type::kInt, "handoff send budget per node, MB/s (1..100000)", F(&Config::handoff_rate_mb)},
       {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
@@ -79,6 +80,7 @@ std::string DefaultText(const Option& o) {
   switch (o.type) {
     case Type::kString: return "\"" + *static_cast<std::string*>(p) + "\"";
     case Type::kInt: return std::to_string(*static_cast<int64_t*>(p));
+    case Type::kBool: return *static_cast<bool*>(p) ? "true" : "false";
     case Type::kStringList: {
       std::string s = "[";
       for (auto& x : *static_cast<std::vector<std::string>*>(p)) s += "\"" + x + "\",";
@@ -104,6 +106,15 @@ Status SetFromText(const Option& o, const std::string& text, Config* cfg, const 
       }
       return Status::OK();
     }
+    case Type::kBool:
+      if (text == "true" || text == "yes" || text == "1") {
+        *static_cast<bool*>(p) = true;
+      } else if (text == "false" || text == "no" || text == "0") {
+        *static_cast<bool*>(p) = false;
+      } else {
+        return Status::Invalid(where + ": " + o.path + ": expected true or false, got '" + text + "'");
+      }
+      return Status::OK();
     case Type::kStringList: {
       auto* v = static_cast<std::vector<std::string>*>(p);
       v->clear();
@@ -173,6 +184,10 @@ Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) 
         case Type::kInt:
           if (!value.is_integer()) return Status::Invalid(name + ": " + path + ": expected an integer");
           *static_cast<int64_t*>(p) = value.as_integer()->get();
+          break;
+        case Type::kBool:
+          if (!value.is_boolean()) return Status::Invalid(name + ": " + path + ": expected true or false");
+          *static_cast<bool*>(p) = value.as_boolean()->get();
           break;
         case Type::kStringList: {
           const toml::array* arr = value.as_array();

@@ -33,6 +33,7 @@ struct Config {
   int64_t suspect_after_ms = 2000;
   int64_t down_after_ms = 5000;
   int64_t anti_entropy_interval_ms = 10000;  // Merkle anti-entropy round period; 0 = off
+  bool auto_commit = true;          // membership changes at once; false = staged (PLAN/COMMIT)
   int64_t handoff_concurrency = 2;  // partition transfer streams at once (Riak's transfer_limit)
   int64_t handoff_rate_mb = 32;     // handoff send budget, MB/s
   // [replication]

@@ -161,6 +161,7 @@ Status Server::Init() {
   nc.down_after_ms = uint64_t(cfg_.down_after_ms);
   nc.ae_interval_ms = uint64_t(cfg_.anti_entropy_interval_ms);
   nc.handoff_concurrency = int(cfg_.handoff_concurrency);
+  nc.auto_commit = cfg_.auto_commit;
   nc.handoff_bytes_per_s = uint64_t(cfg_.handoff_rate_mb) << 20;
   nc.cluster_secret = cfg_.cluster_secret;
   nc.limits.max_siblings = size_t(cfg_.max_siblings);

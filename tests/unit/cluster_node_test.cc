@@ -905,5 +905,71 @@ TEST(HandoffTest, BadMembershipRequestsChangeNothing) {
   EXPECT_EQ(RingNodes(*c.node("n1")), std::set<std::string>{"n1"});
 }
 
+// auto_commit = false: changes are validated, listed by Plan() with the moves they imply,
+// applied by Commit() (and only then), dropped by ClearPlan().
+TEST(HandoffTest, StagedChangesWaitForCommit) {
+  Cluster c;
+  for (int i = 1; i <= 4; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i));
+    cfg.auto_commit = false;
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+  Node* n1 = c.node("n1");
+  EXPECT_EQ(n1->Commit().code(), Code::kInvalidArgument);  // nothing planned
+  bool staged = false;
+  ASSERT_TRUE(n1->Remove("n4", &staged).ok());
+  EXPECT_TRUE(staged);
+  EXPECT_EQ(n1->Remove("nope", &staged).code(), Code::kNotFound);  // still validated
+  c.RunFor(500);
+  EXPECT_EQ(RingNodes(*n1).size(), 4u);  // nothing happened yet
+  Node::PlanInfo plan = n1->Plan();
+  ASSERT_EQ(plan.changes.size(), 1u);
+  EXPECT_EQ(plan.changes[0], "remove n4");
+  EXPECT_GT(plan.partitions_moving, 0u);
+  uint32_t n4_after = 1;
+  for (auto& m : plan.nodes) {
+    if (m.id == "n4") n4_after = m.after;
+  }
+  EXPECT_EQ(n4_after, 0u);
+  n1->ClearPlan();
+  EXPECT_TRUE(n1->Plan().changes.empty());
+  EXPECT_EQ(n1->Commit().code(), Code::kInvalidArgument);
+  ASSERT_TRUE(n1->Remove("n4").ok());
+  ASSERT_TRUE(n1->Commit().ok());
+  c.RunFor(1000);
+  EXPECT_EQ(RingNodes(*n1).size(), 3u);
+  EXPECT_EQ(RingNodes(*c.node("n2")).size(), 3u);
+}
+
+// REPLACE of a dead node: the new node joins, then the old one is removed; its partitions
+// come from the surviving replicas. Refused for a live node and onto a member.
+TEST(HandoffTest, ReplaceADeadNode) {
+  Cluster c;
+  Boot(c, 4);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back("rk" + std::to_string(i));
+  for (auto& k : keys) ASSERT_TRUE(Put(c, c.node("n1"), k, "v").status.ok());
+  EXPECT_EQ(c.node("n1")->Replace("n4", "addr-n5").code(), Code::kInvalidArgument);  // alive
+  EXPECT_EQ(c.node("n1")->Replace("n3", "addr-n2").code(), Code::kInvalidArgument);  // member
+  c.Kill("n4");
+  c.RunFor(3000);
+  ASSERT_TRUE(c.node("n1")->Replace("n4", "addr-n5").ok());
+  NodeConfig cfg = c.Config("n5");
+  cfg.seeds.clear();  // found through the REPLACE's join
+  c.Add(cfg);
+  c.RunFor(5000);
+  for (auto& m : c.node("n1")->Members()) {
+    if (m.id == "n4") { EXPECT_EQ(m.status, "removed"); }
+    if (m.id == "n5") { EXPECT_EQ(m.status, "up"); }
+  }
+  for (auto& k : keys) {
+    for (auto& id : c.node("n1")->PreferenceList(k)) {
+      EXPECT_NE(id, "n4");
+      EXPECT_EQ(Values(LocalRecord(c, id, k)), std::vector<std::string>{"v"}) << k << " on " << id;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dynakv::cluster

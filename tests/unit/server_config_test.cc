@@ -204,5 +204,23 @@ TEST(ConfigTest, TokensAreGoneAndWeightIsBounded) {
   EXPECT_FALSE(Validate(z).ok());
 }
 
+TEST(ConfigTest, ElasticClusterKeys) {
+  Config c;
+  EXPECT_TRUE(c.auto_commit);
+  ASSERT_TRUE(ApplyToml("[cluster]\nauto_commit = false\nhandoff_concurrency = 4\n"
+                        "handoff_rate_mb = 8\n", "e.toml", &c).ok());
+  EXPECT_FALSE(c.auto_commit);
+  EXPECT_EQ(c.handoff_concurrency, 4);
+  EXPECT_EQ(c.handoff_rate_mb, 8);
+  EXPECT_TRUE(Validate(c).ok());
+  Config b;
+  Status s = ApplyToml("[cluster]\nauto_commit = 3\n", "b.toml", &b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cluster.auto_commit"), std::string::npos) << s.message();
+  Config h;
+  ASSERT_TRUE(ApplyToml("[cluster]\nhandoff_concurrency = 0\n", "h.toml", &h).ok());
+  EXPECT_FALSE(Validate(h).ok());
+}
+
 }  // namespace
 }  // namespace dynakv::server
