@@ -246,12 +246,7 @@ struct Node::Impl {
     Status s = ctx.store.Load(key, &rec, &found);
     if (!s.ok()) return s;
     if (!found) return Status::NotFound();
-    uint64_t now = ctx.clock->WallMs();
-    for (const auto& sib : rec.siblings) {
-      bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace_ms <= now;
-      bool old_tomb = sib.kind == ValueKind::kTombstone && sib.timestamp_ms + grace_ms <= now;
-      if (!expired && !old_tomb) return Status::NotFound();
-    }
+    if (!DeadFor(rec, ctx.clock->WallMs(), grace_ms, expiry_grace_ms)) return Status::NotFound();
     // A hint we still hold for this key means a replica has not seen the latest write.
     if (hints.HeldFor(key)) return Status::NotFound();
     return ctx.store.Erase(key, rec);

@@ -122,8 +122,14 @@ void ReadCoordinator::Finish(uint64_t id) {
   Pending p = std::move(it->second);
   reads_.erase(it);
   const Record& joined = p.quorum.joined();
+  // A record dead past the grace period is being reaped: a replica that has no copy any
+  // more (it reaped it) is not handed it back, or two replicas' reapers would hand a
+  // tombstone to and fro forever (found by the simulator, reap.toml).
+  uint64_t grace = ctx_->cfg.tombstone_grace_ms;
+  bool reapable = DeadFor(joined, ctx_->clock->WallMs(), grace, grace);
   for (const auto& reply : p.quorum.replies()) {
     if (reply.record == joined) continue;
+    if (reapable && reply.record.siblings.empty()) continue;
     ++ctx_->stats.read_repairs;
     if (reply.node == ctx_->cfg.id) {
       Status s = ctx_->store.Join(p.key, joined);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <xxhash.h>
+
 namespace dynakv::cluster {
 
 namespace {
@@ -62,6 +64,13 @@ Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   if (s.ok() && key_count_ > 0) --key_count_;
   uint32_t part = KeyPartition(key);
   if (s.ok() && part_count_[part] > 0) --part_count_[part];
+  if (s.ok()) {
+    if (forgotten_.size() >= kMaxForgotten) {
+      forgot_all_ = true;
+    } else {
+      forgotten_.insert(XXH3_64bits(key.data(), key.size()));
+    }
+  }
   // A record that died by expiry (not all tombstones) was counted live when last stored.
   bool expired_value = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& sib) {
     return sib.kind != ValueKind::kTombstone;
@@ -100,6 +109,16 @@ Status ReplicaStore::Recount() {
     if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
     return true;
   });
+}
+
+bool ReplicaStore::Forgot(std::string_view key) {
+  if (!forgot_all_ &&
+      (forgotten_.empty() || !forgotten_.count(XXH3_64bits(key.data(), key.size())))) {
+    return false;
+  }
+  forgotten_.clear();
+  forgot_all_ = false;
+  return true;
 }
 
 void ReplicaStore::ResetAfterFlush() {

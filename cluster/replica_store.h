@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,14 @@ class ReplicaStore {
                        bool* end);
   Status DropPartition(uint32_t p, uint64_t* dropped);
 
+  // Whether `key` was reaped (Erase) since the last call that said yes. Reaping forgets
+  // the dots this node issued for the key, and a record that comes back (a replica write,
+  // read repair) need not mention them; a coordinator must not reissue them (Riak's
+  // kv679), so it takes a fresh actor when this says yes (found by the simulator,
+  // reap.toml). Keys are kept as 64-bit hashes (a collision costs one needless new actor);
+  // past kMaxForgotten of them, the next write of any key counts.
+  bool Forgot(std::string_view key);
+
   uint64_t key_count() const { return key_count_; }
   uint64_t live_count() const { return live_count_; }
   uint64_t expiring_writes() const { return expiring_writes_; }
@@ -102,6 +111,9 @@ class ReplicaStore {
   uint64_t live_count_ = 0;       // local records with a live value when last written
   uint64_t expiring_writes_ = 0;  // stores of a record that can expire or be reaped
   uint64_t next_sibling_warn_ms_ = 0;
+  static constexpr size_t kMaxForgotten = 100000;
+  std::unordered_set<uint64_t> forgotten_;
+  bool forgot_all_ = false;  // forgotten_ overflowed
   std::vector<uint32_t> part_count_ = std::vector<uint32_t>(kPartitions, 0);
   std::vector<uint32_t> part_writes_ = std::vector<uint32_t>(kPartitions, 0);
 };

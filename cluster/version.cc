@@ -755,4 +755,14 @@ Status DecodeCounter(std::string_view bytes, PNCounter* out) {
   return Status::OK();
 }
 
+bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t expiry_grace_ms) {
+  if (rec.siblings.empty()) return false;
+  for (const auto& sib : rec.siblings) {
+    bool expired = sib.expiry_ms != 0 && sib.expiry_ms + expiry_grace_ms <= now_ms;
+    bool old_tomb = sib.kind == ValueKind::kTombstone && sib.timestamp_ms + grace_ms <= now_ms;
+    if (!expired && !old_tomb) return false;
+  }
+  return true;
+}
+
 }  // namespace dynakv::cluster

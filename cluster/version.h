@@ -140,6 +140,9 @@ const Sibling* Winner(const Record& rec, uint64_t now_ms);
 
 // True when the record holds nothing but tombstones/expired siblings (a reap candidate).
 bool IsDeleted(const Record& rec, uint64_t now_ms);
+// Every sibling has been dead for the grace period: a tombstone written at least grace_ms
+// ago, or a value whose TTL passed at least expiry_grace_ms ago (the reaper's test).
+bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t expiry_grace_ms);
 
 // Storage format: versioned, checksummed (xxh64), decoded defensively (every length bounded
 // by the input). Decode returns kCorruption on any mismatch and never reads out of bounds.

@@ -41,6 +41,8 @@ Status WriteCoordinator::ApplyLocal(const std::string& key, WriteRequest& req, R
                                     bool* existed, bool* was_live) {
   Status s = ctx_->store.Load(key, rec, existed, /*take=*/true);
   if (!s.ok()) return s;
+  // A key we reaped: our actor's dots for it live on elsewhere and we forgot them.
+  if (ctx_->store.Forgot(key)) ctx_->actor = ctx_->FreshActor();
   *was_live = *existed && !IsDeleted(*rec, ctx_->clock->WallMs());
   return ApplyOp(req, rec, ctx_->actor);
 }

@@ -127,7 +127,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
   static const std::set<std::string> kSections = {"scenario", "cluster",  "timing",
                                                   "network",  "partitions", "crashes",
                                                   "workload", "availability", "anti_entropy",
-                                                  "membership"};
+                                                  "membership", "reaper"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::Invalid(path + ": unknown section [" + std::string(k.str()) + "]");
@@ -210,6 +210,12 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     Section t(path, root, "anti_entropy", &err);
     t.U64("interval_ms", &s.ae_interval_ms, 0, 3600 * 1000);
     t.Bool("final_read_sweep", &s.final_read_sweep);
+    t.Done();
+  }
+  {
+    Section t(path, root, "reaper", &err);
+    t.U64("grace_ms", &s.reap_grace_ms, 0, 3600 * 1000);
+    t.U64("interval_ms", &s.reap_interval_ms, 1, 60 * 1000);
     t.Done();
   }
   if (root.get("membership")) {

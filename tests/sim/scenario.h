@@ -80,6 +80,11 @@ struct Scenario {
   // anti-entropy may make them converge; the run waits for it (up to settle_max_ms).
   bool final_read_sweep = true;
 
+  // [reaper]: tombstone and expiry GC (cluster/reaper.h) on every node, one slice every
+  // interval_ms, reaping what has been dead for grace_ms (after an all-replica read).
+  uint64_t reap_grace_ms = 0;      // 0 = no reaper
+  uint64_t reap_interval_ms = 100;
+
   // [membership]: cluster membership changes during the chaos phase (DYNAMO JOIN / LEAVE /
   // REMOVE; ownership handoff). Hosts n1..n<initial_nodes> form the cluster at bootstrap;
   // the others are spare hosts (fresh, empty MemEngine, own address), started when they join.

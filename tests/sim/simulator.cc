@@ -67,6 +67,7 @@
 #include "cluster/env.h"
 #include "cluster/key_layout.h"
 #include "cluster/node.h"
+#include "cluster/reaper.h"
 #include "cluster/version.h"
 #include "storage/mem_engine.h"
 
@@ -246,6 +247,7 @@ struct Host {
   std::unique_ptr<SimLogger> logger;
   std::unique_ptr<cluster::SeededRandom> random;
   std::unique_ptr<Node> node;  // null while crashed
+  std::unique_ptr<cluster::Reaper> reaper;  // with [reaper]; null while crashed
   uint64_t life = 0;           // bumped at every start and crash: stale ticks are ignored
   uint64_t starts = 0;
   // Crash armed for "between apply and Commit": fires after the next step that left
@@ -411,6 +413,7 @@ class Sim {
   void DropCalls(Host& h);
   void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
   void ScheduleTick(Host& h);
+  void ScheduleReap(Host& h);
   std::vector<int> LiveHosts() const {
     std::vector<int> v;
     for (const auto& h : hosts_) {
@@ -541,6 +544,7 @@ class Sim {
   std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> events_;
   uint64_t next_event_seq_ = 0;
   uint64_t trace_hash_ = 0xcbf29ce484222325ull;
+  uint64_t reaped_ = 0;  // records the reapers deleted
 
   std::vector<Host> hosts_;
   std::map<std::string, int> by_addr_;
@@ -614,6 +618,7 @@ void Sim::SetUp() {
     c.down_after_ms = sc_.down_after_ms;
     c.cluster_secret = sc_.secret;
     c.ae_interval_ms = sc_.ae_interval_ms;
+    if (sc_.reap_grace_ms > 0) c.tombstone_grace_ms = sc_.reap_grace_ms;
     h.engine = std::make_unique<storage::MemEngine>(storage::SyncMode::kBatch);
     h.transport = std::make_unique<SimTransport>(this, i);
     // Monotonic clocks start anywhere; wall clocks are skewed by up to +-clock_skew_ms.
@@ -638,6 +643,29 @@ void Sim::StartNode(Host& h) {
   Note(h.id + " started (life " + std::to_string(h.starts) + ", actor " +
        DotStr({h.node ? h.node->actor() : 0, 0}).substr(0, 16) + ")");
   ScheduleTick(h);
+  if (sc_.reap_grace_ms > 0 && h.node) {
+    cluster::ReaperConfig rc;
+    rc.tombstone_grace_ms = sc_.reap_grace_ms;
+    rc.n = sc_.n;
+    rc.standalone = false;
+    h.reaper = std::make_unique<cluster::Reaper>(h.node.get(), h.clock.get(), rc,
+                                                 [this] { ++reaped_; });
+    ScheduleReap(h);
+  }
+}
+
+// The server's reaper timer, per node: one slice every reap_interval_ms.
+void Sim::ScheduleReap(Host& h) {
+  uint64_t life = h.life;
+  int idx = h.index;
+  auto self = std::make_shared<std::function<void()>>();
+  *self = [this, idx, life, self]() {
+    Host& hh = hosts_[idx];
+    if (hh.life != life || !hh.node || !hh.reaper) return;
+    Step(hh, [&](Node&) { hh.reaper->Step(); }, "reap");
+    if (hh.life == life && hh.node) At(now_ + sc_.reap_interval_ms, *self);
+  };
+  At(now_ + sc_.reap_interval_ms, *self);
 }
 
 void Sim::ScheduleTick(Host& h) {
@@ -710,6 +738,7 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   h.engine->SimulateCrash();
   h.outbox.clear();
   h.replies.clear();
+  h.reaper.reset();
   h.node.reset();
   ++h.life;
   h.crash_armed = false;
@@ -1493,6 +1522,7 @@ void Sim::Retire(Host& h, const char* why) {
   if (h.node) {
     AccumulateStats(h);
     (void)h.engine->Commit();
+    h.reaper.reset();
     h.node.reset();
   }
   ++h.life;
@@ -2142,6 +2172,7 @@ RunResult Sim::Result() {
         << sc_.leaves << " removes=" << removes_done_ << "/" << sc_.removes
         << " replaces=" << replaces_done_ << "/" << sc_.replaces;
   }
+  if (sc_.reap_grace_ms > 0) sum << " reaped=" << reaped_;
   if (sc_.ae_interval_ms > 0) {
     sum << " ae_rounds=" << node_totals_.ae_rounds
         << " ae_repaired=" << node_totals_.ae_keys_repaired;
