@@ -99,68 +99,82 @@ std::string FormatLongDouble(long double d) {
 }
 
 // Glob matching with Redis's rules: * ? [abc] [^a] [a-z] and backslash escapes.
-bool StringMatch(std::string_view p, std::string_view s, bool nocase) {
-  auto eq = [nocase](char a, char b) {
-    return nocase ? std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)) : a == b;
+//
+// Iterative, with one backtrack point (the last '*'): on a mismatch the text position after
+// that star moves on by one and matching resumes from just after the star. Earlier stars
+// never need revisiting (the last star can absorb whatever they would), so the cost is
+// O(|pattern| * |string|) in the worst case, never exponential: the recursive matcher this
+// replaces took minutes on "a*a*...*b" against a 40-byte key and froze the event loop (the
+// same bug as Redis's CVE-2022-36021).
+namespace {
+
+// Matches one pattern element at p[pi] (not '*') against ch; *next is the element after it.
+bool MatchOne(std::string_view p, size_t pi, char ch, bool nocase, size_t* next) {
+  auto fold = [nocase](char c) {
+    return nocase ? char(std::tolower(static_cast<unsigned char>(c))) : c;
   };
-  size_t pi = 0, si = 0;
-  while (pi < p.size()) {
-    char c = p[pi];
-    if (c == '*') {
-      while (pi + 1 < p.size() && p[pi + 1] == '*') pi++;
-      if (pi + 1 == p.size()) return true;
-      for (size_t k = si; k <= s.size(); k++) {
-        if (StringMatch(p.substr(pi + 1), s.substr(k), nocase)) return true;
-      }
-      return false;
-    }
-    if (si >= s.size()) return false;
-    if (c == '?') {
-      pi++;
-      si++;
-      continue;
-    }
-    if (c == '[') {
-      size_t j = pi + 1;
-      bool neg = j < p.size() && p[j] == '^';
-      if (neg) j++;
-      bool match = false;
-      while (j < p.size() && p[j] != ']') {
-        if (p[j] == '\\' && j + 1 < p.size()) {
-          j++;
-          if (eq(p[j], s[si])) match = true;
-          j++;
-        } else if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
-          char lo = p[j], hi = p[j + 2];
-          if (lo > hi) std::swap(lo, hi);
-          char ch = s[si];
-          if (nocase) {
-            ch = char(std::tolower(static_cast<unsigned char>(ch)));
-            lo = char(std::tolower(static_cast<unsigned char>(lo)));
-            hi = char(std::tolower(static_cast<unsigned char>(hi)));
-          }
-          if (ch >= lo && ch <= hi) match = true;
-          j += 3;
-        } else {
-          if (eq(p[j], s[si])) match = true;
-          j++;
-        }
-      }
-      if (neg) match = !match;
-      if (!match) return false;
-      pi = j < p.size() ? j + 1 : j;
-      si++;
-      continue;
-    }
-    if (c == '\\' && pi + 1 < p.size()) {
-      pi++;
-      c = p[pi];
-    }
-    if (!eq(c, s[si])) return false;
-    pi++;
-    si++;
+  char c = p[pi];
+  if (c == '?') {
+    *next = pi + 1;
+    return true;
   }
-  return si == s.size();
+  if (c == '[') {
+    size_t j = pi + 1;
+    bool neg = j < p.size() && p[j] == '^';
+    if (neg) j++;
+    bool match = false;
+    while (j < p.size() && p[j] != ']') {
+      if (p[j] == '\\' && j + 1 < p.size()) {
+        j++;
+        if (fold(p[j]) == fold(ch)) match = true;
+        j++;
+      } else if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+        char lo = fold(p[j]), hi = fold(p[j + 2]);
+        if (lo > hi) std::swap(lo, hi);
+        char x = fold(ch);
+        if (x >= lo && x <= hi) match = true;
+        j += 3;
+      } else {
+        if (fold(p[j]) == fold(ch)) match = true;
+        j++;
+      }
+    }
+    *next = j < p.size() ? j + 1 : j;
+    return neg ? !match : match;
+  }
+  if (c == '\\' && pi + 1 < p.size()) {
+    pi++;
+    c = p[pi];
+  }
+  *next = pi + 1;
+  return fold(c) == fold(ch);
+}
+
+}  // namespace
+
+bool StringMatch(std::string_view p, std::string_view s, bool nocase) {
+  size_t pi = 0, si = 0;
+  size_t star_p = std::string_view::npos, star_s = 0;  // after the last '*', and where it resumed
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      while (pi < p.size() && p[pi] == '*') pi++;
+      if (pi == p.size()) return true;
+      star_p = pi;
+      star_s = si;
+      continue;
+    }
+    size_t next = 0;
+    if (pi < p.size() && MatchOne(p, pi, s[si], nocase, &next)) {
+      pi = next;
+      si++;
+      continue;
+    }
+    if (star_p == std::string_view::npos) return false;
+    pi = star_p;  // let the last star absorb one more character
+    si = ++star_s;
+  }
+  while (pi < p.size() && p[pi] == '*') pi++;
+  return pi == p.size();
 }
 
 // s equals the lower-case `lower`, ignoring the case of s.

@@ -374,6 +374,26 @@ TEST_F(SingleNode, ReaperWakesForTtlWrittenAfterAnIdlePass) {
   EXPECT_NE(Str(c()("INFO", "stats")).find("expired_keys:1\r\n"), std::string::npos);
 }
 
+// CVE-2022-36021's pattern with a 40-byte key present froze the node (the recursive glob
+// matcher took minutes); KEYS and SCAN MATCH now answer it at once, and a second client is
+// served meanwhile.
+TEST_F(SingleNode, PathologicalGlobDoesNotStallTheNode) {
+  ASSERT_TRUE(IsStatus(c()("SET", std::string(40, 'a'), "v"), "OK"));
+  std::string pat;
+  for (int i = 0; i < 20; i++) pat += "a*";
+  pat += "b";
+  auto t0 = std::chrono::steady_clock::now();
+  Reply keys = c()("KEYS", pat);
+  ASSERT_TRUE(keys && keys->type == REDIS_REPLY_ARRAY) << Describe(keys);
+  EXPECT_EQ(keys->elements, 0u);
+  Reply scan = c()("SCAN", "0", "MATCH", pat, "COUNT", "1000");
+  ASSERT_TRUE(scan && scan->type == REDIS_REPLY_ARRAY && scan->elements == 2) << Describe(scan);
+  EXPECT_EQ(scan->element[1]->elements, 0u);
+  auto other = server_->Connect();
+  EXPECT_TRUE(IsStatus((*other)("PING"), "PONG"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST_F(SingleNode, KeysScanDbsizeFlushall) {
   std::set<std::string> want;
   for (int i = 0; i < 300; i++) {

@@ -1,6 +1,10 @@
 // Unit tests for the pure helpers the command handlers share.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -33,6 +37,65 @@ TEST(CommandHelpers, GlobMatchesLikeRedis) {
   EXPECT_FALSE(StringMatch("a\\*b", "aXb"));
   EXPECT_TRUE(StringMatch("HELLO", "hello", true));
   EXPECT_TRUE(StringMatch("*a*b*c*", "xxaxxbxxcxx"));
+}
+
+// The reference: the textbook recursive matcher, memoized (pattern tokens x text), so it is
+// exact and polynomial. Tokens: literal (escaped or not), '?', '*', a [class].
+bool ReferenceMatch(const std::string& p, const std::string& s) {
+  std::vector<std::string> tok;
+  for (size_t i = 0; i < p.size();) {
+    if (p[i] == '\\' && i + 1 < p.size()) {
+      tok.push_back(p.substr(i, 2));
+      i += 2;
+    } else if (p[i] == '[') {
+      size_t j = p.find(']', i + 1);
+      j = j == std::string::npos ? p.size() : j + 1;
+      tok.push_back(p.substr(i, j - i));
+      i = j;
+    } else {
+      tok.push_back(p.substr(i, 1));
+      i++;
+    }
+  }
+  std::vector<std::vector<int>> memo(tok.size() + 1, std::vector<int>(s.size() + 1, -1));
+  std::function<bool(size_t, size_t)> m = [&](size_t t, size_t i) -> bool {
+    int& r = memo[t][i];
+    if (r >= 0) return r;
+    if (t == tok.size()) return r = (i == s.size());
+    if (tok[t] == "*") return r = (m(t + 1, i) || (i < s.size() && m(t, i + 1)));
+    if (i == s.size()) return r = 0;
+    return r = (StringMatch(tok[t], std::string(1, s[i])) && m(t + 1, i + 1));
+  };
+  return m(0, 0);
+}
+
+TEST(CommandHelpers, GlobAgreesWithAReferenceOnRandomInputs) {
+  uint64_t x = 88172645463325252ull;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const char* parts[] = {"a", "b", "*", "?", "[ab]", "[^a]", "\\*", "**"};
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string p, s;
+    for (size_t n = next() % 7; n > 0; --n) p += parts[next() % 8];
+    for (size_t n = next() % 9; n > 0; --n) s += "ab*"[next() % 3];
+    ASSERT_EQ(StringMatch(p, s), ReferenceMatch(p, s)) << "pattern '" << p << "' text '" << s << "'";
+  }
+}
+
+// CVE-2022-36021's pattern: the recursive matcher took minutes on it (the node froze).
+// Now it is O(pattern x text); a million-character text still answers at once.
+TEST(CommandHelpers, PathologicalGlobIsFast) {
+  std::string p;
+  for (int i = 0; i < 20; ++i) p += "a*";
+  p += "b";
+  EXPECT_FALSE(StringMatch(p, std::string(40, 'a')));
+  EXPECT_FALSE(StringMatch(p, std::string(100000, 'a')));
+  EXPECT_TRUE(StringMatch(p, std::string(100000, 'a') + "b"));
+  EXPECT_FALSE(StringMatch("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", std::string(4096, 'a')));
 }
 
 TEST(CommandHelpers, FormatDoubleLikeIncrbyfloat) {
