@@ -302,7 +302,7 @@ std::vector<std::pair<std::string, std::string>> ConfigParams(Server* s) {
       {"maxmemory-policy", "noeviction"},
       {"port", std::to_string(port)},
       {"proto-max-bulk-len", std::to_string(c.proto_max_bulk_len)},
-      {"requirepass", c.requirepass},
+      {"requirepass", ""},  // never shown: anyone who can run CONFIG GET would read it
       {"save", ""},
       {"timeout", std::to_string(c.timeout_s)},
       {"dynamo-n", std::to_string(c.n)},

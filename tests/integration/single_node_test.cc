@@ -868,6 +868,14 @@ TEST_F(SingleNodeCustom, RequirePass) {
   EXPECT_EQ(r.type, '%') << r.Describe();
   ASSERT_TRUE(raw.SendCmd({"GET", "k"}));
   EXPECT_EQ(raw.Read().str, "v");
+
+  // The password is never shown: CONFIG GET reads it as "", INFO does not carry it.
+  Reply cfg_get = c()("CONFIG", "GET", "requirepass");
+  ASSERT_TRUE(cfg_get && cfg_get->type == REDIS_REPLY_ARRAY && cfg_get->elements == 2) << Describe(cfg_get);
+  EXPECT_EQ(std::string(cfg_get->element[1]->str, cfg_get->element[1]->len), "");
+  Reply all = c()("CONFIG", "GET", "*");
+  EXPECT_EQ(Describe(all).find("s3cret"), std::string::npos) << Describe(all);
+  EXPECT_EQ(Describe(c()("INFO", "everything")).find("s3cret"), std::string::npos);
 }
 
 TEST_F(SingleNodeCustom, AuthWithoutPasswordConfigured) {
