@@ -2,7 +2,7 @@
 //
 // The real node implements these over libuv (server/), the simulator over a seeded fake
 // network and clock (tests/sim/). Nothing in cluster/ reads the wall clock, sleeps, starts a
-// thread or touches a socket itself (DESIGN.md §2).
+// thread or touches a socket itself (docs/ARCHITECTURE.md, "Layers").
 // Thread-safety: each implementation is used from its node's single thread.
 #pragma once
 

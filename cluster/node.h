@@ -2,9 +2,9 @@
 // OnMessage / OnTick and client requests; it acts only through Transport, Clock, Random,
 // Logger and storage::Engine.
 //
-// It owns: the ring (virtual nodes), membership + failure detection (gossip), the request
-// coordinator (N/R/W, forwarding to a preference-list node, read repair) and the local
-// replica's storage of Records. Client-visible semantics are in DESIGN.md §3.
+// It owns: the partitioned ring, membership + failure detection (gossip), the request
+// coordinators (N/R/W, forwarding to a preference-list node, read repair), ownership
+// handoff and the local replica's storage of Records. Client-visible semantics: README.
 //
 // Callbacks may run synchronously inside the call (e.g. N=R=W=1, all local) or later from
 // OnMessage/OnTick. Every request completes exactly once, at the latest after
@@ -16,20 +16,11 @@
 // Transport::Send and the client replies of that loop iteration; so a replica's write ack
 // and a coordinator's "stored" reply are never seen before the write is durable.
 //
-// Storage layout in the engine: "d/" + key -> EncodeRecord(record) (this replica's data);
-// "m/..." node metadata (the incarnation counter); "h/" + owner + '\0' + key -> a hinted
-// record held for `owner` while it is down (sloppy quorum, Dynamo §4.6).
-//
-// Tombstones and expired values are reaped (ReapLocal, driven by the server's background
-// reaper) once dead for tombstone_grace_ms and no hint for the key is held here.
-//
-// Anti-entropy (Dynamo §4.7): every ae_interval_ms the node compares Merkle trees
-// (merkle.h) with one random reachable peer it shares replicas with, over the keys both
-// replicate, and the two exchange and Join the records of the leaves that differ. Trees are
-// rebuilt from a scan of the local data, a bounded chunk per OnTick, never on the client
-// path; each exchange moves a bounded number of records. AE only Joins (the DVV sync), so
-// it never resurrects a deleted value; the reaper's rules are unchanged.
-// Not done yet (TODO): ownership handoff when the ring changes.
+// Storage layout in the engine: cluster/key_layout.h. The modules this composes (replica
+// store, placement, coordinators, forwarding, hints, ownership handoff, anti-entropy, scans)
+// each have a header of their own; docs/ARCHITECTURE.md describes them, the path of a
+// request and the invariants. Tombstones and expired values are reaped by cluster/reaper.h
+// through ReapLocal, once dead for tombstone_grace_ms and no hint for the key is held here.
 //
 // Thread-safety: single-threaded; all calls from the owning loop.
 #pragma once

@@ -627,7 +627,7 @@ Status DecodeRecord(std::string_view bytes, Record* out) {
 // ---- context token ------------------------------------------------------------------------
 
 std::string EncodeContext(const VersionVector& vv, std::string_view secret) {
-  // The empty context is "" on the wire (DESIGN.md §3), so a missing key needs no token.
+  // The empty context is "" on the wire (the README, "Commands"), so a missing key needs no token.
   if (vv.empty()) return "";
   std::string payload = EncodeContextPayload(vv);
   std::string token(kTokenPrefix);

@@ -1,8 +1,10 @@
 // server/commands_dynamo.cc: the causal client API (DGET / DPUT / DDEL) and cluster
-// administration (DYNAMO ...), per DESIGN.md §3.
+// administration (DYNAMO ...), per the README, "Commands".
 #include "server/commands.h"
 
 #include <cstdio>
+
+#include "cluster/partition_ring.h"
 
 namespace dynakv::server {
 namespace {
@@ -262,6 +264,19 @@ void CmdDynamo(CommandCtx& ctx) {
                           "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS.");
 }
 
+// CLUSTER KEYSLOT key: the key's partition, which is its Redis Cluster hash slot (the ring
+// has 16384 partitions; DYNAMO RING lists their owners). Other CLUSTER subcommands belong to
+// Redis Cluster mode, which dynakv does not speak (yet).
+void CmdCluster(CommandCtx& ctx) {
+  std::string sub = Lower(ctx.args[1]);
+  if (sub == "keyslot" && ctx.args.size() == 3) {
+    int64_t slot = cluster::KeyPartition(ctx.args[2]);
+    return ctx.reply.Send([&](RespWriter& w) { w.Int(slot); });
+  }
+  ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
+                          "'. Try CLUSTER KEYSLOT key (the partition of a key; DYNAMO RING lists owners).");
+}
+
 }  // namespace
 
 void RegisterDynamo(std::vector<CommandSpec>* t) {
@@ -270,6 +285,7 @@ void RegisterDynamo(std::vector<CommandSpec>* t) {
                           {"dput", -4, kCmdWrite, CmdDput, 1, 1, 1},
                           {"ddel", -3, kCmdWrite, CmdDdel, 1, 1, 1},
                           {"dynamo", -2, kCmdAdmin, CmdDynamo, 0, 0, 0},
+                          {"cluster", -2, kCmdReadonly, CmdCluster, 0, 0, 0},
                       });
 }
 

@@ -1,4 +1,4 @@
-// server/config.h: the node's configuration: defaults, the TOML file (DESIGN.md §4) and
+// server/config.h: the node's configuration: defaults, the TOML file (the README, "Configuration") and
 // command-line flags, parsed once into plain structs.
 //
 // Options are declared in one table (after Pelikan): each has a TOML path

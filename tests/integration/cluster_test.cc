@@ -4,7 +4,7 @@
 // coordinators, SIGKILL of one and of two nodes (availability, -UNAVAILABLE without hangs,
 // recovery after restart on the same data dir), joining through a seed and DYNAMO JOIN,
 // per-request R/W, read repair, Merkle anti-entropy (DYNAMO SYNC), the INCR counter CRDT
-// across coordinators, multi-key fan-out and cluster_secret isolation (DESIGN.md §3, §4).
+// across coordinators, multi-key fan-out and cluster_secret isolation (the README, "Commands", §4).
 //
 // Each test starts its own cluster (fresh temp dirs, free ports); every process is stopped by
 // PID by the harness destructors; every wait is bounded in time. Timings that a test asserts
@@ -30,7 +30,7 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// Timing knobs shared by every node in this file (DESIGN.md §4 [cluster]).
+// Timing knobs shared by every node in this file (the README, "Configuration" [cluster]).
 constexpr int kGossipMs = 100;
 constexpr int kSuspectMs = 500;
 constexpr int kDownMs = 1500;
@@ -78,7 +78,7 @@ struct Member {
   long long weight = -1;
 };
 
-// Parses DYNAMO MEMBERS strictly (the 5-tuple format of DESIGN.md §3). False + *why if the
+// Parses DYNAMO MEMBERS strictly (the 5-tuple format of the README, "Commands"). False + *why if the
 // reply does not have that shape.
 bool ParseMembers(const Reply& r, std::vector<Member>* out, std::string* why) {
   out->clear();

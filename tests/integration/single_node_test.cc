@@ -2,7 +2,7 @@
 // hiredis: Redis 7 command semantics and exact reply types / error texts, expiry, pipelining,
 // big and binary values, malformed input, limits (auth, maxclients, idle timeout, output
 // buffer), durability across SIGTERM and SIGKILL, config errors, and the causal API
-// (DGET/DPUT/DDEL, DESIGN.md §3).
+// (DGET/DPUT/DDEL, the README, "Commands").
 //
 // Each test starts its own server (fresh temp dir, free port) so tests are independent and
 // can be run one by one with --gtest_filter.
@@ -392,6 +392,15 @@ TEST_F(SingleNode, PathologicalGlobDoesNotStallTheNode) {
   auto other = server_->Connect();
   EXPECT_TRUE(IsStatus((*other)("PING"), "PONG"));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+// A key's partition is its Redis Cluster hash slot (Redis's documented examples).
+TEST_F(SingleNode, ClusterKeyslotIsTheRedisHashSlot) {
+  EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "somekey"), 11058));
+  EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "foo{hash_tag}"), 2515));
+  EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "{hash_tag}bar"), 2515));
+  Reply bad = c()("CLUSTER", "NODES");
+  ASSERT_TRUE(bad && bad->type == REDIS_REPLY_ERROR) << Describe(bad);
 }
 
 TEST_F(SingleNode, KeysScanDbsizeFlushall) {

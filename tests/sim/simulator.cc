@@ -5,7 +5,7 @@
 //                     replica; an acknowledged SET/put is still there unless a write to the key
 //                     was invoked after it; counter >= acknowledged increments.
 //   durability     an acknowledged write is durable (committed) on >= W nodes, data or hint,
-//                     at the moment the client sees the ack (DESIGN.md §3).
+//                     at the moment the client sees the ack (the README, "Commands").
 //   convergence    2. after healing + the R=N sweep, all N replicas hold the same siblings,
 //                     equal to what the R=N read returned; every node has the same ring.
 //                     With [anti_entropy] final_read_sweep = false there is no sweep: the

@@ -1,4 +1,4 @@
-// tests/sim/simulator.h: the deterministic cluster simulator (DESIGN.md §2), in the manner of
+// tests/sim/simulator.h: the deterministic cluster simulator (docs/ARCHITECTURE.md, "Layers"), in the manner of
 // TigerBeetle's VOPR and FoundationDB's simulation.
 //
 // One run = one Scenario + one seed. It runs 1..16 real cluster::Node instances on one thread

@@ -59,12 +59,17 @@ bool ReferenceMatch(const std::string& p, const std::string& s) {
   }
   std::vector<std::vector<int>> memo(tok.size() + 1, std::vector<int>(s.size() + 1, -1));
   std::function<bool(size_t, size_t)> m = [&](size_t t, size_t i) -> bool {
-    int& r = memo[t][i];
-    if (r >= 0) return r;
-    if (t == tok.size()) return r = (i == s.size());
-    if (tok[t] == "*") return r = (m(t + 1, i) || (i < s.size() && m(t, i + 1)));
-    if (i == s.size()) return r = 0;
-    return r = (StringMatch(tok[t], std::string(1, s[i])) && m(t + 1, i + 1));
+    if (memo[t][i] >= 0) return memo[t][i] == 1;
+    bool r = false;
+    if (t == tok.size()) {
+      r = i == s.size();
+    } else if (tok[t] == "*") {
+      r = m(t + 1, i) || (i < s.size() && m(t, i + 1));
+    } else if (i < s.size()) {
+      r = StringMatch(tok[t], std::string(1, s[i])) && m(t + 1, i + 1);
+    }
+    memo[t][i] = r ? 1 : 0;
+    return r;
   };
   return m(0, 0);
 }
