@@ -1,6 +1,6 @@
 // storage/mem_engine.h: MemEngine, an in-memory storage::Engine with fault injection.
 //
-// What it is for: unit tests and the deterministic cluster simulator (DESIGN.md §2). Like
+// What it is for: unit tests and the deterministic cluster simulator (docs/ARCHITECTURE.md, "Layers"). Like
 // LevelDB's memenv + fault_injection_test, it models the one thing that matters about a
 // disk: what survives a crash. State is split in two, a committed map (what an fsync made
 // durable) and a pending overlay (applied, visible to Get/Scan, not yet durable).

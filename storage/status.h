@@ -1,6 +1,6 @@
 // storage/status.h: the error type every module returns across its boundary.
 //
-// Operating errors are values, never exceptions (DESIGN.md §5). A Status is cheap to copy
+// Operating errors are values, never exceptions (docs/ARCHITECTURE.md, "Invariants"). A Status is cheap to copy
 // when ok (no allocation) and carries a code plus a human-readable message otherwise.
 // Result<T> is a value or a Status, in the style of Dragonfly's OpResult.
 // Thread-safety: plain value types; no shared state.
@@ -93,7 +93,7 @@ class [[nodiscard]] Result {
 
 }  // namespace dynakv
 
-// Invariant check that stays on in every build (DESIGN.md §5: broken invariants crash).
+// Invariant check that stays on in every build (docs/ARCHITECTURE.md, "Invariants": broken invariants crash).
 #define DKV_ASSERT(cond)                                                              \
   do {                                                                                \
     if (!(cond)) ::dynakv::AssertFail(#cond, __FILE__, __LINE__);                     \
