@@ -2,6 +2,7 @@
 #include "cluster/handoff.h"
 
 #include <algorithm>
+#include <span>
 
 #include "cluster/hints.h"
 #include "cluster/key_layout.h"
@@ -69,20 +70,36 @@ void Handoff::Add(uint32_t p, const std::string& target) {
 void Handoff::OnRingChanged(const PartitionRing& old) {
   const Placement& pl = ctx_->placement;
   const std::string& self = ctx_->cfg.id;
+  auto old_has = [&](std::span<const uint32_t> before, const std::string& id) {
+    return std::any_of(before.begin(), before.end(),
+                       [&](uint32_t j) { return old.members()[j].id == id; });
+  };
   for (uint32_t p = 0; p < kPartitions; ++p) {
-    if (ctx_->store.partition_count(p) == 0 || !pl.Owns(p)) continue;
+    if (ctx_->store.partition_count(p) == 0) continue;
     auto before = old.Owners(p);
-    bool was_owner = false;
-    for (uint32_t i : before) was_owner |= old.members()[i].id == self;
-    if (!was_owner) continue;
-    for (uint32_t i : pl.Owners(p)) {
-      const std::string& id = pl.IdAt(i);
-      bool added = std::none_of(before.begin(), before.end(),
-                                [&](uint32_t j) { return old.members()[j].id == id; });
-      if (added) Add(p, id);
+    if (!old_has(before, self)) continue;  // not ours before: the stray check decides
+    auto now = pl.Owners(p);
+    std::vector<std::string> added;
+    for (uint32_t i : now) {
+      if (!old_has(before, pl.IdAt(i))) added.push_back(pl.IdAt(i));
     }
+    if (!pl.Owns(p)) {
+      // We lost p: to the owners the change added (they lack it); when it added none (the
+      // cluster shrank below N), to every owner. The stray check would send to every owner,
+      // which the ones that kept p do not need.
+      if (added.empty()) {
+        for (uint32_t i : now) Add(p, pl.IdAt(i));
+      } else {
+        for (const auto& id : added) Add(p, id);
+      }
+      continue;
+    }
+    // We kept p: every owner that kept it sends it to the newcomers, so each write that any
+    // surviving replica holds reaches them (electing one sender lost copies when membership
+    // changes overlapped: the simulator's join.toml, under-replicated).
+    for (const auto& id : added) Add(p, id);
   }
-  next_stray_check_ms_ = 0;  // and the partitions we no longer own, at the next tick
+  next_stray_check_ms_ = 0;  // and partitions we hold without having owned them
 }
 
 // Partitions we hold but do not own go to every owner.

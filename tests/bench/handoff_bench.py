@@ -46,7 +46,7 @@ def cpu_seconds(pid):
 
 
 class Node:
-    def __init__(self, work, name, seeds):
+    def __init__(self, work, name, seeds, rate_mb=32, concurrency=2):
         self.name = name
         self.port = free_port()
         self.cport = free_port()
@@ -65,6 +65,8 @@ cluster = "127.0.0.1:{self.cport}"
 seeds = [{seed_list}]
 gossip_interval_ms = 100
 anti_entropy_interval_ms = 0
+handoff_rate_mb = {rate_mb}
+handoff_concurrency = {concurrency}
 [replication]
 n = 3
 r = 2
@@ -112,6 +114,8 @@ def main():
     ap.add_argument("--keys", type=int, default=200000)
     ap.add_argument("--value-bytes", type=int, default=100)
     ap.add_argument("--before-s", type=float, default=3.0)
+    ap.add_argument("--rate-mb", type=int, default=32, help="cluster.handoff_rate_mb")
+    ap.add_argument("--concurrency", type=int, default=2, help="cluster.handoff_concurrency")
     args = ap.parse_args()
     if not os.access(BIN, os.X_OK):
         sys.exit(f"{BIN} not built: bash scripts/build.sh")
@@ -121,7 +125,7 @@ def main():
     try:
         seeds = []
         for i in range(4):
-            nodes.append(Node(work, f"n{i + 1}", []))
+            nodes.append(Node(work, f"n{i + 1}", [], args.rate_mb, args.concurrency))
         cports = [n.cport for n in nodes[:3]]
         for n in nodes:  # rewrite seeds: the first three seed each other, n4 seeds all three
             with open(n.conf) as f:
@@ -219,6 +223,7 @@ def main():
         during_rate = (c[1] - b[1]) / (c[0] - b[0])
         cpu_before = (b[2] - a[2]) / max(b[1] - a[1], 1) * 1e6
         cpu_during = (c[2] - b[2]) / max(c[1] - b[1], 1) * 1e6
+        print(f"cluster.handoff_rate_mb = {args.rate_mb}, handoff_concurrency = {args.concurrency}")
         print(f"handoff: {sent} records, {sent_b / 1e6:.1f} MB sent ({recv4} received by the new "
               f"node) in {dur:.2f} s: {sent / dur:,.0f} records/s, {sent_b / 1e6 / dur:.1f} MB/s")
         print(f"foreground SET before the join: {before_rate:,.0f}/s; during the handoff: "
