@@ -628,7 +628,35 @@ void McAuth(Server* s, Client* c, const McCommand& cmd, ReplyTo r) {
 
 }  // namespace
 
+// The binary protocol is not spoken here. A binary request starts with the magic byte 0x80
+// and has no line end, so the text parser would wait for one for ever (the client hangs with
+// it): answer the first request with a binary "not supported" response and close.
+static std::string McBinaryRefusal(const char* data, size_t len) {
+  static const std::string kMsg = "binary protocol not supported: use the text or meta protocol";
+  std::string out(24, '\0');
+  out[0] = char(0x81);                      // response magic
+  out[1] = len > 1 ? data[1] : '\0';        // the request's opcode
+  out[6] = 0x00;                            // status 0x0083: not supported
+  out[7] = char(0x83);
+  uint32_t body = uint32_t(kMsg.size());
+  out[8] = char(body >> 24);
+  out[9] = char(body >> 16);
+  out[10] = char(body >> 8);
+  out[11] = char(body);
+  for (int i = 12; i < 16; ++i) out[i] = size_t(i) < len ? data[i] : '\0';  // opaque
+  return out + kMsg;
+}
+
 void Server::HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len) {
+  if (!c->mc_parser_ready && len > 0 && static_cast<unsigned char>(data[0]) == 0x80) {
+    c->mc_parser_ready = true;
+    stats_.total_commands++;
+    c->waiting.emplace_back();
+    ReplyTo r(c, &c->waiting.back());
+    r.SendRaw(McBinaryRefusal(data, len));
+    c->close_after_flush = true;
+    return;
+  }
   if (!c->mc_parser_ready) {
     protocol::McLimits limits;
     limits.max_item_bytes = uint64_t(cfg_.memcache_max_item_size);

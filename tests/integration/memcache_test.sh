@@ -145,5 +145,34 @@ expected=$'> get xp:redis\n  VALUE xp:redis 0 10\n  from-redis\n  END\n> incr xp
 [[ $(timeout 10 redis-cli -p "$RPORT" GET xp:ctr) == 42 ]] || fail "redis-cli GET after memcached incr"
 log "cross-protocol ok"
 
+# ---- 4. a binary-protocol request gets an answer, not a hang -----------------------------
+# (the text parser used to wait for a line end that a binary request never sends)
+binout=$($PY - "$MPORT" <<'PYEOF'
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+key = b"k"
+# binary GET: magic 0x80, opcode 0x00, key length, extras 0, type 0, vbucket 0, body, opaque, cas
+s.sendall(struct.pack(">BBHBBHIIQ", 0x80, 0x00, len(key), 0, 0, 0, len(key), 0xDEADBEEF, 0) + key)
+hdr = b""
+while len(hdr) < 24:
+    chunk = s.recv(24 - len(hdr))
+    if not chunk:
+        break
+    hdr += chunk
+magic, op, _, _, _, status, body, opaque, _ = struct.unpack(">BBHBBHIIQ", hdr)
+msg = b""
+while len(msg) < body:
+    chunk = s.recv(body - len(msg))
+    if not chunk:
+        break
+    msg += chunk
+closed = s.recv(1) == b""
+print(f"{magic:#x} {status:#x} {opaque:#x} {closed} {msg.decode()}")
+PYEOF
+) || fail "binary request: no well-formed reply"
+[[ "$binout" == "0x81 0x83 0xdeadbeef True binary protocol not supported"* ]] ||
+  fail "binary request got '$binout'"
+log "binary protocol request refused with a binary 'not supported' and a close"
+
 kill -0 "$SERVER_PID" 2>/dev/null || fail "dynakv-server died during the test"
 log "PASS"
