@@ -42,6 +42,7 @@ struct PeerTransport::Peer {
   uint64_t backoff_ms = kBackoffMinMs;
   std::deque<std::string> queue;  // length-prefixed frames waiting for the connection
   uint64_t queued_bytes = 0;
+  bool dirty = false;  // frames were queued in this release; pumped once at its end
 };
 
 struct PeerTransport::Inbound {
@@ -51,11 +52,15 @@ struct PeerTransport::Inbound {
   bool closing = false;
 };
 
+// One write of every frame queued for a peer (writev): the frames released in one loop
+// iteration cost one system call per peer, not one per frame.
 struct WriteReq {
   uv_write_t req;
-  std::string data;
+  std::vector<std::string> data;
+  std::vector<uv_buf_t> bufs;
   PeerTransport::Peer* peer;
 };
+constexpr size_t kMaxFramesPerWrite = 1024;
 
 PeerTransport::PeerTransport(uv_loop_t* loop, cluster::Logger* log, uint64_t queue_bytes_max)
     : loop_(loop), log_(log), queue_bytes_max_(queue_bytes_max) {}
@@ -100,6 +105,16 @@ void PeerTransport::ReleaseUpTo(uint64_t durable_batch) {
     held_.pop_front();
     Deliver(h.addr, std::move(h.frame));
   }
+  for (Peer* p : dirty_) {
+    p->dirty = false;
+    if (closed_) continue;
+    if (p->connected) {
+      Pump(p);
+    } else if (!p->connecting && p->retry == nullptr && p->tcp == nullptr) {
+      Connect(p);
+    }
+  }
+  dirty_.clear();
 }
 
 void PeerTransport::Deliver(const std::string& addr, std::string frame) {
@@ -120,10 +135,9 @@ void PeerTransport::Deliver(const std::string& addr, std::string frame) {
   p->queued_bytes += wire.size();
   p->queue.push_back(std::move(wire));
   stats_.frames_sent++;
-  if (p->connected) {
-    Pump(p);
-  } else if (!p->connecting && p->retry == nullptr) {
-    Connect(p);
+  if (!p->dirty) {  // written (or connected) once, when the release ends
+    p->dirty = true;
+    dirty_.push_back(p);
   }
 }
 
@@ -181,13 +195,16 @@ void PeerTransport::OnConnect(uv_connect_t* req, int status) {
 void PeerTransport::Pump(Peer* p) {
   while (!p->queue.empty() && p->connected) {
     auto* w = new WriteReq;
-    w->data = std::move(p->queue.front());
-    p->queue.pop_front();
-    p->queued_bytes -= w->data.size();
+    while (!p->queue.empty() && w->data.size() < kMaxFramesPerWrite) {
+      w->data.push_back(std::move(p->queue.front()));
+      p->queue.pop_front();
+      p->queued_bytes -= w->data.back().size();
+    }
+    for (auto& d : w->data) w->bufs.push_back(uv_buf_init(d.data(), static_cast<unsigned>(d.size())));
     w->peer = p;
     w->req.data = w;
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->tcp), &b, 1, OnWrite);
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->tcp), w->bufs.data(),
+                      static_cast<unsigned>(w->bufs.size()), OnWrite);
     if (rc != 0) {
       delete w;
       PeerFailed(p);

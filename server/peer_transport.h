@@ -76,6 +76,7 @@ class PeerTransport final : public cluster::Transport {
   };
   static constexpr uint64_t kUntagged = UINT64_MAX;
   std::deque<Held> held_;
+  std::vector<Peer*> dirty_;  // peers with frames queued by the release in progress
   void Deliver(const std::string& addr, std::string frame);
   std::vector<Inbound*> inbound_;
   Stats stats_;
