@@ -1,8 +1,6 @@
 // cluster/message.cc: see message.h.
 #include "cluster/message.h"
 
-#include "cluster/partition_ring.h"
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -105,6 +103,14 @@ class Reader {
   size_t pos_ = 0;
   bool ok_ = true;
 };
+
+void EncodeRecords(Writer* w, const std::vector<std::pair<std::string, Record>>& records) {
+  w->U32(static_cast<uint32_t>(records.size()));
+  for (const auto& [k, rec] : records) {
+    w->Str(k);
+    w->Str(EncodeRecord(rec));
+  }
+}
 
 void EncodePayload(const Message& m, std::string* out) {
   Writer w(out);
@@ -210,20 +216,11 @@ void EncodePayload(const Message& m, std::string* out) {
         w.U32(static_cast<uint32_t>(m.buckets.size()));
         for (uint32_t b : m.buckets) w.U32(b);
       }
-      w.U32(static_cast<uint32_t>(m.records.size()));
-      for (const auto& [k, rec] : m.records) {
-        w.Str(k);
-        w.Str(EncodeRecord(rec));
-      }
+      EncodeRecords(&w, m.records);
       break;
     case MsgType::kHandoffChunk:
       w.U64(m.req_id);
-      w.U32(m.partition);
-      w.U32(static_cast<uint32_t>(m.records.size()));
-      for (const auto& [k, rec] : m.records) {
-        w.Str(k);
-        w.Str(EncodeRecord(rec));
-      }
+      EncodeRecords(&w, m.records);
       break;
     case MsgType::kHandoffAck:
       w.U64(m.req_id);
@@ -231,6 +228,22 @@ void EncodePayload(const Message& m, std::string* out) {
       w.Str(m.error);
       break;
   }
+}
+
+bool DecodeRecordField(Reader* r, Record* rec);
+
+// (key, record) pairs: anti-entropy key messages and handoff chunks.
+bool DecodeRecords(Reader* r, std::vector<std::pair<std::string, Record>>* out) {
+  uint32_t n = r->U32();
+  if (!r->ok() || n > kMaxAeRecords) return false;
+  out->clear();
+  for (uint32_t i = 0; i < n && r->ok(); ++i) {
+    std::string key = r->Str();
+    Record rec;
+    if (!DecodeRecordField(r, &rec)) return false;
+    out->emplace_back(std::move(key), std::move(rec));
+  }
+  return true;
 }
 
 bool DecodeBuckets(Reader* r, std::vector<uint32_t>* out) {
@@ -395,32 +408,13 @@ bool DecodePayload(std::string_view payload, Message* m) {
       } else if (!DecodeBuckets(&r, &m->buckets)) {
         return false;
       }
-      uint32_t n = r.U32();
-      if (!r.ok() || n > kMaxAeRecords) return false;
-      m->records.clear();
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        std::string key = r.Str();
-        Record rec;
-        if (!DecodeRecordField(&r, &rec)) return false;
-        m->records.emplace_back(std::move(key), std::move(rec));
-      }
+      if (!DecodeRecords(&r, &m->records)) return false;
       break;
     }
-    case MsgType::kHandoffChunk: {
+    case MsgType::kHandoffChunk:
       m->req_id = r.U64();
-      m->partition = r.U32();
-      if (!r.ok() || m->partition >= kPartitions) return false;
-      uint32_t n = r.U32();
-      if (!r.ok() || n > kMaxAeRecords) return false;
-      m->records.clear();
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        std::string key = r.Str();
-        Record rec;
-        if (!DecodeRecordField(&r, &rec)) return false;
-        m->records.emplace_back(std::move(key), std::move(rec));
-      }
+      if (!DecodeRecords(&r, &m->records)) return false;
       break;
-    }
     case MsgType::kHandoffAck:
       m->req_id = r.U64();
       if (!DecodeCode(&r, m)) return false;

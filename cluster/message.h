@@ -48,7 +48,7 @@ enum class MsgType : uint8_t {
   kAeKeysReq = 14,    // req_id, buckets (= leaves sent whole), records (the sender's)
   kAeKeysResp = 15,   // req_id, code/error, records (the replier's, after joining)
   // Ownership handoff (handoff.h):
-  kHandoffChunk = 16, // req_id, partition, records: Join them in, then ack (durably)
+  kHandoffChunk = 16, // req_id, records (of one or more partitions): Join, then ack durably
   kHandoffAck = 17,   // req_id, code/error
 };
 constexpr uint8_t kMaxMsgType = 17;
@@ -88,7 +88,6 @@ struct Message {
   std::vector<uint32_t> buckets;   // ae tree response, ae keys request: tree node indexes
   std::vector<uint64_t> hashes;    // ae tree request and response: tree node hashes
   std::vector<std::pair<std::string, Record>> records;  // ae keys messages, handoff chunk
-  uint32_t partition = 0;                                // handoff chunk
 
   // Forward request: the client request to coordinate on the sender's behalf.
   bool is_write = false;

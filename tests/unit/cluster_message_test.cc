@@ -122,6 +122,19 @@ std::vector<Message> AllTypes() {
   akr.buckets.clear();
   akr.req_id = 52;
   out.push_back(akr);
+  Message hc;
+  hc.type = MsgType::kHandoffChunk;
+  hc.req_id = 53;
+  hc.records.emplace_back("{t}a", SampleRecord());
+  hc.records.emplace_back("other", SampleRecord());
+  out.push_back(hc);
+  Message ha;
+  ha.type = MsgType::kHandoffAck;
+  ha.req_id = 54;
+  out.push_back(ha);
+  Message ha_err = ha;
+  ha_err.set_status(Status::NoSpace("disk full"));
+  out.push_back(ha_err);
   for (auto& m : out) {
     m.from_id = "n9";
     m.from_addr = "10.0.0.9:7379";
