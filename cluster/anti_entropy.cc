@@ -67,7 +67,7 @@ void AntiEntropy::BuildStep(uint64_t now) {
                                   hashed += k.size() + v.size();
                                   last.assign(k);
                                   std::string_view key = ClientKeyOf(k);
-                                  uint32_t part = Placement::PartitionOf(key);
+                                  uint32_t part = PartitionOfDataKey(k);
                                   std::span<const uint32_t> walk = placement.Owners(part);
                                   if (!placement.Owns(part) || walk.size() < 2) return true;
                                   uint32_t idx = static_cast<uint32_t>(next_.keys.size());

@@ -2,6 +2,7 @@
 #include "cluster/handoff.h"
 
 #include <algorithm>
+#include <set>
 #include <span>
 
 #include "cluster/hints.h"
@@ -15,13 +16,6 @@ constexpr size_t kChunkBytes = 1u << 20;
 constexpr uint64_t kStrayCheckMs = 1000;
 constexpr uint64_t kRetryMs = 200;
 
-std::string XferKeyBytes(uint32_t p, const std::string& target) {
-  std::string k(kXferPrefix);
-  k.push_back(static_cast<char>(p >> 8));
-  k.push_back(static_cast<char>(p & 0xff));
-  k.append(target);
-  return k;
-}
 }  // namespace
 
 Status Handoff::Load() {
@@ -33,10 +27,9 @@ Status Handoff::Load() {
   if (!s.ok()) return s;
   uint64_t now = ctx_->clock->NowMs();
   for (auto& [k, v] : rows) {
-    if (k.size() <= kXferPrefix.size() + 2) continue;
-    uint32_t p = (uint32_t(uint8_t(k[kXferPrefix.size()])) << 8) | uint8_t(k[kXferPrefix.size() + 1]);
-    if (p >= kPartitions) continue;
-    std::string target = k.substr(kXferPrefix.size() + 2);
+    uint32_t p = 0;
+    std::string target;
+    if (!SplitTransferKey(k, &p, &target)) continue;
     Transfer t;
     t.cursor = v;  // resume after the last acknowledged chunk
     t.started_ms = now;
@@ -47,12 +40,12 @@ Status Handoff::Load() {
 }
 
 void Handoff::Persist(const XferKey& k, const std::string& cursor) {
-  Status s = ctx_->engine->Put(XferKeyBytes(k.first, k.second), cursor);
+  Status s = ctx_->engine->Put(TransferKey(k.first, k.second), cursor);
   if (!s.ok()) ctx_->Log(Logger::Level::kWarn, "handoff: cursor not persisted: " + s.ToString());
 }
 
 void Handoff::Unpersist(const XferKey& k) {
-  (void)ctx_->engine->Delete(XferKeyBytes(k.first, k.second));
+  (void)ctx_->engine->Delete(TransferKey(k.first, k.second));
 }
 
 void Handoff::Add(uint32_t p, const std::string& target) {
@@ -125,14 +118,8 @@ void Handoff::Tick(uint64_t now) {
                                    double(rate));
   budget_ms_ = now;
   // The targets with something to send, in order; the streams already busy count first.
-  std::vector<std::string> targets;
-  for (const auto& [k, t] : xfers_) {
-    if (targets.empty() || targets.back() != k.second) {
-      if (std::find(targets.begin(), targets.end(), k.second) == targets.end()) {
-        targets.push_back(k.second);
-      }
-    }
-  }
+  std::set<std::string> targets;
+  for (const auto& [k, t] : xfers_) targets.insert(k.second);
   size_t busy = 0;
   for (const auto& [target, st] : streams_) busy += st.req_id != 0 ? 1 : 0;
   size_t limit = static_cast<size_t>(std::max(ctx_->cfg.handoff_concurrency, 1));

@@ -9,11 +9,33 @@ std::string DataKey(std::string_view key) {
   return k;
 }
 
+namespace {
+void AppendPartition(std::string* k, uint32_t p) {
+  k->push_back(static_cast<char>(p >> 8));
+  k->push_back(static_cast<char>(p & 0xff));
+}
+}  // namespace
+
 std::string PartitionBegin(uint32_t p) {
   std::string k(kDataPrefix);
-  k.push_back(static_cast<char>(p >> 8));
-  k.push_back(static_cast<char>(p & 0xff));
+  AppendPartition(&k, p);
   return k;
+}
+
+std::string TransferKey(uint32_t p, std::string_view target) {
+  std::string k(kXferPrefix);
+  AppendPartition(&k, p);
+  k.append(target);
+  return k;
+}
+
+bool SplitTransferKey(std::string_view k, uint32_t* p, std::string* target) {
+  if (k.substr(0, kXferPrefix.size()) != kXferPrefix || k.size() <= kXferPrefix.size() + 2) {
+    return false;
+  }
+  *p = (uint32_t(uint8_t(k[kXferPrefix.size()])) << 8) | uint8_t(k[kXferPrefix.size() + 1]);
+  target->assign(k.substr(kXferPrefix.size() + 2));
+  return *p < kPartitions;
 }
 
 std::string PartitionEnd(uint32_t p) { return PartitionBegin(p + 1); }  // 16384 = 0x4000 fits

@@ -43,6 +43,13 @@ inline std::string_view ClientKeyOf(std::string_view data_key) {
 // [begin, end) of partition p's data keys.
 std::string PartitionBegin(uint32_t p);
 std::string PartitionEnd(uint32_t p);
+// The partition a data key is in (its 2 bytes after "d/"), without hashing the key.
+inline uint32_t PartitionOfDataKey(std::string_view data_key) {
+  return (uint32_t(uint8_t(data_key[2])) << 8) | uint8_t(data_key[3]);
+}
+// "m/xfer/" + P + target, and back (false if it is not one).
+std::string TransferKey(uint32_t p, std::string_view target);
+bool SplitTransferKey(std::string_view k, uint32_t* p, std::string* target);
 std::string HintKey(std::string_view owner, std::string_view key);
 // Splits a hint key into its owner and client key; false if it is not one.
 bool SplitHintKey(std::string_view hk, std::string* owner, std::string* key);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "cluster/anti_entropy.h"
@@ -69,10 +70,11 @@ struct Node::Impl {
   // saw happen (partitions we hold but no longer own are found by the stray check anyway).
   void RebuildRing(bool plan_handoff = true) {
     if (ctx.standalone) return;
-    PartitionRing old = ctx.placement.ring();
+    std::optional<PartitionRing> old;
+    if (plan_handoff) old = ctx.placement.ring();
     if (!ctx.placement.Rebuild(ctx.membership.RingMembers())) return;
     PersistMembers();
-    if (plan_handoff) handoff.OnRingChanged(old);
+    if (old) handoff.OnRingChanged(*old);
   }
 
   // Saved with the data (same group commit) whenever the ring changes; read back by Start().

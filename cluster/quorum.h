@@ -14,10 +14,19 @@
 #include <vector>
 
 #include "cluster/version.h"
+#include "storage/status.h"
 
 namespace dynakv::cluster {
 
 enum class Verdict { kPending, kSucceeded, kFailed };
+
+// The request's outcome once the verdict is in: false while pending; else *s is OK or
+// Unavailable(failure).
+inline bool Decided(Verdict v, const char* failure, Status* s) {
+  if (v == Verdict::kPending) return false;
+  *s = v == Verdict::kSucceeded ? Status::OK() : Status::Unavailable(failure);
+  return true;
+}
 
 // A read that needs r good replies out of the replicas asked. Replies are Joined as they
 // come (the DVV sync), so the answer holds every sibling any replica had.

@@ -94,16 +94,7 @@ void ReadCoordinator::Progress(uint64_t id) {
   bool all_in = p.quorum.AllIn();
   if (!p.done) {
     Status s;
-    switch (p.quorum.Check()) {
-      case Verdict::kSucceeded:
-        s = Status::OK();
-        break;
-      case Verdict::kFailed:
-        s = Status::Unavailable("too few replicas answered the read");
-        break;
-      case Verdict::kPending:
-        return;  // keep waiting
-    }
+    if (!Decided(p.quorum.Check(), "too few replicas answered the read", &s)) return;
     p.done = true;
     ReadCallback cb = std::move(p.cb);
     ReadReply reply{p.quorum.joined()};

@@ -59,10 +59,10 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
 }
 
 Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
-  Status s = engine_->Delete(DataKey(key));
+  Status s = engine_->Delete(data_key_.Of(key));
+  uint32_t part = data_key_.partition();
   cache_.Erase(key);
   if (s.ok() && key_count_ > 0) --key_count_;
-  uint32_t part = KeyPartition(key);
   if (s.ok() && part_count_[part] > 0) --part_count_[part];
   if (s.ok()) {
     if (forgotten_.size() >= kMaxForgotten) {
@@ -102,7 +102,7 @@ Status ReplicaStore::Recount() {
   return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
     ++key_count_;
     if (k.size() >= kDataKeyHead) {
-      uint32_t part = (uint32_t(uint8_t(k[2])) << 8) | uint8_t(k[3]);
+      uint32_t part = PartitionOfDataKey(k);
       if (part < kPartitions) ++part_count_[part];
     }
     Record rec;

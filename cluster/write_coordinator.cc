@@ -208,16 +208,7 @@ void WriteCoordinator::Progress(uint64_t id) {
   if (it == writes_.end()) return;
   Pending& p = it->second;
   Status s;
-  switch (p.quorum.Check()) {
-    case Verdict::kSucceeded:
-      s = Status::OK();
-      break;
-    case Verdict::kFailed:
-      s = Status::Unavailable("too few replicas acknowledged the write");
-      break;
-    case Verdict::kPending:
-      return;
-  }
+  if (!Decided(p.quorum.Check(), "too few replicas acknowledged the write", &s)) return;
   WriteCallback cb = std::move(p.cb);
   WriteReply reply = s.ok() ? std::move(p.reply) : WriteReply{};
   writes_.erase(it);

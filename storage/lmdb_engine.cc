@@ -1,5 +1,10 @@
 // storage/lmdb_engine.cc: the LMDB-backed Engine, the default on a real node.
 //
+// One file for one job, though a long one: the log, the in-memory tables, the checkpoint
+// thread and rollback share one set of invariants (what is durable, what a reader may see,
+// which thread may touch LMDB), stated below; split across files, each piece would have to
+// restate them. Its interface is storage/engine.h.
+//
 // Layout: one environment in LmdbOptions::dir, its one unnamed database, keys in LMDB's
 // default memcmp order (which is the Engine's order), plus a write-ahead log in the same
 // directory (wal-<generation>.log).
