@@ -18,6 +18,8 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterStrings(&t);
     RegisterKeys(&t);
     RegisterDynamo(&t);
+    RegisterTx(&t);
+    RegisterKeyspace(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });
@@ -197,6 +199,11 @@ void ReplyErr(ReplyTo& r, const std::string& msg) {
 }
 
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
+  if (c->in_exec) {  // EXEC is still running: this command waits for it (commands_tx.cc)
+    c->after_exec.push_back(std::move(c->args));
+    c->args.clear();
+    return;
+  }
   c->waiting.emplace_back();
   CommandCtx ctx{this, c, std::move(c->args), ReplyTo(c, &c->waiting.back())};
   c->args.clear();
@@ -210,6 +217,7 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (spec == nullptr) {
     std::string msg = "ERR unknown command '" + ctx.args[0] + "', with args beginning with: ";
     for (size_t i = 1; i < ctx.args.size() && i < 20; i++) msg += "'" + ctx.args[i].substr(0, 128) + "' ";
+    FlagTransactionError(c.get());
     ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
     return;
   }
@@ -217,13 +225,16 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   int argc = int(ctx.args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
     std::string msg = "ERR wrong number of arguments for '" + Lower(ctx.args[0]) + "' command";
+    FlagTransactionError(c.get());
     ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
     return;
   }
   if (!c->authed && !(spec->flags & kCmdNoAuth)) {
+    FlagTransactionError(c.get());
     ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
     return;
   }
+  if (c->in_multi && QueueIfInMulti(ctx, spec)) return;
   spec->handler(ctx);
   // Hand the argument strings back so the parser reuses their buffers for the next command
   // (handlers copy or move what they keep).

@@ -21,6 +21,7 @@ enum CommandFlags : uint32_t {
   kCmdNoAuth = 1 << 2,  // allowed before AUTH (AUTH, HELLO, QUIT)
   kCmdAdmin = 1 << 3,
   kCmdFast = 1 << 4,
+  kCmdTxControl = 1 << 5,  // runs at once inside MULTI (EXEC DISCARD MULTI WATCH QUIT RESET)
 };
 
 struct CommandCtx {
@@ -64,6 +65,15 @@ void RegisterGeneric(std::vector<CommandSpec>* t);
 void RegisterStrings(std::vector<CommandSpec>* t);
 void RegisterKeys(std::vector<CommandSpec>* t);
 void RegisterDynamo(std::vector<CommandSpec>* t);
+void RegisterTx(std::vector<CommandSpec>* t);
+void RegisterKeyspace(std::vector<CommandSpec>* t);
+
+// Inside MULTI: queue the command (or refuse it and mark the transaction aborted).
+// Returns false when the client is not in a transaction or the command is a control one.
+bool QueueIfInMulti(CommandCtx& ctx, const CommandSpec* spec);
+// A command refused before it ran (unknown, wrong arity, no auth): inside MULTI this aborts
+// the transaction, as Redis does.
+void FlagTransactionError(Client* c);
 
 }  // namespace dynakv::server
 

@@ -4,6 +4,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -360,10 +361,20 @@ long RssBytes() {
   return rss;
 }
 
-std::string InfoText(Server* s, const std::string& section_in) {
-  std::string section = Lower(section_in);
-  bool all = section.empty() || section == "all" || section == "everything" || section == "default";
-  auto want = [&](const char* name) { return all || section == name; };
+// INFO's sections, as Redis 7 picks them: no argument or "default" gives the default
+// sections, "all" and "everything" every section, and several names their union; the
+// sections always come in this fixed order, whatever order they were asked in.
+std::string InfoText(Server* s, const std::vector<std::string>& asked) {
+  std::vector<std::string> sections;
+  bool all = asked.empty();
+  for (const auto& a : asked) {
+    std::string l = Lower(a);
+    if (l == "all" || l == "everything" || l == "default") all = true;
+    else sections.push_back(std::move(l));
+  }
+  auto want = [&](const char* name) {
+    return all || std::find(sections.begin(), sections.end(), name) != sections.end();
+  };
   const Config& c = s->config();
   std::ostringstream os;
   auto& st = s->stats();
@@ -446,7 +457,7 @@ std::string InfoText(Server* s, const std::string& section_in) {
 }
 
 void CmdInfo(CommandCtx& ctx) {
-  std::string text = InfoText(ctx.server, ctx.args.size() > 1 ? ctx.args[1] : "");
+  std::string text = InfoText(ctx.server, {ctx.args.begin() + 1, ctx.args.end()});
   ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
 }
 

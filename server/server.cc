@@ -331,7 +331,7 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 // Too many replies outstanding: park the rest of the input (and stop reading) until they
 // drain; FlushClient resumes the client. True when parked.
 bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting) {
-  if (c->waiting.size() < max_waiting) return false;
+  if (c->waiting.size() + c->after_exec.size() < max_waiting) return false;
   c->inbuf.append(data, len);
   if (!c->reading_paused) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
@@ -521,7 +521,7 @@ void Server::FlushClient(Client* c) {
     return;
   }
   // Resume a client that was parked for having too many replies outstanding.
-  if (c->reading_paused && !shutting_down_ && c->waiting.size() < kMaxWaitingReplies / 2) {
+  if (c->reading_paused && !shutting_down_ && c->waiting.size() + c->after_exec.size() < kMaxWaitingReplies / 2) {
     c->reading_paused = false;
     std::string pending;
     pending.swap(c->inbuf);

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -45,6 +46,20 @@ struct PendingReply {
 enum class Protocol : uint8_t { kResp, kMemcache };
 
 struct CommandSpec;
+
+// A key WATCHed by a client: the causal context it had then (server/commands_tx.cc).
+struct WatchedKey {
+  std::string key;
+  bool existed = false;
+  cluster::VersionVector context;
+};
+
+// A reply captured instead of sent: EXEC collects each queued command's reply in one.
+struct ReplySink {
+  int proto = 2;
+  bool fired = false;
+  std::function<void(std::string& bytes)> done;  // called once, with the reply's bytes
+};
 
 struct Client : std::enable_shared_from_this<Client> {
   Server* server = nullptr;
@@ -83,6 +98,15 @@ struct Client : std::enable_shared_from_this<Client> {
   std::deque<PendingReply> waiting;  // replies of commands still running, in order
   uint64_t bytes_in_libuv = 0;      // handed to uv_write and not yet completed
 
+  // MULTI/EXEC/WATCH (server/commands_tx.cc).
+  bool in_multi = false;
+  bool multi_dirty = false;  // a command was refused while queuing: EXEC aborts
+  bool in_exec = false;      // EXEC is running the queue (replies go to ReplySinks)
+  std::vector<std::pair<const CommandSpec*, std::vector<std::string>>> multi_queue;
+  std::vector<WatchedKey> watched;
+  // Commands that arrived while EXEC ran: they run after it, in order (ParkIfBusy counts them).
+  std::deque<std::vector<std::string>> after_exec;
+
   explicit Client(const protocol::RespLimits& limits) : parser(limits) {}
 };
 
@@ -91,6 +115,9 @@ class ReplyTo {
  public:
   ReplyTo() = default;
   ReplyTo(std::shared_ptr<Client> c, PendingReply* slot) : c_(std::move(c)), slot_(slot) {}
+  // A reply captured in `sink` instead of the client's output (EXEC).
+  ReplyTo(std::shared_ptr<Client> c, std::shared_ptr<ReplySink> sink)
+      : c_(std::move(c)), sink_(std::move(sink)) {}
   // Runs f(writer) on the right buffer, then releases this and any following replies.
   template <typename F>
   void Send(F&& f);
@@ -107,6 +134,7 @@ class ReplyTo {
  private:
   std::shared_ptr<Client> c_;
   PendingReply* slot_ = nullptr;
+  std::shared_ptr<ReplySink> sink_;
 };
 
 struct ServerStats {
@@ -237,6 +265,16 @@ void ReplyTo::Send(F&& f) {
 
 template <typename F>
 void ReplyTo::Complete(F&& f) {
+  if (sink_) {
+    std::shared_ptr<ReplySink> sink = std::move(sink_);
+    if (sink->fired) return;
+    sink->fired = true;
+    std::string bytes;
+    f(&bytes, sink->proto);
+    auto done = std::move(sink->done);
+    if (done) done(bytes);
+    return;
+  }
   if (!c_ || slot_ == nullptr) return;
   Client* c = c_.get();
   PendingReply* slot = slot_;

@@ -1,0 +1,404 @@
+// server/commands_keyspace.cc: keyspace commands that move or describe whole keys: RENAME,
+// RENAMENX, COPY, RANDOMKEY, TOUCH, OBJECT, MEMORY USAGE, DUMP and RESTORE.
+//
+// Every key is its own causal object. RENAME and COPY read the source (with its context),
+// write the destination superseding what was read there, and (RENAME) then delete the source
+// covering exactly the context read: two causal writes, in that order. A crash of the
+// coordinator between them leaves both keys holding the value, never neither; a concurrent
+// write to the source elsewhere survives as a sibling of the source. On a standalone node
+// both writes land in the same group commit. See README "Keyspace commands".
+//
+// DUMP's payload is dynakv's own: a type byte, the value, a format version and an XXH64
+// checksum (RESTORE refuses a payload whose checksum or version is wrong, with Redis's text).
+#include <xxhash.h>
+
+#include <climits>
+#include <cstring>
+#include <random>
+
+#include "cluster/key_layout.h"
+#include "server/commands.h"
+
+namespace dynakv::server {
+namespace {
+
+using protocol::RespWriter;
+
+constexpr const char* kNotInt = "ERR value is not an integer or out of range";
+constexpr const char* kSyntax = "ERR syntax error";
+constexpr const char* kNoSuchKey = "ERR no such key";
+
+// RENAME / RENAMENX / COPY: read both keys, then write dst (and for a move, delete src).
+struct MoveOp {
+  bool nx = false;       // RENAMENX, COPY without REPLACE: do nothing if dst exists
+  bool remove_src = true;  // RENAME(NX); false for COPY
+  bool reply_int = false;  // RENAMENX and COPY answer 1/0; RENAME answers OK
+};
+
+void MoveKey(CommandCtx& ctx, const std::string& src, const std::string& dst, MoveOp op) {
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  auto views = std::make_shared<std::pair<KeyView, KeyView>>();
+  auto err = std::make_shared<Status>();
+  auto finish = [s, reply, src, dst, op, views, err]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    KeyView& from = views->first;
+    KeyView& to = views->second;
+    if (!from.exists) return ReplyErr(reply, kNoSuchKey);
+    if (src == dst) {
+      // Redis: RENAME of a key to itself is OK; RENAMENX answers 0; COPY refuses.
+      if (!op.remove_src) return ReplyErr(reply, "ERR source and destination objects are the same");
+      return reply.Send([&](RespWriter& w) {
+        if (op.reply_int) w.Int(0);
+        else w.Ok();
+      });
+    }
+    if (op.nx && to.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
+    auto src_ctx = std::make_shared<cluster::VersionVector>(std::move(from.context));
+    WriteValue(s, dst, std::move(from.value), from.expiry_ms, from.flags, &to.context, 0,
+               [s, reply, src, op, src_ctx](Status st, cluster::WriteReply) mutable {
+                 if (!st.ok()) return ReplyStatus(reply, st);
+                 auto ok = [reply, op]() mutable {
+                   reply.Send([&](RespWriter& w) {
+                     if (op.reply_int) w.Int(1);
+                     else w.Ok();
+                   });
+                 };
+                 if (!op.remove_src) return ok();
+                 DeleteValue(s, src, src_ctx.get(), 0,
+                             [reply, ok](Status st2, cluster::WriteReply) mutable {
+                               if (!st2.ok()) return ReplyStatus(reply, st2);
+                               ok();
+                             });
+               },
+               /*want_context=*/false);
+  };
+  auto g = Gather::Make(2, std::move(finish));
+  auto read = [&](const std::string& key, KeyView* into) {
+    ReadKey(s, key, 0, [g, err, into](Status st, KeyView v) {
+      if (!st.ok() && err->ok()) *err = st;
+      *into = std::move(v);
+      g->One();
+    });
+  };
+  read(src, &views->first);
+  read(dst, &views->second);
+}
+
+void CmdRename(CommandCtx& ctx) { MoveKey(ctx, ctx.args[1], ctx.args[2], MoveOp{}); }
+
+void CmdRenamenx(CommandCtx& ctx) {
+  MoveOp op;
+  op.nx = true;
+  op.reply_int = true;
+  MoveKey(ctx, ctx.args[1], ctx.args[2], op);
+}
+
+// COPY source destination [DB destination-db] [REPLACE]
+void CmdCopy(CommandCtx& ctx) {
+  MoveOp op;
+  op.nx = true;
+  op.remove_src = false;
+  op.reply_int = true;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    if (o == "replace") {
+      op.nx = false;
+    } else if (o == "db" && i + 1 < ctx.args.size()) {
+      int64_t db;
+      if (!ParseInt64(ctx.args[++i], &db)) return ReplyErr(ctx, kNotInt);
+      if (db != 0) return ReplyErr(ctx, "ERR DB index is out of range");
+    } else {
+      return ReplyErr(ctx, kSyntax);
+    }
+  }
+  // COPY of a missing source answers 0, not an error.
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  std::string src = ctx.args[1];
+  if (src == ctx.args[2]) return ReplyErr(ctx, "ERR source and destination objects are the same");
+  auto c2 = std::make_shared<CommandCtx>(CommandCtx{s, ctx.client, ctx.args, ctx.reply});
+  ReadKey(s, src, 0, [c2, reply, op](Status st, KeyView v) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!v.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
+    MoveKey(*c2, c2->args[1], c2->args[2], op);
+  });
+}
+
+uint64_t RandomU64() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+// RANDOMKEY: a live key of this node's replica, found by starting a bounded scan at a random
+// place in the (partition, key) order; falls back to the beginning. Bounded work per call.
+void CmdRandomkey(CommandCtx& ctx) {
+  Server* s = ctx.server;
+  uint64_t now = s->WallMs();
+  std::string found;
+  auto try_from = [&](std::string_view start, size_t limit) {
+    Status st = s->node()->ScanLocal(start, limit, [&](std::string_view key, const cluster::Record& rec) {
+      if (cluster::Winner(rec, now) == nullptr) return true;
+      found.assign(key);
+      return false;
+    });
+    return st;
+  };
+  for (int attempt = 0; attempt < 4 && found.empty(); attempt++) {
+    char start[3];
+    uint64_t r = RandomU64();
+    std::memcpy(start, &r, sizeof start);
+    Status st = try_from(std::string_view(start, sizeof start), 128);
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+  }
+  if (found.empty()) {
+    Status st = try_from("", 4096);
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+  }
+  ctx.reply.Send([&](RespWriter& w) {
+    if (found.empty()) w.Null();
+    else w.Bulk(found);
+  });
+}
+
+// TOUCH key [key ...]: the number of keys that exist (reads them; nothing is tracked).
+void CmdTouch(CommandCtx& ctx) {
+  size_t n = ctx.args.size() - 1;
+  auto count = std::make_shared<int64_t>(0);
+  auto err = std::make_shared<Status>();
+  ReplyTo reply = ctx.reply;
+  auto g = Gather::Make(n, [reply, count, err]() mutable {
+    if (!err->ok()) return ReplyStatus(reply, *err);
+    reply.Send([&](RespWriter& w) { w.Int(*count); });
+  });
+  for (size_t i = 1; i <= n; i++) {
+    ReadKey(ctx.server, ctx.args[i], 0, [count, err, g](Status st, KeyView cur) {
+      if (!st.ok() && err->ok()) *err = st;
+      if (cur.exists) (*count)++;
+      g->One();
+    });
+  }
+}
+
+// Redis's string encodings: "int" for a value that is a 64-bit integer of at most 20
+// characters, "embstr" up to 44 bytes, else "raw".
+const char* StringEncoding(const std::string& v) {
+  int64_t n;
+  if (v.size() <= 20 && ParseInt64(v, &n)) return "int";
+  return v.size() <= 44 ? "embstr" : "raw";
+}
+
+void CmdObject(CommandCtx& ctx) {
+  std::string sub = Lower(ctx.args[1]);
+  if (sub == "help") {
+    static const char* kHelp[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last write to the <key> (dynakv tracks writes only).",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    };
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(std::size(kHelp));
+      for (const char* line : kHelp) w.Simple(line);
+    });
+  }
+  if (sub != "encoding" && sub != "freq" && sub != "idletime" && sub != "refcount") {
+    return ReplyErr(ctx, "ERR unknown subcommand '" + ctx.args[1] + "'. Try OBJECT HELP.");
+  }
+  if (ctx.args.size() != 3) return ReplyErr(ctx, "ERR wrong number of arguments for 'object|" + sub + "' command");
+  if (sub == "freq") {
+    // As in Redis under any non-LFU eviction policy (dynakv does not evict).
+    return ReplyErr(ctx, "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                         "Please note that when switching between policies at runtime LRU and LFU data "
+                         "will take some time to adjust.");
+  }
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  s->node()->Read(ctx.args[2], 0, [s, reply, sub](Status st, cluster::ReadReply rr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    uint64_t now = s->WallMs();
+    const cluster::Sibling* win = cluster::Winner(rr.record, now);
+    if (win == nullptr) return reply.Send([](RespWriter& w) { w.Null(); });
+    if (sub == "idletime") {
+      uint64_t idle = now > win->timestamp_ms ? (now - win->timestamp_ms) / 1000 : 0;
+      return reply.Send([&](RespWriter& w) { w.Int(int64_t(idle)); });
+    }
+    std::string v;
+    Status rs = cluster::ResolveValue(rr.record, now, &v);
+    if (!rs.ok()) return ReplyStatus(reply, rs);
+    const char* enc = win->kind == cluster::ValueKind::kCounter ? "int" : StringEncoding(v);
+    if (sub == "refcount") {
+      // Redis shares the integers 0..9999 (refcount INT_MAX); every other value has one owner.
+      int64_t n = -1;
+      bool shared = std::strcmp(enc, "int") == 0 && ParseInt64(v, &n) && n >= 0 && n < 10000;
+      return reply.Send([&](RespWriter& w) { w.Int(shared ? INT_MAX : 1); });
+    }
+    reply.Send([&](RespWriter& w) { w.Bulk(enc); });
+  });
+}
+
+// MEMORY USAGE key [SAMPLES n]: the bytes the key's record takes in this replica's store
+// (key, every sibling's value and metadata, the causal context), as Redis reports its
+// allocation for the key.
+void CmdMemory(CommandCtx& ctx) {
+  std::string sub = Lower(ctx.args[1]);
+  if (sub == "help") {
+    static const char* kHelp[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value.",
+        "HELP",
+        "    Print this help.",
+    };
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(std::size(kHelp));
+      for (const char* line : kHelp) w.Simple(line);
+    });
+  }
+  if (sub != "usage") return ReplyErr(ctx, "ERR unknown subcommand '" + ctx.args[1] + "'. Try MEMORY HELP.");
+  if (ctx.args.size() < 3) return ReplyErr(ctx, "ERR wrong number of arguments for 'memory|usage' command");
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    int64_t n;
+    if (Lower(ctx.args[i]) == "samples" && i + 1 < ctx.args.size()) {
+      if (!ParseInt64(ctx.args[++i], &n) || n < 0) return ReplyErr(ctx, kNotInt);
+    } else {
+      return ReplyErr(ctx, kSyntax);
+    }
+  }
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  std::string key = ctx.args[2];
+  s->node()->Read(key, 0, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (cluster::Winner(rr.record, s->WallMs()) == nullptr) return reply.Send([](RespWriter& w) { w.Null(); });
+    int64_t bytes = int64_t(cluster::DataKey(key).size() + cluster::EncodeRecord(rr.record).size());
+    reply.Send([&](RespWriter& w) { w.Int(bytes); });
+  });
+}
+
+// ---- DUMP / RESTORE ----
+//
+// Payload: type (1 byte: 0 = string) | value | format version (2 bytes, LE) | XXH64 of all
+// before it (8 bytes, LE). Redis's DUMP payloads (RDB) are refused with its error text.
+constexpr uint16_t kDumpVersion = 1;
+constexpr uint64_t kDumpSeed = 0x64756d70646b7631ULL;  // "dumpdkv1"
+constexpr const char* kBadPayload = "ERR DUMP payload version or checksum are wrong";
+
+std::string DumpPayload(const std::string& value) {
+  std::string out;
+  out.reserve(value.size() + 11);
+  out.push_back('\0');
+  out.append(value);
+  out.push_back(char(kDumpVersion & 0xff));
+  out.push_back(char(kDumpVersion >> 8));
+  uint64_t h = XXH64(out.data(), out.size(), kDumpSeed);
+  for (int i = 0; i < 8; i++) out.push_back(char((h >> (8 * i)) & 0xff));
+  return out;
+}
+
+bool ParseDumpPayload(std::string_view p, std::string* value) {
+  if (p.size() < 11) return false;
+  uint64_t h = 0;
+  for (int i = 0; i < 8; i++) h |= uint64_t(uint8_t(p[p.size() - 8 + i])) << (8 * i);
+  std::string_view body = p.substr(0, p.size() - 8);
+  if (XXH64(body.data(), body.size(), kDumpSeed) != h) return false;
+  uint16_t ver = uint16_t(uint8_t(body[body.size() - 2]) | (uint8_t(body[body.size() - 1]) << 8));
+  if (ver != kDumpVersion || body[0] != '\0') return false;
+  value->assign(body.substr(1, body.size() - 3));
+  return true;
+}
+
+void CmdDump(CommandCtx& ctx) {
+  ReplyTo reply = ctx.reply;
+  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    if (!cur.exists) return reply.Send([](RespWriter& w) { w.Null(); });
+    std::string payload = DumpPayload(cur.value);
+    reply.Send([&](RespWriter& w) { w.Bulk(payload); });
+  });
+}
+
+// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
+// Checks in Redis's order: options, BUSYKEY, the TTL, then the payload.
+void CmdRestore(CommandCtx& ctx) {
+  bool replace = false, absttl = false;
+  for (size_t i = 4; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    int64_t v;
+    if (o == "replace") {
+      replace = true;
+    } else if (o == "absttl") {
+      absttl = true;
+    } else if (o == "idletime" && i + 1 < ctx.args.size()) {
+      if (!ParseInt64(ctx.args[++i], &v)) return ReplyErr(ctx, kNotInt);
+      if (v < 0) return ReplyErr(ctx, "ERR Invalid IDLETIME value, must be >= 0");
+    } else if (o == "freq" && i + 1 < ctx.args.size()) {
+      if (!ParseInt64(ctx.args[++i], &v)) return ReplyErr(ctx, kNotInt);
+      if (v < 0 || v > 255) return ReplyErr(ctx, "ERR Invalid FREQ value, must be >= 0 and <= 255");
+    } else {
+      return ReplyErr(ctx, kSyntax);
+    }
+  }
+  Server* s = ctx.server;
+  ReplyTo reply = ctx.reply;
+  auto c2 = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
+  ReadKey(s, (*c2)[1], 0, [s, reply, c2, absttl, replace](Status st, KeyView cur) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    const std::vector<std::string>& a = *c2;
+    if (cur.exists && !replace) return ReplyErr(reply, "BUSYKEY Target key name already exists.");
+    int64_t ttl;
+    if (!ParseInt64(a[2], &ttl)) return ReplyErr(reply, kNotInt);
+    if (ttl < 0) return ReplyErr(reply, "ERR Invalid TTL value, must be >= 0");
+    std::string value;
+    if (!ParseDumpPayload(a[3], &value)) return ReplyErr(reply, kBadPayload);
+    uint64_t expiry = 0;
+    if (ttl > 0) {
+      __int128 at = absttl ? __int128(ttl) : __int128(s->WallMs()) + ttl;
+      if (at > __int128(INT64_MAX)) return ReplyErr(reply, "ERR Invalid TTL value, must be >= 0");
+      expiry = uint64_t(at);
+    }
+    if (expiry != 0 && expiry <= s->WallMs()) {
+      // Already expired: Redis stores nothing (and deletes what REPLACE would overwrite).
+      if (!cur.exists) return reply.Send([](RespWriter& w) { w.Ok(); });
+      return DeleteValue(s, a[1], &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Ok(); });
+      });
+    }
+    WriteValue(s, a[1], std::move(value), expiry, 0, &cur.context, 0,
+               [reply](Status st2, cluster::WriteReply) mutable {
+                 if (!st2.ok()) return ReplyStatus(reply, st2);
+                 reply.Send([](RespWriter& w) { w.Ok(); });
+               },
+               /*want_context=*/false);
+  });
+}
+
+}  // namespace
+
+void RegisterKeyspace(std::vector<CommandSpec>* t) {
+  t->insert(t->end(), {
+                          {"rename", 3, kCmdWrite, CmdRename, 1, 2, 1},
+                          {"renamenx", 3, kCmdWrite | kCmdFast, CmdRenamenx, 1, 2, 1},
+                          {"copy", -3, kCmdWrite, CmdCopy, 1, 2, 1},
+                          {"randomkey", 1, kCmdReadonly, CmdRandomkey, 0, 0, 0},
+                          {"touch", -2, kCmdReadonly | kCmdFast, CmdTouch, 1, -1, 1},
+                          {"object", -2, kCmdReadonly, CmdObject, 2, 2, 1},
+                          {"memory", -2, kCmdReadonly, CmdMemory, 2, 2, 1},
+                          {"dump", 2, kCmdReadonly, CmdDump, 1, 1, 1},
+                          {"restore", -4, kCmdWrite, CmdRestore, 1, 1, 1},
+                      });
+}
+
+}  // namespace dynakv::server

@@ -1,0 +1,342 @@
+// tests/integration/tx_keyspace_test.cc: MULTI/EXEC/WATCH and the keyspace commands
+// (RENAME, COPY, DUMP/RESTORE, OBJECT, ...) against real dynakv-server processes: one
+// standalone node, and a 3-node cluster (N=3 R=2 W=2) for what crosses nodes (WATCH with a
+// writer on another node, a transaction's writes read through another node).
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace dynakv::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string Str(const Reply& r) { return r && r->str ? std::string(r->str, r->len) : std::string("<none>"); }
+
+class TxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>();
+    ASSERT_TRUE(server_->Start()) << server_->last_error();
+    c_ = server_->Connect();
+    ASSERT_TRUE(c_->ok()) << c_->error();
+  }
+  Conn& c() { return *c_; }
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Conn> c_;
+};
+
+TEST_F(TxTest, QueuesRunsInOrderAndKeepsRunTimeErrorsInTheArray) {
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("INCR", "a")), "QUEUED");
+  EXPECT_EQ(Str(c()("SET", "b", "x")), "QUEUED");
+  EXPECT_EQ(Str(c()("INCR", "b")), "QUEUED");
+  EXPECT_EQ(Str(c()("GET", "a")), "QUEUED");
+  Reply r = c()("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+  ASSERT_EQ(r->elements, 4u) << Describe(r);
+  EXPECT_EQ(r->element[0]->integer, 1);
+  EXPECT_EQ(std::string(r->element[1]->str), "OK");
+  EXPECT_EQ(r->element[2]->type, REDIS_REPLY_ERROR);
+  EXPECT_EQ(std::string(r->element[2]->str), "ERR value is not an integer or out of range");
+  EXPECT_EQ(std::string(r->element[3]->str), "1");
+  // An empty transaction answers an empty array.
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  r = c()("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 0) << Describe(r);
+}
+
+TEST_F(TxTest, RedisErrorsForMisuseAndExecAbort) {
+  EXPECT_EQ(Str(c()("EXEC")), "ERR EXEC without MULTI");
+  EXPECT_EQ(Str(c()("DISCARD")), "ERR DISCARD without MULTI");
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("MULTI")), "ERR MULTI calls can not be nested");
+  EXPECT_EQ(Str(c()("WATCH", "x")), "ERR WATCH inside MULTI is not allowed");
+  EXPECT_EQ(Str(c()("SET", "k", "1")), "QUEUED");
+  EXPECT_EQ(Str(c()("NOSUCHCMD")).rfind("ERR unknown command 'NOSUCHCMD'", 0), 0u);
+  EXPECT_EQ(Str(c()("EXEC")), "EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(c()("EXISTS", "k")->integer, 0) << "an aborted transaction ran a command";
+  // A wrong arity while queuing aborts too; DISCARD drops the queue.
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "k")), "ERR wrong number of arguments for 'set' command");
+  EXPECT_EQ(Str(c()("EXEC")), "EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "k", "v")), "QUEUED");
+  EXPECT_EQ(Str(c()("DISCARD")), "OK");
+  EXPECT_EQ(c()("EXISTS", "k")->integer, 0);
+  EXPECT_EQ(Str(c()("PING")), "PONG") << "DISCARD left the connection in MULTI";
+}
+
+TEST_F(TxTest, WatchAbortsWhenAnotherClientWritesAndNotOtherwise) {
+  auto other = server_->Connect();
+  ASSERT_EQ(Str(c()("SET", "w", "1")), "OK");
+  EXPECT_EQ(Str(c()("WATCH", "w", "untouched")), "OK");
+  ASSERT_EQ(Str((*other)("SET", "w", "2")), "OK");
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "w", "mine")), "QUEUED");
+  Reply r = c()("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  EXPECT_EQ(Str(c()("GET", "w")), "2");
+  // EXEC unwatches: the next transaction runs.
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "w", "mine")), "QUEUED");
+  r = c()("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) << Describe(r);
+  // A watched key that did not exist and was created and deleted in between: aborted.
+  EXPECT_EQ(Str(c()("WATCH", "ghost")), "OK");
+  (*other)("SET", "ghost", "x");
+  (*other)("DEL", "ghost");
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "ghost", "mine")), "QUEUED");
+  r = c()("EXEC");
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  // UNWATCH forgets; a write to another key does not abort.
+  EXPECT_EQ(Str(c()("WATCH", "w")), "OK");
+  EXPECT_EQ(Str(c()("UNWATCH")), "OK");
+  (*other)("SET", "w", "3");
+  EXPECT_EQ(Str(c()("WATCH", "w2")), "OK");
+  (*other)("SET", "unrelated", "3");
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("INCR", "n")), "QUEUED");
+  r = c()("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) << Describe(r);
+}
+
+// On one node a transaction is isolated: a writer hammering the same key on another
+// connection never lands between the transaction's commands.
+TEST_F(TxTest, ExecIsIsolatedOnOneNode) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  int port = server_->port();
+  std::thread writer([&] {
+    Conn w(port);
+    for (int i = 0; i < 100000 && !stop.load(); i++) {
+      if (!w("SET", "iso", "0")) break;
+      writes++;
+    }
+  });
+  int rounds = 0;
+  for (; rounds < 40; rounds++) {
+    c().Append({"MULTI"});
+    c().Append({"SET", "iso", "1"});
+    for (int i = 0; i < 30; i++) c().Append({"INCR", "iso"});
+    c().Append({"GET", "iso"});
+    c().Append({"EXEC"});
+    for (int i = 0; i < 33; i++) ASSERT_TRUE(c().Read());
+    Reply r = c().Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 32) << Describe(r);
+    ASSERT_EQ(std::string(r->element[31]->str), "31") << "another client's SET ran inside EXEC (round " << rounds << ")";
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(writes.load(), 0);
+}
+
+// Commands pipelined after EXEC run after the whole transaction.
+TEST_F(TxTest, CommandsAfterExecSeeItsWrites) {
+  c().Append({"MULTI"});
+  for (int i = 0; i < 20; i++) c().Append({"SET", "p" + std::to_string(i), "v" + std::to_string(i)});
+  c().Append({"EXEC"});
+  c().Append({"MGET", "p0", "p19"});
+  for (int i = 0; i < 21; i++) ASSERT_TRUE(c().Read());
+  Reply exec = c().Read();
+  ASSERT_TRUE(exec && exec->elements == 20) << Describe(exec);
+  Reply r = c().Read();
+  ASSERT_TRUE(r && r->elements == 2) << Describe(r);
+  EXPECT_EQ(std::string(r->element[0]->str), "v0");
+  EXPECT_EQ(std::string(r->element[1]->str), "v19");
+}
+
+TEST_F(TxTest, ExecRepliesInResp3) {
+  RawConn raw(server_->port());
+  ASSERT_TRUE(raw.SendCmd({"HELLO", "3"}));
+  ASSERT_EQ(raw.Read().type, '%');
+  ASSERT_TRUE(raw.SendCmd({"MULTI"}));
+  EXPECT_EQ(raw.Read().str, "OK");
+  ASSERT_TRUE(raw.SendCmd({"GET", "nokey"}));
+  EXPECT_EQ(raw.Read().str, "QUEUED");
+  ASSERT_TRUE(raw.SendCmd({"EXEC"}));
+  RValue v = raw.Read();
+  ASSERT_EQ(v.type, '*') << v.Describe();
+  ASSERT_EQ(v.elems.size(), 1u);
+  EXPECT_EQ(v.elems[0].type, '_') << v.Describe();
+  // A WATCH abort is a RESP3 null.
+  ASSERT_TRUE(raw.SendCmd({"WATCH", "r3"}));
+  EXPECT_EQ(raw.Read().str, "OK");
+  c()("SET", "r3", "x");
+  ASSERT_TRUE(raw.SendCmd({"MULTI"}));
+  raw.Read();
+  ASSERT_TRUE(raw.SendCmd({"EXEC"}));
+  EXPECT_EQ(raw.Read().type, '_');
+}
+
+TEST_F(TxTest, InfoTakesSeveralSectionsInRedisOrder) {
+  std::string info = Str(c()("INFO", "clients", "server"));
+  EXPECT_NE(info.find("# Server"), std::string::npos) << info;
+  EXPECT_NE(info.find("# Clients"), std::string::npos) << info;
+  EXPECT_LT(info.find("# Server"), info.find("# Clients")) << info;
+  EXPECT_EQ(info.find("# Memory"), std::string::npos) << info;
+  std::string all = Str(c()("INFO", "everything"));
+  EXPECT_NE(all.find("# Keyspace"), std::string::npos);
+  EXPECT_NE(all.find("# Dynamo"), std::string::npos);
+  EXPECT_EQ(Str(c()("INFO", "nosuchsection")), "");
+}
+
+TEST_F(TxTest, RenameMovesValueAndTtl) {
+  c()("SET", "src", "hello", "EX", "100");
+  EXPECT_EQ(Str(c()("RENAME", "src", "dst")), "OK");
+  EXPECT_EQ(c()("EXISTS", "src")->integer, 0);
+  EXPECT_EQ(Str(c()("GET", "dst")), "hello");
+  long long ttl = c()("TTL", "dst")->integer;
+  EXPECT_TRUE(ttl >= 98 && ttl <= 100) << ttl;
+  EXPECT_EQ(Str(c()("RENAME", "nosuch", "x")), "ERR no such key");
+  EXPECT_EQ(Str(c()("RENAME", "dst", "dst")), "OK");
+  c()("SET", "taken", "t");
+  EXPECT_EQ(c()("RENAMENX", "dst", "taken")->integer, 0);
+  EXPECT_EQ(Str(c()("GET", "taken")), "t");
+  EXPECT_EQ(c()("RENAMENX", "dst", "free")->integer, 1);
+  EXPECT_EQ(Str(c()("GET", "free")), "hello");
+  // RENAME overwrites the destination, and a counter keeps its value.
+  c()("INCRBY", "ctr", "41");
+  EXPECT_EQ(Str(c()("RENAME", "ctr", "taken")), "OK");
+  EXPECT_EQ(c()("INCR", "taken")->integer, 42);
+}
+
+TEST_F(TxTest, CopyWithAndWithoutReplace) {
+  c()("SET", "a", "1");
+  c()("SET", "b", "2");
+  EXPECT_EQ(c()("COPY", "a", "b")->integer, 0);
+  EXPECT_EQ(Str(c()("GET", "b")), "2");
+  EXPECT_EQ(c()("COPY", "a", "b", "REPLACE")->integer, 1);
+  EXPECT_EQ(Str(c()("GET", "b")), "1");
+  EXPECT_EQ(Str(c()("GET", "a")), "1");
+  EXPECT_EQ(c()("COPY", "nosuch", "c")->integer, 0);
+  EXPECT_EQ(Str(c()("COPY", "a", "a")), "ERR source and destination objects are the same");
+  EXPECT_EQ(Str(c()("COPY", "a", "c", "DB", "3")), "ERR DB index is out of range");
+  EXPECT_EQ(Str(c()("COPY", "a", "c", "BOGUS")), "ERR syntax error");
+}
+
+TEST_F(TxTest, DumpRestoreRoundTripAndRefusals) {
+  std::string blob("bin\0\r\nvalue", 11);
+  c().Cmd({"SET", "d", blob});
+  Reply dump = c()("DUMP", "d");
+  ASSERT_TRUE(dump && dump->type == REDIS_REPLY_STRING) << Describe(dump);
+  std::string payload(dump->str, dump->len);
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d2", "0", payload})), "OK");
+  EXPECT_EQ(Str(c()("GET", "d2")), blob);
+  EXPECT_EQ(c()("TTL", "d2")->integer, -1);
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d2", "0", payload})), "BUSYKEY Target key name already exists.");
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d2", "5000", payload, "REPLACE"})), "OK");
+  long long pttl = c()("PTTL", "d2")->integer;
+  EXPECT_TRUE(pttl > 4000 && pttl <= 5000) << pttl;
+  // A flipped bit, a truncated payload, garbage and a huge declared value are refused.
+  std::string bad = payload;
+  bad[2] ^= 1;
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d3", "0", bad})), "ERR DUMP payload version or checksum are wrong");
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d3", "0", payload.substr(0, 5)})), "ERR DUMP payload version or checksum are wrong");
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d3", "0", std::string(1000, '\xff')})), "ERR DUMP payload version or checksum are wrong");
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d3", "-5", payload})), "ERR Invalid TTL value, must be >= 0");
+  EXPECT_EQ(c()("EXISTS", "d3")->integer, 0);
+  // ABSTTL in the past stores nothing.
+  EXPECT_EQ(Str(c().Cmd({"RESTORE", "d4", "1000", payload, "ABSTTL"})), "OK");
+  EXPECT_EQ(c()("EXISTS", "d4")->integer, 0);
+  EXPECT_TRUE(c()("DUMP", "nosuch")->type == REDIS_REPLY_NIL);
+}
+
+TEST_F(TxTest, ObjectMemoryTouchRandomkey) {
+  Reply r = c()("RANDOMKEY");
+  EXPECT_EQ(r->type, REDIS_REPLY_NIL) << Describe(r);
+  c()("SET", "i", "12345");
+  c()("SET", "e", "short");
+  c()("SET", "raw", std::string(100, 'x'));
+  EXPECT_EQ(Str(c()("OBJECT", "ENCODING", "i")), "int");
+  EXPECT_EQ(Str(c()("OBJECT", "ENCODING", "e")), "embstr");
+  EXPECT_EQ(Str(c()("OBJECT", "ENCODING", "raw")), "raw");
+  EXPECT_EQ(c()("OBJECT", "ENCODING", "nosuch")->type, REDIS_REPLY_NIL);
+  EXPECT_EQ(c()("OBJECT", "REFCOUNT", "e")->integer, 1);
+  EXPECT_GE(c()("OBJECT", "IDLETIME", "e")->integer, 0);
+  EXPECT_EQ(Str(c()("OBJECT", "NOPE", "e")), "ERR unknown subcommand 'NOPE'. Try OBJECT HELP.");
+  long long mem = c()("MEMORY", "USAGE", "raw")->integer;
+  EXPECT_GT(mem, 100);
+  EXPECT_LT(mem, 400);
+  EXPECT_EQ(c()("MEMORY", "USAGE", "nosuch")->type, REDIS_REPLY_NIL);
+  EXPECT_EQ(c()("TOUCH", "i", "e", "nosuch")->integer, 2);
+  for (int i = 0; i < 10; i++) {
+    std::string k = Str(c()("RANDOMKEY"));
+    EXPECT_TRUE(k == "i" || k == "e" || k == "raw") << k;
+  }
+}
+
+// ---- across a cluster ----------------------------------------------------------------------
+
+class TxClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.nodes = 3;
+    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
+        .SetInt("cluster", "suspect_after_ms", 1000)
+        .SetInt("cluster", "down_after_ms", 2000)
+        .SetInt("cluster", "request_timeout_ms", 1000);
+    cluster_ = std::make_unique<Cluster>(std::move(o));
+    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
+    for (size_t i = 0; i < 3; i++) conns_.push_back(cluster_->node(i).Connect(5000));
+  }
+  Conn& c(size_t i) { return *conns_.at(i); }
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
+TEST_F(TxClusterTest, WatchSeesAWriteThroughAnotherNode) {
+  ASSERT_EQ(Str(c(0)("SET", "cart", "a")), "OK");
+  EXPECT_EQ(Str(c(0)("WATCH", "cart")), "OK");
+  ASSERT_EQ(Str(c(1)("SET", "cart", "b")), "OK");  // another coordinator, W=2
+  EXPECT_EQ(Str(c(0)("MULTI")), "OK");
+  EXPECT_EQ(Str(c(0)("SET", "cart", "mine")), "QUEUED");
+  Reply r = c(0)("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  EXPECT_EQ(Str(c(2)("GET", "cart")), "b");
+  // Unchanged: the transaction runs, and its writes are read through the other nodes.
+  EXPECT_EQ(Str(c(0)("WATCH", "cart")), "OK");
+  EXPECT_EQ(Str(c(0)("MULTI")), "OK");
+  EXPECT_EQ(Str(c(0)("SET", "cart", "mine")), "QUEUED");
+  EXPECT_EQ(Str(c(0)("INCR", "cart:n")), "QUEUED");
+  r = c(0)("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+  EXPECT_EQ(Str(c(1)("GET", "cart")), "mine");
+  EXPECT_EQ(Str(c(2)("GET", "cart:n")), "1");
+}
+
+TEST_F(TxClusterTest, RenameAndCopyAcrossNodes) {
+  ASSERT_EQ(Str(c(0)("SET", "from", "v", "EX", "200")), "OK");
+  EXPECT_EQ(Str(c(1)("RENAME", "from", "to")), "OK");
+  EXPECT_EQ(c(2)("EXISTS", "from")->integer, 0);
+  EXPECT_EQ(Str(c(2)("GET", "to")), "v");
+  long long ttl = c(0)("TTL", "to")->integer;
+  EXPECT_TRUE(ttl > 190 && ttl <= 200) << ttl;
+  EXPECT_EQ(c(2)("COPY", "to", "copy")->integer, 1);
+  EXPECT_EQ(Str(c(0)("GET", "copy")), "v");
+  Reply dump = c(1)("DUMP", "copy");
+  ASSERT_TRUE(dump && dump->type == REDIS_REPLY_STRING);
+  EXPECT_EQ(Str(c(2).Cmd({"RESTORE", "restored", "0", std::string(dump->str, dump->len)})), "OK");
+  EXPECT_EQ(Str(c(0)("GET", "restored")), "v");
+}
+
+// Commands pipelined after EXEC wait for the whole transaction, in a cluster too.
+TEST_F(TxClusterTest, PipelinedAfterExecSeesTheTransaction) {
+  for (int round = 0; round < 5; round++) {
+    std::string v = "r" + std::to_string(round);
+    c(0).Append({"MULTI"});
+    for (int i = 0; i < 10; i++) c(0).Append({"SET", "pk" + std::to_string(i), v});
+    c(0).Append({"EXEC"});
+    c(0).Append({"GET", "pk9"});
+    for (int i = 0; i < 11; i++) ASSERT_TRUE(c(0).Read());
+    Reply exec = c(0).Read();
+    ASSERT_TRUE(exec && exec->elements == 10) << Describe(exec);
+    EXPECT_EQ(Str(c(0).Read()), v);
+  }
+}
+
+}  // namespace
+}  // namespace dynakv::itest
