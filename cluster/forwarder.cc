@@ -23,6 +23,7 @@ void Forwarder::Forward(const std::string& to, const std::string& key, bool is_w
   Pending& f = forwards_[id];
   f.read_cb = std::move(read_cb);
   f.write_cb = std::move(write_cb);
+  if (req) f.w = req->w;
   Message m;
   m.type = MsgType::kForwardReq;
   m.req_id = id;
@@ -116,8 +117,13 @@ void Forwarder::OnForwardResp(Message& m) {
   if (f.read_cb) {
     f.read_cb(s, s.ok() ? ReadReply{std::move(m.record)} : ReadReply{});
   } else if (f.write_cb) {
-    f.write_cb(s, s.ok() ? WriteReply{std::move(m.context), std::move(m.record)}
-                         : WriteReply{});
+    WriteReply wr;
+    if (s.ok()) {
+      wr.context = std::move(m.context);
+      wr.record = std::move(m.record);
+      wr.copies = uint32_t(f.w > 0 ? f.w : ctx_->cfg.w);  // the coordinator counts the rest
+    }
+    f.write_cb(s, std::move(wr));
   }
 }
 

@@ -45,6 +45,7 @@ class Forwarder {
   struct Pending {
     Node::ReadCallback read_cb;
     Node::WriteCallback write_cb;
+    int w = 0;  // the write's W (0 = the configured one): the copies its success reports
   };
   bool Seen(const std::string& from, uint64_t req_id);
 

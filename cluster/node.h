@@ -83,9 +83,20 @@ struct ReadReply {
   Record record;        // reconciled (Join of the replies); context = record.context
 };
 
+// Durable copies of one write as acknowledgements keep arriving after the reply (WAIT).
+struct WriteProgress {
+  uint32_t copies = 0;  // durable copies so far (the coordinator's own and hints included)
+  bool final = false;   // every replica asked has answered, or the request's deadline passed
+};
+
 struct WriteReply {
   VersionVector context;  // causal context after the write (what DPUT returns)
   Record record;          // the coordinator's record after the write
+  // Durable copies when the reply was made (W or more; through a forwarding node, the W it
+  // asked for). `progress` is set when more copies may still be acknowledged: the
+  // coordinator updates it until `final`.
+  uint32_t copies = 0;
+  std::shared_ptr<WriteProgress> progress;
 };
 
 struct MemberInfo {

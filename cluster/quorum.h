@@ -90,6 +90,8 @@ class WriteQuorum {
     }
     return true;
   }
+  size_t acks() const { return acks_; }
+  bool AllAnswered() const { return awaiting_.empty(); }
   Verdict Check() const {
     if (acks_ >= w_) return Verdict::kSucceeded;
     if (acks_ + awaiting_.size() < w_) return Verdict::kFailed;

@@ -29,6 +29,7 @@ void WriteCoordinator::Write(const std::string& key, WriteRequest req, WriteCall
       reply.record = Record();
     }
     if (!s.ok()) return done(s, WriteReply{});
+    reply.copies = 1;
     return done(Status::OK(), std::move(reply));
   }
   Coordinate(key, std::move(req), std::move(done), /*forwarded=*/false,
@@ -207,17 +208,37 @@ void WriteCoordinator::Progress(uint64_t id) {
   auto it = writes_.find(id);
   if (it == writes_.end()) return;
   Pending& p = it->second;
+  if (p.progress) {  // replied already: count a late acknowledgement
+    p.progress->copies = uint32_t(p.quorum.acks());
+    if (p.quorum.AllAnswered()) {
+      p.progress->final = true;
+      writes_.erase(it);
+    }
+    return;
+  }
   Status s;
   if (!Decided(p.quorum.Check(), "too few replicas acknowledged the write", &s)) return;
   WriteCallback cb = std::move(p.cb);
   WriteReply reply = s.ok() ? std::move(p.reply) : WriteReply{};
-  writes_.erase(it);
+  if (s.ok()) reply.copies = uint32_t(p.quorum.acks());
+  if (s.ok() && !p.quorum.AllAnswered()) {
+    p.progress = std::make_shared<WriteProgress>();
+    p.progress->copies = reply.copies;
+    reply.progress = p.progress;
+  } else {
+    writes_.erase(it);
+  }
   cb(s, std::move(reply));
 }
 
 void WriteCoordinator::Expire(uint64_t id) {
   auto it = writes_.find(id);
   if (it == writes_.end()) return;
+  if (it->second.progress) {  // replied; some replica never answered
+    it->second.progress->final = true;
+    writes_.erase(it);
+    return;
+  }
   ++ctx_->stats.coordinator_timeouts;
   WriteCallback cb = std::move(it->second.cb);
   writes_.erase(it);

@@ -43,6 +43,9 @@ class WriteCoordinator {
     WriteQuorum quorum;
     WriteReply reply;
     WriteCallback cb;
+    // After the reply, the request stays until every replica answered or its deadline, only
+    // to count late acknowledgements into `progress` (WAIT).
+    std::shared_ptr<WriteProgress> progress;
   };
   Status ApplyLocal(const std::string& key, WriteRequest& req, Record* rec, bool* existed,
                     bool* was_live);

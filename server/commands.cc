@@ -235,7 +235,10 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     return;
   }
   if (c->in_multi && QueueIfInMulti(ctx, spec)) return;
-  spec->handler(ctx);
+  {
+    OwnerScope owner(this, c);
+    spec->handler(ctx);
+  }
   // Hand the argument strings back so the parser reuses their buffers for the next command
   // (handlers copy or move what they keep).
   if (c->args.empty()) c->args = std::move(ctx.args);
@@ -263,7 +266,8 @@ KeyView Resolve(const cluster::Record& rec, uint64_t now_ms) {
 }  // namespace
 
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
-  s->node()->Read(key, r, [s, done = std::move(done)](Status st, cluster::ReadReply reply) {
+  s->node()->Read(key, r, [s, owner = s->write_owner, done = std::move(done)](Status st, cluster::ReadReply reply) {
+    OwnerScope scope(s, owner);
     if (!st.ok()) {
       done(st, KeyView{});
       return;
@@ -274,6 +278,25 @@ void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
     done(Status::OK(), std::move(v));
   });
 }
+
+namespace {
+// Counts a write as its client's (Client::pending_writes, last_write_*: WAIT) and keeps the
+// client as the write owner while `done` runs (a command may write again from there).
+WriteDone TrackWrite(Server* s, WriteDone done) {
+  std::shared_ptr<Client> owner = s->write_owner.lock();
+  if (!owner) return done;
+  owner->pending_writes++;
+  return [s, owner, done = std::move(done)](Status st, cluster::WriteReply wr) {
+    owner->pending_writes--;
+    if (st.ok()) {
+      owner->last_write_copies = wr.copies;
+      owner->last_write_progress = wr.progress;
+    }
+    OwnerScope scope(s, owner);
+    done(st, std::move(wr));
+  };
+}
+}  // namespace
 
 void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
                 uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done,
@@ -291,7 +314,7 @@ void WriteValue(Server* s, const std::string& key, std::string value, uint64_t e
   req.w = w;
   req.want_record = false;  // no caller of WriteValue looks at WriteReply::record
   req.want_context = want_context;
-  s->node()->Write(key, std::move(req), std::move(done));
+  s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
 }
 
 void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector* ctx, int w,
@@ -304,14 +327,14 @@ void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector
     req.context = *ctx;
   }
   req.w = w;
-  s->node()->Write(key, std::move(req), std::move(done));
+  s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
 }
 
 void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done) {
   cluster::WriteRequest req;
   req.op = cluster::OpKind::kCounterAdd;
   req.delta = delta;
-  s->node()->Write(key, std::move(req), std::move(done));
+  s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
 }
 
 }  // namespace dynakv::server

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/server.h"
@@ -88,6 +89,20 @@ struct KeyView {
   cluster::ValueKind kind = cluster::ValueKind::kPlain;
   cluster::VersionVector context;  // covers every sibling read (and tombstones)
   size_t siblings = 0;             // live siblings
+};
+
+// Sets Server::write_owner for a scope (a command's handler, a key helper's callback).
+class OwnerScope {
+ public:
+  OwnerScope(Server* s, std::weak_ptr<Client> owner)
+      : s_(s), prev_(std::exchange(s->write_owner, std::move(owner))) {}
+  ~OwnerScope() { s_->write_owner = std::move(prev_); }
+  OwnerScope(const OwnerScope&) = delete;
+  OwnerScope& operator=(const OwnerScope&) = delete;
+
+ private:
+  Server* s_;
+  std::weak_ptr<Client> prev_;
 };
 
 using KeyCallback = std::function<void(Status, KeyView)>;

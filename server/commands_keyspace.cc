@@ -1,5 +1,5 @@
 // server/commands_keyspace.cc: keyspace commands that move or describe whole keys: RENAME,
-// RENAMENX, COPY, RANDOMKEY, TOUCH, OBJECT, MEMORY USAGE, DUMP and RESTORE.
+// RENAMENX, COPY, RANDOMKEY, TOUCH, OBJECT, MEMORY USAGE, DUMP, RESTORE, and WAIT.
 //
 // Every key is its own causal object. RENAME and COPY read the source (with its context),
 // write the destination superseding what was read there, and (RENAME) then delete the source
@@ -385,6 +385,40 @@ void CmdRestore(CommandCtx& ctx) {
   });
 }
 
+// WAIT numreplicas timeout: blocks until the connection's last write is durable on at least
+// numreplicas copies (the coordinator's own counted: with N=3 W=1, `WAIT 2 0` waits for a
+// second replica), or the timeout (ms; 0 = no limit) passes, and answers the number of
+// copies. It never waits past the point where the count is final: every replica answered,
+// or the write request's deadline (cluster.request_timeout_ms) passed. Writes still in
+// flight on the connection (pipelined before WAIT) are waited for first. A standalone node
+// answers 1 after a write; a connection that wrote nothing answers 0 at once. Through a
+// forwarding node (one outside the key's preference list) the count is the W the write
+// reached.
+void CmdWait(CommandCtx& ctx) {
+  int64_t want, timeout;
+  if (!ParseInt64(ctx.args[1], &want) || !ParseInt64(ctx.args[2], &timeout)) return ReplyErr(ctx, kNotInt);
+  if (timeout < 0) return ReplyErr(ctx, "ERR timeout is negative");
+  Server* s = ctx.server;
+  uint64_t deadline = timeout > 0 ? s->NowMs() + uint64_t(timeout) : 0;
+  std::shared_ptr<Client> c = ctx.client;
+  ReplyTo reply = ctx.reply;
+  auto check = [s, c, reply, want, deadline]() mutable {
+    if (c->closing) return true;
+    bool expired = deadline != 0 && s->NowMs() >= deadline;
+    if (c->pending_writes > 0 && !expired) return false;
+    int64_t copies = c->last_write_copies;
+    bool final = true;
+    if (c->last_write_progress) {
+      copies = c->last_write_progress->copies;
+      final = c->last_write_progress->final;
+    }
+    if (copies < want && !final && !expired) return false;
+    reply.Send([&](RespWriter& w) { w.Int(copies); });
+    return true;
+  };
+  if (!check()) s->AddPoller(std::move(check));
+}
+
 }  // namespace
 
 void RegisterKeyspace(std::vector<CommandSpec>* t) {
@@ -398,6 +432,7 @@ void RegisterKeyspace(std::vector<CommandSpec>* t) {
                           {"memory", -2, kCmdReadonly, CmdMemory, 2, 2, 1},
                           {"dump", 2, kCmdReadonly, CmdDump, 1, 1, 1},
                           {"restore", -4, kCmdWrite, CmdRestore, 1, 1, 1},
+                          {"wait", 3, 0, CmdWait, 0, 0, 0},
                       });
 }
 

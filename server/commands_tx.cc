@@ -125,6 +125,7 @@ void Step(const std::shared_ptr<ExecRun>& run) {
     if (run->client->closing) {
       ctx.reply.Send([](RespWriter& w) { w.Error("ERR connection closed"); });
     } else {
+      OwnerScope owner(run->server, run->client);
       spec->handler(ctx);
     }
     run->running_sync = false;

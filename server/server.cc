@@ -759,6 +759,13 @@ bool Server::GatherBeforeCommit() {
 void Server::OnTick(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
   self->node_->OnTick();
+  if (!self->pollers_.empty()) {
+    std::vector<std::function<bool()>> polls;
+    polls.swap(self->pollers_);
+    for (auto& p : polls) {
+      if (!p()) self->pollers_.push_back(std::move(p));
+    }
+  }
 }
 
 void Server::OnReaper(uv_timer_t* t) {

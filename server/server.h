@@ -104,6 +104,11 @@ struct Client : std::enable_shared_from_this<Client> {
   bool in_exec = false;      // EXEC is running the queue (replies go to ReplySinks)
   std::vector<std::pair<const CommandSpec*, std::vector<std::string>>> multi_queue;
   std::vector<WatchedKey> watched;
+  // WAIT (server/commands_keyspace.cc): this connection's writes in flight, and the durable
+  // copies of the last one that completed (progress: still counting, see WriteProgress).
+  uint32_t pending_writes = 0;
+  uint32_t last_write_copies = 0;
+  std::shared_ptr<cluster::WriteProgress> last_write_progress;
   // Commands that arrived while EXEC ran: they run after it, in order (ParkIfBusy counts them).
   std::deque<std::vector<std::string>> after_exec;
 
@@ -171,6 +176,13 @@ class Server {
 
   // Dispatch one parsed RESP command (defined in commands.cc).
   void Dispatch(const std::shared_ptr<Client>& c);
+
+  // The client whose command is running: set by Dispatch around a handler and restored by
+  // the key helpers (ReadKey, WriteValue, ...) around their callbacks, so a write a command
+  // makes after a read is still counted as that client's (WAIT). Empty for internal writes.
+  std::weak_ptr<Client> write_owner;
+  // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
+  void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }
 
  private:
   friend class PeerTransport;
@@ -253,6 +265,7 @@ class Server {
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
   protocol::RespLimits resp_limits_;
+  std::vector<std::function<bool()>> pollers_;
 };
 
 template <typename F>

@@ -268,6 +268,18 @@ TEST_F(TxTest, ObjectMemoryTouchRandomkey) {
   }
 }
 
+TEST_F(TxTest, WaitCountsTheLastWritesCopies) {
+  auto fresh = server_->Connect();
+  EXPECT_EQ((*fresh)("WAIT", "1", "0")->integer, 0) << "no write on this connection";
+  c()("SET", "wk", "v");
+  EXPECT_EQ(c()("WAIT", "1", "0")->integer, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(c()("WAIT", "3", "0")->integer, 1) << "a standalone node has one copy, final at once";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(Str(c()("WAIT", "1", "-1")), "ERR timeout is negative");
+  EXPECT_EQ(Str(c()("WAIT", "x", "0")), "ERR value is not an integer or out of range");
+}
+
 // ---- across a cluster ----------------------------------------------------------------------
 
 class TxClusterTest : public ::testing::Test {
@@ -336,6 +348,54 @@ TEST_F(TxClusterTest, PipelinedAfterExecSeesTheTransaction) {
     ASSERT_TRUE(exec && exec->elements == 10) << Describe(exec);
     EXPECT_EQ(Str(c(0).Read()), v);
   }
+}
+
+// WAIT with W=1: the reply comes at one copy, WAIT waits for the others; with a replica
+// down it answers what was reached once the request's deadline makes the count final.
+class WaitClusterTest : public TxClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.nodes = 3;
+    o.w = 1;
+    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
+        .SetInt("cluster", "suspect_after_ms", 1000)
+        .SetInt("cluster", "down_after_ms", 2000)
+        .SetInt("cluster", "request_timeout_ms", 1000);
+    cluster_ = std::make_unique<Cluster>(std::move(o));
+    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
+    for (size_t i = 0; i < 3; i++) conns_.push_back(cluster_->node(i).Connect(5000));
+  }
+};
+
+TEST_F(WaitClusterTest, WaitsForMoreCopiesThanW) {
+  for (int i = 0; i < 20; i++) {
+    std::string k = "wait" + std::to_string(i);
+    c(0).Append({"SET", k, "v"});
+    c(0).Append({"WAIT", "3", "2000"});
+    ASSERT_EQ(Str(c(0).Read()), "OK");
+    Reply r = c(0).Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER) << Describe(r);
+    EXPECT_EQ(r->integer, 3) << k;
+  }
+  EXPECT_GE(c(1)("WAIT", "0", "0")->integer, 0);
+  // One replica down: WAIT 3 cannot be met; it answers 2 once the count is final (the
+  // write's deadline, 1 s), well before its own 10 s timeout.
+  cluster_->node(2).Kill();
+  int checked = 0;
+  for (int i = 0; i < 40 && checked < 5; i++) {
+    std::string k = "down" + std::to_string(i);
+    // Only keys whose preference list holds the dead node (with 3 nodes and N=3: all).
+    ASSERT_EQ(Str(c(0)("SET", k, "v")), "OK");
+    auto t0 = std::chrono::steady_clock::now();
+    Reply r = c(0)("WAIT", "3", "10000");
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER) << Describe(r);
+    EXPECT_EQ(r->integer, 2) << k;
+    EXPECT_LT(took, 5s);
+    checked++;
+  }
+  EXPECT_EQ(checked, 5);
 }
 
 }  // namespace
