@@ -64,6 +64,7 @@ void RegisterGeneric(std::vector<CommandSpec>* t);
 void RegisterStrings(std::vector<CommandSpec>* t);
 void RegisterKeys(std::vector<CommandSpec>* t);
 void RegisterDynamo(std::vector<CommandSpec>* t);
+void RegisterBits(std::vector<CommandSpec>* t);  // commands_bits.cc: bits, LCS, SORT
 
 }  // namespace dynakv::server
 
