@@ -290,7 +290,9 @@ std::string ParseFieldOps(const std::vector<std::string>& args, size_t from, uin
   return "";
 }
 
-std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops) {
+std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops,
+                                     bool* changed) {
+  bool dirty = false;
   bool any_write = false;
   uint64_t highest = 0;
   for (const auto& op : ops) {
@@ -298,7 +300,10 @@ std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>&
     any_write = true;
     highest = std::max(highest, op.offset + uint64_t(op.type.bits) - 1);
   }
-  if (any_write && s->size() < (highest >> 3) + 1) s->resize(size_t(highest >> 3) + 1, '\0');
+  if (any_write && s->size() < (highest >> 3) + 1) {
+    s->resize(size_t(highest >> 3) + 1, '\0');
+    dirty = true;
+  }
   std::vector<FieldResult> out;
   out.reserve(ops.size());
   for (const auto& op : ops) {
@@ -325,6 +330,7 @@ std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>&
       } else {
         r.value = ret;
         SetField(s, op.offset, bits, uint64_t(newval));
+        dirty = dirty || newval != oldval;
       }
     } else {
       uint64_t oldval = GetUnsigned(*s, op.offset, bits), newval, ret, wrapped = 0;
@@ -345,10 +351,12 @@ std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>&
       } else {
         r.value = int64_t(ret);
         SetField(s, op.offset, bits, newval);
+        dirty = dirty || newval != oldval;
       }
     }
     out.push_back(r);
   }
+  if (changed) *changed = dirty;
   return out;
 }
 

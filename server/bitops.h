@@ -86,8 +86,10 @@ std::string ParseFieldOps(const std::vector<std::string>& args, size_t from, uin
                           std::vector<FieldOp>* ops, bool* readonly);
 
 // Runs `ops` in order on `s` (grown with zero bytes up to the farthest written bit first, as
-// Redis does, even when an op then fails). Returns one result per op.
-std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops);
+// Redis does, even when an op then fails). Returns one result per op; *changed (if given)
+// says whether `s` differs from what it was (it grew, or a field took a new value).
+std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops,
+                                     bool* changed = nullptr);
 
 // Parses a bit offset argument: a non-negative integer, or "#N" (N * bits) when hash_bits > 0;
 // false when it is not one or its byte is at or past max_bytes.

@@ -235,10 +235,10 @@ void BitfieldGeneric(CommandCtx& ctx, bool ro_command) {
   ReadModifyWrite(
       ctx.server, reply, ctx.args[1],
       [ops = std::move(ops), res](const KeyView& cur, std::string* v) {
-        std::string before = *v;
-        *res = bits::RunFieldOps(v, ops);
+        bool changed = false;
+        *res = bits::RunFieldOps(v, ops, &changed);
         // Redis creates or zero-pads the string even when every write then fails.
-        return !cur.exists || *v != before;
+        return !cur.exists || changed;
       },
       [res](ReplyTo& r) { SendFieldResults(r, *res); });
 }

@@ -210,11 +210,15 @@ def generate(seed, count):
                            -2**63, rnd.randint(0, 2**16), -1, 0, 1])
 
     def ftype():
+        if rnd.random() < 0.02:  # now and then an invalid type, to compare the error
+            return rnd.choice(["u64", "i65", "i0", "x8"])
         if rnd.random() < 0.5:
             return "i%d" % rnd.choice([1, 2, 3, 5, 8, 13, 16, 31, 32, 33, 63, 64])
         return "u%d" % rnd.choice([1, 2, 3, 5, 8, 13, 16, 31, 32, 33, 62, 63])
 
     def offset():
+        if rnd.random() < 0.02:
+            return rnd.choice(["-1", "#-1", "4294967296", "1.5"])
         return rnd.choice([str(rnd.randint(0, 100)), "#%d" % rnd.randint(0, 6)])
 
     def bytes_arg():
@@ -233,13 +237,16 @@ def generate(seed, count):
             out.append("getbit %s %d" % (key(), rnd.randint(0, 250)))
         elif c == 3:
             a = ["bitcount", key()]
-            if rnd.random() < 0.8:
+            r = rnd.random()
+            if r < 0.05:
+                a.append(idx())  # start without end: a syntax error (0 on a missing key)
+            elif r < 0.85:
                 a += [idx(), idx()]
                 if rnd.random() < 0.6:
                     a.append(rnd.choice(["BIT", "BYTE", "bit"]))
             out.append(" ".join(a))
         elif c == 4:
-            a = ["bitpos", key(), str(rnd.randint(0, 1))]
+            a = ["bitpos", key(), str(rnd.choice([0, 1] * 20 + [2]))]
             r = rnd.random()
             if r < 0.8:
                 a.append(idx())

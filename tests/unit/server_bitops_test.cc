@@ -266,6 +266,23 @@ TEST(Bitfield, PositionalOffsetsAndGetsPastTheEnd) {
   EXPECT_EQ(f, std::string(14, '\0'));
 }
 
+TEST(Bitfield, ChangedSaysWhetherTheStringMustBeWritten) {
+  std::string s = "\x05"s;
+  bool changed = true;
+  RunFieldOps(&s, Ops({"GET", "u8", "0"}), &changed);
+  EXPECT_FALSE(changed);
+  RunFieldOps(&s, Ops({"SET", "u8", "0", "5", "INCRBY", "u4", "4", "0"}), &changed);
+  EXPECT_FALSE(changed);  // same values written back
+  RunFieldOps(&s, Ops({"OVERFLOW", "FAIL", "INCRBY", "u8", "0", "300"}), &changed);
+  EXPECT_FALSE(changed);  // a failed write changes nothing
+  RunFieldOps(&s, Ops({"OVERFLOW", "FAIL", "INCRBY", "u8", "8", "300"}), &changed);
+  EXPECT_TRUE(changed);  // ... but the string grew to reach the field
+  EXPECT_EQ(s, "\x05\x00"s);
+  RunFieldOps(&s, Ops({"INCRBY", "i3", "5", "1"}), &changed);
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(s, "\x06\x00"s);
+}
+
 TEST(Bitfield, ParseErrorsAreRedisTexts) {
   auto err = [](const std::vector<std::string>& a) {
     std::vector<FieldOp> ops;
