@@ -2,7 +2,8 @@
 // W=2): SETBIT through one node is read by GETBIT/BITCOUNT/BITPOS through the others; a
 // BITFIELD INCRBY run through each node in turn adds up (each read-modify-write reads the
 // previous one's write and supersedes it with the context it read: one version, no
-// siblings); BITOP on one node reads sources written through the others.
+// siblings); a SETBIT over two concurrent siblings supersedes both (it writes with the
+// context it read); BITOP on one node reads sources written through the others.
 // The replies themselves are compared with redis-server's by bits_test.sh.
 #include <chrono>
 #include <cstdio>
@@ -77,6 +78,22 @@ TEST_F(BitsClusterTest, SetbitThroughOneNodeIsReadThroughTheOthers) {
     EXPECT_EQ(d->element[1]->elements, 1u) << "sequential read-modify-writes must not make siblings: "
                                            << Describe(d);
   }
+
+  // Two concurrent versions (DPUT from the empty context through two nodes): SETBIT through
+  // the third reads the winner and writes back with the context it read, which covers both,
+  // so the siblings collapse into its one new value.
+  ASSERT_TRUE(c(0)("DPUT", "cb:sib", std::string("\x80", 1), ""));
+  ASSERT_TRUE(c(1)("DPUT", "cb:sib", std::string("\x80", 1), ""));
+  Reply before = c(2)("DGET", "cb:sib");
+  ASSERT_TRUE(before && before->type == REDIS_REPLY_ARRAY && before->elements == 2) << Describe(before);
+  EXPECT_EQ(before->element[1]->elements, 2u) << Describe(before);
+  EXPECT_TRUE(IsInt(c(2)("SETBIT", "cb:sib", "7", "1"), 0));
+  Reply after = c(0)("DGET", "cb:sib");
+  ASSERT_TRUE(after && after->type == REDIS_REPLY_ARRAY && after->elements == 2) << Describe(after);
+  ASSERT_EQ(after->element[1]->elements, 1u) << Describe(after);
+  EXPECT_EQ(std::string(after->element[1]->element[0]->str, after->element[1]->element[0]->len),
+            std::string("\x81", 1));
+  EXPECT_TRUE(IsInt(c(1)("BITCOUNT", "cb:sib"), 2));
 
   // BITOP through node 2 over sources written through nodes 0 and 1.
   ASSERT_TRUE(IsStatus(c(0)("SET", "cb:src1", std::string("\xff\x0f", 2)), "OK"));
