@@ -20,6 +20,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterDynamo(&t);
     RegisterTx(&t);
     RegisterKeyspace(&t);
+    RegisterBits(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });
@@ -73,13 +74,15 @@ bool ParseInt64(std::string_view s, int64_t* out) { return protocol::ParseRedisI
 // INCRBYFLOAT works in long double, like Redis: parsing and adding in double and only then
 // widening prints 10.5 + 0.1 as "10.59999999999999964" where Redis prints "10.6".
 bool ParseLongDouble(std::string_view s, long double* out) {
-  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
+  // Redis's string2ld: at most 5119 bytes (MAX_LONG_DOUBLE_CHARS), no leading space, no NaN,
+  // and neither an overflow to infinity nor an underflow to zero.
+  if (s.empty() || s.size() >= 5 * 1024 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
   std::string tmp(s);
   char* end = nullptr;
   errno = 0;
   long double v = std::strtold(tmp.c_str(), &end);
   if (end != tmp.c_str() + tmp.size() || std::isnan(v)) return false;
-  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL)) return false;
+  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || std::fpclassify(v) == FP_ZERO)) return false;
   *out = v;
   return true;
 }

@@ -75,6 +75,7 @@ bool QueueIfInMulti(CommandCtx& ctx, const CommandSpec* spec);
 // A command refused before it ran (unknown, wrong arity, no auth): inside MULTI this aborts
 // the transaction, as Redis does.
 void FlagTransactionError(Client* c);
+void RegisterBits(std::vector<CommandSpec>* t);  // commands_bits.cc: bits, LCS, SORT
 
 }  // namespace dynakv::server
 

@@ -338,7 +338,9 @@ void CmdSetrange(CommandCtx& ctx) {
   int64_t off;
   if (!ParseInt64(ctx.args[2], &off)) return ReplyErr(ctx.reply, kNotInt);
   if (off < 0) return ReplyErr(ctx.reply, "ERR offset is out of range");
-  if (uint64_t(off) + ctx.args[3].size() > MaxValueBytes(ctx.server)) {
+  // Redis checks the size only when there is something to write: SETRANGE with an empty value
+  // answers the current length (0 for a missing key, which it does not create) at any offset.
+  if (!ctx.args[3].empty() && uint64_t(off) + ctx.args[3].size() > MaxValueBytes(ctx.server)) {
     return ReplyErr(ctx.reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   }
   std::string piece = std::move(ctx.args[3]);
