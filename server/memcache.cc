@@ -26,6 +26,9 @@
 // - With security.requirepass set, a connection must first authenticate the way memcached's
 //   -Y ascii auth does: `set <any> 0 0 <n>\r\n<user> <password>\r\n` (user ignored).
 //
+// - The binary protocol (a connection whose first byte is 0x80) is in server/memcache_binary.cc;
+//   it runs on the operations below, shared through server/memcache_ops.h.
+//
 // Replies keep request order through the client's reply slots (ReplyTo); noreply commands
 // still take and complete a slot, with no bytes, so later replies cannot overtake them.
 // Thread-safety: loop thread only.
@@ -40,33 +43,17 @@
 #include <unordered_map>
 
 #include "server/commands.h"
+#include "server/memcache_ops.h"
 
 namespace dynakv::server {
-namespace {
+namespace mcops {
 
-using protocol::McCommand;
-using protocol::McOp;
-
-constexpr size_t kMcMaxWaitingReplies = 4096;  // as server.cc: stop reading this far ahead
-constexpr const char* kMcVersion = "1.6.21-dynakv";
 constexpr int64_t kRelativeMaxS = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
-
-// memcached's counters, per server (a process normally runs one).
-struct McStats {
-  uint64_t cmd_get = 0, cmd_set = 0, cmd_flush = 0, cmd_touch = 0, cmd_meta = 0;
-  uint64_t get_hits = 0, get_misses = 0, delete_hits = 0, delete_misses = 0;
-  uint64_t incr_hits = 0, incr_misses = 0, decr_hits = 0, decr_misses = 0;
-  uint64_t cas_hits = 0, cas_misses = 0, cas_badval = 0, touch_hits = 0, touch_misses = 0;
-  uint64_t store_too_large = 0, total_items = 0;
-};
 
 McStats& StatsFor(Server* s) {
   static std::unordered_map<Server*, McStats> stats;
   return stats[s];
 }
-
-// The one place a Status becomes memcached text (the RESP text, behind SERVER_ERROR).
-std::string ServerError(const Status& s) { return "SERVER_ERROR " + ErrorText(s) + "\r\n"; }
 
 uint64_t ExpiryMs(Server* s, int64_t exptime) {
   if (exptime == 0) return 0;
@@ -77,21 +64,8 @@ uint64_t ExpiryMs(Server* s, int64_t exptime) {
   return s->WallMs() + uint64_t(exptime) * 1000;
 }
 
-int64_t TtlSeconds(Server* s, uint64_t expiry_ms) {
-  if (expiry_ms == 0) return -1;
-  uint64_t now = s->WallMs();
-  if (expiry_ms <= now) return 0;
-  return int64_t((expiry_ms - now + 999) / 1000);
-}
+// ---- the operations, shared by the text, meta and binary commands (memcache_ops.h) ---------
 
-void Reply(ReplyTo& r, bool noreply, std::string_view text) { r.SendRaw(noreply ? "" : text); }
-
-// ---- the operations, shared by the text and meta commands ---------------------------------
-
-enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kNoMemory };
-using StoreDone = std::function<void(Status, StoreResult, uint64_t cas)>;
-
-// mode: S set, E add, R replace, A append, P prepend. cas (optional) must match.
 void DoStore(Server* s, std::string key, std::string data, uint32_t flags, uint64_t expiry_ms,
              char mode, std::optional<uint64_t> cas, StoreDone done) {
   auto wrote = [done](Status st, cluster::WriteReply wr) {
@@ -123,8 +97,6 @@ void DoStore(Server* s, std::string key, std::string data, uint32_t flags, uint6
   });
 }
 
-enum class DelResult { kDeleted, kNotFound, kExists };
-
 void DoDelete(Server* s, std::string key, std::optional<uint64_t> cas,
               std::function<void(Status, DelResult)> done) {
   ReadKey(s, key, 0, [=](Status st, KeyView cur) {
@@ -136,22 +108,6 @@ void DoDelete(Server* s, std::string key, std::optional<uint64_t> cas,
     });
   });
 }
-
-struct ArithResult {
-  enum Code { kOk, kNotFound, kNonNumeric, kExists } code = kOk;
-  uint64_t value = 0;
-  uint64_t cas = 0;
-  uint64_t expiry_ms = 0;
-};
-
-struct ArithArgs {
-  bool incr = true;
-  uint64_t delta = 1;
-  std::optional<uint64_t> cas;
-  bool vivify = false;  // ma N: create with `initial` on a miss
-  uint64_t initial = 0;
-  uint64_t vivify_expiry_ms = 0;
-};
 
 void DoArith(Server* s, std::string key, ArithArgs a, std::function<void(Status, ArithResult)> done) {
   ReadKey(s, key, 0, [=](Status st, KeyView cur) {
@@ -210,10 +166,31 @@ void DoArith(Server* s, std::string key, ArithArgs a, std::function<void(Status,
   });
 }
 
-// Rewrites the current value with a new expiry (touch, gat, mg T). *cur must exist.
 void DoTouch(Server* s, const std::string& key, const KeyView& cur, uint64_t expiry_ms, WriteDone done) {
   WriteValue(s, key, cur.value, expiry_ms, cur.flags, &cur.context, 0, std::move(done));
 }
+
+}  // namespace mcops
+
+namespace {
+
+using namespace mcops;  // NOLINT: the shared operations (server/memcache_ops.h)
+using protocol::McCommand;
+using protocol::McOp;
+
+constexpr size_t kMcMaxWaitingReplies = 4096;  // as server.cc: stop reading this far ahead
+
+// The one place a Status becomes memcached text (the RESP text, behind SERVER_ERROR).
+std::string ServerError(const Status& s) { return "SERVER_ERROR " + ErrorText(s) + "\r\n"; }
+
+int64_t TtlSeconds(Server* s, uint64_t expiry_ms) {
+  if (expiry_ms == 0) return -1;
+  uint64_t now = s->WallMs();
+  if (expiry_ms <= now) return 0;
+  return int64_t((expiry_ms - now + 999) / 1000);
+}
+
+void Reply(ReplyTo& r, bool noreply, std::string_view text) { r.SendRaw(noreply ? "" : text); }
 
 // ---- text protocol ---------------------------------------------------------------------------
 
@@ -361,27 +338,24 @@ void McTouch(Server* s, std::shared_ptr<McCommand> cmd, ReplyTo r) {
   });
 }
 
-std::string Rusage(const timeval& tv) {
+}  // namespace
+
+namespace mcops {
+
+static std::string Rusage(const timeval& tv) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%ld.%06ld", long(tv.tv_sec), long(tv.tv_usec));
   return buf;
 }
 
-void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
+StatsGroup CollectStats(Server* s, const std::string& sub,
+                        std::vector<std::pair<std::string, std::string>>* out) {
   McStats& ms = StatsFor(s);
-  std::string out;
-  auto stat = [&out](const char* name, const std::string& v) {
-    out += "STAT ";
-    out += name;
-    out += ' ';
-    out += v;
-    out += "\r\n";
-  };
+  auto stat = [out](const char* name, const std::string& v) { out->emplace_back(name, v); };
   auto u = [](uint64_t v) { return std::to_string(v); };
-  std::string sub = cmd.args.empty() ? "" : cmd.args[0];
   if (sub == "reset") {
     ms = McStats{};
-    return r.SendRaw("RESET\r\n");
+    return StatsGroup::kReset;
   }
   if (sub == "settings") {
     const Config& c = s->config();
@@ -391,13 +365,12 @@ void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
     stat("evictions", "off");
     stat("cas_enabled", "yes");
     stat("dynakv_replication", "n=" + u(uint64_t(c.n)) + ",r=" + u(uint64_t(c.r)) + ",w=" + u(uint64_t(c.w)));
-    out += "END\r\n";
-    return r.SendRaw(out);
+    return StatsGroup::kOk;
   }
   if (sub == "items" || sub == "slabs" || sub == "sizes" || sub == "conns") {
-    return r.SendRaw("END\r\n");  // no slab allocator: nothing to report
+    return StatsGroup::kOk;  // no slab allocator: nothing to report
   }
-  if (!sub.empty()) return r.SendRaw("ERROR\r\n");  // memcached's answer to an unknown group
+  if (!sub.empty()) return StatsGroup::kUnknown;
   const ServerStats& ss = s->stats();
   uint64_t now_ms = s->WallMs();
   rusage ru{};
@@ -435,8 +408,8 @@ void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
   stat("touch_misses", u(ms.touch_misses));
   stat("store_too_large", u(ms.store_too_large));
   stat("store_no_memory", "0");
-  stat("auth_cmds", "0");
-  stat("auth_errors", "0");
+  stat("auth_cmds", u(ms.auth_cmds));
+  stat("auth_errors", u(ms.auth_errors));
   stat("bytes_read", u(ss.net_input_bytes));
   stat("bytes_written", u(ss.net_output_bytes));
   stat("limit_maxbytes", "0");
@@ -447,9 +420,26 @@ void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
   stat("total_items", u(ms.total_items));
   stat("evictions", "0");
   stat("reclaimed", u(ss.expired_keys));
+  return StatsGroup::kOk;
+}
+
+}  // namespace mcops
+
+namespace {
+
+void McStatsCmd(Server* s, const McCommand& cmd, ReplyTo r) {
+  std::vector<std::pair<std::string, std::string>> stats;
+  switch (CollectStats(s, cmd.args.empty() ? "" : cmd.args[0], &stats)) {
+    case StatsGroup::kReset: return r.SendRaw("RESET\r\n");
+    case StatsGroup::kUnknown: return r.SendRaw("ERROR\r\n");  // memcached's answer to an unknown group
+    case StatsGroup::kOk: break;
+  }
+  std::string out;
+  for (const auto& [name, value] : stats) out += "STAT " + name + " " + value + "\r\n";
   out += "END\r\n";
   r.SendRaw(out);
 }
+
 
 // ---- meta protocol ---------------------------------------------------------------------------
 
@@ -621,42 +611,48 @@ void McAuth(Server* s, Client* c, const McCommand& cmd, ReplyTo r) {
   std::string_view d = cmd.data;
   size_t sp = d.find(' ');
   std::string_view pass = sp == std::string_view::npos ? d : d.substr(sp + 1);
-  if (pass != s->config().requirepass) return r.SendRaw("CLIENT_ERROR authentication failure\r\n");
+  StatsFor(s).auth_cmds++;
+  if (pass != s->config().requirepass) {
+    StatsFor(s).auth_errors++;
+    return r.SendRaw("CLIENT_ERROR authentication failure\r\n");
+  }
   c->authed = true;
   r.SendRaw("STORED\r\n");
 }
 
 }  // namespace
 
-// The binary protocol is not spoken here. A binary request starts with the magic byte 0x80
-// and has no line end, so the text parser would wait for one for ever (the client hangs with
-// it): answer the first request with a binary "not supported" response and close.
-static std::string McBinaryRefusal(const char* data, size_t len) {
-  static const std::string kMsg = "binary protocol not supported: use the text or meta protocol";
-  std::string out(24, '\0');
-  out[0] = char(0x81);                      // response magic
-  out[1] = len > 1 ? data[1] : '\0';        // the request's opcode
-  out[6] = 0x00;                            // status 0x0083: not supported
-  out[7] = char(0x83);
-  uint32_t body = uint32_t(kMsg.size());
-  out[8] = char(body >> 24);
-  out[9] = char(body >> 16);
-  out[10] = char(body >> 8);
-  out[11] = char(body);
-  for (int i = 12; i < 16; ++i) out[i] = size_t(i) < len ? data[i] : '\0';  // opaque
-  return out + kMsg;
+// Flushes this replica now (exptime <= 0 or in the past) or from a one-shot timer (flush_all
+// <delay>, binary flush with an expiration).
+Status Server::MemcacheFlush(bool has_delay, int64_t exptime) {
+  uint64_t at = has_delay && exptime > 0 ? ExpiryMs(this, exptime) : 0;
+  uint64_t now = WallMs();
+  if (at <= now) return node_->FlushLocal();
+  // Delayed flush: a one-shot timer that frees itself.
+  auto* t = new uv_timer_t;
+  uv_timer_init(&loop_, t);
+  t->data = this;
+  uv_timer_start(
+      t,
+      [](uv_timer_t* h) {
+        auto* self = static_cast<Server*>(h->data);
+        if (Status s = self->node()->FlushLocal(); !s.ok()) {
+          self->Log(cluster::Logger::Level::kError, "delayed flush_all failed: " + s.ToString());
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
+      },
+      at - now, 0);
+  return Status::OK();
 }
 
 void Server::HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len) {
-  if (!c->mc_parser_ready && len > 0 && static_cast<unsigned char>(data[0]) == 0x80) {
-    c->mc_parser_ready = true;
-    stats_.total_commands++;
-    c->waiting.emplace_back();
-    ReplyTo r(c, &c->waiting.back());
-    r.SendRaw(McBinaryRefusal(data, len));
-    c->close_after_flush = true;
-    return;
+  // The first byte decides the connection's protocol, as in memcached: 0x80 is binary.
+  if (!c->mc_parser_ready && !c->mc_bin && len > 0 && static_cast<unsigned char>(data[0]) == 0x80) {
+    protocol::McBinLimits limits;
+    limits.max_item_bytes = uint64_t(cfg_.memcache_max_item_size);
+    c->mc_bin = std::make_unique<protocol::McBinParser>(limits);
   }
+  if (c->mc_bin) return HandleMemcacheBinaryInput(c, data, len);
   if (!c->mc_parser_ready) {
     protocol::McLimits limits;
     limits.max_item_bytes = uint64_t(cfg_.memcache_max_item_size);
@@ -729,31 +725,8 @@ void Server::HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* d
         break;
       case McOp::kFlushAll: {
         mstats.cmd_flush++;
-        uint64_t at = shared->has_exptime && shared->exptime > 0 ? ExpiryMs(this, shared->exptime) : 0;
-        uint64_t now = WallMs();
-        if (at <= now) {
-          Status fs = node_->FlushLocal();
-          if (!fs.ok()) {
-            Reply(r, shared->noreply, ServerError(fs));
-            break;
-          }
-        } else {
-          // Delayed flush: a one-shot timer that frees itself.
-          auto* t = new uv_timer_t;
-          uv_timer_init(&loop_, t);
-          t->data = this;
-          uv_timer_start(
-              t,
-              [](uv_timer_t* h) {
-                auto* self = static_cast<Server*>(h->data);
-                if (Status s = self->node()->FlushLocal(); !s.ok()) {
-                  self->Log(cluster::Logger::Level::kError, "delayed flush_all failed: " + s.ToString());
-                }
-                uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-              },
-              at - now, 0);
-        }
-        Reply(r, shared->noreply, "OK\r\n");
+        Status fs = MemcacheFlush(shared->has_exptime, shared->exptime);
+        Reply(r, shared->noreply, fs.ok() ? "OK\r\n" : ServerError(fs));
         break;
       }
       case McOp::kVersion:

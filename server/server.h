@@ -25,6 +25,7 @@
 #include "cluster/node.h"
 #include "cluster/reaper.h"
 #include "protocol/memcache.h"
+#include "protocol/memcache_binary.h"
 #include "protocol/resp.h"
 #include "server/config.h"
 #include "storage/engine.h"
@@ -88,6 +89,8 @@ struct Client : std::enable_shared_from_this<Client> {
   protocol::McParser mc_parser;
   bool mc_parser_ready = false;
   protocol::McCommand mc_cmd;
+  // memcached binary protocol (first byte 0x80): its decoder; null on a text connection.
+  std::unique_ptr<protocol::McBinParser> mc_bin;
 
   std::string out;                  // completed replies, in order, not yet tagged with a batch
   // Replies wait here, tagged with the group-commit batch that must be durable before they
@@ -203,6 +206,8 @@ class Server {
   void RunDeferred();
   bool ParkIfBusy(Client* c, const char* data, size_t len, size_t max_waiting);
   void HandleMemcacheInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  void HandleMemcacheBinaryInput(const std::shared_ptr<Client>& c, const char* data, size_t len);
+  Status MemcacheFlush(bool has_delay, int64_t exptime);  // flush_all / binary flush
   void CommitAndFlush();
   bool GatherBeforeCommit();
   void StartCommit();
