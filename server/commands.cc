@@ -18,6 +18,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterStrings(&t);
     RegisterKeys(&t);
     RegisterDynamo(&t);
+    RegisterPubSub(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });
@@ -196,6 +197,18 @@ void ReplyErr(ReplyTo& r, const std::string& msg) {
   r.Send([&](protocol::RespWriter& w) { w.Error(msg); });
 }
 
+// A subscribed RESP2 connection carries pushes; Redis refuses other commands on it.
+static void ReplyPubSubOnly(CommandCtx& ctx, const CommandSpec& spec) {
+  std::string name = spec.name;
+  static const char* const kContainers[] = {"client", "command", "config", "pubsub", "object", "memory"};
+  if (ctx.args.size() >= 2 && std::any_of(std::begin(kContainers), std::end(kContainers),
+                                          [&](const char* n) { return name == n; })) {
+    name += "|" + Lower(ctx.args[1]);  // Redis names the subcommand: 'client|info'
+  }
+  ReplyErr(ctx, "ERR Can't execute '" + name +
+                    "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+}
+
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
   c->waiting.emplace_back();
   CommandCtx ctx{this, c, std::move(c->args), ReplyTo(c, &c->waiting.back())};
@@ -223,6 +236,9 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (!c->authed && !(spec->flags & kCmdNoAuth)) {
     ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
     return;
+  }
+  if (c->subscriptions > 0 && c->proto == 2 && !(spec->flags & kCmdPubSubOk)) {
+    return ReplyPubSubOnly(ctx, *spec);
   }
   spec->handler(ctx);
   // Hand the argument strings back so the parser reuses their buffers for the next command

@@ -21,6 +21,7 @@ enum CommandFlags : uint32_t {
   kCmdNoAuth = 1 << 2,  // allowed before AUTH (AUTH, HELLO, QUIT)
   kCmdAdmin = 1 << 3,
   kCmdFast = 1 << 4,
+  kCmdPubSubOk = 1 << 5,  // allowed to a subscribed RESP2 client (commands_pubsub.cc)
 };
 
 struct CommandCtx {
@@ -64,6 +65,7 @@ void RegisterGeneric(std::vector<CommandSpec>* t);
 void RegisterStrings(std::vector<CommandSpec>* t);
 void RegisterKeys(std::vector<CommandSpec>* t);
 void RegisterDynamo(std::vector<CommandSpec>* t);
+void RegisterPubSub(std::vector<CommandSpec>* t);
 
 }  // namespace dynakv::server
 
