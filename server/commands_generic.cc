@@ -412,6 +412,9 @@ std::string InfoText(Server* s, const std::string& section_in) {
        << "\r\ntotal_net_output_bytes:" << st.net_output_bytes << "\r\nrejected_connections:"
        << st.rejected_connections << "\r\nexpired_keys:" << st.expired_keys << "\r\nkeyspace_hits:"
        << st.keyspace_hits << "\r\nkeyspace_misses:" << st.keyspace_misses
+       << "\r\npubsub_channels:" << s->pubsub().Active(PubSub::Kind::kChannel)
+       << "\r\npubsub_patterns:" << s->pubsub().NumPat()
+       << "\r\npubsubshard_channels:" << s->pubsub().Active(PubSub::Kind::kShard)
        << "\r\nclient_output_buffer_limit_disconnections:" << st.output_limit_disconnects << "\r\n\r\n";
   }
   if (want("replication")) {

@@ -55,7 +55,8 @@ class PubSub {
   // subscribers of one channel (patterns not counted); distinct patterns.
   std::vector<std::string> Channels(Kind kind, const std::string* pattern) const;
   size_t NumSub(Kind kind, const std::string& channel) const;
-  size_t NumPat() const { return by_name_[size_t(Kind::kPattern)].size(); }
+  size_t NumPat() const { return Active(Kind::kPattern); }
+  size_t Active(Kind kind) const { return by_name_[size_t(kind)].size(); }  // INFO stats
   size_t clients() const { return by_client_.size(); }
 
  private:

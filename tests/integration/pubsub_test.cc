@@ -112,6 +112,14 @@ TEST_F(PubSubSingle, Resp2SubscribePublishIntrospectUnsubscribe) {
   EXPECT_EQ(Cmd(pub, {"PUBSUB", "NUMSUB", "c1", "zz"}), "*[$\"c1\", :1, $\"zz\", :0]");
   EXPECT_EQ(Cmd(pub, {"PUBSUB", "NUMSUB"}), "*[]");
   EXPECT_EQ(Cmd(pub, {"PUBSUB", "NUMPAT"}), ":2");
+  ASSERT_TRUE(pub.SendCmd({"INFO", "stats"}));
+  std::string info = pub.Read().str;
+  EXPECT_NE(info.find("\r\npubsub_channels:2\r\npubsub_patterns:2\r\npubsubshard_channels:0\r\n"),
+            std::string::npos) << info;
+  ASSERT_TRUE(pub.SendCmd({"CLIENT", "LIST"}));
+  std::string list = pub.Read().str;
+  EXPECT_NE(list.find(" flags=P db=0 sub=2 psub=2 ssub=0 "), std::string::npos) << list;
+  EXPECT_NE(list.find(" flags=N db=0 sub=0 psub=0 ssub=0 "), std::string::npos) << list;
 
   ASSERT_TRUE(sub.SendCmd({"UNSUBSCRIBE", "c1", "nope"}));
   EXPECT_EQ(Next(sub), Ack("unsubscribe", "c1", 3));
