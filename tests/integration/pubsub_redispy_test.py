@@ -2,7 +2,8 @@
 # tests/integration/pubsub_redispy_test.py: redis-py's PubSub (RESP2; Debian's python3-redis,
 # run with /usr/bin/python3) against one real dynakv node: subscribe / psubscribe with their
 # counts, PUBLISH receiver counts, PUBSUB CHANNELS / NUMSUB / NUMPAT, message order, PING in
-# the subscribed context, the RESP2 restriction error, unsubscribe, and a listener thread.
+# the subscribed context, the RESP2 restriction error, unsubscribe, a listener thread; and
+# redis-cli -3 (RESP3 push frames) as a subscriber.
 # Usage: pubsub_redispy_test.py <dynakv-server binary>
 # Starts the server on a free port with a temp dir and always stops it by PID; every wait is
 # bounded. Exits non-zero on the first failed check.
@@ -128,6 +129,32 @@ def run(port):
     check(r.pubsub_numsub("events") == [(b"events", 0)], "closed listener dropped its subscription")
 
 
+def run_redis_cli_resp3(port):
+    """redis-cli -3 (RESP3: push frames) subscribed while redis-py publishes."""
+    r = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+    cli = subprocess.Popen(["redis-cli", "-3", "-p", str(port), "SUBSCRIBE", "resp3ch"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 5
+        while r.pubsub_numsub("resp3ch")[0][1] != 1 and time.time() < deadline:
+            time.sleep(0.02)
+        check(r.publish("resp3ch", "pushed over resp3") == 1, "publish to redis-cli -3")
+        want = b"subscribe\nresp3ch\n1\nmessage\nresp3ch\npushed over resp3\n"
+        got = b""
+        deadline = time.time() + 5
+        os.set_blocking(cli.stdout.fileno(), False)
+        while not got.endswith(want) and time.time() < deadline:
+            chunk = cli.stdout.read()
+            if chunk:
+                got += chunk
+            else:
+                time.sleep(0.02)
+        check(got.endswith(want), "redis-cli -3 printed %r" % got)
+    finally:
+        cli.kill()
+        cli.wait(timeout=5)
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: pubsub_redispy_test.py <dynakv-server>", file=sys.stderr)
@@ -152,6 +179,7 @@ def main():
                     raise AssertionError("server did not start")
                 time.sleep(0.05)
         run(port)
+        run_redis_cli_resp3(port)
         check(proc.poll() is None, "server still running")
         print("[pubsub_redispy] PASS")
         return 0
