@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/config.h"
 #include "server/server.h"
 
 namespace dynakv::server {
@@ -146,6 +147,18 @@ TEST(PubSubRegistry, PathologicalPatternStaysFast) {
   for (int i = 0; i < 10; ++i) ps.Receivers(Kind::kChannel, channel, &rs);
   EXPECT_TRUE(rs.empty());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+// limits.client_output_buffer_limit_pubsub: Redis's hard pubsub limit by default, 0 = none,
+// negative refused with the key's name.
+TEST(PubSubConfig, OutputLimitKey) {
+  Config c;
+  EXPECT_EQ(c.client_output_buffer_limit_pubsub, 32ll << 20);
+  ASSERT_TRUE(ApplyToml("[limits]\nclient_output_buffer_limit_pubsub = 0\n", "ps.toml", &c).ok());
+  EXPECT_EQ(c.client_output_buffer_limit_pubsub, 0);
+  EXPECT_TRUE(Validate(c).ok());
+  c.client_output_buffer_limit_pubsub = -1;
+  EXPECT_NE(Validate(c).message().find("limits.client_output_buffer_limit_pubsub"), std::string::npos);
 }
 
 }  // namespace
