@@ -227,6 +227,11 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U8(static_cast<uint8_t>(m.code));
       w.Str(m.error);
       break;
+    case MsgType::kPublish:
+      w.Str(m.key);
+      w.Str(m.value.value);
+      w.U8(m.sharded ? 1 : 0);
+      break;
   }
 }
 
@@ -419,6 +424,14 @@ bool DecodePayload(std::string_view payload, Message* m) {
       m->req_id = r.U64();
       if (!DecodeCode(&r, m)) return false;
       break;
+    case MsgType::kPublish: {
+      m->key = r.Str();
+      m->value.value = r.Str();
+      uint8_t sharded = r.U8();
+      if (sharded > 1) return false;
+      m->sharded = sharded == 1;
+      break;
+    }
   }
   return r.done();
 }

@@ -50,8 +50,10 @@ enum class MsgType : uint8_t {
   // Ownership handoff (handoff.h):
   kHandoffChunk = 16, // req_id, records (of one or more partitions): Join, then ack durably
   kHandoffAck = 17,   // req_id, code/error
+  // Pub/sub fan-out (Node::Publish): no reply, no retry: best effort, at most once.
+  kPublish = 18,      // key (= channel), value.value (= message), sharded
 };
-constexpr uint8_t kMaxMsgType = 17;
+constexpr uint8_t kMaxMsgType = 18;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
@@ -97,6 +99,8 @@ struct Message {
   NewValue value;
   int64_t delta = 0;
   bool has_context = false;
+
+  bool sharded = false;  // publish: SPUBLISH (shard channel) rather than PUBLISH
 
   Status status() const { return code == Code::kOk ? Status::OK() : Status(code, error); }
   void set_status(const Status& s) {

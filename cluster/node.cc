@@ -32,6 +32,7 @@ struct Node::Impl {
   AntiEntropy ae{&ctx};
   Scanner scanner{&ctx};
   Handoff handoff{&ctx, &hints};
+  PublishHandler publish_handler;  // Node::SetPublishHandler
 
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
       : ctx(std::move(c), t, cl, r, e, l) {
@@ -121,7 +122,36 @@ struct Node::Impl {
       case MsgType::kAeKeysResp: return ae.OnKeysResp(m);
       case MsgType::kHandoffChunk: return handoff.OnChunk(m);
       case MsgType::kHandoffAck: return handoff.OnAck(m);
+      case MsgType::kPublish:
+        if (publish_handler) publish_handler(m.key, m.value.value, m.sharded);
+        return;
     }
+  }
+
+  // One frame, encoded (and authenticated) once, to every reachable peer.
+  size_t Publish(const std::string& channel, const std::string& message, bool sharded) {
+    if (ctx.standalone) return 0;
+    std::vector<std::string> addrs;
+    for (const auto& st : ctx.membership.Digest()) {
+      if (st.id != cfg().id && ctx.membership.IsReachable(st.id)) addrs.push_back(st.cluster_addr);
+    }
+    if (addrs.empty()) return 0;
+    // The server bounds both by proto-max-bulk-len; the frame has its own, larger bound.
+    if (channel.size() + message.size() + 2 * kMaxIdBytes + 64 > kMaxPayloadBytes) {
+      ctx.Log(Logger::Level::kWarn, "publish too large for an inter-node frame; delivered locally only");
+      return 0;
+    }
+    Message m;
+    m.type = MsgType::kPublish;
+    m.from_id = cfg().id;
+    m.from_addr = cfg().cluster_addr;
+    m.key = channel;
+    m.value.value = message;
+    m.sharded = sharded;
+    std::string frame = EncodeFrame(m, cfg().cluster_secret);
+    for (size_t i = 0; i + 1 < addrs.size(); ++i) ctx.transport->Send(addrs[i], frame);
+    ctx.transport->Send(addrs.back(), std::move(frame));
+    return addrs.size();
   }
 
   void OnGossip(const Message& m) {
@@ -561,6 +591,12 @@ uint32_t Node::PartitionsOwned() const {
 }
 std::vector<std::string> Node::PreferenceList(const std::string& key) const {
   return impl_->ctx.placement.Preference(key);
+}
+size_t Node::Publish(const std::string& channel, const std::string& message, bool sharded) {
+  return impl_->Publish(channel, message, sharded);
+}
+void Node::SetPublishHandler(PublishHandler handler) {
+  impl_->publish_handler = std::move(handler);
 }
 const NodeConfig& Node::config() const { return impl_->ctx.cfg; }
 ActorId Node::actor() const { return impl_->ctx.actor; }

@@ -224,6 +224,16 @@ class Node {
   std::vector<TransferInfo> Transfers() const;
   std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
 
+  // Pub/sub fan-out (server/commands_pubsub.cc; README, "Pub/Sub"). Publish sends one
+  // kPublish frame to every reachable member but this node (none when standalone) and
+  // returns how many it sent; there is no ack and no retry: best effort, at most once per
+  // node. A node hands every kPublish frame it receives to the handler, which delivers the
+  // message to the subscribers connected there. sharded: SPUBLISH (shard channels).
+  using PublishHandler =
+      std::function<void(const std::string& channel, const std::string& message, bool sharded)>;
+  size_t Publish(const std::string& channel, const std::string& message, bool sharded);
+  void SetPublishHandler(PublishHandler handler);
+
   const NodeConfig& config() const;
   ActorId actor() const;
   NodeStats stats() const;

@@ -518,6 +518,8 @@ void RespWriter::Map(size_t n) {
 
 void RespWriter::Set(size_t n) { Header(proto_ >= 3 ? '~' : '*', static_cast<int64_t>(n)); }
 
+void RespWriter::Push(size_t n) { Header(proto_ >= 3 ? '>' : '*', static_cast<int64_t>(n)); }
+
 void RespWriter::Double(double d) {
   // The fewest digits that read back as the same double, laid out as "%.17g" lays them
   // out (exponent form only when the exponent is < -4 or >= 17), so 0.1 is "0.1" rather

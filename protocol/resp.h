@@ -95,6 +95,7 @@ class RespWriter {
   void Array(size_t n);                   // *n
   void Map(size_t n);                     // RESP3 %n ; RESP2 *2n
   void Set(size_t n);                     // RESP3 ~n ; RESP2 *n
+  void Push(size_t n);                    // RESP3 >n ; RESP2 *n (pub/sub messages)
   void Double(double d);                  // RESP3 ,d ; RESP2 bulk string
   void Bool(bool b);                      // RESP3 #t/#f ; RESP2 :1/:0
   void Verbatim(std::string_view s);      // RESP3 =len txt:s ; RESP2 bulk

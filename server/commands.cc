@@ -21,6 +21,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterTx(&t);
     RegisterKeyspace(&t);
     RegisterBits(&t);
+    RegisterPubSub(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });
@@ -201,6 +202,18 @@ void ReplyErr(ReplyTo& r, const std::string& msg) {
   r.Send([&](protocol::RespWriter& w) { w.Error(msg); });
 }
 
+// A subscribed RESP2 connection carries pushes; Redis refuses other commands on it.
+static void ReplyPubSubOnly(CommandCtx& ctx, const CommandSpec& spec) {
+  std::string name = spec.name;
+  static const char* const kContainers[] = {"client", "command", "config", "pubsub", "object", "memory"};
+  if (ctx.args.size() >= 2 && std::any_of(std::begin(kContainers), std::end(kContainers),
+                                          [&](const char* n) { return name == n; })) {
+    name += "|" + Lower(ctx.args[1]);  // Redis names the subcommand: 'client|info'
+  }
+  ReplyErr(ctx, "ERR Can't execute '" + name +
+                    "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+}
+
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (c->in_exec) {  // EXEC is still running: this command waits for it (commands_tx.cc)
     c->after_exec.push_back(std::move(c->args));
@@ -236,6 +249,9 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     FlagTransactionError(c.get());
     ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
     return;
+  }
+  if (c->subscriptions > 0 && c->proto == 2 && !(spec->flags & kCmdPubSubOk)) {
+    return ReplyPubSubOnly(ctx, *spec);
   }
   if (c->in_multi && QueueIfInMulti(ctx, spec)) return;
   {

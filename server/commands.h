@@ -23,6 +23,7 @@ enum CommandFlags : uint32_t {
   kCmdAdmin = 1 << 3,
   kCmdFast = 1 << 4,
   kCmdTxControl = 1 << 5,  // runs at once inside MULTI (EXEC DISCARD MULTI WATCH QUIT RESET)
+  kCmdPubSubOk = 1 << 6,  // allowed to a subscribed RESP2 client (commands_pubsub.cc)
 };
 
 struct CommandCtx {
@@ -75,7 +76,10 @@ bool QueueIfInMulti(CommandCtx& ctx, const CommandSpec* spec);
 // A command refused before it ran (unknown, wrong arity, no auth): inside MULTI this aborts
 // the transaction, as Redis does.
 void FlagTransactionError(Client* c);
+// Leaves MULTI and forgets WATCHed keys (EXEC, DISCARD, RESET).
+void ClearTransaction(Client* c);
 void RegisterBits(std::vector<CommandSpec>* t);  // commands_bits.cc: bits, LCS, SORT
+void RegisterPubSub(std::vector<CommandSpec>* t);
 
 }  // namespace dynakv::server
 

@@ -17,6 +17,14 @@ using protocol::RespWriter;
 
 void CmdPing(CommandCtx& ctx) {
   if (ctx.args.size() > 2) return ReplyErr(ctx, "ERR wrong number of arguments for 'ping' command");
+  if (ctx.client->subscriptions > 0 && ctx.client->proto == 2) {  // Redis: ["pong", msg]
+    std::string msg = ctx.args.size() == 2 ? ctx.args[1] : std::string();
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(2);
+      w.Bulk("pong");
+      w.Bulk(msg);
+    });
+  }
   if (ctx.args.size() == 2) {
     ctx.reply.Send([&](RespWriter& w) { w.Bulk(ctx.args[1]); });
   } else {
@@ -122,7 +130,9 @@ std::string ClientLine(Server* s, const Client& c) {
   std::ostringstream os;
   os << "id=" << c.id << " addr=" << c.peer << " laddr=" << s->config().redis_addr << " fd=" << c.handle.io_watcher.fd
      << " name=" << c.name << " age=" << (now - c.created_ms) / 1000 << " idle=" << (now - c.last_active_ms) / 1000
-     << " flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=65536 rbp=0 obl=0 oll="
+     << " flags=" << (c.subscriptions > 0 ? "P" : "N") << " db=0 sub=" << s->pubsub().CountOf(&c, PubSub::Kind::kChannel)
+     << " psub=" << s->pubsub().CountOf(&c, PubSub::Kind::kPattern) << " ssub=" << s->pubsub().CountOf(&c, PubSub::Kind::kShard)
+     << " multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=65536 rbp=0 obl=0 oll="
      << c.waiting.size() << " omem=" << c.out.size() + c.ready.size() + c.bytes_in_libuv << " tot-mem=0 events=r cmd="
      << (c.last_cmd == nullptr ? "NULL" : c.last_cmd) << " user=default redir=-1 resp=" << c.proto
      << " lib-name=" << c.lib_name << " lib-ver=" << c.lib_ver << "\n";
@@ -413,6 +423,9 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
        << "\r\ntotal_net_output_bytes:" << st.net_output_bytes << "\r\nrejected_connections:"
        << st.rejected_connections << "\r\nexpired_keys:" << st.expired_keys << "\r\nkeyspace_hits:"
        << st.keyspace_hits << "\r\nkeyspace_misses:" << st.keyspace_misses
+       << "\r\npubsub_channels:" << s->pubsub().Active(PubSub::Kind::kChannel)
+       << "\r\npubsub_patterns:" << s->pubsub().NumPat()
+       << "\r\npubsubshard_channels:" << s->pubsub().Active(PubSub::Kind::kShard)
        << "\r\nclient_output_buffer_limit_disconnections:" << st.output_limit_disconnects << "\r\n\r\n";
   }
   if (want("replication")) {
@@ -506,9 +519,9 @@ void CmdFlush(CommandCtx& ctx) {
 
 void RegisterGeneric(std::vector<CommandSpec>* t) {
   t->insert(t->end(), {
-                          {"ping", -1, kCmdFast, CmdPing, 0, 0, 0},
+                          {"ping", -1, kCmdFast | kCmdPubSubOk, CmdPing, 0, 0, 0},
                           {"echo", 2, kCmdFast, CmdEcho, 0, 0, 0},
-                          {"quit", -1, kCmdNoAuth | kCmdFast, CmdQuit, 0, 0, 0},
+                          {"quit", -1, kCmdNoAuth | kCmdFast | kCmdPubSubOk, CmdQuit, 0, 0, 0},
                           {"auth", -2, kCmdNoAuth | kCmdFast, CmdAuth, 0, 0, 0},
                           {"hello", -1, kCmdNoAuth | kCmdFast, CmdHello, 0, 0, 0},
                           {"select", 2, kCmdFast, CmdSelect, 0, 0, 0},

@@ -25,13 +25,6 @@ namespace {
 
 using protocol::RespWriter;
 
-void ClearTransaction(Client* c) {
-  c->in_multi = false;
-  c->multi_dirty = false;
-  c->multi_queue.clear();
-  c->watched.clear();
-}
-
 void CmdMulti(CommandCtx& ctx) {
   Client* c = ctx.client.get();
   if (c->in_multi) return ReplyErr(ctx, "ERR MULTI calls can not be nested");
@@ -194,6 +187,13 @@ void CmdExec(CommandCtx& ctx) {
 }
 
 }  // namespace
+
+void ClearTransaction(Client* c) {
+  c->in_multi = false;
+  c->multi_dirty = false;
+  c->multi_queue.clear();
+  c->watched.clear();
+}
 
 void FlagTransactionError(Client* c) {
   if (c->in_multi) c->multi_dirty = true;

@@ -59,6 +59,7 @@ const std::vector<Option>& Options() {
       {"limits.proto_max_bulk_len", nullptr, Type::kInt, "largest bulk string accepted (bytes)", F(&Config::proto_max_bulk_len)},
       {"limits.max_args", nullptr, Type::kInt, "most arguments in one command", F(&Config::max_args)},
       {"limits.client_output_buffer_limit", nullptr, Type::kInt, "disconnect a reader this far behind (bytes; 0 = no limit)", F(&Config::client_output_buffer_limit)},
+      {"limits.client_output_buffer_limit_pubsub", nullptr, Type::kInt, "the same for a subscribed (pub/sub) client (bytes; 0 = no limit)", F(&Config::client_output_buffer_limit_pubsub)},
       {"limits.max_siblings", nullptr, Type::kInt, "most siblings per key; writes beyond fail", F(&Config::max_siblings)},
       {"limits.warn_siblings", nullptr, Type::kInt, "log a warning at this many siblings", F(&Config::warn_siblings)},
       {"limits.memcache_max_item_size", nullptr, Type::kInt, "largest memcached item (bytes)", F(&Config::memcache_max_item_size)},
@@ -258,6 +259,7 @@ Status Validate(const Config& c) {
   if (c.proto_max_bulk_len < 1024) return bad("limits.proto_max_bulk_len", "must be >= 1024");
   if (c.max_args < 16) return bad("limits.max_args", "must be >= 16");
   if (c.client_output_buffer_limit < 0) return bad("limits.client_output_buffer_limit", "must be >= 0");
+  if (c.client_output_buffer_limit_pubsub < 0) return bad("limits.client_output_buffer_limit_pubsub", "must be >= 0");
   if (c.max_siblings < 1) return bad("limits.max_siblings", "must be >= 1");
   if (c.warn_siblings < 1) return bad("limits.warn_siblings", "must be >= 1");
   if (c.memcache_max_item_size < 1024) return bad("limits.memcache_max_item_size", "must be >= 1024");

@@ -55,6 +55,7 @@ struct Config {
   int64_t proto_max_bulk_len = 512ll * 1024 * 1024;
   int64_t max_args = 1024 * 1024;
   int64_t client_output_buffer_limit = 1024ll * 1024 * 1024;  // bytes; 0 = unlimited
+  int64_t client_output_buffer_limit_pubsub = 32ll * 1024 * 1024;  // subscribed clients (Redis's hard pubsub limit)
   int64_t max_siblings = 100;
   int64_t warn_siblings = 25;
   int64_t memcache_max_item_size = 1024 * 1024;

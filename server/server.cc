@@ -171,6 +171,9 @@ Status Server::Init() {
   node_ = std::make_unique<cluster::Node>(nc, transport_.get(), clock_.get(), random_.get(),
                                           engine_.get(), logger_.get());
   transport_->set_node(node_.get());
+  node_->SetPublishHandler([this](const std::string& channel, const std::string& message, bool sharded) {
+    PublishLocal(this, sharded ? PubSub::Kind::kShard : PubSub::Kind::kChannel, channel, message);
+  });
   if (Status s = node_->Start(); !s.ok()) return s;
   cluster::ReaperConfig rc;
   rc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
@@ -446,6 +449,10 @@ void Server::CloseClient(Client* c) {
   // point at it, so drop it from the lists that outlive this iteration.
   auto* holder = new std::shared_ptr<Client>(it->second);
   clients_.erase(it);
+  if (c->subscriptions > 0) {
+    pubsub_.RemoveClient(c);
+    c->subscriptions = 0;
+  }
   if (c->in_held_list) {
     held_clients_.erase(std::remove(held_clients_.begin(), held_clients_.end(), c), held_clients_.end());
     c->in_held_list = false;
@@ -482,7 +489,7 @@ void Server::FlushClient(Client* c) {
       }
     }
     if (!c->ready.empty()) {
-      uint64_t limit = uint64_t(cfg_.client_output_buffer_limit);
+      uint64_t limit = OutputLimit(*c);
       if (limit > 0 && c->bytes_in_libuv + c->ready.size() > limit) {
         stats_.output_limit_disconnects++;
         Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +

@@ -28,6 +28,7 @@
 #include "protocol/memcache_binary.h"
 #include "protocol/resp.h"
 #include "server/config.h"
+#include "server/pubsub.h"
 #include "storage/engine.h"
 
 namespace dynakv::server {
@@ -69,6 +70,7 @@ struct Client : std::enable_shared_from_this<Client> {
   uint64_t id = 0;
   std::string name, lib_name, lib_ver, peer;
   int proto = 2;  // RESP version
+  size_t subscriptions = 0;  // pub/sub channels + patterns + shard channels (server/pubsub.h)
   bool authed = false;
   bool closing = false;
   bool close_after_flush = false;  // QUIT / protocol error
@@ -167,6 +169,13 @@ class Server {
   cluster::Node* node() { return node_.get(); }
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
+  PubSub& pubsub() { return pubsub_; }
+  // The output a client may have unread before it is disconnected (bytes; 0 = no limit):
+  // limits.client_output_buffer_limit_pubsub while it is subscribed, like Redis's pubsub class.
+  uint64_t OutputLimit(const Client& c) const {
+    return uint64_t(c.subscriptions > 0 ? cfg_.client_output_buffer_limit_pubsub
+                                        : cfg_.client_output_buffer_limit);
+  }
   uint64_t NowMs();   // monotonic
   uint64_t WallMs();  // unix ms
   size_t client_count() const { return clients_.size(); }
@@ -271,6 +280,7 @@ class Server {
   ServerStats stats_;
   protocol::RespLimits resp_limits_;
   std::vector<std::function<bool()>> pollers_;
+  PubSub pubsub_;
 };
 
 template <typename F>

@@ -66,6 +66,12 @@ TEST_F(TxTest, RedisErrorsForMisuseAndExecAbort) {
   EXPECT_EQ(Str(c()("DISCARD")), "OK");
   EXPECT_EQ(c()("EXISTS", "k")->integer, 0);
   EXPECT_EQ(Str(c()("PING")), "PONG") << "DISCARD left the connection in MULTI";
+  // RESET leaves the transaction too.
+  EXPECT_EQ(Str(c()("MULTI")), "OK");
+  EXPECT_EQ(Str(c()("SET", "k", "v")), "QUEUED");
+  EXPECT_EQ(Str(c()("RESET")), "RESET");
+  EXPECT_EQ(Str(c()("EXEC")), "ERR EXEC without MULTI");
+  EXPECT_EQ(c()("EXISTS", "k")->integer, 0);
 }
 
 TEST_F(TxTest, WatchAbortsWhenAnotherClientWritesAndNotOtherwise) {

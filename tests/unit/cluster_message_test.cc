@@ -135,6 +135,15 @@ std::vector<Message> AllTypes() {
   Message ha_err = ha;
   ha_err.set_status(Status::NoSpace("disk full"));
   out.push_back(ha_err);
+  Message pub;
+  pub.type = MsgType::kPublish;
+  pub.key = "news.{eu}";
+  pub.value.value = std::string("binary\0\r\npayload", 17);
+  out.push_back(pub);
+  Message spub = pub;
+  spub.sharded = true;
+  spub.value.value.clear();  // an empty message is a message
+  out.push_back(spub);
   for (auto& m : out) {
     m.from_id = "n9";
     m.from_addr = "10.0.0.9:7379";
@@ -160,6 +169,10 @@ void ExpectSame(const Message& a, const Message& b) {
   EXPECT_EQ(a.buckets, b.buckets);
   EXPECT_EQ(a.hashes, b.hashes);
   EXPECT_EQ(a.records, b.records);
+  if (a.type == MsgType::kPublish) {
+    EXPECT_EQ(a.value.value, b.value.value);
+    EXPECT_EQ(a.sharded, b.sharded);
+  }
   if (a.type == MsgType::kForwardReq) {
     EXPECT_EQ(a.is_write, b.is_write);
     EXPECT_EQ(a.r, b.r);
@@ -318,6 +331,42 @@ TEST(FrameSplitterTest, RejectsBadMagicAndOversize) {
   std::string hdr = "\x44\x4B\x01\x01\xff\xff\xff\xff";  // 4 GB payload claimed
   huge.Feed(hdr);
   EXPECT_EQ(huge.Next(&f), FrameSplitter::Result::kError);
+}
+
+}  // namespace
+}  // namespace dynakv::cluster
+
+namespace dynakv::cluster {
+namespace {
+
+// The publish frame's flag byte is 0 or 1, and its two strings are length-checked.
+TEST(MessageTest, PublishFrameRejectsBadFlagAndTruncation) {
+  Message m;
+  m.type = MsgType::kPublish;
+  m.from_id = "n1";
+  m.from_addr = "a:1";
+  m.key = "ch";
+  m.value.value = "msg";
+  std::string f = EncodeFrame(m, "");
+  std::string body = f.substr(0, f.size() - kChecksumBytes);
+  auto reseal = [](std::string b) {
+    std::string out = b;
+    uint64_t h = XXH64(b.data(), b.size(), 0);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((h >> (8 * i)) & 0xff));
+    return out;
+  };
+  Message out;
+  ASSERT_TRUE(DecodeFrame(reseal(body), "", &out).ok());
+  EXPECT_EQ(out.key, "ch");
+  EXPECT_FALSE(out.sharded);
+  std::string bad_flag = body;
+  bad_flag.back() = 2;  // the flag is the last payload byte
+  EXPECT_FALSE(DecodeFrame(reseal(bad_flag), "", &out).ok());
+  // A payload cut short (header length fixed up to match) is malformed, not a crash.
+  std::string cut = body.substr(0, body.size() - 3);
+  uint32_t len = static_cast<uint32_t>(cut.size() - kFrameHeaderBytes);
+  for (int i = 0; i < 4; ++i) cut[4 + i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  EXPECT_FALSE(DecodeFrame(reseal(cut), "", &out).ok());
 }
 
 }  // namespace

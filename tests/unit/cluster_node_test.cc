@@ -1015,3 +1015,109 @@ TEST(HandoffTest, ReplaceADeadNode) {
 
 }  // namespace
 }  // namespace dynakv::cluster
+
+// ---- pub/sub fan-out (Node::Publish) --------------------------------------------------------
+
+namespace dynakv::cluster {
+namespace {
+
+struct Delivered {
+  std::string node, channel, message;
+  bool sharded = false;
+  bool operator==(const Delivered&) const = default;
+};
+
+// Installs a handler on each node that records what it delivers.
+void RecordPublishes(Cluster& c, const std::vector<std::string>& ids, std::vector<Delivered>* log) {
+  for (const auto& id : ids) {
+    c.node(id)->SetPublishHandler([log, id](const std::string& ch, const std::string& msg, bool sharded) {
+      log->push_back({id, ch, msg, sharded});
+    });
+  }
+}
+
+TEST(PubSubFanOutTest, PublishReachesEveryOtherNodeExactlyOnce) {
+  Cluster c;
+  Boot(c, 3);
+  std::vector<Delivered> log;
+  RecordPublishes(c, {"n1", "n2", "n3"}, &log);
+  EXPECT_EQ(c.node("n1")->Publish("news", "hello", false), 2u);
+  c.RunFor(200);
+  std::sort(log.begin(), log.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n2", "news", "hello", false}, {"n3", "news", "hello", false}}));
+  // SPUBLISH goes to every node too (README, "Pub/Sub"), flagged as a shard message.
+  log.clear();
+  std::string big(100000, 'x');
+  EXPECT_EQ(c.node("n3")->Publish("{user}feed", big, true), 2u);
+  c.RunFor(200);
+  std::sort(log.begin(), log.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n1", "{user}feed", big, true}, {"n2", "{user}feed", big, true}}));
+}
+
+TEST(PubSubFanOutTest, MessagesFromOnePublisherArriveInOrder) {
+  Cluster c;
+  Boot(c, 3);
+  std::vector<Delivered> log;
+  RecordPublishes(c, {"n2"}, &log);
+  for (int i = 0; i < 50; ++i) c.node("n1")->Publish("ch", std::to_string(i), false);
+  c.RunFor(200);
+  ASSERT_EQ(log.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(log[i].message, std::to_string(i));
+}
+
+TEST(PubSubFanOutTest, DeadNodeIsSkippedAndDoesNotBlockTheOthers) {
+  Cluster c;
+  Boot(c, 3);
+  std::vector<Delivered> log;
+  RecordPublishes(c, {"n1", "n2", "n3"}, &log);
+  c.Kill("n3");
+  // While n3 is only silent, it is still sent to (and the frame is lost): best effort.
+  c.node("n1")->Publish("a", "1", false);
+  c.RunFor(200);
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n2", "a", "1", false}}));
+  c.RunFor(3000);  // down_after_ms = 2000: n3 is down now
+  log.clear();
+  EXPECT_EQ(c.node("n1")->Publish("a", "2", false), 1u);
+  c.RunFor(200);
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n2", "a", "2", false}}));
+  // Back up: it receives again, once.
+  c.Revive("n3");
+  c.RunFor(3000);
+  log.clear();
+  EXPECT_EQ(c.node("n2")->Publish("a", "3", false), 2u);
+  c.RunFor(200);
+  std::sort(log.begin(), log.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n1", "a", "3", false}, {"n3", "a", "3", false}}));
+}
+
+TEST(PubSubFanOutTest, WrongSecretPublishIsRefused) {
+  Cluster c;
+  for (int i = 1; i <= 2; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i));
+    cfg.cluster_secret = "good";
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+  std::vector<Delivered> log;
+  RecordPublishes(c, {"n1", "n2"}, &log);
+  Message m;
+  m.type = MsgType::kPublish;
+  m.from_id = "evil";
+  m.from_addr = "addr-evil";
+  m.key = "ch";
+  m.value.value = "forged";
+  c.node("n1")->OnMessage(EncodeFrame(m, "bad"));
+  c.node("n1")->OnMessage(EncodeFrame(m, ""));
+  EXPECT_TRUE(log.empty());
+  c.node("n1")->OnMessage(EncodeFrame(m, "good"));
+  EXPECT_EQ(log, (std::vector<Delivered>{{"n1", "ch", "forged", false}}));
+}
+
+TEST(PubSubFanOutTest, StandaloneSendsNothing) {
+  StandaloneNode sa;
+  ASSERT_TRUE(sa.node.Start().ok());
+  EXPECT_EQ(sa.node.Publish("ch", "m", false), 0u);
+}
+
+}  // namespace
+}  // namespace dynakv::cluster

@@ -727,6 +727,19 @@ TEST(RespWriter, Resp3) {
                  "*1\r\n$1\r\nx\r\n:7\r\n");
 }
 
+// Pub/sub messages: a push frame on RESP3, a plain array on RESP2 (what Redis 7 sends).
+TEST(RespWriter, PushIsAnArrayOnResp2) {
+  for (int proto : {2, 3}) {
+    std::string out;
+    RespWriter w(&out, proto);
+    w.Push(3);
+    w.Bulk("message");
+    w.Bulk("ch");
+    w.Bulk("hi");
+    EXPECT_EQ(out, std::string(proto == 3 ? ">" : "*") + "3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+  }
+}
+
 TEST(RespWriter, SetProtoSwitches) {
   std::string out;
   RespWriter w(&out);
