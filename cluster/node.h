@@ -70,7 +70,9 @@ enum class OpKind : uint8_t {
 
 struct WriteRequest {
   OpKind op = OpKind::kPut;
-  NewValue value;                // kPut: payload; kDelete: ignored
+  // kPut: payload; kDelete: ignored; kCounterAdd: the counter keeps its TTL, unless
+  // value.kind is kCounter, which sets it to value.expiry_ms (EXPIRE/PERSIST on a counter).
+  NewValue value;
   int64_t delta = 0;             // kCounterAdd
   bool has_context = false;      // false: supersede what the coordinator's replica knows
   VersionVector context;         // DPUT/DDEL context from the client

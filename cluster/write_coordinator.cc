@@ -71,7 +71,7 @@ Status WriteCoordinator::ApplyStandIn(const std::string& key, const std::string&
 // The request's payload is moved into the record (callers use only req.w afterwards).
 Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
   uint64_t now_ms = ctx_->clock->WallMs();
-  if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req.delta, now_ms, who);
+  if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req, now_ms, who);
   NewValue v;
   if (req.op == OpKind::kDelete) {
     v.kind = ValueKind::kTombstone;
@@ -85,8 +85,9 @@ Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
 
 // INCR/DECR: merge the live counter siblings (so concurrent increments from other
 // coordinators are kept), add in our slot, and supersede everything we know.
-Status WriteCoordinator::ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms,
+Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms,
                                       ActorId who) {
+  const int64_t delta = req.delta;
   PNCounter c;
   NewValue v;
   v.kind = ValueKind::kCounter;
@@ -109,6 +110,7 @@ Status WriteCoordinator::ApplyCounter(Record* rec, int64_t delta, uint64_t now_m
     v.expiry_ms = win->expiry_ms;  // INCR keeps the TTL, as in Redis
     v.flags = win->flags;
   }
+  if (req.value.kind == ValueKind::kCounter) v.expiry_ms = req.value.expiry_ms;  // EXPIRE
   int64_t result = 0;
   if (__builtin_add_overflow(c.Value(), delta, &result)) {
     return Status::Invalid("increment or decrement would overflow");

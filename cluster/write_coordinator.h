@@ -52,7 +52,7 @@ class WriteCoordinator {
   Status ApplyStandIn(const std::string& key, const std::string& owner, WriteRequest& req,
                       Record* rec);
   Status ApplyOp(WriteRequest& req, Record* rec, ActorId who);
-  Status ApplyCounter(Record* rec, int64_t delta, uint64_t now_ms, ActorId who);
+  Status ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
   void Progress(uint64_t id);
 
   NodeContext* ctx_;

@@ -356,4 +356,13 @@ void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done
   s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
 }
 
+void CounterSetExpiry(Server* s, const std::string& key, uint64_t expiry_ms, WriteDone done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kCounterAdd;
+  req.delta = 0;
+  req.value.kind = cluster::ValueKind::kCounter;
+  req.value.expiry_ms = expiry_ms;
+  s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
+}
+
 }  // namespace dynakv::server

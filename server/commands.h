@@ -125,6 +125,8 @@ void DeleteValue(Server* s, const std::string& key, const cluster::VersionVector
                  WriteDone done);
 // Counter CRDT add (INCR family, memcached incr/decr).
 void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done);
+// A counter's TTL (0 = none), as a counter write: concurrent increments elsewhere still add up.
+void CounterSetExpiry(Server* s, const std::string& key, uint64_t expiry_ms, WriteDone done);
 
 // Runs `n` async steps and calls `done` once all have called their completion.
 class Gather : public std::enable_shared_from_this<Gather> {

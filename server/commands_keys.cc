@@ -114,9 +114,11 @@ void ExpireGeneric(CommandCtx& ctx, bool millis, bool absolute) {
       });
     }
     if (cur.kind == cluster::ValueKind::kCounter) {
-      // Re-writing a counter as plain bytes would drop its CRDT slots; refuse rather than
-      // silently lose concurrent increments.
-      return ReplyErr(reply, "ERR EXPIRE on a counter key is not supported; SET it first");
+      // A counter stays a counter (re-writing it as bytes would drop concurrent increments).
+      return CounterSetExpiry(s, key, uint64_t(at), [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Int(1); });
+      });
     }
     WriteValue(s, key, cur.value, uint64_t(at), cur.flags, &cur.context, 0,
                [reply](Status st2, cluster::WriteReply) mutable {
@@ -165,6 +167,12 @@ void CmdPersist(CommandCtx& ctx) {
   ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!cur.exists || cur.expiry_ms == 0) return reply.Send([](RespWriter& w) { w.Int(0); });
+    if (cur.kind == cluster::ValueKind::kCounter) {
+      return CounterSetExpiry(s, key, 0, [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Int(1); });
+      });
+    }
     WriteValue(s, key, cur.value, 0, cur.flags, &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
       if (!st2.ok()) return ReplyStatus(reply, st2);
       reply.Send([](RespWriter& w) { w.Int(1); });

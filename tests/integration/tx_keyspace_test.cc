@@ -341,6 +341,28 @@ TEST_F(TxClusterTest, RenameAndCopyAcrossNodes) {
   EXPECT_EQ(Str(c(0)("GET", "restored")), "v");
 }
 
+// The rate-limit recipe: INCR then EXPIRE in one transaction. A counter keeps its CRDT
+// form under EXPIRE/PERSIST, so increments through other nodes still add up.
+TEST_F(TxClusterTest, IncrThenExpireKeepsTheCounter) {
+  EXPECT_EQ(Str(c(0)("MULTI")), "OK");
+  EXPECT_EQ(Str(c(0)("INCR", "rate")), "QUEUED");
+  EXPECT_EQ(Str(c(0)("EXPIRE", "rate", "100")), "QUEUED");
+  Reply r = c(0)("EXEC");
+  ASSERT_TRUE(r && r->elements == 2) << Describe(r);
+  EXPECT_EQ(r->element[0]->integer, 1);
+  EXPECT_EQ(r->element[1]->integer, 1) << Describe(r);
+  for (int i = 0; i < 30; i++) ASSERT_EQ(c(i % 3)("INCR", "rate")->type, REDIS_REPLY_INTEGER);
+  EXPECT_EQ(Str(c(1)("GET", "rate")), "31");
+  long long ttl = c(2)("TTL", "rate")->integer;
+  EXPECT_TRUE(ttl > 90 && ttl <= 100) << ttl;
+  EXPECT_EQ(c(1)("PERSIST", "rate")->integer, 1);
+  EXPECT_EQ(c(0)("TTL", "rate")->integer, -1);
+  EXPECT_EQ(c(2)("INCRBY", "rate", "9")->integer, 40);
+  EXPECT_EQ(c(0)("PEXPIRE", "rate", "1")->integer, 1);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(c(1)("EXISTS", "rate")->integer, 0);
+}
+
 // Commands pipelined after EXEC wait for the whole transaction, in a cluster too.
 TEST_F(TxClusterTest, PipelinedAfterExecSeesTheTransaction) {
   for (int round = 0; round < 5; round++) {

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# tests/integration/tx_clients_test.sh: transactions through stock clients, on a 3-node
+# cluster (N=3 R=2 W=2) and a standalone node:
+#   redis-py pipeline() with its defaults (MULTI/EXEC), redis-py's WATCH recipe
+#   (r.transaction with a concurrent writer through another node), ioredis multi() and
+#   node-redis multi().
+# Usage: tx_clients_test.sh <dynakv-server binary> <node client cache dir>
+# Picks free ports, starts the servers with temp data dirs and kills them by PID on exit.
+# Every wait is bounded.
+set -euo pipefail
+
+SERVER_BIN=${1:?usage: tx_clients_test.sh <dynakv-server> <node cache dir>}
+NODE_DIR=${2:?usage: tx_clients_test.sh <dynakv-server> <node cache dir>}
+PY=/usr/bin/python3
+
+log() { printf '[tx_clients] %s\n' "$*" >&2; }
+TMP=$(mktemp -d /tmp/dynakv-txclients-XXXXXX)
+PIDS=()
+fail() {
+  printf '[tx_clients] FAIL: %s\n' "$*" >&2
+  for f in "$TMP"/*.log; do
+    [[ -f "$f" ]] || continue
+    printf -- '---- %s (tail) ----\n' "$f" >&2
+    tail -n 20 "$f" >&2 || true
+  done
+  exit 1
+}
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+[[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
+$PY -c 'import redis' 2>/dev/null || fail "/usr/bin/python3 cannot import redis (apt-get install python3-redis)"
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Three cluster nodes and one standalone node.
+RPORTS=() CPORTS=()
+for i in 0 1 2; do RPORTS+=("$(free_port)"); CPORTS+=("$(free_port)"); done
+SEEDS="\"127.0.0.1:${CPORTS[0]}\", \"127.0.0.1:${CPORTS[1]}\", \"127.0.0.1:${CPORTS[2]}\""
+for i in 0 1 2; do
+  cat >"$TMP/n$i.toml" <<EOF
+[node]
+id = "tx$i"
+data_dir = "$TMP/data$i"
+[listen]
+redis = "127.0.0.1:${RPORTS[$i]}"
+memcache = ""
+cluster = "127.0.0.1:${CPORTS[$i]}"
+[replication]
+n = 3
+r = 2
+w = 2
+[cluster]
+seeds = [$SEEDS]
+gossip_interval_ms = 100
+EOF
+  "$SERVER_BIN" --config "$TMP/n$i.toml" >"$TMP/n$i.out" 2>"$TMP/n$i.log" &
+  PIDS+=($!)
+done
+SPORT=$(free_port)
+"$SERVER_BIN" --listen.redis "127.0.0.1:$SPORT" --listen.memcache "" --node.data_dir "$TMP/single" \
+  >"$TMP/single.out" 2>"$TMP/single.log" &
+PIDS+=($!)
+
+# Up, and the cluster converged (each node sees 3 members up).
+for _ in $(seq 1 200); do
+  ok=1
+  for p in "${RPORTS[@]}" "$SPORT"; do
+    [[ "$(timeout 2 redis-cli -p "$p" ping 2>/dev/null || true)" == "PONG" ]] || ok=0
+  done
+  if [[ $ok == 1 ]]; then
+    for p in "${RPORTS[@]}"; do
+      n=$(timeout 2 redis-cli -p "$p" dynamo members 2>/dev/null | grep -c '^up$' || true)
+      [[ "$n" == "3" ]] || ok=0
+    done
+  fi
+  [[ $ok == 1 ]] && break
+  sleep 0.1
+done
+[[ $ok == 1 ]] || fail "servers did not come up and converge within 20 s"
+log "3-node cluster on ${RPORTS[*]} and a standalone node on $SPORT"
+
+# ---- redis-py ------------------------------------------------------------------------------
+for target in "${RPORTS[0]} ${RPORTS[1]}" "$SPORT $SPORT"; do
+  timeout 60 $PY - $target <<'EOF' || fail "redis-py transactions ($target)"
+import sys, threading, redis
+a = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=10, decode_responses=True)
+b = redis.Redis(host="127.0.0.1", port=int(sys.argv[2]), socket_timeout=10, decode_responses=True)
+a.delete("py:tx:n", "py:tx:s", "py:tx:acct")
+# pipeline() with its defaults is a MULTI/EXEC transaction.
+p = a.pipeline()
+p.incr("py:tx:n").incr("py:tx:n").set("py:tx:s", "v").expire("py:tx:s", 100).get("py:tx:s")
+assert p.execute() == [1, 2, True, True, "v"]
+# A run-time error inside the transaction comes back in its slot (raise_on_error=False).
+p = a.pipeline()
+p.set("py:tx:s", "text").incr("py:tx:s").get("py:tx:s")
+res = p.execute(raise_on_error=False)
+assert res[0] is True and isinstance(res[1], redis.ResponseError) and res[2] == "text", res
+# The WATCH recipe: increment under optimistic locking, with a writer through another node
+# interfering on the first attempts; every increment lands exactly once.
+a.set("py:tx:acct", 0)
+interfere = {"left": 3}
+def incr_watched(pipe):
+    cur = int(pipe.get("py:tx:acct"))
+    if interfere["left"] > 0:
+        interfere["left"] -= 1
+        b.incr("py:tx:acct", 1000)  # a concurrent write through the other node
+        cur = cur  # stale now: EXEC must fail and the recipe retry
+    pipe.multi()
+    pipe.set("py:tx:acct", cur + 1)
+for _ in range(10):
+    a.transaction(incr_watched, "py:tx:acct")
+assert int(a.get("py:tx:acct")) == 3000 + 10, a.get("py:tx:acct")
+# WatchError surfaces when the key changes between WATCH and EXEC.
+with a.pipeline() as pipe:
+    pipe.watch("py:tx:acct")
+    b.set("py:tx:acct", "changed")
+    pipe.multi()
+    pipe.set("py:tx:acct", "mine")
+    try:
+        pipe.execute()
+        raise AssertionError("expected WatchError")
+    except redis.WatchError:
+        pass
+assert b.get("py:tx:acct") == "changed"
+print("redis-py transactions ok on", sys.argv[1:])
+EOF
+done
+log "redis-py: ok"
+
+# ---- ioredis and node-redis ----------------------------------------------------------------
+command -v npm >/dev/null || fail "npm not installed"
+mkdir -p "$NODE_DIR"
+(
+  exec 9>"$NODE_DIR/.install.lock"
+  flock -w 300 9 || exit 1
+  [[ -f "$NODE_DIR/package.json" ]] || echo '{"name":"dynakv-node-client","private":true}' >"$NODE_DIR/package.json"
+  need=()
+  [[ -f "$NODE_DIR/node_modules/redis/package.json" ]] || need+=(redis@4)
+  [[ -f "$NODE_DIR/node_modules/ioredis/package.json" ]] || need+=(ioredis@5)
+  if [[ ${#need[@]} -gt 0 ]]; then
+    log "npm install ${need[*]} into $NODE_DIR (first run; cached afterwards)"
+    timeout 240 npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error "${need[@]}" >&2
+  fi
+) || fail "npm install failed"
+
+for port in "${RPORTS[2]}" "$SPORT"; do
+  NODE_PATH="$NODE_DIR/node_modules" timeout 60 node - "$port" <<'EOF' || fail "ioredis/node-redis multi on $port"
+const Redis = require('ioredis');
+const { createClient } = require('redis');
+const port = Number(process.argv[2]);
+function assert(c, m) { if (!c) throw new Error('assertion failed: ' + m); }
+(async () => {
+  const io = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  await io.connect();
+  await io.del('io:tx:n', 'io:tx:k');
+  // ioredis multi(): [[err, result], ...]
+  const res = await io.multi().incr('io:tx:n').incr('io:tx:n').set('io:tx:k', 'v').expire('io:tx:k', 50).get('io:tx:k').exec();
+  assert(JSON.stringify(res) === JSON.stringify([[null, 1], [null, 2], [null, 'OK'], [null, 1], [null, 'v']]), JSON.stringify(res));
+  // The "atomic increment plus expire" recipe.
+  const r2 = await io.multi().incr('io:tx:rate').expire('io:tx:rate', 60).exec();
+  assert(r2[0][1] >= 1 && r2[1][1] === 1, JSON.stringify(r2) + ' ' + String(r2[1][0]));
+  assert((await io.ttl('io:tx:rate')) > 50, 'ttl after multi');
+  // A queued command with a syntax error aborts the transaction (EXECABORT).
+  let aborted = false;
+  try { await io.multi().set('io:tx:k', 'x').call('nosuchcommand').exec(); } catch (e) { aborted = /EXECABORT/.test(String(e)); }
+  assert(aborted, 'EXECABORT not reported');
+  assert((await io.get('io:tx:k')) === 'v', 'aborted transaction wrote');
+  // WATCH: a concurrent write from another connection makes exec() resolve to null.
+  const other = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+  await other.connect();
+  await io.watch('io:tx:k');
+  await other.set('io:tx:k', 'theirs');
+  const w = await io.multi().set('io:tx:k', 'mine').exec();
+  assert(w === null, 'watched exec should be null, got ' + JSON.stringify(w));
+  assert((await io.get('io:tx:k')) === 'theirs', 'watch lost the other write');
+  io.disconnect(); other.disconnect();
+  // node-redis multi().exec()
+  const nr = createClient({ socket: { host: '127.0.0.1', port, connectTimeout: 5000 } });
+  nr.on('error', (e) => console.error('client error', e));
+  await nr.connect();
+  const m = await nr.multi().set('nr:tx:k', 'a').append('nr:tx:k', 'b').get('nr:tx:k').exec();
+  assert(JSON.stringify(m) === JSON.stringify(['OK', 2, 'ab']), JSON.stringify(m));
+  await nr.quit();
+  console.log('ioredis and node-redis multi ok on', port);
+})().catch((e) => { console.error(e); process.exit(1); });
+EOF
+done
+log "ioredis / node-redis: ok"
+
+for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a server died during the test"; done
+log "all transaction client tests passed"
