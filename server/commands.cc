@@ -224,6 +224,8 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
     return;
   }
+  // Nothing but this compare unless the client fetched a slot map (redis_cluster_api).
+  if (c->slots_epoch != 0 && spec->first_key > 0 && RedirectIfMoved(ctx, *spec)) return;
   spec->handler(ctx);
   // Hand the argument strings back so the parser reuses their buffers for the next command
   // (handlers copy or move what they keep).

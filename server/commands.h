@@ -65,6 +65,11 @@ void RegisterStrings(std::vector<CommandSpec>* t);
 void RegisterKeys(std::vector<CommandSpec>* t);
 void RegisterDynamo(std::vector<CommandSpec>* t);
 
+// cluster.redis_cluster_api: a connection that fetched the slot map before the ring changed
+// gets one MOVED for a key whose slot's first owner changed (README, "Cluster-aware
+// clients"). Replies and returns true when it did. Defined in commands_dynamo.cc.
+bool RedirectIfMoved(CommandCtx& ctx, const CommandSpec& spec);
+
 }  // namespace dynakv::server
 
 namespace dynakv::server {

@@ -148,7 +148,7 @@ Status Server::Init() {
   cluster::NodeConfig nc;
   nc.id = cfg_.node_id;
   nc.cluster_addr = cfg_.cluster_addr;
-  nc.client_addr = cfg_.redis_addr;
+  nc.client_addr = AdvertisedRedisAddr(cfg_);
   nc.seeds = cfg_.seeds;
   nc.weight = uint32_t(cfg_.weight);
   nc.zone = cfg_.zone;

@@ -26,6 +26,7 @@
 #include "protocol/memcache.h"
 #include "protocol/resp.h"
 #include "server/config.h"
+#include "server/redis_cluster.h"
 #include "storage/engine.h"
 
 namespace dynakv::server {
@@ -61,6 +62,9 @@ struct Client : std::enable_shared_from_this<Client> {
   uint64_t created_ms = 0, last_active_ms = 0;
   const char* last_cmd = nullptr;    // static name of the last command run (CLIENT LIST)
   const CommandSpec* last_spec = nullptr;  // the last command looked up (see Dispatch)
+  // Ring epoch of the last slot map this connection fetched (CLUSTER SLOTS/SHARDS/NODES;
+  // only with cluster.redis_cluster_api); 0 = none, and then MOVED is never considered.
+  uint64_t slots_epoch = 0;
 
   protocol::RespParser parser;
   std::vector<std::string> args;
@@ -131,6 +135,7 @@ class Server {
   cluster::Node* node() { return node_.get(); }
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
+  SlotHistory& slot_history() { return slot_history_; }  // CLUSTER SLOTS fetches, for MOVED
   uint64_t NowMs();   // monotonic
   uint64_t WallMs();  // unix ms
   size_t client_count() const { return clients_.size(); }
@@ -224,6 +229,7 @@ class Server {
   uint64_t reaper_ticks_ = 0;
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
+  SlotHistory slot_history_;
   protocol::RespLimits resp_limits_;
 };
 

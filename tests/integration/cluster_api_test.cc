@@ -1,0 +1,535 @@
+// Integration tests of the Redis Cluster API (cluster.redis_cluster_api; README,
+// "Cluster-aware clients") against real dynakv-server processes on 127.0.0.1:
+//  - CLUSTER SLOTS/SHARDS/NODES/INFO/MYID agree with DYNAMO RING and across nodes;
+//  - COUNTKEYSINSLOT / GETKEYSINSLOT show this replica's keys of a slot; READONLY etc.;
+//  - after a join, a connection that fetched the map before gets one MOVED for a slot whose
+//    first owner changed, and is served afterwards; redis-cli -c follows that MOVED;
+//  - real cluster clients: redis-py RedisCluster, ioredis Cluster, node-redis createCluster,
+//    redis-benchmark --cluster.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "cluster/partition_ring.h"
+#include "server/redis_cluster.h"
+#include "tests/integration/harness.h"
+
+namespace dynakv::itest {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string Str(const redisReply* r) { return r ? std::string(r->str, r->len) : std::string(); }
+std::string Str(const Reply& r) { return Str(r.get()); }
+
+ServerConfig Common() {
+  ServerConfig c;
+  c.SetInt("cluster", "gossip_interval_ms", 100)
+      .SetInt("cluster", "suspect_after_ms", 1000)
+      .SetInt("cluster", "down_after_ms", 3000)
+      .SetInt("cluster", "request_timeout_ms", 1000)
+      .SetInt("cluster", "anti_entropy_interval_ms", 0)
+      .Set("cluster", "redis_cluster_api", "true");
+  return c;
+}
+
+// One CLUSTER SLOTS row: [first, last, (port, id) of each listed node].
+struct SlotRow {
+  long long first = 0, last = 0;
+  std::vector<std::pair<int, std::string>> nodes;
+};
+
+// Parses CLUSTER SLOTS strictly (Redis 7's shape: [ip, port, id, {}] per node).
+bool ParseSlots(const Reply& r, std::vector<SlotRow>* out, std::string* why) {
+  out->clear();
+  if (!r || r->type != REDIS_REPLY_ARRAY) return *why = "not an array: " + Describe(r), false;
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply* row = r->element[i];
+    if (row->type != REDIS_REPLY_ARRAY || row->elements < 3 || row->element[0]->type != REDIS_REPLY_INTEGER ||
+        row->element[1]->type != REDIS_REPLY_INTEGER) {
+      return *why = "bad row " + Describe(r), false;
+    }
+    SlotRow s;
+    s.first = row->element[0]->integer;
+    s.last = row->element[1]->integer;
+    for (size_t j = 2; j < row->elements; j++) {
+      const redisReply* n = row->element[j];
+      if (n->type != REDIS_REPLY_ARRAY || n->elements != 4 || Str(n->element[0]) != "127.0.0.1" ||
+          n->element[1]->type != REDIS_REPLY_INTEGER || n->element[2]->len != 40 ||
+          n->element[3]->type != REDIS_REPLY_ARRAY || n->element[3]->elements != 0) {
+        return *why = "bad node entry in " + Describe(r), false;
+      }
+      s.nodes.emplace_back(int(n->element[1]->integer), Str(n->element[2]));
+    }
+    out->push_back(std::move(s));
+  }
+  return true;
+}
+
+// The first owner (dynakv id) of every slot, from DYNAMO RING.
+std::vector<std::string> FirstOwners(Conn& c) {
+  std::vector<std::string> out(cluster::kPartitions);
+  Reply r = c("DYNAMO", "RING");
+  if (!r || r->type != REDIS_REPLY_ARRAY) return {};
+  for (size_t i = 0; i < r->elements; i++) {
+    const redisReply* row = r->element[i];
+    if (row->elements != 3 || row->element[2]->elements == 0) return {};
+    for (long long p = row->element[0]->integer; p <= row->element[1]->integer; p++) {
+      out[size_t(p)] = Str(row->element[2]->element[0]);
+    }
+  }
+  return out;
+}
+
+// A key whose slot satisfies pred (by the same CRC16 the servers use).
+template <typename Pred>
+std::string KeyWhere(const std::string& prefix, Pred pred) {
+  for (int i = 0; i < 2000000; i++) {
+    std::string k = prefix + std::to_string(i);
+    if (pred(cluster::KeyPartition(k))) return k;
+  }
+  return "";
+}
+
+// A child process with its stdin and stdout on pipes (redis-cli -c in its line mode), stopped
+// by PID in the destructor.
+class Piped {
+ public:
+  explicit Piped(const std::vector<std::string>& argv) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      dup2(out[1], 2);
+      close(in[1]);
+      close(out[0]);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~Piped() {
+    if (to_ >= 0) close(to_);
+    if (from_ >= 0) close(from_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool ok() const { return pid_ > 0; }
+  void Line(const std::string& s) {
+    std::string l = s + "\n";
+    (void)!write(to_, l.data(), l.size());
+  }
+  // Reads until `want` appears in the output (true) or the time is up.
+  bool ReadUntil(const std::string& want, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (got_.find(want) == std::string::npos) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{from_, POLLIN, 0};
+      if (poll(&p, 1, int(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(from_, buf, sizeof buf);
+      if (n <= 0) return false;
+      got_.append(buf, size_t(n));
+    }
+    return true;
+  }
+  const std::string& output() const { return got_; }
+  // Closes its stdin, reads until EOF and reaps it. False (and kills it) if that takes
+  // longer than `limit`; *code gets the exit code.
+  bool Finish(std::chrono::milliseconds limit, int* code) {
+    close(to_);
+    to_ = -1;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{from_, POLLIN, 0};
+      if (poll(&p, 1, int(left.count())) <= 0) continue;
+      char buf[4096];
+      ssize_t n = read(from_, buf, sizeof buf);
+      if (n <= 0) break;
+      got_.append(buf, size_t(n));
+    }
+    int st = 0;
+    if (waitpid(pid_, &st, 0) != pid_) return false;
+    pid_ = -1;
+    *code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  std::string got_;
+};
+
+class ClusterApi : public ::testing::Test {
+ protected:
+  void StartCluster(int nodes) {
+    ClusterOptions o;
+    o.nodes = nodes;
+    o.extra = Common();
+    cluster_ = std::make_unique<Cluster>(std::move(o));
+    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
+    for (size_t i = 0; i < cluster_->size(); i++) {
+      conns_.push_back(node(i).Connect(5000));
+      ASSERT_TRUE(conns_.back()->ok()) << conns_.back()->error();
+    }
+    // Every node lists every other with its ring (members converge before the ring views).
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          auto first = FirstOwners(c(0));
+          for (size_t i = 1; i < cluster_->size(); i++) {
+            if (FirstOwners(c(i)) != first) return false;
+          }
+          return !first.empty();
+        },
+        10s, 50ms));
+  }
+  // A fourth node joining through node 0, with the same settings.
+  ServerProcess& AddNode(const std::string& name) {
+    ServerConfig c = Common();
+    int cport = PickFreePort();
+    c.SetStr("listen", "cluster", "127.0.0.1:" + std::to_string(cport))
+        .Set("cluster", "seeds", "[" + ServerConfig::Quote(cluster_->cluster_addr(0)) + "]")
+        .SetInt("replication", "n", 3)
+        .SetInt("replication", "r", 2)
+        .SetInt("replication", "w", 2);
+    extra_.push_back(std::make_unique<ServerProcess>(c, name));
+    return *extra_.back();
+  }
+  ServerProcess& node(size_t i) { return cluster_->node(i); }
+  Conn& c(size_t i) { return *conns_.at(i); }
+  std::vector<int> Ports() {
+    std::vector<int> p;
+    for (size_t i = 0; i < cluster_->size(); i++) p.push_back(node(i).port());
+    return p;
+  }
+  void TearDown() override {
+    if (!HasFailure()) return;
+    auto tail = [](ServerProcess& p) {
+      std::string log = p.Stderr();
+      if (log.size() > 2000) log = "..." + log.substr(log.size() - 2000);
+      std::printf("---- %s stderr (tail) ----\n%s\n", p.name().c_str(), log.c_str());
+    };
+    if (cluster_) {
+      for (size_t i = 0; i < cluster_->size(); i++) tail(node(i));
+    }
+    for (auto& e : extra_) tail(*e);
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<ServerProcess>> extra_;
+};
+
+TEST_F(ClusterApi, SlotMapIsTheRingOnEveryNode) {
+  StartCluster(3);
+  std::map<int, std::string> id_of_port, name_of_port;  // redis port -> 40-hex id, dynakv id
+  for (size_t i = 0; i < 3; i++) {
+    Reply myid = c(i)("CLUSTER", "MYID");
+    ASSERT_TRUE(myid && myid->type == REDIS_REPLY_STRING) << Describe(myid);
+    EXPECT_EQ(Str(myid), server::RedisNodeId(node(i).name()));
+    id_of_port[node(i).port()] = Str(myid);
+    name_of_port[node(i).port()] = node(i).name();
+  }
+  auto first = FirstOwners(c(0));
+  ASSERT_FALSE(first.empty());
+  std::string slots0;
+  for (size_t i = 0; i < 3; i++) {
+    Reply r = c(i)("CLUSTER", "SLOTS");
+    std::vector<SlotRow> rows;
+    std::string why;
+    ASSERT_TRUE(ParseSlots(r, &rows, &why)) << why;
+    if (i == 0) slots0 = Describe(r);
+    EXPECT_EQ(Describe(r), slots0) << "every node shows the same map";
+    long long next = 0;
+    for (auto& row : rows) {
+      EXPECT_EQ(row.first, next) << "rows cover the slots in order";
+      next = row.last + 1;
+      ASSERT_EQ(row.nodes.size(), 3u) << "N = 3: a master and two replicas";
+      std::set<int> distinct;
+      for (auto& [port, id] : row.nodes) {
+        ASSERT_TRUE(id_of_port.count(port)) << "port " << port << " is a node's client port";
+        EXPECT_EQ(id, id_of_port[port]);
+        distinct.insert(port);
+      }
+      EXPECT_EQ(distinct.size(), 3u);
+      // The master is the partition's first owner (the coordinator of DYNAMO RING).
+      EXPECT_EQ(name_of_port[row.nodes[0].first], first[size_t(row.first)]);
+      EXPECT_EQ(name_of_port[row.nodes[0].first], first[size_t(row.last)]);
+    }
+    EXPECT_EQ(next, 16384);
+
+    // CLUSTER NODES: three masters, myself once, and together the slots are all there.
+    Reply nodes = c(i)("CLUSTER", "NODES");
+    ASSERT_TRUE(nodes && nodes->type == REDIS_REPLY_STRING) << Describe(nodes);
+    std::string text = Str(nodes);
+    size_t lines = 0, myself = 0;
+    long long slots = 0;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      ASSERT_NE(nl, std::string::npos) << text;
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      lines++;
+      std::vector<std::string> f;
+      for (size_t a = 0, b; a <= line.size(); a = b + 1) {
+        b = line.find(' ', a);
+        if (b == std::string::npos) b = line.size();
+        f.push_back(line.substr(a, b - a));
+      }
+      ASSERT_GE(f.size(), 8u) << line;
+      EXPECT_EQ(f[0].size(), 40u) << line;
+      int port = std::stoi(f[1].substr(f[1].find(':') + 1));
+      EXPECT_EQ(f[0], id_of_port[port]) << line;
+      EXPECT_NE(f[1].find('@'), std::string::npos) << line;
+      if (f[2] == "myself,master") {
+        myself++;
+        EXPECT_EQ(port, node(i).port()) << line;
+      } else {
+        EXPECT_EQ(f[2], "master") << line;
+      }
+      EXPECT_EQ(f[3], "-");
+      EXPECT_EQ(f[7], "connected");
+      for (size_t k = 8; k < f.size(); k++) {
+        auto dash = f[k].find('-');
+        long long a = std::stoll(f[k].substr(0, dash));
+        long long b = dash == std::string::npos ? a : std::stoll(f[k].substr(dash + 1));
+        slots += b - a + 1;
+        EXPECT_EQ(first[size_t(a)], name_of_port[port]) << line;
+      }
+    }
+    EXPECT_EQ(lines, 3u) << text;
+    EXPECT_EQ(myself, 1u) << text;
+    EXPECT_EQ(slots, 16384) << text;
+
+    Reply info = c(i)("CLUSTER", "INFO");
+    std::string it = Str(info);
+    for (const char* want : {"cluster_state:ok\r\n", "cluster_slots_assigned:16384\r\n",
+                             "cluster_slots_ok:16384\r\n", "cluster_known_nodes:3\r\n",
+                             "cluster_size:3\r\n"}) {
+      EXPECT_NE(it.find(want), std::string::npos) << want << " in " << it;
+    }
+    EXPECT_NE(Str(c(i)("INFO", "cluster")).find("cluster_enabled:1\r\n"), std::string::npos);
+  }
+
+  // CLUSTER SHARDS (RESP3): every slot once, a master and two replicas per shard.
+  RawConn raw(node(1).port());
+  ASSERT_TRUE(raw.SendCmd({"HELLO", "3"}));
+  ASSERT_EQ(raw.Read().type, '%');
+  ASSERT_TRUE(raw.SendCmd({"CLUSTER", "SHARDS"}));
+  RValue shards = raw.Read();
+  ASSERT_EQ(shards.type, '*') << shards.Describe();
+  long long covered = 0;
+  for (auto& sh : shards.elems) {
+    ASSERT_EQ(sh.type, '%') << sh.Describe();
+    const RValue* sl = sh.Get("slots");
+    const RValue* ns = sh.Get("nodes");
+    ASSERT_TRUE(sl && ns) << sh.Describe();
+    for (size_t k = 0; k + 1 < sl->elems.size(); k += 2) covered += sl->elems[k + 1].num - sl->elems[k].num + 1;
+    ASSERT_EQ(ns->elems.size(), 3u);
+    EXPECT_EQ(ns->elems[0].Get("role")->str, "master");
+    EXPECT_EQ(ns->elems[1].Get("role")->str, "replica");
+    EXPECT_EQ(ns->elems[0].Get("health")->str, "online");
+    EXPECT_EQ(id_of_port[int(ns->elems[0].Get("port")->num)], ns->elems[0].Get("id")->str);
+  }
+  EXPECT_EQ(covered, 16384);
+
+  for (const char* cmd : {"READONLY", "READWRITE", "ASKING"}) EXPECT_TRUE(IsStatus(c(0)(cmd), "OK")) << cmd;
+  EXPECT_TRUE(IsError(c(0)("CLUSTER", "COUNTKEYSINSLOT", "16384"), "ERR Invalid slot"));
+  EXPECT_TRUE(IsError(c(0)("CLUSTER", "COUNTKEYSINSLOT", "x"), "ERR value is not an integer or out of range"));
+  EXPECT_TRUE(IsError(c(0)("CLUSTER", "GETKEYSINSLOT", "0", "-1"), "ERR Invalid slot or number of keys"));
+  EXPECT_TRUE(IsError(c(0)("CLUSTER", "FOO"), "ERR unknown subcommand 'FOO'. Try CLUSTER HELP."));
+  EXPECT_TRUE(IsError(c(0)("CLUSTER", "MYID", "x"), "ERR wrong number of arguments for 'cluster|myid' command"));
+  EXPECT_TRUE(IsErrorPrefix(c(0)("CLUSTER", "ADDSLOTS", "1"), "ERR CLUSTER addslots is not supported"));
+}
+
+TEST_F(ClusterApi, KeysInSlotAreThisReplicasLiveKeys) {
+  StartCluster(3);
+  std::set<std::string> want;
+  for (int i = 0; i < 20; i++) {
+    std::string k = "{slotted}k" + std::to_string(i);
+    ASSERT_TRUE(IsStatus(c(i % 3)("SET", k, "v"), "OK"));
+    want.insert(k);
+  }
+  ASSERT_TRUE(IsInt(c(0)("DEL", "{slotted}k7"), 1));
+  want.erase("{slotted}k7");
+  long long slot = cluster::KeyPartition("{slotted}k0");
+  std::string s = std::to_string(slot);
+  // N = 3 of 3 nodes: every node holds a replica of the slot (W = 2, so wait for the third).
+  for (size_t i = 0; i < 3; i++) {
+    EXPECT_TRUE(WaitUntil([&] { return IsInt(c(i)("CLUSTER", "COUNTKEYSINSLOT", s), 19); }, 5s))
+        << Describe(c(i)("CLUSTER", "COUNTKEYSINSLOT", s));
+    Reply all = c(i)("CLUSTER", "GETKEYSINSLOT", s, "100");
+    std::vector<std::string> got;
+    ASSERT_TRUE(all && all->type == REDIS_REPLY_ARRAY) << Describe(all);
+    for (size_t j = 0; j < all->elements; j++) got.push_back(Str(all->element[j]));
+    EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), want);
+    EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+    Reply five = c(i)("CLUSTER", "GETKEYSINSLOT", s, "5");
+    ASSERT_TRUE(IsArray(five, 5));
+    EXPECT_EQ(Str(five->element[0]), got[0]);
+  }
+  std::string other = std::to_string((slot + 1) % 16384);
+  EXPECT_TRUE(IsInt(c(0)("CLUSTER", "COUNTKEYSINSLOT", other), 0));
+  EXPECT_TRUE(IsArray(c(0)("CLUSTER", "GETKEYSINSLOT", other, "10"), 0));
+}
+
+// The MOVED rule: a connection that fetched the map before n4 joined gets exactly one MOVED,
+// for a slot whose first owner changed (to n4's client address); then it is served again.
+// Connections that never fetched a map never see MOVED. redis-cli -c follows the MOVED.
+TEST_F(ClusterApi, OneMovedAfterAJoinThenServed) {
+  StartCluster(3);
+  auto before = FirstOwners(c(0));
+  ASSERT_FALSE(before.empty());
+  auto fetched = node(0).Connect(5000);
+  Reply slots = (*fetched)("CLUSTER", "SLOTS");
+  ASSERT_TRUE(slots && slots->type == REDIS_REPLY_ARRAY);
+  auto plain = node(0).Connect(5000);  // never fetches a map
+  Piped cli({"redis-cli", "-c", "-p", std::to_string(node(0).port())});
+  ASSERT_TRUE(cli.ok());
+  cli.Line("CLUSTER SLOTS");  // redis-cli fetches the map on its connection too
+  ASSERT_TRUE(cli.ReadUntil("16383", 5s)) << cli.output();
+
+  ServerProcess& n4 = AddNode("n4");
+  ASSERT_TRUE(n4.Start()) << n4.last_error();
+  std::vector<std::string> after;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        after = FirstOwners(c(0));
+        return std::count(after.begin(), after.end(), "n4") > 0;
+      },
+      10s, 50ms));
+  // Slots n1 coordinated before and n4 now; and slots n1 keeps.
+  std::string moved = KeyWhere("mv:", [&](uint32_t p) { return before[p] == "n1" && after[p] == "n4"; });
+  std::string moved2 = KeyWhere("mv2:", [&](uint32_t p) { return before[p] == "n1" && after[p] == "n4"; });
+  std::string moved3 = KeyWhere("mv3:", [&](uint32_t p) { return before[p] == "n1" && after[p] == "n4"; });
+  std::string kept = KeyWhere("kp:", [&](uint32_t p) { return before[p] == "n1" && after[p] == "n1"; });
+  std::string other = KeyWhere("ot:", [&](uint32_t p) { return before[p] != "n1" && after[p] == before[p]; });
+  ASSERT_FALSE(moved.empty() || moved2.empty() || moved3.empty() || kept.empty() || other.empty());
+  std::string n4addr = "127.0.0.1:" + std::to_string(n4.port());
+  std::string slot = std::to_string(cluster::KeyPartition(moved));
+
+  EXPECT_TRUE(IsStatus((*fetched)("SET", kept, "k"), "OK")) << "its slot did not move";
+  EXPECT_TRUE(IsStatus((*fetched)("SET", other, "o"), "OK")) << "nor did this one";
+  EXPECT_TRUE(IsError((*fetched)("SET", moved, "m"), "MOVED " + slot + " " + n4addr));
+  EXPECT_TRUE(IsStatus((*fetched)("SET", moved, "m"), "OK")) << "once: then served here";
+  EXPECT_TRUE(IsStatus((*fetched)("SET", moved2, "m2"), "OK")) << "the connection counts as refreshed";
+  EXPECT_TRUE(IsStatus((*plain)("SET", moved, "p"), "OK")) << "no map fetched, no MOVED";
+  auto c4 = n4.Connect(5000);
+  EXPECT_TRUE(IsBulk((*c4)("GET", moved), "p"));
+  EXPECT_TRUE(IsBulk((*c4)("GET", kept), "k"));
+
+  // A new fetch, then no MOVED while the ring stays as it is.
+  ASSERT_TRUE((*fetched)("CLUSTER", "NODES"));
+  EXPECT_TRUE(IsBulk((*fetched)("GET", moved2), "m2"));
+
+  // redis-cli -c follows the MOVED to n4 and is served there.
+  cli.Line("SET " + moved3 + " c");
+  ASSERT_TRUE(cli.ReadUntil("OK", 5s)) << cli.output();
+  std::string slot3 = std::to_string(cluster::KeyPartition(moved3));
+  EXPECT_NE(cli.output().find("-> Redirected to slot [" + slot3 + "] located at " + n4addr), std::string::npos)
+      << cli.output();
+  EXPECT_TRUE(IsBulk((*c4)("GET", moved3), "c"));
+}
+
+// Runs a command line (bounded); its output goes to the test log.
+::testing::AssertionResult Runs(const std::vector<std::string>& args, std::chrono::milliseconds limit,
+                                std::string* out = nullptr) {
+  Piped p(args);
+  int code = -1;
+  bool finished = p.ok() && p.Finish(limit, &code);
+  std::string all = p.output();
+  std::printf("[clusterapi] %s: %s\n", args[0].c_str(), all.substr(0, 3000).c_str());
+  if (out) *out = all;
+  if (!finished) return ::testing::AssertionFailure() << args[0] << " did not finish in time: " << all;
+  if (code != 0) return ::testing::AssertionFailure() << args[0] << " exited " << code << ": " << all;
+  return ::testing::AssertionSuccess();
+}
+
+// Real cluster clients against a 3-node cluster: redis-py RedisCluster, ioredis Cluster,
+// node-redis createCluster (npm-installed into the build dir), redis-benchmark --cluster.
+TEST_F(ClusterApi, RealClusterClients) {
+  StartCluster(3);
+  std::vector<std::string> ports;
+  for (int p : Ports()) ports.push_back(std::to_string(p));
+  std::string src = DYNAKV_ITEST_SRC_DIR, cache = DYNAKV_NODE_CLIENT_DIR;
+
+  std::vector<std::string> py = {"/usr/bin/python3", src + "/cluster_clients.py"};
+  py.insert(py.end(), ports.begin(), ports.end());
+  EXPECT_TRUE(Runs(py, 60s));
+
+  ASSERT_TRUE(Runs({"bash", src + "/npm_install.sh", cache, "redis@4", "ioredis@5"}, 280s));
+  std::vector<std::string> js = {"env", "NODE_PATH=" + cache + "/node_modules", "node", src + "/cluster_clients.js"};
+  js.insert(js.end(), ports.begin(), ports.end());
+  EXPECT_TRUE(Runs(js, 60s));
+
+  auto Commands = [](Conn& conn) {
+    std::string t = Str(conn("INFO", "stats"));
+    auto at = t.find("total_commands_processed:");
+    return at == std::string::npos ? -1 : std::stoll(t.substr(at + 25));
+  };
+  std::vector<long long> before;
+  for (size_t i = 0; i < 3; i++) before.push_back(Commands(c(i)));
+  std::string out;
+  EXPECT_TRUE(Runs({"redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", ports[1], "-t", "set,get", "-n",
+                    "20000", "-q"},
+                   120s, &out));
+  EXPECT_NE(out.find("Cluster has 3 master nodes"), std::string::npos) << out;
+  EXPECT_NE(out.find("SET: "), std::string::npos) << out;
+  EXPECT_NE(out.find("GET: "), std::string::npos) << out;
+  EXPECT_EQ(out.find("rror"), std::string::npos) << out;
+  // The benchmark sent each node the keys of the slots it is master of (~1/3 of 40000).
+  for (size_t i = 0; i < 3; i++) {
+    long long done = Commands(c(i)) - before[i];
+    EXPECT_GT(done, 5000) << "node " << i << " got " << done << " commands";
+  }
+}
+
+// A standalone node with the option on is a one-node Redis Cluster that serves every slot.
+TEST(ClusterApiStandalone, OneNodeServesEverySlot) {
+  ServerConfig cfg;
+  cfg.Set("cluster", "redis_cluster_api", "true");
+  ServerProcess s(cfg, "solo");
+  ASSERT_TRUE(s.Start()) << s.last_error();
+  auto c = s.Connect(5000);
+  std::string id = server::RedisNodeId("solo"), port = std::to_string(s.port());
+  Reply slots = (*c)("CLUSTER", "SLOTS");
+  EXPECT_EQ(Describe(slots), Describe((*c)("CLUSTER", "SLOTS")));
+  std::vector<SlotRow> rows;
+  std::string why;
+  ASSERT_TRUE(ParseSlots(slots, &rows, &why)) << why;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].first, 0);
+  EXPECT_EQ(rows[0].last, 16383);
+  ASSERT_EQ(rows[0].nodes.size(), 1u);
+  EXPECT_EQ(rows[0].nodes[0], std::make_pair(s.port(), id));
+  EXPECT_TRUE(IsBulk((*c)("CLUSTER", "NODES"),
+                     id + " 127.0.0.1:" + port + "@0 myself,master - 0 0 1 connected 0-16383\n"));
+  EXPECT_TRUE(IsStatus((*c)("SET", "a", "1"), "OK"));
+  EXPECT_TRUE(IsInt((*c)("CLUSTER", "COUNTKEYSINSLOT", std::to_string(cluster::KeyPartition("a"))), 1));
+  std::string out;
+  EXPECT_TRUE(Runs({"redis-cli", "-c", "-p", port, "GET", "a"}, 10s, &out));
+  EXPECT_EQ(out, "1\n");
+}
+
+}  // namespace
+}  // namespace dynakv::itest
