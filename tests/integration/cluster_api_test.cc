@@ -7,6 +7,7 @@
 //  - real cluster clients: redis-py RedisCluster, ioredis Cluster, node-redis createCluster,
 //    redis-benchmark --cluster.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -529,6 +530,156 @@ TEST(ClusterApiStandalone, OneNodeServesEverySlot) {
   std::string out;
   EXPECT_TRUE(Runs({"redis-cli", "-c", "-p", port, "GET", "a"}, 10s, &out));
   EXPECT_EQ(out, "1\n");
+}
+
+// The shape of a RESP value: types, map keys and string lengths of ids, not the values.
+std::string Shape(const RValue& v) {
+  std::string s(1, v.type);
+  if (v.type == '$' && v.str.size() == 40) s += "id";
+  if (v.type == '*' || v.type == '%') {
+    s += "[";
+    for (size_t i = 0; i < v.elems.size(); i++) {
+      if (v.type == '%' && i % 2 == 0) s += v.elems[i].str + "=";
+      else s += Shape(v.elems[i]) + ",";
+    }
+    s += "]";
+  }
+  return s;
+}
+
+RValue Ask(int port, const std::vector<std::string>& cmd, int proto = 2) {
+  RawConn c(port);
+  if (proto == 3) {
+    c.SendCmd({"HELLO", "3"});
+    c.Read();
+  }
+  c.SendCmd(cmd);
+  return c.Read();
+}
+
+// The replies' shapes and the error texts against a real Redis 7 cluster (three
+// redis-server --cluster-enabled yes, no replicas): a Redis Cluster client must not be able
+// to tell the difference in what it parses.
+TEST(ClusterApiVsRedis, RepliesHaveRedisClusterShapesAndErrors) {
+  TempDir dir;
+  std::vector<std::unique_ptr<Piped>> redis;
+  std::vector<int> rports;
+  for (int i = 0; i < 3; i++) {
+    int port = PickFreePort(), bus = PickFreePort();
+    std::string d = dir.path() + "/r" + std::to_string(i);
+    mkdir(d.c_str(), 0755);
+    redis.push_back(std::make_unique<Piped>(std::vector<std::string>{
+        "redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+        "--cluster-port", std::to_string(bus), "--cluster-config-file", d + "/nodes.conf", "--dir", d, "--save", "",
+        "--appendonly", "no", "--logfile", d + "/log"}));
+    rports.push_back(port);
+  }
+  for (int p : rports) {
+    ASSERT_TRUE(WaitUntil([&] { return Ask(p, {"PING"}).str == "PONG"; }, 10s)) << "redis-server on " << p;
+  }
+  std::vector<std::string> create = {"redis-cli", "--cluster", "create"};
+  for (int p : rports) create.push_back("127.0.0.1:" + std::to_string(p));
+  create.push_back("--cluster-yes");
+  ASSERT_TRUE(Runs(create, 60s));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (int p : rports) {
+          if (Ask(p, {"CLUSTER", "INFO"}).str.find("cluster_state:ok") == std::string::npos) return false;
+        }
+        return true;
+      },
+      20s, 100ms));
+
+  ClusterOptions o;
+  o.n = 1;  // one owner per slot: a master and no replicas, as the Redis cluster above
+  o.r = 1;
+  o.w = 1;
+  o.extra = Common();
+  Cluster dk(std::move(o));
+  ASSERT_TRUE(dk.Start(20s)) << dk.last_error();
+  int dport = dk.node(0).port();
+
+  for (int proto : {2, 3}) {
+    RValue want = Ask(rports[0], {"CLUSTER", "SLOTS"}, proto), got = Ask(dport, {"CLUSTER", "SLOTS"}, proto);
+    ASSERT_FALSE(want.elems.empty() || got.elems.empty());
+    EXPECT_EQ(Shape(got.elems[0]), Shape(want.elems[0])) << "CLUSTER SLOTS row, RESP" << proto;
+    want = Ask(rports[0], {"CLUSTER", "SHARDS"}, proto);
+    got = Ask(dport, {"CLUSTER", "SHARDS"}, proto);
+    ASSERT_FALSE(want.elems.empty() || got.elems.empty());
+    // The slot list's length differs (Redis: one range per shard here); the rest must not.
+    auto strip = [](RValue shard) {
+      for (size_t i = 0; i + 1 < shard.elems.size(); i += 2) {
+        if (shard.elems[i].str == "slots") shard.elems[i + 1].elems.resize(2);
+        if (shard.elems[i].str == "nodes") shard.elems[i + 1].elems.resize(1);
+      }
+      return Shape(shard);
+    };
+    EXPECT_EQ(strip(got.elems[0]), strip(want.elems[0])) << "CLUSTER SHARDS, RESP" << proto;
+    for (const char* sub : {"NODES", "INFO"}) {
+      EXPECT_EQ(Ask(dport, {"CLUSTER", sub}, proto).type, Ask(rports[0], {"CLUSTER", sub}, proto).type) << sub;
+    }
+    EXPECT_EQ(Shape(Ask(dport, {"CLUSTER", "MYID"}, proto)), Shape(Ask(rports[0], {"CLUSTER", "MYID"}, proto)));
+  }
+  // CLUSTER NODES: the same fields per line, and the same flags for myself.
+  auto fields = [](const std::string& text, bool myself) {
+    std::vector<std::string> f;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string line = text.substr(pos, nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      if ((line.find("myself") != std::string::npos) != myself) continue;
+      for (size_t a = 0, b; a <= line.size(); a = b + 1) {
+        b = line.find(' ', a);
+        if (b == std::string::npos) b = line.size();
+        f.push_back(line.substr(a, b - a));
+      }
+      break;
+    }
+    return f;
+  };
+  std::string rn = Ask(rports[0], {"CLUSTER", "NODES"}).str, dn = Ask(dport, {"CLUSTER", "NODES"}).str;
+  for (bool myself : {true, false}) {
+    auto r = fields(rn, myself), d = fields(dn, myself);
+    ASSERT_GE(r.size(), 9u) << rn;
+    ASSERT_GE(d.size(), 9u) << dn;
+    EXPECT_EQ(d[0].size(), r[0].size());
+    EXPECT_EQ(d[1].substr(0, 10), r[1].substr(0, 10)) << "127.0.0.1:port@cport";
+    EXPECT_NE(d[1].find('@'), std::string::npos);
+    EXPECT_EQ(d[2], r[2]) << "flags";
+    EXPECT_EQ(d[3], r[3]) << "master field";
+    EXPECT_EQ(d[7], r[7]) << "link state";
+  }
+  // CLUSTER INFO: every field dynakv gives, Redis gives too.
+  std::string ri = Ask(rports[0], {"CLUSTER", "INFO"}).str, di = Ask(dport, {"CLUSTER", "INFO"}).str;
+  for (size_t pos = 0; pos < di.size();) {
+    size_t colon = di.find(':', pos), nl = di.find("\r\n", pos);
+    ASSERT_NE(nl, std::string::npos) << di;
+    std::string key = di.substr(pos, colon - pos + 1);
+    EXPECT_TRUE(ri.rfind(key, 0) == 0 || ri.find("\n" + key) != std::string::npos) << key << " not in\n" << ri;
+    pos = nl + 2;
+  }
+  // The same error texts.
+  const std::vector<std::vector<std::string>> bad = {
+      {"CLUSTER", "COUNTKEYSINSLOT", "16384"}, {"CLUSTER", "COUNTKEYSINSLOT", "-1"},
+      {"CLUSTER", "COUNTKEYSINSLOT", "x"},     {"CLUSTER", "COUNTKEYSINSLOT"},
+      {"CLUSTER", "GETKEYSINSLOT", "0", "-1"}, {"CLUSTER", "GETKEYSINSLOT", "16384", "1"},
+      {"CLUSTER", "GETKEYSINSLOT", "0", "x"},  {"CLUSTER", "NOSUCH"},
+      {"CLUSTER", "MYID", "x"},                {"CLUSTER", "KEYSLOT"},
+      {"CLUSTER"},                             {"READONLY", "x"},
+      {"ASKING", "x"},
+  };
+  for (const auto& cmd : bad) {
+    RValue r = Ask(rports[0], cmd), d = Ask(dport, cmd);
+    std::string what;
+    for (auto& a : cmd) what += a + " ";
+    EXPECT_EQ(r.type, '-') << what;
+    EXPECT_EQ(d.type, '-') << what;
+    EXPECT_EQ(d.str, r.str) << what;
+  }
+  for (const char* ok : {"READONLY", "READWRITE", "ASKING"}) {
+    EXPECT_EQ(Ask(dport, {ok}).Describe(), Ask(rports[0], {ok}).Describe()) << ok;
+  }
 }
 
 }  // namespace
