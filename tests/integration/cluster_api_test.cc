@@ -532,6 +532,30 @@ TEST(ClusterApiStandalone, OneNodeServesEverySlot) {
   EXPECT_EQ(out, "1\n");
 }
 
+// Clients are given listen.advertise_redis; a wildcard listen address without it is refused
+// at start-up (the option on), naming the key.
+TEST(ClusterApiStandalone, AdvertisedAddressAndWildcardListen) {
+  int p = PickFreePort();
+  ServerConfig cfg;
+  cfg.Set("cluster", "redis_cluster_api", "true").SetStr("listen", "advertise_redis", "localhost:" + std::to_string(p));
+  ServerProcess s(cfg, "adv");
+  ASSERT_TRUE(s.Start()) << s.last_error();
+  auto c = s.Connect(5000);
+  Reply nodes = (*c)("CLUSTER", "NODES");
+  EXPECT_EQ(Str(nodes).find(server::RedisNodeId("adv") + " localhost:" + std::to_string(p) + "@0 myself,master"), 0u)
+      << Describe(nodes);
+  Reply members = (*c)("DYNAMO", "MEMBERS");
+  EXPECT_NE(Describe(members).find("localhost:" + std::to_string(p)), std::string::npos) << Describe(members);
+
+  TempDir dir;
+  RunResult r = RunBinary({"--listen.redis", "0.0.0.0:" + std::to_string(PickFreePort()), "--cluster.redis_cluster_api",
+                           "true", "--node.data_dir", dir.path() + "/data"},
+                          10s);
+  ASSERT_TRUE(r.exit.exited);
+  EXPECT_NE(r.exit.code, 0);
+  EXPECT_NE(r.err.find("listen.advertise_redis"), std::string::npos) << r.err;
+}
+
 // The shape of a RESP value: types, map keys and string lengths of ids, not the values.
 std::string Shape(const RValue& v) {
   std::string s(1, v.type);
