@@ -278,7 +278,7 @@ ClusterView TakeClusterView(CommandCtx& ctx, bool fetch) {
   uint64_t epoch = node->RingEpoch();
   ClusterView v = MakeClusterView(ctx.server->config().node_id, node->Members(),
                                   node->RingRanges(), epoch);
-  if (fetch) {
+  if (fetch && ctx.client) {
     ctx.server->slot_history().Remember(v);
     ctx.client->slots_epoch = epoch;
   }
