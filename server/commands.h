@@ -69,6 +69,9 @@ void RegisterDynamo(std::vector<CommandSpec>* t);
 // gets one MOVED for a key whose slot's first owner changed (README, "Cluster-aware
 // clients"). Replies and returns true when it did. Defined in commands_dynamo.cc.
 bool RedirectIfMoved(CommandCtx& ctx, const CommandSpec& spec);
+// cluster.redis_cluster_moved = "all": a new RESP connection counts as holding the current
+// map (so it gets MOVED after the next ring change). Defined in commands_dynamo.cc.
+void TreatAsFetched(Server* server, Client* c);
 
 }  // namespace dynakv::server
 

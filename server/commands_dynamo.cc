@@ -431,6 +431,16 @@ void CmdClusterOk(CommandCtx& ctx) {
 
 }  // namespace
 
+void TreatAsFetched(Server* server, Client* c) {
+  cluster::Node* node = server->node();
+  uint64_t epoch = node->RingEpoch();
+  if (!server->slot_history().Has(epoch)) {  // once per epoch: O(partitions)
+    server->slot_history().Remember(
+        MakeClusterView(server->config().node_id, node->Members(), node->RingRanges(), epoch));
+  }
+  c->slots_epoch = epoch;
+}
+
 bool RedirectIfMoved(CommandCtx& ctx, const CommandSpec& spec) {
   Client* c = ctx.client.get();
   cluster::Node* node = ctx.node();

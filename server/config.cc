@@ -44,6 +44,7 @@ const std::vector<Option>& Options() {
       {"cluster.handoff_concurrency", nullptr, Type::kInt, "partition transfer streams a node runs at once when the ring changes (1..64)", F(&Config::handoff_concurrency)},
       {"cluster.handoff_rate_mb", nullptr, Type::kInt, "handoff send budget per node, MB/s (1..100000)", F(&Config::handoff_rate_mb)},
       {"cluster.redis_cluster_api", nullptr, Type::kBool, "act as a Redis Cluster node for cluster-aware clients: CLUSTER SLOTS/SHARDS/NODES/INFO, READONLY, MOVED after ring changes (README, \"Cluster-aware clients\")", F(&Config::redis_cluster_api)},
+      {"cluster.redis_cluster_moved", nullptr, Type::kString, "with redis_cluster_api, who may get one MOVED after a ring change: fetched (connections that fetched a slot map) | all (every RESP connection: for clients that fetch maps on connections of their own, like redis-py and ioredis)", F(&Config::redis_cluster_moved)},
       {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
       {"replication.r", "r", Type::kInt, "default read quorum", F(&Config::r)},
       {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
@@ -237,6 +238,9 @@ Status Validate(const Config& c) {
                                                "') is a wildcard or port 0 and cluster.redis_cluster_api is on: "
                                                "clients are sent to this address");
     }
+  }
+  if (c.redis_cluster_moved != "fetched" && c.redis_cluster_moved != "all") {
+    return bad("cluster.redis_cluster_moved", "must be fetched or all");
   }
   if (!c.memcache_addr.empty()) {
     if (Status s = SplitHostPort(c.memcache_addr, &h, &p); !s.ok()) return bad("listen.memcache", s.message());

@@ -40,6 +40,9 @@ struct Config {
   int64_t handoff_concurrency = 2;  // partition transfer streams at once (Riak's transfer_limit)
   int64_t handoff_rate_mb = 32;     // handoff send budget, MB/s
   bool redis_cluster_api = false;   // answer CLUSTER SLOTS/NODES/... as a Redis Cluster node
+  // Which connections may get MOVED after a ring change: "fetched" (those that fetched a
+  // slot map) or "all" (every RESP connection, as if it fetched one when it connected).
+  std::string redis_cluster_moved = "fetched";
   // [replication]
   int64_t n = 1, r = 1, w = 1;
   // [storage]

@@ -248,6 +248,13 @@ const std::string* SlotHistory::FirstOwner(uint64_t epoch, uint32_t slot) const 
   return nullptr;
 }
 
+bool SlotHistory::Has(uint64_t epoch) const {
+  for (const auto& e : entries_) {
+    if (e.epoch == epoch) return true;
+  }
+  return false;
+}
+
 bool MovedDue(const SlotHistory& h, uint64_t fetched, uint64_t now, uint32_t slot,
               const std::string& now_first, const std::string& self_id) {
   if (fetched == 0 || fetched == now) return false;

@@ -77,6 +77,7 @@ class SlotHistory {
   // The first owner of `slot` at `epoch`, or nullptr if that epoch is not (or no longer)
   // known.
   const std::string* FirstOwner(uint64_t epoch, uint32_t slot) const;
+  bool Has(uint64_t epoch) const;
 
  private:
   struct Entry {

@@ -28,8 +28,10 @@ using namespace std::chrono_literals;
 std::string Str(const redisReply* r) { return r ? std::string(r->str, r->len) : std::string(); }
 std::string Str(const Reply& r) { return Str(r.get()); }
 
-ServerConfig Common() {
+// moved_all: cluster.redis_cluster_moved = "all" (every connection may get MOVED).
+ServerConfig Common(bool moved_all = false) {
   ServerConfig c;
+  if (moved_all) c.SetStr("cluster", "redis_cluster_moved", "all");
   c.SetInt("cluster", "gossip_interval_ms", 100)
       .SetInt("cluster", "suspect_after_ms", 1000)
       .SetInt("cluster", "down_after_ms", 3000)
@@ -180,12 +182,16 @@ class Piped {
   std::string got_;
 };
 
+::testing::AssertionResult Runs(const std::vector<std::string>& args, std::chrono::milliseconds limit,
+                                std::string* out = nullptr);
+
 class ClusterApi : public ::testing::Test {
  protected:
-  void StartCluster(int nodes) {
+  void StartCluster(int nodes, bool moved_all = false) {
+    moved_all_ = moved_all;
     ClusterOptions o;
     o.nodes = nodes;
-    o.extra = Common();
+    o.extra = Common(moved_all);
     cluster_ = std::make_unique<Cluster>(std::move(o));
     ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
     for (size_t i = 0; i < cluster_->size(); i++) {
@@ -205,7 +211,7 @@ class ClusterApi : public ::testing::Test {
   }
   // A fourth node joining through node 0, with the same settings.
   ServerProcess& AddNode(const std::string& name) {
-    ServerConfig c = Common();
+    ServerConfig c = Common(moved_all_);
     int cport = PickFreePort();
     c.SetStr("listen", "cluster", "127.0.0.1:" + std::to_string(cport))
         .Set("cluster", "seeds", "[" + ServerConfig::Quote(cluster_->cluster_addr(0)) + "]")
@@ -238,6 +244,8 @@ class ClusterApi : public ::testing::Test {
   std::unique_ptr<Cluster> cluster_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<ServerProcess>> extra_;
+  bool moved_all_ = false;
+  void RunRedisPyAcrossAJoin(bool moved_all);
 };
 
 TEST_F(ClusterApi, SlotMapIsTheRingOnEveryNode) {
@@ -452,9 +460,103 @@ TEST_F(ClusterApi, OneMovedAfterAJoinThenServed) {
   EXPECT_TRUE(IsBulk((*c4)("GET", moved3), "c"));
 }
 
+// redis-py's RedisCluster built its map before n4 joined. It fetches CLUSTER SLOTS on a
+// connection it does not keep, so under the default rule it is never sent MOVED and keeps
+// its map (every request is still served); with cluster.redis_cluster_moved = "all" its
+// connection to n1 gets one MOVED for a slot that moved to n4, and redis-py routes that slot
+// to n4 from then on. Every SET and GET succeeds either way.
+TEST_F(ClusterApi, RedisPyAcrossAJoin) {
+  for (bool moved_all : {false, true}) {
+    SCOPED_TRACE(moved_all ? "redis_cluster_moved = all" : "redis_cluster_moved = fetched");
+    RunRedisPyAcrossAJoin(moved_all);
+    if (HasFatalFailure()) return;
+    extra_.clear();
+    conns_.clear();
+    cluster_.reset();
+  }
+}
+
+void ClusterApi::RunRedisPyAcrossAJoin(bool moved_all) {
+  StartCluster(3, moved_all);
+  auto before = FirstOwners(c(0));
+  auto plain = node(0).Connect(5000);  // opened before the join, never fetches a map
+  ASSERT_TRUE(IsStatus((*plain)("SET", "plain:warm", "x"), "OK"));
+  ServerProcess& n4 = AddNode("n4");
+  std::vector<std::string> args = {"/usr/bin/python3", std::string(DYNAKV_ITEST_SRC_DIR) + "/cluster_clients_join.py",
+                                   std::to_string(n4.port())};
+  for (int p : Ports()) args.push_back(std::to_string(p));
+  Piped py(args);
+  ASSERT_TRUE(py.ReadUntil("READY", 30s)) << py.output();
+  ASSERT_TRUE(n4.Start()) << n4.last_error();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (size_t i = 0; i < 3; i++) {
+          auto f = FirstOwners(c(i));
+          if (std::count(f.begin(), f.end(), "n4") == 0) return false;
+        }
+        return true;
+      },
+      10s, 50ms));
+  py.Line("go");
+  int code = -1;
+  ASSERT_TRUE(py.Finish(60s, &code)) << py.output();
+  EXPECT_EQ(code, 0) << py.output();
+  auto at = py.output().find("ROUTED ");
+  ASSERT_NE(at, std::string::npos) << py.output();
+  int routed = std::stoi(py.output().substr(at + 7));
+  std::printf("[clusterapi] redis-py across a join (moved_all=%d): %d keys routed to n4\n", moved_all, routed);
+  if (moved_all) {
+    EXPECT_GT(routed, 0) << "redis-py followed a MOVED to n4\n" << py.output();
+  } else {
+    EXPECT_EQ(routed, 0) << "no MOVED without a fetch on the connection\n" << py.output();
+  }
+  // A plain connection from before the join: one MOVED under "all", none under "fetched".
+  auto after = FirstOwners(c(0));
+  std::string moved = KeyWhere("pm:", [&](uint32_t p) { return before[p] == "n1" && after[p] == "n4"; });
+  ASSERT_FALSE(moved.empty());
+  if (moved_all) {
+    EXPECT_TRUE(IsErrorPrefix((*plain)("SET", moved, "x"), "MOVED "));
+  }
+  EXPECT_TRUE(IsStatus((*plain)("SET", moved, "x"), "OK"));
+}
+
+// ioredis's Cluster built its map before n4 joined. It fetches CLUSTER SLOTS on a duplicate
+// connection, so it needs cluster.redis_cluster_moved = "all": its connection to n1 then
+// gets one MOVED for a key of a slot that moved from n1 to n4, ioredis follows it and
+// refreshes its whole map, and every command succeeds.
+TEST_F(ClusterApi, IoredisFollowsMovedAcrossAJoin) {
+  StartCluster(3, /*moved_all=*/true);
+  std::string src = DYNAKV_ITEST_SRC_DIR, cache = DYNAKV_NODE_CLIENT_DIR;
+  ASSERT_TRUE(Runs({"bash", src + "/npm_install.sh", cache, "redis@4", "ioredis@5"}, 280s));
+  ServerProcess& n4 = AddNode("n4");
+  std::vector<std::string> args = {"env", "NODE_PATH=" + cache + "/node_modules", "node",
+                                   src + "/cluster_clients_join.js", std::to_string(n4.port())};
+  for (int p : Ports()) args.push_back(std::to_string(p));
+  Piped js(args);
+  ASSERT_TRUE(js.ReadUntil("READY", 30s)) << js.output();
+  ASSERT_TRUE(n4.Start()) << n4.last_error();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (size_t i = 0; i < 3; i++) {
+          auto f = FirstOwners(c(i));
+          if (std::count(f.begin(), f.end(), "n4") == 0) return false;
+        }
+        return true;
+      },
+      10s, 50ms));
+  js.Line("go");
+  int code = -1;
+  ASSERT_TRUE(js.Finish(60s, &code)) << js.output();
+  EXPECT_EQ(code, 0) << js.output();
+  std::printf("[clusterapi] ioredis across a join: %s\n", js.output().c_str());
+  auto at = js.output().find("ROUTED ");
+  ASSERT_NE(at, std::string::npos) << js.output();
+  EXPECT_GT(std::stoi(js.output().substr(at + 7)), 0) << "ioredis moved keys to n4 after MOVED\n" << js.output();
+}
+
 // Runs a command line (bounded); its output goes to the test log.
 ::testing::AssertionResult Runs(const std::vector<std::string>& args, std::chrono::milliseconds limit,
-                                std::string* out = nullptr) {
+                                std::string* out) {
   Piped p(args);
   int code = -1;
   bool finished = p.ok() && p.Finish(limit, &code);

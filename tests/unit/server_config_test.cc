@@ -247,6 +247,14 @@ TEST(ConfigTest, RedisClusterApiAndAdvertisedAddress) {
   EXPECT_NE(v.message().find("listen.advertise_redis"), std::string::npos) << v.message();
   w.advertise_redis = "192.0.2.7:6379";
   EXPECT_TRUE(Validate(w).ok());
+  EXPECT_EQ(w.redis_cluster_moved, "fetched");
+  w.redis_cluster_moved = "all";
+  EXPECT_TRUE(Validate(w).ok());
+  w.redis_cluster_moved = "some";
+  Status m = Validate(w);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("cluster.redis_cluster_moved"), std::string::npos) << m.message();
+  w.redis_cluster_moved = "fetched";
   for (const char* bad : {"0.0.0.0:6379", "[::]:6379", "nohostport", "h:0"}) {
     w.advertise_redis = bad;
     EXPECT_FALSE(Validate(w).ok()) << bad;

@@ -154,6 +154,8 @@ TEST(RedisCluster, MovedOnlyAfterARingChangeForSlotsWhoseFirstOwnerChanged) {
   EXPECT_EQ(*h.FirstOwner(5, 50), "n2");
   EXPECT_EQ(*h.FirstOwner(5, 100), "n1");
   EXPECT_EQ(h.FirstOwner(6, 100), nullptr);
+  EXPECT_TRUE(h.Has(5));
+  EXPECT_FALSE(h.Has(6));
   EXPECT_EQ(h.FirstOwner(5, 16384), nullptr);
   // Never fetched, or fetched at the current epoch: nothing to compare.
   EXPECT_FALSE(MovedDue(h, 0, 6, 100, "n4", "n1"));
