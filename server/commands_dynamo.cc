@@ -271,19 +271,38 @@ void CmdDynamo(CommandCtx& ctx) {
 
 constexpr const char* kClusterDisabled = "ERR This instance has cluster support disabled";
 
-// The ring as Redis Cluster clients see it, taken now; `fetch` marks the connection as
-// holding this map (the epoch MOVED compares against) and remembers its first owners.
-ClusterView TakeClusterView(CommandCtx& ctx, bool fetch) {
+// The ring as Redis Cluster clients see it, taken now.
+ClusterView TakeClusterView(CommandCtx& ctx) {
+  cluster::Node* node = ctx.node();
+  return MakeClusterView(ctx.server->config().node_id, node->Members(), node->RingRanges(),
+                         node->RingEpoch());
+}
+
+// CLUSTER SLOTS / SHARDS / NODES: the map, built once per view and RESP version
+// (MapReplyCache); the connection now holds it (the epoch MOVED compares against).
+void SendMap(CommandCtx& ctx, const char* what, void (*build)(RespWriter&, const ClusterView&)) {
   cluster::Node* node = ctx.node();
   uint64_t epoch = node->RingEpoch();
-  ClusterView v = MakeClusterView(ctx.server->config().node_id, node->Members(),
-                                  node->RingRanges(), epoch);
-  if (fetch && ctx.client) {
+  auto members = node->Members();
+  std::string sig = MapReplyCache::Signature(epoch, members);
+  std::string key = std::string(what) + "/" + std::to_string(ctx.reply.proto());
+  MapReplyCache& cache = ctx.server->map_replies();
+  const std::string* bytes = cache.Find(sig, key);
+  if (bytes == nullptr || !ctx.server->slot_history().Has(epoch)) {
+    ClusterView v = MakeClusterView(ctx.server->config().node_id, members, node->RingRanges(), epoch);
     ctx.server->slot_history().Remember(v);
-    ctx.client->slots_epoch = epoch;
+    if (bytes == nullptr) {
+      std::string out;
+      RespWriter w(&out, ctx.reply.proto());
+      build(w, v);
+      bytes = &cache.Put(sig, key, std::move(out));
+    }
   }
-  return v;
+  if (ctx.client) ctx.client->slots_epoch = epoch;
+  ctx.reply.SendRaw(*bytes);
 }
+
+void BuildNodes(RespWriter& w, const ClusterView& v) { w.Verbatim(ClusterNodesText(v)); }
 
 // CLUSTER subcommands: name and Redis arity (counting CLUSTER itself).
 struct ClusterSub {
@@ -374,20 +393,11 @@ void CmdCluster(CommandCtx& ctx) {
                                    " is not supported: dynakv places slots itself (use DYNAMO "
                                    "JOIN/LEAVE/REMOVE to change the members)");
   }
-  if (sub == "slots") {
-    ClusterView v = TakeClusterView(ctx, true);
-    return ctx.reply.Send([&](RespWriter& w) { WriteClusterSlots(w, v); });
-  }
-  if (sub == "shards") {
-    ClusterView v = TakeClusterView(ctx, true);
-    return ctx.reply.Send([&](RespWriter& w) { WriteClusterShards(w, v); });
-  }
-  if (sub == "nodes") {
-    std::string text = ClusterNodesText(TakeClusterView(ctx, true));
-    return ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
-  }
+  if (sub == "slots") return SendMap(ctx, "slots", WriteClusterSlots);
+  if (sub == "shards") return SendMap(ctx, "shards", WriteClusterShards);
+  if (sub == "nodes") return SendMap(ctx, "nodes", BuildNodes);
   if (sub == "info") {
-    std::string text = ClusterInfoText(TakeClusterView(ctx, false));
+    std::string text = ClusterInfoText(TakeClusterView(ctx));
     return ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
   }
   if (sub == "myid") {

@@ -248,6 +248,31 @@ const std::string* SlotHistory::FirstOwner(uint64_t epoch, uint32_t slot) const 
   return nullptr;
 }
 
+std::string MapReplyCache::Signature(uint64_t epoch,
+                                     const std::vector<cluster::MemberInfo>& members) {
+  std::string s = std::to_string(epoch);
+  for (const auto& m : members) {
+    s += '\0' + m.id + '\1' + m.status + '\1' + m.client_addr + '\1' + m.cluster_addr;
+  }
+  return s;
+}
+
+const std::string* MapReplyCache::Find(const std::string& signature,
+                                       const std::string& what) const {
+  if (signature != signature_) return nullptr;
+  auto it = replies_.find(what);
+  return it == replies_.end() ? nullptr : &it->second;
+}
+
+const std::string& MapReplyCache::Put(const std::string& signature, const std::string& what,
+                                      std::string bytes) {
+  if (signature != signature_) {
+    replies_.clear();
+    signature_ = signature;
+  }
+  return replies_[what] = std::move(bytes);
+}
+
 bool SlotHistory::Has(uint64_t epoch) const {
   for (const auto& e : entries_) {
     if (e.epoch == epoch) return true;

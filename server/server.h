@@ -136,6 +136,7 @@ class Server {
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
   SlotHistory& slot_history() { return slot_history_; }  // CLUSTER SLOTS fetches, for MOVED
+  MapReplyCache& map_replies() { return map_replies_; }   // CLUSTER SLOTS/SHARDS/NODES bytes
   uint64_t NowMs();   // monotonic
   uint64_t WallMs();  // unix ms
   size_t client_count() const { return clients_.size(); }
@@ -230,6 +231,7 @@ class Server {
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
   SlotHistory slot_history_;
+  MapReplyCache map_replies_;
   protocol::RespLimits resp_limits_;
 };
 

@@ -178,5 +178,28 @@ TEST(RedisCluster, MovedOnlyAfterARingChangeForSlotsWhoseFirstOwnerChanged) {
   EXPECT_TRUE(MovedDue(h, 5, 20, 50, "n2", "n1"));
 }
 
+TEST(RedisCluster, MapRepliesAreReusedWhileTheViewIsTheSame) {
+  std::vector<MemberInfo> members = {M("n1", 7001), M("n2", 7002)};
+  std::string sig = MapReplyCache::Signature(3, members);
+  MapReplyCache cache;
+  EXPECT_EQ(cache.Find(sig, "slots/2"), nullptr);
+  EXPECT_EQ(cache.Put(sig, "slots/2", "bytes2"), "bytes2");
+  cache.Put(sig, "slots/3", "bytes3");
+  ASSERT_NE(cache.Find(sig, "slots/2"), nullptr);
+  EXPECT_EQ(*cache.Find(sig, "slots/2"), "bytes2");
+  EXPECT_EQ(*cache.Find(sig, "slots/3"), "bytes3");
+  // Another epoch, or a member whose state or address changed, is another view.
+  EXPECT_EQ(cache.Find(MapReplyCache::Signature(4, members), "slots/2"), nullptr);
+  members[1].status = "down";
+  std::string down = MapReplyCache::Signature(3, members);
+  EXPECT_NE(down, sig);
+  EXPECT_EQ(cache.Find(down, "slots/2"), nullptr);
+  members[1].status = "up";
+  members[1].client_addr = "127.0.0.1:9999";
+  EXPECT_NE(MapReplyCache::Signature(3, members), sig);
+  cache.Put(down, "nodes/2", "n");
+  EXPECT_EQ(cache.Find(sig, "slots/2"), nullptr) << "a new view drops the old replies";
+}
+
 }  // namespace
 }  // namespace dynakv::server
