@@ -371,6 +371,40 @@ TEST_F(ClusterApi, SlotMapIsTheRingOnEveryNode) {
   EXPECT_TRUE(IsErrorPrefix(c(0)("CLUSTER", "ADDSLOTS", "1"), "ERR CLUSTER addslots is not supported"));
 }
 
+// A member that goes down is shown as Redis shows a failed node: "fail" in CLUSTER NODES,
+// left out of CLUSTER SLOTS as a replica (kept as a master), counted in cluster_slots_fail;
+// the cached map of the earlier view is not served again.
+TEST_F(ClusterApi, DownNodeIsShownFailed) {
+  StartCluster(3);
+  std::string slots_before = Describe(c(0)("CLUSTER", "SLOTS"));
+  std::string id3 = server::RedisNodeId("n3");
+  node(2).Kill();
+  ASSERT_TRUE(WaitUntil([&] { return Str(c(0)("CLUSTER", "NODES")).find(id3 + " ") != std::string::npos &&
+                                     Str(c(0)("CLUSTER", "NODES")).find("master,fail - ") != std::string::npos; },
+                        10s, 100ms))
+      << Str(c(0)("CLUSTER", "NODES"));
+  std::string nodes = Str(c(0)("CLUSTER", "NODES"));
+  auto line = nodes.substr(nodes.find(id3));
+  line = line.substr(0, line.find('\n'));
+  EXPECT_NE(line.find(" master,fail - 0 0 3 disconnected"), std::string::npos) << line;
+  Reply r = c(0)("CLUSTER", "SLOTS");
+  EXPECT_NE(Describe(r), slots_before);
+  std::vector<SlotRow> rows;
+  std::string why;
+  ASSERT_TRUE(ParseSlots(r, &rows, &why)) << why;
+  int port3 = node(2).port();
+  long long fail = 0;
+  for (auto& row : rows) {
+    bool master3 = row.nodes[0].first == port3;
+    EXPECT_EQ(row.nodes.size(), master3 ? 3u : 2u);
+    for (size_t j = 1; j < row.nodes.size(); j++) EXPECT_NE(row.nodes[j].first, port3);
+    if (master3) fail += row.last - row.first + 1;
+  }
+  EXPECT_GT(fail, 0);
+  EXPECT_NE(Str(c(0)("CLUSTER", "INFO")).find("cluster_slots_fail:" + std::to_string(fail) + "\r\n"),
+            std::string::npos);
+}
+
 TEST_F(ClusterApi, KeysInSlotAreThisReplicasLiveKeys) {
   StartCluster(3);
   std::set<std::string> want;
