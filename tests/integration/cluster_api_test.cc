@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,7 +101,7 @@ std::string KeyWhere(const std::string& prefix, Pred pred) {
 }
 
 // A child process with its stdin and stdout on pipes (redis-cli -c in its line mode), stopped
-// by PID in the destructor.
+// by PID in the destructor (and killed with the test process: PR_SET_PDEATHSIG).
 class Piped {
  public:
   explicit Piped(const std::vector<std::string>& argv) {
@@ -108,6 +109,7 @@ class Piped {
     if (pipe(in) != 0 || pipe(out) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test (redis-server, node, ...)
       dup2(in[0], 0);
       dup2(out[1], 1);
       dup2(out[1], 2);
