@@ -25,6 +25,7 @@ namespace dynakv::cluster {
 struct Node::Impl {
   NodeContext ctx;
   uint64_t incarnation = 0;  // as persisted under kIncarnationKey
+  uint64_t ring_epoch = 1;   // Node::RingEpoch
   Forwarder forwarder{&ctx};
   Hints hints{&ctx};
   ReadCoordinator reads{&ctx, &forwarder};
@@ -74,6 +75,7 @@ struct Node::Impl {
     std::optional<PartitionRing> old;
     if (plan_handoff) old = ctx.placement.ring();
     if (!ctx.placement.Rebuild(ctx.membership.RingMembers())) return;
+    ++ring_epoch;
     PersistMembers();
     if (old) handoff.OnRingChanged(*old);
   }
@@ -525,6 +527,21 @@ Status Node::ScanLocal(std::string_view start_after, size_t limit,
                        const std::function<bool(std::string_view, const Record&)>& visit) {
   return impl_->ctx.store.Scan(start_after, limit, visit);
 }
+Status Node::LivePartitionKeys(uint32_t p, size_t limit, std::vector<std::string>* keys,
+                               uint64_t* count) {
+  *count = 0;
+  if (p >= kPartitions) return Status::Invalid("partition out of range");
+  uint64_t now_ms = impl_->ctx.clock->WallMs();
+  // The engine sees the pending batch too, so a write this loop iteration made is counted.
+  return impl_->ctx.engine->Scan(
+      PartitionBegin(p), PartitionEnd(p), 0, [&](std::string_view k, std::string_view v) {
+        Record rec;
+        if (!DecodeRecord(v, &rec).ok() || IsDeleted(rec, now_ms)) return true;
+        ++*count;
+        if (keys != nullptr && keys->size() < limit) keys->emplace_back(ClientKeyOf(k));
+        return true;
+      });
+}
 uint64_t Node::LocalKeyCountEstimate() { return impl_->ctx.store.key_count(); }
 uint64_t Node::LocalLiveKeyCount() const { return impl_->ctx.store.live_count(); }
 uint64_t Node::ExpiringWrites() const { return impl_->ctx.store.expiring_writes(); }
@@ -582,6 +599,12 @@ std::vector<Node::PartitionRange> Node::RingRanges() const {
     out.push_back({p, p, pl.OwnersOf(p)});
   }
   return out;
+}
+uint64_t Node::RingEpoch() const { return impl_->ring_epoch; }
+const std::string& Node::FirstOwner(uint32_t p) const {
+  static const std::string kNone;
+  auto owners = impl_->ctx.placement.Owners(p);
+  return owners.empty() ? kNone : impl_->ctx.placement.IdAt(owners[0]);
 }
 std::vector<Node::TransferInfo> Node::Transfers() const { return impl_->handoff.Transfers(); }
 uint32_t Node::PartitionsOwned() const {

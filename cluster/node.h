@@ -146,6 +146,11 @@ class Node {
   // `limit` (0 = all) of them; the visitor returns false to stop.
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit);
+  // CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: this replica's live keys in partition p (one
+  // range of the engine, so O(records of p)). *count gets how many there are; `keys`, if
+  // given, the first `limit` of them in key order.
+  Status LivePartitionKeys(uint32_t p, size_t limit, std::vector<std::string>* keys,
+                           uint64_t* count);
   uint64_t LocalKeyCountEstimate();  // local records, tombstones included
   // Local records whose value was live when last written (what DBSIZE counts: like Redis,
   // a key whose TTL passed counts until it is reaped). O(1).
@@ -212,6 +217,13 @@ class Node {
     bool operator==(const PartitionRange&) const = default;
   };
   std::vector<PartitionRange> RingRanges() const;
+  // Counts the ring changes this node has seen: 1 at start, +1 whenever the preference
+  // lists may have changed (a member joined, left, was removed, changed weight or zone).
+  // The server compares it per connection to send MOVED after a change (README,
+  // "Cluster-aware clients"); O(1).
+  uint64_t RingEpoch() const;
+  // The first owner (coordinator) of partition p: an id, or "" on an empty (standalone) ring.
+  const std::string& FirstOwner(uint32_t p) const;
   uint32_t PartitionsOwned() const;  // partitions this node holds a replica of
 
   // Ownership handoff: this node's outbound partition transfers, active and pending.

@@ -253,6 +253,11 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (c->subscriptions > 0 && c->proto == 2 && !(spec->flags & kCmdPubSubOk)) {
     return ReplyPubSubOnly(ctx, *spec);
   }
+  // Nothing but this compare unless the client fetched a slot map (redis_cluster_api).
+  if (c->slots_epoch != 0 && spec->first_key > 0 && RedirectIfMoved(ctx, *spec)) {
+    FlagTransactionError(c.get());  // as Redis Cluster: a MOVED while queuing aborts EXEC
+    return;
+  }
   if (c->in_multi && QueueIfInMulti(ctx, spec)) return;
   {
     OwnerScope owner(this, c);

@@ -81,6 +81,14 @@ void ClearTransaction(Client* c);
 void RegisterBits(std::vector<CommandSpec>* t);  // commands_bits.cc: bits, LCS, SORT
 void RegisterPubSub(std::vector<CommandSpec>* t);
 
+// cluster.redis_cluster_api: a connection that fetched the slot map before the ring changed
+// gets one MOVED for a key whose slot's first owner changed (README, "Cluster-aware
+// clients"). Replies and returns true when it did. Defined in commands_dynamo.cc.
+bool RedirectIfMoved(CommandCtx& ctx, const CommandSpec& spec);
+// cluster.redis_cluster_moved = "all": a new RESP connection counts as holding the current
+// map (so it gets MOVED after the next ring change). Defined in commands_dynamo.cc.
+void TreatAsFetched(Server* server, Client* c);
+
 }  // namespace dynakv::server
 
 namespace dynakv::server {

@@ -1,8 +1,11 @@
-// server/commands_dynamo.cc: the causal client API (DGET / DPUT / DDEL) and cluster
-// administration (DYNAMO ...), per the README, "Commands".
+// server/commands_dynamo.cc: the causal client API (DGET / DPUT / DDEL), cluster
+// administration (DYNAMO ...), per the README, "Commands", and the Redis Cluster API for
+// cluster-aware clients (CLUSTER ..., READONLY, MOVED; README, "Cluster-aware clients").
 #include "server/commands.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "cluster/partition_ring.h"
 
@@ -264,20 +267,213 @@ void CmdDynamo(CommandCtx& ctx) {
                           "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS.");
 }
 
-// CLUSTER KEYSLOT key: the key's partition, which is its Redis Cluster hash slot (the ring
-// has 16384 partitions; DYNAMO RING lists their owners). Other CLUSTER subcommands belong to
-// Redis Cluster mode, which dynakv does not speak (yet).
+// ---- Redis Cluster API (cluster.redis_cluster_api; README, "Cluster-aware clients") -------
+
+constexpr const char* kClusterDisabled = "ERR This instance has cluster support disabled";
+
+// The ring as Redis Cluster clients see it, taken now.
+ClusterView TakeClusterView(CommandCtx& ctx) {
+  cluster::Node* node = ctx.node();
+  return MakeClusterView(ctx.server->config().node_id, node->Members(), node->RingRanges(),
+                         node->RingEpoch());
+}
+
+// CLUSTER SLOTS / SHARDS / NODES: the map, built once per view and RESP version
+// (MapReplyCache); the connection now holds it (the epoch MOVED compares against).
+void SendMap(CommandCtx& ctx, const char* what, void (*build)(RespWriter&, const ClusterView&)) {
+  cluster::Node* node = ctx.node();
+  uint64_t epoch = node->RingEpoch();
+  auto members = node->Members();
+  std::string sig = MapReplyCache::Signature(epoch, members);
+  std::string key = std::string(what) + "/" + std::to_string(ctx.reply.proto());
+  MapReplyCache& cache = ctx.server->map_replies();
+  const std::string* bytes = cache.Find(sig, key);
+  if (bytes == nullptr || !ctx.server->slot_history().Has(epoch)) {
+    ClusterView v = MakeClusterView(ctx.server->config().node_id, members, node->RingRanges(), epoch);
+    ctx.server->slot_history().Remember(v);
+    if (bytes == nullptr) {
+      std::string out;
+      RespWriter w(&out, ctx.reply.proto());
+      build(w, v);
+      bytes = &cache.Put(sig, key, std::move(out));
+    }
+  }
+  if (ctx.client) ctx.client->slots_epoch = epoch;
+  ctx.reply.SendRaw(*bytes);
+}
+
+void BuildNodes(RespWriter& w, const ClusterView& v) { w.Verbatim(ClusterNodesText(v)); }
+
+// CLUSTER subcommands: name and Redis arity (counting CLUSTER itself).
+struct ClusterSub {
+  const char* name;
+  int arity;
+  bool supported;
+};
+constexpr ClusterSub kClusterSubs[] = {
+    {"countkeysinslot", 3, true}, {"getkeysinslot", 4, true}, {"help", 2, true},
+    {"info", 2, true},            {"keyslot", 3, true},       {"myid", 2, true},
+    {"nodes", 2, true},           {"shards", 2, true},        {"slots", 2, true},
+    // Redis Cluster's own administration: dynakv places slots itself.
+    {"addslots", -3, false},      {"addslotsrange", -4, false}, {"bumpepoch", 2, false},
+    {"count-failure-reports", 3, false}, {"delslots", -3, false}, {"delslotsrange", -4, false},
+    {"failover", -2, false},      {"flushslots", 2, false},   {"forget", 3, false},
+    {"links", 2, false},          {"meet", -4, false},        {"replicas", 3, false},
+    {"replicate", 3, false},      {"reset", -2, false},       {"saveconfig", 2, false},
+    {"set-config-epoch", 3, false}, {"setslot", -4, false},   {"slaves", 3, false},
+};
+
+// Parses a slot number the way Redis's getSlotOrReply does. False after replying.
+bool ParseSlot(CommandCtx& ctx, const std::string& text, int64_t* slot, const char* range_err) {
+  if (!ParseInt64(text, slot)) {
+    ReplyErr(ctx.reply, "ERR value is not an integer or out of range");
+    return false;
+  }
+  if (*slot < 0 || *slot >= int64_t(cluster::kPartitions)) {
+    ReplyErr(ctx.reply, range_err);
+    return false;
+  }
+  return true;
+}
+
+// CLUSTER ...: KEYSLOT always (the key's partition is its hash slot); with
+// cluster.redis_cluster_api the slot map (SLOTS, SHARDS, NODES), INFO, MYID and this
+// replica's keys of a slot; without it, what a standalone Redis answers.
 void CmdCluster(CommandCtx& ctx) {
   std::string sub = Lower(ctx.args[1]);
-  if (sub == "keyslot" && ctx.args.size() == 3) {
+  const ClusterSub* spec = nullptr;
+  for (const auto& cs : kClusterSubs) {
+    if (sub == cs.name) spec = &cs;
+  }
+  if (spec == nullptr) {
+    return ReplyErr(ctx.reply, "ERR unknown subcommand '" + ctx.args[1].substr(0, 128) +
+                                   "'. Try CLUSTER HELP.");
+  }
+  int argc = int(ctx.args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    return ReplyErr(ctx.reply, "ERR wrong number of arguments for 'cluster|" + sub + "' command");
+  }
+  if (sub == "keyslot") {
     int64_t slot = cluster::KeyPartition(ctx.args[2]);
     return ctx.reply.Send([&](RespWriter& w) { w.Int(slot); });
   }
-  ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try CLUSTER KEYSLOT key (the partition of a key; DYNAMO RING lists owners).");
+  if (sub == "help") {
+    static const char* kHelp[] = {
+        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "COUNTKEYSINSLOT <slot>",
+        "    Return the number of keys in <slot> held by this node's replica.",
+        "GETKEYSINSLOT <slot> <count>",
+        "    Return key names stored by this node's replica in a slot.",
+        "INFO",
+        "    Return information about the cluster.",
+        "KEYSLOT <key>",
+        "    Return the hash slot for <key> (the key's dynakv partition).",
+        "MYID",
+        "    Return the node id.",
+        "NODES",
+        "    Return the cluster configuration seen by this node (every node a master of the",
+        "    slots it coordinates).",
+        "SHARDS",
+        "    Return slot ranges grouped by preference list, with their nodes.",
+        "SLOTS",
+        "    Return slot ranges: start, end, then the preference list (first owner first).",
+        "HELP",
+        "    Print this help.",
+        "Only KEYSLOT and HELP work unless cluster.redis_cluster_api is on; membership is",
+        "managed with DYNAMO JOIN/LEAVE/REMOVE.",
+    };
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(std::size(kHelp));
+      for (const char* line : kHelp) w.Simple(line);
+    });
+  }
+  if (!ctx.server->config().redis_cluster_api) return ReplyErr(ctx.reply, kClusterDisabled);
+  if (!spec->supported) {
+    return ReplyErr(ctx.reply, "ERR CLUSTER " + Lower(ctx.args[1]) +
+                                   " is not supported: dynakv places slots itself (use DYNAMO "
+                                   "JOIN/LEAVE/REMOVE to change the members)");
+  }
+  if (sub == "slots") return SendMap(ctx, "slots", WriteClusterSlots);
+  if (sub == "shards") return SendMap(ctx, "shards", WriteClusterShards);
+  if (sub == "nodes") return SendMap(ctx, "nodes", BuildNodes);
+  if (sub == "info") {
+    std::string text = ClusterInfoText(TakeClusterView(ctx));
+    return ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
+  }
+  if (sub == "myid") {
+    std::string id = RedisNodeId(ctx.server->config().node_id);
+    return ctx.reply.Send([&](RespWriter& w) { w.Bulk(id); });
+  }
+  if (sub == "countkeysinslot") {
+    int64_t slot;
+    if (!ParseSlot(ctx, ctx.args[2], &slot, "ERR Invalid slot")) return;
+    uint64_t count = 0;
+    Status st = ctx.node()->LivePartitionKeys(uint32_t(slot), 0, nullptr, &count);
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+    return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(count)); });
+  }
+  if (sub == "getkeysinslot") {
+    int64_t slot, max;
+    if (!ParseInt64(ctx.args[2], &slot) || !ParseInt64(ctx.args[3], &max)) {
+      return ReplyErr(ctx.reply, "ERR value is not an integer or out of range");
+    }
+    if (slot < 0 || slot >= int64_t(cluster::kPartitions) || max < 0) {
+      return ReplyErr(ctx.reply, "ERR Invalid slot or number of keys");
+    }
+    std::vector<std::string> keys;
+    uint64_t count = 0;
+    Status st = ctx.node()->LivePartitionKeys(uint32_t(slot), size_t(std::min<int64_t>(max, 1 << 20)),
+                                              &keys, &count);
+    if (!st.ok()) return ReplyStatus(ctx.reply, st);
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(keys.size());
+      for (auto& k : keys) w.Bulk(k);
+    });
+  }
+}
+
+// READONLY / READWRITE / ASKING: accepted (every node serves reads and writes of every
+// slot, and there are no slot migrations to ask about).
+void CmdClusterOk(CommandCtx& ctx) {
+  if (!ctx.server->config().redis_cluster_api) return ReplyErr(ctx.reply, kClusterDisabled);
+  ctx.reply.Send([](RespWriter& w) { w.Ok(); });
 }
 
 }  // namespace
+
+void TreatAsFetched(Server* server, Client* c) {
+  cluster::Node* node = server->node();
+  uint64_t epoch = node->RingEpoch();
+  if (!server->slot_history().Has(epoch)) {  // once per epoch: O(partitions)
+    server->slot_history().Remember(
+        MakeClusterView(server->config().node_id, node->Members(), node->RingRanges(), epoch));
+  }
+  c->slots_epoch = epoch;
+}
+
+bool RedirectIfMoved(CommandCtx& ctx, const CommandSpec& spec) {
+  Client* c = ctx.client.get();
+  cluster::Node* node = ctx.node();
+  uint64_t now = node->RingEpoch();
+  if (c->slots_epoch == now || size_t(spec.first_key) >= ctx.args.size()) return false;
+  uint32_t slot = cluster::KeyPartition(ctx.args[size_t(spec.first_key)]);
+  const std::string& first = node->FirstOwner(slot);
+  const std::string& self = ctx.server->config().node_id;
+  if (!MovedDue(ctx.server->slot_history(), c->slots_epoch, now, slot, first, self)) return false;
+  std::string target;
+  for (const auto& m : node->Members()) {
+    if (m.id == first) target = m.client_addr;
+  }
+  if (target.empty()) return false;
+  // Once: the client refreshes its map now (or, like redis-py, moves this slot), and keys
+  // it sends here afterwards are served, wherever their slots went.
+  c->slots_epoch = now;
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(target, &host, &port).ok()) return false;
+  ReplyErr(ctx.reply, "MOVED " + std::to_string(slot) + " " + host + ":" + std::to_string(port));
+  return true;
+}
 
 void RegisterDynamo(std::vector<CommandSpec>* t) {
   t->insert(t->end(), {
@@ -286,6 +482,9 @@ void RegisterDynamo(std::vector<CommandSpec>* t) {
                           {"ddel", -3, kCmdWrite, CmdDdel, 1, 1, 1},
                           {"dynamo", -2, kCmdAdmin, CmdDynamo, 0, 0, 0},
                           {"cluster", -2, kCmdReadonly, CmdCluster, 0, 0, 0},
+                          {"readonly", 1, kCmdFast, CmdClusterOk, 0, 0, 0},
+                          {"readwrite", 1, kCmdFast, CmdClusterOk, 0, 0, 0},
+                          {"asking", 1, kCmdFast, CmdClusterOk, 0, 0, 0},
                       });
 }
 

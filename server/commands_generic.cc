@@ -437,6 +437,9 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
     os << "# CPU\r\nused_cpu_sys:" << ru.ru_stime.tv_sec << "." << ru.ru_stime.tv_usec / 1000
        << "\r\nused_cpu_user:" << ru.ru_utime.tv_sec << "." << ru.ru_utime.tv_usec / 1000 << "\r\n\r\n";
   }
+  if (want("cluster")) {
+    os << "# Cluster\r\ncluster_enabled:" << (c.redis_cluster_api ? 1 : 0) << "\r\n\r\n";
+  }
   if (want("keyspace")) {
     os << "# Keyspace\r\n";
     uint64_t keys = KeyCount(s);

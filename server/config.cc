@@ -32,6 +32,7 @@ const std::vector<Option>& Options() {
       {"node.data_dir", "dir", Type::kString, "data directory (LMDB files, incarnation)", F(&Config::data_dir)},
       {"listen.redis", "bind", Type::kString, "RESP listen address host:port", F(&Config::redis_addr)},
       {"listen.memcache", nullptr, Type::kString, "memcached listen address; \"\" disables", F(&Config::memcache_addr)},
+      {"listen.advertise_redis", nullptr, Type::kString, "RESP address host:port shown to clients and peers (DYNAMO MEMBERS, CLUSTER SLOTS, MOVED); \"\" = listen.redis, which must then not be a wildcard (0.0.0.0, ::) when cluster.redis_cluster_api is on", F(&Config::advertise_redis)},
       {"listen.cluster", nullptr, Type::kString, "inter-node listen address; \"\" = standalone", F(&Config::cluster_addr)},
       {"cluster.seeds", "seeds", Type::kStringList, "cluster addresses to join through (comma-separated on the command line)", F(&Config::seeds)},
       {"cluster.gossip_interval_ms", nullptr, Type::kInt, "gossip period", F(&Config::gossip_interval_ms)},
@@ -42,6 +43,8 @@ const std::vector<Option>& Options() {
       {"cluster.auto_commit", nullptr, Type::kBool, "membership changes (DYNAMO JOIN/LEAVE/REMOVE/REPLACE) take effect at once; false: they wait for DYNAMO COMMIT (review with DYNAMO PLAN)", F(&Config::auto_commit)},
       {"cluster.handoff_concurrency", nullptr, Type::kInt, "partition transfer streams a node runs at once when the ring changes (1..64)", F(&Config::handoff_concurrency)},
       {"cluster.handoff_rate_mb", nullptr, Type::kInt, "handoff send budget per node, MB/s (1..100000)", F(&Config::handoff_rate_mb)},
+      {"cluster.redis_cluster_api", nullptr, Type::kBool, "act as a Redis Cluster node for cluster-aware clients: CLUSTER SLOTS/SHARDS/NODES/INFO, READONLY, MOVED after ring changes (README, \"Cluster-aware clients\")", F(&Config::redis_cluster_api)},
+      {"cluster.redis_cluster_moved", nullptr, Type::kString, "with redis_cluster_api, who may get one MOVED after a ring change: fetched (connections that fetched a slot map) | all (every RESP connection: for clients that fetch maps on connections of their own, like redis-py and ioredis)", F(&Config::redis_cluster_moved)},
       {"replication.n", "n", Type::kInt, "replicas per key", F(&Config::n)},
       {"replication.r", "r", Type::kInt, "default read quorum", F(&Config::r)},
       {"replication.w", "w", Type::kInt, "default write quorum", F(&Config::w)},
@@ -150,6 +153,10 @@ Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
   return Status::OK();
 }
 
+std::string AdvertisedRedisAddr(const Config& cfg) {
+  return cfg.advertise_redis.empty() ? cfg.redis_addr : cfg.advertise_redis;
+}
+
 Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) {
   toml::table tbl;
   try {
@@ -220,6 +227,22 @@ Status Validate(const Config& c) {
   std::string h;
   int p;
   if (Status s = SplitHostPort(c.redis_addr, &h, &p); !s.ok()) return bad("listen.redis", s.message());
+  if (!c.advertise_redis.empty()) {
+    if (Status s = SplitHostPort(c.advertise_redis, &h, &p); !s.ok()) return bad("listen.advertise_redis", s.message());
+    if (h.empty() || h == "0.0.0.0" || h == "::" || p == 0) {
+      return bad("listen.advertise_redis", "must name a host and port clients can reach, not a wildcard");
+    }
+  } else if (c.redis_cluster_api) {
+    SplitHostPort(c.redis_addr, &h, &p).ok();
+    if (h.empty() || h == "0.0.0.0" || h == "::" || p == 0) {
+      return bad("listen.advertise_redis", "must be set when listen.redis ('" + c.redis_addr +
+                                               "') is a wildcard or port 0 and cluster.redis_cluster_api is on: "
+                                               "clients are sent to this address");
+    }
+  }
+  if (c.redis_cluster_moved != "fetched" && c.redis_cluster_moved != "all") {
+    return bad("cluster.redis_cluster_moved", "must be fetched or all");
+  }
   if (!c.memcache_addr.empty()) {
     if (Status s = SplitHostPort(c.memcache_addr, &h, &p); !s.ok()) return bad("listen.memcache", s.message());
   }

@@ -26,6 +26,9 @@ struct Config {
   std::string redis_addr = "127.0.0.1:6379";
   std::string memcache_addr;  // "" disables the memcached listener
   std::string cluster_addr;   // "" = standalone node (no inter-node listener)
+  // The RESP address other nodes show clients (DYNAMO MEMBERS, CLUSTER SLOTS, MOVED);
+  // "" = listen.redis. Must name a real host when listen.redis binds 0.0.0.0 or [::].
+  std::string advertise_redis;
   // [cluster]
   std::vector<std::string> seeds;
   int64_t gossip_interval_ms = 200;
@@ -36,6 +39,10 @@ struct Config {
   bool auto_commit = true;          // membership changes at once; false = staged (PLAN/COMMIT)
   int64_t handoff_concurrency = 2;  // partition transfer streams at once (Riak's transfer_limit)
   int64_t handoff_rate_mb = 32;     // handoff send budget, MB/s
+  bool redis_cluster_api = false;   // answer CLUSTER SLOTS/NODES/... as a Redis Cluster node
+  // Which connections may get MOVED after a ring change: "fetched" (those that fetched a
+  // slot map) or "all" (every RESP connection, as if it fetched one when it connected).
+  std::string redis_cluster_moved = "fetched";
   // [replication]
   int64_t n = 1, r = 1, w = 1;
   // [storage]
@@ -80,5 +87,8 @@ std::string HelpText();
 
 // "host:port" -> parts. Invalid on a malformed address.
 Status SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+// The RESP address this node advertises: listen.advertise_redis, or else listen.redis.
+std::string AdvertisedRedisAddr(const Config& cfg);
 
 }  // namespace dynakv::server

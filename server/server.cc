@@ -148,7 +148,7 @@ Status Server::Init() {
   cluster::NodeConfig nc;
   nc.id = cfg_.node_id;
   nc.cluster_addr = cfg_.cluster_addr;
-  nc.client_addr = cfg_.redis_addr;
+  nc.client_addr = AdvertisedRedisAddr(cfg_);
   nc.seeds = cfg_.seeds;
   nc.weight = uint32_t(cfg_.weight);
   nc.zone = cfg_.zone;
@@ -276,6 +276,9 @@ void Server::OnNewConnection(uv_stream_t* listener, int status) {
   c->id = self->next_client_id_++;
   c->authed = self->cfg_.requirepass.empty();
   c->created_ms = c->last_active_ms = self->NowMs();
+  if (c->protocol == Protocol::kResp && self->cfg_.redis_cluster_api && self->cfg_.redis_cluster_moved == "all") {
+    TreatAsFetched(self, c.get());
+  }
   sockaddr_storage peer;
   int len = sizeof(peer);
   if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {

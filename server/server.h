@@ -29,6 +29,7 @@
 #include "protocol/resp.h"
 #include "server/config.h"
 #include "server/pubsub.h"
+#include "server/redis_cluster.h"
 #include "storage/engine.h"
 
 namespace dynakv::server {
@@ -79,6 +80,9 @@ struct Client : std::enable_shared_from_this<Client> {
   uint64_t created_ms = 0, last_active_ms = 0;
   const char* last_cmd = nullptr;    // static name of the last command run (CLIENT LIST)
   const CommandSpec* last_spec = nullptr;  // the last command looked up (see Dispatch)
+  // Ring epoch of the last slot map this connection fetched (CLUSTER SLOTS/SHARDS/NODES;
+  // only with cluster.redis_cluster_api); 0 = none, and then MOVED is never considered.
+  uint64_t slots_epoch = 0;
 
   protocol::RespParser parser;
   std::vector<std::string> args;
@@ -176,6 +180,8 @@ class Server {
     return uint64_t(c.subscriptions > 0 ? cfg_.client_output_buffer_limit_pubsub
                                         : cfg_.client_output_buffer_limit);
   }
+  SlotHistory& slot_history() { return slot_history_; }  // CLUSTER SLOTS fetches, for MOVED
+  MapReplyCache& map_replies() { return map_replies_; }   // CLUSTER SLOTS/SHARDS/NODES bytes
   uint64_t NowMs();   // monotonic
   uint64_t WallMs();  // unix ms
   size_t client_count() const { return clients_.size(); }
@@ -278,6 +284,8 @@ class Server {
   uint64_t reaper_ticks_ = 0;
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
+  SlotHistory slot_history_;
+  MapReplyCache map_replies_;
   protocol::RespLimits resp_limits_;
   std::vector<std::function<bool()>> pollers_;
   PubSub pubsub_;

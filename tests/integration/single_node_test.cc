@@ -399,8 +399,16 @@ TEST_F(SingleNode, ClusterKeyslotIsTheRedisHashSlot) {
   EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "somekey"), 11058));
   EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "foo{hash_tag}"), 2515));
   EXPECT_TRUE(IsInt(c()("CLUSTER", "KEYSLOT", "{hash_tag}bar"), 2515));
-  Reply bad = c()("CLUSTER", "NODES");
-  ASSERT_TRUE(bad && bad->type == REDIS_REPLY_ERROR) << Describe(bad);
+  // Without cluster.redis_cluster_api the rest answers as a standalone Redis does.
+  EXPECT_TRUE(IsError(c()("CLUSTER", "NODES"), "ERR This instance has cluster support disabled"));
+  EXPECT_TRUE(IsError(c()("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled"));
+  EXPECT_TRUE(IsError(c()("READONLY"), "ERR This instance has cluster support disabled"));
+  EXPECT_TRUE(IsError(c()("ASKING"), "ERR This instance has cluster support disabled"));
+  EXPECT_TRUE(IsError(c()("CLUSTER", "NOPE"), "ERR unknown subcommand 'NOPE'. Try CLUSTER HELP."));
+  EXPECT_TRUE(IsError(c()("CLUSTER", "KEYSLOT"), "ERR wrong number of arguments for 'cluster|keyslot' command"));
+  Reply inf = c()("INFO", "cluster");
+  ASSERT_TRUE(inf && inf->type == REDIS_REPLY_STRING) << Describe(inf);
+  EXPECT_EQ(std::string(inf->str, inf->len), "# Cluster\r\ncluster_enabled:0\r\n");
 }
 
 TEST_F(SingleNode, KeysScanDbsizeFlushall) {

@@ -140,20 +140,7 @@ done
 log "redis-py: ok"
 
 # ---- ioredis and node-redis ----------------------------------------------------------------
-command -v npm >/dev/null || fail "npm not installed"
-mkdir -p "$NODE_DIR"
-(
-  exec 9>"$NODE_DIR/.install.lock"
-  flock -w 300 9 || exit 1
-  [[ -f "$NODE_DIR/package.json" ]] || echo '{"name":"dynakv-node-client","private":true}' >"$NODE_DIR/package.json"
-  need=()
-  [[ -f "$NODE_DIR/node_modules/redis/package.json" ]] || need+=(redis@4)
-  [[ -f "$NODE_DIR/node_modules/ioredis/package.json" ]] || need+=(ioredis@5)
-  if [[ ${#need[@]} -gt 0 ]]; then
-    log "npm install ${need[*]} into $NODE_DIR (first run; cached afterwards)"
-    timeout 240 npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error "${need[@]}" >&2
-  fi
-) || fail "npm install failed"
+bash "$(dirname "$0")/npm_install.sh" "$NODE_DIR" redis@4 ioredis@5 || fail "npm install failed"
 
 for port in "${RPORTS[2]}" "$SPORT"; do
   NODE_PATH="$NODE_DIR/node_modules" timeout 60 node - "$port" <<'EOF' || fail "ioredis/node-redis multi on $port"

@@ -257,6 +257,52 @@ TEST(NodeTest, MembershipConverges) {
   }
 }
 
+// The Redis Cluster API's view (server/redis_cluster.h): RingEpoch moves on a ring change
+// and only then, FirstOwner is the first node of each DYNAMO RING run, and
+// LivePartitionKeys lists a replica's live keys of one partition.
+TEST(NodeTest, RingEpochFirstOwnerAndPartitionKeys) {
+  Cluster c;
+  Boot(c, 3);
+  Node* n1 = c.node("n1");
+  uint64_t epoch = n1->RingEpoch();
+  EXPECT_GT(epoch, 1u) << "the peers joined n1's ring";
+  c.RunFor(1000);
+  EXPECT_EQ(n1->RingEpoch(), epoch) << "gossip that changes no owner changes no epoch";
+  for (const auto& r : n1->RingRanges()) {
+    ASSERT_EQ(n1->FirstOwner(r.first), r.owners.at(0));
+    ASSERT_EQ(n1->FirstOwner(r.last), r.owners.at(0));
+  }
+  c.Add(c.Config("n4"));
+  c.RunFor(1500);
+  EXPECT_GT(n1->RingEpoch(), epoch) << "a join changes the ring";
+  size_t firsts = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) firsts += n1->FirstOwner(p) == "n4";
+  EXPECT_GT(firsts, 2000u) << "n4 coordinates about a quarter of the slots";
+
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(Put(c, n1, "{pk}" + std::to_string(i), "v").status.ok());
+  WriteRequest del;
+  del.op = OpKind::kDelete;
+  ASSERT_TRUE(DoWrite(c, n1, "{pk}3", std::move(del)).status.ok());
+  uint32_t p = KeyPartition("{pk}0");
+  auto owners = n1->PreferenceList("{pk}0");
+  ASSERT_EQ(owners.size(), 3u);
+  for (const auto& id : {"n1", "n2", "n3", "n4"}) {
+    std::vector<std::string> keys;
+    uint64_t count = 0;
+    ASSERT_TRUE(c.node(id)->LivePartitionKeys(p, 5, &keys, &count).ok());
+    bool owner = std::find(owners.begin(), owners.end(), id) != owners.end();
+    EXPECT_EQ(count, owner ? 11u : 0u) << id;
+    EXPECT_EQ(keys.size(), owner ? 5u : 0u) << id;
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+    EXPECT_EQ(std::find(keys.begin(), keys.end(), "{pk}3"), keys.end()) << "deleted";
+    uint64_t other = 1;
+    ASSERT_TRUE(c.node(id)->LivePartitionKeys((p + 1) % kPartitions, 5, nullptr, &other).ok());
+    EXPECT_EQ(other, 0u);
+  }
+  uint64_t none = 0;
+  EXPECT_FALSE(n1->LivePartitionKeys(kPartitions, 1, nullptr, &none).ok());
+}
+
 TEST(NodeTest, FreshNodeJoiningThroughASeedIsSeenByAll) {
   Cluster c;
   Boot(c, 3);

@@ -222,5 +222,44 @@ TEST(ConfigTest, ElasticClusterKeys) {
   EXPECT_FALSE(Validate(h).ok());
 }
 
+TEST(ConfigTest, RedisClusterApiAndAdvertisedAddress) {
+  Config c;
+  EXPECT_FALSE(c.redis_cluster_api);
+  EXPECT_EQ(c.advertise_redis, "");
+  EXPECT_EQ(AdvertisedRedisAddr(c), c.redis_addr);
+  ASSERT_TRUE(ApplyToml("[cluster]\nredis_cluster_api = true\n[listen]\n"
+                        "advertise_redis = \"10.1.2.3:7000\"\n", "r.toml", &c).ok());
+  EXPECT_TRUE(c.redis_cluster_api);
+  EXPECT_EQ(AdvertisedRedisAddr(c), "10.1.2.3:7000");
+  EXPECT_TRUE(Validate(c).ok());
+  Config b;
+  Status s = ApplyToml("[cluster]\nredis_cluster_api = \"yes\"\n", "b.toml", &b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cluster.redis_cluster_api"), std::string::npos) << s.message();
+  // A wildcard listen address cannot be handed to clients: the option then needs an
+  // advertised address, and that must be a real one.
+  Config w;
+  w.redis_addr = "0.0.0.0:6379";
+  EXPECT_TRUE(Validate(w).ok()) << "the option is off";
+  w.redis_cluster_api = true;
+  Status v = Validate(w);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.message().find("listen.advertise_redis"), std::string::npos) << v.message();
+  w.advertise_redis = "192.0.2.7:6379";
+  EXPECT_TRUE(Validate(w).ok());
+  EXPECT_EQ(w.redis_cluster_moved, "fetched");
+  w.redis_cluster_moved = "all";
+  EXPECT_TRUE(Validate(w).ok());
+  w.redis_cluster_moved = "some";
+  Status m = Validate(w);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.message().find("cluster.redis_cluster_moved"), std::string::npos) << m.message();
+  w.redis_cluster_moved = "fetched";
+  for (const char* bad : {"0.0.0.0:6379", "[::]:6379", "nohostport", "h:0"}) {
+    w.advertise_redis = bad;
+    EXPECT_FALSE(Validate(w).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace dynakv::server
