@@ -222,6 +222,11 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U64(m.req_id);
       EncodeRecords(&w, m.records);
       break;
+    case MsgType::kWriteBatch:
+      w.U64(m.req_id);
+      w.Str(m.hint_owner);
+      EncodeRecords(&w, m.records);
+      break;
     case MsgType::kHandoffAck:
       w.U64(m.req_id);
       w.U8(static_cast<uint8_t>(m.code));
@@ -418,6 +423,11 @@ bool DecodePayload(std::string_view payload, Message* m) {
     }
     case MsgType::kHandoffChunk:
       m->req_id = r.U64();
+      if (!DecodeRecords(&r, &m->records)) return false;
+      break;
+    case MsgType::kWriteBatch:
+      m->req_id = r.U64();
+      m->hint_owner = r.Str(kMaxIdBytes);
       if (!DecodeRecords(&r, &m->records)) return false;
       break;
     case MsgType::kHandoffAck:

@@ -52,8 +52,10 @@ enum class MsgType : uint8_t {
   kHandoffAck = 17,   // req_id, code/error
   // Pub/sub fan-out (Node::Publish): no reply, no retry: best effort, at most once.
   kPublish = 18,      // key (= channel), value.value (= message), sharded
+  // A one-slot transaction's writes (WriteCoordinator::EndBatch): applied together, one ack.
+  kWriteBatch = 19,   // req_id, hint_owner (empty: Join; else hold as hints), records
 };
-constexpr uint8_t kMaxMsgType = 18;
+constexpr uint8_t kMaxMsgType = 19;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)

@@ -113,6 +113,7 @@ struct Node::Impl {
       case MsgType::kWriteReq:
       case MsgType::kHintedWrite: return OnReplicaWrite(m);
       case MsgType::kWriteAck: return OnWriteAck(m);
+      case MsgType::kWriteBatch: return OnReplicaBatch(m);
       case MsgType::kReadRepair: return OnReadRepair(m);
       case MsgType::kForwardReq: return forwarder.OnForwardReq(m);
       case MsgType::kForwardResp: return forwarder.OnForwardResp(m);
@@ -172,6 +173,21 @@ struct Node::Impl {
     ack.req_id = m.req_id;
     ack.set_status(ws);
     ctx.Send(m.from_addr, &ack);  // released by the owner only after engine Commit
+  }
+
+  // A one-slot transaction's records: all applied in this loop turn (so in one group commit),
+  // then one ack, released only once that commit is durable.
+  void OnReplicaBatch(const Message& m) {
+    Status ws;
+    for (const auto& [key, rec] : m.records) {
+      Status s1 = m.hint_owner.empty() ? ctx.store.Join(key, rec) : hints.Store(m.hint_owner, key, rec);
+      if (!s1.ok() && ws.ok()) ws = s1;
+    }
+    Message ack;
+    ack.type = MsgType::kWriteAck;
+    ack.req_id = m.req_id;
+    ack.set_status(ws);
+    ctx.Send(m.from_addr, &ack);
   }
 
   void OnWriteAck(const Message& m) {
@@ -523,6 +539,8 @@ void Node::Prefetch(std::string_view key, int stage) {
 void Node::Write(const std::string& key, WriteRequest req, WriteCallback done) {
   impl_->writes.Write(key, std::move(req), std::move(done));
 }
+void Node::BeginBatch() { impl_->writes.BeginBatch(); }
+void Node::EndBatch(WriteCallback done) { impl_->writes.EndBatch(std::move(done)); }
 Status Node::ScanLocal(std::string_view start_after, size_t limit,
                        const std::function<bool(std::string_view, const Record&)>& visit) {
   return impl_->ctx.store.Scan(start_after, limit, visit);

@@ -140,6 +140,13 @@ class Node {
   // stage 2 for each, then stage 3, then run the commands; their cache misses then overlap.
   void Prefetch(std::string_view key, int stage);
   void Write(const std::string& key, WriteRequest req, WriteCallback done);
+  // A transaction whose keys share one slot (server EXEC): between BeginBatch and EndBatch,
+  // reads are this replica's copy and writes to keys this node replicates are applied here
+  // at once; EndBatch sends them to each replica as one message, applied there in one
+  // commit, and calls `done` at W acknowledgements. Call both within one synchronous run
+  // (nothing else may use the node in between). See docs/ARCHITECTURE.md, "Transactions".
+  void BeginBatch();
+  void EndBatch(WriteCallback done);
 
   // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's live-or-dead records with
   // key strictly greater than start_after ("" = from the first key), in key order, at most

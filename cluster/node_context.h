@@ -45,6 +45,9 @@ struct NodeContext {
   storage::Engine* engine;
   Logger* logger;
   bool standalone;
+  // A one-slot transaction runs (Node::BeginBatch): reads are this replica's copy and writes
+  // wait in the write coordinator's batch. Only ever set within one synchronous call.
+  bool batching = false;
   Membership membership;
   Placement placement;
   ReplicaStore store;

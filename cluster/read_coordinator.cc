@@ -12,9 +12,10 @@ void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done) {
   Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
   if (!s.ok()) return done(s, ReadReply{});
   ++ctx_->stats.reads;
-  if (ctx_->standalone) {
-    // The single-node hot path: one Get, one decode, no messages.
-    if (r > 1) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
+  if (ctx_->standalone || ctx_->batching) {
+    // The single-node hot path: one Get, one decode, no messages. Also a one-slot
+    // transaction's reads (docs/ARCHITECTURE.md, "Transactions"): this replica's copy.
+    if (r > 1 && !ctx_->batching) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
     ReadReply reply;
     bool found = false;
     s = ctx_->store.Load(key, &reply.record, &found);

@@ -148,6 +148,19 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
                                     std::to_string(pref.size()) + " replicas"),
                 {});
   }
+  if (batching_ && !stand_in && !forwarded && Contains(pref, self) &&
+      (batch_.empty() || batch_pref_ == pref)) {
+    WriteReply reply;
+    bool existed = false, was_live = false;
+    Status bs = ApplyLocal(key, req, &reply.record, &existed, &was_live);
+    if (bs.ok()) bs = ctx_->store.Store(key, reply.record, existed, was_live);
+    if (!bs.ok()) return done(bs, {});
+    reply.context = reply.record.context;
+    reply.copies = 1;
+    if (batch_.empty()) batch_pref_ = pref;
+    batch_.emplace_back(key, reply.record);
+    return done(Status::OK(), std::move(reply));
+  }
   WriteReply reply;
   Status s;
   if (stand_in) {
@@ -196,6 +209,59 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     ctx_->SendTo(to, &m);
   }
   p.reply = std::move(reply);
+  Progress(id);
+}
+
+void WriteCoordinator::BeginBatch() {
+  batching_ = true;
+  ctx_->batching = true;
+  batch_.clear();
+  batch_pref_.clear();
+}
+
+void WriteCoordinator::EndBatch(WriteCallback done) {
+  batching_ = false;
+  ctx_->batching = false;
+  std::vector<std::pair<std::string, Record>> records = std::move(batch_);
+  std::vector<std::string> pref = std::move(batch_pref_);
+  batch_.clear();
+  batch_pref_.clear();
+  if (records.empty()) {
+    WriteReply reply;
+    reply.copies = 1;
+    return done(Status::OK(), std::move(reply));
+  }
+  const std::string& self = ctx_->cfg.id;
+  const Placement& placement = ctx_->placement;
+  const Membership& membership = ctx_->membership;
+  const std::string first_key = records.front().first;
+  uint64_t id = ctx_->NewRequest(RequestKind::kWrite, ctx_->cfg.request_timeout_ms);
+  Pending& p = writes_[id];
+  p.quorum = WriteQuorum(ctx_->cfg.w, 1);
+  p.cb = std::move(done);
+  std::vector<uint32_t> walk;  // fallbacks past the top N, as Coordinate picks them
+  size_t fallback = pref.size();
+  Message m;
+  m.type = MsgType::kWriteBatch;
+  m.req_id = id;
+  m.records = std::move(records);
+  for (const auto& t : pref) {
+    if (t == self) continue;
+    std::string to = t;
+    if (!membership.IsReachable(t)) {
+      if (walk.empty()) placement.Walk(first_key, placement.node_count(), &walk);
+      while (fallback < walk.size()) {
+        const std::string& cand = placement.IdAt(walk[fallback++]);
+        if (cand != self && membership.IsReachable(cand)) {
+          to = cand;
+          break;
+        }
+      }
+    }
+    m.hint_owner = to != t ? t : std::string();
+    p.quorum.Expect(to);
+    ctx_->SendTo(to, &m);
+  }
   Progress(id);
 }
 

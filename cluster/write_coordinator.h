@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cluster/node.h"
 #include "cluster/node_context.h"
@@ -38,6 +40,15 @@ class WriteCoordinator {
   void OnAck(uint64_t id, const std::string& from, const Status& s);
   void Expire(uint64_t id);
 
+  // A one-slot transaction (Node::BeginBatch/EndBatch; docs/ARCHITECTURE.md,
+  // "Transactions"): between the two, a write for a key this node replicates is applied
+  // here at once and answered with copies = 1, and its record waits in the batch; EndBatch
+  // sends every record as one kWriteBatch per replica (or to a fallback as hints) and
+  // answers `done` at W acknowledgements of the whole batch.
+  void BeginBatch();
+  void EndBatch(WriteCallback done);
+  bool batching() const { return batching_; }
+
  private:
   struct Pending {
     WriteQuorum quorum;
@@ -59,6 +70,9 @@ class WriteCoordinator {
   Forwarder* forwarder_;
   Hints* hints_;
   std::map<uint64_t, Pending> writes_;
+  bool batching_ = false;
+  std::vector<std::string> batch_pref_;  // the batch's preference list (one slot: one list)
+  std::vector<std::pair<std::string, Record>> batch_;
 };
 
 }  // namespace dynakv::cluster

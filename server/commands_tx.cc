@@ -9,15 +9,20 @@
 //
 // Atomicity: on a standalone node every command completes within the loop turn that EXEC
 // runs in, so no other client's command runs in between and the group commit makes the
-// transaction's writes durable together: it is atomic and isolated. In a cluster each queued
-// command is an ordinary coordinated request: they run in order, but other clients' writes
-// may interleave and a coordinator crash part-way leaves a prefix applied. README
-// "Transactions" says so.
+// transaction's writes durable together: it is atomic and isolated. In a cluster, a
+// transaction whose keys share one hash slot and that reaches a node replicating that slot
+// runs as one batch (OneSlotBatch): isolated on that node, applied as one message in one
+// commit on every replica. Any other cluster transaction runs command by command through
+// the coordinator: in order, but other clients' writes may interleave and a coordinator
+// crash part-way leaves a prefix applied. README "Transactions" says so.
 //
 // WATCH is causal, like memcached's cas: it records each key's causal context (the version
 // vector covering every sibling the read saw, tombstones included). EXEC reads the watched
 // keys again and answers null, running nothing, if any context or existence differs: a write
 // to the key through any node that reached the quorum read in between aborts the transaction.
+#include <algorithm>
+
+#include "cluster/partition_ring.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -86,6 +91,11 @@ struct ExecRun {
   ReplyTo reply;
   bool running_sync = false;  // Step's loop is on the stack (see Step)
   bool finished_sync = false;
+  // One-slot batch (see OneSlotBatch): open while the commands run synchronously.
+  bool batching = false;
+  size_t batches_pending = 0;  // EndBatch calls not yet answered
+  Status batch_status;
+  bool commands_done = false;
 };
 
 void ResumeAfterExec(Server* s, const std::shared_ptr<Client>& c) {
@@ -98,9 +108,68 @@ void ResumeAfterExec(Server* s, const std::shared_ptr<Client>& c) {
   }
 }
 
+// A cluster transaction whose keys all fall in one slot, which this node replicates, runs
+// as one batch (Node::BeginBatch): its reads are this replica's copy, so every command
+// completes within this loop turn (isolated here), and its writes reach each replica as one
+// message applied in one commit (atomic there). Anything else runs command by command.
+bool OneSlotBatch(Server* s, const std::vector<std::pair<const CommandSpec*, std::vector<std::string>>>& q) {
+  if (s->config().cluster_addr.empty()) return false;  // standalone: atomic anyway
+  const std::string* first = nullptr;
+  uint32_t slot = 0;
+  for (const auto& [spec, args] : q) {
+    if (spec->first_key <= 0) continue;
+    int argc = int(args.size());
+    int last = spec->last_key < 0 ? argc + spec->last_key : spec->last_key;
+    for (int i = spec->first_key; i <= last && i < argc; i += std::max(1, spec->step)) {
+      uint32_t p = cluster::KeyPartition(args[size_t(i)]);
+      if (first == nullptr) {
+        first = &args[size_t(i)];
+        slot = p;
+      } else if (p != slot) {
+        return false;
+      }
+    }
+  }
+  if (first == nullptr) return false;
+  auto pref = s->node()->PreferenceList(*first);
+  return std::find(pref.begin(), pref.end(), s->config().node_id) != pref.end();
+}
+
+void Finish(const std::shared_ptr<ExecRun>& run) {
+  if (!run->commands_done || run->batches_pending > 0) return;
+  size_t n = run->queue.size();
+  if (!run->batch_status.ok()) {
+    // Applied on this replica, but fewer than W replicas acknowledged the batch in time:
+    // indeterminate, as a failed single write is (hinted handoff and anti-entropy carry it on).
+    ReplyStatus(run->reply, run->batch_status);
+  } else {
+    run->reply.Complete([&](std::string* dst, int proto) {
+      RespWriter w(dst, proto);
+      w.Array(n);
+      dst->append(run->replies);
+    });
+  }
+  ResumeAfterExec(run->server, run->client);
+}
+
+void CloseBatch(const std::shared_ptr<ExecRun>& run) {
+  if (!run->batching) return;
+  run->batching = false;
+  run->batches_pending++;
+  run->server->node()->EndBatch([run](Status st, cluster::WriteReply wr) {
+    run->batches_pending--;
+    if (!st.ok() && run->batch_status.ok()) run->batch_status = st;
+    if (st.ok()) {  // WAIT after EXEC counts the batch's copies
+      run->client->last_write_copies = wr.copies;
+      run->client->last_write_progress = wr.progress;
+    }
+    Finish(run);
+  });
+}
+
 // Runs the queued commands one after another. A command that replies at once (always, on a
-// standalone node) continues the loop; one that replies later resumes it from its reply, so
-// the stack does not grow with the length of the queue.
+// standalone node or in a batch) continues the loop; one that replies later resumes it from
+// its reply, so the stack does not grow with the length of the queue.
 void Step(const std::shared_ptr<ExecRun>& run) {
   while (run->next < run->queue.size()) {
     auto& [spec, args] = run->queue[run->next];
@@ -122,17 +191,16 @@ void Step(const std::shared_ptr<ExecRun>& run) {
       spec->handler(ctx);
     }
     run->running_sync = false;
-    if (!run->finished_sync) return;  // resumes from that command's reply
+    if (!run->finished_sync) {
+      // A command went asynchronous (a cluster-wide KEYS, say): the batch must not stay
+      // open while the loop serves other clients, so what it holds goes out now.
+      CloseBatch(run);
+      return;  // resumes from that command's reply
+    }
   }
-  size_t n = run->queue.size();
-  run->reply.Complete([&](std::string* dst, int proto) {
-    RespWriter w(dst, proto);
-    w.Array(n);
-    dst->append(run->replies);
-  });
-  std::shared_ptr<Client> c = run->client;
-  Server* s = run->server;
-  ResumeAfterExec(s, c);
+  CloseBatch(run);
+  run->commands_done = true;
+  Finish(run);
 }
 
 void RunQueue(Server* s, const std::shared_ptr<Client>& c, ReplyTo reply,
@@ -142,6 +210,10 @@ void RunQueue(Server* s, const std::shared_ptr<Client>& c, ReplyTo reply,
   run->client = c;
   run->queue = std::move(queue);
   run->reply = std::move(reply);
+  if (OneSlotBatch(s, run->queue)) {
+    run->batching = true;
+    s->node()->BeginBatch();
+  }
   Step(run);
 }
 

@@ -341,6 +341,45 @@ TEST_F(TxClusterTest, RenameAndCopyAcrossNodes) {
   EXPECT_EQ(Str(c(0)("GET", "restored")), "v");
 }
 
+// A transaction whose keys share one hash slot ({hashtag}) runs as one batch on the node
+// that coordinates it: a writer through another node never lands between its commands.
+TEST_F(TxClusterTest, OneSlotTransactionIsIsolatedInACluster) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  int port = cluster_->node(1).port();
+  std::thread writer([&] {
+    Conn w(port);
+    for (int i = 0; i < 100000 && !stop.load(); i++) {
+      if (!w("SET", "{acct}balance", "0")) break;
+      writes++;
+    }
+  });
+  for (int round = 0; round < 30; round++) {
+    c(0).Append({"MULTI"});
+    c(0).Append({"SET", "{acct}balance", "1"});
+    for (int i = 0; i < 20; i++) c(0).Append({"INCR", "{acct}balance"});
+    c(0).Append({"SET", "{acct}log", "round" + std::to_string(round)});
+    c(0).Append({"GET", "{acct}balance"});
+    c(0).Append({"EXEC"});
+    for (int i = 0; i < 24; i++) ASSERT_TRUE(c(0).Read());
+    Reply r = c(0).Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 23) << Describe(r);
+    ASSERT_EQ(std::string(r->element[22]->str), "21") << "a write through another node landed inside EXEC";
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(writes.load(), 0);
+  // The batch reached the other replicas: read there with R=2 (and WAIT counts its copies).
+  c(0)("MULTI");
+  c(0)("SET", "{acct}x", "1");
+  c(0)("SET", "{acct}y", "2");
+  Reply r = c(0)("EXEC");
+  ASSERT_TRUE(r && r->elements == 2) << Describe(r);
+  EXPECT_GE(c(0)("WAIT", "3", "2000")->integer, 3);
+  EXPECT_EQ(Str(c(2)("GET", "{acct}y")), "2");
+  EXPECT_EQ(Str(c(1)("GET", "{acct}x")), "1");
+}
+
 // The rate-limit recipe: INCR then EXPIRE in one transaction. A counter keeps its CRDT
 // form under EXPIRE/PERSIST, so increments through other nodes still add up.
 TEST_F(TxClusterTest, IncrThenExpireKeepsTheCounter) {

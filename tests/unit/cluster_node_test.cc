@@ -1167,3 +1167,102 @@ TEST(PubSubFanOutTest, StandaloneSendsNothing) {
 
 }  // namespace
 }  // namespace dynakv::cluster
+
+namespace dynakv::cluster {
+namespace {
+
+// A one-slot transaction's batch (Node::BeginBatch/EndBatch): each write answers at once
+// from the coordinator's copy, reads inside are local and synchronous, and EndBatch answers
+// at W once the replicas acknowledged the whole batch as one message; the records are then
+// on every live replica.
+TEST(NodeBatchTest, WritesGoOutAsOneBatchAndAnswerAtW) {
+  Cluster c;
+  Boot(c, 3);
+  Node* n1 = c.node("n1");
+  c.Kill("n3");  // still believed up: the batch waits for n2 alone (W=2)
+  n1->BeginBatch();
+  int answered = 0;
+  for (const char* k : {"{cart}a", "{cart}b"}) {
+    WriteRequest req;
+    req.value.value = std::string("v-") + k;
+    n1->Write(k, std::move(req), [&](Status s, WriteReply r) {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(r.copies, 1u);
+      answered++;
+    });
+  }
+  WriteRequest inc;
+  inc.op = OpKind::kCounterAdd;
+  inc.delta = 5;
+  n1->Write("{cart}n", std::move(inc), [&](Status s, WriteReply) {
+    EXPECT_TRUE(s.ok());
+    answered++;
+  });
+  EXPECT_EQ(answered, 3) << "a batched write must answer synchronously";
+  bool read_done = false;
+  n1->Read("{cart}a", 2, [&](Status s, ReadReply rr) {
+    EXPECT_TRUE(s.ok());
+    EXPECT_EQ(Values(rr.record), std::vector<std::string>{"v-{cart}a"});
+    read_done = true;
+  });
+  EXPECT_TRUE(read_done) << "a read inside a batch is this replica's copy, answered at once";
+  auto out = std::make_shared<Outcome>();
+  uint32_t copies = 0;
+  n1->EndBatch([&, out](Status s, WriteReply r) {
+    out->calls++;
+    out->done = true;
+    out->status = s;
+    copies = r.copies;
+  });
+  EXPECT_FALSE(out->done) << "EndBatch must wait for a replica";
+  c.RunUntil(&out->done);
+  c.RunFor(600);  // past the request deadline: no second call
+  EXPECT_EQ(out->calls, 1);
+  EXPECT_TRUE(out->status.ok()) << out->status.ToString();
+  EXPECT_EQ(copies, 2u);
+  std::vector<std::string> on_n2;
+  ASSERT_TRUE(c.node("n2")->ScanLocal("", 0, [&](std::string_view k, const Record&) {
+    on_n2.emplace_back(k);
+    return true;
+  }).ok());
+  std::sort(on_n2.begin(), on_n2.end());
+  EXPECT_EQ(on_n2, (std::vector<std::string>{"{cart}a", "{cart}b", "{cart}n"}));
+  // After EndBatch, writes are ordinary again: they wait for W.
+  Outcome after = Put(c, n1, "{cart}a", "later");
+  EXPECT_TRUE(after.status.ok());
+  EXPECT_EQ(Values(Get(c, c.node("n2"), "{cart}a").record), std::vector<std::string>{"later"});
+}
+
+// With no replica reachable in time the batch fails at the deadline (the writes stay on the
+// coordinator, as a failed single write does), and an empty batch answers at once.
+TEST(NodeBatchTest, TooFewAcksFailAndEmptyBatchAnswersAtOnce) {
+  Cluster c;
+  Boot(c, 3);
+  Node* n1 = c.node("n1");
+  n1->BeginBatch();
+  bool empty_done = false;
+  n1->EndBatch([&](Status s, WriteReply) {
+    EXPECT_TRUE(s.ok());
+    empty_done = true;
+  });
+  EXPECT_TRUE(empty_done);
+  c.Kill("n2");
+  c.Kill("n3");
+  n1->BeginBatch();
+  WriteRequest req;
+  req.value.value = "x";
+  n1->Write("{t}k", std::move(req), [](Status s, WriteReply) { EXPECT_TRUE(s.ok()); });
+  auto out = std::make_shared<Outcome>();
+  n1->EndBatch([out](Status s, WriteReply) {
+    out->calls++;
+    out->done = true;
+    out->status = s;
+  });
+  c.RunUntil(&out->done, 2000);
+  ASSERT_TRUE(out->done);
+  EXPECT_EQ(out->calls, 1);
+  EXPECT_FALSE(out->status.ok());
+}
+
+}  // namespace
+}  // namespace dynakv::cluster
