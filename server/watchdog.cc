@@ -17,6 +17,7 @@ namespace {
 sem_t g_signalled;                 // posted once, by the first SIGTERM/SIGINT (or by ~)
 std::atomic<bool> g_posted{false};  // lock-free: safe to touch in a signal handler
 struct sigaction g_prev_int, g_prev_term;
+std::atomic<bool> g_active{false};  // one watchdog per process; later ones stay idle
 
 void OnTerminate(int sig, siginfo_t* info, void* uctx) {
   int saved = errno;
@@ -51,6 +52,7 @@ void Uninstall(int sig, const struct sigaction* prev) {
 
 ShutdownWatchdog::ShutdownWatchdog(int64_t timeout_s, std::string node_id)
     : timeout_s_(timeout_s), node_id_(std::move(node_id)) {
+  if (g_active.exchange(true)) return;
   sem_init(&g_signalled, 0, 0);
   g_posted = false;
   Install(SIGINT, &g_prev_int);
@@ -59,6 +61,7 @@ ShutdownWatchdog::ShutdownWatchdog(int64_t timeout_s, std::string node_id)
 }
 
 ShutdownWatchdog::~ShutdownWatchdog() {
+  if (!thread_.joinable()) return;  // the idle second instance
   {
     std::lock_guard<std::mutex> lk(mu_);
     done_ = true;
@@ -69,6 +72,7 @@ ShutdownWatchdog::~ShutdownWatchdog() {
   if (!g_posted.exchange(true)) sem_post(&g_signalled);  // no signal came: wake the thread
   thread_.join();
   sem_destroy(&g_signalled);
+  g_active = false;
 }
 
 void ShutdownWatchdog::Run() {

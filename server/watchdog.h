@@ -5,7 +5,8 @@
 // waits limits.shutdown_timeout seconds for the clean shutdown to finish, and otherwise writes
 // one log line with write(2) and ends the process with _exit(1). Nothing acknowledged is lost:
 // a write is acknowledged only after its batch is fsynced (docs/ARCHITECTURE.md, group commit).
-// Thread-safety: construct and destroy on the loop thread; one instance per process.
+// Thread-safety: construct and destroy on the loop thread. One is active per process (a second
+// one, e.g. two Servers in one test binary, stays idle).
 #pragma once
 
 #include <condition_variable>
