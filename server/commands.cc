@@ -22,6 +22,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterKeyspace(&t);
     RegisterBits(&t);
     RegisterPubSub(&t);
+    RegisterDebug(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });

@@ -312,6 +312,8 @@ std::vector<std::pair<std::string, std::string>> ConfigParams(Server* s) {
       {"maxmemory", "0"},
       {"maxmemory-policy", "noeviction"},
       {"port", std::to_string(port)},
+      {"protected-mode", c.protected_mode ? "yes" : "no"},
+      {"enable-debug-command", c.enable_debug_command ? "yes" : "no"},
       {"proto-max-bulk-len", std::to_string(c.proto_max_bulk_len)},
       {"requirepass", ""},  // never shown: anyone who can run CONFIG GET would read it
       {"save", ""},

@@ -1,6 +1,8 @@
 // server/config.cc: the option table, TOML reader (toml++), flag parser and --help.
 #include "server/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -57,6 +59,7 @@ const std::vector<Option>& Options() {
       {"storage.tombstone_grace_s", nullptr, Type::kInt, "keep tombstones at least this long", F(&Config::tombstone_grace_s)},
       {"security.requirepass", "requirepass", Type::kString, "password for AUTH; \"\" = none", F(&Config::requirepass)},
       {"security.cluster_secret", nullptr, Type::kString, "shared secret: peer HMAC and signed context tokens", F(&Config::cluster_secret)},
+      {"security.protected_mode", nullptr, Type::kBool, "with no requirepass, refuse clients that do not connect from loopback (127.0.0.0/8, ::1)", F(&Config::protected_mode)},
       {"limits.maxclients", "maxclients", Type::kInt, "maximum client connections", F(&Config::maxclients)},
       {"limits.timeout", "timeout", Type::kInt, "close clients idle this many seconds; 0 = never", F(&Config::timeout_s)},
       {"limits.proto_max_bulk_len", nullptr, Type::kInt, "largest bulk string accepted (bytes)", F(&Config::proto_max_bulk_len)},
@@ -66,6 +69,8 @@ const std::vector<Option>& Options() {
       {"limits.max_siblings", nullptr, Type::kInt, "most siblings per key; writes beyond fail", F(&Config::max_siblings)},
       {"limits.warn_siblings", nullptr, Type::kInt, "log a warning at this many siblings", F(&Config::warn_siblings)},
       {"limits.memcache_max_item_size", nullptr, Type::kInt, "largest memcached item (bytes)", F(&Config::memcache_max_item_size)},
+      {"limits.shutdown_timeout", nullptr, Type::kInt, "after SIGTERM/SIGINT, exit anyway after this many seconds if the shutdown has not finished (a stuck loop); 0 = wait forever", F(&Config::shutdown_timeout_s)},
+      {"debug.enable_debug_command", nullptr, Type::kBool, "allow the DEBUG command (DEBUG SLEEP blocks the node: tests only)", F(&Config::enable_debug_command)},
       {"log.level", "loglevel", Type::kString, "debug | info | warn | error", F(&Config::log_level)},
   };
   return kOptions;
@@ -133,7 +138,43 @@ Status SetFromText(const Option& o, const std::string& text, Config* cfg, const 
   return Status::OK();
 }
 
+// A TOML syntax error quotes bits of the line it is on ("saw 'x'", "unknown escape '\\q'"):
+// when that line belongs to a secret's key = value (the statement starts on a line naming
+// requirepass or cluster_secret; a multi-line string goes on below it), those bits could be
+// the secret, so the description is replaced.
+bool ErrorInSecretStatement(const std::string& text, size_t error_line) {
+  std::vector<std::string> lines;
+  std::stringstream ss(text);
+  for (std::string l; std::getline(ss, l);) lines.push_back(l);
+  size_t i = std::min(error_line, lines.size());
+  auto starts_statement = [](const std::string& l) {
+    size_t p = l.find_first_not_of(" \t");
+    if (p == std::string::npos) return false;
+    if (l[p] == '[') return true;
+    size_t eq = l.find('=', p);
+    if (eq == std::string::npos) return false;
+    for (size_t k = p; k < eq; k++) {
+      char ch = l[k];
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' ||
+            ch == '"' || ch == '\'' || ch == ' ' || ch == '\t')) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (; i >= 1; i--) {
+    const std::string& l = lines[i - 1];
+    if (l.find("requirepass") != std::string::npos || l.find("cluster_secret") != std::string::npos) return true;
+    if (starts_statement(l)) return false;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool IsSecretOption(const std::string& path) {
+  return path == "security.requirepass" || path == "security.cluster_secret";
+}
 
 Status SplitHostPort(const std::string& addr, std::string* host, int* port) {
   auto colon = addr.rfind(':');
@@ -163,8 +204,12 @@ Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) 
     tbl = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
-    os << name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
-       << e.description();
+    os << name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": ";
+    if (ErrorInSecretStatement(text, e.source().begin.line)) {
+      os << "bad value for a secret (security.requirepass or security.cluster_secret; not shown)";
+    } else {
+      os << e.description();
+    }
     return Status::Invalid(os.str());
   }
   // Unknown sections and keys are errors: a typo must not silently fall back to a default.
@@ -285,6 +330,7 @@ Status Validate(const Config& c) {
   if (c.client_output_buffer_limit_pubsub < 0) return bad("limits.client_output_buffer_limit_pubsub", "must be >= 0");
   if (c.max_siblings < 1) return bad("limits.max_siblings", "must be >= 1");
   if (c.warn_siblings < 1) return bad("limits.warn_siblings", "must be >= 1");
+  if (c.shutdown_timeout_s < 0 || c.shutdown_timeout_s > 86400) return bad("limits.shutdown_timeout", "must be in 0..86400");
   if (c.memcache_max_item_size < 1024) return bad("limits.memcache_max_item_size", "must be >= 1024");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
     return bad("log.level", "must be debug, info, warn or error");
@@ -301,7 +347,16 @@ Status ParseCommandLine(int argc, char** argv, Config* cfg, bool* help_requested
       *help_requested = true;
       return Status::OK();
     }
-    if (a.rfind("--", 0) != 0) return Status::Invalid("unexpected argument '" + a + "' (see --help)");
+    if (a.rfind("--", 0) != 0) {
+      // After a secret's flag name ("--x --requirepass pw" gives --x that name as its value)
+      // this argument is the secret: say where it is, not what it is.
+      std::string prev = i > 1 ? std::string(argv[i - 1]) : "";
+      const Option* po = prev.rfind("--", 0) == 0 ? FindOption(prev.substr(2)) : nullptr;
+      if (po && IsSecretOption(po->path)) {
+        return Status::Invalid("unexpected argument after " + prev + " (see --help)");
+      }
+      return Status::Invalid("unexpected argument '" + a + "' (see --help)");
+    }
     std::string name = a.substr(2), value;
     auto eq = name.find('=');
     if (eq != std::string::npos) {

@@ -56,6 +56,9 @@ struct Config {
   // [security]
   std::string requirepass;
   std::string cluster_secret;
+  // Protected mode (Redis's): with no requirepass, clients from non-loopback addresses are
+  // refused with -DENIED (memcached port: SERVER_ERROR) and disconnected.
+  bool protected_mode = true;
   // [limits]
   int64_t maxclients = 10000;
   int64_t timeout_s = 0;  // idle client timeout; 0 = never (Redis default)
@@ -66,6 +69,9 @@ struct Config {
   int64_t max_siblings = 100;
   int64_t warn_siblings = 25;
   int64_t memcache_max_item_size = 1024 * 1024;
+  int64_t shutdown_timeout_s = 10;  // SIGTERM/SIGINT: exit anyway after this long; 0 = wait forever
+  // [debug]
+  bool enable_debug_command = false;  // DEBUG (SLEEP), as Redis 7's enable-debug-command
   // [log]
   std::string log_level = "info";  // debug | info | warn | error
 
@@ -78,6 +84,10 @@ Status ParseCommandLine(int argc, char** argv, Config* cfg, bool* help_requested
 
 // Applies a TOML document (text) to cfg; `name` is used in error messages.
 Status ApplyToml(const std::string& text, const std::string& name, Config* cfg);
+
+// The option paths whose values are secrets (security.requirepass, security.cluster_secret):
+// never echoed in errors, --help, logs, CONFIG GET or INFO.
+bool IsSecretOption(const std::string& path);
 
 // Cross-field checks: r,w <= n, addresses parse, sync/engine names, etc.
 Status Validate(const Config& cfg);

@@ -10,6 +10,8 @@
 
 #include "server/commands.h"
 #include "server/peer_transport.h"
+#include "server/protected_mode.h"
+#include "server/watchdog.h"
 #include "storage/mem_engine.h"
 
 namespace dynakv::server {
@@ -211,6 +213,9 @@ Status Server::Init() {
   uv_signal_init(&loop_, &sigterm_);
   sigterm_.data = this;
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  if (cfg_.shutdown_timeout_s > 0) {  // after uv_signal_start: chains in front of libuv's handler
+    watchdog_ = std::make_unique<ShutdownWatchdog>(cfg_.shutdown_timeout_s, cfg_.node_id);
+  }
   signal(SIGPIPE, SIG_IGN);
   Log(cluster::Logger::Level::kInfo,
       "dynakv ready: redis " + cfg_.redis_addr +
@@ -260,17 +265,27 @@ void Server::OnNewConnection(uv_stream_t* listener, int status) {
     return;
   }
   self->stats_.total_connections++;
-  if (int64_t(self->clients_.size()) >= self->cfg_.maxclients || self->shutting_down_) {
+  auto refuse = [&](std::string_view msg) {
     // Redis answers before closing so the client sees why.
     self->stats_.rejected_connections++;
-    static const char kMsg[] = "-ERR max number of clients reached\r\n";
-    uv_buf_t b = uv_buf_init(const_cast<char*>(kMsg), sizeof(kMsg) - 1);
+    uv_buf_t b = uv_buf_init(const_cast<char*>(msg.data()), unsigned(msg.size()));
     uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
     auto* holder = new std::shared_ptr<Client>(c);
     c->handle.data = holder;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
              [](uv_handle_t* h) { delete static_cast<std::shared_ptr<Client>*>(h->data); });
-    return;
+  };
+  if (int64_t(self->clients_.size()) >= self->cfg_.maxclients || self->shutting_down_) {
+    return refuse("-ERR max number of clients reached\r\n");
+  }
+  if (self->cfg_.protected_mode && self->cfg_.requirepass.empty()) {  // server/protected_mode.h
+    sockaddr_storage pa;
+    int pl = sizeof(pa);
+    if (uv_tcp_getpeername(&c->handle, reinterpret_cast<sockaddr*>(&pa), &pl) != 0 ||
+        ProtectedModeRefuses(self->cfg_, reinterpret_cast<sockaddr*>(&pa))) {
+      return refuse(c->protocol == Protocol::kMemcache ? ProtectedModeMemcacheError()
+                                                       : ProtectedModeRespError());
+    }
   }
   uv_tcp_nodelay(&c->handle, 1);
   c->id = self->next_client_id_++;

@@ -38,6 +38,7 @@ class Server;
 class PeerTransport;
 class LoopClock;
 class StderrLogger;
+class ShutdownWatchdog;
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
 // in request order: a completed reply waits in `buf` until everything before it is done.
@@ -234,6 +235,9 @@ class Server {
   void FinalStop();
   void FlushClient(Client* c);
 
+  // Declared first, destroyed last: it ends the process if a signalled shutdown (including
+  // this destructor) does not finish within limits.shutdown_timeout (server/watchdog.h).
+  std::unique_ptr<ShutdownWatchdog> watchdog_;
   Config cfg_;
   uv_loop_t loop_;
   uv_tcp_t redis_listener_, memcache_listener_;
