@@ -188,17 +188,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     m.req_id = id;
     m.key = key;
     m.record = reply.record;
-    std::string to = t;
-    if (!membership.IsReachable(t)) {
-      if (walk.empty()) placement.Walk(key, placement.node_count(), &walk);
-      while (fallback < walk.size()) {
-        const std::string& cand = placement.IdAt(walk[fallback++]);
-        if (cand != self && membership.IsReachable(cand)) {
-          to = cand;
-          break;
-        }
-      }
-    }
+    std::string to = SendTarget(t, key, &walk, &fallback);
     if (to != t) {
       m.type = MsgType::kHintedWrite;
       m.hint_owner = t;
@@ -210,6 +200,21 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   }
   p.reply = std::move(reply);
   Progress(id);
+}
+
+// Sloppy quorum: a preference-list node believed down is stood in for by the next reachable
+// node past the top N (walk and *fallback carry the position across the list's nodes).
+std::string WriteCoordinator::SendTarget(const std::string& owner, const std::string& key,
+                                         std::vector<uint32_t>* walk, size_t* fallback) const {
+  const Placement& placement = ctx_->placement;
+  const Membership& membership = ctx_->membership;
+  if (membership.IsReachable(owner)) return owner;
+  if (walk->empty()) placement.Walk(key, placement.node_count(), walk);
+  while (*fallback < walk->size()) {
+    const std::string& cand = placement.IdAt((*walk)[(*fallback)++]);
+    if (cand != ctx_->cfg.id && membership.IsReachable(cand)) return cand;
+  }
+  return owner;
 }
 
 void WriteCoordinator::BeginBatch() {
@@ -232,8 +237,6 @@ void WriteCoordinator::EndBatch(WriteCallback done) {
     return done(Status::OK(), std::move(reply));
   }
   const std::string& self = ctx_->cfg.id;
-  const Placement& placement = ctx_->placement;
-  const Membership& membership = ctx_->membership;
   const std::string first_key = records.front().first;
   uint64_t id = ctx_->NewRequest(RequestKind::kWrite, ctx_->cfg.request_timeout_ms);
   Pending& p = writes_[id];
@@ -247,17 +250,7 @@ void WriteCoordinator::EndBatch(WriteCallback done) {
   m.records = std::move(records);
   for (const auto& t : pref) {
     if (t == self) continue;
-    std::string to = t;
-    if (!membership.IsReachable(t)) {
-      if (walk.empty()) placement.Walk(first_key, placement.node_count(), &walk);
-      while (fallback < walk.size()) {
-        const std::string& cand = placement.IdAt(walk[fallback++]);
-        if (cand != self && membership.IsReachable(cand)) {
-          to = cand;
-          break;
-        }
-      }
-    }
+    std::string to = SendTarget(t, first_key, &walk, &fallback);
     m.hint_owner = to != t ? t : std::string();
     p.quorum.Expect(to);
     ctx_->SendTo(to, &m);

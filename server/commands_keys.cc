@@ -309,6 +309,7 @@ void RegisterKeys(std::vector<CommandSpec>* t) {
                           {"del", -2, kCmdWrite, CmdDel, 1, -1, 1},
                           {"unlink", -2, kCmdWrite | kCmdFast, CmdDel, 1, -1, 1},
                           {"exists", -2, kCmdReadonly | kCmdFast, CmdExists, 1, -1, 1},
+                          {"touch", -2, kCmdReadonly | kCmdFast, CmdExists, 1, -1, 1},  // nothing is tracked: the keys that exist
                           {"type", 2, kCmdReadonly | kCmdFast, CmdType, 1, 1, 1},
                           {"expire", -3, kCmdWrite | kCmdFast, CmdExpire, 1, 1, 1},
                           {"pexpire", -3, kCmdWrite | kCmdFast, CmdPexpire, 1, 1, 1},

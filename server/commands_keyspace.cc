@@ -1,5 +1,5 @@
 // server/commands_keyspace.cc: keyspace commands that move or describe whole keys: RENAME,
-// RENAMENX, COPY, RANDOMKEY, TOUCH, OBJECT, MEMORY USAGE, DUMP, RESTORE, and WAIT.
+// RENAMENX, COPY, RANDOMKEY, OBJECT, MEMORY USAGE, DUMP, RESTORE, and WAIT.
 //
 // Every key is its own causal object. RENAME and COPY read the source (with its context),
 // write the destination superseding what was read there, and (RENAME) then delete the source
@@ -159,25 +159,6 @@ void CmdRandomkey(CommandCtx& ctx) {
     if (found.empty()) w.Null();
     else w.Bulk(found);
   });
-}
-
-// TOUCH key [key ...]: the number of keys that exist (reads them; nothing is tracked).
-void CmdTouch(CommandCtx& ctx) {
-  size_t n = ctx.args.size() - 1;
-  auto count = std::make_shared<int64_t>(0);
-  auto err = std::make_shared<Status>();
-  ReplyTo reply = ctx.reply;
-  auto g = Gather::Make(n, [reply, count, err]() mutable {
-    if (!err->ok()) return ReplyStatus(reply, *err);
-    reply.Send([&](RespWriter& w) { w.Int(*count); });
-  });
-  for (size_t i = 1; i <= n; i++) {
-    ReadKey(ctx.server, ctx.args[i], 0, [count, err, g](Status st, KeyView cur) {
-      if (!st.ok() && err->ok()) *err = st;
-      if (cur.exists) (*count)++;
-      g->One();
-    });
-  }
 }
 
 // Redis's string encodings: "int" for a value that is a 64-bit integer of at most 20
@@ -427,7 +408,6 @@ void RegisterKeyspace(std::vector<CommandSpec>* t) {
                           {"renamenx", 3, kCmdWrite | kCmdFast, CmdRenamenx, 1, 2, 1},
                           {"copy", -3, kCmdWrite, CmdCopy, 1, 2, 1},
                           {"randomkey", 1, kCmdReadonly, CmdRandomkey, 0, 0, 0},
-                          {"touch", -2, kCmdReadonly | kCmdFast, CmdTouch, 1, -1, 1},
                           {"object", -2, kCmdReadonly, CmdObject, 2, 2, 1},
                           {"memory", -2, kCmdReadonly, CmdMemory, 2, 2, 1},
                           {"dump", 2, kCmdReadonly, CmdDump, 1, 1, 1},

@@ -290,9 +290,11 @@ TEST_F(TxTest, WaitCountsTheLastWritesCopies) {
 
 class TxClusterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartCluster(2); }
+  void StartCluster(int w) {
     ClusterOptions o;
     o.nodes = 3;
+    o.w = w;
     o.extra.SetInt("cluster", "gossip_interval_ms", 100)
         .SetInt("cluster", "suspect_after_ms", 1000)
         .SetInt("cluster", "down_after_ms", 2000)
@@ -421,18 +423,7 @@ TEST_F(TxClusterTest, PipelinedAfterExecSeesTheTransaction) {
 // down it answers what was reached once the request's deadline makes the count final.
 class WaitClusterTest : public TxClusterTest {
  protected:
-  void SetUp() override {
-    ClusterOptions o;
-    o.nodes = 3;
-    o.w = 1;
-    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
-        .SetInt("cluster", "suspect_after_ms", 1000)
-        .SetInt("cluster", "down_after_ms", 2000)
-        .SetInt("cluster", "request_timeout_ms", 1000);
-    cluster_ = std::make_unique<Cluster>(std::move(o));
-    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
-    for (size_t i = 0; i < 3; i++) conns_.push_back(cluster_->node(i).Connect(5000));
-  }
+  void SetUp() override { StartCluster(1); }
 };
 
 TEST_F(WaitClusterTest, WaitsForMoreCopiesThanW) {
