@@ -474,6 +474,29 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
   return out;
 }
 
+// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: the same graceful stop as SIGTERM (what was
+// acknowledged is durable already; replies in flight are sent), started from the next tick
+// rather than from inside a command. The client gets no reply: its connection closes, as with
+// Redis. SAVE/NOSAVE/NOW/FORCE change nothing here (there is no snapshot to take).
+void CmdShutdown(CommandCtx& ctx) {
+  bool save = false, nosave = false;
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    if (o == "save") save = true;
+    else if (o == "nosave") nosave = true;
+    else if (o == "abort") return ReplyErr(ctx, "ERR No shutdown in progress.");
+    else if (o != "now" && o != "force") return ReplyErr(ctx, "ERR syntax error");
+  }
+  if (save && nosave) return ReplyErr(ctx, "ERR syntax error");
+  Server* s = ctx.server;
+  s->Log(cluster::Logger::Level::kInfo, "shutdown requested by a client (SHUTDOWN)");
+  ctx.reply.Complete([](std::string*, int) {});
+  s->AddPoller([s] {
+    s->Shutdown();
+    return true;
+  });
+}
+
 void CmdInfo(CommandCtx& ctx) {
   std::string text = InfoText(ctx.server, {ctx.args.begin() + 1, ctx.args.end()});
   ctx.reply.Send([&](RespWriter& w) { w.Verbatim(text); });
@@ -534,6 +557,7 @@ void RegisterGeneric(std::vector<CommandSpec>* t) {
                           {"command", -1, 0, CmdCommand, 0, 0, 0},
                           {"config", -2, kCmdAdmin, CmdConfig, 0, 0, 0},
                           {"info", -1, 0, CmdInfo, 0, 0, 0},
+                          {"shutdown", -1, kCmdAdmin, CmdShutdown, 0, 0, 0},
                           {"dbsize", 1, kCmdReadonly | kCmdFast, CmdDbsize, 0, 0, 0},
                           {"time", 1, kCmdFast, CmdTime, 0, 0, 0},
                           {"flushdb", -1, kCmdWrite, CmdFlush, 0, 0, 0},

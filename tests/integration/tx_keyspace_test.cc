@@ -286,6 +286,20 @@ TEST_F(TxTest, WaitCountsTheLastWritesCopies) {
   EXPECT_EQ(Str(c()("WAIT", "x", "0")), "ERR value is not an integer or out of range");
 }
 
+TEST_F(TxTest, ShutdownStopsGracefullyAndKeepsTheData) {
+  ASSERT_EQ(Str(c()("SET", "kept", "yes")), "OK");
+  EXPECT_EQ(Str(c()("SHUTDOWN", "ABORT")), "ERR No shutdown in progress.");
+  EXPECT_EQ(Str(c()("SHUTDOWN", "BOGUS")), "ERR syntax error");
+  Reply r = c()("SHUTDOWN", "NOSAVE");
+  EXPECT_TRUE(r == nullptr || r->type == REDIS_REPLY_NIL) << Describe(r);  // no reply: closed
+  ExitInfo e = server_->Wait(10s);
+  ASSERT_TRUE(e.exited) << "SHUTDOWN did not stop the server";
+  EXPECT_EQ(e.code, 0);
+  ASSERT_TRUE(server_->Restart()) << server_->last_error();
+  auto again = server_->Connect();
+  EXPECT_EQ(Str((*again)("GET", "kept")), "yes");
+}
+
 // ---- across a cluster ----------------------------------------------------------------------
 
 class TxClusterTest : public ::testing::Test {
