@@ -3,7 +3,8 @@
 # cluster (N=3 R=2 W=2) and a standalone node:
 #   redis-py pipeline() with its defaults (MULTI/EXEC), redis-py's WATCH recipe
 #   (r.transaction with a concurrent writer through another node), ioredis multi() and
-#   node-redis multi().
+#   node-redis multi(); and the memcached binary protocol across the cluster's nodes (set
+#   through one, get/cas through the others, text and binary reading the same item).
 # Usage: tx_clients_test.sh <dynakv-server binary> <node client cache dir>
 # Picks free ports, starts the servers with temp data dirs and kills them by PID on exit.
 # Every wait is bounded.
@@ -45,8 +46,8 @@ free_port() {
 }
 
 # Three cluster nodes and one standalone node.
-RPORTS=() CPORTS=()
-for i in 0 1 2; do RPORTS+=("$(free_port)"); CPORTS+=("$(free_port)"); done
+RPORTS=() CPORTS=() MPORTS=()
+for i in 0 1 2; do RPORTS+=("$(free_port)"); CPORTS+=("$(free_port)"); MPORTS+=("$(free_port)"); done
 SEEDS="\"127.0.0.1:${CPORTS[0]}\", \"127.0.0.1:${CPORTS[1]}\", \"127.0.0.1:${CPORTS[2]}\""
 for i in 0 1 2; do
   cat >"$TMP/n$i.toml" <<EOF
@@ -55,7 +56,7 @@ id = "tx$i"
 data_dir = "$TMP/data$i"
 [listen]
 redis = "127.0.0.1:${RPORTS[$i]}"
-memcache = ""
+memcache = "127.0.0.1:${MPORTS[$i]}"
 cluster = "127.0.0.1:${CPORTS[$i]}"
 [replication]
 n = 3
@@ -185,6 +186,62 @@ function assert(c, m) { if (!c) throw new Error('assertion failed: ' + m); }
 EOF
 done
 log "ioredis / node-redis: ok"
+
+# ---- memcached binary protocol across nodes -------------------------------------------------
+timeout 60 $PY - "${MPORTS[@]}" <<'EOF' || fail "memcached binary protocol across nodes"
+import socket, struct, sys
+ports = [int(p) for p in sys.argv[1:]]
+def conn(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+def req(s, op, key=b"", extras=b"", value=b"", cas=0, opaque=7):
+    body = extras + key + value
+    s.sendall(struct.pack(">BBHBBHIIQ", 0x80, op, len(key), len(extras), 0, 0, len(body), opaque, cas) + body)
+    hdr = b""
+    while len(hdr) < 24:
+        chunk = s.recv(24 - len(hdr))
+        assert chunk, "connection closed"
+        hdr += chunk
+    magic, rop, klen, elen, _, status, blen, ropaque, rcas = struct.unpack(">BBHBBHIIQ", hdr)
+    assert magic == 0x81 and rop == op and ropaque == opaque, (magic, rop, ropaque)
+    body = b""
+    while len(body) < blen:
+        body += s.recv(blen - len(body))
+    return status, body[elen + klen:], rcas
+GET, SET, DELETE, INCR = 0x00, 0x01, 0x04, 0x05
+a, b, c = (conn(p) for p in ports)
+st, _, cas1 = req(a, SET, b"mcbin:k", struct.pack(">II", 5, 0), b"hello")
+assert st == 0 and cas1 != 0, st
+st, val, cas_b = req(b, GET, b"mcbin:k")
+assert st == 0 and val == b"hello", (st, val)
+assert cas_b == cas1, (cas_b, cas1)  # the same causal context gives the same cas everywhere
+# A cas write through c with the cas read through b succeeds; the stale cas then fails.
+st, _, cas2 = req(c, SET, b"mcbin:k", struct.pack(">II", 0, 0), b"v2", cas=cas_b)
+assert st == 0 and cas2 != cas1, st
+st, _, _ = req(a, SET, b"mcbin:k", struct.pack(">II", 0, 0), b"v3", cas=cas1)
+assert st == 0x02, "stale cas through another node must fail with 0x02, got %#x" % st
+st, val, _ = req(a, GET, b"mcbin:k")
+assert val == b"v2", val
+# incr through every node adds up (a PN-counter, as INCR); a missing key starts at the
+# initial value (1 here), as in memcached
+for s in (a, b, c) * 3:
+    st, val, _ = req(s, INCR, b"mcbin:n", struct.pack(">QQI", 1, 1, 0))
+    assert st == 0, st
+st, val, _ = req(b, GET, b"mcbin:n")
+assert val == b"9", val
+# the text protocol on another node reads the binary write
+t = conn(ports[2])
+t.sendall(b"get mcbin:k\r\n")
+got = b""
+while not got.endswith(b"END\r\n"):
+    got += t.recv(4096)
+assert b"v2" in got, got
+st, _, _ = req(c, DELETE, b"mcbin:k")
+assert st == 0, st
+st, _, _ = req(a, GET, b"mcbin:k")
+assert st == 0x01, st
+print("memcached binary across 3 nodes ok")
+EOF
+log "memcached binary across nodes: ok"
 
 for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a server died during the test"; done
 log "all transaction client tests passed"
