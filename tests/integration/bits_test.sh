@@ -13,91 +13,19 @@ set -euo pipefail
 
 SERVER_BIN=${1:?usage: bits_test.sh <dynakv-server>}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
 SEEDS=(11 12 13)
 COUNT=1500
-
-log() { printf '[bits_test] %s\n' "$*" >&2; }
-fail() {
-  printf '[bits_test] FAIL: %s\n' "$*" >&2
-  if [[ -n "${TMP:-}" && -f "$TMP/stderr.log" ]]; then
-    printf -- '---- dynakv-server stderr (tail) ----\n' >&2
-    tail -n 30 "$TMP/stderr.log" >&2 || true
-  fi
-  exit 1
-}
+LOG_PREFIX=bits_test
+source "$HERE/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 command -v redis-server >/dev/null || fail "redis-server not installed (apt-get install redis-server)"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-TMP=$(mktemp -d /tmp/dynakv-bits-XXXXXX)
-SERVER_PID=""
-REDIS_PID=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  stop_pid "$SERVER_PID"
-  stop_pid "$REDIS_PID"
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-wait_port() {  # pid port name
-  for _ in $(seq 1 100); do
-    kill -0 "$1" 2>/dev/null || fail "$3 exited during start-up"
-    if $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$2),timeout=1).close()" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "$3 did not listen on port $2 within 10 s"
-}
-
-DPORT=$(free_port)
-cat >"$TMP/dynakv.toml" <<EOF
-[node]
-id = "bits1"
-data_dir = "$TMP/data"
-[listen]
-redis = "127.0.0.1:$DPORT"
-cluster = ""
-[replication]
-n = 1
-r = 1
-w = 1
-[storage]
-engine = "lmdb"
-sync = "batch"
-EOF
-"$SERVER_BIN" --config "$TMP/dynakv.toml" >"$TMP/stdout.log" 2>"$TMP/stderr.log" &
-SERVER_PID=$!
-wait_port "$SERVER_PID" "$DPORT" dynakv-server
-log "dynakv-server pid $SERVER_PID on $DPORT"
-
-RPORT=$(free_port)
-mkdir -p "$TMP/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP/redis" \
-  --daemonize no >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-wait_port "$REDIS_PID" "$RPORT" redis-server
-log "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') pid $REDIS_PID on $RPORT"
+start_dynakv bits1
+SERVER_PID=$DKV_PID
+DPORT=$DKV_PORT
+start_redis_server
+RPORT=$REDIS_PORT
 
 # Plays transcript $1 on both servers (after FLUSHALL) and requires identical output.
 compare() {

@@ -10,17 +10,10 @@ set -euo pipefail
 
 SERVER_BIN=${1:?usage: clients_test.sh <dynakv-server> <node cache dir>}
 NODE_DIR=${2:?usage: clients_test.sh <dynakv-server> <node cache dir>}
-PY=/usr/bin/python3
-
-log() { printf '[clients_test] %s\n' "$*" >&2; }
-fail() {
-  printf '[clients_test] FAIL: %s\n' "$*" >&2
-  if [[ -n "${TMP:-}" && -f "$TMP/stderr.log" ]]; then
-    printf -- '---- dynakv-server stderr (tail) ----\n' >&2
-    tail -n 40 "$TMP/stderr.log" >&2 || true
-  fi
-  exit 1
-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+LOG_PREFIX=clients_test
+LOG_TAIL=40
+source "$HERE/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 for tool in redis-cli redis-benchmark; do
@@ -28,60 +21,9 @@ for tool in redis-cli redis-benchmark; do
 done
 $PY -c 'import redis' 2>/dev/null || fail "/usr/bin/python3 cannot import redis (apt-get install python3-redis)"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-TMP=$(mktemp -d /tmp/dynakv-clients-XXXXXX)
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-PORT=$(free_port)
-cat >"$TMP/dynakv.toml" <<EOF
-[node]
-id = "clients1"
-data_dir = "$TMP/data"
-[listen]
-redis = "127.0.0.1:$PORT"
-memcache = ""
-cluster = ""
-[replication]
-n = 1
-r = 1
-w = 1
-[storage]
-engine = "lmdb"
-sync = "batch"
-EOF
-
-"$SERVER_BIN" --config "$TMP/dynakv.toml" >"$TMP/stdout.log" 2>"$TMP/stderr.log" &
-SERVER_PID=$!
-log "started dynakv-server pid $SERVER_PID on port $PORT"
-
-up=0
-for _ in $(seq 1 100); do
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "dynakv-server exited during start-up"
-  if [[ "$(timeout 2 redis-cli -p "$PORT" ping 2>/dev/null || true)" == "PONG" ]]; then
-    up=1
-    break
-  fi
-  sleep 0.1
-done
-[[ $up == 1 ]] || fail "dynakv-server did not answer PING within 10 s"
+start_dynakv clients1
+PORT=$DKV_PORT
+SERVER_PID=$DKV_PID
 
 # ---- redis-cli -----------------------------------------------------------------------------
 RC="timeout 10 redis-cli -p $PORT"
@@ -141,18 +83,8 @@ log "redis-py: ok"
 
 # ---- node-redis v4 -------------------------------------------------------------------------
 command -v node >/dev/null || fail "node not installed"
-command -v npm >/dev/null || fail "npm not installed"
-mkdir -p "$NODE_DIR"
-(
-  # One installer at a time; the folder is a cache reused by later runs.
-  exec 9>"$NODE_DIR/.install.lock"
-  flock -w 300 9 || exit 1
-  if [[ ! -f "$NODE_DIR/node_modules/redis/package.json" ]]; then
-    log "npm install redis@4 into $NODE_DIR (first run; cached afterwards)"
-    [[ -f "$NODE_DIR/package.json" ]] || echo '{"name":"dynakv-node-client","private":true}' >"$NODE_DIR/package.json"
-    timeout 240 npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error redis@4 >&2
-  fi
-) || fail "npm install redis@4 failed"
+# One installer at a time (a lock in the folder); the folder is a cache reused by later runs.
+bash "$HERE/npm_install.sh" "$NODE_DIR" redis@4 || fail "npm install redis@4 failed"
 
 NODE_PATH="$NODE_DIR/node_modules" timeout 60 node - "$PORT" <<'EOF' || fail "node-redis round trip"
 const { createClient } = require('redis');

@@ -20,108 +20,23 @@ set -euo pipefail
 SERVER_BIN=${1:?usage: memcache_binary_test.sh <dynakv-server> <node cache dir>}
 NODE_DIR=${2:?usage: memcache_binary_test.sh <dynakv-server> <node cache dir>}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-
-log() { printf '[memcache_binary_test] %s\n' "$*" >&2; }
-fail() {
-  printf '[memcache_binary_test] FAIL: %s\n' "$*" >&2
-  if [[ -n "${TMP:-}" && -f "$TMP/stderr.log" ]]; then
-    printf -- '---- dynakv-server stderr (tail) ----\n' >&2
-    tail -n 30 "$TMP/stderr.log" >&2 || true
-  fi
-  exit 1
-}
+LOG_PREFIX=memcache_binary_test
+source "$HERE/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 command -v memcached >/dev/null || fail "memcached not installed (apt-get install memcached)"
 command -v node >/dev/null || fail "node not installed"
 command -v npm >/dev/null || fail "npm not installed"
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-TMP=$(mktemp -d /tmp/dynakv-mcbin-XXXXXX)
-SERVER_PID=""
-MEMCACHED_PID=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  stop_pid "$SERVER_PID"
-  stop_pid "$MEMCACHED_PID"
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-wait_port() {  # pid port name
-  for _ in $(seq 1 100); do
-    kill -0 "$1" 2>/dev/null || fail "$3 exited during start-up"
-    if $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$2),timeout=1).close()" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "$3 did not listen on port $2 within 10 s"
-}
-
-start_dynakv() {  # name requirepass
-  RPORT=$(free_port)
-  MPORT=$(free_port)
-  cat >"$TMP/$1.toml" <<EOF
-[node]
-id = "$1"
-data_dir = "$TMP/data-$1"
-[listen]
-redis = "127.0.0.1:$RPORT"
-memcache = "127.0.0.1:$MPORT"
-cluster = ""
-[storage]
-engine = "lmdb"
-sync = "batch"
-[security]
-requirepass = "$2"
-EOF
-  "$SERVER_BIN" --config "$TMP/$1.toml" >"$TMP/stdout.log" 2>"$TMP/stderr.log" &
-  SERVER_PID=$!
-  wait_port "$SERVER_PID" "$MPORT" dynakv-server
-  log "dynakv-server pid $SERVER_PID: redis $RPORT, memcache $MPORT${2:+ (requirepass set)}"
-}
-
 # ---- npm: memjs ------------------------------------------------------------------------------
-mkdir -p "$NODE_DIR"
-(
-  # One installer at a time (shared with clients_test.sh); the folder is a cache.
-  exec 9>"$NODE_DIR/.install.lock"
-  flock -w 300 9 || exit 1
-  if [[ ! -f "$NODE_DIR/node_modules/memjs/package.json" ]]; then
-    log "npm install memjs@1 into $NODE_DIR (first run; cached afterwards)"
-    [[ -f "$NODE_DIR/package.json" ]] || echo '{"name":"dynakv-node-client","private":true}' >"$NODE_DIR/package.json"
-    timeout 240 npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error memjs@1 >&2
-  fi
-) || fail "npm install memjs@1 failed"
+# One installer at a time (a lock in the folder, shared with clients_test.sh); the folder is a cache.
+bash "$HERE/npm_install.sh" "$NODE_DIR" memjs@1 || fail "npm install memjs@1 failed"
 
-start_dynakv mcb1 ""
-
-REAL_PORT=$(free_port)
-MC_USER=()
-[[ $(id -u) -eq 0 ]] && MC_USER=(-u root)  # memcached refuses to run as root without -u
-memcached "${MC_USER[@]}" -p "$REAL_PORT" -U 0 -l 127.0.0.1 >"$TMP/memcached.log" 2>&1 &
-MEMCACHED_PID=$!
-wait_port "$MEMCACHED_PID" "$REAL_PORT" memcached
-log "memcached pid $MEMCACHED_PID on $REAL_PORT"
+start_dynakv mcb1 --memcache
+SERVER_PID=$DKV_PID
+MPORT=$DKV_MC_PORT
+start_memcached
+REAL_PORT=$MEMCACHED_PORT
 
 # ---- 1. the same binary sessions against memcached and dynakv -------------------------------
 timeout 120 $PY "$HERE/memcache_binary_transcript.py" "$REAL_PORT" >"$TMP/memcached.out" ||
@@ -134,7 +49,6 @@ if ! diff -a -u "$TMP/memcached.out" "$TMP/dynakv.out" >"$TMP/diff.txt"; then
 fi
 log "binary transcript: $(grep -c '^> ' "$TMP/dynakv.out") requests, responses identical to memcached"
 stop_pid "$MEMCACHED_PID"
-MEMCACHED_PID=""
 
 # ---- 2. memjs ----------------------------------------------------------------------------------
 NODE_PATH="$NODE_DIR/node_modules" timeout 60 node - "$MPORT" <<'EOF' || fail "memjs against dynakv"
@@ -301,10 +215,11 @@ print("cross-protocol and stat ok")
 EOF
 log "text <-> binary on the same keys (value, flags, cas) and binary stat == text stats: ok"
 stop_pid "$SERVER_PID"
-SERVER_PID=""
 
 # ---- 4. SASL PLAIN with security.requirepass -------------------------------------------------
-start_dynakv mcb2 "s3cret"
+start_dynakv mcb2 --memcache $'[security]\nrequirepass = "s3cret"'
+SERVER_PID=$DKV_PID
+MPORT=$DKV_MC_PORT
 $PY - "$MPORT" <<'EOF' || fail "SASL gating"
 import socket, struct, sys
 port = int(sys.argv[1])

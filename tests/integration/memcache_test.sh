@@ -16,94 +16,20 @@ set -euo pipefail
 
 SERVER_BIN=${1:?usage: memcache_test.sh <dynakv-server>}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-
-log() { printf '[memcache_test] %s\n' "$*" >&2; }
-fail() {
-  printf '[memcache_test] FAIL: %s\n' "$*" >&2
-  if [[ -n "${TMP:-}" && -f "$TMP/stderr.log" ]]; then
-    printf -- '---- dynakv-server stderr (tail) ----\n' >&2
-    tail -n 30 "$TMP/stderr.log" >&2 || true
-  fi
-  exit 1
-}
+LOG_PREFIX=memcache_test
+source "$HERE/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 for tool in memcached memccp memccat memcrm memcstat redis-cli; do
   command -v "$tool" >/dev/null || fail "$tool not installed (apt-get install memcached libmemcached-tools redis-tools)"
 done
 
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-TMP=$(mktemp -d /tmp/dynakv-memcache-XXXXXX)
-SERVER_PID=""
-MEMCACHED_PID=""
-stop_pid() {
-  local pid=$1
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  stop_pid "$SERVER_PID"
-  stop_pid "$MEMCACHED_PID"
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-wait_port() {  # pid port name
-  for _ in $(seq 1 100); do
-    kill -0 "$1" 2>/dev/null || fail "$3 exited during start-up"
-    if $PY -c "import socket,sys; socket.create_connection(('127.0.0.1',$2),timeout=1).close()" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "$3 did not listen on port $2 within 10 s"
-}
-
-RPORT=$(free_port)
-MPORT=$(free_port)
-cat >"$TMP/dynakv.toml" <<EOF
-[node]
-id = "mc1"
-data_dir = "$TMP/data"
-[listen]
-redis = "127.0.0.1:$RPORT"
-memcache = "127.0.0.1:$MPORT"
-cluster = ""
-[replication]
-n = 1
-r = 1
-w = 1
-[storage]
-engine = "lmdb"
-sync = "batch"
-EOF
-"$SERVER_BIN" --config "$TMP/dynakv.toml" >"$TMP/stdout.log" 2>"$TMP/stderr.log" &
-SERVER_PID=$!
-wait_port "$SERVER_PID" "$MPORT" dynakv-server
-log "dynakv-server pid $SERVER_PID: redis $RPORT, memcache $MPORT"
-
-REAL_PORT=$(free_port)
-# -U 0: no UDP. memcached refuses to run as root without -u.
-MC_USER=()
-[[ $(id -u) -eq 0 ]] && MC_USER=(-u root)
-memcached "${MC_USER[@]}" -p "$REAL_PORT" -U 0 -l 127.0.0.1 >"$TMP/memcached.log" 2>&1 &
-MEMCACHED_PID=$!
-wait_port "$MEMCACHED_PID" "$REAL_PORT" memcached
-log "memcached pid $MEMCACHED_PID on $REAL_PORT"
+start_dynakv mc1 --memcache
+SERVER_PID=$DKV_PID
+RPORT=$DKV_PORT
+MPORT=$DKV_MC_PORT
+start_memcached
+REAL_PORT=$MEMCACHED_PORT
 
 SERVERS="--servers=127.0.0.1:$MPORT"
 
