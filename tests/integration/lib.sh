@@ -1,4 +1,4 @@
-# tests/integration/lib.sh: shared helpers for the integration shell scripts (clients_test.sh,
+# tests/integration/lib.sh: shared helpers for the integration shell scripts (clients_test.sh, tx_clients_test.sh,
 # memcache_test.sh, memcache_binary_test.sh, bits_test.sh). Sourced, not run:
 #
 #   set -euo pipefail                 # stays in the caller

@@ -12,38 +12,11 @@ set -euo pipefail
 
 SERVER_BIN=${1:?usage: tx_clients_test.sh <dynakv-server> <node cache dir>}
 NODE_DIR=${2:?usage: tx_clients_test.sh <dynakv-server> <node cache dir>}
-PY=/usr/bin/python3
-
-log() { printf '[tx_clients] %s\n' "$*" >&2; }
-TMP=$(mktemp -d /tmp/dynakv-txclients-XXXXXX)
-PIDS=()
-fail() {
-  printf '[tx_clients] FAIL: %s\n' "$*" >&2
-  for f in "$TMP"/*.log; do
-    [[ -f "$f" ]] || continue
-    printf -- '---- %s (tail) ----\n' "$f" >&2
-    tail -n 20 "$f" >&2 || true
-  done
-  exit 1
-}
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
+LOG_PREFIX=tx_clients
+source "$(dirname "$0")/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 $PY -c 'import redis' 2>/dev/null || fail "/usr/bin/python3 cannot import redis (apt-get install python3-redis)"
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # Three cluster nodes and one standalone node.
 RPORTS=() CPORTS=() MPORTS=()
@@ -67,12 +40,12 @@ seeds = [$SEEDS]
 gossip_interval_ms = 100
 EOF
   "$SERVER_BIN" --config "$TMP/n$i.toml" >"$TMP/n$i.out" 2>"$TMP/n$i.log" &
-  PIDS+=($!)
+  track_pid $! "$TMP/n$i.log"
 done
 SPORT=$(free_port)
 "$SERVER_BIN" --listen.redis "127.0.0.1:$SPORT" --listen.memcache "" --node.data_dir "$TMP/single" \
   >"$TMP/single.out" 2>"$TMP/single.log" &
-PIDS+=($!)
+track_pid $! "$TMP/single.log"
 
 # Up, and the cluster converged (each node sees 3 members up).
 for _ in $(seq 1 200); do
@@ -243,5 +216,5 @@ print("memcached binary across 3 nodes ok")
 EOF
 log "memcached binary across nodes: ok"
 
-for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a server died during the test"; done
+for p in "${STARTED_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || fail "a server died during the test"; done
 log "all transaction client tests passed"
