@@ -6,7 +6,8 @@
 #   scripts/fuzz.sh record_fuzz ...    only these
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (build parallelism; default nproc), CC/CXX (clang).
 # New inputs a run finds go to build-fuzz/fuzz-corpus/<target>, never into the repository.
-# Prints one line per target: "fuzz <target>: <runs> runs, <n> findings" and a summary.
+# Prints one line per target: "fuzz <target>: <runs> runs, <n> findings", then a summary
+# ("fuzz: N passed, M failed", a target passing when it ran out its time with no finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -57,5 +58,6 @@ for t in "${TARGETS[@]}"; do
     ls "$art"
   fi
 done
-echo "fuzz: ${#TARGETS[@]} targets, $total_runs runs, $failed failed"
+echo "fuzz: ${#TARGETS[@]} targets, $total_runs runs in all"
+echo "fuzz: $((${#TARGETS[@]} - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

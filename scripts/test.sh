@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Quick start (2): install dependencies, build, and run every test (unit, simulator,
-# integration against real dynakv-server processes). CI runs exactly this.
+# integration against real dynakv-server processes), then every fuzz target for a bounded
+# time (scripts/fuzz.sh, clang; FUZZ_SECONDS each, default 20). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 cd build
 ctest --output-on-failure --timeout 600 -j2
+cd ..
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
