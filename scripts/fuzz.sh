@@ -4,7 +4,8 @@
 # the input that caused it is kept under build-fuzz/fuzz-artifacts/<target>/.
 #   scripts/fuzz.sh                    every target, FUZZ_SECONDS (default 20) each
 #   scripts/fuzz.sh record_fuzz ...    only these
-# Environment: FUZZ_SECONDS, FUZZ_JOBS (build parallelism; default nproc), CC/CXX (clang).
+# Environment: FUZZ_SECONDS, FUZZ_JOBS (build parallelism; default nproc), FUZZ_CC/FUZZ_CXX
+# (default clang/clang++).
 # New inputs a run finds go to build-fuzz/fuzz-corpus/<target>, never into the repository.
 # Prints one line per target: "fuzz <target>: <runs> runs, <n> findings", then a summary
 # ("fuzz: N passed, M failed", a target passing when it ran out its time with no finding).
@@ -18,7 +19,9 @@ ALL=(resp_fuzz memcache_fuzz memcache_binary_fuzz context_fuzz record_fuzz count
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
-CC=${CC:-clang} CXX=${CXX:-clang++}
+# Not CC/CXX: those may name the g++ of the main build.
+CC=${FUZZ_CC:-clang}
+CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (scripts/install-deps.sh installs clang)"; exit 1; }
 LAUNCHER=()
 command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
