@@ -275,6 +275,17 @@ void NodeStateSeeds() {
   Write("node_state_fuzz", "hints", Row(3, "", members) + hints);
   Write("node_state_fuzz", "hint_body", Row(3, "", members) + Row(9, std::string("n3") + '\0' + "k", body));
   Write("node_state_fuzz", "transfers", Row(3, "", members) + data + xfer);
+  // Peers' frames (tag 0x80: key = type byte, value = payload) on a node that knows them.
+  std::string frames;
+  for (Message m : SampleMessages()) {
+    m.from_id = "n2";
+    m.from_addr = "127.0.0.1:7002";
+    std::string f = EncodeFrame(m, "");
+    frames += Row(0x80, Byte(static_cast<uint8_t>(m.type)),
+                  f.substr(kFrameHeaderBytes, f.size() - kFrameHeaderBytes - kChecksumBytes));
+  }
+  Write("node_state_fuzz", "peer_frames", Row(3, "", members) + data + frames);
+  Write("node_state_fuzz", "peer_frames_empty_store", frames);
   Write("node_state_fuzz", "leaving", Row(3, "", members) + Row(4, "", "1") + data + hints);
 }
 

@@ -3,14 +3,19 @@
 // ("m/xfer/" P target -> cursor), the incarnation, the saved member list (a gossip frame),
 // the leaving flag and the replica records (cluster/key_layout.h lists the layout).
 //
-// Input: rows [tag][u16 len][key][u16 len][value] until the input ends. tag % 8 picks the
+// Input: rows [tag][u16 len][key][u16 len][value] until the input ends. tag & 0x80: the row
+// is a frame a peer sends once the node runs (key[0] = message type, value = payload; the
+// harness adds header and checksum), so the node's handling of every decoded message
+// (gossip, writes, hinted writes, handoff chunks and acks, anti-entropy, scans, publish) is
+// fuzzed against the stored state too. Otherwise tag % 8 picks the
 // key space (0 "d/" + raw, 1 "h/" + raw, 2 m/incarnation, 3 m/members, 4 m/leaving,
 // 5 "m/xfer/" + raw, 6 raw, 7 DataKey(raw)); tag & 8 seals the value as a record (or, for
 // m/members, wraps it into a checksummed gossip frame) so the decoders behind the checksums
 // are reached. The harness then starts a Node on that state and runs it for a few seconds
 // of fake time: hint delivery, handoff and gossip passes, each frame it sends answered with
 // an ack from its target; then reads, scans, reaps and flushes.
-// Checks: no crash, hang or unbounded allocation whatever the disk holds (Start may refuse
+// Checks: no crash, hang or unbounded allocation whatever the disk holds and whatever peers
+// send (Start may refuse
 // with a Status); every frame the node sends decodes; the key-layout splitters invert
 // their builders (SplitHintKey(HintKey(o, k)), SplitTransferKey(TransferKey(p, t))).
 // Run: scripts/fuzz.sh node_state_fuzz (seeds: tests/fuzz/corpus/node_state_fuzz).
@@ -96,10 +101,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   dynakv::storage::MemEngine engine;
   std::vector<dynakv::storage::WriteOp> rows;
   std::vector<std::string> keys;
+  std::vector<std::string> inbound;  // frames peers send once the node runs
   while (!in.empty() && rows.size() < 256) {
     uint8_t tag = in.Byte();
     std::string raw(in.Take());
     std::string value(in.Take());
+    if (tag & 0x80) {
+      // A frame from a peer: raw[0] is the message type, value the payload.
+      if (inbound.size() < 64) {
+        inbound.push_back(dynakv::fuzz::SealFrame(raw.empty() ? 0 : uint8_t(raw[0]), value, ""));
+      }
+      continue;
+    }
     CheckKeyLayout(raw);
     bool seal = tag & 8;
     std::string key;
@@ -141,6 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   for (int step = 0; step < 8; ++step) {
     clock.now_ms += 600;
     node.OnTick();
+    for (size_t f = step; f < inbound.size(); f += 8) node.OnMessage(inbound[f]);
     Check(engine.Commit().ok());
     size_t budget = 200;
     while (!net.frames.empty() && budget-- > 0) {
