@@ -66,6 +66,7 @@ void AntiEntropy::BuildStep(uint64_t now) {
                                   ++seen;
                                   hashed += k.size() + v.size();
                                   last.assign(k);
+                                  if (!IsDataKey(k)) return true;  // corrupt row: not ours
                                   std::string_view key = ClientKeyOf(k);
                                   uint32_t part = PartitionOfDataKey(k);
                                   std::span<const uint32_t> walk = placement.Owners(part);

@@ -101,10 +101,7 @@ Status ReplicaStore::Recount() {
   uint64_t now_ms = clock_->WallMs();
   return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
     ++key_count_;
-    if (k.size() >= kDataKeyHead) {
-      uint32_t part = PartitionOfDataKey(k);
-      if (part < kPartitions) ++part_count_[part];
-    }
+    if (IsDataKey(k)) ++part_count_[PartitionOfDataKey(k)];
     Record rec;
     if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
     return true;
@@ -206,6 +203,7 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
     if (!s.ok()) return s;
     for (auto& [k, v] : chunk) {
       Record rec;
+      if (!IsDataKey(k)) continue;  // a corrupt row in the range: no client key in it
       s = DecodeRecord(v, &rec);
       if (!s.ok()) continue;  // logged by reads; SCAN skips it
       ++visited;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -198,7 +200,138 @@ std::string AdvertisedRedisAddr(const Config& cfg) {
   return cfg.advertise_redis.empty() ? cfg.redis_addr : cfg.advertise_redis;
 }
 
+namespace {
+
+bool IsKeyStart(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '-' || c == '"' || c == '\'' || c == ']';
+}
+
+// What toml++ 3.3 (Debian 12's) must not see; each was found by tests/fuzz/config_fuzz.cc
+// and is a known upstream bug (tomlplusplus issues 190, 294, 295):
+//   - a table header whose name starts with anything but a key character ("[&",
+//     "[[[1]]]", "[\n"): an internal assertion (abort), undefined behaviour without asserts;
+//   - a non-ASCII character where it classifies whitespace (outside strings, in keys,
+//     after a backslash in a multi-line string): its Unicode table reaches
+//     __builtin_unreachable (undefined behaviour) for most code points.
+// TOML allows neither case (bare keys, numbers and the rest are ASCII) except a quoted
+// non-ASCII key and a non-ASCII character after a line-ending backslash, which no dynakv
+// option needs. Control characters (TOML allows none but tab and line ends) are refused
+// too. A lexical pass: strings, comments, and arrays or inline tables that span lines are
+// tracked, so only real headers and keys are checked. "" when the text may be parsed.
+std::string CheckTomlText(const std::string& text, const std::string& name) {
+  size_t line = 1, col = 1;
+  auto at = [&](const std::string& what) {
+    return name + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + what;
+  };
+  enum class In { kCode, kComment, kBasic, kLiteral, kMlBasic, kMlLiteral } in = In::kCode;
+  std::string open;        // the [ and { open inside a value, innermost last
+  bool line_start = true;  // only spaces and tabs so far on this line (outside strings)
+  bool key_next = true;    // a key comes next (line start, after '{' or ',' in a table)
+  bool header = false;     // on a table header line
+  bool key_string = false; // the string being read is a key or a table name
+  bool skipping = false;   // after a line-ending backslash in a multi-line string
+  char last = '\n';        // the last character outside strings on this line but blanks
+  auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  for (size_t i = 0; i < text.size(); ++i, ++col) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof(code), "%04X", c);
+      return at(std::string("control character U+") + code + " is not allowed in TOML");
+    }
+    bool newline = c == '\n';
+    switch (in) {
+      case In::kComment:
+        if (newline) in = In::kCode;
+        break;
+      case In::kBasic:
+      case In::kLiteral:
+        if (c >= 0x80 && key_string) return at("non-ASCII characters in keys are not supported");
+        if (newline || c == (in == In::kBasic ? '"' : '\'')) {
+          in = In::kCode;
+        } else if (in == In::kBasic && c == '\\' && i + 1 < text.size() &&
+                   (text[i + 1] == '"' || text[i + 1] == '\\')) {
+          ++i, ++col;
+        }
+        break;
+      case In::kMlBasic:
+      case In::kMlLiteral: {
+        if (c >= 0x80 && key_string) return at("non-ASCII characters in keys are not supported");
+        if (skipping && !is_space(c)) {
+          skipping = false;
+          if (c >= 0x80) return at("non-ASCII character after a line-ending backslash is not supported");
+        }
+        const char* end = in == In::kMlBasic ? "\"\"\"" : "'''";
+        if (in == In::kMlBasic && c == '\\' && i + 1 < text.size()) {
+          unsigned char n = static_cast<unsigned char>(text[i + 1]);
+          if (n >= 0x80) {
+            ++col;
+            return at("non-ASCII character after a backslash is not supported");
+          }
+          if (n == '"' || n == '\\') ++i, ++col;
+          else if (is_space(n)) skipping = true;
+        } else if (text.compare(i, 3, end) == 0) {
+          in = In::kCode;
+          i += 2, col += 2;
+        }
+        break;
+      }
+      case In::kCode:
+        if (c >= 0x80) return at("non-ASCII character outside a string is not valid TOML");
+        if (c == '#') {
+          in = In::kComment;
+        } else if ((c == '"' || c == '\'') &&
+                   std::strchr(key_next || header ? "\n[{,." : open.empty() ? "=[," : "=[,\n", last)) {
+          // A string starts only where the parser starts a token; elsewhere a quote is part
+          // of a bare value the parser scans to its end (and the scan classifies whitespace).
+          bool ml = text.compare(i, 3, std::string(3, static_cast<char>(c))) == 0;
+          in = c == '"' ? (ml ? In::kMlBasic : In::kBasic) : (ml ? In::kMlLiteral : In::kLiteral);
+          key_string = key_next || header;
+          if (ml) i += 2, col += 2;
+        } else if (c == '[' && line_start && open.empty()) {
+          // A table header: '[' or '[[', spaces, then a key (or the parser's own "]" error).
+          header = true;
+          size_t j = i + 1;
+          if (j < text.size() && text[j] == '[') ++j;
+          while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j;
+          if (j < text.size() && !IsKeyStart(static_cast<unsigned char>(text[j]))) {
+            col += j - i;
+            return at("expected a table name after '['");
+          }
+          col += j - i - 1;
+          i = j - 1;
+        } else if (c == '=' && !header) {
+          key_next = false;
+        } else if (c == '[' || c == '{') {
+          open.push_back(static_cast<char>(c));
+          key_next = c == '{';
+        } else if ((c == ']' || c == '}') && !open.empty()) {
+          open.pop_back();
+        } else if (c == ',' && !open.empty()) {
+          key_next = open.back() == '{';
+        }
+        break;
+    }
+    if (in == In::kCode && c != ' ' && c != '\t' && c != '\r') last = static_cast<char>(c);
+    if (newline) {
+      ++line;
+      col = 0;
+      last = '\n';
+      line_start = in == In::kCode;
+      header = false;
+      if (in == In::kCode && open.empty()) key_next = true;
+    } else if (c != ' ' && c != '\t' && c != '\r') {
+      line_start = false;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) {
+  if (std::string bad = CheckTomlText(text, name); !bad.empty()) return Status::Invalid(bad);
   toml::table tbl;
   try {
     tbl = toml::parse(text, name);
