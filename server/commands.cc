@@ -217,6 +217,20 @@ static void ReplyPubSubOnly(CommandCtx& ctx, const CommandSpec& spec) {
                     "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
 }
 
+// SLOWLOG never shows a password: AUTH's arguments and HELLO's AUTH user pass read
+// "(redacted)", as Redis 7's.
+static void RedactSecrets(const CommandSpec* spec, std::vector<std::string>* args) {
+  if (std::strcmp(spec->name, "auth") == 0) {
+    for (size_t i = 1; i < args->size(); i++) (*args)[i] = "(redacted)";
+  } else if (std::strcmp(spec->name, "hello") == 0) {
+    for (size_t i = 2; i < args->size(); i++) {
+      if (!EqualsLower((*args)[i], "auth")) continue;
+      for (size_t j = i + 1; j < args->size() && j <= i + 2; j++) (*args)[j] = "(redacted)";
+      i += 2;
+    }
+  }
+}
+
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (c->in_exec) {  // EXEC is still running: this command waits for it (commands_tx.cc)
     c->after_exec.push_back(std::move(c->args));
@@ -269,7 +283,10 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   // Command statistics (metrics.h): the reply's completion (OnReply) measures from here.
   PendingReply* slot = &c->waiting.back();
   bool slowlog = cfg_.slowlog_log_slower_than >= 0 && cfg_.slowlog_max_len > 0;
-  if (slowlog) SlowLog::TruncateArgs(ctx.args, &c->slow_args);
+  if (slowlog) {
+    SlowLog::TruncateArgs(ctx.args, &c->slow_args);
+    RedactSecrets(spec, &c->slow_args);
+  }
   slot->spec = spec;
   slot->start_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                 std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -300,12 +317,15 @@ void Server::OnReply(Client* c, PendingReply* slot, std::string_view reply) {
   bool sync = c->dispatching == slot;
   if (sync) c->dispatching = nullptr;
   int64_t slower = cfg_.slowlog_log_slower_than;
-  // AUTH and HELLO carry passwords: never logged, as Redis's no-slowlog flag.
-  bool secret = std::strcmp(spec->name, "auth") == 0 || std::strcmp(spec->name, "hello") == 0;
-  if (slower >= 0 && cfg_.slowlog_max_len > 0 && usec >= uint64_t(slower) && !secret) {
+  if (slower >= 0 && cfg_.slowlog_max_len > 0 && usec >= uint64_t(slower)) {
     std::vector<std::string>& args = sync ? c->slow_args : slot->slow_args;
     metrics_.slowlog().Add(int64_t(WallMs() / 1000), usec, args, c->peer, c->name,
                            size_t(cfg_.slowlog_max_len));
+  }
+  // A command that completed later hands its argument buffers back to the client's, for the
+  // next command to reuse (none is being dispatched, so the client's is free).
+  if (!sync && c->dispatching == nullptr && c->slow_args.capacity() < slot->slow_args.capacity()) {
+    c->slow_args.swap(slot->slow_args);
   }
   uint64_t threshold = uint64_t(cfg_.latency_monitor_threshold);
   if (threshold > 0 && usec / 1000 >= threshold) {

@@ -184,14 +184,28 @@ TEST(Metrics, SlowlogEntriesTruncationLenReset) {
   ASSERT_EQ(args->elements, 32u);
   EXPECT_EQ(std::string(args->element[31]->str), "... (10 more arguments)");
 
-  // The ring keeps slowlog_max_len (5) entries; ids grow; AUTH is never logged.
+  // Passwords read "(redacted)", as Redis 7.
   c->Cmd({"AUTH", "secret"});
+  g = c->Cmd({"SLOWLOG", "GET", "1"});
+  ASSERT_TRUE(IsArray(g, 1));
+  args = g->element[0]->element[3];
+  ASSERT_EQ(args->elements, 2u);
+  EXPECT_EQ(std::string(args->element[0]->str), "AUTH");
+  EXPECT_EQ(std::string(args->element[1]->str), "(redacted)");
+  c->Cmd({"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "slowpoke"});
+  g = c->Cmd({"SLOWLOG", "GET", "1"});
+  ASSERT_TRUE(IsArray(g, 1));
+  args = g->element[0]->element[3];
+  ASSERT_EQ(args->elements, 7u) << Describe(g);
+  EXPECT_EQ(std::string(args->element[3]->str), "(redacted)");
+  EXPECT_EQ(std::string(args->element[4]->str), "(redacted)");
+  EXPECT_EQ(std::string(args->element[6]->str), "slowpoke");
+  // The ring keeps slowlog_max_len (5) entries; ids grow.
   for (int i = 0; i < 6; i++) c->Cmd({"PING"});
   EXPECT_TRUE(IsInt(c->Cmd({"SLOWLOG", "LEN"}), 5));
   g = c->Cmd({"SLOWLOG", "GET", "-1"});
   ASSERT_TRUE(IsArray(g, 5));
   EXPECT_GT(g->element[0]->element[0]->integer, g->element[4]->element[0]->integer);
-  for (size_t i = 0; i < 5; i++) EXPECT_NE(std::string(g->element[i]->element[3]->element[0]->str), "AUTH");
   EXPECT_TRUE(IsArray(c->Cmd({"SLOWLOG", "GET", "0"}), 0));
   EXPECT_TRUE(IsError(c->Cmd({"SLOWLOG", "GET", "-2"}), "ERR count should be greater than or equal to -1"));
   EXPECT_TRUE(IsError(c->Cmd({"SLOWLOG", "GET", "x"}), "ERR count should be greater than or equal to -1"));
