@@ -83,15 +83,21 @@ void CmdSlowlog(CommandCtx& ctx) {
   UnknownSub(ctx, "SLOWLOG");
 }
 
-// LATENCY HISTOGRAM's per-command map: calls, and the cumulative count at each power of two
-// (usec) where it grows, as Redis 7.
+// LATENCY HISTOGRAM's per-command map: calls, and the cumulative count at each power-of-two
+// bucket where it grows, keyed as Redis 7 keys them: Redis iterates its nanosecond
+// HdrHistogram (2 significant figures) from 1024 ns doubling, and names each step by its
+// highest equivalent value in usec: 1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, ...
+uint64_t RedisCdfKey(int i) {
+  uint64_t ns = uint64_t(1024) << i;
+  return (ns + ns / 128 - 1) / 1000;
+}
+
 void WriteCdf(RespWriter& w, const Histogram& h) {
   std::vector<std::pair<uint64_t, uint64_t>> points;
   uint64_t prev = 0;
-  for (int k = 0; k < Histogram::kMaxBits && prev < h.count(); k++) {
-    uint64_t key = uint64_t(1) << k;
-    uint64_t cum = h.CountBelow(key + 1);
-    if (k == Histogram::kMaxBits - 1) cum = h.count();
+  for (int i = 0; i < Histogram::kMaxBits && prev < h.count(); i++) {
+    uint64_t key = RedisCdfKey(i);
+    uint64_t cum = i == Histogram::kMaxBits - 1 ? h.count() : h.CountBelow(key + 1);
     if (cum > prev) points.emplace_back(key, cum);
     prev = cum;
   }
