@@ -2,7 +2,7 @@
 // latencystats sections, with Redis 7's replies, over the node's Metrics (server/metrics.h).
 #include <algorithm>
 #include <cstdio>
-#include <iterator>
+#include <initializer_list>
 
 #include "server/commands.h"
 
