@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 
@@ -23,6 +24,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterBits(&t);
     RegisterPubSub(&t);
     RegisterDebug(&t);
+    RegisterMetrics(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
       return std::strcmp(a.name, b.name) < 0;
     });
@@ -215,6 +217,20 @@ static void ReplyPubSubOnly(CommandCtx& ctx, const CommandSpec& spec) {
                     "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
 }
 
+// SLOWLOG never shows a password: AUTH's arguments and HELLO's AUTH user pass read
+// "(redacted)", as Redis 7's.
+static void RedactSecrets(const CommandSpec* spec, std::vector<std::string>* args) {
+  if (std::strcmp(spec->name, "auth") == 0) {
+    for (size_t i = 1; i < args->size(); i++) (*args)[i] = "(redacted)";
+  } else if (std::strcmp(spec->name, "hello") == 0) {
+    for (size_t i = 2; i < args->size(); i++) {
+      if (!EqualsLower((*args)[i], "auth")) continue;
+      for (size_t j = i + 1; j < args->size() && j <= i + 2; j++) (*args)[j] = "(redacted)";
+      i += 2;
+    }
+  }
+}
+
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (c->in_exec) {  // EXEC is still running: this command waits for it (commands_tx.cc)
     c->after_exec.push_back(std::move(c->args));
@@ -242,31 +258,80 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   int argc = int(ctx.args.size());
   if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
     std::string msg = "ERR wrong number of arguments for '" + Lower(ctx.args[0]) + "' command";
+    metrics_.RecordRejected(spec);
     FlagTransactionError(c.get());
     ctx.reply.Send([&](protocol::RespWriter& w) { w.Error(msg); });
     return;
   }
   if (!c->authed && !(spec->flags & kCmdNoAuth)) {
+    metrics_.RecordRejected(spec);
     FlagTransactionError(c.get());
     ctx.reply.Send([](protocol::RespWriter& w) { w.Error("NOAUTH Authentication required."); });
     return;
   }
   if (c->subscriptions > 0 && c->proto == 2 && !(spec->flags & kCmdPubSubOk)) {
+    metrics_.RecordRejected(spec);
     return ReplyPubSubOnly(ctx, *spec);
   }
   // Nothing but this compare unless the client fetched a slot map (redis_cluster_api).
   if (c->slots_epoch != 0 && spec->first_key > 0 && RedirectIfMoved(ctx, *spec)) {
+    metrics_.RecordRejected(spec);
     FlagTransactionError(c.get());  // as Redis Cluster: a MOVED while queuing aborts EXEC
     return;
   }
-  if (c->in_multi && QueueIfInMulti(ctx, spec)) return;
+  if (c->in_multi && QueueIfInMulti(ctx, spec)) return;  // counted when EXEC runs (as EXEC)
+  // Command statistics (metrics.h): the reply's completion (OnReply) measures from here.
+  PendingReply* slot = &c->waiting.back();
+  bool slowlog = cfg_.slowlog_log_slower_than >= 0 && cfg_.slowlog_max_len > 0;
+  if (slowlog) {
+    SlowLog::TruncateArgs(ctx.args, &c->slow_args);
+    RedactSecrets(spec, &c->slow_args);
+  }
+  slot->spec = spec;
+  slot->start_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch()).count());
+  c->dispatching = slot;
   {
     OwnerScope owner(this, c);
     spec->handler(ctx);
   }
+  if (c->dispatching == slot) {  // still running: it completes later, keep its arguments
+    c->dispatching = nullptr;
+    if (slowlog) slot->slow_args.swap(c->slow_args);
+  }
   // Hand the argument strings back so the parser reuses their buffers for the next command
   // (handlers copy or move what they keep).
   if (c->args.empty()) c->args = std::move(ctx.args);
+}
+
+void Server::OnReply(Client* c, PendingReply* slot, std::string_view reply) {
+  bool error = !reply.empty() && reply[0] == '-';
+  if (error) metrics_.RecordError(reply);
+  const CommandSpec* spec = slot->spec;
+  if (spec == nullptr) return;
+  slot->spec = nullptr;
+  uint64_t now_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count());
+  uint64_t usec = (now_ns - slot->start_ns) / 1000;
+  metrics_.RecordCall(spec, usec, error);
+  bool sync = c->dispatching == slot;
+  if (sync) c->dispatching = nullptr;
+  int64_t slower = cfg_.slowlog_log_slower_than;
+  if (slower >= 0 && cfg_.slowlog_max_len > 0 && usec >= uint64_t(slower)) {
+    std::vector<std::string>& args = sync ? c->slow_args : slot->slow_args;
+    metrics_.slowlog().Add(int64_t(WallMs() / 1000), usec, args, c->peer, c->name,
+                           size_t(cfg_.slowlog_max_len));
+  }
+  // A command that completed later hands its argument buffers back to the client's, for the
+  // next command to reuse (none is being dispatched, so the client's is free).
+  if (!sync && c->dispatching == nullptr && c->slow_args.capacity() < slot->slow_args.capacity()) {
+    c->slow_args.swap(slot->slow_args);
+  }
+  uint64_t threshold = uint64_t(cfg_.latency_monitor_threshold);
+  if (threshold > 0 && usec / 1000 >= threshold) {
+    metrics_.AddLatencySample((spec->flags & kCmdFast) ? "fast-command" : "command",
+                              int64_t(WallMs() / 1000), usec / 1000);
+  }
 }
 
 // ---- key operations -------------------------------------------------------------------

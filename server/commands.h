@@ -81,6 +81,9 @@ void ClearTransaction(Client* c);
 void RegisterBits(std::vector<CommandSpec>* t);  // commands_bits.cc: bits, LCS, SORT
 void RegisterPubSub(std::vector<CommandSpec>* t);
 void RegisterDebug(std::vector<CommandSpec>* t);  // commands_debug.cc: DEBUG (tests only)
+// commands_metrics.cc: SLOWLOG, LATENCY, and INFO's commandstats/errorstats/latencystats.
+void RegisterMetrics(std::vector<CommandSpec>* t);
+void AppendMetricsInfo(Server* s, std::string_view section, std::string* out);
 
 // cluster.redis_cluster_api: a connection that fetched the slot map before the ring changed
 // gets one MOVED for a key whose slot's first owner changed (README, "Cluster-aware

@@ -318,6 +318,9 @@ std::vector<std::pair<std::string, std::string>> ConfigParams(Server* s) {
       {"requirepass", ""},  // never shown: anyone who can run CONFIG GET would read it
       {"save", ""},
       {"timeout", std::to_string(c.timeout_s)},
+      {"slowlog-log-slower-than", std::to_string(c.slowlog_log_slower_than)},
+      {"slowlog-max-len", std::to_string(c.slowlog_max_len)},
+      {"latency-monitor-threshold", std::to_string(c.latency_monitor_threshold)},
       {"dynamo-n", std::to_string(c.n)},
       {"dynamo-r", std::to_string(c.r)},
       {"dynamo-w", std::to_string(c.w)},
@@ -355,6 +358,7 @@ void CmdConfig(CommandCtx& ctx) {
     uint64_t start = st.start_ms;
     st = ServerStats{};
     st.start_ms = start;
+    ctx.server->metrics().ResetStats();
     return ctx.reply.Send([](RespWriter& w) { w.Ok(); });
   }
   if (sub == "rewrite") return ReplyErr(ctx, "ERR CONFIG REWRITE is not supported: the TOML file is the source");
@@ -373,20 +377,31 @@ long RssBytes() {
   return rss;
 }
 
+std::string Fixed2(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2f", v);
+  return buf;
+}
+
 // INFO's sections, as Redis 7 picks them: no argument or "default" gives the default
 // sections, "all" and "everything" every section, and several names their union; the
 // sections always come in this fixed order, whatever order they were asked in.
+// commandstats and latencystats are not default sections (Redis 7); errorstats is.
 std::string InfoText(Server* s, const std::vector<std::string>& asked) {
   std::vector<std::string> sections;
-  bool all = asked.empty();
+  bool all = false, dflt = asked.empty();
   for (const auto& a : asked) {
     std::string l = Lower(a);
-    if (l == "all" || l == "everything" || l == "default") all = true;
+    if (l == "all" || l == "everything") all = true;
+    else if (l == "default") dflt = true;
     else sections.push_back(std::move(l));
   }
   auto want = [&](const char* name) {
-    return all || std::find(sections.begin(), sections.end(), name) != sections.end();
+    std::string_view n = name;
+    if (all || (dflt && n != "commandstats" && n != "latencystats")) return true;
+    return std::find(sections.begin(), sections.end(), name) != sections.end();
   };
+  Metrics& metrics = s->metrics();
   const Config& c = s->config();
   std::ostringstream os;
   auto& st = s->stats();
@@ -421,14 +436,19 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
   }
   if (want("stats")) {
     os << "# Stats\r\ntotal_connections_received:" << st.total_connections
-       << "\r\ntotal_commands_processed:" << st.total_commands << "\r\ntotal_net_input_bytes:" << st.net_input_bytes
-       << "\r\ntotal_net_output_bytes:" << st.net_output_bytes << "\r\nrejected_connections:"
-       << st.rejected_connections << "\r\nexpired_keys:" << st.expired_keys << "\r\nkeyspace_hits:"
+       << "\r\ntotal_commands_processed:" << st.total_commands
+       << "\r\ninstantaneous_ops_per_sec:" << uint64_t(metrics.ops_per_sec())
+       << "\r\ntotal_net_input_bytes:" << st.net_input_bytes
+       << "\r\ntotal_net_output_bytes:" << st.net_output_bytes
+       << "\r\ninstantaneous_input_kbps:" << Fixed2(metrics.input_kbps())
+       << "\r\ninstantaneous_output_kbps:" << Fixed2(metrics.output_kbps()) << "\r\nrejected_connections:"
+       << st.rejected_connections << "\r\nexpired_keys:" << st.expired_keys << "\r\nevicted_keys:0\r\nkeyspace_hits:"
        << st.keyspace_hits << "\r\nkeyspace_misses:" << st.keyspace_misses
        << "\r\npubsub_channels:" << s->pubsub().Active(PubSub::Kind::kChannel)
        << "\r\npubsub_patterns:" << s->pubsub().NumPat()
        << "\r\npubsubshard_channels:" << s->pubsub().Active(PubSub::Kind::kShard)
-       << "\r\nclient_output_buffer_limit_disconnections:" << st.output_limit_disconnects << "\r\n\r\n";
+       << "\r\nclient_output_buffer_limit_disconnections:" << st.output_limit_disconnects
+       << "\r\ntotal_error_replies:" << metrics.total_errors() << "\r\n\r\n";
   }
   if (want("replication")) {
     os << "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";
@@ -438,6 +458,12 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
     getrusage(RUSAGE_SELF, &ru);
     os << "# CPU\r\nused_cpu_sys:" << ru.ru_stime.tv_sec << "." << ru.ru_stime.tv_usec / 1000
        << "\r\nused_cpu_user:" << ru.ru_utime.tv_sec << "." << ru.ru_utime.tv_usec / 1000 << "\r\n\r\n";
+  }
+  for (const char* sec : {"commandstats", "errorstats", "latencystats"}) {
+    if (!want(sec)) continue;
+    std::string text;
+    AppendMetricsInfo(s, sec, &text);
+    os << text;
   }
   if (want("cluster")) {
     os << "# Cluster\r\ncluster_enabled:" << (c.redis_cluster_api ? 1 : 0) << "\r\n\r\n";

@@ -72,6 +72,9 @@ const std::vector<Option>& Options() {
       {"limits.warn_siblings", nullptr, Type::kInt, "log a warning at this many siblings", F(&Config::warn_siblings)},
       {"limits.memcache_max_item_size", nullptr, Type::kInt, "largest memcached item (bytes)", F(&Config::memcache_max_item_size)},
       {"limits.shutdown_timeout", nullptr, Type::kInt, "after SIGTERM/SIGINT, exit anyway after this many seconds if the shutdown has not finished (a stuck loop); 0 = wait forever", F(&Config::shutdown_timeout_s)},
+      {"limits.slowlog_log_slower_than", "slowlog-log-slower-than", Type::kInt, "SLOWLOG records commands that take at least this many microseconds; -1 = off, 0 = every command", F(&Config::slowlog_log_slower_than)},
+      {"limits.slowlog_max_len", "slowlog-max-len", Type::kInt, "most SLOWLOG entries kept", F(&Config::slowlog_max_len)},
+      {"limits.latency_monitor_threshold", "latency-monitor-threshold", Type::kInt, "LATENCY records commands that take at least this many milliseconds; 0 = off", F(&Config::latency_monitor_threshold)},
       {"debug.enable_debug_command", nullptr, Type::kBool, "allow the DEBUG command (DEBUG SLEEP blocks the node: tests only)", F(&Config::enable_debug_command)},
       {"log.level", "loglevel", Type::kString, "debug | info | warn | error", F(&Config::log_level)},
   };
@@ -430,6 +433,9 @@ Status Validate(const Config& c) {
   for (const auto& seed : c.seeds) {
     if (Status s = SplitHostPort(seed, &h, &p); !s.ok()) return bad("cluster.seeds", s.message());
   }
+  if (c.slowlog_log_slower_than < -1) return bad("limits.slowlog_log_slower_than", "must be >= -1");
+  if (c.slowlog_max_len < 0) return bad("limits.slowlog_max_len", "must be >= 0");
+  if (c.latency_monitor_threshold < 0) return bad("limits.latency_monitor_threshold", "must be >= 0");
   if (c.weight < 1 || c.weight > 10000) return bad("node.weight", "must be in 1..10000");
   if (c.zone.size() > 255) return bad("node.zone", "must be at most 255 bytes");
   if (c.n < 1 || c.n > 16) return bad("replication.n", "must be in 1..16");

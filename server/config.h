@@ -69,6 +69,10 @@ struct Config {
   int64_t max_siblings = 100;
   int64_t warn_siblings = 25;
   int64_t memcache_max_item_size = 1024 * 1024;
+  // SLOWLOG and LATENCY (server/metrics.h), as Redis 7's options of the same names.
+  int64_t slowlog_log_slower_than = 10000;  // usec; -1 = off, 0 = every command
+  int64_t slowlog_max_len = 128;
+  int64_t latency_monitor_threshold = 0;  // ms; 0 = off
   int64_t shutdown_timeout_s = 10;  // SIGTERM/SIGINT: exit anyway after this long; 0 = wait forever
   // [debug]
   bool enable_debug_command = false;  // DEBUG (SLEEP), as Redis 7's enable-debug-command

@@ -784,6 +784,12 @@ bool Server::GatherBeforeCommit() {
 void Server::OnTick(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
   self->node_->OnTick();
+  uint64_t now = self->NowMs();
+  if (now - self->rates_sampled_ms_ >= 100) {  // INFO's instantaneous_* (metrics.h)
+    self->rates_sampled_ms_ = now;
+    self->metrics_.SampleRates(now, self->stats_.total_commands, self->stats_.net_input_bytes,
+                               self->stats_.net_output_bytes);
+  }
   if (!self->pollers_.empty()) {
     std::vector<std::function<bool()>> polls;
     polls.swap(self->pollers_);

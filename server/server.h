@@ -28,6 +28,7 @@
 #include "protocol/memcache_binary.h"
 #include "protocol/resp.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/pubsub.h"
 #include "server/redis_cluster.h"
 #include "storage/engine.h"
@@ -35,6 +36,7 @@
 namespace dynakv::server {
 
 class Server;
+struct CommandSpec;
 class PeerTransport;
 class LoopClock;
 class StderrLogger;
@@ -42,14 +44,18 @@ class ShutdownWatchdog;
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
 // in request order: a completed reply waits in `buf` until everything before it is done.
+// `spec` and `start_ns` are set by Dispatch just before the handler runs (command statistics,
+// server/metrics.h); a refused command leaves them null. `slow_args` holds the command's
+// SLOWLOG arguments when it completes after Dispatch returned (slowlog on).
 struct PendingReply {
   std::string buf;
   bool done = false;
+  const CommandSpec* spec = nullptr;
+  uint64_t start_ns = 0;
+  std::vector<std::string> slow_args;
 };
 
 enum class Protocol : uint8_t { kResp, kMemcache };
-
-struct CommandSpec;
 
 // A key WATCHed by a client: the causal context it had then (server/commands_tx.cc).
 struct WatchedKey {
@@ -121,6 +127,10 @@ struct Client : std::enable_shared_from_this<Client> {
   std::shared_ptr<cluster::WriteProgress> last_write_progress;
   // Commands that arrived while EXEC ran: they run after it, in order (ParkIfBusy counts them).
   std::deque<std::vector<std::string>> after_exec;
+  // SLOWLOG: the running command's truncated arguments (reused buffers) and its reply slot
+  // while Dispatch runs its handler (Server::OnReply).
+  std::vector<std::string> slow_args;
+  PendingReply* dispatching = nullptr;
 
   explicit Client(const protocol::RespLimits& limits) : parser(limits) {}
 };
@@ -174,6 +184,10 @@ class Server {
   cluster::Node* node() { return node_.get(); }
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
+  Metrics& metrics() { return metrics_; }
+  // A reply was written for `slot` (RESP): error counts, and the command's statistics when
+  // Dispatch stamped it (metrics.h). Defined in commands.cc.
+  void OnReply(Client* c, PendingReply* slot, std::string_view reply);
   PubSub& pubsub() { return pubsub_; }
   // The output a client may have unread before it is disconnected (bytes; 0 = no limit):
   // limits.client_output_buffer_limit_pubsub while it is subscribed, like Redis's pubsub class.
@@ -288,6 +302,8 @@ class Server {
   uint64_t reaper_ticks_ = 0;
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
+  Metrics metrics_;
+  uint64_t rates_sampled_ms_ = 0;  // INFO's instantaneous_* (OnTick, every 100 ms)
   SlotHistory slot_history_;
   MapReplyCache map_replies_;
   protocol::RespLimits resp_limits_;
@@ -311,6 +327,7 @@ void ReplyTo::Complete(F&& f) {
     sink->fired = true;
     std::string bytes;
     f(&bytes, sink->proto);
+    if (!bytes.empty() && bytes[0] == '-' && c_) c_->server->metrics().RecordError(bytes);
     auto done = std::move(sink->done);
     if (done) done(bytes);
     return;
@@ -322,7 +339,12 @@ void ReplyTo::Complete(F&& f) {
   if (c->closing) return;
   // The front reply writes straight to `out`; later ones wait in their own buffer.
   bool front = !c->waiting.empty() && &c->waiting.front() == slot;
-  f(front ? &c->out : &slot->buf, c->proto);
+  std::string* dst = front ? &c->out : &slot->buf;
+  size_t before = dst->size();
+  f(dst, c->proto);
+  if (slot->spec != nullptr || (dst->size() > before && (*dst)[before] == '-')) {
+    if (c->protocol == Protocol::kResp) c->server->OnReply(c, slot, std::string_view(*dst).substr(before));
+  }
   slot->done = true;
   if (!front) return;  // an earlier reply is still running; it will release this one
   c->waiting.pop_front();
