@@ -225,6 +225,18 @@ class ClusterApi : public ::testing::Test {
   }
   ServerProcess& node(size_t i) { return cluster_->node(i); }
   Conn& c(size_t i) { return *conns_.at(i); }
+  // Waits (10 s) until every node of the cluster lists `id` as the first owner of some slot.
+  bool WaitFirstOwnerEverywhere(const std::string& id) {
+    return WaitUntil(
+        [&] {
+          for (size_t i = 0; i < cluster_->size(); i++) {
+            auto f = FirstOwners(c(i));
+            if (std::count(f.begin(), f.end(), id) == 0) return false;
+          }
+          return true;
+        },
+        10s, 50ms);
+  }
   std::vector<int> Ports() {
     std::vector<int> p;
     for (size_t i = 0; i < cluster_->size(); i++) p.push_back(node(i).port());
@@ -524,15 +536,7 @@ void ClusterApi::RunRedisPyAcrossAJoin(bool moved_all) {
   Piped py(args);
   ASSERT_TRUE(py.ReadUntil("READY", 30s)) << py.output();
   ASSERT_TRUE(n4.Start()) << n4.last_error();
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (size_t i = 0; i < 3; i++) {
-          auto f = FirstOwners(c(i));
-          if (std::count(f.begin(), f.end(), "n4") == 0) return false;
-        }
-        return true;
-      },
-      10s, 50ms));
+  ASSERT_TRUE(WaitFirstOwnerEverywhere("n4"));
   py.Line("go");
   int code = -1;
   ASSERT_TRUE(py.Finish(60s, &code)) << py.output();
@@ -571,15 +575,7 @@ TEST_F(ClusterApi, IoredisFollowsMovedAcrossAJoin) {
   Piped js(args);
   ASSERT_TRUE(js.ReadUntil("READY", 30s)) << js.output();
   ASSERT_TRUE(n4.Start()) << n4.last_error();
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (size_t i = 0; i < 3; i++) {
-          auto f = FirstOwners(c(i));
-          if (std::count(f.begin(), f.end(), "n4") == 0) return false;
-        }
-        return true;
-      },
-      10s, 50ms));
+  ASSERT_TRUE(WaitFirstOwnerEverywhere("n4"));
   js.Line("go");
   int code = -1;
   ASSERT_TRUE(js.Finish(60s, &code)) << js.output();
