@@ -4,9 +4,66 @@
 namespace dynakv::cluster {
 
 std::string DataKey(std::string_view key) {
-  std::string k = PartitionBegin(KeyPartition(key));
+  std::string k = PartitionBegin(RecordPartition(key));
   k.append(key);
   return k;
+}
+
+std::string PlainRecordKey(std::string_view key) {
+  std::string k;
+  if (NeedsEscape(key)) k.push_back(kRecordEscape);
+  k.append(key);
+  return k;
+}
+
+std::string ElementPrefix(char type, std::string_view key) {
+  std::string k;
+  k.reserve(key.size() + 12);
+  k.push_back(kRecordEscape);
+  k.push_back(type);
+  uint64_t n = key.size();
+  do {  // LEB128
+    uint8_t b = n & 0x7f;
+    n >>= 7;
+    k.push_back(static_cast<char>(n ? (b | 0x80) : b));
+  } while (n);
+  k.append(key);
+  return k;
+}
+
+std::string ElementKey(char type, std::string_view key, std::string_view element) {
+  std::string k = ElementPrefix(type, key);
+  k.append(element);
+  return k;
+}
+
+ParsedRecordKey ParseRecordKey(std::string_view rkey) {
+  ParsedRecordKey out;
+  if (rkey.empty() || rkey[0] != kRecordEscape) {
+    out.kind = RecordKind::kPlain;
+    out.key = rkey;
+    return out;
+  }
+  if (rkey.size() < 2) return out;
+  if (rkey[1] == kRecordEscape) {
+    out.kind = RecordKind::kPlain;
+    out.key = rkey.substr(1);
+    return out;
+  }
+  uint64_t n = 0;
+  size_t i = 2;
+  for (int shift = 0;; shift += 7) {
+    if (i >= rkey.size() || shift > 35) return out;  // truncated, or longer than any key
+    uint8_t b = static_cast<uint8_t>(rkey[i++]);
+    n |= uint64_t(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  if (n > rkey.size() - i) return out;
+  out.kind = RecordKind::kElement;
+  out.type = rkey[1];
+  out.key = rkey.substr(i, n);
+  out.element = rkey.substr(i + n);
+  return out;
 }
 
 namespace {

@@ -1,15 +1,26 @@
 // cluster/key_layout.h: how one node lays its state out in the storage engine's single
 // ordered key space. Every module that touches the engine names its keys through here.
 //
-//   "d/" + P + key               this replica's Record of `key` (EncodeRecord); P is the
-//                                key's partition (2 bytes, big-endian), so one partition's
-//                                records are one key range: handoff streams and drops them
-//                                as a range scan (Riak keeps one store per partition, too)
+//   "d/" + P + rkey              this replica's Record of record key `rkey` (EncodeRecord);
+//                                P is its partition (2 bytes, big-endian), so one
+//                                partition's records are one key range: handoff streams and
+//                                drops them as a range scan (Riak keeps one store per
+//                                partition, too)
 //   "h/" + owner + '\0' + key    a hinted Record held for `owner` while it is down
 //   "m/incarnation"              the incarnation counter (membership)
 //   "m/members"                  the member list as last seen (restored at start)
 //   "m/leaving"                  present while this node is leaving (survives a restart)
 //   "m/xfer/" + P + target       an outbound partition transfer and its acked cursor
+//
+// Record keys. The cluster core replicates Records named by a record key ("rkey"). A plain
+// key (a string, a counter, a collection's header) is its own record key, except that a
+// client key whose first byte is 0xFF gets one more 0xFF in front. A collection's element
+// (a hash field, a set member, ...) is the record key
+//     0xFF, type (one byte, never 0xFF), varint(key length), key, element
+// so it lands in its collection's partition (the partition of `key`), one collection's
+// elements are one ordered range, and no client key can be mistaken for one. Scans that list
+// client keys skip element records; handoff, anti-entropy, hints and the reaper treat every
+// record alike, so they cover the elements for free.
 //
 // See docs/ARCHITECTURE.md, "Storage layout". Thread-safety: pure functions and constants.
 #pragma once
@@ -35,8 +46,48 @@ constexpr std::string_view kXferPrefix = "m/xfer/";
 constexpr std::string_view kXferEnd = "m/xfer0";
 constexpr size_t kDataKeyHead = 4;  // "d/" + 2 partition bytes
 
-std::string DataKey(std::string_view key);
-// The client key inside a data key.
+constexpr char kRecordEscape = '\xff';
+
+// The record key of client key `key` (a plain record). Only a key that starts with 0xFF
+// changes, so the common case costs one compare: use PlainRecordKeyRef on hot paths.
+std::string PlainRecordKey(std::string_view key);
+inline bool NeedsEscape(std::string_view key) {
+  return !key.empty() && key[0] == kRecordEscape;
+}
+// `key` itself, or its escaped form built in *buf.
+inline const std::string& PlainRecordKeyRef(const std::string& key, std::string* buf) {
+  if (!NeedsEscape(key)) return key;
+  *buf = PlainRecordKey(key);
+  return *buf;
+}
+// The record key of `element` of collection `key` of type `type` (a byte other than 0xFF).
+std::string ElementKey(char type, std::string_view key, std::string_view element);
+// The first record key of a collection's elements: every ElementKey(type, key, e) starts
+// with it, and nothing else does.
+std::string ElementPrefix(char type, std::string_view key);
+// What a record key names. A malformed key (a 0xFF that starts neither form) is kOther:
+// it is replicated like any record but is no client's key.
+enum class RecordKind { kPlain, kElement, kOther };
+struct ParsedRecordKey {
+  RecordKind kind = RecordKind::kOther;
+  char type = 0;                 // kElement
+  std::string_view key;          // the client key (kPlain, kElement)
+  std::string_view element;      // kElement
+};
+ParsedRecordKey ParseRecordKey(std::string_view rkey);
+inline bool IsPlainRecordKey(std::string_view rkey) {
+  return rkey.empty() || rkey[0] != kRecordEscape ||
+         (rkey.size() >= 2 && rkey[1] == kRecordEscape);
+}
+// The partition of a record key: its client key's (for an element, its collection's).
+inline uint32_t RecordPartition(std::string_view rkey) {
+  if (rkey.empty() || rkey[0] != kRecordEscape) return KeyPartition(rkey);
+  ParsedRecordKey p = ParseRecordKey(rkey);
+  return KeyPartition(p.kind == RecordKind::kOther ? rkey : p.key);
+}
+
+std::string DataKey(std::string_view key);  // of a record key
+// The record key inside a data key.
 inline std::string_view ClientKeyOf(std::string_view data_key) {
   return data_key.substr(kDataKeyHead);
 }
@@ -70,7 +121,7 @@ Status DeleteRange(storage::Engine* engine, std::string_view begin, std::string_
 class DataKeyBuffer {
  public:
   std::string_view Of(std::string_view key) {
-    uint32_t p = KeyPartition(key);
+    uint32_t p = RecordPartition(key);
     partition_ = p;
     if (key.size() > sizeof(buf_) - kDataKeyHead) {
       long_ = DataKey(key);

@@ -232,6 +232,19 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U8(static_cast<uint8_t>(m.code));
       w.Str(m.error);
       break;
+    case MsgType::kRangeReq:
+      w.U64(m.req_id);
+      w.Str(m.key);
+      w.Str(m.value.value);
+      w.U32(static_cast<uint32_t>(m.r));
+      break;
+    case MsgType::kRangeResp:
+      w.U64(m.req_id);
+      w.U8(static_cast<uint8_t>(m.code));
+      w.Str(m.error);
+      w.U8(m.found ? 1 : 0);
+      EncodeRecords(&w, m.records);
+      break;
     case MsgType::kPublish:
       w.Str(m.key);
       w.Str(m.value.value);
@@ -434,6 +447,22 @@ bool DecodePayload(std::string_view payload, Message* m) {
       m->req_id = r.U64();
       if (!DecodeCode(&r, m)) return false;
       break;
+    case MsgType::kRangeReq:
+      m->req_id = r.U64();
+      m->key = r.Str();
+      m->value.value = r.Str();
+      m->r = static_cast<int32_t>(r.U32());
+      if (m->r < 1 || static_cast<size_t>(m->r) > kMaxScanKeys) return false;
+      break;
+    case MsgType::kRangeResp: {
+      m->req_id = r.U64();
+      if (!DecodeCode(&r, m)) return false;
+      uint8_t end = r.U8();
+      if (!r.ok() || end > 1) return false;
+      m->found = end == 1;
+      if (!DecodeRecords(&r, &m->records)) return false;
+      break;
+    }
     case MsgType::kPublish: {
       m->key = r.Str();
       m->value.value = r.Str();

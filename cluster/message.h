@@ -54,8 +54,11 @@ enum class MsgType : uint8_t {
   kPublish = 18,      // key (= channel), value.value (= message), sharded
   // A one-slot transaction's writes (WriteCoordinator::EndBatch): applied together, one ack.
   kWriteBatch = 19,   // req_id, hint_owner (empty: Join; else hold as hints), records
+  // A page of one collection's elements (range_reader.h):
+  kRangeReq = 20,     // req_id, key (= ElementPrefix), value.value (= after), r (= limit)
+  kRangeResp = 21,    // req_id, code/error, found (= end), records (element, record)
 };
-constexpr uint8_t kMaxMsgType = 19;
+constexpr uint8_t kMaxMsgType = 21;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)

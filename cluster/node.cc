@@ -16,6 +16,7 @@
 #include "cluster/hints.h"
 #include "cluster/key_layout.h"
 #include "cluster/node_context.h"
+#include "cluster/range_reader.h"
 #include "cluster/read_coordinator.h"
 #include "cluster/scanner.h"
 #include "cluster/write_coordinator.h"
@@ -32,6 +33,7 @@ struct Node::Impl {
   WriteCoordinator writes{&ctx, &forwarder, &hints};
   AntiEntropy ae{&ctx};
   Scanner scanner{&ctx};
+  RangeReader ranges{&ctx};
   Handoff handoff{&ctx, &hints};
   PublishHandler publish_handler;  // Node::SetPublishHandler
 
@@ -46,6 +48,7 @@ struct Node::Impl {
     rt.OnExpire(RequestKind::kAntiEntropy, [this](uint64_t id) { ae.Expire(id); });
     rt.OnExpire(RequestKind::kScan, [this](uint64_t id) { scanner.Expire(id); });
     rt.OnExpire(RequestKind::kHandoff, [this](uint64_t id) { handoff.Expire(id); });
+    rt.OnExpire(RequestKind::kRange, [this](uint64_t id) { ranges.Expire(id); });
   }
 
   const NodeConfig& cfg() const { return ctx.cfg; }
@@ -125,6 +128,8 @@ struct Node::Impl {
       case MsgType::kAeKeysResp: return ae.OnKeysResp(m);
       case MsgType::kHandoffChunk: return handoff.OnChunk(m);
       case MsgType::kHandoffAck: return handoff.OnAck(m);
+      case MsgType::kRangeReq: return ranges.OnRangeReq(m);
+      case MsgType::kRangeResp: return ranges.OnRangeResp(m);
       case MsgType::kPublish:
         if (publish_handler) publish_handler(m.key, m.value.value, m.sharded);
         return;
@@ -530,19 +535,35 @@ Status Node::Start() { return impl_->Start(); }
 void Node::OnMessage(std::string_view frame) { impl_->OnMessage(frame); }
 void Node::OnTick() { impl_->OnTick(); }
 void Node::Read(const std::string& key, int r, ReadCallback done) {
-  impl_->reads.Read(key, r, std::move(done));
+  std::string buf;
+  impl_->reads.Read(PlainRecordKeyRef(key, &buf), r, std::move(done));
+}
+void Node::ReadRecord(const std::string& rkey, int r, ReadCallback done) {
+  impl_->reads.Read(rkey, r, std::move(done));
+}
+void Node::ReadRange(const std::string& prefix, const std::string& after, size_t limit, int r,
+                     RangeCallback done) {
+  impl_->ranges.Read(prefix, after, limit, r, std::move(done));
 }
 void Node::Prefetch(std::string_view key, int stage) {
-  if (key.empty() || key.size() > storage::kKeyBytesMax) return;
+  if (key.empty() || key.size() > storage::kKeyBytesMax || NeedsEscape(key)) return;
   impl_->ctx.store.Prefetch(key, stage);
 }
 void Node::Write(const std::string& key, WriteRequest req, WriteCallback done) {
-  impl_->writes.Write(key, std::move(req), std::move(done));
+  std::string buf;
+  impl_->writes.Write(PlainRecordKeyRef(key, &buf), std::move(req), std::move(done));
+}
+void Node::WriteRecord(const std::string& rkey, WriteRequest req, WriteCallback done) {
+  impl_->writes.Write(rkey, std::move(req), std::move(done));
 }
 void Node::BeginBatch() { impl_->writes.BeginBatch(); }
 void Node::EndBatch(WriteCallback done) { impl_->writes.EndBatch(std::move(done)); }
 Status Node::ScanLocal(std::string_view start_after, size_t limit,
                        const std::function<bool(std::string_view, const Record&)>& visit) {
+  return impl_->ctx.store.Scan(start_after, limit, visit, /*plain_only=*/true);
+}
+Status Node::ScanRecords(std::string_view start_after, size_t limit,
+                         const std::function<bool(std::string_view, const Record&)>& visit) {
   return impl_->ctx.store.Scan(start_after, limit, visit);
 }
 Status Node::LivePartitionKeys(uint32_t p, size_t limit, std::vector<std::string>* keys,
@@ -554,9 +575,11 @@ Status Node::LivePartitionKeys(uint32_t p, size_t limit, std::vector<std::string
   return impl_->ctx.engine->Scan(
       PartitionBegin(p), PartitionEnd(p), 0, [&](std::string_view k, std::string_view v) {
         Record rec;
+        ParsedRecordKey parsed = ParseRecordKey(ClientKeyOf(k));
+        if (parsed.kind != RecordKind::kPlain) return true;  // a collection's element
         if (!DecodeRecord(v, &rec).ok() || IsDeleted(rec, now_ms)) return true;
         ++*count;
-        if (keys != nullptr && keys->size() < limit) keys->emplace_back(ClientKeyOf(k));
+        if (keys != nullptr && keys->size() < limit) keys->emplace_back(parsed.key);
         return true;
       });
 }
@@ -631,7 +654,7 @@ uint32_t Node::PartitionsOwned() const {
   return n;
 }
 std::vector<std::string> Node::PreferenceList(const std::string& key) const {
-  return impl_->ctx.placement.Preference(key);
+  return impl_->ctx.placement.OwnersOf(KeyPartition(key));
 }
 size_t Node::Publish(const std::string& channel, const std::string& message, bool sharded) {
   return impl_->Publish(channel, message, sharded);

@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster/env.h"
@@ -135,11 +136,28 @@ class Node {
   void OnTick();                           // call every few ms; drives timeouts + gossip
 
   // Client requests. r/w 0 = config default; values outside [1, n] give InvalidArgument.
+  // Read and Write take a client key (a plain record: a string, a counter, a collection's
+  // header); ReadRecord and WriteRecord take a record key (cluster/key_layout.h), e.g. a
+  // collection element's ElementKey().
   void Read(const std::string& key, int r, ReadCallback done);
+  void ReadRecord(const std::string& rkey, int r, ReadCallback done);
+  // One page of a collection's elements (record keys starting with `prefix`, an
+  // ElementPrefix()) after element `after` ("" = from the first): asks the collection's
+  // preference list and answers at R replies with each element's joined record, in element
+  // order. `limit` bounds the page (0 = all); `done` says no element is left after it.
+  // Replicas whose copy of an element differed get the joined record (read repair).
+  struct RangeReply {
+    std::vector<std::pair<std::string, Record>> elements;  // (element, record)
+    bool done = true;
+  };
+  using RangeCallback = std::function<void(Status, RangeReply)>;
+  void ReadRange(const std::string& prefix, const std::string& after, size_t limit, int r,
+                 RangeCallback done);
   // A hint for a pipeline: call with stage 1 for each key about to be read or written, then
   // stage 2 for each, then stage 3, then run the commands; their cache misses then overlap.
   void Prefetch(std::string_view key, int stage);
   void Write(const std::string& key, WriteRequest req, WriteCallback done);
+  void WriteRecord(const std::string& rkey, WriteRequest req, WriteCallback done);
   // A transaction whose keys share one slot (server EXEC): between BeginBatch and EndBatch,
   // reads are this replica's copy and writes to keys this node replicates are applied here
   // at once; EndBatch sends them to each replica as one message, applied there in one
@@ -151,8 +169,12 @@ class Node {
   // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's live-or-dead records with
   // key strictly greater than start_after ("" = from the first key), in key order, at most
   // `limit` (0 = all) of them; the visitor returns false to stop.
+  // Client keys only: a collection's elements are not visited.
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit);
+  // The same over every local record, elements included, by record key (the reaper).
+  Status ScanRecords(std::string_view start_after, size_t limit,
+                     const std::function<bool(std::string_view rkey, const Record&)>& visit);
   // CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: this replica's live keys in partition p (one
   // range of the engine, so O(records of p)). *count gets how many there are; `keys`, if
   // given, the first `limit` of them in key order.
@@ -183,7 +205,7 @@ class Node {
   // The engine dropped writes it had accepted (a failed group commit): forget cached state
   // and recount the local records (O(records), on this rare path only).
   void DropCaches();
-  // Background reaper: delete the local record of `key` if every sibling has been a
+  // Background reaper: delete the local record of record key `key` if every sibling has been a
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
   // expiry_grace_ms applies to values that expired (default: grace_ms).
   Status ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms = UINT64_MAX);

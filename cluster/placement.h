@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cluster/key_layout.h"
 #include "cluster/partition_ring.h"
 
 namespace dynakv::cluster {
@@ -26,7 +27,8 @@ class Placement {
   // Replaces the member set; true when the ring changed (then the derived views are new).
   bool Rebuild(std::vector<PartitionRing::Member> members);
 
-  static uint32_t PartitionOf(std::string_view key) { return KeyPartition(key); }
+  // Of a record key (cluster/key_layout.h): an element lives in its collection's partition.
+  static uint32_t PartitionOf(std::string_view rkey) { return RecordPartition(rkey); }
 
   // The key's (partition's) preference list: up to N node ids, the coordinator first.
   std::vector<std::string> Preference(std::string_view key) const;

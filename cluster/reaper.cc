@@ -20,7 +20,7 @@ void Reaper::Step() {
   std::vector<std::string> dead;
   std::string last;
   size_t seen = 0;
-  Status s = node_->ScanLocal(cursor_, cfg_.slice, [&](std::string_view key, const Record& rec) {
+  Status s = node_->ScanRecords(cursor_, cfg_.slice, [&](std::string_view key, const Record& rec) {
     seen++;
     last.assign(key);
     bool all_dead = !rec.siblings.empty();
@@ -42,7 +42,7 @@ void Reaper::Step() {
     return;
   }
   for (const auto& k : dead) {
-    node_->Read(k, cfg_.n, [this, k, grace](Status st, ReadReply rr) {
+    node_->ReadRecord(k, cfg_.n, [this, k, grace](Status st, ReadReply rr) {
       if (!st.ok() || !IsDeleted(rr.record, clock_->WallMs())) return;
       if (node_->ReapLocal(k, grace).ok() && on_reaped_) on_reaped_();
     });

@@ -62,7 +62,8 @@ Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   Status s = engine_->Delete(data_key_.Of(key));
   uint32_t part = data_key_.partition();
   cache_.Erase(key);
-  if (s.ok() && key_count_ > 0) --key_count_;
+  bool plain = IsPlainRecordKey(key);
+  if (s.ok() && plain && key_count_ > 0) --key_count_;
   if (s.ok() && part_count_[part] > 0) --part_count_[part];
   if (s.ok()) {
     if (forgotten_.size() >= kMaxForgotten) {
@@ -75,7 +76,7 @@ Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   bool expired_value = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& sib) {
     return sib.kind != ValueKind::kTombstone;
   });
-  if (s.ok() && expired_value && live_count_ > 0) --live_count_;
+  if (s.ok() && plain && expired_value && live_count_ > 0) --live_count_;
   return s;
 }
 
@@ -100,8 +101,9 @@ Status ReplicaStore::Recount() {
   std::fill(part_count_.begin(), part_count_.end(), 0);
   uint64_t now_ms = clock_->WallMs();
   return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
-    ++key_count_;
     if (IsDataKey(k)) ++part_count_[PartitionOfDataKey(k)];
+    if (IsDataKey(k) && !IsPlainRecordKey(ClientKeyOf(k))) return true;  // an element
+    ++key_count_;
     Record rec;
     if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
     return true;
@@ -162,9 +164,12 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
   uint64_t now_ms = clock_->WallMs();
   std::vector<std::string> keys;
   uint64_t live = 0;
+  uint64_t plain = 0;
   Status s = engine_->Scan(PartitionBegin(p), PartitionEnd(p), 0,
                            [&](std::string_view k, std::string_view v) {
                              keys.emplace_back(k);
+                             if (!IsPlainRecordKey(ClientKeyOf(k))) return true;
+                             ++plain;
                              Record rec;
                              if (DecodeRecord(v, &rec).ok() && !IsDeleted(rec, now_ms)) ++live;
                              return true;
@@ -178,7 +183,7 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
     if (!s.ok()) return s;
   }
   for (auto& k : keys) cache_.Erase(ClientKeyOf(k));
-  key_count_ -= std::min<uint64_t>(key_count_, keys.size());
+  key_count_ -= std::min<uint64_t>(key_count_, plain);
   live_count_ -= std::min(live_count_, live);
   part_count_[p] = 0;
   *dropped = keys.size();
@@ -186,17 +191,32 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
 }
 
 Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
-                          const std::function<bool(std::string_view, const Record&)>& visit) {
+                          const std::function<bool(std::string_view, const Record&)>& visit,
+                          bool plain_only) {
   // The engine forbids re-entering it from a scan visitor, and `visit` is the caller's
   // code; so copy a chunk out, then visit it.
-  // Keys come in (partition, key) order; a cursor key names its place in that order.
-  std::string from = start_after.empty() ? std::string(kDataPrefix) : DataKey(start_after);
+  // Keys come in (partition, record key) order; a cursor key names its place in that order.
+  std::string from = start_after.empty() ? std::string(kDataPrefix)
+                     : plain_only        ? DataKey(PlainRecordKey(start_after))
+                                         : DataKey(start_after);
   if (!start_after.empty()) from.push_back('\0');  // first key after start_after
   size_t visited = 0;
   while (limit == 0 || visited < limit) {
     size_t want = limit == 0 ? kScanChunk : std::min(kScanChunk, limit - visited);
     std::vector<std::pair<std::string, std::string>> chunk;
+    std::string skip_to;  // plain_only: past a partition's element records
     Status s = engine_->Scan(from, kDataEnd, want, [&](std::string_view k, std::string_view v) {
+      if (plain_only && IsDataKey(k) && !IsPlainRecordKey(ClientKeyOf(k))) {
+        // Element records sort together in their partition, after every plain key that
+        // does not start with 0xFF and before the escaped ones ("\xff\xff..."): seek there.
+        skip_to.assign(k.substr(0, kDataKeyHead));
+        skip_to.append(2, kRecordEscape);
+        if (skip_to <= k) {  // a malformed key past the escaped ones: step over it
+          skip_to.assign(k);
+          skip_to.push_back('\0');
+        }
+        return false;
+      }
       chunk.emplace_back(std::string(k), std::string(v));
       return true;
     });
@@ -207,11 +227,54 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
       s = DecodeRecord(v, &rec);
       if (!s.ok()) continue;  // logged by reads; SCAN skips it
       ++visited;
-      if (!visit(ClientKeyOf(k), rec)) return Status::OK();
+      std::string_view rkey = ClientKeyOf(k);
+      if (!visit(plain_only ? ParseRecordKey(rkey).key : rkey, rec)) return Status::OK();
+    }
+    if (!skip_to.empty()) {
+      from = std::move(skip_to);
+      continue;
     }
     if (chunk.size() < want) break;
     from = chunk.back().first;
     from.push_back('\0');
+  }
+  return Status::OK();
+}
+
+Status ReplicaStore::ScanElements(std::string_view prefix, std::string_view after,
+                                  size_t limit,
+                                  std::vector<std::pair<std::string, Record>>* out, bool* end) {
+  std::string begin = DataKey(prefix);
+  std::string stop = begin;
+  // The prefix's successor: the last byte that is not 0xFF, plus one.
+  while (!stop.empty() && static_cast<uint8_t>(stop.back()) == 0xff) stop.pop_back();
+  if (stop.size() <= kDataKeyHead) {
+    stop = PartitionEnd(PartitionOfDataKey(begin));
+  } else {
+    stop.back() = static_cast<char>(static_cast<uint8_t>(stop.back()) + 1);
+  }
+  if (!after.empty()) {
+    begin.append(after);
+    begin.push_back('\0');
+  }
+  *end = true;
+  std::vector<std::pair<std::string, std::string>> raw;
+  Status s = engine_->Scan(begin, stop, 0, [&](std::string_view k, std::string_view v) {
+    if (limit != 0 && raw.size() >= limit) {
+      *end = false;
+      return false;
+    }
+    raw.emplace_back(std::string(k.substr(kDataKeyHead + prefix.size())), std::string(v));
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (auto& [e, v] : raw) {
+    Record rec;
+    if (!DecodeRecord(v, &rec).ok()) {
+      Log(Logger::Level::kError, "corrupt local element record treated as absent");
+      continue;
+    }
+    out->emplace_back(std::move(e), std::move(rec));
   }
   return Status::OK();
 }

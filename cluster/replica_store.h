@@ -52,10 +52,19 @@ class ReplicaStore {
   // Deletes the local record of `key`, which was `rec` (the reaper's last step).
   Status Erase(std::string_view key, const Record& rec);
 
-  // Visits the records with key strictly greater than start_after in key order, at most
-  // `limit` (0 = all); the visitor returns false to stop. Corrupt records are skipped.
+  // Visits the records with record key strictly greater than start_after in (partition,
+  // record key) order, at most `limit` (0 = all); the visitor returns false to stop.
+  // Corrupt records are skipped. plain_only: only plain records (no collection elements),
+  // and start_after and the visited keys are client keys; element records are sought past,
+  // not read.
   Status Scan(std::string_view start_after, size_t limit,
-              const std::function<bool(std::string_view key, const Record&)>& visit);
+              const std::function<bool(std::string_view key, const Record&)>& visit,
+              bool plain_only = false);
+  // One collection's element records (ElementPrefix `prefix`) with element strictly after
+  // `after` ("" = from the first), in element order, at most `limit` (0 = all). *end says
+  // none is left. Elements are returned without the prefix.
+  Status ScanElements(std::string_view prefix, std::string_view after, size_t limit,
+                      std::vector<std::pair<std::string, Record>>* out, bool* end);
 
   // Recounts the records (all, and live) from the engine: at start, and after the engine
   // took back writes whose counts were already taken (a failed group commit).
@@ -125,13 +134,12 @@ Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was
   if (s.ok()) {
     uint32_t part = data_key_.partition();
     ++part_writes_[part];
-    if (!existed) {
-      ++key_count_;
-      ++part_count_[part];
-    }
-    bool live = !IsDeleted(rec, clock_->WallMs());
+    if (!existed) ++part_count_[part];
+    bool plain = IsPlainRecordKey(key);  // DBSIZE and INFO count client keys, not elements
+    if (!existed && plain) ++key_count_;
+    bool live = plain && !IsDeleted(rec, clock_->WallMs());
     if (live && !was_live) ++live_count_;
-    if (!live && was_live && live_count_ > 0) --live_count_;
+    if (plain && !live && was_live && live_count_ > 0) --live_count_;
     for (const Sibling& sib : rec.siblings) {
       if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
         ++expiring_writes_;

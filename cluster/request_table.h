@@ -28,6 +28,7 @@ enum class RequestKind : uint8_t {
   kAntiEntropy,   // one step of a Merkle exchange
   kScan,          // a page of keys asked of another node
   kHandoff,       // a chunk of a partition on its way to a new owner
+  kRange,         // a collection range read this node coordinates
   kCount,
 };
 

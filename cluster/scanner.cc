@@ -16,7 +16,7 @@ Status Scanner::LivePage(const std::string& start_after, size_t limit,
     last->assign(k);
     if (Winner(rec, now) != nullptr) keys->emplace_back(k);
     return true;
-  });
+  }, /*plain_only=*/true);
   *done = visited < limit;
   return s;
 }
@@ -56,7 +56,8 @@ void Scanner::ScanNode(const std::string& node_id, const std::string& start_afte
 bool Scanner::OwnsForScan(const std::string& node_id, const std::string& key,
                           const std::vector<std::string>& snapshot) const {
   if (ctx_->standalone) return true;
-  for (const auto& id : ctx_->placement.Preference(key)) {
+  std::string buf;
+  for (const auto& id : ctx_->placement.Preference(PlainRecordKeyRef(key, &buf))) {
     if (std::find(snapshot.begin(), snapshot.end(), id) != snapshot.end()) return id == node_id;
   }
   return false;

@@ -263,7 +263,7 @@ void CmdMemory(CommandCtx& ctx) {
   s->node()->Read(key, 0, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (cluster::Winner(rr.record, s->WallMs()) == nullptr) return reply.Send([](RespWriter& w) { w.Null(); });
-    int64_t bytes = int64_t(cluster::DataKey(key).size() + cluster::EncodeRecord(rr.record).size());
+    int64_t bytes = int64_t(cluster::DataKey(cluster::PlainRecordKey(key)).size() + cluster::EncodeRecord(rr.record).size());
     reply.Send([&](RespWriter& w) { w.Int(bytes); });
   });
 }

@@ -1,5 +1,6 @@
 // Inter-node message codec: round trips, truncation, garbage, authentication, splitting.
 #include "cluster/message.h"
+#include "cluster/key_layout.h"
 
 #include <gtest/gtest.h>
 #include <xxhash.h>
@@ -144,6 +145,25 @@ std::vector<Message> AllTypes() {
   spub.sharded = true;
   spub.value.value.clear();  // an empty message is a message
   out.push_back(spub);
+  Message range_rq;
+  range_rq.type = MsgType::kRangeReq;
+  range_rq.req_id = 55;
+  range_rq.key = ElementPrefix('s', "{t}set");
+  range_rq.value.value = std::string("after\0\xff", 7);
+  range_rq.r = 100;
+  out.push_back(range_rq);
+  Message rs;
+  rs.type = MsgType::kRangeResp;
+  rs.req_id = 56;
+  rs.found = true;
+  rs.records.emplace_back("m1", SampleRecord());
+  rs.records.emplace_back(std::string("\0m2", 3), SampleRecord());
+  out.push_back(rs);
+  Message rs_err = rs;
+  rs_err.records.clear();
+  rs_err.found = false;
+  rs_err.set_status(Status::IOError("disk"));
+  out.push_back(rs_err);
   for (auto& m : out) {
     m.from_id = "n9";
     m.from_addr = "10.0.0.9:7379";
@@ -169,6 +189,10 @@ void ExpectSame(const Message& a, const Message& b) {
   EXPECT_EQ(a.buckets, b.buckets);
   EXPECT_EQ(a.hashes, b.hashes);
   EXPECT_EQ(a.records, b.records);
+  if (a.type == MsgType::kRangeReq) {
+    EXPECT_EQ(a.value.value, b.value.value);
+    EXPECT_EQ(a.r, b.r);
+  }
   if (a.type == MsgType::kPublish) {
     EXPECT_EQ(a.value.value, b.value.value);
     EXPECT_EQ(a.sharded, b.sharded);

@@ -1266,3 +1266,201 @@ TEST(NodeBatchTest, TooFewAcksFailAndEmptyBatchAnswersAtOnce) {
 
 }  // namespace
 }  // namespace dynakv::cluster
+
+// ---- collection elements (record keys, cluster/key_layout.h; range reads, range_reader.h)
+
+namespace dynakv::cluster {
+namespace {
+
+Outcome PutRecord(Cluster& c, Node* n, const std::string& rkey, const std::string& value) {
+  auto out = std::make_shared<Outcome>();
+  WriteRequest req;
+  req.value.value = value;
+  n->WriteRecord(rkey, std::move(req), [out](Status s, WriteReply) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+  });
+  c.RunUntil(&out->done);
+  c.RunFor(50);
+  EXPECT_EQ(out->calls, 1);
+  return *out;
+}
+
+struct RangeOutcome {
+  int calls = 0;
+  bool done = false;
+  Status status;
+  Node::RangeReply reply;
+};
+
+RangeOutcome Range(Cluster& c, Node* n, const std::string& prefix, const std::string& after,
+                   size_t limit, int r = 0) {
+  auto out = std::make_shared<RangeOutcome>();
+  n->ReadRange(prefix, after, limit, r, [out](Status s, Node::RangeReply rr) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+    out->reply = std::move(rr);
+  });
+  c.RunUntil(&out->done);
+  c.RunFor(100);
+  EXPECT_EQ(out->calls, 1);
+  return *out;
+}
+
+std::vector<std::string> Elements(const Node::RangeReply& r) {
+  std::vector<std::string> out;
+  for (auto& [e, rec] : r.elements) out.push_back(e);
+  return out;
+}
+
+TEST(ElementRecordTest, RangeReadPagesThroughACollectionFromAnyNode) {
+  Cluster c;
+  Boot(c, 5);
+  std::vector<std::string> members;
+  for (int i = 0; i < 25; ++i) {
+    std::string m = "m" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+    members.push_back(m);
+    ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('s', "tags", m), "").status.ok());
+  }
+  // Another collection in the same slot and a plain key of the same name stay apart.
+  ASSERT_TRUE(PutRecord(c, c.node("n2"), ElementKey('s', "tags2", "zz"), "").status.ok());
+  ASSERT_TRUE(PutRecord(c, c.node("n2"), ElementKey('h', "tags", "field"), "v").status.ok());
+  ASSERT_TRUE(Put(c, c.node("n3"), "tags", "header").status.ok());
+  std::string prefix = ElementPrefix('s', "tags");
+  for (auto id : {"n1", "n2", "n3", "n4", "n5"}) {  // replicas and non-replicas alike
+    std::vector<std::string> got;
+    std::string after;
+    for (int page = 0; page < 10; ++page) {
+      RangeOutcome r = Range(c, c.node(id), prefix, after, 10);
+      ASSERT_TRUE(r.status.ok()) << id << " " << r.status.ToString();
+      for (auto& e : Elements(r.reply)) got.push_back(e);
+      if (r.reply.done) break;
+      ASSERT_FALSE(r.reply.elements.empty());
+      after = r.reply.elements.back().first;
+    }
+    EXPECT_EQ(got, members) << id;
+  }
+  // A page of everything, at R = 3.
+  RangeOutcome all = Range(c, c.node("n4"), prefix, "", 0, 3);
+  ASSERT_TRUE(all.status.ok());
+  EXPECT_TRUE(all.reply.done);
+  EXPECT_EQ(Elements(all.reply), members);
+  // An empty collection is an empty, finished page.
+  RangeOutcome none = Range(c, c.node("n1"), ElementPrefix('s', "nothing"), "", 0);
+  ASSERT_TRUE(none.status.ok());
+  EXPECT_TRUE(none.reply.done);
+  EXPECT_TRUE(none.reply.elements.empty());
+}
+
+TEST(ElementRecordTest, ElementsAreNotKeysButEscapedKeysAre) {
+  Cluster c;
+  Boot(c, 3, 3, 2, 2);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('h', "h", "f" + std::to_string(i)), "v").status.ok());
+  }
+  const std::string odd = "\xff" "h\x01h";  // a client key that looks like an element key
+  ASSERT_TRUE(Put(c, c.node("n1"), odd, "plain").status.ok());
+  ASSERT_TRUE(Put(c, c.node("n1"), "h", "header").status.ok());
+  auto g = Get(c, c.node("n2"), odd);
+  ASSERT_TRUE(g.status.ok());
+  EXPECT_EQ(Values(g.record), std::vector<std::string>{"plain"});
+  EXPECT_EQ(c.node("n1")->PreferenceList(odd), c.node("n1")->PreferenceList("x{" + odd + "}"));
+  for (auto id : {"n1", "n2", "n3"}) {
+    std::set<std::string> keys;
+    ASSERT_TRUE(c.node(id)->ScanLocal("", 0, [&](std::string_view k, const Record&) {
+      keys.insert(std::string(k));
+      return true;
+    }).ok());
+    EXPECT_EQ(keys, (std::set<std::string>{"h", odd})) << id;
+    EXPECT_EQ(c.node(id)->LocalLiveKeyCount(), 2u) << id;
+    size_t records = 0;
+    ASSERT_TRUE(c.node(id)->ScanRecords("", 0, [&](std::string_view, const Record&) {
+      ++records;
+      return true;
+    }).ok());
+    EXPECT_EQ(records, 7u) << id;
+    // Page by page with a cursor from the visited keys, as SCAN and the reaper do.
+    std::vector<std::string> paged;
+    std::string cursor;
+    for (int i = 0; i < 10; ++i) {
+      size_t seen = 0;
+      ASSERT_TRUE(c.node(id)->ScanLocal(cursor, 1, [&](std::string_view k, const Record&) {
+        ++seen;
+        cursor.assign(k);
+        paged.push_back(cursor);
+        return true;
+      }).ok());
+      if (seen == 0) break;
+    }
+    EXPECT_EQ(paged.size(), 2u) << id;
+  }
+  bool scanned = false;
+  std::vector<std::string> remote;
+  c.node("n1")->ScanNode("n2", "", 100, [&](Status s, std::vector<std::string> keys, std::string, bool) {
+    EXPECT_TRUE(s.ok());
+    remote = std::move(keys);
+    scanned = true;
+  });
+  c.RunUntil(&scanned);
+  std::sort(remote.begin(), remote.end());
+  EXPECT_EQ(remote, (std::vector<std::string>{"h", odd}));
+}
+
+TEST(ElementRecordTest, RangeReadRepairsAStaleReplicaElementByElement) {
+  Cluster c;
+  Boot(c, 3);
+  c.Kill("n3");
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('s', "s", "e" + std::to_string(i)), "").status.ok());
+  }
+  c.Revive("n3");
+  RangeOutcome stale = Range(c, c.node("n3"), ElementPrefix('s', "s"), "", 0, 1);
+  // n3 coordinates and answers from the first reply; all replies are then repaired.
+  ASSERT_TRUE(stale.status.ok());
+  c.RunFor(200);
+  for (int i = 0; i < 6; ++i) {
+    std::string rk = ElementKey('s', "s", "e" + std::to_string(i));
+    EXPECT_EQ(LocalRecord(c, "n3", rk), LocalRecord(c, "n1", rk)) << i;
+    EXPECT_FALSE(LocalRecord(c, "n3", rk).siblings.empty()) << i;
+  }
+  EXPECT_GE(c.node("n3")->stats().read_repairs, 6u);
+  // Two of three down: R=2 cannot be met.
+  c.Kill("n2");
+  c.Kill("n3");
+  c.RunFor(3000);
+  RangeOutcome down = Range(c, c.node("n1"), ElementPrefix('s', "s"), "", 0, 2);
+  EXPECT_FALSE(down.status.ok());
+}
+
+TEST(ElementRecordTest, HandoffMovesElementsWithTheirCollection) {
+  Cluster c;
+  Boot(c, 4);
+  std::vector<std::string> colls;
+  for (int i = 0; i < 40; ++i) colls.push_back("c" + std::to_string(i));
+  for (auto& k : colls) {
+    for (int e = 0; e < 3; ++e) {
+      ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('h', k, "f" + std::to_string(e)), "v").status.ok());
+    }
+  }
+  c.Add(c.Config("n5"));
+  c.RunFor(4000);
+  size_t moved = 0;
+  for (auto& k : colls) {
+    std::vector<std::string> owners = c.node("n1")->PreferenceList(k);
+    bool n5 = std::find(owners.begin(), owners.end(), "n5") != owners.end();
+    moved += n5;
+    for (auto id : {"n1", "n2", "n3", "n4", "n5"}) {
+      bool owner = std::find(owners.begin(), owners.end(), id) != owners.end();
+      for (int e = 0; e < 3; ++e) {
+        Record rec = LocalRecord(c, id, ElementKey('h', k, "f" + std::to_string(e)));
+        EXPECT_EQ(!rec.siblings.empty(), owner) << k << " on " << id;
+      }
+    }
+  }
+  EXPECT_GT(moved, 5u);
+}
+
+}  // namespace
+}  // namespace dynakv::cluster
