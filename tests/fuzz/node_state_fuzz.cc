@@ -66,7 +66,16 @@ void CheckKeyLayout(std::string_view raw) {
   if (SplitTransferKey(TransferKey(p, raw), &p, &target)) Check(target == raw);
   std::string data = DataKey(raw);
   Check(ClientKeyOf(data) == raw);
-  Check(PartitionOfDataKey(data) == KeyPartition(raw));
+  Check(PartitionOfDataKey(data) == RecordPartition(raw));
+  // Record keys: parsing never reads out of bounds, and what it names maps back.
+  ParsedRecordKey parsed = ParseRecordKey(raw);
+  if (parsed.kind == RecordKind::kPlain) {
+    Check(PlainRecordKey(parsed.key) == raw);
+    Check(RecordPartition(raw) == KeyPartition(parsed.key));
+  } else if (parsed.kind == RecordKind::kElement) {
+    Check(RecordPartition(raw) == KeyPartition(parsed.key));
+    Check(parsed.type != kRecordEscape);
+  }
 }
 
 // Answers a frame the node sent as its target would: an ack for writes and handoff chunks.
