@@ -248,13 +248,13 @@ bool TlsConn::Feed(const char* data, size_t len, std::string* plain, std::string
     if (!established_) return true;
   }
   ERR_clear_error();
-  constexpr size_t kStep = 16 * 1024;  // one TLS record's plaintext at most
+  thread_local char buf[16 * 1024];  // one record's plaintext at most
   for (;;) {
-    size_t old = plain->size();
-    plain->resize(old + kStep);
-    int r = SSL_read(ssl_, plain->data() + old, int(kStep));
-    plain->resize(old + size_t(r > 0 ? r : 0));
-    if (r > 0) continue;
+    int r = SSL_read(ssl_, buf, int(sizeof(buf)));
+    if (r > 0) {
+      plain->append(buf, size_t(r));
+      continue;
+    }
     int e = SSL_get_error(ssl_, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
     if (e == SSL_ERROR_ZERO_RETURN) {
