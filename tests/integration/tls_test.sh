@@ -4,8 +4,9 @@
 #      no CA with auth_clients) with a configuration error and exit code 2, never a crash.
 #   2. One node with tls.port and tls.memcache_port, tls.auth_clients = true:
 #      redis-cli --tls PING/SET/GET (and the plain port sees the same data), redis-py with
-#      ssl=True (pipeline, a 1 MB value), memcached set/get over a Python ssl socket and
-#      `openssl s_client`; refused: no client certificate, a certificate from another CA,
+#      ssl=True (pipeline, a 1 MB value), PING+QUIT on a raw ssl socket, memcached set/get
+#      (and a binary-protocol version request) over a Python ssl socket and `openssl s_client`;
+#      refused: no client certificate, a certificate from another CA,
 #      plain text and garbage on the TLS port, each closing only that connection (an open
 #      TLS client keeps working, the node logs why).
 #   3. tls.auth_clients = false: no client certificate is fine, one from another CA is not.
@@ -158,6 +159,19 @@ print("plain text and garbage: connection closed")
 assert good.get("py:k") == b"v1" and good.ping() is True
 assert redis.Redis(host="127.0.0.1", port=plain_port).get("py:k") == b"v1"
 print("the established TLS client and the plain port still work")
+# QUIT over TLS: +OK, then the server closes the connection.
+ctx = ssl.create_default_context(cafile=c + "/ca.crt")
+ctx.load_cert_chain(c + "/client.crt", c + "/client.key")
+with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="127.0.0.1") as s:
+    s.sendall(b"PING\r\nQUIT\r\n")
+    got = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    assert got == b"+PONG\r\n+OK\r\n", got
+print("PING + QUIT over a raw TLS socket: +PONG +OK, then closed")
 EOF
 timeout 90 $PY "$TMP/redispy.py" "$TPORT" "$PORT" "$C" >&2 || fail "redis-py over TLS"
 kill -0 "$PID1" 2>/dev/null || fail "the node died"
@@ -196,6 +210,22 @@ with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         assert ask(b"set big 0 0 %d\r\n" % len(val) + val + b"\r\n", b"\r\n") == b"STORED\r\n"
         assert ask(b"get big\r\n", b"END\r\n") == b"VALUE big 0 %d\r\n" % len(val) + val + b"\r\nEND\r\n"
         print("memcached over TLS (python ssl): set/get ok, 200 KB value ok")
+# The binary protocol too (a connection whose first byte is 0x80): a version request.
+with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(bytes([0x80, 0x0b]) + bytes(22))
+        hdr = b""
+        while len(hdr) < 24:
+            d = s.recv(24 - len(hdr))
+            assert d, "closed after a binary version request"
+            hdr += d
+        assert hdr[0] == 0x81 and hdr[1] == 0x0b and hdr[6:8] == b"\x00\x00", hdr
+        body_len = int.from_bytes(hdr[8:12], "big")
+        body = b""
+        while len(body) < body_len:
+            body += s.recv(body_len - len(body))
+        assert body and body[0:1].isdigit(), body
+        print("memcached binary protocol over TLS: version ok")
 EOF
 timeout 30 $PY "$TMP/mc.py" "$TMPORT" "$C" >&2 || fail "memcached over TLS (python)"
 got=$( (printf 'get mk\r\n'; sleep 1) | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$TMPORT" \
