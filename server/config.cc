@@ -10,6 +10,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "server/tls.h"
+
 namespace dynakv::server {
 namespace {
 
@@ -62,6 +64,13 @@ const std::vector<Option>& Options() {
       {"security.requirepass", "requirepass", Type::kString, "password for AUTH; \"\" = none", F(&Config::requirepass)},
       {"security.cluster_secret", nullptr, Type::kString, "shared secret: peer HMAC and signed context tokens", F(&Config::cluster_secret)},
       {"security.protected_mode", nullptr, Type::kBool, "with no requirepass, refuse clients that do not connect from loopback (127.0.0.0/8, ::1)", F(&Config::protected_mode)},
+      {"tls.port", nullptr, Type::kInt, "RESP over TLS on this port (host of listen.redis), beside the plain port; 0 = off", F(&Config::tls_port)},
+      {"tls.memcache_port", nullptr, Type::kInt, "memcached over TLS on this port (host of listen.memcache, else of listen.redis); 0 = off", F(&Config::tls_memcache_port)},
+      {"tls.cert_file", nullptr, Type::kString, "this node's certificate (PEM, may hold the chain)", F(&Config::tls_cert_file)},
+      {"tls.key_file", nullptr, Type::kString, "the certificate's private key (PEM, unencrypted)", F(&Config::tls_key_file)},
+      {"tls.ca_cert_file", nullptr, Type::kString, "CA certificates (PEM) that client and peer certificates must chain to", F(&Config::tls_ca_cert_file)},
+      {"tls.auth_clients", nullptr, Type::kBool, "true: TLS clients must present a certificate from tls.ca_cert_file; false: optional (checked when sent)", F(&Config::tls_auth_clients)},
+      {"tls.cluster", nullptr, Type::kBool, "inter-node traffic over TLS (listen.cluster accepts TLS only); each side checks the other's certificate against tls.ca_cert_file", F(&Config::tls_cluster)},
       {"limits.maxclients", "maxclients", Type::kInt, "maximum client connections", F(&Config::maxclients)},
       {"limits.timeout", "timeout", Type::kInt, "close clients idle this many seconds; 0 = never", F(&Config::timeout_s)},
       {"limits.proto_max_bulk_len", nullptr, Type::kInt, "largest bulk string accepted (bytes)", F(&Config::proto_max_bulk_len)},
@@ -473,6 +482,7 @@ Status Validate(const Config& c) {
   if (c.memcache_max_item_size < 1024) return bad("limits.memcache_max_item_size", "must be >= 1024");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
     return bad("log.level", "must be debug, info, warn or error");
+  if (Status s = CheckTlsConfig(c); !s.ok()) return Status::Invalid(where + ": " + s.message());
   return Status::OK();
 }
 

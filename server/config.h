@@ -59,6 +59,12 @@ struct Config {
   // Protected mode (Redis's): with no requirepass, clients from non-loopback addresses are
   // refused with -DENIED (memcached port: SERVER_ERROR) and disconnected.
   bool protected_mode = true;
+  // [tls] (server/tls.h; README, "Security → TLS")
+  int64_t tls_port = 0;            // RESP over TLS on listen.redis's host; 0 = off
+  int64_t tls_memcache_port = 0;   // memcached over TLS on listen.memcache's (else listen.redis's) host
+  std::string tls_cert_file, tls_key_file, tls_ca_cert_file;  // PEM
+  bool tls_auth_clients = true;    // require a client certificate (Redis's tls-auth-clients yes)
+  bool tls_cluster = false;        // inter-node traffic over TLS, certificates checked both ways
   // [limits]
   int64_t maxclients = 10000;
   int64_t timeout_s = 0;  // idle client timeout; 0 = never (Redis default)

@@ -43,6 +43,8 @@ struct PeerTransport::Peer {
   std::deque<std::string> queue;  // length-prefixed frames waiting for the connection
   uint64_t queued_bytes = 0;
   bool dirty = false;  // frames were queued in this release; pumped once at its end
+  std::unique_ptr<TlsConn> tls;  // tls.cluster: this connection's session
+  std::string last_tls_error;    // logged once until the link works again
 };
 
 struct PeerTransport::Inbound {
@@ -50,6 +52,7 @@ struct PeerTransport::Inbound {
   uv_tcp_t tcp;
   std::string buf;
   bool closing = false;
+  std::unique_ptr<TlsConn> tls;  // tls.cluster
 };
 
 // One write of every frame queued for a peer (writev): the frames released in one loop
@@ -61,6 +64,51 @@ struct WriteReq {
   PeerTransport::Peer* peer;
 };
 constexpr size_t kMaxFramesPerWrite = 1024;
+
+// One uv_write of `data` on tcp. A failure on an outbound link (p) fails the peer; on an
+// inbound one the read side notices.
+void PeerTransport::WriteOut(uv_tcp_t* tcp, std::vector<std::string> data, Peer* p) {
+  auto* w = new WriteReq;
+  w->data = std::move(data);
+  for (auto& d : w->data) w->bufs.push_back(uv_buf_init(d.data(), static_cast<unsigned>(d.size())));
+  w->peer = p;
+  w->req.data = w;
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp), w->bufs.data(),
+                    static_cast<unsigned>(w->bufs.size()), OnWrite);
+  if (rc != 0) {
+    delete w;
+    if (p) PeerFailed(p);
+  }
+}
+
+// Bytes on an outbound TLS link: handshake records and alerts (peers send no frames on it).
+bool PeerTransport::OutboundTlsRead(Peer* p, const char* data, size_t len) {
+  std::string plain, wire;
+  bool was_established = p->tls->established();
+  bool ok = p->tls->Feed(data, len, &plain, &wire);
+  if (!wire.empty()) {
+    WriteOut(p->tcp, {std::move(wire)}, p);
+    if (p->tcp == nullptr) return false;
+  }
+  if (!ok) {
+    stats_.tls_failures++;
+    std::string err = p->tls->error();
+    if (err != p->last_tls_error) {
+      log_->Log(cluster::Logger::Level::kWarn, "TLS link to peer " + p->addr + " failed: " + err);
+      p->last_tls_error = err;
+    }
+    PeerFailed(p);
+    return false;
+  }
+  if (!was_established && p->tls->established()) {
+    p->backoff_ms = kBackoffMinMs;  // only a working link resets the backoff
+    if (!p->last_tls_error.empty()) {
+      log_->Log(cluster::Logger::Level::kInfo, "TLS link to peer " + p->addr + " established");
+      p->last_tls_error.clear();
+    }
+  }
+  return true;
+}
 
 PeerTransport::PeerTransport(uv_loop_t* loop, cluster::Logger* log, uint64_t queue_bytes_max)
     : loop_(loop), log_(log), queue_bytes_max_(queue_bytes_max) {}
@@ -148,6 +196,7 @@ void PeerTransport::Connect(Peer* p) {
     p->queued_bytes = 0;
     return;
   }
+  p->tls.reset();
   p->tcp = new uv_tcp_t;
   uv_tcp_init(loop_, p->tcp);
   p->tcp->data = p;
@@ -175,24 +224,62 @@ void PeerTransport::OnConnect(uv_connect_t* req, int status) {
     return;
   }
   p->connected = true;
-  p->backoff_ms = kBackoffMinMs;
-  // Peers never send on our outbound connection, but reading lets us notice it closing.
+  PeerTransport* self = p->owner;
+  if (self->tls_) {
+    p->tls = std::make_unique<TlsConn>(*self->tls_, /*server_side=*/false);
+    std::string hello;
+    if (!p->tls->Start(&hello)) {
+      self->log_->Log(cluster::Logger::Level::kWarn, "TLS link to peer " + p->addr + " failed: " + p->tls->error());
+      self->PeerFailed(p);
+      return;
+    }
+    self->WriteOut(p->tcp, {std::move(hello)}, p);
+    if (p->tcp == nullptr) return;
+  } else {
+    p->backoff_ms = kBackoffMinMs;
+  }
+  // Peers never send frames on our outbound connection, but reading lets us notice it
+  // closing (and carries the TLS handshake).
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(p->tcp),
       [](uv_handle_t*, size_t, uv_buf_t* b) {
-        static char sink[4096];
+        static char sink[16 * 1024];
         *b = uv_buf_init(sink, sizeof(sink));
       },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+        auto* peer = static_cast<Peer*>(s->data);
         if (n < 0) {
-          auto* peer = static_cast<Peer*>(s->data);
+          if (peer->tls && !peer->tls->established() && peer->last_tls_error.empty()) {
+            peer->last_tls_error = "closed during the TLS handshake";
+            peer->owner->log_->Log(cluster::Logger::Level::kWarn,
+                                   "TLS link to peer " + peer->addr + " closed during the handshake");
+          }
           peer->owner->PeerFailed(peer);
+        } else if (n > 0 && peer->tls) {
+          peer->owner->OutboundTlsRead(peer, b->base, size_t(n));
         }
       });
-  p->owner->Pump(p);
+  self->Pump(p);
 }
 
 void PeerTransport::Pump(Peer* p) {
+  if (p->tls && p->connected) {
+    // One TLS write of everything queued (kept inside the session until the handshake is done).
+    std::string plain;
+    while (!p->queue.empty()) {
+      plain += p->queue.front();
+      p->queued_bytes -= p->queue.front().size();
+      p->queue.pop_front();
+    }
+    std::string wire;
+    if (!p->tls->Write(plain, &wire)) {
+      stats_.tls_failures++;
+      PeerFailed(p);
+      return;
+    }
+    if (!wire.empty()) WriteOut(p->tcp, {std::move(wire)}, p);
+    return;
+  }
   while (!p->queue.empty() && p->connected) {
     auto* w = new WriteReq;
     while (!p->queue.empty() && w->data.size() < kMaxFramesPerWrite) {
@@ -229,6 +316,7 @@ void PeerTransport::PeerFailed(Peer* p) {
   }
   p->connected = false;
   p->connecting = false;
+  p->tls.reset();
   // Frames queued for a dead peer are dropped: the core has timeouts for exactly this case,
   // and delivering minutes-old gossip later would only confuse failure detection.
   stats_.frames_dropped += p->queue.size();
@@ -262,6 +350,7 @@ void PeerTransport::OnAccept(uv_stream_t* server, int status) {
     return;
   }
   uv_tcp_nodelay(&in->tcp, 1);
+  if (self->tls_) in->tls = std::make_unique<TlsConn>(*self->tls_, /*server_side=*/true);
   self->inbound_.push_back(in);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&in->tcp), OnAlloc, OnInboundRead);
 }
@@ -285,7 +374,19 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
     close_inbound();
     return;
   }
-  in->buf.append(buf->base, static_cast<size_t>(nread));
+  if (in->tls) {
+    std::string wire;
+    bool ok = in->tls->Feed(buf->base, static_cast<size_t>(nread), &in->buf, &wire);
+    if (!wire.empty()) self->WriteOut(&in->tcp, {std::move(wire)}, nullptr);  // may carry an alert
+    if (!ok) {
+      self->stats_.tls_failures++;
+      self->LogInboundTlsFailure(&in->tcp, in->tls->error());
+      close_inbound();
+      return;
+    }
+  } else {
+    in->buf.append(buf->base, static_cast<size_t>(nread));
+  }
   size_t off = 0;
   while (in->buf.size() - off >= 4) {
     uint32_t len = GetU32(in->buf.data() + off);
@@ -300,6 +401,28 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
     off += 4 + len;
   }
   in->buf.erase(0, off);
+}
+
+// A refused peer retries about once a second: one line per 10 s, with the count in between.
+void PeerTransport::LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error) {
+  uint64_t now = uv_now(loop_);
+  if (tls_logged_ms_ != 0 && now - tls_logged_ms_ < 10000) {
+    tls_unlogged_++;
+    return;
+  }
+  std::string from = "?";
+  sockaddr_storage sa;
+  int len = sizeof(sa);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+    char ip[64] = {0};
+    if (sa.ss_family == AF_INET) uv_ip4_name(reinterpret_cast<sockaddr_in*>(&sa), ip, sizeof(ip));
+    else uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&sa), ip, sizeof(ip));
+    from = ip;
+  }
+  std::string more = tls_unlogged_ ? " (" + std::to_string(tls_unlogged_) + " more refused since the last report)" : "";
+  log_->Log(cluster::Logger::Level::kWarn, "TLS connection from " + from + " on the cluster port refused: " + error + more);
+  tls_logged_ms_ = now == 0 ? 1 : now;
+  tls_unlogged_ = 0;
 }
 
 void PeerTransport::Close() {

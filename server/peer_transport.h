@@ -7,6 +7,9 @@
 // each peer's queue is bounded (bytes): past the bound frames are dropped, which the core
 // treats like any lost message (timeouts, retries, anti-entropy).
 // Inbound: the cluster listener accepts peers and hands each whole frame to Node::OnMessage.
+// With tls.cluster (set_tls), both directions speak TLS only (server/tls.h): each side presents
+// its certificate and checks the other's against tls.ca_cert_file; a link whose handshake
+// fails is closed with a log line, as a failed connect (backoff, retry).
 // Thread-safety: loop thread only.
 #pragma once
 
@@ -20,6 +23,7 @@
 
 #include "cluster/env.h"
 #include "cluster/node.h"
+#include "server/tls.h"
 #include "storage/status.h"
 
 namespace dynakv::server {
@@ -30,6 +34,7 @@ class PeerTransport final : public cluster::Transport {
   ~PeerTransport() override;
 
   void set_node(cluster::Node* node) { node_ = node; }
+  void set_tls(const TlsContext* tls) { tls_ = tls; }  // before Listen and the first Send
   Status Listen(const std::string& addr);
   void Send(const std::string& to_addr, std::string frame) override;
   // Frames wait until the group commit they may acknowledge is durable. The server tags the
@@ -43,7 +48,7 @@ class PeerTransport final : public cluster::Transport {
 
   struct Stats {
     uint64_t frames_sent = 0, frames_received = 0, frames_dropped = 0, connects = 0,
-             connect_failures = 0, bad_frames = 0;
+             connect_failures = 0, bad_frames = 0, tls_failures = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -61,10 +66,15 @@ class PeerTransport final : public cluster::Transport {
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRetry(uv_timer_t* t);
   void PeerFailed(Peer* p);
+  void WriteOut(uv_tcp_t* tcp, std::vector<std::string> data, Peer* p);
+  bool OutboundTlsRead(Peer* p, const char* data, size_t len);
+  void LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error);
 
   uv_loop_t* loop_;
   cluster::Logger* log_;
   cluster::Node* node_ = nullptr;
+  const TlsContext* tls_ = nullptr;
+  uint64_t tls_logged_ms_ = 0, tls_unlogged_ = 0;
   uint64_t queue_bytes_max_;
   uv_tcp_t listener_;
   bool listening_ = false;

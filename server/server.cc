@@ -88,6 +88,15 @@ cluster::Logger::Level ParseLevel(const std::string& s) {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kMaxWaitingReplies = 4096;  // stop reading a client this far ahead
 constexpr uint32_t kEarlyCommitReads = 8;     // see OnRead
+
+// host:port for a [tls] port on the host of `addr` (a listen address).
+std::string WithPort(const std::string& addr, int64_t port) {
+  std::string host;
+  int unused;
+  if (!SplitHostPort(addr, &host, &unused).ok()) host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
 }  // namespace
 
 Server::Server(Config cfg) : cfg_(std::move(cfg)) {
@@ -147,6 +156,13 @@ Status Server::Init() {
   }
 
   transport_ = std::make_unique<PeerTransport>(&loop_, logger_.get(), 256ull << 20);
+  if (cfg_.tls_port != 0 || cfg_.tls_memcache_port != 0) {
+    if (Status s = TlsContext::Create(cfg_, TlsContext::Role::kClients, &client_tls_); !s.ok()) return s;
+  }
+  if (cfg_.tls_cluster) {
+    if (Status s = TlsContext::Create(cfg_, TlsContext::Role::kCluster, &cluster_tls_); !s.ok()) return s;
+    transport_->set_tls(cluster_tls_.get());
+  }
   cluster::NodeConfig nc;
   nc.id = cfg_.node_id;
   nc.cluster_addr = cfg_.cluster_addr;
@@ -193,6 +209,21 @@ Status Server::Init() {
     if (Status s = Listen(cfg_.memcache_addr, &memcache_listener_, Protocol::kMemcache); !s.ok()) return s;
     memcache_listening_ = true;
   }
+  std::string tls_addrs;  // for the ready line
+  if (cfg_.tls_port != 0) {
+    std::string addr = WithPort(cfg_.redis_addr, cfg_.tls_port);
+    if (Status s = Listen(addr, &tls_listener_, Protocol::kResp); !s.ok()) return s;
+    tls_listening_ = true;
+    tls_addrs += ", redis+tls " + addr;
+  }
+  if (cfg_.tls_memcache_port != 0) {
+    std::string addr = WithPort(cfg_.memcache_addr.empty() ? cfg_.redis_addr : cfg_.memcache_addr,
+                                cfg_.tls_memcache_port);
+    if (Status s = Listen(addr, &tls_memcache_listener_, Protocol::kMemcache); !s.ok()) return s;
+    tls_memcache_listening_ = true;
+    tls_addrs += ", memcache+tls " + addr;
+  }
+  if (cfg_.tls_cluster) tls_addrs += ", cluster over tls";
 
   uv_check_init(&loop_, &check_);
   check_.data = this;
@@ -219,7 +250,7 @@ Status Server::Init() {
   signal(SIGPIPE, SIG_IGN);
   Log(cluster::Logger::Level::kInfo,
       "dynakv ready: redis " + cfg_.redis_addr +
-          (cfg_.memcache_addr.empty() ? "" : ", memcache " + cfg_.memcache_addr) +
+          (cfg_.memcache_addr.empty() ? "" : ", memcache " + cfg_.memcache_addr) + tls_addrs +
           (cfg_.cluster_addr.empty() ? ", standalone" : ", cluster " + cfg_.cluster_addr) +
           ", N=" + std::to_string(cfg_.n) + " R=" + std::to_string(cfg_.r) +
           " W=" + std::to_string(cfg_.w) + ", sync=" + cfg_.sync);
@@ -245,7 +276,7 @@ Status Server::Listen(const std::string& addr, uv_tcp_t* handle, Protocol proto)
   if (rc != 0) return Status::IOError("cannot listen on " + addr + ": " + uv_strerror(rc));
   // Tag the listener so accept knows which protocol the new connection speaks.
   handle->data = this;
-  if (proto == Protocol::kMemcache) memcache_listening_ = true;
+  if (proto == Protocol::kMemcache && handle == &memcache_listener_) memcache_listening_ = true;
   return Status::OK();
 }
 
@@ -254,10 +285,13 @@ void Server::OnNewConnection(uv_stream_t* listener, int status) {
   if (status != 0) return;
   auto c = std::make_shared<Client>(self->resp_limits_);
   c->server = self;
-  c->protocol = (self->memcache_listening_ &&
-                 listener == reinterpret_cast<uv_stream_t*>(&self->memcache_listener_))
-                    ? Protocol::kMemcache
-                    : Protocol::kResp;
+  auto is = [&](bool on, uv_tcp_t* l) { return on && listener == reinterpret_cast<uv_stream_t*>(l); };
+  bool tls_mc = is(self->tls_memcache_listening_, &self->tls_memcache_listener_);
+  c->protocol = (is(self->memcache_listening_, &self->memcache_listener_) || tls_mc) ? Protocol::kMemcache
+                                                                                   : Protocol::kResp;
+  if (tls_mc || is(self->tls_listening_, &self->tls_listener_)) {
+    c->tls = std::make_unique<TlsConn>(*self->client_tls_, /*server_side=*/true);
+  }
   uv_tcp_init(&self->loop_, &c->handle);
   c->handle.data = c.get();
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->handle)) != 0) {
@@ -268,8 +302,13 @@ void Server::OnNewConnection(uv_stream_t* listener, int status) {
   auto refuse = [&](std::string_view msg) {
     // Redis answers before closing so the client sees why.
     self->stats_.rejected_connections++;
-    uv_buf_t b = uv_buf_init(const_cast<char*>(msg.data()), unsigned(msg.size()));
-    uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    if (c->tls) {  // no handshake yet: nothing the client could read; say it in the log
+      self->Log(cluster::Logger::Level::kWarn,
+                "TLS connection refused: " + std::string(msg.substr(0, msg.find('\r'))));
+    } else {
+      uv_buf_t b = uv_buf_init(const_cast<char*>(msg.data()), unsigned(msg.size()));
+      uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    }
     auto* holder = new std::shared_ptr<Client>(c);
     c->handle.data = holder;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->handle),
@@ -333,10 +372,19 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
   self->stats_.net_input_bytes += uint64_t(nread);
   c->last_active_ms = self->NowMs();
+  const char* data = buf->base;
+  size_t len = size_t(nread);
+  if (c->tls) {
+    static std::string plain;  // like the read buffer: parsed (copied) before the next read
+    plain.clear();
+    if (!self->TlsRead(c.get(), data, len, &plain) || plain.empty()) return;
+    data = plain.data();
+    len = plain.size();
+  }
   if (c->protocol == Protocol::kMemcache) {
-    self->HandleMemcacheInput(c, buf->base, size_t(nread));
+    self->HandleMemcacheInput(c, data, len);
   } else {
-    self->HandleInput(c, buf->base, size_t(nread), /*from_read=*/true);
+    self->HandleInput(c, data, len, /*from_read=*/true);
   }
   // Pipelined group commit (fsync on a worker thread): with no fsync running, start one
   // after a few clients' writes instead of waiting for the end of the iteration, so the
@@ -347,6 +395,24 @@ void Server::OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
       ++self->reads_since_hook_ >= kEarlyCommitReads && self->engine_->HasPending()) {
     self->CommitAndFlush();
   }
+}
+
+bool Server::TlsRead(Client* c, const char* data, size_t len, std::string* plain) {
+  std::string wire;
+  bool ok = c->tls->Feed(data, len, plain, &wire);
+  if (!wire.empty() && !WriteWire(c, wire)) return false;
+  if (!ok) {
+    // Plain text or garbage on the TLS port, a refused certificate, a corrupt record: this
+    // connection only.
+    Log(cluster::Logger::Level::kWarn, "TLS client " + c->peer + " closed: " + c->tls->error());
+    CloseClient(c);
+    return false;
+  }
+  if (c->tls->peer_closed() && plain->empty()) {
+    CloseClient(c);
+    return false;
+  }
+  return true;
 }
 
 // Too many replies outstanding: park the rest of the input (and stop reading) until they
@@ -497,26 +563,60 @@ void Server::FlushClient(Client* c) {
   if (c->closing) return;
   if (!c->ready.empty()) {
     stats_.net_output_bytes += c->ready.size();
-    if (c->bytes_in_libuv == 0) {
-      uv_buf_t b = uv_buf_init(c->ready.data(), unsigned(c->ready.size()));
-      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
-      if (n > 0) c->ready.erase(0, size_t(n));
-      else if (n < 0 && n != UV_EAGAIN) {
+    if (c->tls) {
+      std::string wire;
+      bool ok = c->tls->Write(c->ready, &wire);
+      c->ready.clear();
+      if (!ok) {
+        Log(cluster::Logger::Level::kWarn, "TLS client " + c->peer + " closed: " + c->tls->error());
         CloseClient(c);
         return;
       }
+      if (!WriteWire(c, wire)) return;
+    } else if (!WriteWire(c, c->ready)) {
+      return;
     }
-    if (!c->ready.empty()) {
+  }
+  if (c->close_after_flush && c->ready.empty() && c->out.empty() && c->held.empty() &&
+      c->bytes_in_libuv == 0 && c->waiting.empty()) {
+    CloseClient(c);
+    return;
+  }
+  // Resume a client that was parked for having too many replies outstanding.
+  if (c->reading_paused && !shutting_down_ && c->waiting.size() + c->after_exec.size() < kMaxWaitingReplies / 2) {
+    c->reading_paused = false;
+    std::string pending;
+    pending.swap(c->inbuf);
+    auto sp = clients_.at(c);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), OnAlloc, OnRead);
+    if (c->protocol == Protocol::kMemcache) HandleMemcacheInput(sp, pending.data(), pending.size());
+    else HandleInput(sp, pending.data(), pending.size());
+  }
+}
+
+bool Server::WriteWire(Client* c, std::string& bytes) {
+  if (c->closing) return false;
+  if (!bytes.empty()) {
+    if (c->bytes_in_libuv == 0) {
+      uv_buf_t b = uv_buf_init(bytes.data(), unsigned(bytes.size()));
+      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+      if (n > 0) bytes.erase(0, size_t(n));
+      else if (n < 0 && n != UV_EAGAIN) {
+        CloseClient(c);
+        return false;
+      }
+    }
+    if (!bytes.empty()) {
       uint64_t limit = OutputLimit(*c);
-      if (limit > 0 && c->bytes_in_libuv + c->ready.size() > limit) {
+      if (limit > 0 && c->bytes_in_libuv + bytes.size() > limit) {
         stats_.output_limit_disconnects++;
         Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +
                                                " closed for overcoming of output buffer limits");
         CloseClient(c);
-        return;
+        return false;
       }
       auto* w = new ClientWrite;
-      w->data.swap(c->ready);
+      w->data.swap(bytes);
       w->client = clients_.at(c);
       w->req.data = w;
       c->bytes_in_libuv += w->data.size();
@@ -536,25 +636,22 @@ void Server::FlushClient(Client* c) {
         c->bytes_in_libuv -= w->data.size();
         delete w;
         CloseClient(c);
-        return;
+        return false;
       }
     }
   }
-  if (c->close_after_flush && c->ready.empty() && c->out.empty() && c->held.empty() &&
-      c->bytes_in_libuv == 0 && c->waiting.empty()) {
-    CloseClient(c);
-    return;
+  return true;
+}
+
+void Server::TryWriteLast(Client* c, std::string bytes) {
+  if (c->tls) {
+    std::string wire;
+    c->tls->Write(bytes, &wire);
+    bytes.swap(wire);
   }
-  // Resume a client that was parked for having too many replies outstanding.
-  if (c->reading_paused && !shutting_down_ && c->waiting.size() + c->after_exec.size() < kMaxWaitingReplies / 2) {
-    c->reading_paused = false;
-    std::string pending;
-    pending.swap(c->inbuf);
-    auto sp = clients_.at(c);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle), OnAlloc, OnRead);
-    if (c->protocol == Protocol::kMemcache) HandleMemcacheInput(sp, pending.data(), pending.size());
-    else HandleInput(sp, pending.data(), pending.size());
-  }
+  if (bytes.empty()) return;
+  uv_buf_t b = uv_buf_init(bytes.data(), unsigned(bytes.size()));
+  uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
 }
 
 // Once per loop iteration: start a group commit if writes are waiting and none is in flight,
@@ -730,8 +827,7 @@ void Server::FailBatch(uint64_t batch, const Status& s) {
     c->out.clear();
     c->waiting.clear();
     c->close_after_flush = true;
-    uv_buf_t b = uv_buf_init(keep.data(), unsigned(keep.size()));
-    uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    TryWriteLast(c, std::move(keep));
     CloseClient(c);
   };
   std::vector<Client*> list;
@@ -832,6 +928,8 @@ void Server::Shutdown() {
   // Stop accepting and reading; what was read is answered once its batch is durable.
   uv_close(reinterpret_cast<uv_handle_t*>(&redis_listener_), nullptr);
   if (memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&memcache_listener_), nullptr);
+  if (tls_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&tls_listener_), nullptr);
+  if (tls_memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&tls_memcache_listener_), nullptr);
   for (auto& [p, c] : clients_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->handle));
   if (!inflight_.empty()) {
     stop_when_committed_ = true;  // DrainCommits finishes the job
@@ -850,10 +948,7 @@ void Server::FinalStop() {
   durable_batch_ = UINT64_MAX;
   CommitAndFlush();
   for (auto& [p, c] : clients_) {
-    if (!c->ready.empty()) {
-      uv_buf_t b = uv_buf_init(c->ready.data(), unsigned(c->ready.size()));
-      uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
-    }
+    if (!c->ready.empty()) TryWriteLast(c.get(), std::move(c->ready));
   }
   std::vector<Client*> all;
   for (auto& [p, c] : clients_) all.push_back(p);

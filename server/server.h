@@ -31,6 +31,7 @@
 #include "server/metrics.h"
 #include "server/pubsub.h"
 #include "server/redis_cluster.h"
+#include "server/tls.h"
 #include "storage/engine.h"
 
 namespace dynakv::server {
@@ -75,6 +76,9 @@ struct Client : std::enable_shared_from_this<Client> {
   Server* server = nullptr;
   uv_tcp_t handle;
   Protocol protocol = Protocol::kResp;
+  // A connection to a TLS listener: every byte read goes through it, and every byte written
+  // (server/tls.h). Null on the plain ports.
+  std::unique_ptr<TlsConn> tls;
   uint64_t id = 0;
   std::string name, lib_name, lib_ver, peer;
   int proto = 2;  // RESP version
@@ -248,6 +252,13 @@ class Server {
   void FailBatch(uint64_t batch, const Status& s);
   void FinalStop();
   void FlushClient(Client* c);
+  // Writes bytes as they go on the wire (ciphertext on a TLS connection) behind what the
+  // connection already has in libuv; leaves `bytes` empty. False when it closed the client.
+  bool WriteWire(Client* c, std::string& bytes);
+  // Best-effort last write before a close (FailBatch, FinalStop): encrypted when TLS.
+  void TryWriteLast(Client* c, std::string bytes);
+  // OnRead for a TLS connection: decrypts, answers the handshake; false when it closed c.
+  bool TlsRead(Client* c, const char* data, size_t len, std::string* plain);
 
   // Declared first, destroyed last: it ends the process if a signalled shutdown (including
   // this destructor) does not finish within limits.shutdown_timeout (server/watchdog.h).
@@ -256,6 +267,10 @@ class Server {
   uv_loop_t loop_;
   uv_tcp_t redis_listener_, memcache_listener_;
   bool memcache_listening_ = false;
+  // [tls] listeners and their certificates (server/tls.h); cluster_tls_ goes to transport_.
+  uv_tcp_t tls_listener_, tls_memcache_listener_;
+  bool tls_listening_ = false, tls_memcache_listening_ = false;
+  std::unique_ptr<TlsContext> client_tls_, cluster_tls_;
   uv_check_t check_;
   uv_prepare_t prepare_;
   uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
