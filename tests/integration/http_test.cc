@@ -272,7 +272,18 @@ TEST(Http, EndpointsOnOneNode) {
   HttpResponse head = Http(port, "/health", "HEAD");
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.body, "");
-  // Garbage on the socket does not hurt the node.
+  // Garbage, a huge header and a half request on the HTTP port do not hurt the node.
+  for (std::string junk : {std::string("\x16\x03\x01garbage\r\n\r\n"), "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n\r\n",
+                           std::string("GET /health HTTP/1.1\r\nHost: x\r\n")}) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(uint16_t(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    ::close(fd);
+  }
   EXPECT_TRUE(IsStatus(c->Cmd({"PING"}), "PONG"));
   EXPECT_EQ(Http(port, "/health").status, 200);
 }
