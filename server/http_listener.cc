@@ -1,9 +1,16 @@
 // server/http_listener.cc: see http_listener.h.
 #include "server/http_listener.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "server/config.h"
@@ -26,6 +33,29 @@ void Respond(mg_connection* conn, int code, const char* type, const std::string&
             "X-Content-Type-Options: nosniff\r\n%s\r\n",
             code, Reason(code), type, body.size(), code == 405 ? "Allow: GET, HEAD\r\n" : "");
   if (!head && !body.empty()) mg_write(conn, body.data(), body.size());
+}
+
+// A connection to the listener, closed at once: it wakes civetweb's accept loop.
+void Poke(const std::string& host, int port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(uint16_t(port));
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(uint16_t(port));
+    len = sizeof *v6;
+  } else {
+    return;
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  ::close(fd);
 }
 
 }  // namespace
@@ -61,12 +91,26 @@ Status HttpListener::Start(const std::string& addr) {
     return Status::IOError("cannot listen on " + addr + " (listen.http): " + (text[0] ? text : "civetweb failed"));
   }
   mg_set_request_handler(ctx_, "/", &HttpListener::Handle, this);
+  wake_host_ = host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host;
+  wake_port_ = port;
   return Status::OK();
 }
 
+// mg_stop waits until civetweb's accept loop sees the stop flag, which it checks only when
+// its poll returns (up to a second later, a second added to every shutdown): a connection of
+// our own, made while mg_stop waits, wakes it.
 void HttpListener::Stop() {
   if (ctx_ == nullptr) return;
-  mg_stop(ctx_);
+  std::atomic<bool> stopped{false};
+  std::thread stopper([this, &stopped] {
+    mg_stop(ctx_);
+    stopped = true;
+  });
+  for (int i = 0; i < 200 && !stopped; i++) {
+    Poke(wake_host_, wake_port_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stopper.join();
   ctx_ = nullptr;
 }
 

@@ -48,6 +48,8 @@ class HttpListener {
   std::mutex mu_;
   std::shared_ptr<const HttpSnapshot> snap_;
   mg_context* ctx_ = nullptr;
+  std::string wake_host_;  // where Stop connects to wake civetweb's accept loop
+  int wake_port_ = 0;
 };
 
 }  // namespace dynakv::server

@@ -286,6 +286,13 @@ TEST(Http, EndpointsOnOneNode) {
   }
   EXPECT_TRUE(IsStatus(c->Cmd({"PING"}), "PONG"));
   EXPECT_EQ(Http(port, "/health").status, 200);
+  // SIGTERM stops the HTTP threads too, promptly and cleanly.
+  auto t0 = std::chrono::steady_clock::now();
+  ExitInfo e = s.Stop();
+  EXPECT_TRUE(e.exited);
+  EXPECT_EQ(e.code, 0) << s.Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(Http(port, "/health").status, 0) << "nothing listens after exit";
 }
 
 TEST(Http, OffByDefault) {
