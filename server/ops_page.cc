@@ -64,7 +64,8 @@ function render(d){
   document.getElementById("updated").textContent="updated "+new Date().toLocaleTimeString();
   document.getElementById("err").textContent="";
   for(const m of d.members)color(m.id);
-  const ring=document.getElementById("ring");ring.replaceChildren();
+  const ring=document.getElementById("ring");const sig=d.ring.map(r=>r[1]+r[2]).join();
+  if(ring.dataset.sig!==sig){ring.dataset.sig=sig;ring.replaceChildren();}else d.ring=[];  // redraw on change only
   for(const [first,last,owner] of d.ring){const s=el("div",{title:"partitions "+first+"-"+last+": "+owner});
     s.style.flex=String(last-first+1);s.style.background=color(owner);ring.appendChild(s);}
   const legend=document.getElementById("legend");legend.replaceChildren();
