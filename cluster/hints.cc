@@ -32,7 +32,10 @@ Status Hints::Store(const std::string& owner, const std::string& key, const Reco
   }
   s = ctx_->engine->Put(hk, EncodeRecord(merged));
   if (!s.ok()) return s;
-  if (!existed) ++count_;
+  if (!existed) {
+    ++count_;
+    ++by_owner_[owner];
+  }
   ++ctx_->stats.hints_stored;
   return Status::OK();
 }
@@ -99,7 +102,7 @@ void Hints::Deliver(uint64_t now_ms) {
       }
       if (target.empty()) continue;  // nobody to take it now; retry next pass
       if (target == self) {
-        if (ctx_->engine->Delete(hk).ok() && count_ > 0) --count_;
+        if (ctx_->engine->Delete(hk).ok()) Dropped(hk);
         continue;
       }
     }
@@ -108,7 +111,7 @@ void Hints::Deliver(uint64_t now_ms) {
     msg.type = MsgType::kWriteReq;
     msg.key = key;
     if (!DecodeRecord(bytes, &msg.record).ok()) {
-      if (ctx_->engine->Delete(hk).ok() && count_ > 0) --count_;
+      if (ctx_->engine->Delete(hk).ok()) Dropped(hk);
       continue;
     }
     uint64_t id = ctx_->NewRequest(RequestKind::kHintDelivery, ctx_->cfg.request_timeout_ms);
@@ -129,7 +132,7 @@ bool Hints::OnAck(uint64_t id, const Status& s) {
   std::string now;
   // Delete only what was delivered: a hint that grew meanwhile is delivered next pass.
   if (ctx_->engine->Get(d.hint_key, &now).ok() && now == d.bytes) {
-    if (ctx_->engine->Delete(d.hint_key).ok() && count_ > 0) --count_;
+    if (ctx_->engine->Delete(d.hint_key).ok()) Dropped(d.hint_key);
   }
   ++ctx_->stats.hints_delivered;
   return true;
@@ -142,16 +145,28 @@ void Hints::Expire(uint64_t id) {
   deliveries_.erase(it);
 }
 
+void Hints::Dropped(const std::string& hint_key) {
+  if (count_ > 0) --count_;
+  std::string owner, key;
+  if (!SplitHintKey(hint_key, &owner, &key)) return;
+  auto it = by_owner_.find(owner);
+  if (it != by_owner_.end() && --it->second == 0) by_owner_.erase(it);
+}
+
 Status Hints::Recount() {
   count_ = 0;
-  return ctx_->engine->Scan(kHintPrefix, kHintEnd, 0, [&](std::string_view, std::string_view) {
+  by_owner_.clear();
+  return ctx_->engine->Scan(kHintPrefix, kHintEnd, 0, [&](std::string_view k, std::string_view) {
     ++count_;
+    std::string owner, key;
+    if (SplitHintKey(k, &owner, &key)) ++by_owner_[owner];
     return true;
   });
 }
 
 void Hints::ResetAfterFlush() {
   count_ = 0;
+  by_owner_.clear();
   in_flight_.clear();
   cursor_.clear();
 }

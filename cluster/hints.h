@@ -43,6 +43,8 @@ class Hints {
   // After the "h/" range was deleted (FLUSHALL).
   void ResetAfterFlush();
   uint64_t count() const { return count_; }
+  // Held hints by owner (kept with count_; INFO and DYNAMO STATUS show it).
+  const std::map<std::string, uint64_t>& by_owner() const { return by_owner_; }
 
  private:
   // A hinted record on its way to its owner; deleted here once the owner acked.
@@ -51,8 +53,11 @@ class Hints {
     std::string bytes;  // the hint as sent: a newer hint for the key is kept
   };
 
+  void Dropped(const std::string& hint_key);  // a hint was deleted: count it out
+
   NodeContext* ctx_;
   uint64_t count_ = 0;
+  std::map<std::string, uint64_t> by_owner_;
   std::string cursor_;  // where the next delivery pass starts
   uint64_t next_pass_ms_ = 0;
   std::map<uint64_t, Delivery> deliveries_;

@@ -648,6 +648,7 @@ const std::string& Node::FirstOwner(uint32_t p) const {
   return owners.empty() ? kNone : impl_->ctx.placement.IdAt(owners[0]);
 }
 std::vector<Node::TransferInfo> Node::Transfers() const { return impl_->handoff.Transfers(); }
+std::map<std::string, uint64_t> Node::PendingHints() const { return impl_->hints.by_owner(); }
 uint32_t Node::PartitionsOwned() const {
   uint32_t n = 0;
   for (uint32_t p = 0; p < kPartitions; ++p) n += impl_->ctx.placement.Owns(p) ? 1 : 0;

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -117,6 +118,8 @@ struct NodeStats {
   uint64_t ae_keys_repaired = 0;   // local records anti-entropy changed (either side)
   uint64_t handoff_transfers_done = 0, handoff_records_sent = 0, handoff_bytes_sent = 0,
            handoff_records_received = 0, handoff_partitions_dropped = 0;
+  // coordinator_timeouts split by kind (the rest are forwarded requests and scans).
+  uint64_t read_timeouts = 0, write_timeouts = 0;
 };
 
 class Node {
@@ -265,6 +268,8 @@ class Node {
     double records_per_s = 0;
   };
   std::vector<TransferInfo> Transfers() const;
+  // Hinted records held here, by the node they are for (INFO's # Dynamo, DYNAMO STATUS).
+  std::map<std::string, uint64_t> PendingHints() const;
   std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
 
   // Pub/sub fan-out (server/commands_pubsub.cc; README, "Pub/Sub"). Publish sends one

@@ -142,6 +142,7 @@ void ReadCoordinator::Expire(uint64_t id) {
   Pending& p = it->second;
   if (p.done) return Finish(id);  // repair what answered
   ++ctx_->stats.coordinator_timeouts;
+  ++ctx_->stats.read_timeouts;
   p.done = true;
   ReadCallback cb = std::move(p.cb);
   Finish(id);

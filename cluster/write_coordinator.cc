@@ -301,6 +301,7 @@ void WriteCoordinator::Expire(uint64_t id) {
     return;
   }
   ++ctx_->stats.coordinator_timeouts;
+  ++ctx_->stats.write_timeouts;
   WriteCallback cb = std::move(it->second.cb);
   writes_.erase(it);
   cb(Status::Unavailable("write timed out waiting for replicas"), {});

@@ -356,7 +356,7 @@ KeyView Resolve(const cluster::Record& rec, uint64_t now_ms) {
 }  // namespace
 
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
-  s->node()->Read(key, r, [s, owner = s->write_owner, done = std::move(done)](Status st, cluster::ReadReply reply) {
+  s->node()->Read(key, r, TimeRead(s, [s, owner = s->write_owner, done = std::move(done)](Status st, cluster::ReadReply reply) {
     OwnerScope scope(s, owner);
     if (!st.ok()) {
       done(st, KeyView{});
@@ -366,7 +366,7 @@ void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
     if (v.exists) s->stats().keyspace_hits++;
     else s->stats().keyspace_misses++;
     done(Status::OK(), std::move(v));
-  });
+  }));
 }
 
 namespace {
@@ -374,9 +374,9 @@ namespace {
 // client as the write owner while `done` runs (a command may write again from there).
 WriteDone TrackWrite(Server* s, WriteDone done) {
   std::shared_ptr<Client> owner = s->write_owner.lock();
-  if (!owner) return done;
+  if (!owner) return TimeWrite(s, std::move(done));
   owner->pending_writes++;
-  return [s, owner, done = std::move(done)](Status st, cluster::WriteReply wr) {
+  return TimeWrite(s, [s, owner, done = std::move(done)](Status st, cluster::WriteReply wr) {
     owner->pending_writes--;
     if (st.ok()) {
       owner->last_write_copies = wr.copies;
@@ -384,7 +384,7 @@ WriteDone TrackWrite(Server* s, WriteDone done) {
     }
     OwnerScope scope(s, owner);
     done(st, std::move(wr));
-  };
+  });
 }
 }  // namespace
 

@@ -66,7 +66,7 @@ void CmdDget(CommandCtx& ctx) {
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
-  s->node()->Read(key, r, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
+  s->node()->Read(key, r, TimeRead(s, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     std::string token = cluster::EncodeContext(rr.record.context, TokenKey(s, key));
     auto live = cluster::LiveSiblings(rr.record, s->WallMs());
@@ -76,7 +76,7 @@ void CmdDget(CommandCtx& ctx) {
       w.Array(live.size());
       for (const auto* sib : live) w.Bulk(SiblingValue(*sib));
     });
-  });
+  }));
 }
 
 void DWrite(CommandCtx& ctx, bool is_delete) {
@@ -223,38 +223,15 @@ void CmdDynamo(CommandCtx& ctx) {
       w.Int(int64_t(st.hints_delivered));
     });
   }
-  if (sub == "status" && ctx.args.size() == 2) {
-    auto st = node->stats();
-    const Config& c = ctx.server->config();
-    auto members = node->Members();
-    size_t up = 0;
-    for (auto& m : members) up += m.status == "up";
+  // A one-screen summary, as `nodetool status` (a verbatim string in RESP3, a bulk string in
+  // RESP2), or with JSON the document /cluster.json serves (server/ops_view.h).
+  if (sub == "status" && (ctx.args.size() == 2 || (ctx.args.size() == 3 && Lower(ctx.args[2]) == "json"))) {
+    bool json = ctx.args.size() == 3;
+    OpsView v = GatherOpsView(ctx.server, /*with_commands=*/json);
+    std::string text = json ? RenderClusterJson(v) : RenderStatusText(v);
     return ctx.reply.Send([&](RespWriter& w) {
-      w.Map(12);
-      w.Bulk("node_id");
-      w.Bulk(c.node_id);
-      w.Bulk("members");
-      w.Int(int64_t(members.size()));
-      w.Bulk("members_up");
-      w.Int(int64_t(up));
-      w.Bulk("n");
-      w.Int(c.n);
-      w.Bulk("r");
-      w.Int(c.r);
-      w.Bulk("w");
-      w.Int(c.w);
-      w.Bulk("reads");
-      w.Int(int64_t(st.reads));
-      w.Bulk("writes");
-      w.Int(int64_t(st.writes));
-      w.Bulk("read_repairs");
-      w.Int(int64_t(st.read_repairs));
-      w.Bulk("coordinator_timeouts");
-      w.Int(int64_t(st.coordinator_timeouts));
-      w.Bulk("ae_rounds");
-      w.Int(int64_t(st.ae_rounds));
-      w.Bulk("ae_keys_repaired");
-      w.Int(int64_t(st.ae_keys_repaired));
+      if (json) w.Bulk(text);
+      else w.Verbatim(text);
     });
   }
   // Anti-entropy now, with every reachable peer this node shares replicas with (the rounds
@@ -264,7 +241,7 @@ void CmdDynamo(CommandCtx& ctx) {
     return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(peers)); });
   }
   ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS.");
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS [JSON].");
 }
 
 // ---- Redis Cluster API (cluster.redis_cluster_api; README, "Cluster-aware clients") -------

@@ -474,26 +474,10 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
     if (keys > 0) os << "db0:keys=" << keys << ",expires=0,avg_ttl=0\r\n";
     os << "\r\n";
   }
-  if (want("dynamo")) {
-    auto* n = s->node();
-    auto ns = n->stats();
-    auto members = n->Members();
-    size_t owned = n->PartitionsOwned();
-    os << "# Dynamo\r\nnode_id:" << c.node_id << "\r\nactor:" << std::hex << n->actor() << std::dec
-       << "\r\ncluster_address:" << c.cluster_addr << "\r\nmembers:" << members.size() << "\r\n";
-    for (auto& m : members) os << "member_" << m.id << ":" << m.status << "," << m.cluster_addr << "," << m.weight << "\r\n";
-    os << "partitions_owned:" << owned << "\r\nn:" << c.n << "\r\nr:" << c.r << "\r\nw:" << c.w
-       << "\r\nreads:" << ns.reads << "\r\nwrites:" << ns.writes << "\r\nread_repairs:" << ns.read_repairs
-       << "\r\ncoordinator_timeouts:" << ns.coordinator_timeouts << "\r\nforwarded:" << ns.forwarded
-       << "\r\nhints_stored:" << ns.hints_stored << "\r\nhints_delivered:" << ns.hints_delivered
-       << "\r\nae_rounds:" << ns.ae_rounds << "\r\nae_keys_repaired:" << ns.ae_keys_repaired
-       << "\r\nhandoff_transfers_pending:" << n->Transfers().size()
-       << "\r\nhandoff_transfers_done:" << ns.handoff_transfers_done
-       << "\r\nhandoff_records_sent:" << ns.handoff_records_sent
-       << "\r\nhandoff_bytes_sent:" << ns.handoff_bytes_sent
-       << "\r\nhandoff_records_received:" << ns.handoff_records_received
-       << "\r\nhandoff_partitions_dropped:" << ns.handoff_partitions_dropped
-       << "\r\n\r\n";
+  if (want("dynamo")) {  // server/ops_view.cc, RenderDynamoInfo
+    std::ostringstream actor;
+    actor << std::hex << s->node()->actor();
+    os << RenderDynamoInfo(GatherOpsView(s, /*with_commands=*/false), actor.str(), c.cluster_addr);
   }
   std::string out = os.str();
   if (out.size() >= 2) out.resize(out.size() - 2);  // no trailing blank line

@@ -31,7 +31,7 @@ void CmdGet(CommandCtx& ctx) {
   // The hottest command: reply straight from the winning sibling, without a KeyView copy.
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  s->node()->Read(ctx.args[1], 0, [reply, s](Status st, cluster::ReadReply rr) mutable {
+  s->node()->Read(ctx.args[1], 0, TimeRead(s, [reply, s](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     const cluster::Sibling* win = cluster::Winner(rr.record, s->WallMs());
     if (win == nullptr) {
@@ -46,7 +46,7 @@ void CmdGet(CommandCtx& ctx) {
     Status rs = cluster::ResolveValue(rr.record, s->WallMs(), &v);
     if (!rs.ok()) return ReplyStatus(reply, rs);
     reply.Send([&](RespWriter& w) { w.Bulk(v); });
-  });
+  }));
 }
 
 // ---- SET and its family ----

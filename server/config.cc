@@ -39,6 +39,7 @@ const std::vector<Option>& Options() {
       {"listen.redis", "bind", Type::kString, "RESP listen address host:port", F(&Config::redis_addr)},
       {"listen.memcache", nullptr, Type::kString, "memcached listen address; \"\" disables", F(&Config::memcache_addr)},
       {"listen.advertise_redis", nullptr, Type::kString, "RESP address host:port shown to clients and peers (DYNAMO MEMBERS, CLUSTER SLOTS, MOVED); \"\" = listen.redis, which must then not be a wildcard (0.0.0.0, ::) when cluster.redis_cluster_api is on", F(&Config::advertise_redis)},
+      {"listen.http", nullptr, Type::kString, "HTTP address host:port for /metrics (Prometheus), /health and the cluster page; \"\" = off", F(&Config::http_addr)},
       {"listen.cluster", nullptr, Type::kString, "inter-node listen address; \"\" = standalone", F(&Config::cluster_addr)},
       {"cluster.seeds", "seeds", Type::kStringList, "cluster addresses to join through (comma-separated on the command line)", F(&Config::seeds)},
       {"cluster.gossip_interval_ms", nullptr, Type::kInt, "gossip period", F(&Config::gossip_interval_ms)},
@@ -438,6 +439,9 @@ Status Validate(const Config& c) {
   }
   if (!c.cluster_addr.empty()) {
     if (Status s = SplitHostPort(c.cluster_addr, &h, &p); !s.ok()) return bad("listen.cluster", s.message());
+  }
+  if (!c.http_addr.empty()) {
+    if (Status s = SplitHostPort(c.http_addr, &h, &p); !s.ok()) return bad("listen.http", s.message());
   }
   for (const auto& seed : c.seeds) {
     if (Status s = SplitHostPort(seed, &h, &p); !s.ok()) return bad("cluster.seeds", s.message());

@@ -26,6 +26,7 @@ struct Config {
   std::string redis_addr = "127.0.0.1:6379";
   std::string memcache_addr;  // "" disables the memcached listener
   std::string cluster_addr;   // "" = standalone node (no inter-node listener)
+  std::string http_addr;      // /metrics, /health, the cluster page; "" = off (server/http_listener.h)
   // The RESP address other nodes show clients (DYNAMO MEMBERS, CLUSTER SLOTS, MOVED);
   // "" = listen.redis. Must name a real host when listen.redis binds 0.0.0.0 or [::].
   std::string advertise_redis;

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "server/commands.h"
+#include "server/http_listener.h"
 #include "server/peer_transport.h"
 #include "server/protected_mode.h"
 #include "server/watchdog.h"
@@ -106,6 +107,7 @@ Server::Server(Config cfg) : cfg_(std::move(cfg)) {
 }
 
 Server::~Server() {
+  http_.reset();  // joins civetweb's threads before anything they could be handed goes away
   node_.reset();
   if (transport_) transport_->Close();
   uv_walk(
@@ -137,6 +139,13 @@ Status Server::Init() {
   clock_ = std::make_unique<LoopClock>(&loop_);
   random_ = std::make_unique<OsRandom>();
   stats_.start_ms = clock_->WallMs();
+  if (!cfg_.http_addr.empty()) {  // up first: /health says "loading" until Init is done
+    http_ = std::make_unique<HttpListener>();
+    if (Status s = http_->Start(cfg_.http_addr); !s.ok()) return s;
+    auto snap = std::make_shared<HttpSnapshot>();
+    snap->health = {503, "loading"};
+    http_->Publish(std::move(snap));
+  }
 
   storage::SyncMode sync = cfg_.sync == "always" ? storage::SyncMode::kAlways
                            : cfg_.sync == "none" ? storage::SyncMode::kNone
@@ -248,8 +257,9 @@ Status Server::Init() {
     watchdog_ = std::make_unique<ShutdownWatchdog>(cfg_.shutdown_timeout_s, cfg_.node_id);
   }
   signal(SIGPIPE, SIG_IGN);
+  PublishHttp();
   Log(cluster::Logger::Level::kInfo,
-      "dynakv ready: redis " + cfg_.redis_addr +
+      "dynakv ready: redis " + cfg_.redis_addr + (cfg_.http_addr.empty() ? "" : ", http " + cfg_.http_addr) +
           (cfg_.memcache_addr.empty() ? "" : ", memcache " + cfg_.memcache_addr) + tls_addrs +
           (cfg_.cluster_addr.empty() ? ", standalone" : ", cluster " + cfg_.cluster_addr) +
           ", N=" + std::to_string(cfg_.n) + " R=" + std::to_string(cfg_.r) +
@@ -886,6 +896,7 @@ void Server::OnTick(uv_timer_t* t) {
     self->metrics_.SampleRates(now, self->stats_.total_commands, self->stats_.net_input_bytes,
                                self->stats_.net_output_bytes);
   }
+  if (self->http_ && now - self->http_published_ms_ >= 1000) self->PublishHttp();
   if (!self->pollers_.empty()) {
     std::vector<std::function<bool()>> polls;
     polls.swap(self->pollers_);
@@ -925,6 +936,7 @@ void Server::Shutdown() {
   if (shutting_down_) return;
   RunDeferred();  // read before the signal: answered like everything in flight
   shutting_down_ = true;
+  PublishHttp();  // /health: 503 "shutting down"
   // Stop accepting and reading; what was read is answered once its batch is durable.
   uv_close(reinterpret_cast<uv_handle_t*>(&redis_listener_), nullptr);
   if (memcache_listening_) uv_close(reinterpret_cast<uv_handle_t*>(&memcache_listener_), nullptr);
@@ -954,6 +966,17 @@ void Server::FinalStop() {
   for (auto& [p, c] : clients_) all.push_back(p);
   for (Client* c : all) CloseClient(c);
   uv_stop(&loop_);
+}
+
+void Server::PublishHttp() {
+  if (!http_) return;
+  http_published_ms_ = NowMs();
+  OpsView v = GatherOpsView(this, /*with_commands=*/true);
+  auto snap = std::make_shared<HttpSnapshot>();
+  snap->metrics = RenderPrometheus(v);
+  snap->cluster_json = RenderClusterJson(v);
+  snap->health = CheckHealth(v);
+  http_->Publish(std::move(snap));
 }
 
 int Server::Run() {

@@ -29,6 +29,7 @@
 #include "protocol/resp.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/ops_view.h"
 #include "server/pubsub.h"
 #include "server/redis_cluster.h"
 #include "server/tls.h"
@@ -42,6 +43,7 @@ class PeerTransport;
 class LoopClock;
 class StderrLogger;
 class ShutdownWatchdog;
+class HttpListener;
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
 // in request order: a completed reply waits in `buf` until everything before it is done.
@@ -189,6 +191,8 @@ class Server {
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
   Metrics& metrics() { return metrics_; }
+  QuorumStats& quorum() { return quorum_; }  // server/ops_gather.cc
+  bool shutting_down() const { return shutting_down_; }
   // A reply was written for `slot` (RESP): error counts, and the command's statistics when
   // Dispatch stamped it (metrics.h). Defined in commands.cc.
   void OnReply(Client* c, PendingReply* slot, std::string_view reply);
@@ -259,6 +263,7 @@ class Server {
   void TryWriteLast(Client* c, std::string bytes);
   // OnRead for a TLS connection: decrypts, answers the handshake; false when it closed c.
   bool TlsRead(Client* c, const char* data, size_t len, std::string* plain);
+  void PublishHttp();  // a fresh snapshot for the HTTP listener (server/http_listener.h)
 
   // Declared first, destroyed last: it ends the process if a signalled shutdown (including
   // this destructor) does not finish within limits.shutdown_timeout (server/watchdog.h).
@@ -318,6 +323,9 @@ class Server {
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
   Metrics metrics_;
+  QuorumStats quorum_;
+  std::unique_ptr<HttpListener> http_;  // listen.http; null when off
+  uint64_t http_published_ms_ = 0;
   uint64_t rates_sampled_ms_ = 0;  // INFO's instantaneous_* (OnTick, every 100 ms)
   SlotHistory slot_history_;
   MapReplyCache map_replies_;

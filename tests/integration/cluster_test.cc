@@ -890,18 +890,6 @@ TEST_F(ClusterTest, ReadRepairDeliversAWriteTheRestartedReplicaMissed) {
 
 // ---- Merkle anti-entropy ------------------------------------------------------------------------
 
-// A DYNAMO STATUS field (a map; flattened under RESP2), or -1.
-long long StatusNum(Conn& c, const std::string& field) {
-  Reply r = c("DYNAMO", "STATUS");
-  if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
-  for (size_t i = 0; i + 1 < r->elements; i += 2) {
-    if (Str(r->element[i]) == field && r->element[i + 1]->type == REDIS_REPLY_INTEGER) {
-      return r->element[i + 1]->integer;
-    }
-  }
-  return -1;
-}
-
 // C misses writes while it is down; after its restart nobody reads the keys, yet C gets
 // them: first by DYNAMO SYNC on C, then (a second batch) by the periodic rounds alone.
 TEST_F(ClusterTest, AntiEntropyRepairsARestartedReplicaWithoutReads) {
@@ -937,7 +925,7 @@ TEST_F(ClusterTest, AntiEntropyRepairsARestartedReplicaWithoutReads) {
   EXPECT_TRUE(WaitUntil(
       [&] {
         long long rounds = 0;
-        for (size_t i = 0; i < 3; i++) rounds += std::max(0LL, StatusNum(c(i), "ae_rounds"));
+        for (size_t i = 0; i < 3; i++) rounds += std::max(0LL, InfoNum(c(i), "ae_rounds"));
         return rounds > 0;
       },
       5s, 100ms));

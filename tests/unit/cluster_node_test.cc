@@ -369,6 +369,8 @@ TEST(NodeTest, TwoOfThreeDownIsUnavailableAfterTheTimeout) {
   auto r = Get(c, c.node("n1"), "k");
   EXPECT_EQ(r.status.code(), Code::kUnavailable);
   EXPECT_GE(c.node("n1")->stats().coordinator_timeouts, 2u);
+  EXPECT_EQ(c.node("n1")->stats().write_timeouts, 1u);  // by kind (INFO, /metrics)
+  EXPECT_EQ(c.node("n1")->stats().read_timeouts, 1u);
   // R=1 / W=1 still work on the lone survivor.
   EXPECT_TRUE(Put(c, c.node("n1"), "k", "v", nullptr, 1).status.ok());
   EXPECT_TRUE(Get(c, c.node("n1"), "k", 1).status.ok());
@@ -630,6 +632,14 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
   uint64_t stored = 0;
   for (auto id : {"n2", "n3", "n4"}) stored += c.node(id)->stats().hints_stored;
   EXPECT_EQ(stored, 1u);
+  // The stand-in shows the hint as pending for n5 (INFO's hints_pending_n5).
+  uint64_t pending = 0;
+  for (auto id : {"n2", "n3", "n4"}) {
+    auto by = c.node(id)->PendingHints();
+    for (auto& [owner, n] : by) EXPECT_EQ(owner, "n5") << id;
+    if (by.count("n5")) pending += by["n5"];
+  }
+  EXPECT_EQ(pending, 1u);
   EXPECT_TRUE(LocalRecord(c, "n5", key).siblings.empty());
   c.Revive("n5");
   c.RunFor(2000);
@@ -637,6 +647,7 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
   uint64_t delivered = 0;
   for (auto id : {"n2", "n3", "n4"}) delivered += c.node(id)->stats().hints_delivered;
   EXPECT_EQ(delivered, 1u);
+  for (auto id : {"n2", "n3", "n4"}) EXPECT_TRUE(c.node(id)->PendingHints().empty()) << id;
 }
 
 TEST(NodeTest, LeaveAndRemove) {
