@@ -157,8 +157,33 @@ struct Node::Impl {
     return addrs.size();
   }
 
+  // Logs the members whose status changed since the last call, as this node sees them: one
+  // "failure detector:" line for members now suspect or down, one "membership:" line for
+  // the rest (joining, up, leaving, removed, new members). Digest order: deterministic.
+  void LogMemberChanges() {
+    std::string failures, changes;
+    for (const MemberState& m : ctx.membership.Digest()) {
+      auto [it, fresh] = logged_status.try_emplace(m.id, m.status);
+      if (!fresh && it->second == m.status) continue;
+      MemberStatus was = it->second;
+      it->second = m.status;
+      if (m.id == cfg().id && fresh) continue;  // ourselves at start: the ready line says it
+      std::string item = m.id + (fresh ? " (" + m.cluster_addr + ") is " : " is now ") +
+                         MemberStatusName(m.status) +
+                         (fresh ? "" : std::string(" (was ") + MemberStatusName(was) + ")");
+      bool failure = m.status == MemberStatus::kSuspect || m.status == MemberStatus::kDown;
+      std::string& out = failure ? failures : changes;
+      out += (out.empty() ? "" : ", ") + item;
+    }
+    if (!failures.empty()) ctx.Log(Logger::Level::kWarn, "failure detector: " + failures);
+    if (!changes.empty()) ctx.Log(Logger::Level::kInfo, "membership: " + changes);
+  }
+  std::map<std::string, MemberStatus> logged_status;  // LogMemberChanges
+  uint64_t next_member_log_ms = 0;
+
   void OnGossip(const Message& m) {
     bool changed = ctx.membership.Merge(m.members, ctx.clock->NowMs());
+    LogMemberChanges();
     if (changed) RebuildRing();
     (void)PersistIncarnation();
     if (m.reply_wanted) SendGossip(m.from_addr, /*reply_wanted=*/false);
@@ -205,6 +230,10 @@ struct Node::Impl {
     if (!ctx.standalone) {
       std::vector<std::string> to;
       ctx.membership.Tick(now, &to);
+      if (now >= next_member_log_ms) {  // suspect/down are decided here
+        next_member_log_ms = now + 100;
+        LogMemberChanges();
+      }
       for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
       hints.Deliver(now);
       ae.Tick(now);

@@ -39,7 +39,7 @@ class Server;
 struct CommandSpec;
 class PeerTransport;
 class LoopClock;
-class StderrLogger;
+class ServerLogger;
 class ShutdownWatchdog;
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
@@ -216,6 +216,10 @@ class Server {
   std::weak_ptr<Client> write_owner;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
   void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }
+  // DYNAMO BACKUP (server/commands_backup.cc): once no commit is in flight, commits what is
+  // pending and starts the engine's backup into `dir` (storage::Engine::StartBackup); `done`
+  // runs on the loop thread with the outcome when the copy is finished (or refused).
+  void Backup(std::string dir, std::function<void(const Status&)> done);
 
  private:
   friend class PeerTransport;
@@ -242,6 +246,8 @@ class Server {
   bool GatherBeforeCommit();
   void StartCommit();
   void CheckpointNow();
+  void CommitPendingNow();
+  void StartBackupNow();
   static void OnCommitWork(uv_work_t* req);
   static void OnCommitDone(uv_work_t* req, int status);
   void ReleaseDurable();
@@ -261,7 +267,7 @@ class Server {
   uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
   bool gathering_ = false;
   uv_timer_t tick_timer_, reaper_timer_;
-  uv_signal_t sigint_, sigterm_;
+  uv_signal_t sigint_, sigterm_, sighup_;
   bool shutting_down_ = false;
   bool stop_when_committed_ = false;
 
@@ -290,7 +296,7 @@ class Server {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<LoopClock> clock_;
   std::unique_ptr<cluster::Random> random_;
-  std::unique_ptr<StderrLogger> logger_;
+  std::unique_ptr<ServerLogger> logger_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<cluster::Node> node_;
 
@@ -303,7 +309,11 @@ class Server {
   bool checkpoint_due_ = false;  // a checkpoint waits for the fsync in flight to finish
   ServerStats stats_;
   Metrics metrics_;
-  uint64_t rates_sampled_ms_ = 0;  // INFO's instantaneous_* (OnTick, every 100 ms)
+  uint64_t rates_sampled_ms_ = 0;
+  // DYNAMO BACKUP: queued until the commit pipeline is empty, then running in the engine.
+  bool backup_queued_ = false, backup_running_ = false;
+  std::string backup_dir_;
+  std::function<void(const Status&)> backup_done_;  // INFO's instantaneous_* (OnTick, every 100 ms)
   SlotHistory slot_history_;
   MapReplyCache map_replies_;
   protocol::RespLimits resp_limits_;

@@ -152,6 +152,19 @@ class Engine {
   // the error of an earlier background checkpoint, once.
   virtual Status StartCheckpoint() { return Checkpoint(); }
 
+  // Backup (DYNAMO BACKUP): a consistent copy of the committed store written into `dir`,
+  // which is created (with its parents) and must not exist or be an empty directory
+  // (InvalidArgument otherwise, naming it). Starting it makes every committed write part of
+  // the copy (LmdbEngine folds its log into LMDB first), so the caller commits what it has
+  // acknowledged and calls it with no commit ticket outstanding. The copy itself runs on a
+  // thread of the engine's own; PollBackup (owner thread) returns true once, with its
+  // outcome in *result, when it has finished. One at a time: Limit while one runs.
+  // Restore = open an engine on the copy. NotSupported for engines without files.
+  virtual Status StartBackup(const std::string& dir) {
+    return Status::NotSupported("backup needs storage.engine = lmdb");
+  }
+  virtual bool PollBackup(Status* result) { return false; }
+
   virtual EngineStats Stats() const = 0;
 };
 
