@@ -297,5 +297,39 @@ TEST(OpsLog, MembershipFailuresAndRepairsAreLogged) {
   EXPECT_LT(Count(a.Stderr(), "failure detector: "), 10u);
 }
 
+
+// A join moves partitions: the senders log the start, and the end with the totals.
+TEST(OpsLog, HandoffStartAndEndAreLogged) {
+  ClusterOptions o;
+  o.nodes = 3;
+  o.extra.SetInt("cluster", "gossip_interval_ms", 100).SetInt("cluster", "anti_entropy_interval_ms", 0);
+  Cluster cl(o);
+  ASSERT_TRUE(cl.Start(20s)) << cl.last_error();
+  auto a = cl.node(0).Connect();
+  for (int i = 0; i < 300; i++) a->Append({"SET", "h:" + std::to_string(i), "v"});
+  for (int i = 0; i < 300; i++) ASSERT_TRUE(IsStatus(a->Read(), "OK"));
+  ServerConfig c = o.extra;
+  int cport = PickFreePort();
+  c.SetStr("listen", "cluster", "127.0.0.1:" + std::to_string(cport))
+      .Set("cluster", "seeds", "[" + ServerConfig::Quote(cl.cluster_addr(0)) + "]")
+      .SetInt("node", "weight", o.weight)
+      .SetInt("replication", "n", o.n)
+      .SetInt("replication", "r", o.r)
+      .SetInt("replication", "w", o.w);
+  ServerProcess n4(c, "n4");
+  ASSERT_TRUE(n4.Start()) << n4.last_error();
+  auto logs = [&] {
+    std::string all;
+    for (size_t i = 0; i < 3; i++) all += cl.node(i).Stderr();
+    return all;
+  };
+  EXPECT_TRUE(WaitUntil([&] { return logs().find("handoff start: ") != std::string::npos; }, 20s, 100ms)) << logs();
+  EXPECT_NE(logs().find("partition(s) to n4"), std::string::npos) << logs();
+  EXPECT_TRUE(WaitUntil([&] { return logs().find("handoff end: all transfers done: ") != std::string::npos; }, 60s, 200ms))
+      << logs();
+  EXPECT_TRUE(WaitUntil([&] { return cl.node(0).Stderr().find("n4 (127.0.0.1:" + std::to_string(cport) + ") is") != std::string::npos; }, 5s))
+      << cl.node(0).Stderr();
+}
+
 }  // namespace
 }  // namespace dynakv::itest
