@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev libtomlplusplus-dev
       libgtest-dev libgmock-dev libhiredis-dev libxxhash-dev libssl-dev libjemalloc-dev
-      libspdlog-dev
+      libspdlog-dev logrotate  # logrotate: tests/integration/package_test.sh
       redis-server redis-tools memcached libmemcached-tools python3-redis
       clang libclang-rt-14-dev)  # clang + libFuzzer runtime: scripts/fuzz.sh
 # node and npm ship with the machine image; fall back to Debian's packages without them.

@@ -103,11 +103,12 @@ fi
 # ---- run the installed binary with the installed config -------------------------------------
 PORT=$(free_port)
 MPORT=$(free_port)
+mkdir -p "$TMP/logs"
 "$BIN" --config "$CONF" --port "$PORT" --listen.memcache "127.0.0.1:$MPORT" \
-  --node.data_dir "$TMP/data" --log.file "$TMP/dynakv.log" 2>"$TMP/stderr.log" &
+  --node.data_dir "$TMP/data" --log.file "$TMP/logs/dynakv.log" 2>"$TMP/stderr.log" &
 PID=$!
 track_pid "$PID" "$TMP/stderr.log"
-SERVER_LOGS+=("$TMP/dynakv.log")
+SERVER_LOGS+=("$TMP/logs/dynakv.log")
 for _ in $(seq 1 100); do
   alive_or_fail "$PID" "the installed dynakv-server"
   [[ "$(redis-cli -p "$PORT" PING 2>/dev/null)" == PONG ]] && break
@@ -115,9 +116,30 @@ for _ in $(seq 1 100); do
 done
 [[ "$(redis-cli -p "$PORT" PING)" == PONG ]] || fail "no PONG from the installed server"
 [[ "$(redis-cli -p "$PORT" SET pkg ok)" == OK ]] || fail "SET failed"
-grep -q "dynakv ready" "$TMP/dynakv.log" || fail "the log file has no ready line"
+grep -q "dynakv ready" "$TMP/logs/dynakv.log" || fail "the log file has no ready line"
+
+# The packaged logrotate file, pointed at this node's log, with its postrotate signal sent to
+# this PID (no systemd here): after a forced rotation the node writes to a new file.
+if command -v logrotate >/dev/null; then
+  sed -e "s#/var/log/dynakv/\*.log#$TMP/logs/*.log#" \
+      -e "s#systemctl kill --kill-who=main --signal=HUP dynakv.service#kill -HUP $PID#" \
+      -e "s#if \[ -d /run/systemd/system \]#if true#" \
+      "$ROOT/etc/logrotate.d/dynakv" >"$TMP/logrotate.conf"
+  getent passwd dynakv >/dev/null || sed -i '/^ *create /d' "$TMP/logrotate.conf"
+  logrotate -f -s "$TMP/logrotate.state" "$TMP/logrotate.conf" 2>"$TMP/logrotate.err" || fail "logrotate: $(cat "$TMP/logrotate.err")"
+  [[ -f "$TMP/logs/dynakv.log.1" ]] || fail "logrotate did not rotate: $(ls "$TMP/logs")"
+  for _ in $(seq 1 50); do
+    grep -q "log reopened" "$TMP/logs/dynakv.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q "log reopened: $TMP/logs/dynakv.log" "$TMP/logs/dynakv.log" || fail "the node did not reopen its log after logrotate"
+  redis-cli -p "$PORT" PING >/dev/null
+  log "logrotate rotated the log and the node reopened it (SIGHUP)"
+else
+  log "SKIP logrotate run: logrotate is not installed"
+fi
 stop_pid "$PID"
-grep -q "shutdown complete" "$TMP/dynakv.log" || fail "no clean shutdown in the log"
+grep -q "shutdown complete" "$TMP/logs/dynakv.log" || fail "no clean shutdown in the log"
 log "installed binary answered PING on port $PORT and stopped cleanly"
 
 if [[ $INSTALLED_BY_US == 1 ]]; then
