@@ -156,9 +156,10 @@ class Engine {
   // which is created (with its parents) and must not exist or be an empty directory
   // (InvalidArgument otherwise, naming it). Starting it makes every committed write part of
   // the copy (LmdbEngine folds its log into LMDB first), so the caller commits what it has
-  // acknowledged and calls it with no commit ticket outstanding. The copy itself runs on a
-  // thread of the engine's own; PollBackup (owner thread) returns true once, with its
-  // outcome in *result, when it has finished. One at a time: Limit while one runs.
+  // acknowledged and calls it with no commit ticket outstanding. The work runs on threads
+  // of the engine's own; the owner drives it by calling PollBackup (owner thread, any time,
+  // e.g. every few ms), which returns true once, with the outcome in *result, when it has
+  // finished. One at a time: Limit while one runs.
   // Restore = open an engine on the copy. NotSupported for engines without files.
   virtual Status StartBackup(const std::string& dir) {
     return Status::NotSupported("backup needs storage.engine = lmdb");
