@@ -270,6 +270,7 @@ void AntiEntropy::OnKeysReq(const Message& m) {
   resp.req_id = m.req_id;
   std::set<std::string_view> sent;
   size_t bytes = 0;
+  uint64_t repaired = 0;
   for (const auto& [key, rec] : m.records) {
     sent.insert(key);
     if (!Shares(key, m.from_id)) continue;  // not ours to keep (rings differ)
@@ -280,7 +281,10 @@ void AntiEntropy::OnKeysReq(const Message& m) {
       ctx_->Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
       continue;
     }
-    if (changed) ++ctx_->stats.ae_keys_repaired;
+    if (changed) {
+      ++ctx_->stats.ae_keys_repaired;
+      ++repaired;
+    }
     if (!(merged == rec)) {
       bytes += key.size() + 64;
       for (const auto& sib : merged.siblings) bytes += sib.value.size() + 48;
@@ -301,6 +305,10 @@ void AntiEntropy::OnKeysReq(const Message& m) {
       if (!room) break;
     }
   }
+  if (repaired > 0) {
+    ctx_->Log(Logger::Level::kInfo, "anti-entropy repair: " + std::to_string(repaired) +
+                                        " key(s) updated from " + m.from_id);
+  }
   ctx_->Send(m.from_addr, &resp);
 }
 
@@ -310,6 +318,7 @@ void AntiEntropy::OnKeysResp(const Message& m) {
   std::string peer = std::move(it->second.peer);
   pending_.erase(it);
   if (!m.status().ok()) return;
+  uint64_t repaired = 0;
   for (const auto& [key, rec] : m.records) {
     if (!Shares(key, peer)) continue;
     bool changed = false;
@@ -318,9 +327,16 @@ void AntiEntropy::OnKeysResp(const Message& m) {
       ctx_->Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
       continue;
     }
-    if (changed) ++ctx_->stats.ae_keys_repaired;
+    if (changed) {
+      ++ctx_->stats.ae_keys_repaired;
+      ++repaired;
+    }
   }
   ++ctx_->stats.ae_rounds;
+  if (repaired > 0) {
+    ctx_->Log(Logger::Level::kInfo, "anti-entropy repair: " + std::to_string(repaired) +
+                                        " key(s) updated from " + peer);
+  }
 }
 
 }  // namespace dynakv::cluster

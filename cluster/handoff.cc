@@ -15,6 +15,7 @@ constexpr size_t kChunkRecords = 1024;
 constexpr size_t kChunkBytes = 1u << 20;
 constexpr uint64_t kStrayCheckMs = 1000;
 constexpr uint64_t kRetryMs = 200;
+constexpr uint64_t kProgressLogMs = 10000;  // a "handoff progress" line this often
 
 }  // namespace
 
@@ -57,6 +58,7 @@ void Handoff::Add(uint32_t p, const std::string& target) {
   t.writes_at_start = ctx_->store.partition_writes(p);
   xfers_.emplace(k, std::move(t));
   ++per_partition_[p];
+  ++queued_[target];
   Persist(k, "");
 }
 
@@ -129,6 +131,49 @@ void Handoff::Tick(uint64_t now) {
     if (Pump(target, now)) ++busy;
   }
   MaybeFinishLeave();
+  LogProgress(now);
+}
+
+// One line when transfers are queued (per tick, all targets), one every kProgressLogMs while
+// they run, one when the last is done (the server's log rate-limits each kind too).
+void Handoff::LogProgress(uint64_t now) {
+  const NodeStats& st = ctx_->stats;
+  if (!queued_.empty()) {
+    std::string msg = "handoff start:";
+    uint32_t total = 0;
+    for (const auto& [target, n] : queued_) {
+      msg += (total == 0 ? " " : ", ") + std::to_string(n) + " partition(s) to " + target;
+      total += n;
+    }
+    queued_.clear();
+    if (!run_active_) {
+      run_active_ = true;
+      run_done_ = st.handoff_transfers_done;
+      run_records0_ = st.handoff_records_sent;
+      run_bytes0_ = st.handoff_bytes_sent;
+      run_started_ms_ = now;
+      next_progress_log_ms_ = now + kProgressLogMs;
+    }
+    ctx_->Log(Logger::Level::kInfo, msg + " (" + std::to_string(xfers_.size()) + " transfers pending)");
+  }
+  if (!run_active_) return;
+  if (xfers_.empty()) {
+    run_active_ = false;
+    ctx_->Log(Logger::Level::kInfo,
+              "handoff end: all transfers done: " + std::to_string(st.handoff_transfers_done - run_done_) +
+                  " partition transfers, " + std::to_string(st.handoff_records_sent - run_records0_) +
+                  " records, " + std::to_string(st.handoff_bytes_sent - run_bytes0_) + " bytes in " +
+                  std::to_string(now - run_started_ms_) + " ms");
+    return;
+  }
+  if (now >= next_progress_log_ms_) {
+    next_progress_log_ms_ = now + kProgressLogMs;
+    ctx_->Log(Logger::Level::kInfo,
+              "handoff progress: " + std::to_string(st.handoff_transfers_done - run_done_) + " done, " +
+                  std::to_string(xfers_.size()) + " pending, " +
+                  std::to_string(st.handoff_records_sent - run_records0_) + " records and " +
+                  std::to_string(st.handoff_bytes_sent - run_bytes0_) + " bytes sent");
+  }
 }
 
 // Sends the next chunk to `target`: the next records of its transfers, in partition order.
@@ -325,6 +370,7 @@ void Handoff::MaybeFinishLeave() {
 }
 
 void Handoff::Reset() {
+  queued_.clear();
   for (const auto& [k, t] : xfers_) Unpersist(k);
   xfers_.clear();
   by_req_.clear();

@@ -99,6 +99,13 @@ class Handoff {
   uint64_t next_stray_check_ms_ = 0;
   double budget_bytes_ = 0;    // token bucket for handoff_bytes_per_s
   uint64_t budget_ms_ = 0;
+  // The log (LogProgress): partitions queued per target since the last line, and the totals
+  // of the transfers since the node last had none.
+  void LogProgress(uint64_t now);
+  std::map<std::string, uint32_t> queued_;
+  uint64_t next_progress_log_ms_ = 0;
+  uint64_t run_done_ = 0, run_records0_ = 0, run_bytes0_ = 0, run_started_ms_ = 0;
+  bool run_active_ = false;
 };
 
 }  // namespace dynakv::cluster

@@ -162,8 +162,38 @@ struct Node::Impl {
     return addrs.size();
   }
 
+  // Logs the members whose status changed since the last line, as this node sees them: one
+  // "failure detector:" line for members now suspect or down, one "membership:" line for
+  // the rest (joining, up, leaving, removed, new members). Checked every 100 ms, and after a
+  // line at most once a second, so every change of that second is in the next line (a
+  // member that changed twice shows its latest status). Digest order: deterministic.
+  void LogMemberChanges(uint64_t now) {
+    if (now < next_member_log_ms) return;
+    next_member_log_ms = now + 100;
+    std::string failures, changes;
+    for (const MemberState& m : ctx.membership.Digest()) {
+      auto [it, fresh] = logged_status.try_emplace(m.id, m.status);
+      if (!fresh && it->second == m.status) continue;
+      MemberStatus was = it->second;
+      it->second = m.status;
+      if (m.id == cfg().id && fresh) continue;  // ourselves at start: the ready line says it
+      std::string item = m.id + (fresh ? " (" + m.cluster_addr + ") is " : " is now ") +
+                         MemberStatusName(m.status) +
+                         (fresh ? "" : std::string(" (was ") + MemberStatusName(was) + ")");
+      bool failure = m.status == MemberStatus::kSuspect || m.status == MemberStatus::kDown;
+      std::string& out = failure ? failures : changes;
+      out += (out.empty() ? "" : ", ") + item;
+    }
+    if (!failures.empty()) ctx.Log(Logger::Level::kWarn, "failure detector: " + failures);
+    if (!changes.empty()) ctx.Log(Logger::Level::kInfo, "membership: " + changes);
+    if (!failures.empty() || !changes.empty()) next_member_log_ms = now + 1000;
+  }
+  std::map<std::string, MemberStatus> logged_status;  // LogMemberChanges
+  uint64_t next_member_log_ms = 0;
+
   void OnGossip(const Message& m) {
     bool changed = ctx.membership.Merge(m.members, ctx.clock->NowMs());
+    LogMemberChanges(ctx.clock->NowMs());
     if (changed) RebuildRing();
     (void)PersistIncarnation();
     if (m.reply_wanted) SendGossip(m.from_addr, /*reply_wanted=*/false);
@@ -210,6 +240,7 @@ struct Node::Impl {
     if (!ctx.standalone) {
       std::vector<std::string> to;
       ctx.membership.Tick(now, &to);
+      LogMemberChanges(now);  // suspect/down are decided here
       for (const auto& addr : to) SendGossip(addr, /*reply_wanted=*/true);
       hints.Deliver(now);
       ae.Tick(now);

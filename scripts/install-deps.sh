@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev libtomlplusplus-dev
       libgtest-dev libgmock-dev libhiredis-dev libxxhash-dev libssl-dev openssl libjemalloc-dev
+      libspdlog-dev logrotate  # logrotate: tests/integration/package_test.sh
       redis-server redis-tools memcached libmemcached-tools python3-redis
       clang libclang-rt-14-dev  # clang + libFuzzer runtime: scripts/fuzz.sh
       libcivetweb-dev prometheus chromium)  # listen.http; its tests: Prometheus scrapes, headless Chromium

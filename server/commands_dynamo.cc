@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "cluster/partition_ring.h"
+#include "server/commands_backup.h"
 
 namespace dynakv::server {
 namespace {
@@ -114,6 +115,7 @@ void CmdDynamo(CommandCtx& ctx) {
     if (!st.ok()) return ReplyStatus(ctx.reply, st);
     ctx.reply.Send([](RespWriter& w) { w.Ok(); });
   };
+  if (sub == "backup" && ctx.args.size() == 3) return CmdDynamoBackup(ctx);
   if (sub == "members" && ctx.args.size() == 2) {
     auto members = node->Members();
     return ctx.reply.Send([&](RespWriter& w) {

@@ -87,6 +87,7 @@ const std::vector<Option>& Options() {
       {"limits.latency_monitor_threshold", "latency-monitor-threshold", Type::kInt, "LATENCY records commands that take at least this many milliseconds; 0 = off", F(&Config::latency_monitor_threshold)},
       {"debug.enable_debug_command", nullptr, Type::kBool, "allow the DEBUG command (DEBUG SLEEP blocks the node: tests only)", F(&Config::enable_debug_command)},
       {"log.level", "loglevel", Type::kString, "debug | info | warn | error", F(&Config::log_level)},
+      {"log.file", "logfile", Type::kString, "log file (appended to; reopened on SIGHUP, for logrotate); \"\" = stderr", F(&Config::log_file)},
   };
   return kOptions;
 }

@@ -85,6 +85,7 @@ struct Config {
   bool enable_debug_command = false;  // DEBUG (SLEEP), as Redis 7's enable-debug-command
   // [log]
   std::string log_level = "info";  // debug | info | warn | error
+  std::string log_file;            // "" = stderr; reopened on SIGHUP (server/log.h)
 
   std::string config_file;  // the file it came from, if any
 };

@@ -10,6 +10,7 @@
 
 #include "server/commands.h"
 #include "server/http_listener.h"
+#include "server/log.h"
 #include "server/peer_transport.h"
 #include "server/protected_mode.h"
 #include "server/watchdog.h"
@@ -42,26 +43,6 @@ class LoopClock final : public cluster::Clock {
   uint64_t wall_ms_ = 0;
 };
 
-class StderrLogger final : public cluster::Logger {
- public:
-  StderrLogger(std::string id, Level min) : id_(std::move(id)), min_(min) {}
-  void Log(Level level, std::string_view msg) override {
-    if (level < min_) return;
-    static const char* kNames[] = {"debug", "info", "warn", "error"};
-    char ts[32];
-    time_t t = time(nullptr);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-    std::fprintf(stderr, "%s [%s] %s: %.*s\n", ts, id_.c_str(), kNames[int(level)],
-                 int(msg.size()), msg.data());
-  }
-
- private:
-  std::string id_;
-  Level min_;
-};
-
 class OsRandom final : public cluster::Random {
  public:
   OsRandom() {
@@ -80,12 +61,6 @@ class OsRandom final : public cluster::Random {
 };
 
 namespace {
-cluster::Logger::Level ParseLevel(const std::string& s) {
-  if (s == "debug") return cluster::Logger::Level::kDebug;
-  if (s == "warn") return cluster::Logger::Level::kWarn;
-  if (s == "error") return cluster::Logger::Level::kError;
-  return cluster::Logger::Level::kInfo;
-}
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kMaxWaitingReplies = 4096;  // stop reading a client this far ahead
 constexpr uint32_t kEarlyCommitReads = 8;     // see OnRead
@@ -135,7 +110,9 @@ std::vector<std::shared_ptr<Client>> Server::Clients() const {
 }
 
 Status Server::Init() {
-  logger_ = std::make_unique<StderrLogger>(cfg_.node_id, ParseLevel(cfg_.log_level));
+  auto lg = ServerLogger::Open(cfg_.node_id, ServerLogger::ParseLevel(cfg_.log_level), cfg_.log_file);
+  if (!lg.ok()) return lg.status();
+  logger_ = std::move(lg.value());
   clock_ = std::make_unique<LoopClock>(&loop_);
   random_ = std::make_unique<OsRandom>();
   stats_.start_ms = clock_->WallMs();
@@ -253,6 +230,12 @@ Status Server::Init() {
   uv_signal_init(&loop_, &sigterm_);
   sigterm_.data = this;
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  uv_signal_init(&loop_, &sighup_);  // logrotate: reopen log.file (server/log.h)
+  sighup_.data = this;
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) {
+    auto* self = static_cast<Server*>(s->data);
+    (void)self->logger_->Reopen();
+  }, SIGHUP);
   if (cfg_.shutdown_timeout_s > 0) {  // after uv_signal_start: chains in front of libuv's handler
     watchdog_ = std::make_unique<ShutdownWatchdog>(cfg_.shutdown_timeout_s, cfg_.node_id);
   }
@@ -744,17 +727,55 @@ void Server::StartCommit() {
 // own, committed synchronously, so the replies waiting for it are released (or failed).
 void Server::CheckpointNow() {
   checkpoint_due_ = false;
-  if (engine_->HasPending()) {
-    uint64_t batch = next_batch_;
-    Status s = engine_->Commit();
-    if (!s.ok()) return FailBatch(batch, s);
-    next_batch_++;
-    durable_batch_ = batch;
-    ReleaseDurable();
-  }
+  CommitPendingNow();
   if (Status s = engine_->StartCheckpoint(); !s.ok()) {
     Log(cluster::Logger::Level::kWarn, "checkpoint failed (will retry): " + s.ToString());
   }
+}
+
+// Commits the pending writes synchronously as a batch of their own and releases the replies
+// waiting for it (or fails them). Requires: no commit in flight.
+void Server::CommitPendingNow() {
+  if (!engine_->HasPending()) return;
+  uint64_t batch = next_batch_;
+  Status s = engine_->Commit();
+  if (!s.ok()) return FailBatch(batch, s);
+  next_batch_++;
+  durable_batch_ = batch;
+  ReleaseDurable();
+}
+
+void Server::Backup(std::string dir, std::function<void(const Status&)> done) {
+  if (backup_queued_ || backup_running_) return done(Status::Limit("a backup is already running"));
+  backup_queued_ = true;
+  backup_dir_ = std::move(dir);
+  backup_done_ = std::move(done);
+  if (inflight_.empty()) StartBackupNow();  // else DrainCommits starts it once drained
+}
+
+// Every write acknowledged so far is committed (a reply leaves only after its batch is
+// durable, and the pending ones are committed here), so the copy holds all of them.
+void Server::StartBackupNow() {
+  backup_queued_ = false;
+  CommitPendingNow();
+  auto finish = [this](const Status& s) {
+    backup_running_ = false;
+    auto done = std::move(backup_done_);
+    backup_done_ = nullptr;
+    Log(s.ok() ? cluster::Logger::Level::kInfo : cluster::Logger::Level::kWarn,
+        (s.ok() ? "backup done: " : "backup failed: ") + backup_dir_ + (s.ok() ? "" : ": " + s.ToString()));
+    done(s);
+  };
+  Status s = engine_->StartBackup(backup_dir_);
+  if (!s.ok()) return finish(s);
+  backup_running_ = true;
+  Log(cluster::Logger::Level::kInfo, "backup started: " + backup_dir_);
+  AddPoller([this, finish] {
+    Status r;
+    if (!engine_->PollBackup(&r)) return false;
+    finish(r);
+    return true;
+  });
 }
 
 void Server::OnCommitWork(uv_work_t* req) {
@@ -787,6 +808,7 @@ void Server::DrainCommits() {
   // for runs here, once the pipeline has drained (new commits wait for it; otherwise the log
   // would outgrow its preallocation).
   if (checkpoint_due_ && inflight_.empty()) CheckpointNow();
+  if (backup_queued_ && inflight_.empty()) StartBackupNow();
   if (CanStartCommit() && engine_->HasPending()) StartCommit();
   ReleaseDurable();
   if (stop_when_committed_ && inflight_.empty()) FinalStop();
@@ -909,6 +931,7 @@ void Server::OnTick(uv_timer_t* t) {
 void Server::OnReaper(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
   self->reaper_->Step();
+  self->logger_->Tick();  // lines the log's rate limit held back (server/log.h)
   // Fold the write-ahead log into LMDB about once a second (acknowledged writes are already
   // durable in the log; this bounds its length and recovery time).
   if (++self->reaper_ticks_ % 10 == 0) {

@@ -41,7 +41,7 @@ class Server;
 struct CommandSpec;
 class PeerTransport;
 class LoopClock;
-class StderrLogger;
+class ServerLogger;
 class ShutdownWatchdog;
 class HttpListener;
 
@@ -224,6 +224,10 @@ class Server {
   std::weak_ptr<Client> write_owner;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
   void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }
+  // DYNAMO BACKUP (server/commands_backup.cc): once no commit is in flight, commits what is
+  // pending and starts the engine's backup into `dir` (storage::Engine::StartBackup); `done`
+  // runs on the loop thread with the outcome when the copy is finished (or refused).
+  void Backup(std::string dir, std::function<void(const Status&)> done);
 
  private:
   friend class PeerTransport;
@@ -250,6 +254,8 @@ class Server {
   bool GatherBeforeCommit();
   void StartCommit();
   void CheckpointNow();
+  void CommitPendingNow();
+  void StartBackupNow();
   static void OnCommitWork(uv_work_t* req);
   static void OnCommitDone(uv_work_t* req, int status);
   void ReleaseDurable();
@@ -281,7 +287,7 @@ class Server {
   uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
   bool gathering_ = false;
   uv_timer_t tick_timer_, reaper_timer_;
-  uv_signal_t sigint_, sigterm_;
+  uv_signal_t sigint_, sigterm_, sighup_;
   bool shutting_down_ = false;
   bool stop_when_committed_ = false;
 
@@ -310,7 +316,7 @@ class Server {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<LoopClock> clock_;
   std::unique_ptr<cluster::Random> random_;
-  std::unique_ptr<StderrLogger> logger_;
+  std::unique_ptr<ServerLogger> logger_;
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<cluster::Node> node_;
 
@@ -327,6 +333,10 @@ class Server {
   std::unique_ptr<HttpListener> http_;  // listen.http; null when off
   uint64_t http_published_ms_ = 0;
   uint64_t rates_sampled_ms_ = 0;  // INFO's instantaneous_* (OnTick, every 100 ms)
+  // DYNAMO BACKUP: queued until the commit pipeline is empty, then running in the engine.
+  bool backup_queued_ = false, backup_running_ = false;
+  std::string backup_dir_;
+  std::function<void(const Status&)> backup_done_;
   SlotHistory slot_history_;
   MapReplyCache map_replies_;
   protocol::RespLimits resp_limits_;

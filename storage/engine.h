@@ -152,6 +152,20 @@ class Engine {
   // the error of an earlier background checkpoint, once.
   virtual Status StartCheckpoint() { return Checkpoint(); }
 
+  // Backup (DYNAMO BACKUP): a consistent copy of the committed store written into `dir`,
+  // which is created (with its parents) and must not exist or be an empty directory
+  // (InvalidArgument otherwise, naming it). Starting it makes every committed write part of
+  // the copy (LmdbEngine folds its log into LMDB first), so the caller commits what it has
+  // acknowledged and calls it with no commit ticket outstanding. The work runs on threads
+  // of the engine's own; the owner drives it by calling PollBackup (owner thread, any time,
+  // e.g. every few ms), which returns true once, with the outcome in *result, when it has
+  // finished. One at a time: Limit while one runs.
+  // Restore = open an engine on the copy. NotSupported for engines without files.
+  virtual Status StartBackup(const std::string& dir) {
+    return Status::NotSupported("backup needs storage.engine = lmdb");
+  }
+  virtual bool PollBackup(Status* result) { return false; }
+
   virtual EngineStats Stats() const = 0;
 };
 

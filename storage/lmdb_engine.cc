@@ -48,6 +48,14 @@
 // A failed direct write takes back its batch and every batch begun after it (their ops stay
 // in undo_ until their write is durable) and cuts the log where it began.
 //
+// Backup (StartBackup): first the whole log is folded into LMDB by the checkpoint thread (a
+// checkpoint of everything committed so far; PollBackup notices when it is done), then a
+// thread of the engine's own copies the environment with mdb_env_copy2(MDB_CP_COMPACT),
+// which reads one LMDB snapshot: the copy holds every write committed before the call,
+// needs no log, and opens like any data directory. Until it is done no other checkpoint
+// starts (the log and the table grow instead), and while the copy runs the map is never
+// resized or reopened: LMDB allows neither while a read txn of this process is live.
+//
 // sync = none: the log is written but never fsynced and LMDB runs with MDB_NOSYNC; a process
 // crash loses nothing (the page cache has it), a power cut can lose acknowledged writes.
 //
@@ -269,6 +277,15 @@ class LmdbEngine final : public Engine {
   // sync mode (even kNone), then checkpointed and the env is closed. Errors can only be
   // logged (the log keeps the writes).
   ~LmdbEngine() override {
+    // A backup under way is finished first (its caller is told nothing, but the copy is whole).
+    for (int i = 0; i < 100 && backup_phase_ != BackupPhase::kIdle; ++i) {
+      WaitCheckpoint();
+      if (backup_thread_.joinable()) backup_thread_.join();
+      Status ignored;
+      PollBackup(&ignored);
+    }
+    if (backup_thread_.joinable()) backup_thread_.join();
+    backup_phase_ = BackupPhase::kIdle;
     WaitCheckpoint();
     if (!opened_) {
       CloseEnv();
@@ -468,7 +485,7 @@ class LmdbEngine final : public Engine {
   // recovery). The server uses StartCheckpoint.
   Status Checkpoint() override {
     // The in-flight fdatasync uses the current log's descriptor; rotating now would close it.
-    if (syncs_in_flight_ > 0) return Status::OK();
+    if (syncs_in_flight_ > 0 || backup_phase_ != BackupPhase::kIdle) return Status::OK();
     WaitCheckpoint();
     Status err = TakeCheckpointError();
     if (!wal_buf_.empty() || !lost_.ok()) {
@@ -486,6 +503,7 @@ class LmdbEngine final : public Engine {
 
   Status StartCheckpoint() override {
     PollCheckpoint();
+    if (backup_phase_ != BackupPhase::kIdle) return Status::OK();  // after the backup (see the file comment)
     checkpoint_failed_ = false;
     Status err = TakeCheckpointError();
     if (running_ || syncs_in_flight_ > 0 || !wal_buf_.empty() || !lost_.ok()) return err;
@@ -493,6 +511,97 @@ class LmdbEngine final : public Engine {
     if (Status s = Freeze(); !s.ok()) return s;
     if (imm_) Launch();
     return err;
+  }
+
+  // Two phases, neither blocking the owner for long: folding (everything committed so far is
+  // frozen and checkpointed by the usual checkpoint thread; a checkpoint already running is
+  // let finish and the rest frozen after it), then copying (a thread of its own). PollBackup
+  // moves from one to the next.
+  Status StartBackup(const std::string& dir) override {
+    if (backup_phase_ != BackupPhase::kIdle) return Status::Limit("a backup is already running");
+    if (syncs_in_flight_ > 0) return Status::Unavailable("backup: a commit is in flight");
+    if (dir.empty()) return Status::Invalid("backup path is empty");
+    std::error_code ec;
+    auto st = std::filesystem::status(dir, ec);
+    if (std::filesystem::exists(st)) {
+      if (!std::filesystem::is_directory(st)) {
+        return Status::Invalid("backup path '" + dir + "' exists and is not a directory");
+      }
+      if (!std::filesystem::is_empty(dir, ec) || ec) {
+        return Status::Invalid("backup directory '" + dir + "' exists and is not empty");
+      }
+    }
+    if (!LogBufferedNow()) return Status::Unavailable("backup: pending writes could not be logged; try again");
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create backup directory " + dir + ": " + ec.message());
+    PollCheckpoint();
+    backup_dir_ = dir;
+    backup_phase_ = BackupPhase::kFolding;
+    backup_refreeze_ = running_;
+    if (!running_) {
+      if (Status s = Freeze(); !s.ok()) {
+        backup_phase_ = BackupPhase::kIdle;
+        return s;
+      }
+      if (imm_) Launch();
+    }
+    return Status::OK();
+  }
+
+  bool PollBackup(Status* result) override {
+    auto fail = [&](Status s) {
+      backup_phase_ = BackupPhase::kIdle;
+      *result = std::move(s);
+      MaybeCheckpoint();
+      return true;
+    };
+    switch (backup_phase_) {
+      case BackupPhase::kIdle: return false;
+      case BackupPhase::kFolding: {
+        PollCheckpoint();
+        if (running_) return false;
+        if (backup_refreeze_) {  // the checkpoint that ran at StartBackup is done: the rest now
+          if (!lost_.ok()) return fail(Status::Unavailable("backup: pending writes could not be logged"));
+          if (syncs_in_flight_ > 0 || !LogBufferedNow()) return false;
+          backup_refreeze_ = false;
+          if (Status s = Freeze(); !s.ok()) return fail(s);
+          if (imm_) {
+            Launch();
+            return false;
+          }
+        }
+        if (imm_) {  // the fold failed; the owner's next StartCheckpoint retries and reports it
+          Status err = TakeCheckpointError();
+          if (err.ok()) err = Status::Unavailable("backup: the log could not be folded into LMDB");
+          checkpoint_error_ = err;
+          return fail(err);
+        }
+        // LMDB holds every write committed before StartBackup: copy one snapshot of it.
+        backup_phase_ = BackupPhase::kCopying;
+        backup_done_.store(false, std::memory_order_relaxed);
+        backup_thread_ = std::thread([this] {
+          backup_rc_ = mdb_env_copy2(env_, backup_dir_.c_str(), MDB_CP_COMPACT);
+          if (backup_rc_ == 0) {  // the copy's data file is durable before it is reported
+            int fd = ::open((backup_dir_ + "/data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || ::fsync(fd) != 0) backup_rc_ = errno ? errno : EIO;
+            if (fd >= 0) ::close(fd);
+            int dfd = ::open(backup_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (dfd >= 0) {
+              ::fsync(dfd);
+              ::close(dfd);
+            }
+          }
+          backup_done_.store(true, std::memory_order_release);
+        });
+        return false;
+      }
+      case BackupPhase::kCopying: {
+        if (!backup_done_.load(std::memory_order_acquire)) return false;
+        if (backup_thread_.joinable()) backup_thread_.join();
+        return fail(backup_rc_ == 0 ? Status::OK() : Error(backup_rc_, ("backup to " + backup_dir_).c_str()));
+      }
+    }
+    return false;
   }
 
   EngineStats Stats() const override {
@@ -669,6 +778,7 @@ class LmdbEngine final : public Engine {
   // when the table outgrows a hard limit while one runs, wait for it (backpressure).
   void MaybeCheckpoint() {
     PollCheckpoint();
+    if (backup_phase_ != BackupPhase::kIdle) return;  // PollBackup calls again once the copy is done
     if (checkpoint_failed_) return;  // retried by the owner's periodic StartCheckpoint
     if (mem_bytes_ < mem_limit_ && mem_.size() < kCheckpointKeys &&
         wal_bytes_ < kCheckpointWalBytes) {
@@ -890,7 +1000,7 @@ class LmdbEngine final : public Engine {
 
   // A scan over large tables: checkpoint them first, when that is possible here.
   void FlushForScan() {
-    if (syncs_in_flight_ > 0) return;
+    if (syncs_in_flight_ > 0 || backup_phase_ != BackupPhase::kIdle) return;
     WaitCheckpoint();
     if (!LogBufferedNow()) return;
     if (Status s = Freeze(); !s.ok() || !imm_) return;
@@ -973,12 +1083,12 @@ class LmdbEngine final : public Engine {
     } else {
       rc = mdb_txn_renew(read_txn_);
     }
-    if (rc == MDB_MAP_RESIZED && !running_) {  // another process grew the map; adopt its size
+    if (rc == MDB_MAP_RESIZED && !running_ && backup_phase_ != BackupPhase::kCopying) {  // another process grew the map; adopt its size
       mdb_env_set_mapsize(env_, 0);
       rc = read_txn_ == nullptr ? mdb_txn_begin(env_, nullptr, MDB_RDONLY, &read_txn_)
                                 : mdb_txn_renew(read_txn_);
     }
-    if (rc == MDB_PANIC && !running_ && (rc = ReopenAfterPanic()) == 0) {
+    if (rc == MDB_PANIC && !running_ && backup_phase_ != BackupPhase::kCopying && (rc = ReopenAfterPanic()) == 0) {
       rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &read_txn_);
     }
     if (rc == 0) read_live_ = true;
@@ -1474,6 +1584,14 @@ class LmdbEngine final : public Engine {
   bool opened_ = false;            // Open() succeeded: the destructor may commit and checkpoint
   uint64_t checkpoints_ = 0;
   uint64_t commits_ = 0;
+  // StartBackup / PollBackup: folding the log into LMDB, then copying LMDB on backup_thread_.
+  enum class BackupPhase { kIdle, kFolding, kCopying };
+  BackupPhase backup_phase_ = BackupPhase::kIdle;
+  bool backup_refreeze_ = false;   // a checkpoint ran at StartBackup: freeze the rest after it
+  std::thread backup_thread_;      // mdb_env_copy2, while kCopying
+  std::atomic<bool> backup_done_{false};  // backup_thread_ finished (set by it)
+  int backup_rc_ = 0;              // its result (read after join)
+  std::string backup_dir_;
   uint64_t syncs_ = 0;
 };
 
