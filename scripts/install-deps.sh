@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev libtomlplusplus-dev
       libgtest-dev libgmock-dev libhiredis-dev libxxhash-dev libssl-dev libjemalloc-dev
       redis-server redis-tools memcached libmemcached-tools python3-redis
-      clang libclang-rt-14-dev)  # clang + libFuzzer runtime: scripts/fuzz.sh
+      clang libclang-rt-14-dev  # clang + libFuzzer runtime: scripts/fuzz.sh
+      iproute2 nftables)  # network-namespace partition tests (tests/integration/netns_lib.sh)
 # node and npm ship with the machine image; fall back to Debian's packages without them.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
