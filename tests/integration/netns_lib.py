@@ -236,16 +236,17 @@ class Net:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def node_config(tmp, node_id, addr, seeds, n=3, r=2, w=2, extra=""):
+def node_config(tmp, node_id, addr, seeds, n=3, r=2, w=2, extra="", redis_port=6379, cluster_port=7379):
+    """A node's TOML: `seeds` are hosts (port 7379) or host:port strings."""
     path = os.path.join(tmp, node_id + ".toml")
     with open(path, "w") as f:
         f.write("""[node]
 id = "%(id)s"
 data_dir = "%(tmp)s/data-%(id)s"
 [listen]
-redis = "%(addr)s:6379"
-cluster = "%(addr)s:7379"
-advertise_redis = "%(addr)s:6379"
+redis = "%(addr)s:%(rp)d"
+cluster = "%(addr)s:%(cp)d"
+advertise_redis = "%(addr)s:%(rp)d"
 [cluster]
 seeds = [%(seeds)s]
 gossip_interval_ms = 100
@@ -264,7 +265,8 @@ sync = "batch"
 protected_mode = false
 %(extra)s
 """ % {"id": node_id, "tmp": tmp, "addr": addr, "n": n, "r": r, "w": w, "extra": extra,
-       "seeds": ", ".join('"%s:7379"' % s for s in seeds)})
+       "rp": redis_port, "cp": cluster_port,
+       "seeds": ", ".join('"%s"' % (s if ":" in s else s + ":7379") for s in seeds)})
     return path
 
 
