@@ -12,8 +12,11 @@
 #   - writes stay available through the sloppy quorum: majority-side writes keep succeeding
 #     once the failure detector has marked the cut nodes down;
 #   - a minority side answers as configured: {n1 n2} acknowledge W=2 (two live nodes make a
-#     sloppy quorum) and refuse W=3 with -UNAVAILABLE; an isolated n3 acknowledges W=1 and
-#     never a W=2 write; nothing is acknowledged with fewer than W nodes reachable;
+#     sloppy quorum), read R=2 a key both replicate but answer -UNAVAILABLE for one only one of
+#     them replicates (reads use the preference list, not stand-ins), and refuse W=3 and R=3
+#     with -UNAVAILABLE; an isolated n3
+#     acknowledges W=1 and never a W=2 write; nothing is acknowledged with fewer than W nodes
+#     reachable;
 #   - after healing (hinted handoff, DYNAMO SYNC, bounded wait) every replica's local copy
 #     (DGET R 1 through each node of DYNAMO PREFLIST) holds the same siblings;
 #   - no acknowledged cart item is lost, no item appears that no client sent (phantom), and each
@@ -53,6 +56,7 @@ class Ledger:
         self.ops = {"cart_ok": 0, "cart_fail": 0, "incr_ok": 0, "incr_fail": 0, "read_fail": 0}
         self.errors = []  # unexpected error replies
         self.window = []  # (time, worker tag, ok) of every write attempt
+        self.rwindow = []  # (time, worker tag) of every failed DGET
 
 
 def classify(e):
@@ -78,6 +82,7 @@ def worker(tag, target, ledger, stop, rng_seed, w=None):
             except Exception as e:
                 with ledger.lock:
                     ledger.ops["read_fail"] += 1
+                    ledger.rwindow.append((time.time(), tag))
                     c = classify(e)
                     if c.startswith("error"):
                         ledger.errors.append("%s DGET %s: %s" % (tag, key, c))
@@ -229,15 +234,39 @@ def main():
         hold = 4.0     # measured window after settle
         phases = []
 
+        # Probe keys for the minority {n1 n2}: `both` has n1 and n2 in its preference list,
+        # `one` only one of them (reads go to the preference list; writes may use stand-ins).
+        both = one = None
+        for k in range(300):
+            pl = {x.decode() for x in cmd(net, 2, "DYNAMO", "PREFLIST", "probe:%d" % k)}
+            on_min = len(pl & {"n1", "n2"})
+            if on_min == 2 and both is None:
+                both = "probe:%d" % k
+            if on_min == 1 and one is None:
+                one = "probe:%d" % k
+        check(both and one, "no probe keys found")
+
         # -- 1. symmetric partition {n1 n2} | {n3 n4 n5}
         nl.log("phase split: {n1 n2} | {n3 n4 n5}")
         net.split([0, 1])
         t0 = time.time()
         time.sleep(settle)
-        w2 = cmd_local(net, 0, "DPUT", "probe:min", "a", "", "W", "2")
+        w2 = cmd_local(net, 0, "DPUT", both, "a", "", "W", "2")
+        w2one = cmd_local(net, 0, "DPUT", one, "a", "", "W", "2")
         w3 = cmd_local(net, 0, "DPUT", "probe:min3", "a", "", "W", "3")
         w3maj = cmd(net, 2, "DPUT", "probe:maj3", "a", "", "W", "3")
-        check(isinstance(w2, bytes), "minority {n1 n2}: DPUT W 2 must succeed (sloppy quorum of 2), got %r" % (w2,))
+        r2 = cmd_local(net, 1, "DGET", both, "R", "2")
+        r2one = cmd_local(net, 1, "DGET", one, "R", "2")
+        r3 = cmd_local(net, 1, "DGET", both, "R", "3")
+        check(isinstance(w2, bytes) and isinstance(w2one, bytes),
+              "minority {n1 n2}: DPUT W 2 must succeed (sloppy quorum of 2), got %r, %r" % (w2, w2one))
+        check(isinstance(r2, list) and r2[1] == [b"a"],
+              "minority {n1 n2}: DGET R 2 of a key both replicate must read its write, got %r" % (r2,))
+        check(isinstance(r2one, redis.exceptions.ResponseError) and str(r2one).startswith("UNAVAILABLE"),
+              "minority {n1 n2}: DGET R 2 of a key only one of them replicates must answer "
+              "-UNAVAILABLE (reads use the preference list only), got %r" % (r2one,))
+        check(isinstance(r3, redis.exceptions.ResponseError) and str(r3).startswith("UNAVAILABLE"),
+              "minority {n1 n2}: DGET R 3 must answer -UNAVAILABLE, got %r" % (r3,))
         check(isinstance(w3, redis.exceptions.ResponseError) and str(w3).startswith("UNAVAILABLE"),
               "minority {n1 n2}: DPUT W 3 must answer -UNAVAILABLE, got %r" % (w3,))
         check(isinstance(w3maj, bytes), "majority {n3 n4 n5}: DPUT W 3 must succeed, got %r" % (w3maj,))
@@ -291,7 +320,9 @@ def main():
         # Availability: majority-side writes through each cut (after the detector settled).
         for name, a, b, tags in phases:
             ok, n = rate(ledger, tags, a, b)
-            nl.log("%-15s writes ok %d of %d" % (name, ok, n))
+            with ledger.lock:
+                rf = sum(1 for (t, tag) in ledger.rwindow if a <= t < b and tag.startswith(tags))
+            nl.log("%-15s %4.1f s: writes ok %d of %d, failed reads %d" % (name, b - a, ok, n, rf))
             if tags == "maj":
                 check(n > 0 and ok >= 0.8 * n if name != "flap" else ok >= 0.5 * n,
                       "%s: majority writes not available: %d of %d succeeded" % (name, ok, n))
@@ -301,7 +332,7 @@ def main():
 
         # -- heal: hints, then anti-entropy, until every replica holds the same siblings
         nl.wait_until(lambda: all_up(net), 20, 0.2, "all nodes up again after healing")
-        keys = CART_KEYS + CTR_KEYS + ["probe:min", "probe:maj3"] + ["iso1:%d" % k for k in range(10)]
+        keys = CART_KEYS + CTR_KEYS + [both, one, "probe:maj3"] + ["iso1:%d" % k for k in range(10)]
         prefs = {k: [x.decode() for x in cmd(net, 0, "DYNAMO", "PREFLIST", k)] for k in keys}
         t_heal = time.time()
         diverged = {}
