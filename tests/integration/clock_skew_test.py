@@ -11,7 +11,10 @@
 #     kept as siblings; plain GET returns the newest timestamp (n1's, 3 h ahead), as the README
 #     documents; DPUT with the context merges them;
 #   - cart adds (DGET/union/DPUT) and INCRs through all three nodes: no acknowledged item lost,
-#     none invented, every counter exact.
+#     none invented, every counter exact;
+#   - with n3 (true clock) stopped, deletes through the -3h node and SETs through the +3h node
+#     reach n3's own copy after it restarts (hinted handoff, anti-entropy);
+#   - all of it again after a restart of every node.
 # Usage: clock_skew_test.py <dynakv-server>.
 import os
 import random
@@ -208,6 +211,22 @@ def main():
             acked[key].add(item)
         nl.log("600 operations (cart adds and INCRs) through random nodes")
 
+        # n3 (true clock) down: deletes through the slow node and overwrites through the fast
+        # one reach it by hinted handoff / anti-entropy after it returns.
+        cl.stop(2)
+        down_del = ["seq:%d" % k for k in range(10)]
+        down_set = ["seq:%d" % k for k in range(10, 20)]
+        for k in down_del:
+            assert cl.c(1).delete(k) == 1, k
+        for k in down_set:
+            cl.c(0).set(k, "while-n3-down")
+        cl.start(2)
+        nl.wait_until(cl.up, 30, 0.2, "n3 back")
+        nl.wait_until(lambda: all(replicas(cl, k)[2] == [] for k in down_del) and
+                      all(replicas(cl, k)[2] == [b"while-n3-down"] for k in down_set), 20, 0.2,
+                      "n3's own copies caught up")
+        nl.log("n3 down: 10 deletes (-3h node) and 10 SETs (+3h node) reached it after restart")
+
         # Restart every node (one at a time), sync, and check everything again.
         for i in range(3):
             cl.stop(i)
@@ -234,6 +253,10 @@ def main():
                 assert acked[k] <= have, "%s lost %s" % (k, sorted(acked[k] - have))
                 assert have <= acked[k], "%s phantom %s" % (k, sorted(have - acked[k]))
                 checked += len(acked[k])
+            for k in down_del:
+                assert c.get(k) is None, "%s back via %s" % (k, cl.ids[i])
+            for k in down_set:
+                assert c.get(k) == b"while-n3-down", "%s via %s: %r" % (k, cl.ids[i], c.get(k))
             for k, v in ctrs.items():
                 assert int(c.get(k)) == v, "%s via %s: %r, want %d" % (k, cl.ids[i], c.get(k), v)
         nl.log("after restarts: 20 deletes stay deleted, %d cart items and %d counters exact on "
