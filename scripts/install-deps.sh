@@ -7,7 +7,8 @@ PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev libtomlplusplus-de
       libspdlog-dev logrotate  # logrotate: tests/integration/package_test.sh
       redis-server redis-tools memcached libmemcached-tools python3-redis
       clang libclang-rt-14-dev  # clang + libFuzzer runtime: scripts/fuzz.sh
-      libcivetweb-dev prometheus chromium)  # listen.http; its tests: Prometheus scrapes, headless Chromium
+      libcivetweb-dev prometheus chromium  # listen.http; its tests: Prometheus scrapes, headless Chromium
+      iproute2 nftables)  # network-namespace partition tests (tests/integration/netns_lib.py)
 # node and npm ship with the machine image; fall back to Debian's packages without them.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()

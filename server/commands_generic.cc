@@ -535,6 +535,7 @@ void CmdTime(CommandCtx& ctx) {
   timeval tv;
   gettimeofday(&tv, nullptr);
   uint64_t us = uint64_t(tv.tv_sec) * 1000000 + uint64_t(tv.tv_usec);
+  us = uint64_t(int64_t(us) + ctx.server->config().clock_offset_ms * 1000);  // tests only: skewed clock
   ctx.reply.Send([&](RespWriter& w) {
     w.Array(2);
     w.Bulk(std::to_string(us / 1000000));

@@ -86,6 +86,7 @@ const std::vector<Option>& Options() {
       {"limits.slowlog_max_len", "slowlog-max-len", Type::kInt, "most SLOWLOG entries kept", F(&Config::slowlog_max_len)},
       {"limits.latency_monitor_threshold", "latency-monitor-threshold", Type::kInt, "LATENCY records commands that take at least this many milliseconds; 0 = off", F(&Config::latency_monitor_threshold)},
       {"debug.enable_debug_command", nullptr, Type::kBool, "allow the DEBUG command (DEBUG SLEEP blocks the node: tests only)", F(&Config::enable_debug_command)},
+      {"debug.clock_offset_ms", nullptr, Type::kInt, "tests only, needs debug.enable_debug_command: add this to the node's wall clock (clock-skew tests)", F(&Config::clock_offset_ms)},
       {"log.level", "loglevel", Type::kString, "debug | info | warn | error", F(&Config::log_level)},
       {"log.file", "logfile", Type::kString, "log file (appended to; reopened on SIGHUP, for logrotate); \"\" = stderr", F(&Config::log_file)},
   };
@@ -482,6 +483,13 @@ Status Validate(const Config& c) {
   if (c.client_output_buffer_limit < 0) return bad("limits.client_output_buffer_limit", "must be >= 0");
   if (c.client_output_buffer_limit_pubsub < 0) return bad("limits.client_output_buffer_limit_pubsub", "must be >= 0");
   if (c.max_siblings < 1) return bad("limits.max_siblings", "must be >= 1");
+  if (c.clock_offset_ms != 0 && !c.enable_debug_command) {
+    return bad("debug.clock_offset_ms", "is for tests only: it needs debug.enable_debug_command = true");
+  }
+  constexpr int64_t kMaxOffset = 10ll * 365 * 24 * 3600 * 1000;  // ten years
+  if (c.clock_offset_ms < -kMaxOffset || c.clock_offset_ms > kMaxOffset) {
+    return bad("debug.clock_offset_ms", "must be within ten years (+-315360000000)");
+  }
   if (c.warn_siblings < 1) return bad("limits.warn_siblings", "must be >= 1");
   if (c.shutdown_timeout_s < 0 || c.shutdown_timeout_s > 86400) return bad("limits.shutdown_timeout", "must be in 0..86400");
   if (c.memcache_max_item_size < 1024) return bad("limits.memcache_max_item_size", "must be >= 1024");

@@ -83,6 +83,7 @@ struct Config {
   int64_t shutdown_timeout_s = 10;  // SIGTERM/SIGINT: exit anyway after this long; 0 = wait forever
   // [debug]
   bool enable_debug_command = false;  // DEBUG (SLEEP), as Redis 7's enable-debug-command
+  int64_t clock_offset_ms = 0;  // tests only (needs enable_debug_command): added to the wall clock
   // [log]
   std::string log_level = "info";  // debug | info | warn | error
   std::string log_file;            // "" = stderr; reopened on SIGHUP (server/log.h)

@@ -20,7 +20,9 @@ namespace dynakv::server {
 
 class LoopClock final : public cluster::Clock {
  public:
-  explicit LoopClock(uv_loop_t* loop) : loop_(loop) {}
+  // offset_ms: debug.clock_offset_ms (0 unless a clock-skew test sets it), added to the wall
+  // clock every timestamp, expiry and tombstone age on this node is taken from.
+  LoopClock(uv_loop_t* loop, int64_t offset_ms) : loop_(loop), offset_ms_(offset_ms) {}
   uint64_t NowMs() override { return uv_hrtime() / 1000000; }
   // Wall time is read once per tick of the loop's millisecond clock (libuv refreshes uv_now
   // when a poll returns), not once per call: a pipelined SET asks for it several times and
@@ -31,7 +33,7 @@ class LoopClock final : public cluster::Clock {
     if (tick != wall_tick_ || wall_ms_ == 0) {
       timeval tv;
       gettimeofday(&tv, nullptr);
-      wall_ms_ = uint64_t(tv.tv_sec) * 1000 + uint64_t(tv.tv_usec) / 1000;
+      wall_ms_ = uint64_t(int64_t(uint64_t(tv.tv_sec) * 1000 + uint64_t(tv.tv_usec) / 1000) + offset_ms_);
       wall_tick_ = tick;
     }
     return wall_ms_;
@@ -39,6 +41,7 @@ class LoopClock final : public cluster::Clock {
 
  private:
   uv_loop_t* loop_;
+  int64_t offset_ms_;
   uint64_t wall_tick_ = 0;
   uint64_t wall_ms_ = 0;
 };
@@ -113,7 +116,12 @@ Status Server::Init() {
   auto lg = ServerLogger::Open(cfg_.node_id, ServerLogger::ParseLevel(cfg_.log_level), cfg_.log_file);
   if (!lg.ok()) return lg.status();
   logger_ = std::move(lg.value());
-  clock_ = std::make_unique<LoopClock>(&loop_);
+  clock_ = std::make_unique<LoopClock>(&loop_, cfg_.clock_offset_ms);
+  if (cfg_.clock_offset_ms != 0) {
+    logger_->Log(cluster::Logger::Level::kWarn,
+                 "debug.clock_offset_ms = " + std::to_string(cfg_.clock_offset_ms) +
+                     ": this node's wall clock is skewed on purpose (tests only)");
+  }
   random_ = std::make_unique<OsRandom>();
   stats_.start_ms = clock_->WallMs();
   if (!cfg_.http_addr.empty()) {  // up first: /health says "loading" until Init is done

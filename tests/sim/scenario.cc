@@ -159,6 +159,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.U64("suspect_after_ms", &s.suspect_after_ms, 1);
     t.U64("down_after_ms", &s.down_after_ms, 1);
     t.U64("clock_skew_ms", &s.clock_skew_ms, 0, 3600 * 1000);
+    t.U64("outlier_skew_ms", &s.outlier_skew_ms, 0, 7ull * 24 * 3600 * 1000);
     t.U64("settle_max_ms", &s.settle_max_ms, 1000);
     t.Done();
   }

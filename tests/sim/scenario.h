@@ -37,6 +37,7 @@ struct Scenario {
   uint64_t suspect_after_ms = 1000;
   uint64_t down_after_ms = 2000;
   uint64_t clock_skew_ms = 50;          // each node's wall clock is off by up to +-this
+  uint64_t outlier_skew_ms = 0;         // n1's wall clock is this far ahead, n2's this far behind
   uint64_t settle_max_ms = 20000;       // healing must go quiet within this
 
   // [network]

@@ -625,6 +625,9 @@ void Sim::SetUp() {
     uint64_t mono = 1000 + setup_rng_.Uniform(1'000'000);
     int64_t skew = static_cast<int64_t>(setup_rng_.Uniform(2 * sc_.clock_skew_ms + 1)) -
                    static_cast<int64_t>(sc_.clock_skew_ms);
+    // Clock-skew scenarios: n1 runs hours ahead, n2 hours behind (a badly set clock, not jitter).
+    if (i == 0) skew += static_cast<int64_t>(sc_.outlier_skew_ms);
+    if (i == 1) skew -= static_cast<int64_t>(sc_.outlier_skew_ms);
     h.clock = std::make_unique<SimClock>(&now_, mono, skew);
     h.logger = std::make_unique<SimLogger>(this, i);
   }

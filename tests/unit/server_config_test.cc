@@ -167,6 +167,22 @@ TEST(ConfigTest, AntiEntropyInterval) {
   EXPECT_TRUE(Validate(c).ok());
 }
 
+TEST(ConfigTest, ClockOffsetIsForTestsOnly) {
+  Config c;
+  EXPECT_EQ(c.clock_offset_ms, 0);
+  ASSERT_TRUE(ApplyToml("[debug]\nclock_offset_ms = 10800000\n", "skew.toml", &c).ok());
+  EXPECT_EQ(c.clock_offset_ms, 10800000);
+  Status s = Validate(c);  // without enable_debug_command: refused, naming the key
+  EXPECT_NE(s.message().find("debug.clock_offset_ms"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("debug.enable_debug_command"), std::string::npos) << s.message();
+  c.enable_debug_command = true;
+  EXPECT_TRUE(Validate(c).ok());
+  c.clock_offset_ms = -10800000;
+  EXPECT_TRUE(Validate(c).ok());
+  c.clock_offset_ms = 400ll * 24 * 3600 * 1000 * 10;  // > ten years
+  EXPECT_NE(Validate(c).message().find("ten years"), std::string::npos);
+}
+
 TEST(ConfigTest, FlagsOverrideTheFile) {
   char a0[] = "dynakv-server", a1[] = "--port", a2[] = "7777", a3[] = "--replication.w=1",
        a4[] = "--dir", a5[] = "/tmp/d", a6[] = "--seeds", a7[] = "1.2.3.4:1,5.6.7.8:2";
