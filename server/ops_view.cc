@@ -396,8 +396,11 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("write_quorum_p99_usec", v.write_quorum.p99_us);
   add("write_quorum_p999_usec", v.write_quorum.p999_us);
   for (auto& m : v.members) {
-    o += "member_" + m.id + ":" + m.status + "," + m.cluster_addr + "," + std::to_string(m.weight) + ",zone=" +
-         (m.zone.empty() ? "-" : m.zone) + ",partitions=" + std::to_string(m.partitions) + "\r\n";
+    // Every item key=value, as Redis's slaveN lines: clients (redis-py's parse_info) split
+    // a value with a comma and an '=' into key=value pairs, and fail on an item without '='.
+    o += "member_" + m.id + ":state=" + m.status + ",address=" + m.cluster_addr +
+         ",weight=" + std::to_string(m.weight) + ",zone=" + (m.zone.empty() ? "-" : m.zone) +
+         ",partitions=" + std::to_string(m.partitions) + "\r\n";
   }
   for (auto& [k, val] : nums) o += k + ":" + std::to_string(val) + "\r\n";
   for (auto& [k, val] : nums) o += "cluster_" + k + ":" + std::to_string(val) + "\r\n";

@@ -409,7 +409,7 @@ TEST_F(HttpCluster, InfoDynamoFieldsAndTheirClusterTwins) {
     EXPECT_NE(field(k), "<missing>") << k << "\n" << info;
     EXPECT_EQ(field(std::string("cluster_") + k), field(k)) << k;
   }
-  EXPECT_NE(field("member_n2").find("up,127.0.0.1:"), std::string::npos) << info;
+  EXPECT_NE(field("member_n2").find("state=up,address=127.0.0.1:"), std::string::npos) << info;
 }
 
 TEST_F(HttpCluster, HealthTurns503WhenReplicasAreUnreachable) {
@@ -419,7 +419,7 @@ TEST_F(HttpCluster, HealthTurns503WhenReplicasAreUnreachable) {
   auto c = node(0).Connect();
   node(2).Kill();
   // Once n3 is seen down, 2 of 3 are reachable: enough for R=W=2.
-  ASSERT_TRUE(WaitUntil([&] { return Text(c->Cmd({"INFO", "dynamo"})).find("member_n3:down") != std::string::npos; },
+  ASSERT_TRUE(WaitUntil([&] { return Text(c->Cmd({"INFO", "dynamo"})).find("member_n3:state=down") != std::string::npos; },
                         15s, 100ms));
   HttpResponse two = Http(ports_[0], "/health");
   EXPECT_EQ(two.status, 200) << "2 of 3 reachable, R=W=2: " << two.body << Http(ports_[0], "/cluster.json").body;

@@ -248,7 +248,20 @@ TEST(OpsView, DynamoInfoHasClusterTwins) {
   EXPECT_EQ(f["coordinator_read_timeouts"], "2");
   EXPECT_EQ(f["read_siblings_5plus"], "1");
   EXPECT_EQ(f["write_quorum_calls"], "4");
-  EXPECT_EQ(f["member_n1"], "up,127.0.0.1:7001,100,zone=z1,partitions=16384");
+  EXPECT_EQ(f["member_n1"], "state=up,address=127.0.0.1:7001,weight=100,zone=z1,partitions=16384");
+  // What redis-py's parse_info does with a value: one with a comma and an '=' must be
+  // key=value items throughout (a member line that was not broke every RedisCluster).
+  for (auto& [k, val] : f) {
+    if (val.find(',') == std::string::npos || val.find('=') == std::string::npos) continue;
+    size_t start = 0;
+    while (start <= val.size()) {
+      size_t comma = val.find(',', start);
+      std::string item = val.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      EXPECT_NE(item.find('='), std::string::npos) << k << ":" << val;
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
   // Every cluster_* twin is numeric (redis_exporter exports them as gauges).
   for (auto& [k, val] : f) {
     if (k.rfind("cluster_", 0) == 0 && k != "cluster_address") {
