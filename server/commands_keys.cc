@@ -6,7 +6,11 @@
 // KEYS/SCAN walk this node's replica (DESIGN: with N equal to the cluster size that is every
 // key; otherwise DBSIZE/KEYS/SCAN are documented as covering this replica's share).
 #include <climits>
+#include <iterator>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include "server/commands.h"
 
@@ -17,30 +21,48 @@ using protocol::RespWriter;
 
 constexpr const char* kNotInt = "ERR value is not an integer or out of range";
 
+// Two bounded passes (ForEachBounded): read every key, then delete the ones that exist. A
+// read's completion only records the context, so completions that arrive together (after a
+// commit, or from replicas) stay cheap within one turn.
 void CmdDel(CommandCtx& ctx) {
   size_t n = ctx.args.size() - 1;
-  auto count = std::make_shared<int64_t>(0);
-  auto err = std::make_shared<Status>();
+  struct State {
+    std::vector<std::string> keys;
+    std::vector<std::optional<cluster::VersionVector>> seen;  // set where the key exists
+    std::unordered_set<std::string_view> done;                // DEL k k deletes k once
+    int64_t count = 0;
+    Status err;
+  };
+  auto st = std::make_shared<State>();
+  st->keys.assign(std::make_move_iterator(ctx.args.begin() + 1), std::make_move_iterator(ctx.args.end()));
+  st->seen.resize(n);
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  auto g = Gather::Make(n, [reply, count, err]() mutable {
-    if (!err->ok()) return ReplyStatus(reply, *err);
-    reply.Send([&](RespWriter& w) { w.Int(*count); });
-  });
-  auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
-  ForEachBounded(ctx, n, [s, args, count, err, g](size_t i) {
-    std::string key = std::move((*args)[i + 1]);
-    ReadKey(s, key, 0, [s, key, count, err, g](Status st, KeyView cur) {
-      if (!st.ok()) {
-        if (err->ok()) *err = st;
-        return g->One();
-      }
-      if (!cur.exists) return g->One();
-      DeleteValue(s, key, &cur.context, 0, [count, err, g](Status st2, cluster::WriteReply) {
-        if (st2.ok()) (*count)++;
-        else if (err->ok()) *err = st2;
+  std::shared_ptr<Client> c = ctx.client;
+  auto deleted = [st, reply]() mutable {
+    if (!st->err.ok()) return ReplyStatus(reply, st->err);
+    reply.Send([&](RespWriter& w) { w.Int(st->count); });
+  };
+  auto read = Gather::Make(n, [s, c, st, n, deleted]() mutable {
+    if (!st->err.ok()) return deleted();
+    auto g = Gather::Make(n, deleted);
+    ForEachBounded(s, c, n, [s, st, g](size_t i) {
+      if (!st->seen[i] || !st->done.insert(st->keys[i]).second) return g->One();
+      DeleteValue(s, st->keys[i], &*st->seen[i], 0, [st, g](Status st2, cluster::WriteReply) {
+        if (st2.ok()) st->count++;
+        else if (st->err.ok()) st->err = st2;
         g->One();
       });
+    });
+  });
+  ForEachBounded(ctx, n, [s, st, read](size_t i) {
+    ReadKey(s, st->keys[i], 0, [st, read, i](Status rs, KeyView cur) {
+      if (!rs.ok()) {
+        if (st->err.ok()) st->err = rs;
+      } else if (cur.exists) {
+        st->seen[i] = std::move(cur.context);
+      }
+      read->One();
     });
   });
 }

@@ -228,19 +228,22 @@ void CmdGetex(CommandCtx& ctx) {
 
 void CmdMget(CommandCtx& ctx) {
   size_t n = ctx.args.size() - 1;
+  // Only the values are kept (not each key's KeyView): a small per-key footprint.
   struct State {
-    std::vector<KeyView> values;
+    std::vector<std::string> values;
+    std::vector<bool> exists;
     Status err;
   };
   auto st = std::make_shared<State>();
   st->values.resize(n);
+  st->exists.resize(n);
   ReplyTo reply = ctx.reply;
   auto g = Gather::Make(n, [st, reply]() mutable {
     if (!st->err.ok()) return ReplyStatus(reply, st->err);
     reply.Send([&](RespWriter& w) {
       w.Array(st->values.size());
-      for (auto& v : st->values) {
-        if (v.exists) w.Bulk(v.value);
+      for (size_t i = 0; i < st->values.size(); i++) {
+        if (st->exists[i]) w.Bulk(st->values[i]);
         else w.Null();
       }
     });
@@ -250,7 +253,8 @@ void CmdMget(CommandCtx& ctx) {
   ForEachBounded(ctx, n, [s, args, st, g](size_t i) {
     ReadKey(s, (*args)[i + 1], 0, [st, g, i](Status rs, KeyView v) {
       if (!rs.ok() && st->err.ok()) st->err = rs;
-      st->values[i] = std::move(v);
+      st->exists[i] = v.exists;
+      st->values[i] = std::move(v.value);
       g->One();
     });
   });
