@@ -267,6 +267,27 @@ TEST(Stall, HeavyCommandsNextToALatencyProbeStandalone) {
   UnderProbe("MSET 50k keys", server.port(), c, 2, [&](Conn& c) { EXPECT_TRUE(IsStatus(c.Cmd(mset), "OK")); });
   const std::vector<std::string> del = KeyArgs("DEL", "d:", 50000);
   UnderProbe("DEL 50k keys", server.port(), c, 1, [&](Conn& c) { EXPECT_TRUE(IsInt(c.Cmd(del), 50000)); });
+  // A command that yields keeps the connection's order: the GET and DEL pipelined behind a
+  // 50k-key MSET see all of it; and inside MULTI/EXEC nothing yields.
+  std::vector<std::string> mset2{"MSET"};
+  for (int i = 0; i < 50000; i++) {
+    mset2.push_back(KeyName("o:", i));
+    mset2.push_back("y");
+  }
+  c.Append(mset2);
+  c.Append({"GET", KeyName("o:", 49999)});
+  c.Append(KeyArgs("DEL", "o:", 50000));
+  c.Append({"EXISTS", KeyName("o:", 0)});
+  EXPECT_TRUE(IsStatus(c.Read(), "OK"));
+  EXPECT_TRUE(IsBulk(c.Read(), "y"));
+  EXPECT_TRUE(IsInt(c.Read(), 50000));
+  EXPECT_TRUE(IsInt(c.Read(), 0));
+  ASSERT_TRUE(IsStatus(c("MULTI"), "OK"));
+  ASSERT_TRUE(IsStatus(c.Cmd(mset2), "QUEUED"));
+  ASSERT_TRUE(IsStatus(c.Cmd(KeyArgs("EXISTS", "o:", 50000)), "QUEUED"));
+  Reply exec = c("EXEC");
+  ASSERT_TRUE(exec && exec->type == REDIS_REPLY_ARRAY && exec->elements == 2) << Describe(exec);
+  EXPECT_EQ(exec->element[1]->integer, 50000);
   // DEL counts a key named twice once (it reads all, then deletes).
   EXPECT_TRUE(IsStatus(c("SET", "twice", "1"), "OK"));
   EXPECT_TRUE(IsInt(c("DEL", "twice", "twice", "nokey"), 1));
