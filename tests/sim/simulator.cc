@@ -413,6 +413,7 @@ class Sim {
   void DropCalls(Host& h);
   void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
   void ScheduleTick(Host& h);
+  void Tick(int idx, uint64_t life);
   void ScheduleReap(Host& h);
   std::vector<int> LiveHosts() const {
     std::vector<int> v;
@@ -673,14 +674,16 @@ void Sim::ScheduleTick(Host& h) {
   int idx = h.index;
   // Each node ticks on its own phase.
   uint64_t first = now_ + 1 + (static_cast<uint64_t>(idx) * 7 + h.starts) % sc_.tick_ms;
-  auto self = std::make_shared<std::function<void()>>();
-  *self = [this, idx, life, self]() {
-    Host& hh = hosts_[idx];
-    if (hh.life != life || !hh.node) return;
-    Step(hh, [](Node& n) { n.OnTick(); }, "tick");
-    if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, *self);
-  };
-  At(first, *self);
+  At(first, [this, idx, life]() { Tick(idx, life); });
+}
+
+// One tick of node idx's life `life`, and the next one scheduled. (A function that held a
+// shared_ptr to itself never freed: ASan's leak check found it.)
+void Sim::Tick(int idx, uint64_t life) {
+  Host& hh = hosts_[idx];
+  if (hh.life != life || !hh.node) return;
+  Step(hh, [](Node& n) { n.OnTick(); }, "tick");
+  if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, [this, idx, life]() { Tick(idx, life); });
 }
 
 // One step of the node's loop: the call, then Commit, then release frames and replies.
