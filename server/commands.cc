@@ -232,7 +232,9 @@ static void RedactSecrets(const CommandSpec* spec, std::vector<std::string>* arg
 }
 
 void Server::Dispatch(const std::shared_ptr<Client>& c) {
-  if (c->in_exec) {  // EXEC is still running: this command waits for it (commands_tx.cc)
+  // EXEC (commands_tx.cc) or a command that yields (ForEachBounded) is still running: this
+  // command waits for it.
+  if (c->in_exec || c->yielding > 0) {
     c->after_exec.push_back(std::move(c->args));
     c->args.clear();
     return;
@@ -332,6 +334,54 @@ void Server::OnReply(Client* c, PendingReply* slot, std::string_view reply) {
     metrics_.AddLatencySample((spec->flags & kCmdFast) ? "fast-command" : "command",
                               int64_t(WallMs() / 1000), usec / 1000);
   }
+}
+
+// ---- per-turn bounds -------------------------------------------------------------------
+
+namespace {
+uint64_t MonoUs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
+// Steps [from, n) until the turn's budget is spent, then yields; the client's next commands
+// wait (Client::yielding counts the runs that yielded) until the last step of every such run
+// was issued, so a pipeline keeps its order.
+void RunBounded(Server* s, std::shared_ptr<Client> c, std::shared_ptr<std::function<void(size_t)>> step,
+                size_t from, size_t n, bool yielded) {
+  TurnBudget budget;
+  size_t i = from;
+  {
+    OwnerScope scope(s, c);
+    while (i < n) {
+      (*step)(i++);
+      if ((i & 15) == 0 && budget.Spent()) break;
+    }
+  }
+  if (i < n) {
+    if (!yielded) c->yielding++;
+    return s->Yield([s, c, step, i, n] { RunBounded(s, c, step, i, n, true); });
+  }
+  if (!yielded || --c->yielding > 0) return;
+  while (!c->in_exec && c->yielding == 0 && !c->after_exec.empty() && !c->closing) {
+    c->args = std::move(c->after_exec.front());
+    c->after_exec.pop_front();
+    s->Dispatch(c);
+    c->args.clear();
+  }
+}
+}  // namespace
+
+TurnBudget::TurnBudget() : start_us_(MonoUs()) {}
+bool TurnBudget::Spent() const { return MonoUs() - start_us_ >= kTurnBudgetUs; }
+
+void ForEachBounded(Server* s, const std::shared_ptr<Client>& c, size_t n, std::function<void(size_t)> step) {
+  if (c == nullptr || c->in_exec) {
+    for (size_t i = 0; i < n; i++) step(i);
+    return;
+  }
+  RunBounded(s, c, std::make_shared<std::function<void(size_t)>>(std::move(step)), 0, n, false);
 }
 
 // ---- key operations -------------------------------------------------------------------

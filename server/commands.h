@@ -140,6 +140,27 @@ void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done
 // A counter's TTL (0 = none), as a counter write: concurrent increments elsewhere still add up.
 void CounterSetExpiry(Server* s, const std::string& key, uint64_t expiry_ms, WriteDone done);
 
+// Per-turn bounds (README "Limits"): a command with many keys spends at most kTurnBudgetUs
+// of loop time per turn issuing them, then yields (Server::Yield) so other clients are
+// served in between. Inside EXEC everything runs at once (a standalone transaction stays
+// atomic, commands_tx.cc).
+constexpr uint64_t kTurnBudgetUs = 2000;
+class TurnBudget {
+ public:
+  TurnBudget();
+  bool Spent() const;
+
+ private:
+  uint64_t start_us_;
+};
+// Calls step(i) for i in [0, n), in order, over as many loop turns as the budget needs; the
+// client's next commands wait until the last step was issued. Steps report completion
+// themselves (a Gather).
+void ForEachBounded(Server* s, const std::shared_ptr<Client>& c, size_t n, std::function<void(size_t)> step);
+inline void ForEachBounded(CommandCtx& ctx, size_t n, std::function<void(size_t)> step) {
+  ForEachBounded(ctx.server, ctx.client, n, std::move(step));
+}
+
 // Runs `n` async steps and calls `done` once all have called their completion.
 class Gather : public std::enable_shared_from_this<Gather> {
  public:

@@ -6,7 +6,11 @@
 // KEYS/SCAN walk this node's replica (DESIGN: with N equal to the cluster size that is every
 // key; otherwise DBSIZE/KEYS/SCAN are documented as covering this replica's share).
 #include <climits>
+#include <iterator>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include "server/commands.h"
 
@@ -17,31 +21,50 @@ using protocol::RespWriter;
 
 constexpr const char* kNotInt = "ERR value is not an integer or out of range";
 
+// Two bounded passes (ForEachBounded): read every key, then delete the ones that exist. A
+// read's completion only records the context, so completions that arrive together (after a
+// commit, or from replicas) stay cheap within one turn.
 void CmdDel(CommandCtx& ctx) {
   size_t n = ctx.args.size() - 1;
-  auto count = std::make_shared<int64_t>(0);
-  auto err = std::make_shared<Status>();
+  struct State {
+    std::vector<std::string> keys;
+    std::vector<std::optional<cluster::VersionVector>> seen;  // set where the key exists
+    std::unordered_set<std::string_view> done;                // DEL k k deletes k once
+    int64_t count = 0;
+    Status err;
+  };
+  auto st = std::make_shared<State>();
+  st->keys.assign(std::make_move_iterator(ctx.args.begin() + 1), std::make_move_iterator(ctx.args.end()));
+  st->seen.resize(n);
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  auto g = Gather::Make(n, [reply, count, err]() mutable {
-    if (!err->ok()) return ReplyStatus(reply, *err);
-    reply.Send([&](RespWriter& w) { w.Int(*count); });
-  });
-  for (size_t i = 1; i <= n; i++) {
-    std::string key = ctx.args[i];
-    ReadKey(s, key, 0, [s, key, count, err, g](Status st, KeyView cur) {
-      if (!st.ok()) {
-        if (err->ok()) *err = st;
-        return g->One();
-      }
-      if (!cur.exists) return g->One();
-      DeleteValue(s, key, &cur.context, 0, [count, err, g](Status st2, cluster::WriteReply) {
-        if (st2.ok()) (*count)++;
-        else if (err->ok()) *err = st2;
+  std::shared_ptr<Client> c = ctx.client;
+  auto deleted = [st, reply]() mutable {
+    if (!st->err.ok()) return ReplyStatus(reply, st->err);
+    reply.Send([&](RespWriter& w) { w.Int(st->count); });
+  };
+  auto read = Gather::Make(n, [s, c, st, n, deleted]() mutable {
+    if (!st->err.ok()) return deleted();
+    auto g = Gather::Make(n, deleted);
+    ForEachBounded(s, c, n, [s, st, g](size_t i) {
+      if (!st->seen[i] || !st->done.insert(st->keys[i]).second) return g->One();
+      DeleteValue(s, st->keys[i], &*st->seen[i], 0, [st, g](Status st2, cluster::WriteReply) {
+        if (st2.ok()) st->count++;
+        else if (st->err.ok()) st->err = st2;
         g->One();
       });
     });
-  }
+  });
+  ForEachBounded(ctx, n, [s, st, read](size_t i) {
+    ReadKey(s, st->keys[i], 0, [st, read, i](Status rs, KeyView cur) {
+      if (!rs.ok()) {
+        if (st->err.ok()) st->err = rs;
+      } else if (cur.exists) {
+        st->seen[i] = std::move(cur.context);
+      }
+      read->One();
+    });
+  });
 }
 
 void CmdExists(CommandCtx& ctx) {
@@ -53,13 +76,15 @@ void CmdExists(CommandCtx& ctx) {
     if (!err->ok()) return ReplyStatus(reply, *err);
     reply.Send([&](RespWriter& w) { w.Int(*count); });
   });
-  for (size_t i = 1; i <= n; i++) {
-    ReadKey(ctx.server, ctx.args[i], 0, [count, err, g](Status st, KeyView cur) {
+  auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
+  Server* s = ctx.server;
+  ForEachBounded(ctx, n, [s, args, count, err, g](size_t i) {
+    ReadKey(s, (*args)[i + 1], 0, [count, err, g](Status st, KeyView cur) {
       if (!st.ok() && err->ok()) *err = st;
       if (cur.exists) (*count)++;
       g->One();
     });
-  }
+  });
 }
 
 void CmdType(CommandCtx& ctx) {
@@ -189,12 +214,20 @@ struct ScanWalk {
   std::string last;
 };
 
-// Runs pages of `page` keys until `want` keys were collected or the walk ended.
-void WalkKeys(Server* s, std::shared_ptr<ScanWalk> walk, size_t page, size_t want, std::string pattern,
+// Records one page visits: small, so a page costs well under a loop turn's budget on the
+// node that serves it (this one, or a peer for its share of the ring).
+constexpr size_t kScanPage = 500;
+
+// Runs pages until `work` records were visited (SIZE_MAX: no bound), `want` keys were
+// collected or the walk ended. Between pages it yields to other clients once this turn's
+// budget (commands.h, TurnBudget) is spent, so KEYS over any keyspace stalls no one; not
+// inside EXEC (may_yield false), where a standalone transaction stays atomic.
+void WalkKeys(Server* s, std::shared_ptr<ScanWalk> walk, size_t work, size_t want, std::string pattern,
               std::shared_ptr<std::vector<std::string>> out,
-              std::function<void(Status, bool finished)> done) {
+              std::function<void(Status, bool finished)> done, bool may_yield, TurnBudget budget = {}) {
   if (walk->node >= walk->nodes.size()) return done(Status::OK(), true);
   const std::string node_id = walk->nodes[walk->node];
+  size_t page = std::min(work, kScanPage);
   s->node()->ScanNode(node_id, walk->last, page,
                       [=](Status st, std::vector<std::string> keys, std::string last, bool fin) {
                         if (!st.ok()) return done(st, false);
@@ -212,7 +245,12 @@ void WalkKeys(Server* s, std::shared_ptr<ScanWalk> walk, size_t page, size_t wan
                         }
                         if (walk->node >= walk->nodes.size()) return done(Status::OK(), true);
                         if (out->size() >= want) return done(Status::OK(), false);
-                        WalkKeys(s, walk, page, want, pattern, out, done);
+                        size_t left = work == SIZE_MAX ? work : work - page;
+                        if (left == 0) return done(Status::OK(), false);
+                        if (may_yield && budget.Spent()) {
+                          return s->Yield([=] { WalkKeys(s, walk, left, want, pattern, out, done, true); });
+                        }
+                        WalkKeys(s, walk, left, want, pattern, out, done, may_yield, budget);
                       });
 }
 
@@ -221,13 +259,14 @@ void CmdKeys(CommandCtx& ctx) {
   walk->nodes = ctx.node()->ScanMembers();
   auto out = std::make_shared<std::vector<std::string>>();
   ReplyTo reply = ctx.reply;
-  WalkKeys(ctx.server, walk, 10000, SIZE_MAX, ctx.args[1], out, [reply, out](Status st, bool) mutable {
+  bool may_yield = !ctx.client || !ctx.client->in_exec;
+  WalkKeys(ctx.server, walk, SIZE_MAX, SIZE_MAX, ctx.args[1], out, [reply, out](Status st, bool) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     reply.Send([&](RespWriter& w) {
       w.Array(out->size());
       for (auto& k : *out) w.Bulk(k);
     });
-  });
+  }, may_yield);
 }
 
 // SCAN cursors are small integers naming a saved walk position, because Redis clients treat
@@ -287,9 +326,10 @@ void CmdScan(CommandCtx& ctx) {
   }
   auto out = std::make_shared<std::vector<std::string>>();
   ReplyTo reply = ctx.reply;
-  size_t page = size_t(std::min<int64_t>(count, 100000));
+  size_t work = size_t(std::min<int64_t>(count, 100000));
   // Like Redis, COUNT is the amount of work per call, not the number of keys returned.
-  WalkKeys(ctx.server, walk, page, 0, pattern, out, [reply, out, walk, type_filter_none](Status st, bool finished) mutable {
+  bool may_yield = !ctx.client || !ctx.client->in_exec;
+  WalkKeys(ctx.server, walk, work, SIZE_MAX, pattern, out, [reply, out, walk, type_filter_none](Status st, bool finished) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     uint64_t next = finished ? 0 : Cursors().Save(*walk);
     if (type_filter_none) out->clear();
@@ -299,7 +339,7 @@ void CmdScan(CommandCtx& ctx) {
       w.Array(out->size());
       for (auto& k : *out) w.Bulk(k);
     });
-  });
+  }, may_yield);
 }
 
 }  // namespace

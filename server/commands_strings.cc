@@ -228,33 +228,40 @@ void CmdGetex(CommandCtx& ctx) {
 
 void CmdMget(CommandCtx& ctx) {
   size_t n = ctx.args.size() - 1;
+  // Only the values are kept (not each key's KeyView): a small per-key footprint.
   struct State {
-    std::vector<KeyView> values;
+    std::vector<std::string> values;
+    std::vector<bool> exists;
     Status err;
   };
   auto st = std::make_shared<State>();
   st->values.resize(n);
+  st->exists.resize(n);
   ReplyTo reply = ctx.reply;
   auto g = Gather::Make(n, [st, reply]() mutable {
     if (!st->err.ok()) return ReplyStatus(reply, st->err);
     reply.Send([&](RespWriter& w) {
       w.Array(st->values.size());
-      for (auto& v : st->values) {
-        if (v.exists) w.Bulk(v.value);
+      for (size_t i = 0; i < st->values.size(); i++) {
+        if (st->exists[i]) w.Bulk(st->values[i]);
         else w.Null();
       }
     });
   });
-  for (size_t i = 0; i < n; i++) {
-    ReadKey(ctx.server, ctx.args[i + 1], 0, [st, g, i](Status s, KeyView v) {
-      if (!s.ok() && st->err.ok()) st->err = s;
-      st->values[i] = std::move(v);
+  auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
+  Server* s = ctx.server;
+  ForEachBounded(ctx, n, [s, args, st, g](size_t i) {
+    ReadKey(s, (*args)[i + 1], 0, [st, g, i](Status rs, KeyView v) {
+      if (!rs.ok() && st->err.ok()) st->err = rs;
+      st->exists[i] = v.exists;
+      st->values[i] = std::move(v.value);
       g->One();
     });
-  }
+  });
 }
 
-void MsetAll(Server* s, ReplyTo reply, std::vector<std::string> args, bool reply_int) {
+void MsetAll(Server* s, const std::shared_ptr<Client>& c, ReplyTo reply, std::vector<std::string> args,
+             bool reply_int) {
   size_t pairs = (args.size() - 1) / 2;
   auto err = std::make_shared<Status>();
   auto g = Gather::Make(pairs, [reply, err, reply_int]() mutable {
@@ -264,17 +271,19 @@ void MsetAll(Server* s, ReplyTo reply, std::vector<std::string> args, bool reply
       else w.Ok();
     });
   });
-  for (size_t i = 1; i + 1 < args.size(); i += 2) {
-    WriteValue(s, args[i], std::move(args[i + 1]), 0, 0, nullptr, 0, [err, g](Status st, cluster::WriteReply) {
+  auto a = std::make_shared<std::vector<std::string>>(std::move(args));
+  ForEachBounded(s, c, pairs, [s, a, err, g](size_t p) {
+    size_t i = 1 + 2 * p;
+    WriteValue(s, (*a)[i], std::move((*a)[i + 1]), 0, 0, nullptr, 0, [err, g](Status st, cluster::WriteReply) {
       if (!st.ok() && err->ok()) *err = st;
       g->One();
     }, /*want_context=*/false);
-  }
+  });
 }
 
 void CmdMset(CommandCtx& ctx) {
   if (ctx.args.size() % 2 != 1) return ReplyErr(ctx.reply, "ERR wrong number of arguments for 'mset' command");
-  MsetAll(ctx.server, ctx.reply, std::move(ctx.args), false);
+  MsetAll(ctx.server, ctx.client, ctx.reply, std::move(ctx.args), false);
 }
 
 void CmdMsetnx(CommandCtx& ctx) {
@@ -285,18 +294,19 @@ void CmdMsetnx(CommandCtx& ctx) {
   auto err = std::make_shared<Status>();
   Server* s = ctx.server;
   ReplyTo reply = ctx.reply;
-  auto g = Gather::Make(pairs, [s, reply, args, any, err]() mutable {
+  std::shared_ptr<Client> c = ctx.client;
+  auto g = Gather::Make(pairs, [s, c, reply, args, any, err]() mutable {
     if (!err->ok()) return ReplyStatus(reply, *err);
     if (*any) return reply.Send([](RespWriter& w) { w.Int(0); });
-    MsetAll(s, reply, std::move(*args), true);
+    MsetAll(s, c, reply, std::move(*args), true);
   });
-  for (size_t i = 1; i + 1 < args->size(); i += 2) {
-    ReadKey(s, (*args)[i], 0, [any, err, g](Status st, KeyView v) {
+  ForEachBounded(ctx, pairs, [s, args, any, err, g](size_t p) {
+    ReadKey(s, (*args)[1 + 2 * p], 0, [any, err, g](Status st, KeyView v) {
       if (!st.ok() && err->ok()) *err = st;
       if (v.exists) *any = true;
       g->One();
     });
-  }
+  });
 }
 
 // Read-modify-write of the string value: f(current, exists, &new_value, &reply_int) returns

@@ -100,7 +100,7 @@ struct ExecRun {
 
 void ResumeAfterExec(Server* s, const std::shared_ptr<Client>& c) {
   c->in_exec = false;
-  while (!c->in_exec && !c->after_exec.empty() && !c->closing) {
+  while (!c->in_exec && c->yielding == 0 && !c->after_exec.empty() && !c->closing) {
     c->args = std::move(c->after_exec.front());
     c->after_exec.pop_front();
     s->Dispatch(c);

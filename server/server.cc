@@ -226,6 +226,8 @@ Status Server::Init() {
   prepare_.data = this;
   uv_prepare_start(&prepare_, OnPrepare);
   uv_idle_init(&loop_, &gather_);
+  uv_idle_init(&loop_, &yield_);
+  yield_.data = this;
   uv_timer_init(&loop_, &tick_timer_);
   tick_timer_.data = this;
   uv_timer_start(&tick_timer_, OnTick, 10, 10);
@@ -915,6 +917,19 @@ bool Server::GatherBeforeCommit() {
   gathering_ = true;
   uv_idle_start(&gather_, [](uv_idle_t*) {});
   return true;
+}
+
+void Server::Yield(std::function<void()> fn) {
+  if (yielded_.empty()) {
+    uv_idle_start(&yield_, [](uv_idle_t* h) {
+      auto* self = static_cast<Server*>(h->data);
+      std::vector<std::function<void()>> run;
+      run.swap(self->yielded_);  // what these yield again runs next iteration
+      for (auto& fn : run) fn();
+      if (self->yielded_.empty()) uv_idle_stop(&self->yield_);
+    });
+  }
+  yielded_.push_back(std::move(fn));
 }
 
 void Server::OnTick(uv_timer_t* t) {

@@ -124,6 +124,7 @@ struct Client : std::enable_shared_from_this<Client> {
   bool in_multi = false;
   bool multi_dirty = false;  // a command was refused while queuing: EXEC aborts
   bool in_exec = false;      // EXEC is running the queue (replies go to ReplySinks)
+  int yielding = 0;          // commands running over several loop turns (ForEachBounded)
   std::vector<std::pair<const CommandSpec*, std::vector<std::string>>> multi_queue;
   std::vector<WatchedKey> watched;
   // WAIT (server/commands_keyspace.cc): this connection's writes in flight, and the durable
@@ -228,6 +229,10 @@ class Server {
   // pending and starts the engine's backup into `dir` (storage::Engine::StartBackup); `done`
   // runs on the loop thread with the outcome when the copy is finished (or refused).
   void Backup(std::string dir, std::function<void(const Status&)> done);
+  // Runs `fn` on the next loop iteration, after that iteration's I/O: a long command does a
+  // bounded step per turn and yields, so other clients are served in between (README
+  // "Limits", per-turn bounds; ForEachBounded in commands.h).
+  void Yield(std::function<void()> fn);
 
  private:
   friend class PeerTransport;
@@ -285,6 +290,8 @@ class Server {
   uv_check_t check_;
   uv_prepare_t prepare_;
   uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
+  uv_idle_t yield_;   // active while yielded work waits (Yield): the poll does not block
+  std::vector<std::function<void()>> yielded_;
   bool gathering_ = false;
   uv_timer_t tick_timer_, reaper_timer_;
   uv_signal_t sigint_, sigterm_, sighup_;

@@ -462,6 +462,7 @@ class LmdbEngine final : public Engine {
   }
 
   Status Commit() override {
+    logged_ = false;
     if (!lost_.ok()) {
       // Unacknowledged writes were dropped outside a commit (see FlushForScan); report it
       // now, when the caller would otherwise acknowledge them, and drop what came since.
@@ -479,7 +480,10 @@ class LmdbEngine final : public Engine {
     return Status::OK();
   }
 
-  bool HasPending() const override { return !wal_buf_.empty() || !lost_.ok(); }
+  // logged_: LogBufferedNow made buffered writes durable on its own (a checkpoint started
+  // from FinishCommit or a scan); the owner still has to commit once, so that it learns they
+  // are durable and releases the replies that wait for them.
+  bool HasPending() const override { return !wal_buf_.empty() || !lost_.ok() || logged_; }
 
   // Synchronous: folds everything committed into LMDB before returning (tests, shutdown,
   // recovery). The server uses StartCheckpoint.
@@ -626,7 +630,8 @@ class LmdbEngine final : public Engine {
   // of one file do not); FinishCommit (owner thread, in ticket order) acknowledges. Otherwise
   // the owner writes the log and a worker fdatasyncs it, one ticket at a time.
   Result<CommitTicket> BeginCommit() override {
-    if (lost_.ok() && wal_buf_.empty()) return CommitTicket{};  // nothing to commit
+    logged_ = false;
+    if (lost_.ok() && wal_buf_.empty()) return CommitTicket{};  // nothing (more) to commit
     if (!lost_.ok() || opts_.sync != SyncMode::kBatch) {
       DKV_ASSERT(syncs_in_flight_ == 0);
       Status s = Commit();
@@ -820,6 +825,7 @@ class LmdbEngine final : public Engine {
     wal_buf_.clear();
     undo_.clear();
     ++commits_;
+    logged_ = true;
     return true;
   }
 
@@ -1571,6 +1577,7 @@ class LmdbEngine final : public Engine {
 
   size_t syncs_in_flight_ = 0;     // BeginCommit tickets awaiting FinishCommit
   std::string wal_buf_;            // records not yet written to the log
+  bool logged_ = false;  // see HasPending
   int wal_fd_ = -1;
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)
   int direct_fd_ = -1;             // the current log opened O_DIRECT|O_DSYNC, or -1

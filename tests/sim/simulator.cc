@@ -413,6 +413,7 @@ class Sim {
   void DropCalls(Host& h);
   void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
   void ScheduleTick(Host& h);
+  void Tick(int idx, uint64_t life);
   void ScheduleReap(Host& h);
   std::vector<int> LiveHosts() const {
     std::vector<int> v;
@@ -658,17 +659,25 @@ void Sim::StartNode(Host& h) {
 }
 
 // The server's reaper timer, per node: one slice every reap_interval_ms.
+// Self-rescheduling callbacks (reaper, polls, partitions) hold only a weak reference to
+// themselves; each scheduled run holds the strong one, so the last run frees the function.
+// (A function holding a shared_ptr to itself was never freed: ASan's leak check found it.)
+std::function<void()> Again(const std::shared_ptr<std::function<void()>>& f) {
+  return [f] { (*f)(); };
+}
+std::function<void()> Again(const std::weak_ptr<std::function<void()>>& f) { return Again(f.lock()); }
+
 void Sim::ScheduleReap(Host& h) {
   uint64_t life = h.life;
   int idx = h.index;
   auto self = std::make_shared<std::function<void()>>();
-  *self = [this, idx, life, self]() {
+  *self = [this, idx, life, self = std::weak_ptr<std::function<void()>>(self)]() {
     Host& hh = hosts_[idx];
     if (hh.life != life || !hh.node || !hh.reaper) return;
     Step(hh, [&](Node&) { hh.reaper->Step(); }, "reap");
-    if (hh.life == life && hh.node) At(now_ + sc_.reap_interval_ms, *self);
+    if (hh.life == life && hh.node) At(now_ + sc_.reap_interval_ms, Again(self));
   };
-  At(now_ + sc_.reap_interval_ms, *self);
+  At(now_ + sc_.reap_interval_ms, Again(self));
 }
 
 void Sim::ScheduleTick(Host& h) {
@@ -676,14 +685,16 @@ void Sim::ScheduleTick(Host& h) {
   int idx = h.index;
   // Each node ticks on its own phase.
   uint64_t first = now_ + 1 + (static_cast<uint64_t>(idx) * 7 + h.starts) % sc_.tick_ms;
-  auto self = std::make_shared<std::function<void()>>();
-  *self = [this, idx, life, self]() {
-    Host& hh = hosts_[idx];
-    if (hh.life != life || !hh.node) return;
-    Step(hh, [](Node& n) { n.OnTick(); }, "tick");
-    if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, *self);
-  };
-  At(first, *self);
+  At(first, [this, idx, life]() { Tick(idx, life); });
+}
+
+// One tick of node idx's life `life`, and the next one scheduled. (A function that held a
+// shared_ptr to itself never freed: ASan's leak check found it.)
+void Sim::Tick(int idx, uint64_t life) {
+  Host& hh = hosts_[idx];
+  if (hh.life != life || !hh.node) return;
+  Step(hh, [](Node& n) { n.OnTick(); }, "tick");
+  if (hh.life == life && hh.node) At(now_ + sc_.tick_ms, [this, idx, life]() { Tick(idx, life); });
 }
 
 // One step of the node's loop: the call, then Commit, then release frames and replies.
@@ -775,7 +786,7 @@ void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
   // The crash fires in Step; this only makes sure it happens by the deadline and schedules
   // the restart either way.
   auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, idx, life, poll, restart]() {
+  *poll = [this, idx, life, poll = std::weak_ptr<std::function<void()>>(poll), restart]() {
     Host& hh = hosts_[idx];
     if (hh.life != life) return restart();  // it crashed (or was restarted) meanwhile
     if (!hh.crash_armed) return;
@@ -783,9 +794,9 @@ void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
       CrashNow(hh, hh.crash_wipe, "idle (deadline)");
       return restart();
     }
-    At(now_ + 5, *poll);
+    At(now_ + 5, Again(poll));
   };
-  At(now_ + 5, *poll);
+  At(now_ + 5, Again(poll));
 }
 
 // ---- network ----------------------------------------------------------------------------
@@ -851,7 +862,7 @@ void Sim::Heal(const char* why) {
 
 void Sim::SchedulePartitions() {
   auto cut = std::make_shared<std::function<void()>>();
-  *cut = [this, cut]() {
+  *cut = [this, cut = std::weak_ptr<std::function<void()>>(cut)]() {
     if (!faults_on_ || hosts_.size() < 2) return;
     // A random proper, non-empty side A; the rest is side B.
     size_t n = hosts_.size();
@@ -875,13 +886,13 @@ void Sim::SchedulePartitions() {
     Note(std::string(asym ? "ASYMMETRIC partition: " : "partition: ") + "{ " + sa +
          (asym ? "} -/-> { " : "} <-/-> { ") + sb + "}");
     uint64_t len = Uniform(fault_rng_, sc_.partition_length_ms);
-    At(now_ + len, [this, cut]() {
+    At(now_ + len, [this, cut = cut.lock()]() {
       if (!faults_on_) return;
       Heal("timer");
-      At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), *cut);
+      At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), Again(cut));
     });
   };
-  At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), *cut);
+  At(now_ + Uniform(fault_rng_, sc_.partition_gap_ms), Again(cut));
 }
 
 // ---- clients ----------------------------------------------------------------------------
@@ -1439,13 +1450,13 @@ void Sim::DoReplace() {
     return;
   }
   auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, spare, poll]() {
+  *poll = [this, spare, poll = std::weak_ptr<std::function<void()>>(poll)]() {
     const Host& s = hosts_[spare];
     bool up = s.role == Role::kMember && s.node;
     for (const auto& h : hosts_) {
       if (up && h.role == Role::kMember && h.node) up = StatusIn(h, s.id) == "up";
     }
-    if (!up) return At(now_ + sc_.tick_ms, *poll);
+    if (!up) return At(now_ + sc_.tick_ms, Again(poll));
     std::vector<int> cand;
     for (int i : Eligible()) {
       if (i != spare) cand.push_back(i);
@@ -1455,13 +1466,13 @@ void Sim::DoReplace() {
       --member_ops_pending_;
       return;
     }
-    if (cand.empty()) return At(now_ + sc_.tick_ms, *poll);  // every other member is down
+    if (cand.empty()) return At(now_ + sc_.tick_ms, Again(poll));  // every other member is down
     Host& v = hosts_[cand[member_rng_.Uniform(cand.size())]];
     Note("MEMBERSHIP: " + s.id + " is up everywhere; it replaces " + v.id);
     Doom(v, "to be replaced");
     AwaitRemoval(v.index, "replace");
   };
-  At(now_ + sc_.tick_ms, *poll);
+  At(now_ + sc_.tick_ms, Again(poll));
 }
 
 // Crashed for good: its data is lost (keys whose only state it held are tainted, as by a
@@ -1476,7 +1487,7 @@ void Sim::Doom(Host& h, const char* why) {
 // Once every running member sees the doomed node down, a random running member removes it.
 void Sim::AwaitRemoval(int idx, const char* kind) {
   auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, idx, kind, poll]() {
+  *poll = [this, idx, kind, poll = std::weak_ptr<std::function<void()>>(poll)]() {
     Host& v = hosts_[idx];
     if (v.role != Role::kDoomed) return;
     bool seen = false, all_down = true;
@@ -1500,24 +1511,24 @@ void Sim::AwaitRemoval(int idx, const char* kind) {
       }
       Note("MEMBERSHIP: " + r.id + ": Remove(" + v.id + ") failed: " + st.ToString());
     }
-    At(now_ + sc_.tick_ms, *poll);
+    At(now_ + sc_.tick_ms, Again(poll));
   };
-  At(now_ + sc_.tick_ms, *poll);
+  At(now_ + sc_.tick_ms, Again(poll));
 }
 
 // A leaver runs until its own view says it is removed (its handoff is done); then it stops.
 void Sim::WatchLeaver(int idx) {
   auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, idx, poll]() {
+  *poll = [this, idx, poll = std::weak_ptr<std::function<void()>>(poll)]() {
     Host& h = hosts_[idx];
     if (h.role != Role::kLeaving) return;
     if (h.node && StatusIn(h, h.id) == "removed") {
       Retire(h, "removed in its own view");
       return;
     }
-    At(now_ + sc_.tick_ms, *poll);
+    At(now_ + sc_.tick_ms, Again(poll));
   };
-  At(now_ + sc_.tick_ms, *poll);
+  At(now_ + sc_.tick_ms, Again(poll));
 }
 
 // Stops a node that left, for good (a clean stop between steps: nothing is pending).

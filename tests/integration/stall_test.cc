@@ -1,0 +1,389 @@
+// tests/integration/stall_test.cc: no single command stalls the event loop (README, "Limits":
+// per-turn bounds). Each heavy command runs, repeated, on one connection while a latency
+// probe on a second connection sends PING every 2 ms and times each reply client-side; the
+// probe's p99 over the heavy command's run must stay under 50 ms. Against a real standalone
+// dynakv-server, and a 3-node cluster for the commands that fan out over the ring.
+// Prints one line per command ("stall-probe <name>: p99 .. ms ...") and a summary table.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace dynakv::itest {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kP99LimitMs = 50.0;
+
+// PING every 2 ms on its own connection until Stop(); each round trip timed client-side.
+class Probe {
+ public:
+  explicit Probe(int port) : conn_(port, 30000) {
+    thread_ = std::thread([this] {
+      for (int i = 0; i < 10000000 && !stop_.load(); i++) {
+        auto t0 = Clock::now();
+        Reply r = conn_("PING");
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        if (!r || r->type != REDIS_REPLY_STATUS) {
+          failed_ = true;
+          return;
+        }
+        if (recording_.load()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          samples_.push_back(ms);
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  ~Probe() { Stop(); }
+  void Record(bool on) { recording_ = on; }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  bool failed() const { return failed_.load(); }
+  std::vector<double> Samples() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return samples_;
+  }
+
+ private:
+  Conn conn_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false}, recording_{false}, failed_{false};
+  std::mutex mu_;
+  std::vector<double> samples_;
+};
+
+struct ProbeResult {
+  std::string name;
+  double p99 = 0, max = 0, heavy_ms = 0, baseline_p99 = 0;
+  size_t samples = 0;
+  int runs = 0;
+};
+
+double P99(std::vector<double> s) {
+  std::sort(s.begin(), s.end());
+  return s.empty() ? 0 : s[std::min(s.size() - 1, size_t(double(s.size()) * 0.99))];
+}
+
+// The probe's p99 with the server idle, over `window`: what the machine itself adds (CI
+// machines are shared; a PING round trip there can take tens of ms with no command running).
+double BaselineP99(int port, std::chrono::milliseconds window) {
+  Probe probe(port);
+  std::this_thread::sleep_for(30ms);
+  probe.Record(true);
+  std::this_thread::sleep_for(window);
+  probe.Record(false);
+  probe.Stop();
+  return P99(probe.Samples());
+}
+
+std::vector<ProbeResult>& Results() {
+  static std::vector<ProbeResult> r;
+  return r;
+}
+
+// Runs `heavy` (which asserts its own reply) `runs` times on `conn` next to a probe on a
+// second connection to `port`; asserts probe p99 < 50 ms over the idle baseline measured
+// just before (see BaselineP99), unless assert_p99 is false (measured and printed only).
+//
+// On a shared machine a burst of other work can push one measurement over on its own: a
+// command that fails the bound is measured once more and the better of the two counts (a real
+// stall, like KEYS holding the loop for a whole walk, fails both by far).
+void UnderProbe(const std::string& name, int port, Conn& conn, int runs,
+                const std::function<void(Conn&)>& heavy, bool assert_p99 = true, int attempt = 1) {
+  SCOPED_TRACE(name);
+  double baseline = BaselineP99(port, 300ms);
+  Probe probe(port);
+  std::this_thread::sleep_for(50ms);
+  probe.Record(true);
+  auto t0 = Clock::now();
+  for (int i = 0; i < runs; i++) {
+    heavy(conn);
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  double heavy_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / runs;
+  std::this_thread::sleep_for(20ms);  // the probe's in-flight PING lands in the window
+  probe.Record(false);
+  probe.Stop();
+  ASSERT_FALSE(probe.failed()) << "the probe connection failed";
+  std::vector<double> s = probe.Samples();
+  ASSERT_GE(s.size(), 5u) << "too few probe samples";
+  std::sort(s.begin(), s.end());
+  ProbeResult r;
+  r.name = name;
+  r.samples = s.size();
+  r.p99 = P99(s);
+  r.max = s.back();
+  r.heavy_ms = heavy_ms;
+  r.baseline_p99 = baseline;
+  r.runs = runs;
+  if (assert_p99 && attempt == 1 && r.p99 >= kP99LimitMs + baseline) {
+    std::printf("stall-probe %-36s p99 %8.2f ms (idle p99 %.2f ms): measuring again\n", name.c_str(), r.p99,
+                baseline);
+    return UnderProbe(name, port, conn, runs, heavy, assert_p99, 2);
+  }
+  Results().push_back(r);
+  std::printf("stall-probe %-36s p99 %8.2f ms  max %8.2f ms  idle p99 %6.2f ms  %5zu probes  command %8.1f ms x%d\n",
+              name.c_str(), r.p99, r.max, baseline, r.samples, r.heavy_ms, runs);
+  std::fflush(stdout);
+  if (assert_p99) {
+    EXPECT_LT(r.p99, kP99LimitMs + baseline)
+        << name << ": probe p99 " << r.p99 << " ms (max " << r.max << " ms, idle p99 " << baseline << " ms)";
+  }
+}
+
+std::string KeyName(const std::string& prefix, int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%07d", prefix.c_str(), i);
+  return buf;
+}
+
+// MSET in batches of 1000, pipelined.
+void Fill(Conn& c, const std::string& prefix, int n, size_t value_len = 16) {
+  std::string value(value_len, 'v');
+  int sent = 0;
+  for (int i = 0; i < n; i += 1000) {
+    std::vector<std::string> args{"MSET"};
+    for (int j = i; j < std::min(n, i + 1000); j++) {
+      args.push_back(KeyName(prefix, j));
+      args.push_back(value);
+    }
+    c.Append(args);
+    sent++;
+  }
+  for (int i = 0; i < sent; i++) ASSERT_TRUE(IsStatus(c.Read(), "OK"));
+}
+
+std::vector<std::string> KeyArgs(const std::string& cmd, const std::string& prefix, int n) {
+  std::vector<std::string> args{cmd};
+  for (int i = 0; i < n; i++) args.push_back(KeyName(prefix, i));
+  return args;
+}
+
+std::string PathologicalPattern() {
+  std::string pat;
+  for (int i = 0; i < 20; i++) pat += "a*";
+  return pat + "b";
+}
+
+// A full SCAN iteration; returns the number of keys seen.
+size_t ScanAll(Conn& c, const std::vector<std::string>& extra) {
+  std::string cursor = "0";
+  size_t seen = 0;
+  for (int calls = 0; calls < 100000; calls++) {
+    std::vector<std::string> args{"SCAN", cursor};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Reply r = c.Cmd(args);
+    EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return seen;
+    cursor.assign(r->element[0]->str, r->element[0]->len);
+    seen += r->element[1]->elements;
+    if (cursor == "0") break;
+  }
+  return seen;
+}
+
+// 100 concurrent siblings (the default limits.max_siblings) of `size` bytes each.
+void MakeSiblings(Conn& c, const std::string& key, size_t size) {
+  Reply d = c("DGET", key);
+  ASSERT_TRUE(d && d->type == REDIS_REPLY_ARRAY && d->elements == 2) << Describe(d);
+  std::string ctx0(d->element[0]->str, d->element[0]->len);
+  std::string v(size, 's');
+  for (int i = 0; i < 100; i++) {
+    Reply p = c("DPUT", key, v + std::to_string(i), ctx0);
+    ASSERT_TRUE(p && p->type == REDIS_REPLY_STRING) << Describe(p);
+  }
+}
+
+void PrintSummary() {
+  std::printf("---- latency probe (PING every 2 ms on a second connection) ----\n");
+  for (auto& r : Results()) {
+    std::printf("%-38s p99 %8.2f ms  max %8.2f ms  idle p99 %6.2f ms  (command %.1f ms avg)\n", r.name.c_str(),
+                r.p99, r.max, r.baseline_p99, r.heavy_ms);
+  }
+  Results().clear();
+}
+
+constexpr int kKeys = 200000;
+
+TEST(Stall, HeavyCommandsNextToALatencyProbeStandalone) {
+  ServerConfig cfg;
+  cfg.SetInt("limits", "slowlog_log_slower_than", 10000);
+  ServerProcess server(cfg);
+  ASSERT_TRUE(server.Start()) << server.last_error();
+  Conn c(server.port(), 120000);
+  ASSERT_NO_FATAL_FAILURE(Fill(c, "k:", kKeys));
+  ASSERT_TRUE(IsStatus(c("SET", std::string(40, 'a'), "v"), "OK"));
+
+  UnderProbe("KEYS * (200k keys)", server.port(), c, 3, [](Conn& c) {
+    Reply r = c("KEYS", "*");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, size_t(kKeys) + 1);
+  });
+  UnderProbe("KEYS k:000*", server.port(), c, 3, [](Conn& c) {
+    Reply r = c("KEYS", "k:000*");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, 10000u);
+  });
+  UnderProbe("KEYS pathological glob", server.port(), c, 3, [](Conn& c) {
+    Reply r = c("KEYS", PathologicalPattern());
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, 0u);
+  });
+  UnderProbe("SCAN COUNT 100000 (full)", server.port(), c, 2, [](Conn& c) {
+    EXPECT_EQ(ScanAll(c, {"COUNT", "100000"}), size_t(kKeys) + 1);
+  });
+  UnderProbe("SCAN MATCH pathological COUNT 100000", server.port(), c, 2, [](Conn& c) {
+    EXPECT_EQ(ScanAll(c, {"MATCH", PathologicalPattern(), "COUNT", "100000"}), 0u);
+  });
+  const std::vector<std::string> mget = KeyArgs("MGET", "k:", 100000);
+  UnderProbe("MGET 100k keys", server.port(), c, 3, [&](Conn& c) {
+    Reply r = c.Cmd(mget);
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    ASSERT_EQ(r->elements, 100000u);
+    EXPECT_EQ(std::string(r->element[99999]->str, r->element[99999]->len), std::string(16, 'v'));
+  });
+  const std::vector<std::string> exists = KeyArgs("EXISTS", "k:", 100000);
+  UnderProbe("EXISTS 100k keys", server.port(), c, 3, [&](Conn& c) {
+    EXPECT_TRUE(IsInt(c.Cmd(exists), 100000));
+  });
+  std::vector<std::string> mset{"MSET"};
+  for (int i = 0; i < 50000; i++) {
+    mset.push_back(KeyName("d:", i));
+    mset.push_back("x");
+  }
+  UnderProbe("MSET 50k keys", server.port(), c, 2, [&](Conn& c) { EXPECT_TRUE(IsStatus(c.Cmd(mset), "OK")); });
+  const std::vector<std::string> del = KeyArgs("DEL", "d:", 50000);
+  int del_calls = 0;
+  UnderProbe("DEL 50k keys", server.port(), c, 1, [&](Conn& c) {
+    if (del_calls++ > 0) ASSERT_TRUE(IsStatus(c.Cmd(mset), "OK"));  // measured again: the keys first
+    EXPECT_TRUE(IsInt(c.Cmd(del), 50000));
+  });
+  // A command that yields keeps the connection's order: the GET and DEL pipelined behind a
+  // 50k-key MSET see all of it; and inside MULTI/EXEC nothing yields.
+  std::vector<std::string> mset2{"MSET"};
+  for (int i = 0; i < 50000; i++) {
+    mset2.push_back(KeyName("o:", i));
+    mset2.push_back("y");
+  }
+  c.Append(mset2);
+  c.Append({"GET", KeyName("o:", 49999)});
+  c.Append(KeyArgs("DEL", "o:", 50000));
+  c.Append({"EXISTS", KeyName("o:", 0)});
+  EXPECT_TRUE(IsStatus(c.Read(), "OK"));
+  EXPECT_TRUE(IsBulk(c.Read(), "y"));
+  EXPECT_TRUE(IsInt(c.Read(), 50000));
+  EXPECT_TRUE(IsInt(c.Read(), 0));
+  ASSERT_TRUE(IsStatus(c("MULTI"), "OK"));
+  ASSERT_TRUE(IsStatus(c.Cmd(mset2), "QUEUED"));
+  ASSERT_TRUE(IsStatus(c.Cmd(KeyArgs("EXISTS", "o:", 50000)), "QUEUED"));
+  Reply exec = c("EXEC");
+  ASSERT_TRUE(exec && exec->type == REDIS_REPLY_ARRAY && exec->elements == 2) << Describe(exec);
+  EXPECT_EQ(exec->element[1]->integer, 50000);
+  // DEL counts a key named twice once (it reads all, then deletes).
+  EXPECT_TRUE(IsStatus(c("SET", "twice", "1"), "OK"));
+  EXPECT_TRUE(IsInt(c("DEL", "twice", "twice", "nokey"), 1));
+
+  // DGET of a key at the sibling cap (100 siblings of 1 KB).
+  ASSERT_NO_FATAL_FAILURE(MakeSiblings(c, "sib", 1024));
+  UnderProbe("DGET 100 siblings x 1 KB", server.port(), c, 20, [](Conn& c) {
+    Reply r = c("DGET", "sib");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+    EXPECT_EQ(r->element[1]->elements, 100u);
+  });
+
+  // Slow commands show in SLOWLOG.
+  Reply slow = c("SLOWLOG", "GET", "128");
+  ASSERT_TRUE(slow && slow->type == REDIS_REPLY_ARRAY) << Describe(slow);
+  bool keys_logged = false;
+  for (size_t i = 0; i < slow->elements; i++) {
+    redisReply* e = slow->element[i];
+    if (e->type == REDIS_REPLY_ARRAY && e->elements >= 4 && e->element[3]->elements >= 1 &&
+        std::string(e->element[3]->element[0]->str) == "KEYS") {
+      keys_logged = true;
+    }
+  }
+  EXPECT_TRUE(keys_logged) << "KEYS over 200k keys should be in SLOWLOG: " << Describe(slow);
+  EXPECT_TRUE(IsStatus(c("PING"), "PONG"));
+  EXPECT_TRUE(server.Running());
+  PrintSummary();
+}
+
+// Big values (100 MB, and a 10 MB DGET of 100 siblings x 100 KB): measured and printed, not
+// yet bounded. The loop thread copies such a value several times (parse, record, log buffer,
+// reply), each copy in one turn; the probe's p99 is printed for the record, and the test
+// checks that the node serves the value intact and keeps answering (README "Limits").
+TEST(Stall, HundredMegabyteValuesNextToALatencyProbe) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start()) << server.last_error();
+  Conn c(server.port(), 120000);
+  ASSERT_NO_FATAL_FAILURE(MakeSiblings(c, "sib", 100 * 1024));
+  UnderProbe("DGET 100 siblings x 100 KB", server.port(), c, 5, [](Conn& c) {
+    Reply r = c("DGET", "sib");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+    EXPECT_EQ(r->element[1]->elements, 100u);
+  }, /*assert_p99=*/false);
+  const std::string big(100 * 1024 * 1024, 'B');
+  UnderProbe("SET + GET 100 MB value", server.port(), c, 2, [&](Conn& c) {
+    EXPECT_TRUE(IsStatus(c.Cmd({"SET", "big", big}), "OK"));
+    Reply r = c("GET", "big");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    EXPECT_EQ(r->len, big.size());
+  }, /*assert_p99=*/false);
+  UnderProbe("SETRANGE to 100 MB + STRLEN", server.port(), c, 1, [&](Conn& c) {
+    EXPECT_TRUE(IsInt(c("SETRANGE", "sr", std::to_string(100 * 1024 * 1024 - 1), "x"), 100 * 1024 * 1024));
+    EXPECT_TRUE(IsInt(c("STRLEN", "sr"), 100 * 1024 * 1024));
+  }, /*assert_p99=*/false);
+
+  EXPECT_TRUE(IsStatus(c("PING"), "PONG"));
+  EXPECT_TRUE(server.Running());
+  PrintSummary();
+}
+
+TEST(Stall, HeavyCommandsNextToALatencyProbeCluster) {
+  ClusterOptions opts;
+  opts.extra.SetInt("cluster", "gossip_interval_ms", 100);
+  Cluster cl(opts);
+  ASSERT_TRUE(cl.Start()) << cl.last_error();
+  Conn c(cl.node(0).port(), 120000);
+  constexpr int kClusterKeys = 50000;
+  ASSERT_NO_FATAL_FAILURE(Fill(c, "k:", kClusterKeys));
+  ASSERT_TRUE(IsStatus(c("SET", std::string(40, 'a'), "v"), "OK"));
+  const int port = cl.node(0).port();
+  UnderProbe("cluster KEYS * (50k keys)", port, c, 3, [](Conn& c) {
+    Reply r = c("KEYS", "*");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, size_t(kClusterKeys) + 1);
+  });
+  UnderProbe("cluster KEYS pathological glob", port, c, 3, [](Conn& c) {
+    Reply r = c("KEYS", PathologicalPattern());
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, 0u);
+  });
+  UnderProbe("cluster SCAN COUNT 100000 (full)", port, c, 2, [](Conn& c) {
+    EXPECT_EQ(ScanAll(c, {"COUNT", "100000"}), size_t(kClusterKeys) + 1);
+  });
+  const std::vector<std::string> mget = KeyArgs("MGET", "k:", kClusterKeys);
+  UnderProbe("cluster MGET 50k keys", port, c, 3, [&](Conn& c) {
+    Reply r = c.Cmd(mget);
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+    EXPECT_EQ(r->elements, size_t(kClusterKeys));
+  });
+  for (size_t i = 0; i < cl.size(); i++) EXPECT_TRUE(cl.node(i).Running()) << "node " << i;
+  PrintSummary();
+}
+
+}  // namespace
+}  // namespace dynakv::itest
