@@ -232,6 +232,10 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U8(static_cast<uint8_t>(m.code));
       w.Str(m.error);
       break;
+    case MsgType::kLoad:
+      w.U64(m.load_keys);
+      w.U64(m.load_bytes);
+      break;
     case MsgType::kRangeReq:
       w.U64(m.req_id);
       w.Str(m.key);
@@ -446,6 +450,10 @@ bool DecodePayload(std::string_view payload, Message* m) {
     case MsgType::kHandoffAck:
       m->req_id = r.U64();
       if (!DecodeCode(&r, m)) return false;
+      break;
+    case MsgType::kLoad:
+      m->load_keys = r.U64();
+      m->load_bytes = r.U64();
       break;
     case MsgType::kRangeReq:
       m->req_id = r.U64();

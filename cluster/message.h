@@ -57,8 +57,10 @@ enum class MsgType : uint8_t {
   // A page of one collection's elements (range_reader.h):
   kRangeReq = 20,     // req_id, key (= ElementPrefix), value.value (= after), r (= limit)
   kRangeResp = 21,    // req_id, code/error, found (= end), records (element, record)
+  // The sender's load for DYNAMO STATUS and the cluster page, every 5 s; no reply.
+  kLoad = 22,         // load_keys, load_bytes
 };
-constexpr uint8_t kMaxMsgType = 21;
+constexpr uint8_t kMaxMsgType = 22;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
 constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
@@ -106,6 +108,7 @@ struct Message {
   bool has_context = false;
 
   bool sharded = false;  // publish: SPUBLISH (shard channel) rather than PUBLISH
+  uint64_t load_keys = 0, load_bytes = 0;  // load: live keys, storage bytes
 
   Status status() const { return code == Code::kOk ? Status::OK() : Status(code, error); }
   void set_status(const Status& s) {

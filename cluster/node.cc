@@ -36,6 +36,13 @@ struct Node::Impl {
   RangeReader ranges{&ctx};
   Handoff handoff{&ctx, &hints};
   PublishHandler publish_handler;  // Node::SetPublishHandler
+  // Members' load as they last reported it (kLoad): id -> (keys, bytes, when, NowMs).
+  struct Load {
+    uint64_t keys = 0, bytes = 0, at_ms = 0;
+  };
+  std::map<std::string, Load> loads;
+  uint64_t next_load_ms = 0;
+  static constexpr uint64_t kLoadEveryMs = 5000;
 
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
       : ctx(std::move(c), t, cl, r, e, l) {
@@ -128,11 +135,27 @@ struct Node::Impl {
       case MsgType::kAeKeysResp: return ae.OnKeysResp(m);
       case MsgType::kHandoffChunk: return handoff.OnChunk(m);
       case MsgType::kHandoffAck: return handoff.OnAck(m);
+      case MsgType::kLoad:
+        loads[m.from_id] = {m.load_keys, m.load_bytes, ctx.clock->NowMs()};
+        return;
       case MsgType::kRangeReq: return ranges.OnRangeReq(m);
       case MsgType::kRangeResp: return ranges.OnRangeResp(m);
       case MsgType::kPublish:
         if (publish_handler) publish_handler(m.key, m.value.value, m.sharded);
         return;
+    }
+  }
+
+  // This node's load (live keys, storage bytes) to every reachable member: what DYNAMO
+  // STATUS and the cluster page show for it elsewhere. A node of an older release drops the
+  // frame (with a log line), so during a rolling upgrade its view shows "?" for the others.
+  void ReportLoad() {
+    Message m;
+    m.type = MsgType::kLoad;
+    m.load_keys = ctx.store.live_count();
+    m.load_bytes = ctx.engine->Stats().used_bytes;
+    for (const auto& st : ctx.membership.Digest()) {
+      if (st.id != cfg().id && ctx.membership.IsReachable(st.id)) ctx.Send(st.cluster_addr, &m);
     }
   }
 
@@ -248,6 +271,10 @@ struct Node::Impl {
       MemberStatus before = ctx.membership.self().status;
       handoff.Tick(now);
       if (before != ctx.membership.self().status) AnnounceSelf();  // left: tell everyone
+      if (now >= next_load_ms) {
+        next_load_ms = now + kLoadEveryMs;
+        ReportLoad();
+      }
     }
     ctx.requests.ExpireDue(now);
   }
@@ -693,6 +720,19 @@ size_t Node::Publish(const std::string& channel, const std::string& message, boo
 }
 void Node::SetPublishHandler(PublishHandler handler) {
   impl_->publish_handler = std::move(handler);
+}
+bool Node::MemberLoad(const std::string& id, uint64_t* keys, uint64_t* bytes) const {
+  if (id == impl_->ctx.cfg.id) {
+    *keys = impl_->ctx.store.live_count();
+    *bytes = impl_->ctx.engine->Stats().used_bytes;
+    return true;
+  }
+  auto it = impl_->loads.find(id);
+  if (it == impl_->loads.end()) return false;
+  if (impl_->ctx.clock->NowMs() > it->second.at_ms + 6 * Impl::kLoadEveryMs) return false;
+  *keys = it->second.keys;
+  *bytes = it->second.bytes;
+  return true;
 }
 const NodeConfig& Node::config() const { return impl_->ctx.cfg; }
 ActorId Node::actor() const { return impl_->ctx.actor; }

@@ -282,6 +282,10 @@ class Node {
   size_t Publish(const std::string& channel, const std::string& message, bool sharded);
   void SetPublishHandler(PublishHandler handler);
 
+  // A member's load (live keys, storage bytes) as it last reported it (every 5 s, kLoad);
+  // false when it has not reported in the last 30 s. This node's own is always known.
+  bool MemberLoad(const std::string& id, uint64_t* keys, uint64_t* bytes) const;
+
   const NodeConfig& config() const;
   ActorId actor() const;
   NodeStats stats() const;

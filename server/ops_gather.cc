@@ -92,9 +92,13 @@ OpsView GatherOpsView(Server* s, bool with_commands) {
       mv.partitions = it->second.first;
       mv.primaries = it->second.second;
     }
-    if (mv.self) {  // the load of other members is not gossiped: README, "DYNAMO STATUS"
+    uint64_t keys = 0, bytes = 0;
+    if (mv.self) {
       mv.keys = int64_t(v.keys);
       mv.bytes = int64_t(v.used_bytes);
+    } else if (node->MemberLoad(m.id, &keys, &bytes)) {  // reported every 5 s (kLoad)
+      mv.keys = int64_t(keys);
+      mv.bytes = int64_t(bytes);
     }
     auto h = hints.find(m.id);
     if (h != hints.end()) mv.hints = h->second;

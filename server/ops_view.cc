@@ -345,7 +345,7 @@ std::string RenderStatusText(const OpsView& v) {
     o += line;
     if (o.size() > 16000) break;  // one screen, not a dump
   }
-  o += "(* = this node; Hints/Transfers: held or sent by this node; Keys/Load of other members: ?)\n";
+  o += "(* = this node; Hints/Transfers: held or sent by this node; Keys/Load: as last reported, ? = no report)\n";
   return o;
 }
 

@@ -379,6 +379,21 @@ TEST_F(HttpCluster, DynamoStatusThroughRedisCliResp2AndResp3) {
   ASSERT_EQ(RunTool({cli, "-3", "-p", std::to_string(node(2).port()), "DYNAMO", "STATUS", "JSON"}, &out, 20s), 0) << out;
   EXPECT_NE(out.find("\"node\":\"n3\""), std::string::npos) << out;
   for (const char* id : {"n1", "n2", "n3"}) EXPECT_NE(out.find(std::string("\"id\":\"") + id + "\""), std::string::npos);
+
+  // Every member reports its load every 5 s (kLoad): node 1 soon knows node 3's 30 keys.
+  std::string json;
+  for (int i = 0; i < 100; i++) {
+    Reply j = c->Cmd({"DYNAMO", "STATUS", "JSON"});
+    json = Text(j);
+    size_t at = json.find("{\"id\":\"n3\"");
+    if (at != std::string::npos && json.find("\"keys\":30", at) != std::string::npos &&
+        json.find("\"keys\":30", at) < json.find('}', at)) {
+      break;
+    }
+    json.clear();
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_FALSE(json.empty()) << "n3's load never reached n1";
 }
 
 TEST_F(HttpCluster, InfoDynamoFieldsAndTheirClusterTwins) {

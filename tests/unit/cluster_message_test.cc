@@ -152,6 +152,11 @@ std::vector<Message> AllTypes() {
   range_rq.value.value = std::string("after\0\xff", 7);
   range_rq.r = 100;
   out.push_back(range_rq);
+  Message load;
+  load.type = MsgType::kLoad;
+  load.load_keys = 123456789;
+  load.load_bytes = 1ull << 40;
+  out.push_back(load);
   Message rs;
   rs.type = MsgType::kRangeResp;
   rs.req_id = 56;
@@ -189,6 +194,8 @@ void ExpectSame(const Message& a, const Message& b) {
   EXPECT_EQ(a.buckets, b.buckets);
   EXPECT_EQ(a.hashes, b.hashes);
   EXPECT_EQ(a.records, b.records);
+  EXPECT_EQ(a.load_keys, b.load_keys);
+  EXPECT_EQ(a.load_bytes, b.load_bytes);
   if (a.type == MsgType::kRangeReq) {
     EXPECT_EQ(a.value.value, b.value.value);
     EXPECT_EQ(a.r, b.r);

@@ -1475,3 +1475,32 @@ TEST(ElementRecordTest, HandoffMovesElementsWithTheirCollection) {
 
 }  // namespace
 }  // namespace dynakv::cluster
+
+namespace dynakv::cluster {
+namespace {
+
+// DYNAMO STATUS shows every member's load: each node reports its own every 5 s.
+TEST(NodeTest, MembersReportTheirLoad) {
+  Cluster c;
+  Boot(c, 3);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(Put(c, c.node("n1"), "load" + std::to_string(i), "v").status.ok());
+  c.RunFor(6000);
+  for (auto id : {"n1", "n2", "n3"}) {
+    for (auto other : {"n1", "n2", "n3"}) {
+      uint64_t keys = 0, bytes = 0;
+      ASSERT_TRUE(c.node(id)->MemberLoad(other, &keys, &bytes)) << id << " about " << other;
+      EXPECT_EQ(keys, c.node(other)->LocalLiveKeyCount()) << id << " about " << other;
+      EXPECT_EQ(keys, 30u);  // N=3 on 3 nodes: every node holds every key
+    }
+  }
+  uint64_t keys = 0, bytes = 0;
+  EXPECT_FALSE(c.node("n1")->MemberLoad("nobody", &keys, &bytes));
+  // A member that stopped reporting is unknown again after 30 s.
+  c.Kill("n3");
+  c.RunFor(31000);
+  EXPECT_FALSE(c.node("n1")->MemberLoad("n3", &keys, &bytes));
+  EXPECT_TRUE(c.node("n1")->MemberLoad("n2", &keys, &bytes));
+}
+
+}  // namespace
+}  // namespace dynakv::cluster

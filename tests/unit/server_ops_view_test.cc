@@ -181,7 +181,7 @@ TEST(OpsView, StatusTextHasOneRowPerMember) {
   EXPECT_NE(rows["n1*"].find("3.0 MiB"), std::string::npos);
   EXPECT_NE(rows["n1*"].find("z1"), std::string::npos);
   EXPECT_NE(rows["n1*"].find("100.0%"), std::string::npos);
-  // Load of other members is not known here: "?".
+  // A member that has not reported its load (kLoad) shows "?".
   EXPECT_NE(rows["n2"].find(" ? "), std::string::npos) << rows["n2"];
   EXPECT_NE(rows["n2"].find("       7 "), std::string::npos) << rows["n2"];  // hints for n2
   EXPECT_NE(rows["n3"].find(" - "), std::string::npos) << "no zone shows -: " << rows["n3"];
