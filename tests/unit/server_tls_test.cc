@@ -262,7 +262,7 @@ TEST_F(TlsTest, PlainTextAndGarbageAreRefused) {
   std::unique_ptr<TlsContext> ctx;
   ASSERT_TRUE(TlsContext::Create(Good(), TlsContext::Role::kClients, &ctx).ok());
   for (std::string input : {std::string("PING\r\n"), std::string("*1\r\n$4\r\nPING\r\n"),
-                            std::string("\x16\x03\x01\xff\xff garbage garbage", 23), std::string(5000, '\0')}) {
+                            std::string("\x16\x03\x01\xff\xff garbage garbage"), std::string(5000, '\0')}) {
     TlsConn server(*ctx, true);
     std::string plain, wire;
     EXPECT_FALSE(server.Feed(input.data(), input.size(), &plain, &wire)) << input;
