@@ -7,8 +7,9 @@
 
 namespace dynakv::cluster {
 
-Node::RangeReply JoinPages(const std::vector<std::vector<std::pair<std::string, Record>>*>& pages,
-                           const std::vector<bool>& ends) {
+Node::RangeReply JoinPages(
+    const std::vector<const std::vector<std::pair<std::string, Record>>*>& pages,
+    const std::vector<bool>& ends) {
   Node::RangeReply out;
   const std::string* cut = nullptr;
   for (size_t i = 0; i < pages.size(); ++i) {
@@ -18,8 +19,8 @@ Node::RangeReply JoinPages(const std::vector<std::vector<std::pair<std::string, 
   }
   out.done = cut == nullptr;
   std::map<std::string, Record> joined;
-  for (auto* page : pages) {
-    for (auto& [e, rec] : *page) {
+  for (const auto* page : pages) {
+    for (const auto& [e, rec] : *page) {
       if (cut != nullptr && e > *cut) break;
       auto [it, fresh] = joined.try_emplace(e, rec);
       if (!fresh) it->second = Join(it->second, rec);
@@ -105,11 +106,7 @@ void RangeReader::Add(uint64_t id, const std::string& from, const Status& s, Pag
   auto w = std::find(p.waiting.begin(), p.waiting.end(), from);
   if (w == p.waiting.end()) return;  // not asked, or answered already
   p.waiting.erase(w);
-  if (s.ok()) {
-    p.pages.push_back(std::move(page));
-  } else {
-    ++p.failed;
-  }
+  if (s.ok()) p.pages.push_back(std::move(page));
   Progress(id);
 }
 
@@ -120,13 +117,7 @@ void RangeReader::Progress(uint64_t id) {
   if (!p.answered) {
     if (p.pages.size() >= p.r) {
       p.answered = true;
-      std::vector<std::vector<std::pair<std::string, Record>>*> pages;
-      std::vector<bool> ends;
-      for (auto& pg : p.pages) {
-        pages.push_back(&pg.elements);
-        ends.push_back(pg.end);
-      }
-      Node::RangeReply reply = JoinPages(pages, ends);
+      Node::RangeReply reply = Joined(p);
       Node::RangeCallback cb = std::move(p.cb);
       if (p.waiting.empty()) {
         Pending done = std::move(p);
@@ -152,16 +143,20 @@ void RangeReader::Progress(uint64_t id) {
   }
 }
 
-// Per-element read repair over the part of the range every good reply covers.
-void RangeReader::Repair(const Pending& p) {
-  if (p.pages.size() < 2) return;
-  std::vector<std::vector<std::pair<std::string, Record>>*> pages;
+Node::RangeReply RangeReader::Joined(const Pending& p) {
+  std::vector<const std::vector<std::pair<std::string, Record>>*> pages;
   std::vector<bool> ends;
-  for (auto& pg : const_cast<Pending&>(p).pages) {
+  for (const Page& pg : p.pages) {
     pages.push_back(&pg.elements);
     ends.push_back(pg.end);
   }
-  Node::RangeReply joined = JoinPages(pages, ends);
+  return JoinPages(pages, ends);
+}
+
+// Per-element read repair over the part of the range every good reply covers.
+void RangeReader::Repair(const Pending& p) {
+  if (p.pages.size() < 2) return;
+  Node::RangeReply joined = Joined(p);
   uint64_t now = ctx_->clock->WallMs();
   uint64_t grace = ctx_->cfg.tombstone_grace_ms;
   for (const Page& pg : p.pages) {

@@ -48,12 +48,12 @@ class RangeReader {
     size_t r = 1;
     std::vector<std::string> waiting;  // asked, not yet answered
     std::vector<Page> pages;           // good replies
-    size_t failed = 0;
     bool answered = false;
     Node::RangeCallback cb;
   };
   void Add(uint64_t id, const std::string& from, const Status& s, Page page);
   void Progress(uint64_t id);
+  static Node::RangeReply Joined(const Pending& p);  // JoinPages of the good replies
   void Repair(const Pending& p);
 
   NodeContext* ctx_;
@@ -62,7 +62,8 @@ class RangeReader {
 
 // The join of replica pages (exposed for tests): elements in order, cut at the smallest
 // last element of a page that did not reach the end; *done when no page was cut.
-Node::RangeReply JoinPages(const std::vector<std::vector<std::pair<std::string, Record>>*>& pages,
-                           const std::vector<bool>& ends);
+Node::RangeReply JoinPages(
+    const std::vector<const std::vector<std::pair<std::string, Record>>*>& pages,
+    const std::vector<bool>& ends);
 
 }  // namespace dynakv::cluster
