@@ -1,4 +1,11 @@
 // server/server.cc: libuv loop, client connections, group commit and shutdown.
+//
+// One file for one job, though a long one: the loop's durability rule (no reply and no
+// inter-node frame leaves before the group commit that made it durable; cluster/node.h) ties
+// reading a connection, running its commands, committing, releasing replies and frames, TLS
+// on the wire and an orderly stop together; they share the commit pipeline's state, and split
+// across files each piece would have to restate it. Commands live in server/commands_*.cc,
+// peers in server/peer_transport.cc, TLS in server/tls.cc, HTTP in server/http_listener.cc.
 #include "server/server.h"
 
 #include <sys/time.h>
