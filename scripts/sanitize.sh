@@ -9,12 +9,12 @@
 #   scripts/sanitize.sh            both
 #   scripts/sanitize.sh asan|tsan  one
 # Environment: SANITIZE_JOBS (build and ctest parallelism; default nproc), SANITIZE_SIM_SEEDS
-# (default 20), CC/CXX (default: the system compiler, gcc on Debian).
+# (default 10), CC/CXX (default: the system compiler, gcc on Debian).
 # Prints one summary line per job: "sanitize <job>: ..." (ctest's own summary above it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${SANITIZE_JOBS:-$(nproc)}
-SEEDS=${SANITIZE_SIM_SEEDS:-20}
+SEEDS=${SANITIZE_SIM_SEEDS:-10}
 WHICH=("$@")
 [ ${#WHICH[@]} -eq 0 ] && WHICH=(asan tsan)
 LAUNCHER=()
