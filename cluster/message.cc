@@ -376,7 +376,7 @@ bool DecodePayload(std::string_view payload, Message* m) {
       uint8_t op = r.U8();
       uint8_t kind = r.U8();
       if (iw > 1 || op > static_cast<uint8_t>(OpKind::kCounterAdd) ||
-          kind > static_cast<uint8_t>(ValueKind::kCounter)) {
+          kind > static_cast<uint8_t>(ValueKind::kCollection)) {
         return false;
       }
       m->is_write = iw == 1;

@@ -610,7 +610,7 @@ Status DecodeRecord(std::string_view bytes, Record* out) {
         !r.Byte(&kind) || !r.Varint(&s.expiry_ms) || !r.Varint(&flags) || !r.Varint(&len)) {
       return Status::Corruption("truncated sibling");
     }
-    if (kind > static_cast<uint8_t>(ValueKind::kCounter)) return Status::Corruption("bad value kind");
+    if (kind > static_cast<uint8_t>(ValueKind::kCollection)) return Status::Corruption("bad value kind");
     if (flags > std::numeric_limits<uint32_t>::max()) return Status::Corruption("bad flags");
     if (len > r.left() || !r.Bytes(static_cast<size_t>(len), &value))
       return Status::Corruption("sibling value overruns record");

@@ -70,6 +70,7 @@ enum class ValueKind : uint8_t {
   kPlain = 0,      // bytes
   kTombstone = 1,  // a delete; value empty
   kCounter = 2,    // value is an encoded PNCounter (see below)
+  kCollection = 3, // a collection's header: value is a CollectionHeader (cluster/collection.h)
 };
 
 struct Sibling {

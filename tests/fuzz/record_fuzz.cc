@@ -8,13 +8,15 @@
 // Checks: no crash; decode ok => encode => decode equal, and for the current format the
 // encoding is byte-identical to the input (one encoding per record); a failed decode leaves
 // the output untouched; Join is idempotent and commutative on what was decoded; reading,
-// pruning and writing on a decoded record never crash and keep it decodable.
+// pruning and writing on a decoded record never crash and keep it decodable; read as a
+// collection header or element (cluster/collection.h) it never crashes either.
 // Run: scripts/fuzz.sh record_fuzz (seeds: tests/fuzz/corpus/record_fuzz).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "cluster/collection.h"
 #include "cluster/version.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -71,6 +73,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   Status rs = ResolveValue(rec, now, &value);
   Check(rs.ok() || rs.IsNotFound() || rs.code() == dynakv::Code::kCorruption);
   if (w == nullptr) Check(rs.IsNotFound());
+
+  // The same record read as a collection's header and as an element (cluster/collection.h):
+  // a header that decodes re-encodes to the same bytes; the views never crash.
+  HeaderView hv;
+  Status hs = ViewHeader(rec, now, &hv);
+  Check(hs.ok() || hs.code() == dynakv::Code::kCorruption);
+  if (hs.ok() && hv.kind == KeyType::kCollection) Check(IsCollectionType(hv.type));
+  for (const Sibling& sib : rec.siblings) {
+    CollectionHeader h;
+    if (DecodeHeader(sib.value, &h).ok()) Check(EncodeHeader(h) == sib.value);
+  }
+  ElementView ev;
+  Status es = ResolveElement(rec, now, &ev);
+  Check(es.ok() || es.code() == dynakv::Code::kCorruption);
 
   VersionLimits limits;
   limits.max_siblings = 8;

@@ -1,0 +1,184 @@
+// cluster/collection.cc: see collection.h.
+#include "cluster/collection.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "cluster/key_layout.h"
+
+namespace dynakv::cluster {
+
+namespace {
+constexpr size_t kMaxGens = 1u << 16;  // far above any real concurrency; bounds a decode
+
+bool Newer(const Sibling& a, const Sibling& b) {
+  return std::tie(a.timestamp_ms, a.dot.actor, a.dot.counter) >
+         std::tie(b.timestamp_ms, b.dot.actor, b.dot.counter);
+}
+
+void PutGen(std::string* out, uint64_t g) {
+  for (int i = 7; i >= 0; i--) out->push_back(static_cast<char>((g >> (8 * i)) & 0xff));
+}
+}  // namespace
+
+const char* CollectionTypeName(char type) {
+  switch (type) {
+    case 'h': return "hash";
+    case 's': return "set";
+    case 'z': return "zset";
+    case 'l': return "list";
+    default: return "none";
+  }
+}
+
+// type byte, LEB128 count, count x 8-byte big-endian generation.
+std::string EncodeHeader(const CollectionHeader& h) {
+  std::string out;
+  out.reserve(2 + 8 * h.gens.size());
+  out.push_back(h.type);
+  uint64_t n = h.gens.size();
+  do {
+    uint8_t b = n & 0x7f;
+    n >>= 7;
+    out.push_back(static_cast<char>(n ? (b | 0x80) : b));
+  } while (n);
+  for (uint64_t g : h.gens) PutGen(&out, g);
+  return out;
+}
+
+Status DecodeHeader(std::string_view bytes, CollectionHeader* out) {
+  if (bytes.empty() || !IsCollectionType(bytes[0])) return Status::Corruption("bad collection type");
+  size_t i = 1;
+  uint64_t n = 0;
+  for (int shift = 0;; shift += 7) {
+    if (i >= bytes.size() || shift > 28) return Status::Corruption("bad collection header");
+    uint8_t b = static_cast<uint8_t>(bytes[i++]);
+    n |= uint64_t(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) break;
+  }
+  if (n > kMaxGens || bytes.size() - i != 8 * n) return Status::Corruption("bad collection header");
+  CollectionHeader h;
+  h.type = bytes[0];
+  h.gens.reserve(n);
+  for (uint64_t k = 0; k < n; k++, i += 8) {
+    uint64_t g = 0;
+    for (size_t j = 0; j < 8; j++) g = (g << 8) | static_cast<uint8_t>(bytes[i + j]);
+    if (g == 0 || (!h.gens.empty() && g <= h.gens.back())) {
+      return Status::Corruption("bad collection generation");
+    }
+    h.gens.push_back(g);
+  }
+  *out = std::move(h);
+  return Status::OK();
+}
+
+Status ViewHeader(const Record& rec, uint64_t now_ms, HeaderView* out) {
+  HeaderView v;
+  for (const Sibling& s : rec.siblings) {
+    if (s.kind != ValueKind::kCollection) continue;
+    CollectionHeader h;
+    if (!DecodeHeader(s.value, &h).ok()) continue;  // a dead sibling may be anything
+    v.all_gens.insert(v.all_gens.end(), h.gens.begin(), h.gens.end());
+  }
+  std::sort(v.all_gens.begin(), v.all_gens.end());
+  v.all_gens.erase(std::unique(v.all_gens.begin(), v.all_gens.end()), v.all_gens.end());
+
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  for (const Sibling* s : live)
+    if (v.decider == nullptr || Newer(*s, *v.decider)) v.decider = s;
+  if (v.decider == nullptr) {
+    *out = std::move(v);
+    return Status::OK();
+  }
+  v.expiry_ms = v.decider->expiry_ms;
+  if (v.decider->kind != ValueKind::kCollection) {
+    v.kind = KeyType::kString;
+    *out = std::move(v);
+    return Status::OK();
+  }
+  CollectionHeader win;
+  Status st = DecodeHeader(v.decider->value, &win);
+  if (!st.ok()) return st;
+  v.kind = KeyType::kCollection;
+  v.type = win.type;
+  for (const Sibling* s : live) {
+    if (s->kind != ValueKind::kCollection) continue;
+    CollectionHeader h;
+    st = DecodeHeader(s->value, &h);
+    if (!st.ok()) return st;
+    if (h.type != v.type) continue;  // a concurrent collection of another type lost
+    v.gens.insert(v.gens.end(), h.gens.begin(), h.gens.end());
+  }
+  std::sort(v.gens.begin(), v.gens.end());
+  v.gens.erase(std::unique(v.gens.begin(), v.gens.end()), v.gens.end());
+  *out = std::move(v);
+  return Status::OK();
+}
+
+CollectionHeader HeaderOf(const HeaderView& view) {
+  CollectionHeader h;
+  h.type = view.type;
+  h.gens = view.gens;
+  return h;
+}
+
+std::string GenElementPrefix(char type, std::string_view key, uint64_t gen) {
+  std::string k = ElementPrefix(type, key);
+  PutGen(&k, gen);
+  return k;
+}
+
+std::string GenElementKey(char type, std::string_view key, uint64_t gen,
+                          std::string_view element) {
+  std::string k = GenElementPrefix(type, key, gen);
+  k.append(element);
+  return k;
+}
+
+Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
+  ElementView v;
+  const Sibling* best = nullptr;
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  for (const Sibling* s : live)
+    if (best == nullptr || Newer(*s, *best)) best = s;
+  if (best == nullptr) {
+    *out = std::move(v);
+    return Status::OK();
+  }
+  v.present = true;
+  v.timestamp_ms = best->timestamp_ms;
+  v.dot = best->dot;
+  if (best->kind != ValueKind::kCounter) {
+    v.value = best->value;
+  } else {
+    // Concurrent HINCRBYs are concurrent counter siblings: merging every live one is what
+    // keeps each increment.
+    PNCounter total;
+    for (const Sibling* s : live) {
+      if (s->kind != ValueKind::kCounter) continue;
+      PNCounter c;
+      Status st = DecodeCounter(s->value, &c);
+      if (!st.ok()) return st;
+      total.Merge(c);
+    }
+    v.counter = true;
+    v.value = std::to_string(total.Value());
+  }
+  *out = std::move(v);
+  return Status::OK();
+}
+
+ElementView ResolveAcross(const std::vector<ElementView>& views) {
+  const ElementView* best = nullptr;
+  for (const ElementView& v : views) {
+    if (!v.present) continue;
+    if (best == nullptr ||
+        std::tie(v.timestamp_ms, v.dot.actor, v.dot.counter) >
+            std::tie(best->timestamp_ms, best->dot.actor, best->dot.counter)) {
+      best = &v;
+    }
+  }
+  return best ? *best : ElementView{};
+}
+
+}  // namespace dynakv::cluster

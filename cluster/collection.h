@@ -1,0 +1,109 @@
+// cluster/collection.h: the records a collection (hash, set, sorted set, list) is made of,
+// and the add-wins rules that read them. Pure functions over Records; the command layer
+// and the simulator's workloads both build on these (issue #16).
+//
+// A collection is
+//   - a header: the plain record of its key, whose siblings are kCollection values holding
+//     the collection's type and its live *generations* (random 64-bit ids, never 0), and
+//     whose winning sibling carries the TTL;
+//   - element records, one per member/field, under GenElementPrefix(type, key, gen): the
+//     generation is part of the record key, so the elements of a collection that expired,
+//     was overwritten by a string, or was deleted are a different range from those of the
+//     collection created at that key afterwards, and are never read again.
+//
+// Rules (docs/ARCHITECTURE.md, "Collections"):
+//   - The key's type is decided by the newest (timestamp, then dot) live non-tombstone
+//     sibling of the header: a kCollection sibling makes it a collection of that type, a
+//     plain or counter sibling a string. So a key written concurrently as a string and as a
+//     set resolves deterministically, and never to a corrupt record.
+//   - The live generations are the union of the generations of every live kCollection
+//     sibling of the deciding type. Concurrent creations through two coordinators make two
+//     generations, both live: neither side's adds are lost.
+//   - An element is present while its record has a live non-tombstone sibling (add-wins: a
+//     remove writes a tombstone with the context it read, so it supersedes only the adds it
+//     saw). Its value is the newest such sibling's (last writer wins by timestamp, then dot);
+//     when that is a counter, the merge of every live counter sibling (HINCRBY adds up).
+//   - Present in several live generations: the newest value wins (ResolveAcross).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/version.h"
+#include "storage/status.h"
+
+namespace dynakv::cluster {
+
+// The type byte of a collection's header and element record keys (never 0xFF).
+enum class CollectionType : char { kHash = 'h', kSet = 's', kZset = 'z', kList = 'l' };
+inline bool IsCollectionType(char t) { return t == 'h' || t == 's' || t == 'z' || t == 'l'; }
+// Redis's TYPE name: "hash", "set", "zset", "list"; "none" for anything else.
+const char* CollectionTypeName(char type);
+
+// A header sibling's value.
+struct CollectionHeader {
+  char type = 0;
+  std::vector<uint64_t> gens;  // sorted, unique, non-zero
+  bool operator==(const CollectionHeader&) const = default;
+};
+std::string EncodeHeader(const CollectionHeader& h);
+// Bounded decode: kCorruption on a bad type, a zero or unsorted generation, a count that
+// does not match the bytes, or trailing bytes.
+Status DecodeHeader(std::string_view bytes, CollectionHeader* out);
+
+enum class KeyType : uint8_t { kNone, kString, kCollection };
+
+// What a key's plain record says it is at now_ms.
+struct HeaderView {
+  KeyType kind = KeyType::kNone;
+  char type = 0;                   // kCollection: the collection's type
+  std::vector<uint64_t> gens;      // kCollection: live generations, sorted
+  std::vector<uint64_t> all_gens;  // every generation any sibling names, live or not, sorted
+  uint64_t expiry_ms = 0;          // of the deciding sibling (0 = none)
+  const Sibling* decider = nullptr;  // the deciding sibling (points into the record)
+};
+// Applies the type rule above. kCorruption when a live kCollection sibling does not decode.
+Status ViewHeader(const Record& rec, uint64_t now_ms, HeaderView* out);
+
+// The header value a write that supersedes what `view` saw should carry: the type and the
+// live generations (the union: nothing live is dropped).
+CollectionHeader HeaderOf(const HeaderView& view);
+
+// A generation for a new collection at a key: non-zero and named by no sibling of its
+// header record (`view.all_gens`), so no element record of an earlier life of the key can
+// be read as part of it. `draw` supplies random 64-bit numbers.
+template <typename Draw>
+uint64_t NewGeneration(const HeaderView& view, Draw&& draw) {
+  for (;;) {
+    uint64_t g = draw();
+    if (g == 0) continue;
+    bool used = false;
+    for (uint64_t u : view.all_gens) used = used || u == g;
+    if (!used) return g;
+  }
+}
+
+// Element record keys: ElementPrefix(type, key) + 8-byte big-endian generation + element.
+std::string GenElementPrefix(char type, std::string_view key, uint64_t gen);
+std::string GenElementKey(char type, std::string_view key, uint64_t gen,
+                          std::string_view element);
+
+// One element record, read by the add-wins rule.
+struct ElementView {
+  bool present = false;
+  std::string value;           // the newest live sibling's bytes; a counter's decimal
+  bool counter = false;        // the newest live sibling is a PN-counter
+  uint64_t timestamp_ms = 0;   // of the newest live sibling
+  Dot dot;                     // of the newest live sibling
+};
+// kCorruption when a live counter sibling does not decode.
+Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
+// The same element read in several generations: the present one with the newest
+// (timestamp, dot); not present when none is.
+ElementView ResolveAcross(const std::vector<ElementView>& views);
+
+}  // namespace dynakv::cluster
