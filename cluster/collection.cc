@@ -2,6 +2,7 @@
 #include "cluster/collection.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <tuple>
 
 #include "cluster/key_layout.h"
@@ -178,7 +179,18 @@ ElementView ResolveAcross(const std::vector<ElementView>& views) {
       best = &v;
     }
   }
-  return best ? *best : ElementView{};
+  if (best == nullptr) return ElementView{};
+  ElementView out = *best;
+  if (!out.counter) return out;
+  // Counters in several generations (HINCRBYs through coordinators that each created the
+  // collection) are separate records incremented separately: every increment counts.
+  uint64_t sum = 0;
+  for (const ElementView& v : views) {
+    if (!v.present || !v.counter) continue;
+    sum += static_cast<uint64_t>(std::strtoll(v.value.c_str(), nullptr, 10));  // wraps as int64
+  }
+  out.value = std::to_string(static_cast<int64_t>(sum));
+  return out;
 }
 
 }  // namespace dynakv::cluster

@@ -23,7 +23,8 @@
 //     remove writes a tombstone with the context it read, so it supersedes only the adds it
 //     saw). Its value is the newest such sibling's (last writer wins by timestamp, then dot);
 //     when that is a counter, the merge of every live counter sibling (HINCRBY adds up).
-//   - Present in several live generations: the newest value wins (ResolveAcross).
+//   - Present in several live generations: the newest value wins, and counters add up
+//     (ResolveAcross).
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -103,7 +104,8 @@ struct ElementView {
 // kCorruption when a live counter sibling does not decode.
 Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
 // The same element read in several generations: the present one with the newest
-// (timestamp, dot); not present when none is.
+// (timestamp, dot); not present when none is. When that one is a counter, its value is the
+// sum of every present counter's (each generation's record counted its own increments).
 ElementView ResolveAcross(const std::vector<ElementView>& views);
 
 }  // namespace dynakv::cluster

@@ -92,6 +92,10 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
   NewValue v;
   v.kind = ValueKind::kCounter;
   const Sibling* win = Winner(*rec, now_ms);
+  if (win && win->kind == ValueKind::kCollection) {
+    // INCR on a hash, set, ...: the counter must not supersede the collection's header.
+    return Status::Invalid("WRONGTYPE Operation against a key holding the wrong kind of value");
+  }
   if (win && win->kind == ValueKind::kPlain) {
     // A plain value SET after the counter resets it: it becomes the base.
     if (!protocol::ParseRedisInt(win->value, &c.base)) {

@@ -1,6 +1,7 @@
 // server/commands.cc: the command table, dispatch (arity, auth), shared helpers, and the
 // key operations every command group builds on.
 #include "server/commands.h"
+#include "server/collections.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -23,6 +24,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterKeyspace(&t);
     RegisterBits(&t);
     RegisterPubSub(&t);
+    RegisterHash(&t);
     RegisterDebug(&t);
     RegisterMetrics(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {
@@ -390,6 +392,19 @@ namespace {
 KeyView Resolve(const cluster::Record& rec, uint64_t now_ms) {
   KeyView v;
   v.context = rec.context;
+  cluster::HeaderView hv;
+  bool has_header = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const cluster::Sibling& sib) {
+    return sib.kind == cluster::ValueKind::kCollection;
+  });
+  if (has_header && cluster::ViewHeader(rec, now_ms, &hv).ok() && hv.kind == cluster::KeyType::kCollection) {
+    v.exists = true;
+    v.kind = cluster::ValueKind::kCollection;
+    v.expiry_ms = hv.expiry_ms;
+    hv.decider = nullptr;  // points into `rec`
+    v.header = std::move(hv);
+    v.siblings = cluster::LiveSiblings(rec, now_ms).size();
+    return v;
+  }
   const cluster::Sibling* win = nullptr;
   Status s = cluster::ResolveValue(rec, now_ms, &v.value, &win);
   if (s.ok() && win != nullptr) {
@@ -405,7 +420,16 @@ KeyView Resolve(const cluster::Record& rec, uint64_t now_ms) {
 }
 }  // namespace
 
+const char* const kWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
+  ReadAnyKey(s, key, r, [done = std::move(done)](Status st, KeyView v) {
+    if (st.ok() && v.kind == cluster::ValueKind::kCollection) return done(Status::Invalid(kWrongType), KeyView{});
+    done(st, std::move(v));
+  });
+}
+
+void ReadAnyKey(Server* s, const std::string& key, int r, KeyCallback done) {
   s->node()->Read(key, r, TimeRead(s, [s, owner = s->write_owner, done = std::move(done)](Status st, cluster::ReadReply reply) {
     OwnerScope scope(s, owner);
     if (!st.ok()) {
@@ -475,6 +499,12 @@ void CounterAdd(Server* s, const std::string& key, int64_t delta, WriteDone done
   req.op = cluster::OpKind::kCounterAdd;
   req.delta = delta;
   s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
+}
+
+void WriteTracked(Server* s, const std::string& key, cluster::WriteRequest req, WriteDone done,
+                  bool record_key) {
+  if (record_key) s->node()->WriteRecord(key, std::move(req), TrackWrite(s, std::move(done)));
+  else s->node()->Write(key, std::move(req), TrackWrite(s, std::move(done)));
 }
 
 void CounterSetExpiry(Server* s, const std::string& key, uint64_t expiry_ms, WriteDone done) {

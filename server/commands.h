@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/collection.h"
 #include "server/server.h"
 
 namespace dynakv::server {
@@ -106,6 +107,8 @@ struct KeyView {
   cluster::ValueKind kind = cluster::ValueKind::kPlain;
   cluster::VersionVector context;  // covers every sibling read (and tombstones)
   size_t siblings = 0;             // live siblings
+  // kind kCollection: the collection's header (cluster/collection.h; decider is null).
+  cluster::HeaderView header;
 };
 
 // Sets Server::write_owner for a scope (a command's handler, a key helper's callback).
@@ -125,8 +128,18 @@ class OwnerScope {
 using KeyCallback = std::function<void(Status, KeyView)>;
 using WriteDone = std::function<void(Status, cluster::WriteReply)>;
 
-// Read `key` with quorum r (0 = default) and resolve it.
+extern const char* const kWrongType;  // Redis's WRONGTYPE error text
+
+// Read `key` with quorum r (0 = default) and resolve it as a string: a collection
+// (hash, set, ...) answers WRONGTYPE as the status.
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done);
+// The same for commands that work on any type (TYPE, EXISTS, DEL, EXPIRE, TTL, ...): a
+// collection is kind kCollection with its header in KeyView::header.
+void ReadAnyKey(Server* s, const std::string& key, int r, KeyCallback done);
+// A write of any request, counted as the client's (WAIT) like the helpers above; key is a
+// record key when record_key (a collection's element), else a client key.
+void WriteTracked(Server* s, const std::string& key, cluster::WriteRequest req, WriteDone done,
+                  bool record_key);
 // Write a plain value. ctx null: supersede what the coordinator knows (SET); else causal.
 // want_context false: `done` does not read WriteReply::context (SET, MSET: saves a copy).
 void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "server/collections.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -29,6 +30,7 @@ void CmdDel(CommandCtx& ctx) {
   struct State {
     std::vector<std::string> keys;
     std::vector<std::optional<cluster::VersionVector>> seen;  // set where the key exists
+    std::vector<std::optional<CollectionState>> coll;         // set where it is a collection
     std::unordered_set<std::string_view> done;                // DEL k k deletes k once
     int64_t count = 0;
     Status err;
@@ -36,6 +38,7 @@ void CmdDel(CommandCtx& ctx) {
   auto st = std::make_shared<State>();
   st->keys.assign(std::make_move_iterator(ctx.args.begin() + 1), std::make_move_iterator(ctx.args.end()));
   st->seen.resize(n);
+  st->coll.resize(n);
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::shared_ptr<Client> c = ctx.client;
@@ -48,6 +51,13 @@ void CmdDel(CommandCtx& ctx) {
     auto g = Gather::Make(n, deleted);
     ForEachBounded(s, c, n, [s, st, g](size_t i) {
       if (!st->seen[i] || !st->done.insert(st->keys[i]).second) return g->One();
+      if (st->coll[i]) {
+        return DeleteCollection(s, st->keys[i], *st->coll[i], [st, g](Status st2) {
+          if (st2.ok()) st->count++;
+          else if (st->err.ok()) st->err = st2;
+          g->One();
+        });
+      }
       DeleteValue(s, st->keys[i], &*st->seen[i], 0, [st, g](Status st2, cluster::WriteReply) {
         if (st2.ok()) st->count++;
         else if (st->err.ok()) st->err = st2;
@@ -56,10 +66,13 @@ void CmdDel(CommandCtx& ctx) {
     });
   });
   ForEachBounded(ctx, n, [s, st, read](size_t i) {
-    ReadKey(s, st->keys[i], 0, [st, read, i](Status rs, KeyView cur) {
+    ReadAnyKey(s, st->keys[i], 0, [st, read, i](Status rs, KeyView cur) {
       if (!rs.ok()) {
         if (st->err.ok()) st->err = rs;
       } else if (cur.exists) {
+        if (cur.kind == cluster::ValueKind::kCollection) {
+          st->coll[i] = CollectionState{std::move(cur.header), cur.context};
+        }
         st->seen[i] = std::move(cur.context);
       }
       read->One();
@@ -79,7 +92,7 @@ void CmdExists(CommandCtx& ctx) {
   auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
   Server* s = ctx.server;
   ForEachBounded(ctx, n, [s, args, count, err, g](size_t i) {
-    ReadKey(s, (*args)[i + 1], 0, [count, err, g](Status st, KeyView cur) {
+    ReadAnyKey(s, (*args)[i + 1], 0, [count, err, g](Status st, KeyView cur) {
       if (!st.ok() && err->ok()) *err = st;
       if (cur.exists) (*count)++;
       g->One();
@@ -89,9 +102,12 @@ void CmdExists(CommandCtx& ctx) {
 
 void CmdType(CommandCtx& ctx) {
   ReplyTo reply = ctx.reply;
-  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
+  ReadAnyKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    reply.Send([&](RespWriter& w) { w.Simple(cur.exists ? "string" : "none"); });
+    const char* type = !cur.exists ? "none"
+                       : cur.kind == cluster::ValueKind::kCollection ? cluster::CollectionTypeName(cur.header.type)
+                                                                     : "string";
+    reply.Send([&](RespWriter& w) { w.Simple(type); });
   });
 }
 
@@ -123,13 +139,26 @@ void ExpireGeneric(CommandCtx& ctx, bool millis, bool absolute) {
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
-  ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
+  ReadAnyKey(s, key, 0, [=](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!cur.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
     bool has_ttl = cur.expiry_ms != 0;
     int64_t cur_at = has_ttl ? int64_t(cur.expiry_ms) : INT64_MAX;  // no TTL = infinite
     if ((nx && has_ttl) || (xx && !has_ttl) || (gt && !(at > cur_at)) || (lt && !(at < cur_at))) {
       return reply.Send([](RespWriter& w) { w.Int(0); });
+    }
+    if (cur.kind == cluster::ValueKind::kCollection) {
+      CollectionState cs{std::move(cur.header), std::move(cur.context)};
+      if (at <= int64_t(s->WallMs())) {
+        return DeleteCollection(s, key, cs, [reply](Status st2) mutable {
+          if (!st2.ok()) return ReplyStatus(reply, st2);
+          reply.Send([](RespWriter& w) { w.Int(1); });
+        });
+      }
+      return SetCollectionExpiry(s, key, cs, uint64_t(at), [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Int(1); });
+      });
     }
     if (at <= int64_t(s->WallMs())) {
       // A time in the past deletes the key, as in Redis.
@@ -162,7 +191,7 @@ void CmdPexpireat(CommandCtx& ctx) { ExpireGeneric(ctx, true, true); }
 void TtlGeneric(CommandCtx& ctx, int mode) {
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
-  ReadKey(s, ctx.args[1], 0, [reply, s, mode](Status st, KeyView cur) mutable {
+  ReadAnyKey(s, ctx.args[1], 0, [reply, s, mode](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     int64_t out;
     if (!cur.exists) out = -2;
@@ -189,9 +218,16 @@ void CmdPersist(CommandCtx& ctx) {
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
-  ReadKey(s, key, 0, [=](Status st, KeyView cur) mutable {
+  ReadAnyKey(s, key, 0, [=](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!cur.exists || cur.expiry_ms == 0) return reply.Send([](RespWriter& w) { w.Int(0); });
+    if (cur.kind == cluster::ValueKind::kCollection) {
+      CollectionState cs{std::move(cur.header), std::move(cur.context)};
+      return SetCollectionExpiry(s, key, cs, 0, [reply](Status st2, cluster::WriteReply) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([](RespWriter& w) { w.Int(1); });
+      });
+    }
     if (cur.kind == cluster::ValueKind::kCounter) {
       return CounterSetExpiry(s, key, 0, [reply](Status st2, cluster::WriteReply) mutable {
         if (!st2.ok()) return ReplyStatus(reply, st2);

@@ -38,6 +38,7 @@ void CmdGet(CommandCtx& ctx) {
       s->stats().keyspace_misses++;
       return reply.Send([](RespWriter& w) { w.Null(); });
     }
+    if (win->kind == cluster::ValueKind::kCollection) return ReplyErr(reply, kWrongType);
     s->stats().keyspace_hits++;
     if (win->kind == cluster::ValueKind::kPlain) {
       return reply.Send([&](RespWriter& w) { w.Bulk(win->value); });

@@ -266,6 +266,11 @@ TEST(CollectionElementTest, ValueIsLastWriterWinsAndCountersAddUp) {
   EXPECT_EQ(ResolveAcross({p1, gone, p2}).value, "g2");
   EXPECT_EQ(ResolveAcross({p2, p1}).value, "g2");
   EXPECT_FALSE(ResolveAcross({gone, gone}).present);
+  // Counters in two generations (two coordinators each created the hash with an HINCRBY):
+  // both count. A plain value newer than the counters wins as a plain value.
+  ElementView c1{true, "3", true, 50, {1, 1}}, c2{true, "4", true, 60, {2, 1}};
+  EXPECT_EQ(ResolveAcross({c1, c2}).value, "7");
+  EXPECT_EQ(ResolveAcross({c1, c2, p2}).value, "g2");
   EXPECT_FALSE(ResolveAcross({}).present);
 }
 

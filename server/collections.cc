@@ -1,0 +1,429 @@
+// server/collections.cc: see collections.h.
+#include "server/collections.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+namespace dynakv::server {
+
+namespace {
+
+using cluster::ElementView;
+using cluster::GenElementKey;
+using cluster::GenElementPrefix;
+
+// Elements per range page: well under a loop turn's budget on the replicas that serve it.
+constexpr size_t kPage = 1000;
+
+uint64_t DrawGeneration() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+// The first error wins.
+struct FirstError {
+  Status st;
+  void Note(const Status& s) {
+    if (!s.ok() && st.ok()) st = s;
+  }
+};
+
+cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_t expiry_ms,
+                                  const cluster::VersionVector& ctx) {
+  std::sort(gens.begin(), gens.end());
+  gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kPut;
+  req.value.kind = cluster::ValueKind::kCollection;
+  req.value.value = cluster::EncodeHeader({type, std::move(gens)});
+  req.value.expiry_ms = expiry_ms;
+  req.has_context = true;
+  req.context = ctx;
+  req.want_record = false;
+  req.want_context = false;
+  return req;
+}
+
+// The generation new elements go to, and the header a command that adds must write.
+uint64_t TargetGeneration(const CollectionState& cs) {
+  if (cs.exists() && !cs.view.gens.empty()) return cs.view.gens.back();
+  return cluster::NewGeneration(cs.view, DrawGeneration);
+}
+
+void WriteHeaderFor(Server* s, const std::string& key, char type, const CollectionState& cs,
+                    uint64_t target, WriteDone done) {
+  std::vector<uint64_t> gens = cs.exists() ? cs.view.gens : std::vector<uint64_t>{};
+  gens.push_back(target);
+  WriteTracked(s, key, HeaderWrite(type, std::move(gens), cs.exists() ? cs.view.expiry_ms : 0, cs.context),
+               std::move(done), /*record_key=*/false);
+}
+
+using PageFn = std::function<void(const std::string& prefix, cluster::Node::RangeReply,
+                                  std::function<void()> next)>;
+
+// Pages through one generation's elements, calling `page` with each page; `page` calls its
+// continuation to go on. done(status) at the end.
+struct PageWalk : std::enable_shared_from_this<PageWalk> {
+  Server* s;
+  std::string prefix;
+  std::function<void(const std::string& prefix, cluster::Node::RangeReply, std::function<void()> next)> page;
+  std::function<void(Status)> done;
+  std::string after;
+
+  void Step() {
+    auto self = shared_from_this();
+    s->node()->ReadRange(prefix, after, kPage, 0, [self](Status st, cluster::Node::RangeReply rr) {
+      if (!st.ok()) return self->done(st);
+      bool last = rr.done || rr.elements.empty();
+      if (!rr.elements.empty()) self->after = rr.elements.back().first;
+      self->page(self->prefix, std::move(rr), [self, last]() {
+        if (last) return self->done(Status::OK());
+        self->Step();
+      });
+    });
+  }
+};
+
+void WalkGeneration(Server* s, std::string prefix,
+                    PageFn page,
+                    std::function<void(Status)> done) {
+  auto w = std::make_shared<PageWalk>();
+  w->s = s;
+  w->prefix = std::move(prefix);
+  w->page = std::move(page);
+  w->done = std::move(done);
+  w->Step();
+}
+
+// Walks every live generation in turn.
+void WalkGenerations(Server* s, const std::string& key, char type, std::vector<uint64_t> gens,
+                     PageFn page,
+                     std::function<void(Status)> done, size_t i = 0) {
+  if (i >= gens.size()) return done(Status::OK());
+  std::string prefix = GenElementPrefix(type, key, gens[i]);
+  WalkGeneration(s, std::move(prefix), page,
+                 [s, key, type, gens = std::move(gens), page, done, i](Status st) mutable {
+                   if (!st.ok()) return done(st);
+                   WalkGenerations(s, key, type, std::move(gens), std::move(page), std::move(done), i + 1);
+                 });
+}
+
+// Whether any element of the collection is present (stops at the first one).
+void AnyPresent(Server* s, const std::string& key, char type, std::vector<uint64_t> gens,
+                std::function<void(Status, bool)> done) {
+  uint64_t now = s->WallMs();
+  WalkGenerations(
+      s, key, type, std::move(gens),
+      [now, done](const std::string&, cluster::Node::RangeReply rr, std::function<void()> next) {
+        for (auto& [e, rec] : rr.elements) {
+          ElementView ev;
+          if (cluster::ResolveElement(rec, now, &ev).ok() && ev.present) {
+            return done(Status::OK(), true);  // the walk ends here: `next` is not called
+          }
+        }
+        next();
+      },
+      [done](Status st) { done(st, false); });
+}
+
+}  // namespace
+
+void ReadCollection(Server* s, const std::string& key, char type,
+                    std::function<void(Status, CollectionState)> done) {
+  s->node()->Read(key, 0, TimeRead(s, [s, type, done = std::move(done)](Status st, cluster::ReadReply rr) {
+    if (!st.ok()) return done(st, {});
+    CollectionState cs;
+    Status vs = cluster::ViewHeader(rr.record, s->WallMs(), &cs.view);
+    if (!vs.ok()) return done(vs, {});
+    cs.view.decider = nullptr;
+    cs.context = std::move(rr.record.context);
+    if (cs.view.kind == cluster::KeyType::kString ||
+        (cs.view.kind == cluster::KeyType::kCollection && cs.view.type != type)) {
+      return done(Status::Invalid(kWrongType), {});
+    }
+    if (cs.exists()) s->stats().keyspace_hits++;
+    else s->stats().keyspace_misses++;
+    done(Status::OK(), std::move(cs));
+  }));
+}
+
+namespace {
+// Reads elements x live generations of an existing collection: recs[i * G + j].
+void ReadGrid(Server* s, const std::string& key, char type, const CollectionState& cs,
+              const std::vector<std::string>& elements,
+              std::function<void(Status, std::vector<cluster::Record>)> done) {
+  const std::vector<uint64_t>& gens = cs.view.gens;
+  size_t G = gens.size(), n = elements.size() * G;
+  auto recs = std::make_shared<std::vector<cluster::Record>>(n);
+  auto err = std::make_shared<FirstError>();
+  auto g = Gather::Make(n, [recs, err, done]() { done(err->st, std::move(*recs)); });
+  for (size_t i = 0; i < elements.size(); i++) {
+    for (size_t j = 0; j < G; j++) {
+      s->node()->ReadRecord(GenElementKey(type, key, gens[j], elements[i]), 0,
+                            TimeRead(s, [recs, err, g, k = i * G + j](Status st, cluster::ReadReply rr) {
+                              if (!st.ok()) err->Note(st);
+                              else (*recs)[k] = std::move(rr.record);
+                              g->One();
+                            }));
+    }
+  }
+}
+
+std::optional<std::string> ValueAcross(const std::vector<cluster::Record>& recs, size_t i, size_t G,
+                                       uint64_t now, Status* err) {
+  std::vector<ElementView> views(G);
+  for (size_t j = 0; j < G; j++) {
+    Status st = cluster::ResolveElement(recs[i * G + j], now, &views[j]);
+    if (!st.ok()) *err = st;
+  }
+  ElementView v = cluster::ResolveAcross(views);
+  if (!v.present) return std::nullopt;
+  return std::move(v.value);
+}
+}  // namespace
+
+void ReadElements(Server* s, const std::string& key, char type, std::vector<std::string> elements,
+                  std::function<void(Status, bool, std::vector<std::optional<std::string>>)> done) {
+  ReadCollection(s, key, type, [s, key, type, elements = std::move(elements), done = std::move(done)](
+                                   Status st, CollectionState cs) mutable {
+    size_t n = elements.size();
+    if (!st.ok()) return done(st, false, {});
+    if (!cs.exists()) return done(Status::OK(), false, std::vector<std::optional<std::string>>(n));
+    size_t G = cs.view.gens.size();
+    ReadGrid(s, key, type, cs, elements, [s, n, G, done](Status st2, std::vector<cluster::Record> recs) {
+      if (!st2.ok()) return done(st2, true, {});
+      std::vector<std::optional<std::string>> out(n);
+      Status err;
+      for (size_t i = 0; i < n; i++) out[i] = ValueAcross(recs, i, G, s->WallMs(), &err);
+      if (!err.ok()) return done(err, true, {});
+      done(Status::OK(), true, std::move(out));
+    });
+  });
+}
+
+void UpdateElements(Server* s, const std::string& key, char type, std::vector<std::string> elements,
+                    ChangeFn change, std::function<void(Status, UpdateResult)> done) {
+  ReadCollection(s, key, type, [s, key, type, elements = std::move(elements), change = std::move(change),
+                                done = std::move(done)](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return done(st, {});
+    auto csp = std::make_shared<CollectionState>(std::move(cs));
+    auto elems = std::make_shared<std::vector<std::string>>(std::move(elements));
+    auto decide = [s, key, type, csp, elems, change = std::move(change), done = std::move(done)](
+                      Status st2, std::vector<cluster::Record> recs) mutable {
+      if (!st2.ok()) return done(st2, {});
+      const CollectionState& cs = *csp;
+      const std::vector<std::string>& el = *elems;
+      size_t G = cs.exists() ? cs.view.gens.size() : 0;
+      uint64_t now = s->WallMs();
+      UpdateResult res;
+      res.existed = cs.exists();
+      res.before.resize(el.size());
+      // Each distinct element: its value as the decisions so far left it, and the last op.
+      struct Slot {
+        size_t first;  // index of its first occurrence (its records in recs)
+        std::optional<std::string> now;
+        bool present_before = false;
+        int op = ElementChange::kKeep;
+      };
+      std::map<std::string, Slot> slots;
+      Status err;
+      for (size_t i = 0; i < el.size(); i++) {
+        auto it = slots.find(el[i]);
+        if (it == slots.end()) {
+          Slot sl;
+          sl.first = i;
+          if (G > 0) sl.now = ValueAcross(recs, i, G, now, &err);
+          sl.present_before = sl.now.has_value();
+          it = slots.emplace(el[i], std::move(sl)).first;
+        }
+        Slot& sl = it->second;
+        res.before[i] = sl.now;
+        ElementChange c = change(i, sl.now);
+        if (c.op == ElementChange::kSet) {
+          sl.now = std::move(c.value);
+          sl.op = ElementChange::kSet;
+        } else if (c.op == ElementChange::kDelete) {
+          if (sl.now.has_value() || sl.op != ElementChange::kKeep) sl.op = ElementChange::kDelete;
+          sl.now.reset();
+        }
+      }
+      if (!err.ok()) return done(err, {});
+      bool adds = false, removes = false;
+      for (auto& [e, sl] : slots) {
+        if (sl.op == ElementChange::kSet) adds = true;
+        if (sl.op == ElementChange::kDelete && sl.present_before) removes = true;
+      }
+      if (!adds && !removes) return done(Status::OK(), std::move(res));
+      uint64_t target = adds ? TargetGeneration(cs) : 0;
+      size_t writes = adds ? 1 : 0;
+      for (auto& [e, sl] : slots) {
+        if (sl.op == ElementChange::kSet) writes++;
+        if (sl.op == ElementChange::kDelete && sl.present_before) writes += G;
+      }
+      auto result = std::make_shared<UpdateResult>(std::move(res));
+      auto ferr = std::make_shared<FirstError>();
+      auto finish = [s, key, type, csp, result, ferr, done, adds, removes]() mutable {
+        if (!ferr->st.ok()) return done(ferr->st, {});
+        if (adds || !removes) return done(Status::OK(), std::move(*result));
+        // Something was removed and nothing added: an emptied collection stops existing.
+        AnyPresent(s, key, type, csp->view.gens,
+                   [s, key, csp, result, done](Status st3, bool any) mutable {
+                     if (!st3.ok() || any) return done(st3, std::move(*result));
+                     DeleteValue(s, key, &csp->context, 0,
+                                 [result, done](Status st4, cluster::WriteReply) mutable {
+                                   done(st4, std::move(*result));
+                                 });
+                   });
+      };
+      auto g = Gather::Make(writes, finish);
+      auto one = [g, ferr](Status ws, cluster::WriteReply) {
+        ferr->Note(ws);
+        g->One();
+      };
+      if (adds) WriteHeaderFor(s, key, type, cs, target, one);
+      for (auto& [e, sl] : slots) {
+        if (sl.op == ElementChange::kSet) {
+          result->set++;
+          cluster::WriteRequest req;
+          req.op = cluster::OpKind::kPut;
+          req.value.value = std::move(*sl.now);
+          req.has_context = true;
+          for (size_t j = 0; j < G; j++)
+            if (cs.view.gens[j] == target) req.context = recs[sl.first * G + j].context;
+          req.want_record = false;
+          req.want_context = false;
+          WriteTracked(s, GenElementKey(type, key, target, e), std::move(req), one, true);
+        } else if (sl.op == ElementChange::kDelete && sl.present_before) {
+          result->deleted++;
+          for (size_t j = 0; j < G; j++) {
+            cluster::WriteRequest req;
+            req.op = cluster::OpKind::kDelete;
+            req.value.kind = cluster::ValueKind::kTombstone;
+            req.has_context = true;
+            req.context = recs[sl.first * G + j].context;
+            req.want_record = false;
+            req.want_context = false;
+            WriteTracked(s, GenElementKey(type, key, cs.view.gens[j], e), std::move(req), one, true);
+          }
+        }
+      }
+    };
+    if (!csp->exists()) return decide(Status::OK(), {});
+    ReadGrid(s, key, type, *csp, *elems, std::move(decide));
+  });
+}
+
+void ReadAllElements(Server* s, const std::string& key, char type,
+                     std::function<void(Status, bool, ElementList)> done) {
+  ReadCollection(s, key, type, [s, key, type, done = std::move(done)](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return done(st, false, {});
+    if (!cs.exists()) return done(Status::OK(), false, {});
+    auto acc = std::make_shared<std::map<std::string, ElementView>>();
+    auto err = std::make_shared<FirstError>();
+    uint64_t now = s->WallMs();
+    WalkGenerations(
+        s, key, type, cs.view.gens,
+        [acc, err, now](const std::string&, cluster::Node::RangeReply rr, std::function<void()> next) {
+          for (auto& [e, rec] : rr.elements) {
+            ElementView ev;
+            Status rs = cluster::ResolveElement(rec, now, &ev);
+            err->Note(rs);
+            if (!ev.present) continue;
+            auto it = acc->find(e);
+            if (it == acc->end()) acc->emplace(e, std::move(ev));
+            else it->second = cluster::ResolveAcross({it->second, ev});
+          }
+          next();
+        },
+        [acc, err, done](Status st2) {
+          err->Note(st2);
+          if (!err->st.ok()) return done(err->st, true, {});
+          ElementList out;
+          out.reserve(acc->size());
+          for (auto& [e, ev] : *acc) out.emplace_back(e, std::move(ev.value));
+          done(Status::OK(), true, std::move(out));
+        });
+  });
+}
+
+void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
+                      std::string not_int, std::function<void(Status, int64_t)> done) {
+  ReadCollection(s, key, type, [s, key, type, element = std::move(element), delta, not_int = std::move(not_int),
+                                done = std::move(done)](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return done(st, 0);
+    uint64_t target = TargetGeneration(cs);
+    auto ferr = std::make_shared<FirstError>();
+    auto value = std::make_shared<int64_t>(0);
+    auto g = Gather::Make(2, [ferr, value, done]() { done(ferr->st, *value); });
+    WriteHeaderFor(s, key, type, cs, target, [ferr, g](Status ws, cluster::WriteReply) {
+      ferr->Note(ws);
+      g->One();
+    });
+    cluster::WriteRequest req;
+    req.op = cluster::OpKind::kCounterAdd;
+    req.delta = delta;
+    WriteTracked(s, GenElementKey(type, key, target, element), std::move(req),
+                 [s, ferr, value, g, not_int](Status ws, cluster::WriteReply wr) {
+                   if (ws.code() == Code::kInvalidArgument &&
+                       ws.message().find("not an integer") != std::string::npos) {
+                     ws = Status::Invalid(not_int);
+                   }
+                   if (ws.ok()) {
+                     ElementView ev;
+                     ws = cluster::ResolveElement(wr.record, s->WallMs(), &ev);
+                     if (ws.ok() && (!ev.present || !ParseInt64(ev.value, value.get()))) {
+                       ws = Status::Invalid(not_int);
+                     }
+                   }
+                   ferr->Note(ws);
+                   g->One();
+                 },
+                 true);
+  });
+}
+
+void DeleteCollection(Server* s, const std::string& key, const CollectionState& st,
+                      std::function<void(Status)> done) {
+  auto err = std::make_shared<FirstError>();
+  auto ctx = std::make_shared<cluster::VersionVector>(st.context);
+  WalkGenerations(
+      s, key, st.view.type, st.view.gens,
+      [s, err](const std::string& prefix, cluster::Node::RangeReply rr, std::function<void()> next) {
+        // Every element that holds anything but tombstones gets one covering what was read.
+        std::vector<std::pair<std::string, cluster::VersionVector>> todo;
+        for (auto& [e, rec] : rr.elements) {
+          bool live = std::any_of(rec.siblings.begin(), rec.siblings.end(), [](const cluster::Sibling& sb) {
+            return sb.kind != cluster::ValueKind::kTombstone;
+          });
+          if (live) todo.emplace_back(prefix + e, std::move(rec.context));
+        }
+        auto g = Gather::Make(todo.size(), std::move(next));
+        for (auto& [rkey, c] : todo) {
+          cluster::WriteRequest req;
+          req.op = cluster::OpKind::kDelete;
+          req.value.kind = cluster::ValueKind::kTombstone;
+          req.has_context = true;
+          req.context = std::move(c);
+          req.want_record = false;
+          req.want_context = false;
+          WriteTracked(s, rkey, std::move(req), [err, g](Status ws, cluster::WriteReply) {
+            err->Note(ws);
+            g->One();
+          }, true);
+        }
+      },
+      [s, key, err, ctx, done](Status st2) {
+        err->Note(st2);
+        if (!err->st.ok()) return done(err->st);
+        DeleteValue(s, key, ctx.get(), 0, [done](Status ws, cluster::WriteReply) { done(ws); });
+      });
+}
+
+void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
+                         uint64_t expiry_ms, WriteDone done) {
+  WriteTracked(s, key, HeaderWrite(st.view.type, st.view.gens, expiry_ms, st.context), std::move(done),
+               /*record_key=*/false);
+}
+
+}  // namespace dynakv::server

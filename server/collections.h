@@ -1,0 +1,89 @@
+// server/collections.h: the asynchronous steps every collection command is made of
+// (issue #16): read a key's header, read or change some of its elements, page through all
+// of them, delete it. Records and rules: cluster/collection.h; the design and its
+// concurrent semantics: docs/ARCHITECTURE.md, "Collections".
+//
+// Every step reads the header first (quorum R), so a command sees the generations that are
+// live, then touches only element records of those generations. A command that adds an
+// element also writes the header (with the context it read and the union of the live
+// generations), so a DEL concurrent with it cannot hide what it added (add-wins at the key
+// level). A command that removes elements checks afterwards whether any is left, and if not
+// deletes the header with the context it read, so an emptied collection stops existing as
+// in Redis (a concurrent add elsewhere still wins).
+// Thread-safety: loop thread only.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cluster/collection.h"
+#include "server/commands.h"
+
+namespace dynakv::server {
+
+struct CollectionState {
+  cluster::HeaderView view;        // decider is not kept (points into a dead record)
+  cluster::VersionVector context;  // the header record's context
+  bool exists() const { return view.kind == cluster::KeyType::kCollection; }
+};
+
+// Reads `key`'s header. WRONGTYPE (as the status) when the key holds a string or a
+// collection of another type; a missing key is ok with exists() false.
+void ReadCollection(Server* s, const std::string& key, char type,
+                    std::function<void(Status, CollectionState)> done);
+
+// What an Update does to one element, given its current value (nullopt: absent).
+struct ElementChange {
+  enum { kKeep, kSet, kDelete } op = kKeep;
+  std::string value;  // kSet
+};
+using ChangeFn =
+    std::function<ElementChange(size_t i, const std::optional<std::string>& current)>;
+
+struct UpdateResult {
+  std::vector<std::optional<std::string>> before;  // each element's value before
+  size_t set = 0, deleted = 0;                     // elements written / removed
+  bool existed = false;                           // the collection existed before
+};
+
+// Reads `elements` of collection `key` (creating nothing), asks `change` what to do with
+// each (in order; an element named twice is decided twice, each time seeing the earlier
+// decision), writes the changes, and calls done once every write is acknowledged at W.
+void UpdateElements(Server* s, const std::string& key, char type,
+                    std::vector<std::string> elements, ChangeFn change,
+                    std::function<void(Status, UpdateResult)> done);
+
+// Reads some elements: each one's value, or nullopt. exists: the collection exists.
+void ReadElements(Server* s, const std::string& key, char type,
+                  std::vector<std::string> elements,
+                  std::function<void(Status, bool exists,
+                                     std::vector<std::optional<std::string>>)> done);
+
+// Every present element with its value, in element order (pages of the range, quorum R).
+using ElementList = std::vector<std::pair<std::string, std::string>>;
+void ReadAllElements(Server* s, const std::string& key, char type,
+                     std::function<void(Status, bool exists, ElementList)> done);
+
+// HINCRBY: a PN-counter add on one element (created with the collection if needed); done
+// gets the value after the add. A non-integer value answers `not_int`.
+void IncrementElement(Server* s, const std::string& key, char type, std::string element,
+                      int64_t delta, std::string not_int,
+                      std::function<void(Status, int64_t)> done);
+
+// DEL of a collection: tombstones every element it reads (so a concurrent add elsewhere
+// is the only thing that survives), then the header with the context in `st`.
+void DeleteCollection(Server* s, const std::string& key, const CollectionState& st,
+                      std::function<void(Status)> done);
+
+// A collection's header rewritten with a new TTL (0 = none): EXPIRE, PERSIST.
+void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
+                         uint64_t expiry_ms, WriteDone done);
+
+// Registers the hash commands (commands_hash.cc).
+void RegisterHash(std::vector<CommandSpec>* t);
+
+}  // namespace dynakv::server
