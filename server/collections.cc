@@ -259,7 +259,9 @@ void UpdateElements(Server* s, const std::string& key, char type, std::vector<st
       size_t writes = adds ? 1 : 0;
       for (auto& [e, sl] : slots) {
         if (sl.op == ElementChange::kSet) writes++;
-        if (sl.op == ElementChange::kDelete && sl.present_before) writes += G;
+        if (sl.op == ElementChange::kDelete && sl.present_before) {
+          for (size_t j = 0; j < G; j++) writes += recs[sl.first * G + j].siblings.empty() ? 0 : 1;
+        }
       }
       auto result = std::make_shared<UpdateResult>(std::move(res));
       auto ferr = std::make_shared<FirstError>();
@@ -297,6 +299,7 @@ void UpdateElements(Server* s, const std::string& key, char type, std::vector<st
         } else if (sl.op == ElementChange::kDelete && sl.present_before) {
           result->deleted++;
           for (size_t j = 0; j < G; j++) {
+            if (recs[sl.first * G + j].siblings.empty()) continue;  // never written in gens[j]
             cluster::WriteRequest req;
             req.op = cluster::OpKind::kDelete;
             req.value.kind = cluster::ValueKind::kTombstone;

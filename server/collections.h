@@ -83,7 +83,8 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
 void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
                          uint64_t expiry_ms, WriteDone done);
 
-// Registers the hash commands (commands_hash.cc).
+// Registers the hash commands (commands_hash.cc) and the set commands (commands_set.cc).
 void RegisterHash(std::vector<CommandSpec>* t);
+void RegisterSet(std::vector<CommandSpec>* t);
 
 }  // namespace dynakv::server

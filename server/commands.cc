@@ -25,6 +25,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterBits(&t);
     RegisterPubSub(&t);
     RegisterHash(&t);
+    RegisterSet(&t);
     RegisterDebug(&t);
     RegisterMetrics(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {

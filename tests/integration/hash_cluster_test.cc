@@ -1,9 +1,10 @@
-// tests/integration/hash_cluster_test.cc: hashes on a real 3-node cluster (N=3 R=2 W=2):
+// tests/integration/hash_cluster_test.cc: hashes and sets on a real 3-node cluster (N=3 R=2
+// W=2). Hashes:
 // fields written through one node are read through the others; HINCRBY through every node
 // at once adds up (a PN-counter per field, no lost increment); HDEL and DEL through one node
 // are seen by the others; a hash keeps taking writes and reads with one node killed, and the
 // restarted node serves them. The replies themselves are compared with redis-server's by
-// hash_test.sh.
+// transcript_test.sh (hash_transcript.txt).
 #include <chrono>
 #include <memory>
 #include <string>
@@ -129,6 +130,40 @@ TEST_F(HashClusterTest, WritesAndReadsGoOnWithOneNodeDown) {
   }
   EXPECT_TRUE(IsInt(len, 21));
   EXPECT_EQ(GetAll(2, "down:h").size(), 21u);
+}
+
+// Sets: three clients SADD distinct members through the three nodes at once, on a key none
+// of them has seen: every member is there through every node (concurrent creations make
+// several generations, all live); SREM through one node is seen by the others.
+TEST_F(HashClusterTest, SetMembersAddedThroughEveryNodeAtOnceAreAllThere) {
+  StartCluster();
+  constexpr int kPerNode = 40;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(3, 0);
+  for (size_t n = 0; n < 3; n++) {
+    threads.emplace_back([&, n] {
+      Conn conn(cluster_->node(n).port(), 5000);
+      for (int i = 0; i < kPerNode; i++) {
+        Reply r = conn("SADD", "cset", "m" + std::to_string(n) + "-" + std::to_string(i));
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) ok[n]++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ok, std::vector<int>(3, kPerNode)) << "every SADD is acknowledged as new";
+  for (size_t r = 0; r < 3; r++) {
+    EXPECT_TRUE(IsInt(c(r)("SCARD", "cset"), 3 * kPerNode)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("SISMEMBER", "cset", "m2-39"), 1)) << "via node " << r;
+  }
+  ASSERT_TRUE(IsInt(c(0)("SREM", "cset", "m1-0", "m2-0", "nope"), 2));
+  for (size_t r = 0; r < 3; r++) {
+    EXPECT_TRUE(IsInt(c(r)("SCARD", "cset"), 3 * kPerNode - 2)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("SISMEMBER", "cset", "m1-0"), 0)) << "via node " << r;
+  }
+  Reply t = c(2)("TYPE", "cset");
+  ASSERT_TRUE(t && t->type == REDIS_REPLY_STATUS) << Describe(t);
+  EXPECT_EQ(std::string(t->str), "set");
+  EXPECT_TRUE(IsErrorPrefix(c(1)("HGET", "cset", "x"), "WRONGTYPE"));
 }
 
 }  // namespace

@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# tests/integration/hash_test.sh: the hash commands (HSET HSETNX HGET HMGET HMSET HDEL
-# HEXISTS HLEN HSTRLEN HKEYS HVALS HGETALL HINCRBY HINCRBYFLOAT HRANDFIELD HSCAN) and how
-# TYPE, EXISTS, DEL, EXPIRE, TTL, PERSIST and the string commands treat a hash, against a
-# real redis-server: hash_transcript.txt gives identical replies on both, in RESP2 and RESP3.
-# Usage: hash_test.sh <dynakv-server binary>
+# tests/integration/transcript_test.sh: plays a command transcript (bits_transcript.py's
+# format) against a real redis-server and a standalone dynakv and requires identical
+# replies, byte for byte, in RESP2 and RESP3 (a transcript switches with HELLO 3). Used by
+#   integration_hash  hash_transcript.txt: the hash commands, and TYPE, EXISTS, DEL, EXPIRE,
+#                     TTL, PERSIST and the string commands on a hash
+#   integration_set   set_transcript.txt: the set commands, the STORE forms replacing any
+#                     type, and the keyspace commands on a set
+# Usage: transcript_test.sh <dynakv-server binary> <transcript file>
 # Free ports, a temp dir; both servers are started by this script and stopped by PID on exit
 # (trap). Every wait is bounded.
 set -euo pipefail
 
-SERVER_BIN=${1:?usage: hash_test.sh <dynakv-server>}
+SERVER_BIN=${1:?usage: transcript_test.sh <dynakv-server> <transcript>}
+file=${2:?usage: transcript_test.sh <dynakv-server> <transcript>}
 HERE=$(cd "$(dirname "$0")" && pwd)
-LOG_PREFIX=hash_test
+LOG_PREFIX="transcript $(basename "$file" .txt)"
 source "$HERE/lib.sh"
 
 [[ -x "$SERVER_BIN" ]] || fail "server binary $SERVER_BIN not found"
 command -v redis-server >/dev/null || fail "redis-server not installed (apt-get install redis-server)"
 
-start_dynakv hash1
+start_dynakv tr1
 SERVER_PID=$DKV_PID
 DPORT=$DKV_PORT
 start_redis_server
 RPORT=$REDIS_PORT
 
-file="$HERE/hash_transcript.txt"
 timeout 60 $PY "$HERE/bits_transcript.py" "$RPORT" "$file" >"$TMP/redis.out" ||
   fail "transcript against redis-server failed"
 timeout 60 $PY "$HERE/bits_transcript.py" "$DPORT" "$file" >"$TMP/dynakv.out" ||
