@@ -423,6 +423,19 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
       });
 }
 
+void RemoveElementsCommand(CommandCtx& ctx, char type) {
+  std::vector<std::string> elements(ctx.args.begin() + 2, ctx.args.end());
+  ReplyTo reply = ctx.reply;
+  UpdateElements(ctx.server, ctx.args[1], type, std::move(elements),
+                 [](size_t, const std::optional<std::string>&) {
+                   return ElementChange{ElementChange::kDelete, {}};
+                 },
+                 [reply](Status st, UpdateResult res) mutable {
+                   if (!st.ok()) return ReplyStatus(reply, st);
+                   reply.Send([&](protocol::RespWriter& w) { w.Int(int64_t(res.deleted)); });
+                 });
+}
+
 void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
                          uint64_t expiry_ms, WriteDone done) {
   WriteTracked(s, key, HeaderWrite(st.view.type, st.view.gens, expiry_ms, st.context), std::move(done),

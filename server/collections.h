@@ -83,6 +83,10 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
 void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
                          uint64_t expiry_ms, WriteDone done);
 
+// HDEL / SREM: removes args[2..] from collection args[1] of `type`, replies with how many
+// were present.
+void RemoveElementsCommand(CommandCtx& ctx, char type);
+
 // Registers the hash commands (commands_hash.cc) and the set commands (commands_set.cc).
 void RegisterHash(std::vector<CommandSpec>* t);
 void RegisterSet(std::vector<CommandSpec>* t);

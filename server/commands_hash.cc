@@ -62,18 +62,7 @@ void CmdHsetnx(CommandCtx& ctx) {
                  });
 }
 
-void CmdHdel(CommandCtx& ctx) {
-  std::vector<std::string> fields(ctx.args.begin() + 2, ctx.args.end());
-  ReplyTo reply = ctx.reply;
-  UpdateElements(ctx.server, ctx.args[1], kHash, std::move(fields),
-                 [](size_t, const std::optional<std::string>&) {
-                   return ElementChange{ElementChange::kDelete, {}};
-                 },
-                 [reply](Status st, UpdateResult res) mutable {
-                   if (!st.ok()) return ReplyStatus(reply, st);
-                   reply.Send([&](RespWriter& w) { w.Int(res.deleted); });
-                 });
-}
+void CmdHdel(CommandCtx& ctx) { RemoveElementsCommand(ctx, kHash); }
 
 // HGET, HEXISTS, HSTRLEN: one field.
 enum class One { kGet, kExists, kStrlen };

@@ -44,18 +44,7 @@ void CmdSadd(CommandCtx& ctx) {
                  });
 }
 
-void CmdSrem(CommandCtx& ctx) {
-  std::vector<std::string> members(ctx.args.begin() + 2, ctx.args.end());
-  ReplyTo reply = ctx.reply;
-  UpdateElements(ctx.server, ctx.args[1], kSet, std::move(members),
-                 [](size_t, const std::optional<std::string>&) {
-                   return ElementChange{ElementChange::kDelete, {}};
-                 },
-                 [reply](Status st, UpdateResult res) mutable {
-                   if (!st.ok()) return ReplyStatus(reply, st);
-                   reply.Send([&](RespWriter& w) { w.Int(int64_t(res.deleted)); });
-                 });
-}
+void CmdSrem(CommandCtx& ctx) { RemoveElementsCommand(ctx, kSet); }
 
 void IsMember(CommandCtx& ctx, bool multi) {
   std::vector<std::string> members(ctx.args.begin() + 2, ctx.args.end());
