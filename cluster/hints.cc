@@ -27,7 +27,7 @@ Status Hints::Store(const std::string& owner, const std::string& key, const Reco
     if (DecodeRecord(bytes, &old).ok()) merged = cluster::Join(old, rec);
   } else if (!s.IsNotFound()) {
     return s;
-  } else if (count_ >= kMaxHints) {
+  } else if (count_ >= ctx_->cfg.max_hints) {
     return Status::Limit("hint store full");
   }
   s = ctx_->engine->Put(hk, EncodeRecord(merged));

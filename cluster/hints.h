@@ -3,7 +3,8 @@
 // counts it towards W. A bounded pass every gossip interval sends each hint to its owner
 // once the owner is reachable; the hint is deleted only when the owner acknowledged that
 // exact version (a hint that grew meanwhile goes next pass). Hints for an owner that is
-// gone for good go to the key's current replicas. Bounded in count (kMaxHints).
+// gone for good go to the key's current replicas. Bounded in count (NodeConfig::max_hints):
+// past it a stand-in refuses the hint, so the write counts one copy fewer towards W.
 // See docs/ARCHITECTURE.md, "Hinted handoff".
 //
 // Thread-safety: single-threaded; owned by one Node.
@@ -20,11 +21,10 @@ namespace dynakv::cluster {
 
 class Hints {
  public:
-  static constexpr size_t kMaxHints = 100000;  // hinted records held for others, at most
-
   explicit Hints(NodeContext* ctx) : ctx_(ctx) {}
 
-  // Joins `rec` into the hint held for `owner` (a new hint counts against kMaxHints).
+  // Joins `rec` into the hint held for `owner` (a new hint counts against
+  // NodeConfig::max_hints; past it: kLimit "hint store full", nothing stored).
   Status Store(const std::string& owner, const std::string& key, const Record& rec);
   // The hint held for (owner, key): *have = false when there is none (or it is corrupt).
   Status Peek(const std::string& owner, const std::string& key, Record* rec, bool* have);

@@ -53,6 +53,7 @@ struct NodeConfig {
   uint64_t down_after_ms = 5000;
   std::string cluster_secret;        // HMAC key for peer auth and context tokens; "" = none
   VersionLimits limits;
+  size_t max_hints = 100000;         // hinted records held for others, at most (hints.h)
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
   size_t record_cache_bytes = 64ull << 20;  // LRU row cache of decoded records; 0 = off
   uint64_t ae_interval_ms = 10000;   // Merkle anti-entropy round period; 0 = off

@@ -266,6 +266,7 @@ void WriteCoordinator::OnAck(uint64_t id, const std::string& from, const Status&
   auto it = writes_.find(id);
   if (it == writes_.end()) return;
   if (!it->second.quorum.Ack(from, s.ok())) return;  // duplicate or stray
+  if (!s.ok() && it->second.refusal.empty()) it->second.refusal = from + ": " + s.message();
   Progress(id);
 }
 
@@ -283,6 +284,7 @@ void WriteCoordinator::Progress(uint64_t id) {
   }
   Status s;
   if (!Decided(p.quorum.Check(), "too few replicas acknowledged the write", &s)) return;
+  if (!s.ok() && !p.refusal.empty()) s = Status::Unavailable(s.message() + " (" + p.refusal + ")");
   WriteCallback cb = std::move(p.cb);
   WriteReply reply = s.ok() ? std::move(p.reply) : WriteReply{};
   if (s.ok()) reply.copies = uint32_t(p.quorum.acks());

@@ -57,6 +57,7 @@ class WriteCoordinator {
     // After the reply, the request stays until every replica answered or its deadline, only
     // to count late acknowledgements into `progress` (WAIT).
     std::shared_ptr<WriteProgress> progress;
+    std::string refusal;  // the first replica's refusal ("n3: hint store full"), for the error
   };
   Status ApplyLocal(const std::string& key, WriteRequest& req, Record* rec, bool* existed,
                     bool* was_live);

@@ -79,6 +79,7 @@ const std::vector<Option>& Options() {
       {"limits.client_output_buffer_limit", nullptr, Type::kInt, "disconnect a reader this far behind (bytes; 0 = no limit)", F(&Config::client_output_buffer_limit)},
       {"limits.client_output_buffer_limit_pubsub", nullptr, Type::kInt, "the same for a subscribed (pub/sub) client (bytes; 0 = no limit)", F(&Config::client_output_buffer_limit_pubsub)},
       {"limits.max_siblings", nullptr, Type::kInt, "most siblings per key; writes beyond fail", F(&Config::max_siblings)},
+      {"limits.max_hints", nullptr, Type::kInt, "most hinted records this node holds for unreachable replicas; past it, it refuses to stand in (the write needs W copies elsewhere)", F(&Config::max_hints)},
       {"limits.warn_siblings", nullptr, Type::kInt, "log a warning at this many siblings", F(&Config::warn_siblings)},
       {"limits.memcache_max_item_size", nullptr, Type::kInt, "largest memcached item (bytes)", F(&Config::memcache_max_item_size)},
       {"limits.shutdown_timeout", nullptr, Type::kInt, "after SIGTERM/SIGINT, exit anyway after this many seconds if the shutdown has not finished (a stuck loop); 0 = wait forever", F(&Config::shutdown_timeout_s)},
@@ -483,6 +484,7 @@ Status Validate(const Config& c) {
   if (c.client_output_buffer_limit < 0) return bad("limits.client_output_buffer_limit", "must be >= 0");
   if (c.client_output_buffer_limit_pubsub < 0) return bad("limits.client_output_buffer_limit_pubsub", "must be >= 0");
   if (c.max_siblings < 1) return bad("limits.max_siblings", "must be >= 1");
+  if (c.max_hints < 0) return bad("limits.max_hints", "must be >= 0");
   if (c.clock_offset_ms != 0 && !c.enable_debug_command) {
     return bad("debug.clock_offset_ms", "is for tests only: it needs debug.enable_debug_command = true");
   }

@@ -74,6 +74,7 @@ struct Config {
   int64_t client_output_buffer_limit = 1024ll * 1024 * 1024;  // bytes; 0 = unlimited
   int64_t client_output_buffer_limit_pubsub = 32ll * 1024 * 1024;  // subscribed clients (Redis's hard pubsub limit)
   int64_t max_siblings = 100;
+  int64_t max_hints = 100000;  // hinted records a node holds for others (cluster/hints.h)
   int64_t warn_siblings = 25;
   int64_t memcache_max_item_size = 1024 * 1024;
   // SLOWLOG and LATENCY (server/metrics.h), as Redis 7's options of the same names.

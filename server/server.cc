@@ -184,6 +184,7 @@ Status Server::Init() {
   nc.handoff_bytes_per_s = uint64_t(cfg_.handoff_rate_mb) << 20;
   nc.cluster_secret = cfg_.cluster_secret;
   nc.limits.max_siblings = size_t(cfg_.max_siblings);
+  nc.max_hints = size_t(cfg_.max_hints);
   nc.limits.warn_siblings = size_t(cfg_.warn_siblings);
   nc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
   nc.record_cache_bytes = size_t(cfg_.record_cache_mb) << 20;

@@ -1,7 +1,7 @@
 // tests/integration/limits_test.cc: limits not covered elsewhere, each with a clear error, no
 // crash and nothing lost (README, "Limits"): many idle half-sent connections (slowloris) under
-// limits.timeout; the sibling cap (DPUT beyond limits.max_siblings); garbage, truncated frames
-// and huge length prefixes on the cluster port. (maxclients, the idle timeout and the slow
+// limits.timeout; the sibling cap (DPUT beyond limits.max_siblings); the hint cap
+// (limits.max_hints); garbage, truncated frames and huge length prefixes on the cluster port. (maxclients, the idle timeout and the slow
 // reader's output buffer are in single_node_test.cc; memcached key and item size in
 // memcache_transcript.txt, compared with a real memcached.)
 #include <arpa/inet.h>
@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
@@ -155,6 +156,79 @@ TEST(Limits, SiblingCapRefusesTheWriteAndKeepsTheSiblings) {
   EXPECT_TRUE(IsStatus(c("SET", "cart", "plain"), "OK"));
   EXPECT_TRUE(IsBulk(c("GET", "cart"), "plain"));
   EXPECT_TRUE(server.Running());
+}
+
+// limits.max_hints on real processes: 4 nodes, N=3 W=3, a cap of 3 hints per node, one node
+// killed. Writes that need a stand-in are acknowledged until the stand-ins are full, then
+// refused with an error naming the cap; no node holds more than its cap. After the owner
+// restarts, the hints are delivered, every acknowledged write reads back through every node,
+// and W=3 writes succeed again.
+TEST(Limits, HintCapRefusesWritesBeyondItAndLosesNothing) {
+  constexpr int kCap = 3;
+  ClusterOptions opts;
+  opts.nodes = 4;
+  opts.n = 3, opts.r = 2, opts.w = 3;
+  opts.extra.SetInt("cluster", "gossip_interval_ms", 100)
+      .SetInt("cluster", "suspect_after_ms", 500)
+      .SetInt("cluster", "down_after_ms", 1500)
+      .SetInt("limits", "max_hints", kCap);
+  Cluster cl(opts);
+  ASSERT_TRUE(cl.Start()) << cl.last_error();
+  cl.node(3).Kill();
+  Conn c0(cl.node(0).port());
+  // Once n4 is down in every view, W=3 writes go to stand-ins (a coordinator that still
+  // thought n4 up would time out waiting for it instead); wait for that.
+  ASSERT_TRUE(WaitUntil([&] {
+    for (size_t n = 0; n < 3; n++) {
+      Conn c(cl.node(n).port());
+      if (InfoField(c, "dynamo", "members_down") != 1) return false;
+    }
+    return true;
+  }, 10s));
+  std::vector<std::string> acked;
+  int refused = 0;
+  for (int i = 0; i < 60 && refused < 10; i++) {
+    std::string k = "cap:" + std::to_string(i);
+    Reply r = c0("SET", k, "v" + std::to_string(i));
+    ASSERT_TRUE(r) << "no reply";
+    if (r->type == REDIS_REPLY_STATUS) {
+      acked.push_back(k);
+    } else {
+      ASSERT_EQ(r->type, REDIS_REPLY_ERROR);
+      EXPECT_NE(Str(r).find("hint store full"), std::string::npos) << Str(r);
+      refused++;
+    }
+  }
+  EXPECT_GE(refused, 10) << "the cap never refused a write";
+  int64_t held = 0;
+  for (size_t n = 0; n < 3; n++) {
+    Conn c(cl.node(n).port());
+    int64_t h = InfoField(c, "dynamo", "hints_pending_n4");
+    EXPECT_LE(h, kCap) << "node " << n;
+    held += std::max<int64_t>(h, 0);
+  }
+  EXPECT_GT(held, 0);
+  std::printf("hint cap %d: %zu writes acknowledged, %d refused, %lld hints held\n", kCap,
+              acked.size(), refused, (long long)held);
+  ASSERT_TRUE(cl.node(3).Restart()) << cl.node(3).last_error();
+  ASSERT_TRUE(WaitUntil([&] {
+    for (size_t n = 0; n < 3; n++) {
+      Conn c(cl.node(n).port());
+      if (InfoField(c, "dynamo", "hints_pending") != 0) return false;
+    }
+    return true;
+  }, 20s)) << "hints were not delivered";
+  for (size_t n = 0; n < cl.size(); n++) {
+    Conn c(cl.node(n).port());
+    for (size_t i = 0; i < acked.size(); i++) {
+      std::string want = "v" + acked[i].substr(acked[i].find(':') + 1);
+      EXPECT_TRUE(IsBulk(c("GET", acked[i]), want)) << acked[i] << " through node " << n;
+    }
+  }
+  ASSERT_TRUE(cl.WaitAllUp(10s)) << cl.last_error();
+  for (int i = 0; i < 20; i++) {
+    EXPECT_TRUE(IsStatus(c0("SET", "after:" + std::to_string(i), "x"), "OK")) << i;
+  }
 }
 
 // Junk on the cluster port: random bytes, a huge length prefix (4 GB), a prefix just over the

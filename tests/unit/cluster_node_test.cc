@@ -650,6 +650,63 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
   for (auto id : {"n2", "n3", "n4"}) EXPECT_TRUE(c.node(id)->PendingHints().empty()) << id;
 }
 
+// limits.max_hints: a stand-in holding its cap of hints refuses another, so a write that
+// needs it fails (W is not met, and the error names the refusal) rather than being
+// acknowledged with fewer than W durable copies. What was acknowledged reaches its owner when
+// it returns, and the stand-ins then take hints again.
+TEST(NodeTest, HintCapRefusesTheStandInAndLosesNothing) {
+  Cluster c;
+  for (int i = 1; i <= 5; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i), /*n=*/3, /*r=*/2, /*w=*/3);
+    cfg.max_hints = 2;
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+  std::vector<std::string> keys;  // coordinated by n1, with n5 among the replicas
+  for (int i = 0; keys.size() < 24; ++i) {
+    std::string k = "cap" + std::to_string(i);
+    auto p = c.node("n1")->PreferenceList(k);
+    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) keys.push_back(k);
+  }
+  c.Kill("n5");
+  c.RunFor(2500);
+  std::vector<std::string> acked, refused;
+  for (const auto& k : keys) {
+    auto w = Put(c, c.node("n1"), k, "v-" + k);
+    if (w.status.ok()) {
+      acked.push_back(k);
+    } else {
+      refused.push_back(k);
+      EXPECT_NE(w.status.message().find("hint store full"), std::string::npos) << w.status.ToString();
+    }
+  }
+  // Each stand-in (n2..n4) holds at most its cap, and every acknowledged write is one of them.
+  uint64_t held = 0;
+  for (auto id : {"n2", "n3", "n4"}) {
+    auto by = c.node(id)->PendingHints();
+    EXPECT_LE(by["n5"], 2u) << id;
+    held += by["n5"];
+  }
+  EXPECT_EQ(held, acked.size());
+  EXPECT_GE(acked.size(), 2u);
+  EXPECT_LE(acked.size(), 6u);
+  ASSERT_FALSE(refused.empty());
+  // A refused write was not acknowledged, and W=2 (no stand-in needed) still works.
+  auto w2 = Put(c, c.node("n1"), refused[0], "w2", nullptr, /*w=*/2);
+  EXPECT_TRUE(w2.status.ok()) << w2.status.ToString();
+  c.Revive("n5");
+  c.RunFor(3000);
+  for (const auto& k : acked) {
+    EXPECT_EQ(Values(LocalRecord(c, "n5", k)), std::vector<std::string>{"v-" + k}) << k;
+  }
+  for (auto id : {"n2", "n3", "n4"}) EXPECT_TRUE(c.node(id)->PendingHints().empty()) << id;
+  // Delivered hints free the cap: with n5 down again, a W=3 write gets its stand-in.
+  c.Kill("n5");
+  c.RunFor(2500);
+  auto again = Put(c, c.node("n1"), refused.back(), "again");
+  EXPECT_TRUE(again.status.ok()) << again.status.ToString();
+}
+
 TEST(NodeTest, LeaveAndRemove) {
   Cluster c;
   Boot(c, 4);
