@@ -365,6 +365,15 @@ struct Node::Impl {
     return ctx.store.Erase(key, rec);
   }
 
+  Status ReapLocalIf(const std::string& key, const std::function<bool(const Record&)>& may_reap) {
+    Record rec;
+    bool found = false;
+    Status s = ctx.store.Load(key, &rec, &found);
+    if (!s.ok()) return s;
+    if (!found || !may_reap(rec) || hints.HeldFor(key)) return Status::NotFound();
+    return ctx.store.Erase(key, rec);
+  }
+
   // ---- admin -----------------------------------------------------------------------------
 
   // A staged membership change (auto_commit = false).
@@ -599,6 +608,9 @@ void Node::Read(const std::string& key, int r, ReadCallback done) {
 void Node::ReadRecord(const std::string& rkey, int r, ReadCallback done) {
   impl_->reads.Read(rkey, r, std::move(done));
 }
+void Node::ReadForReap(const std::string& rkey, int r, ReadCallback done) {
+  impl_->reads.Read(rkey, r, std::move(done), /*reaping=*/true);
+}
 void Node::ReadRange(const std::string& prefix, const std::string& after, size_t limit, int r,
                      RangeCallback done) {
   impl_->ranges.Read(prefix, after, limit, r, std::move(done));
@@ -660,6 +672,9 @@ bool Node::OwnsForScan(const std::string& node_id, const std::string& key,
 }
 Status Node::ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms) {
   return impl_->ReapLocal(key, grace_ms, expiry_grace_ms);
+}
+Status Node::ReapLocalIf(const std::string& key, const std::function<bool(const Record&)>& may_reap) {
+  return impl_->ReapLocalIf(key, may_reap);
 }
 size_t Node::SyncNow() { return impl_->ae.SyncNow(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }

@@ -145,6 +145,8 @@ class Node {
   // collection element's ElementKey().
   void Read(const std::string& key, int r, ReadCallback done);
   void ReadRecord(const std::string& rkey, int r, ReadCallback done);
+  // The reaper's all-replica read (read_coordinator.h, `reaping`).
+  void ReadForReap(const std::string& rkey, int r, ReadCallback done);
   // One page of a collection's elements (record keys starting with `prefix`, an
   // ElementPrefix()) after element `after` ("" = from the first): asks the collection's
   // preference list and answers at R replies with each element's joined record, in element
@@ -213,6 +215,9 @@ class Node {
   // tombstone or expired for at least grace_ms (re-checked here). NotFound if it is alive.
   // expiry_grace_ms applies to values that expired (default: grace_ms).
   Status ReapLocal(const std::string& key, uint64_t grace_ms, uint64_t expiry_grace_ms = UINT64_MAX);
+  // The same with the caller's own test (the clustered reaper ages records by its own
+  // clock): deletes the local record if may_reap(record) holds and no hint for it is held.
+  Status ReapLocalIf(const std::string& key, const std::function<bool(const Record&)>& may_reap);
 
   // DYNAMO SYNC: start an anti-entropy round with every reachable peer that shares replicas
   // with this node, now (or as soon as the local Merkle trees are built, if they are not

@@ -8,7 +8,7 @@
 
 namespace dynakv::cluster {
 
-void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done) {
+void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, bool reaping) {
   Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
   if (!s.ok()) return done(s, ReadReply{});
   ++ctx_->stats.reads;
@@ -21,11 +21,11 @@ void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done) {
     s = ctx_->store.Load(key, &reply.record, &found);
     return done(s, std::move(reply));
   }
-  Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms);
+  Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms, reaping);
 }
 
 void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback done,
-                                 bool forwarded, uint64_t timeout_ms) {
+                                 bool forwarded, uint64_t timeout_ms, bool reaping) {
   const std::string& self = ctx_->cfg.id;
   std::vector<std::string> pref = ctx_->placement.Preference(key);
   if (pref.empty()) return done(Status::Unavailable("no nodes own this key"), {});
@@ -45,6 +45,7 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
   p.key = key;
   p.quorum = ReadQuorum(r);
   p.cb = std::move(done);
+  p.reaping = reaping;
   bool local = false;
   for (auto& t : pref) {
     if (t == self) {
@@ -116,9 +117,13 @@ void ReadCoordinator::Finish(uint64_t id) {
   const Record& joined = p.quorum.joined();
   // A record dead past the grace period is being reaped: a replica that has no copy any
   // more (it reaped it) is not handed it back, or two replicas' reapers would hand a
-  // tombstone to and fro forever (found by the simulator, reap.toml).
+  // tombstone to and fro forever (found by the simulator, reap.toml). The reaper's own read
+  // never hands a dead record to a replica without one: each replica ages a record by its
+  // own clock (reaper.h), so the timestamp test alone let two reapers under clock skew
+  // re-seed each other without end (skew-hours, seed 941).
   uint64_t grace = ctx_->cfg.tombstone_grace_ms;
-  bool reapable = DeadFor(joined, ctx_->clock->WallMs(), grace, grace);
+  uint64_t now = ctx_->clock->WallMs();
+  bool reapable = p.reaping ? IsDeleted(joined, now) : DeadFor(joined, now, grace, grace);
   for (const auto& reply : p.quorum.replies()) {
     if (reply.record == joined) continue;
     if (reapable && reply.record.siblings.empty()) continue;

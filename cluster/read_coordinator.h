@@ -26,10 +26,12 @@ class ReadCoordinator {
   ReadCoordinator(NodeContext* ctx, Forwarder* forwarder) : ctx_(ctx), forwarder_(forwarder) {}
 
   // A client read: the standalone fast path, else Coordinate.
-  void Read(const std::string& key, int r, ReadCallback done);
+  // reaping: the reaper's all-replica read of a record it believes dead; a dead record is
+  // then not handed to a replica that has none (it reaped it already; see Finish).
+  void Read(const std::string& key, int r, ReadCallback done, bool reaping = false);
   // forwarded: another node handed us the request; coordinate even if we are not a replica.
   void Coordinate(const std::string& key, int r, ReadCallback done, bool forwarded,
-                  uint64_t timeout_ms);
+                  uint64_t timeout_ms, bool reaping = false);
   void OnReply(uint64_t id, const std::string& from, const Status& s, Record rec);
   void Expire(uint64_t id);
   // A replica's side: answer a kReadReq from the local copy.
@@ -40,6 +42,7 @@ class ReadCoordinator {
     std::string key;
     ReadQuorum quorum;
     bool done = false;  // the client has its answer; waiting on for read repair
+    bool reaping = false;
     ReadCallback cb;
   };
   void Progress(uint64_t id);

@@ -7,8 +7,16 @@
 // (Cassandra's gc_grace trap): the key is first read from all N replicas. That read
 // succeeds only when every replica answered, and its read repair hands the tombstone to any
 // that lacked it; the local copy is dropped only if the union of all replicas is still dead
-// (Node::ReapLocal re-checks, and keeps a key for which a hint is held). A single node has
+// (Node::ReapLocalIf re-checks, and keeps a key for which a hint is held). A single node has
 // no replica to resurrect from, so expired values go at once, as in Redis.
+//
+// In a cluster the grace period is measured by this node's monotonic clock, from the pass
+// that first found the record dead in exactly its present state, not from the tombstone's
+// timestamp: that timestamp is the writer's wall clock, and a writer hours ahead or behind
+// would make a tombstone reapable at once (before its delete was even acknowledged) or only
+// hours later. Watching a record costs one entry in memory (at most kMaxWatched; beyond that
+// a dead record waits for a later pass). A restart forgets the watch, so aging starts over:
+// later, never sooner. A record that changes (a new write, a read repair) starts over too.
 //
 // A pass that met nothing expirable puts the reaper to sleep until the node stores a record
 // that can expire or be reaped (Node::ExpiringWrites moves).
@@ -21,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include "cluster/env.h"
 #include "cluster/node.h"
@@ -36,13 +45,25 @@ struct ReaperConfig {
 
 class Reaper {
  public:
+  static constexpr size_t kMaxWatched = size_t(1) << 20;  // dead records being aged, at most
+
   // on_reaped runs once per record deleted (for the clustered path, after the N-read).
   Reaper(Node* node, Clock* clock, ReaperConfig cfg, std::function<void()> on_reaped = {})
       : node_(node), clock_(clock), cfg_(cfg), on_reaped_(std::move(on_reaped)) {}
 
   void Step();
+  size_t watched() const { return watched_.size(); }
 
  private:
+  // A dead record being aged (clustered path): since when (NowMs) it has been dead in the
+  // state whose fingerprint is fp, and the pass that last saw it.
+  struct Watch {
+    uint64_t since_ms = 0;
+    uint64_t fp = 0;
+    uint64_t pass = 0;
+  };
+  void StepClustered(uint64_t wall, uint64_t mono);
+
   Node* node_;
   Clock* clock_;
   ReaperConfig cfg_;
@@ -51,6 +72,8 @@ class Reaper {
   bool idle_ = false;
   bool pass_saw_expiring_ = false;
   uint64_t pass_start_writes_ = 0;
+  uint64_t pass_ = 0;
+  std::unordered_map<std::string, Watch> watched_;
 };
 
 }  // namespace dynakv::cluster
