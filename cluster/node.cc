@@ -629,12 +629,14 @@ void Node::WriteRecord(const std::string& rkey, WriteRequest req, WriteCallback 
 void Node::BeginBatch() { impl_->writes.BeginBatch(); }
 void Node::EndBatch(WriteCallback done) { impl_->writes.EndBatch(std::move(done)); }
 Status Node::ScanLocal(std::string_view start_after, size_t limit,
-                       const std::function<bool(std::string_view, const Record&)>& visit) {
-  return impl_->ctx.store.Scan(start_after, limit, visit, /*plain_only=*/true);
+                       const std::function<bool(std::string_view, const Record&)>& visit,
+                       bool values) {
+  return impl_->ctx.store.Scan(start_after, limit, visit, /*plain_only=*/true, values);
 }
 Status Node::ScanRecords(std::string_view start_after, size_t limit,
-                         const std::function<bool(std::string_view, const Record&)>& visit) {
-  return impl_->ctx.store.Scan(start_after, limit, visit);
+                         const std::function<bool(std::string_view, const Record&)>& visit,
+                         bool values) {
+  return impl_->ctx.store.Scan(start_after, limit, visit, /*plain_only=*/false, values);
 }
 Status Node::LivePartitionKeys(uint32_t p, size_t limit, std::vector<std::string>* keys,
                                uint64_t* count) {

@@ -175,12 +175,15 @@ class Node {
   // Local-only views for SCAN/KEYS/DBSIZE: visits this replica's live-or-dead records with
   // key strictly greater than start_after ("" = from the first key), in key order, at most
   // `limit` (0 = all) of them; the visitor returns false to stop.
-  // Client keys only: a collection's elements are not visited.
+  // Client keys only: a collection's elements are not visited. values = false: the records'
+  // values are left empty (not copied), for walks that need only versions and kinds.
   Status ScanLocal(std::string_view start_after, size_t limit,
-                   const std::function<bool(std::string_view key, const Record&)>& visit);
+                   const std::function<bool(std::string_view key, const Record&)>& visit,
+                   bool values = true);
   // The same over every local record, elements included, by record key (the reaper).
   Status ScanRecords(std::string_view start_after, size_t limit,
-                     const std::function<bool(std::string_view rkey, const Record&)>& visit);
+                     const std::function<bool(std::string_view rkey, const Record&)>& visit,
+                     bool values = true);
   // CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT: this replica's live keys in partition p (one
   // range of the engine, so O(records of p)). *count gets how many there are; `keys`, if
   // given, the first `limit` of them in key order.

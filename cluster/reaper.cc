@@ -60,7 +60,7 @@ void Reaper::Step() {
     }
     if (all_dead) dead.emplace_back(key);
     return true;
-  });
+  }, /*values=*/false);
   cursor_ = seen < cfg_.slice ? std::string() : last;
   if (s.ok() && cursor_.empty() && !pass_saw_expiring_) idle_ = true;
   for (const auto& k : dead) {
@@ -102,7 +102,7 @@ void Reaper::StepClustered(uint64_t wall, uint64_t mono) {
       ripe.emplace_back(std::string(key), fp);
     }
     return true;
-  });
+  }, /*values=*/false);
   cursor_ = seen < cfg_.slice ? std::string() : last;
   if (s.ok() && cursor_.empty()) {
     // The pass is over: forget records it no longer met (reaped, flushed, handed off).

@@ -192,7 +192,7 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
 
 Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
                           const std::function<bool(std::string_view, const Record&)>& visit,
-                          bool plain_only) {
+                          bool plain_only, bool values) {
   // The engine forbids re-entering it from a scan visitor, and `visit` is the caller's
   // code; so copy a chunk out, then visit it.
   // Keys come in (partition, record key) order; a cursor key names its place in that order.
@@ -203,8 +203,12 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
   size_t visited = 0;
   while (limit == 0 || visited < limit) {
     size_t want = limit == 0 ? kScanChunk : std::min(kScanChunk, limit - visited);
-    std::vector<std::pair<std::string, std::string>> chunk;
+    // Decoded in the engine's visitor (which only must not re-enter the engine), so a record
+    // is copied out once, and without its values when they are not wanted.
+    std::vector<std::pair<std::string, Record>> chunk;
     std::string skip_to;  // plain_only: past a partition's element records
+    size_t rows = 0;      // rows the engine gave, corrupt ones included
+    std::string last_row;
     Status s = engine_->Scan(from, kDataEnd, want, [&](std::string_view k, std::string_view v) {
       if (plain_only && IsDataKey(k) && !IsPlainRecordKey(ClientKeyOf(k))) {
         // Element records sort together in their partition, after every plain key that
@@ -217,15 +221,16 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
         }
         return false;
       }
-      chunk.emplace_back(std::string(k), std::string(v));
+      ++rows;
+      last_row.assign(k);
+      Record rec;
+      // A corrupt row (no client key in it, or a record that does not decode) is skipped:
+      // reads log it.
+      if (IsDataKey(k) && DecodeRecord(v, &rec, values).ok()) chunk.emplace_back(std::string(k), std::move(rec));
       return true;
     });
     if (!s.ok()) return s;
-    for (auto& [k, v] : chunk) {
-      Record rec;
-      if (!IsDataKey(k)) continue;  // a corrupt row in the range: no client key in it
-      s = DecodeRecord(v, &rec);
-      if (!s.ok()) continue;  // logged by reads; SCAN skips it
+    for (auto& [k, rec] : chunk) {
       ++visited;
       std::string_view rkey = ClientKeyOf(k);
       if (!visit(plain_only ? ParseRecordKey(rkey).key : rkey, rec)) return Status::OK();
@@ -234,8 +239,8 @@ Status ReplicaStore::Scan(std::string_view start_after, size_t limit,
       from = std::move(skip_to);
       continue;
     }
-    if (chunk.size() < want) break;
-    from = chunk.back().first;
+    if (rows < want) break;
+    from = std::move(last_row);
     from.push_back('\0');
   }
   return Status::OK();

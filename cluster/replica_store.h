@@ -56,10 +56,10 @@ class ReplicaStore {
   // record key) order, at most `limit` (0 = all); the visitor returns false to stop.
   // Corrupt records are skipped. plain_only: only plain records (no collection elements),
   // and start_after and the visited keys are client keys; element records are sought past,
-  // not read.
+  // not read. values = false: the visited records' values are left empty (DecodeRecord).
   Status Scan(std::string_view start_after, size_t limit,
               const std::function<bool(std::string_view key, const Record&)>& visit,
-              bool plain_only = false);
+              bool plain_only = false, bool values = true);
   // One collection's element records (ElementPrefix `prefix`) with element strictly after
   // `after` ("" = from the first), in element order, at most `limit` (0 = all). *end says
   // none is left. Elements are returned without the prefix.

@@ -16,7 +16,7 @@ Status Scanner::LivePage(const std::string& start_after, size_t limit,
     last->assign(k);
     if (Winner(rec, now) != nullptr) keys->emplace_back(k);
     return true;
-  }, /*plain_only=*/true);
+  }, /*plain_only=*/true, /*values=*/false);
   *done = visited < limit;
   return s;
 }

@@ -581,7 +581,7 @@ std::string EncodeRecord(const Record& rec) {
   return out;
 }
 
-Status DecodeRecord(std::string_view bytes, Record* out) {
+Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
   if (bytes.size() < 1 + 8) return Status::Corruption("record too short");
   std::string_view body = bytes.substr(0, bytes.size() - 8);
   Reader tail(bytes.substr(bytes.size() - 8));
@@ -616,7 +616,7 @@ Status DecodeRecord(std::string_view bytes, Record* out) {
       return Status::Corruption("sibling value overruns record");
     s.kind = static_cast<ValueKind>(kind);
     s.flags = static_cast<uint32_t>(flags);
-    s.value.assign(value);
+    if (values) s.value.assign(value);
     rec.siblings.push_back(std::move(s));
   }
   if (r.left() != 0) return Status::Corruption("trailing bytes in record");

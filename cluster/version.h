@@ -148,7 +148,10 @@ bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t exp
 // Storage format: versioned, checksummed (xxh64), decoded defensively (every length bounded
 // by the input). Decode returns kCorruption on any mismatch and never reads out of bounds.
 std::string EncodeRecord(const Record& rec);
-Status DecodeRecord(std::string_view bytes, Record* out);
+// values = false: every sibling's value is left empty (its bytes are checked and skipped), for
+// walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN): a 100 MB
+// value is then not copied.
+Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
 
 // The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
 // With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token

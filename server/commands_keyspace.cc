@@ -141,7 +141,7 @@ void CmdRandomkey(CommandCtx& ctx) {
       if (cluster::Winner(rec, now) == nullptr) return true;
       found.assign(key);
       return false;
-    });
+    }, /*values=*/false);
     return st;
   };
   for (int attempt = 0; attempt < 4 && found.empty(); attempt++) {
