@@ -111,8 +111,9 @@ void Reaper::StepClustered(uint64_t wall, uint64_t mono) {
     }
     if (!pass_saw_expiring_) idle_ = true;
   }
-  for (auto& [k, fp] : ripe) {
-    node_->ReadForReap(k, cfg_.n, [this, k, fp](Status st, ReadReply rr) {
+  for (auto& [key, print] : ripe) {
+    // (init-captures: clang 14 cannot capture structured bindings)
+    node_->ReadForReap(key, cfg_.n, [this, k = key, fp = print](Status st, ReadReply rr) {
       if (!st.ok() || !IsDeleted(rr.record, clock_->WallMs())) return;
       // Only the state that aged: a repair or write since then starts the grace over.
       Status rs = node_->ReapLocalIf(k, [&](const Record& rec) {

@@ -28,7 +28,7 @@ Status ReplicaStore::Load(std::string_view key, Record* rec, bool* found, bool t
     return Status::OK();
   }
   if (!s.ok()) return s;
-  s = DecodeRecord(bytes, rec);
+  s = DecodeRecord(std::move(bytes), rec);
   if (!s.ok()) {
     Log(Logger::Level::kError, "corrupt local record for a key, treated as absent: " +
                                    s.ToString());

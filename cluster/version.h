@@ -152,6 +152,9 @@ std::string EncodeRecord(const Record& rec);
 // walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN): a 100 MB
 // value is then not copied.
 Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
+// The same, taking the encoded bytes: the largest value (if at least 64 KB) takes over their
+// buffer instead of being copied out of it (a read of a 100 MB value copies it once less).
+Status DecodeRecord(std::string&& bytes, Record* out);
 
 // The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
 // With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token

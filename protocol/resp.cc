@@ -140,10 +140,12 @@ std::string& RespParser::Slot() {
 
 void RespParser::AppendBulk(std::string* dst, const char* p, size_t n) {
   if (dst->capacity() - dst->size() < n) {
-    // Grow geometrically (linear total time) but never past the declared length, and
-    // allocate exactly: std::string::reserve on a non-empty string may round up to 2x.
+    // Grow geometrically (linear total time) but never past the declared length, which a
+    // client may announce and never send, and allocate exactly: std::string::reserve on a
+    // non-empty string may round up to 2x. By 4x, so a 100 MB value is copied a third of its
+    // size on the way, not its whole size (each copy lands in fresh pages).
     size_t declared = dst->size() + (bulk_left_ - 2);
-    size_t want = std::min(declared, std::max(dst->size() + n, 2 * dst->capacity()));
+    size_t want = std::min(declared, std::max(dst->size() + n, 4 * dst->capacity()));
     std::string grown;
     grown.reserve(want);
     grown.append(*dst);

@@ -959,9 +959,22 @@ void Server::OnTick(uv_timer_t* t) {
   }
 }
 
+namespace {
+// jemalloc's mallctl, when the binary links jemalloc (dynakv-server does; the test binaries
+// that link this library do not): weak, so it is null without it.
+extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen)
+    __attribute__((weak));
+
+// Returns the pages jemalloc holds freed to the OS (server/main.cc keeps them until now).
+void ReleaseFreedMemory() {
+  if (mallctl != nullptr) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: every arena
+}
+}  // namespace
+
 void Server::OnReaper(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
   self->reaper_->Step();
+  if (self->reaper_ticks_ % 20 == 19) ReleaseFreedMemory();
   self->logger_->Tick();  // lines the log's rate limit held back (server/log.h)
   // Fold the write-ahead log into LMDB about once a second (acknowledged writes are already
   // durable in the log; this bounds its length and recovery time).

@@ -58,6 +58,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     Check(rec == sentinel);
     return 0;
   }
+  // The decoders that take the bytes, or skip the values, agree with this one.
+  Record stolen, meta;
+  Check(DecodeRecord(std::string(stored), &stolen).ok() && stolen == rec);
+  Check(DecodeRecord(stored, &meta, /*values=*/false).ok() && meta.siblings.size() == rec.siblings.size());
+  for (size_t i = 0; i < meta.siblings.size(); ++i) {
+    Check(meta.siblings[i].value.empty() && meta.siblings[i].dot == rec.siblings[i].dot &&
+          meta.siblings[i].kind == rec.siblings[i].kind);
+  }
   // Canonical: the current format re-encodes to the same bytes.
   if (static_cast<uint8_t>(stored[0]) == 2) Check(EncodeRecord(rec) == stored);
   RoundTrip(rec);

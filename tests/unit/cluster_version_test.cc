@@ -769,6 +769,37 @@ TEST(RecordCodecTest, RoundTripTruncationAndBitFlips) {
   }
 }
 
+// The decoder that takes the bytes (the largest value of 64 KB or more takes over the buffer)
+// and the one that leaves values out agree with the plain decoder, value for value.
+TEST(RecordCodecTest, DecodingThatStealsOrSkipsValuesAgrees) {
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    SCOPED_TRACE(seed);
+    SeededRandom rng(seed);
+    Record r = RandomRecord(rng);
+    // Some siblings get big values: one, several of one size, or none.
+    for (auto& sib : r.siblings) {
+      if (rng.Uniform(3) == 0) sib.value.assign(64 * 1024 + rng.Uniform(3) * 70000, char('a' + rng.Uniform(26)));
+    }
+    std::string enc = EncodeRecord(r);
+    Record stolen;
+    ASSERT_TRUE(DecodeRecord(std::string(enc), &stolen).ok());
+    EXPECT_EQ(stolen, r);
+    Record meta;
+    ASSERT_TRUE(DecodeRecord(enc, &meta, /*values=*/false).ok());
+    ASSERT_EQ(meta.siblings.size(), r.siblings.size());
+    EXPECT_EQ(meta.context, r.context);
+    for (size_t i = 0; i < r.siblings.size(); ++i) {
+      Sibling want = r.siblings[i];
+      want.value.clear();
+      EXPECT_EQ(meta.siblings[i], want) << i;
+    }
+    std::string bad = enc;
+    bad[bad.size() / 2] ^= 1;
+    Record d;
+    EXPECT_EQ(DecodeRecord(std::move(bad), &d).code(), Code::kCorruption);
+  }
+}
+
 TEST(RecordCodecTest, SimulatedRecordsRoundTrip) {
   Sim sim(3, 3, 3);
   for (int i = 0; i < 200; ++i) {
