@@ -100,14 +100,18 @@ void CmdExists(CommandCtx& ctx) {
   });
 }
 
+// What TYPE answers for a key.
+const char* TypeOf(const KeyView& cur) {
+  return !cur.exists ? "none"
+         : cur.kind == cluster::ValueKind::kCollection ? cluster::CollectionTypeName(cur.header.type)
+                                                       : "string";
+}
+
 void CmdType(CommandCtx& ctx) {
   ReplyTo reply = ctx.reply;
   ReadAnyKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    const char* type = !cur.exists ? "none"
-                       : cur.kind == cluster::ValueKind::kCollection ? cluster::CollectionTypeName(cur.header.type)
-                                                                     : "string";
-    reply.Send([&](RespWriter& w) { w.Simple(type); });
+    reply.Send([&](RespWriter& w) { w.Simple(TypeOf(cur)); });
   });
 }
 
@@ -340,7 +344,7 @@ void CmdScan(CommandCtx& ctx) {
   if (!ParseInt64(ctx.args[1], &cursor) || cursor < 0) return ReplyErr(ctx.reply, "ERR invalid cursor");
   std::string pattern;
   int64_t count = 10;
-  bool type_filter_none = false;
+  std::string type_filter;  // SCAN ... TYPE t: "" = any
   for (size_t i = 2; i < ctx.args.size(); i++) {
     std::string o = Lower(ctx.args[i]);
     if (o == "match" && i + 1 < ctx.args.size()) {
@@ -349,7 +353,7 @@ void CmdScan(CommandCtx& ctx) {
       if (!ParseInt64(ctx.args[++i], &count)) return ReplyErr(ctx.reply, kNotInt);
       if (count < 1) return ReplyErr(ctx.reply, "ERR syntax error");
     } else if (o == "type" && i + 1 < ctx.args.size()) {
-      type_filter_none = Lower(ctx.args[++i]) != "string";
+      type_filter = Lower(ctx.args[++i]);
     } else {
       return ReplyErr(ctx.reply, "ERR syntax error");
     }
@@ -365,16 +369,43 @@ void CmdScan(CommandCtx& ctx) {
   size_t work = size_t(std::min<int64_t>(count, 100000));
   // Like Redis, COUNT is the amount of work per call, not the number of keys returned.
   bool may_yield = !ctx.client || !ctx.client->in_exec;
-  WalkKeys(ctx.server, walk, work, SIZE_MAX, pattern, out, [reply, out, walk, type_filter_none](Status st, bool finished) mutable {
+  Server* s = ctx.server;
+  WalkKeys(s, walk, work, SIZE_MAX, pattern, out, [s, reply, out, walk, type_filter](Status st, bool finished) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     uint64_t next = finished ? 0 : Cursors().Save(*walk);
-    if (type_filter_none) out->clear();
-    reply.Send([&](RespWriter& w) {
-      w.Array(2);
-      w.Bulk(std::to_string(next));
-      w.Array(out->size());
-      for (auto& k : *out) w.Bulk(k);
-    });
+    auto send = [reply, next](const std::vector<std::string>& keys) mutable {
+      reply.Send([&](RespWriter& w) {
+        w.Array(2);
+        w.Bulk(std::to_string(next));
+        w.Array(keys.size());
+        for (auto& k : keys) w.Bulk(k);
+      });
+    };
+    if (type_filter.empty() || out->empty()) return send(*out);
+    // TYPE: the page's keys are read (at the configured R) and kept in walk order if their
+    // type matches, as Redis looks each key up. A failed read fails the page; the same
+    // cursor can be asked again.
+    struct Filter {
+      std::vector<char> keep;
+      size_t left = 0;
+      Status failed;
+    };
+    auto f = std::make_shared<Filter>();
+    f->keep.assign(out->size(), 0);
+    f->left = out->size();
+    for (size_t i = 0; i < out->size(); i++) {
+      ReadAnyKey(s, (*out)[i], 0, [f, i, out, send, reply, type_filter](Status rs, KeyView v) mutable {
+        if (!rs.ok() && f->failed.ok()) f->failed = rs;
+        if (rs.ok() && type_filter == TypeOf(v)) f->keep[i] = 1;
+        if (--f->left > 0) return;
+        if (!f->failed.ok()) return ReplyStatus(reply, f->failed);
+        std::vector<std::string> kept;
+        for (size_t j = 0; j < out->size(); j++) {
+          if (f->keep[j]) kept.push_back(std::move((*out)[j]));
+        }
+        send(kept);
+      });
+    }
   }, may_yield);
 }
 

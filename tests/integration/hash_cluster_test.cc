@@ -7,6 +7,7 @@
 // transcript_test.sh (hash_transcript.txt).
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +84,43 @@ TEST_F(HashClusterTest, FieldsWrittenThroughOneNodeAreReadThroughTheOthers) {
   ASSERT_TRUE(IsInt(c(1)("HSET", "ch:0", "new", "1"), 1));
   std::vector<std::pair<std::string, std::string>> only_new = {{"new", "1"}};
   for (size_t r = 0; r < 3; r++) EXPECT_EQ(GetAll(r, "ch:0"), only_new) << "via node " << r;
+}
+
+// SCAN ... TYPE over the whole ring, through every node: each key once, only its own type.
+TEST_F(HashClusterTest, ScanTypeListsEachTypeAcrossTheRing) {
+  StartCluster();
+  std::set<std::string> want[3];  // string, hash, set
+  for (int k = 0; k < 30; k++) {
+    std::string id = std::to_string(k);
+    size_t via = size_t(k) % 3;
+    ASSERT_TRUE(IsStatus(c(via)("SET", "st:" + id, id), "OK"));
+    ASSERT_TRUE(IsInt(c(via)("HSET", "ht:" + id, "f", id), 1));
+    ASSERT_TRUE(IsInt(c(via)("SADD", "et:" + id, id), 1));
+    want[0].insert("st:" + id);
+    want[1].insert("ht:" + id);
+    want[2].insert("et:" + id);
+  }
+  const char* types[3] = {"string", "hash", "set"};
+  for (size_t node = 0; node < 3; node++) {
+    for (int t = 0; t < 3; t++) {
+      std::set<std::string> got;
+      std::string cursor = "0";
+      for (int page = 0; page < 1000; page++) {
+        Reply r = c(node)("SCAN", cursor, "COUNT", "7", "TYPE", types[t]);
+        ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+        cursor.assign(r->element[0]->str, r->element[0]->len);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+          got.emplace(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+        }
+        if (cursor == "0") break;
+      }
+      EXPECT_EQ(cursor, "0");
+      EXPECT_EQ(got, want[t]) << types[t] << " via node " << node;
+    }
+    Reply none = c(node)("SCAN", "0", "COUNT", "1000", "TYPE", "zset");
+    ASSERT_TRUE(IsArray(none, 2));
+    EXPECT_EQ(none->element[1]->elements, 0u) << "no sorted set exists";
+  }
 }
 
 TEST_F(HashClusterTest, ConcurrentHincrbyThroughEveryNodeAddsUp) {
