@@ -423,6 +423,48 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
       });
 }
 
+void CopyCollection(Server* s, const std::string& src, const KeyView& from, const std::string& dst,
+                    const KeyView& to, bool remove_src, std::function<void(Status)> done) {
+  const char type = from.header.type;
+  CollectionState src_state{from.header, from.context};
+  uint64_t expiry = from.expiry_ms;
+  // Last: drop the source (a move).
+  auto finish = [s, src, src_state, remove_src, done](Status st) mutable {
+    if (!st.ok() || !remove_src) return done(st);
+    DeleteCollection(s, src, src_state, std::move(done));
+  };
+  // Then: the TTL, on the header the fill just wrote.
+  auto set_ttl = [s, dst, type, expiry, finish](Status st) mutable {
+    if (!st.ok() || expiry == 0) return finish(st);
+    ReadCollection(s, dst, type, [s, dst, expiry, finish](Status rs, CollectionState cs) mutable {
+      if (!rs.ok() || !cs.exists()) return finish(rs);
+      SetCollectionExpiry(s, dst, cs, expiry, [finish](Status ws, cluster::WriteReply) mutable { finish(ws); });
+    });
+  };
+  ReadAllElements(s, src, type, [s, dst, to, type, set_ttl](Status st, bool, ElementList elements) mutable {
+    if (!st.ok()) return set_ttl(st);
+    auto fill = [s, dst, type, set_ttl, elements = std::move(elements)](Status cs) mutable {
+      if (!cs.ok() || elements.empty()) return set_ttl(cs);
+      std::vector<std::string> names;
+      std::vector<std::string> values;
+      for (auto& [e, v] : elements) {
+        names.push_back(std::move(e));
+        values.push_back(std::move(v));
+      }
+      UpdateElements(s, dst, type, std::move(names),
+                     [values = std::move(values)](size_t i, const std::optional<std::string>&) {
+                       return ElementChange{ElementChange::kSet, values[i]};
+                     },
+                     [set_ttl](Status us, UpdateResult) mutable { set_ttl(us); });
+    };
+    if (!to.exists) return fill(Status::OK());
+    if (to.kind == cluster::ValueKind::kCollection) {
+      return DeleteCollection(s, dst, CollectionState{to.header, to.context}, std::move(fill));
+    }
+    DeleteValue(s, dst, &to.context, 0, [fill](Status ds, cluster::WriteReply) mutable { fill(ds); });
+  });
+}
+
 void RemoveElementsCommand(CommandCtx& ctx, char type) {
   std::vector<std::string> elements(ctx.args.begin() + 2, ctx.args.end());
   ReplyTo reply = ctx.reply;

@@ -83,6 +83,14 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
 void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
                          uint64_t expiry_ms, WriteDone done);
 
+// RENAME / COPY of a collection (`from`, read by ReadAnyKey): whatever `dst` holds (`to`) is
+// deleted as DEL deletes it, every element of `src` (read at R) is written to `dst`, `src`'s
+// TTL goes with them, and with remove_src `src` is then deleted as DEL deletes it. As for
+// strings (commands_keyspace.cc), each step is its own causal write: a crash between them
+// leaves both keys, never neither.
+void CopyCollection(Server* s, const std::string& src, const KeyView& from, const std::string& dst,
+                    const KeyView& to, bool remove_src, std::function<void(Status)> done);
+
 // HDEL / SREM: removes args[2..] from collection args[1] of `type`, replies with how many
 // were present.
 void RemoveElementsCommand(CommandCtx& ctx, char type);

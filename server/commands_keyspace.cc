@@ -6,7 +6,8 @@
 // covering exactly the context read: two causal writes, in that order. A crash of the
 // coordinator between them leaves both keys holding the value, never neither; a concurrent
 // write to the source elsewhere survives as a sibling of the source. On a standalone node
-// both writes land in the same group commit. See README "Keyspace commands".
+// both writes land in the same group commit. See README "Keyspace commands". A hash or set
+// is moved element by element (CopyCollection, server/collections.h).
 //
 // DUMP's payload is dynakv's own: a type byte, the value, a format version and an XXH64
 // checksum (RESTORE refuses a payload whose checksum or version is wrong, with Redis's text).
@@ -17,6 +18,7 @@
 #include <random>
 
 #include "cluster/key_layout.h"
+#include "server/collections.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -54,28 +56,48 @@ void MoveKey(CommandCtx& ctx, const std::string& src, const std::string& dst, Mo
       });
     }
     if (op.nx && to.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
-    auto src_ctx = std::make_shared<cluster::VersionVector>(std::move(from.context));
-    WriteValue(s, dst, std::move(from.value), from.expiry_ms, from.flags, &to.context, 0,
-               [s, reply, src, op, src_ctx](Status st, cluster::WriteReply) mutable {
-                 if (!st.ok()) return ReplyStatus(reply, st);
-                 auto ok = [reply, op]() mutable {
-                   reply.Send([&](RespWriter& w) {
-                     if (op.reply_int) w.Int(1);
-                     else w.Ok();
+    auto ok = [reply, op]() mutable {
+      reply.Send([&](RespWriter& w) {
+        if (op.reply_int) w.Int(1);
+        else w.Ok();
+      });
+    };
+    if (from.kind == cluster::ValueKind::kCollection) {
+      return CopyCollection(s, src, from, dst, to, op.remove_src, [reply, ok](Status st) mutable {
+        if (!st.ok()) return ReplyStatus(reply, st);
+        ok();
+      });
+    }
+    // A string: written over dst with the context read there, then (a move) src deleted
+    // covering exactly what was read of it.
+    auto value = std::make_shared<KeyView>(std::move(from));
+    auto write = [s, reply, src, dst, op, value, ok](const cluster::VersionVector& dst_ctx) mutable {
+      auto src_ctx = std::make_shared<cluster::VersionVector>(std::move(value->context));
+      WriteValue(s, dst, std::move(value->value), value->expiry_ms, value->flags, &dst_ctx, 0,
+                 [s, reply, src, op, src_ctx, ok](Status st, cluster::WriteReply) mutable {
+                   if (!st.ok()) return ReplyStatus(reply, st);
+                   if (!op.remove_src) return ok();
+                   DeleteValue(s, src, src_ctx.get(), 0, [reply, ok](Status st2, cluster::WriteReply) mutable {
+                     if (!st2.ok()) return ReplyStatus(reply, st2);
+                     ok();
                    });
-                 };
-                 if (!op.remove_src) return ok();
-                 DeleteValue(s, src, src_ctx.get(), 0,
-                             [reply, ok](Status st2, cluster::WriteReply) mutable {
-                               if (!st2.ok()) return ReplyStatus(reply, st2);
-                               ok();
-                             });
-               },
-               /*want_context=*/false);
+                 },
+                 /*want_context=*/false);
+    };
+    if (to.kind != cluster::ValueKind::kCollection) return write(to.context);
+    // Over a collection: it is deleted first, as DEL deletes it, so none of its elements
+    // outlives it; the header is read again for the context that covers that delete.
+    DeleteCollection(s, dst, CollectionState{to.header, to.context}, [s, reply, dst, write](Status ds) mutable {
+      if (!ds.ok()) return ReplyStatus(reply, ds);
+      ReadAnyKey(s, dst, 0, [reply, write](Status rs, KeyView now) mutable {
+        if (!rs.ok()) return ReplyStatus(reply, rs);
+        write(now.context);
+      });
+    });
   };
   auto g = Gather::Make(2, std::move(finish));
   auto read = [&](const std::string& key, KeyView* into) {
-    ReadKey(s, key, 0, [g, err, into](Status st, KeyView v) {
+    ReadAnyKey(s, key, 0, [g, err, into](Status st, KeyView v) {
       if (!st.ok() && err->ok()) *err = st;
       *into = std::move(v);
       g->One();
@@ -118,7 +140,7 @@ void CmdCopy(CommandCtx& ctx) {
   std::string src = ctx.args[1];
   if (src == ctx.args[2]) return ReplyErr(ctx, "ERR source and destination objects are the same");
   auto c2 = std::make_shared<CommandCtx>(CommandCtx{s, ctx.client, ctx.args, ctx.reply});
-  ReadKey(s, src, 0, [c2, reply, op](Status st, KeyView v) mutable {
+  ReadAnyKey(s, src, 0, [c2, reply, op](Status st, KeyView v) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!v.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
     MoveKey(*c2, c2->args[1], c2->args[2], op);

@@ -123,6 +123,31 @@ TEST_F(HashClusterTest, ScanTypeListsEachTypeAcrossTheRing) {
   }
 }
 
+// RENAME and COPY of hashes and sets through one node, read through the others; the
+// source's elements do not linger under its old name, and a re-created source starts empty.
+TEST_F(HashClusterTest, RenameAndCopyCollectionsAcrossNodes) {
+  StartCluster();
+  ASSERT_TRUE(IsInt(c(0)("HSET", "rh", "a", "1", "b", "2"), 2));
+  ASSERT_TRUE(IsInt(c(0)("HINCRBY", "rh", "n", "7"), 7));
+  ASSERT_TRUE(IsInt(c(1)("SADD", "rs", "x", "y"), 2));
+  ASSERT_TRUE(IsStatus(c(2)("SET", "rstr", "v"), "OK"));
+  ASSERT_TRUE(IsStatus(c(0)("RENAME", "rh", "rh2"), "OK"));
+  ASSERT_TRUE(IsInt(c(1)("COPY", "rs", "rs2"), 1));
+  ASSERT_TRUE(IsStatus(c(2)("RENAME", "rs", "rstr"), "OK"));  // a set over a string
+  std::vector<std::pair<std::string, std::string>> want = {{"a", "1"}, {"b", "2"}, {"n", "7"}};
+  for (size_t r = 0; r < 3; r++) {
+    EXPECT_EQ(GetAll(r, "rh2"), want) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("EXISTS", "rh", "rs"), 0)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("SCARD", "rs2"), 2)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("SCARD", "rstr"), 2)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("SISMEMBER", "rstr", "y"), 1)) << "via node " << r;
+  }
+  EXPECT_TRUE(IsInt(c(1)("HINCRBY", "rh2", "n", "1"), 8));
+  ASSERT_TRUE(IsInt(c(2)("HSET", "rh", "only", "1"), 1));
+  std::vector<std::pair<std::string, std::string>> fresh = {{"only", "1"}};
+  for (size_t r = 0; r < 3; r++) EXPECT_EQ(GetAll(r, "rh"), fresh) << "via node " << r;
+}
+
 TEST_F(HashClusterTest, ConcurrentHincrbyThroughEveryNodeAddsUp) {
   StartCluster();
   constexpr int kPerNode = 60;
