@@ -76,13 +76,10 @@ void Reaper::StepClustered(uint64_t wall, uint64_t mono) {
   Status s = node_->ScanRecords(cursor_, cfg_.slice, [&](std::string_view key, const Record& rec) {
     seen++;
     last.assign(key);
-    bool dead = !rec.siblings.empty();
     for (const auto& sib : rec.siblings) {
       if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) pass_saw_expiring_ = true;
-      if (sib.kind != ValueKind::kTombstone && !(sib.expiry_ms != 0 && sib.expiry_ms <= wall)) {
-        dead = false;
-      }
     }
+    bool dead = !rec.siblings.empty() && IsDeleted(rec, wall);
     auto it = watched_.find(std::string(key));
     if (!dead) {
       if (it != watched_.end()) watched_.erase(it);
