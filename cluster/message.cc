@@ -46,7 +46,9 @@ class Writer {
 
  private:
   void Fixed(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    char b[8];
+    for (int i = 0; i < n; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    out_->append(b, static_cast<size_t>(n));
   }
   std::string* out_;
 };
@@ -140,14 +142,14 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U8(static_cast<uint8_t>(m.code));
       w.Str(m.error);
       w.U8(m.found ? 1 : 0);
-      w.Str(m.found ? EncodeRecord(m.record) : std::string());
+      w.Str(m.found ? EncodeRecord(m.rec()) : std::string());
       break;
     case MsgType::kWriteReq:
     case MsgType::kReadRepair:
     case MsgType::kHintedWrite:
       w.U64(m.req_id);
       w.Str(m.key);
-      w.Str(EncodeRecord(m.record));
+      w.Str(EncodeRecord(m.rec()));
       w.Str(m.hint_owner);
       break;
     case MsgType::kWriteAck:
@@ -175,7 +177,7 @@ void EncodePayload(const Message& m, std::string* out) {
       w.U8(static_cast<uint8_t>(m.code));
       w.Str(m.error);
       w.Vv(m.context);
-      w.Str(EncodeRecord(m.record));
+      w.Str(EncodeRecord(m.rec()));
       break;
     case MsgType::kScanReq:
       w.U64(m.req_id);

@@ -89,6 +89,9 @@ struct Message {
 
   bool found = false;      // read response: the replica had the key
   Record record;           // read response, write, read repair, hinted write, forward resp
+  // Encoding only: when set, encoded in place of `record`, so a replica answers a read from
+  // its cached record without copying it. Must stay valid until the message is encoded.
+  const Record* record_ref = nullptr;
   VersionVector context;   // forward request (has_context) and forward response
   std::string hint_owner;  // hinted write: the node the record is meant for
   std::vector<std::string> keys;  // scan response: one page of live keys, in order
@@ -110,6 +113,7 @@ struct Message {
   bool sharded = false;  // publish: SPUBLISH (shard channel) rather than PUBLISH
   uint64_t load_keys = 0, load_bytes = 0;  // load: live keys, storage bytes
 
+  const Record& rec() const { return record_ref ? *record_ref : record; }
   Status status() const { return code == Code::kOk ? Status::OK() : Status(code, error); }
   void set_status(const Status& s) {
     code = s.code();

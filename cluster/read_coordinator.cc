@@ -75,8 +75,10 @@ void ReadCoordinator::OnReadReq(const Message& m) {
   resp.type = MsgType::kReadResp;
   resp.req_id = m.req_id;
   bool found = false;
-  resp.set_status(ctx_->store.Load(m.key, &resp.record, &found));
+  const Record* rec = nullptr;
+  resp.set_status(ctx_->store.Peek(m.key, &rec, &found));
   resp.found = found;
+  resp.record_ref = rec;  // encoded by Send, before the store can change
   ctx_->Send(m.from_addr, &resp);
 }
 

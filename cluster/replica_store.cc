@@ -40,19 +40,30 @@ Status ReplicaStore::Load(std::string_view key, Record* rec, bool* found, bool t
   return Status::OK();
 }
 
+Status ReplicaStore::Peek(std::string_view key, const Record** rec, bool* found) {
+  if (const Record* hit = cache_.Find(key, found)) {
+    *rec = hit;
+    return Status::OK();
+  }
+  Status s = Load(key, &scratch_, found);
+  *rec = &scratch_;
+  return s;
+}
+
 Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* changed,
                           Record* merged_out) {
   if (changed) *changed = false;
-  Record local;
+  const Record* local = nullptr;
   bool found = false;
-  Status s = Load(key, &local, &found);
+  Status s = Peek(key, &local, &found);
   if (!s.ok()) return s;
-  Record merged = cluster::Join(local, incoming);
-  if (found && merged == local) {
+  Record merged = cluster::Join(*local, incoming);
+  if (found && merged == *local) {
     if (merged_out) *merged_out = std::move(merged);
     return Status::OK();
   }
-  s = Store(key, merged, found, found && !IsDeleted(local, clock_->WallMs()));
+  bool was_live = found && !IsDeleted(*local, clock_->WallMs());  // local dies with the Store
+  s = Store(key, merged, found, was_live);
   if (s.ok() && changed) *changed = true;
   if (merged_out) *merged_out = std::move(merged);
   return s;

@@ -36,6 +36,9 @@ class ReplicaStore {
   // take: the caller will Store the key on success; the cached record is moved out rather
   // than copied (see RecordCache::Take).
   Status Load(std::string_view key, Record* rec, bool* found, bool take = false);
+  // As Load, without the copy: *rec points at the cached record (an empty one when absent),
+  // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
+  Status Peek(std::string_view key, const Record** rec, bool* found);
 
   // Persists `rec` as the local record of `key` (into the engine's pending batch).
   // existed / was_live: whether there was a record and whether its value was live, so the
@@ -115,6 +118,7 @@ class ReplicaStore {
   Logger* logger_;
   const VersionLimits* limits_;
   RecordCache cache_;
+  Record scratch_;  // Peek's record on a cache miss
   DataKeyBuffer data_key_;
   uint64_t key_count_ = 0;        // local records, dead or alive
   uint64_t live_count_ = 0;       // local records with a live value when last written
