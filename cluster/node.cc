@@ -276,6 +276,7 @@ struct Node::Impl {
         ReportLoad();
       }
     }
+    reads.OnTick(now);
     ctx.requests.ExpireDue(now);
   }
 

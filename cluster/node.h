@@ -48,6 +48,9 @@ struct NodeConfig {
   std::string zone;                  // failure domain; replicas go to distinct zones
   int n = 1, r = 1, w = 1;
   uint64_t request_timeout_ms = 1000;
+  // A read asks R replicas; the other N-R are asked when one of those fails or has not
+  // answered after this long (speculative retry). 0: every read asks all N (read_coordinator.h).
+  uint64_t read_retry_ms = 50;
   uint64_t gossip_interval_ms = 200;
   uint64_t suspect_after_ms = 2000;  // or phi threshold; see membership.h
   uint64_t down_after_ms = 5000;
@@ -112,6 +115,7 @@ struct MemberInfo {
 };
 
 struct NodeStats {
+  uint64_t read_retries = 0;  // spare replicas asked: a replica failed or was slow
   uint64_t reads = 0, writes = 0, read_repairs = 0, coordinator_timeouts = 0,
            forwarded = 0, hints_stored = 0, hints_delivered = 0, cache_hits = 0,
            cache_misses = 0;

@@ -46,18 +46,38 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
   p.quorum = ReadQuorum(r);
   p.cb = std::move(done);
   p.reaping = reaping;
-  bool local = false;
-  for (auto& t : pref) {
-    if (t == self) {
-      local = true;
-      continue;
+  // Ask R replicas: this node's copy (free) and the first reachable peers; the rest wait as
+  // spares (docs/ARCHITECTURE.md, "Reads ask R replicas"). Fewer than R reachable: ask all.
+  bool local = Contains(pref, self);
+  size_t want = static_cast<size_t>(r) - (local ? 1 : 0);
+  std::vector<std::string> ask;
+  ask.reserve(pref.size());
+  if (ctx_->cfg.read_retry_ms > 0) {
+    for (auto& t : pref) {
+      if (t == self) continue;
+      if (ask.size() < want && ctx_->membership.IsReachable(t)) {
+        ask.push_back(std::move(t));
+      } else {
+        p.spares.push_back(std::move(t));
+      }
     }
-    p.quorum.Expect(t);
+    if (ask.size() < want) {
+      for (auto& t : p.spares) ask.push_back(std::move(t));
+      p.spares.clear();
+    }
+    p.retry_at_ms = ctx_->clock->NowMs() + ctx_->cfg.read_retry_ms;
+  } else {
+    for (auto& t : pref) {
+      if (t != self) ask.push_back(std::move(t));
+    }
+  }
+  for (auto& t : ask) {
     Message m;
     m.type = MsgType::kReadReq;
     m.req_id = id;
     m.key = key;
     ctx_->SendTo(t, &m);
+    p.quorum.Expect(std::move(t));
   }
   if (local) {
     p.quorum.Expect(self);
@@ -88,7 +108,31 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   if (it == reads_.end()) return;  // finished: a late or duplicate reply
   // Not asked, or answered already (duplicate): ignored.
   if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
+  if (!s.ok() && !it->second.done) AskSpares(id, &it->second);  // before the verdict
   Progress(id);
+}
+
+void ReadCoordinator::AskSpares(uint64_t id, Pending* p) {
+  for (auto& t : p->spares) {
+    ++ctx_->stats.read_retries;
+    Message m;
+    m.type = MsgType::kReadReq;
+    m.req_id = id;
+    m.key = p->key;
+    ctx_->SendTo(t, &m);
+    p->quorum.Expect(std::move(t));
+  }
+  p->spares.clear();
+}
+
+// Reads are created in id order with nondecreasing retry times, so the due ones lead the map
+// (among those still holding spares).
+void ReadCoordinator::OnTick(uint64_t now_ms) {
+  for (auto& [id, p] : reads_) {
+    if (p.spares.empty() || p.done) continue;
+    if (p.retry_at_ms > now_ms) break;
+    AskSpares(id, &p);
+  }
 }
 
 void ReadCoordinator::Progress(uint64_t id) {

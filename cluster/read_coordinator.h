@@ -1,8 +1,10 @@
-// cluster/read_coordinator.h: reads this node coordinates (Dynamo §4.5): ask the key's
-// preference list, answer once R replicas replied (ReadQuorum), keep listening until all
-// answered or the deadline passed, then read-repair the replicas that differed (§4.7).
+// cluster/read_coordinator.h: reads this node coordinates (Dynamo §4.5): ask R replicas of
+// the key's preference list (itself first, then the reachable ones in order), answer once R
+// replied (ReadQuorum), then read-repair the replicas that differed (§4.7). The other N-R
+// are spares, asked when an asked replica fails or has not answered within
+// cfg.read_retry_ms (a speculative retry); read_retry_ms = 0 asks all N at once, as Dynamo.
 // A read for a key this node does not replicate goes to a replica (Forwarder).
-// See docs/ARCHITECTURE.md, "The path of a request".
+// See docs/ARCHITECTURE.md, "The path of a request" and "Reads ask R replicas".
 //
 // Thread-safety: single-threaded; owned by one Node.
 #pragma once
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "cluster/node.h"
 #include "cluster/node_context.h"
@@ -34,6 +37,8 @@ class ReadCoordinator {
                   uint64_t timeout_ms, bool reaping = false);
   void OnReply(uint64_t id, const std::string& from, const Status& s, Record rec);
   void Expire(uint64_t id);
+  // Asks the spares of every read that has waited read_retry_ms (call every tick).
+  void OnTick(uint64_t now_ms);
   // A replica's side: answer a kReadReq from the local copy.
   void OnReadReq(const Message& m);
 
@@ -44,7 +49,10 @@ class ReadCoordinator {
     bool done = false;  // the client has its answer; waiting on for read repair
     bool reaping = false;
     ReadCallback cb;
+    std::vector<std::string> spares;  // replicas not asked yet
+    uint64_t retry_at_ms = 0;         // when the spares are asked if the read is undecided
   };
+  void AskSpares(uint64_t id, Pending* p);
   void Progress(uint64_t id);
   void Finish(uint64_t id);
 

@@ -44,6 +44,7 @@ const std::vector<Option>& Options() {
       {"cluster.seeds", "seeds", Type::kStringList, "cluster addresses to join through (comma-separated on the command line)", F(&Config::seeds)},
       {"cluster.gossip_interval_ms", nullptr, Type::kInt, "gossip period", F(&Config::gossip_interval_ms)},
       {"cluster.request_timeout_ms", nullptr, Type::kInt, "coordinator timeout before -UNAVAILABLE", F(&Config::request_timeout_ms)},
+      {"cluster.read_retry_ms", nullptr, Type::kInt, "ask the other N-R replicas after this many ms (0: every read asks all N)", F(&Config::read_retry_ms)},
       {"cluster.suspect_after_ms", nullptr, Type::kInt, "silence before a peer is suspect", F(&Config::suspect_after_ms)},
       {"cluster.down_after_ms", nullptr, Type::kInt, "silence before a peer is down (temporary)", F(&Config::down_after_ms)},
       {"cluster.anti_entropy_interval_ms", nullptr, Type::kInt, "Merkle anti-entropy round with one peer this often; 0 = off (DYNAMO SYNC only)", F(&Config::anti_entropy_interval_ms)},
@@ -466,6 +467,9 @@ Status Validate(const Config& c) {
   if (c.record_cache_mb < 0) return bad("storage.record_cache_mb", "must be >= 0");
   if (c.gossip_interval_ms < 10) return bad("cluster.gossip_interval_ms", "must be >= 10");
   if (c.request_timeout_ms < 10) return bad("cluster.request_timeout_ms", "must be >= 10");
+  if (c.read_retry_ms < 0 || c.read_retry_ms > c.request_timeout_ms) {
+    return bad("cluster.read_retry_ms", "must be between 0 and cluster.request_timeout_ms");
+  }
   if (c.suspect_after_ms <= c.gossip_interval_ms) return bad("cluster.suspect_after_ms", "must exceed the gossip interval");
   if (c.down_after_ms < c.suspect_after_ms) return bad("cluster.down_after_ms", "must be >= suspect_after_ms");
   if (c.handoff_concurrency < 1 || c.handoff_concurrency > 64) {

@@ -34,6 +34,7 @@ struct Config {
   std::vector<std::string> seeds;
   int64_t gossip_interval_ms = 200;
   int64_t request_timeout_ms = 1000;
+  int64_t read_retry_ms = 50;
   int64_t suspect_after_ms = 2000;
   int64_t down_after_ms = 5000;
   int64_t anti_entropy_interval_ms = 10000;  // Merkle anti-entropy round period; 0 = off

@@ -188,6 +188,7 @@ std::string RenderPrometheus(const OpsView& v) {
   p.One("dynakv_writes_total", "counter", "Quorum writes this node coordinated.", double(s.writes));
   p.One("dynakv_forwarded_total", "counter", "Requests forwarded to a preference-list node.", double(s.forwarded));
   p.One("dynakv_read_repairs_total", "counter", "Replicas repaired after a read.", double(s.read_repairs));
+  p.One("dynakv_read_retries_total", "counter", "Spare replicas a read asked because one failed or was slow.", double(s.read_retries));
   p.Family("dynakv_coordinator_timeouts_total", "counter", "Requests that timed out waiting for replicas, by kind.");
   p.Sample("dynakv_coordinator_timeouts_total", L("kind", "read"), double(s.read_timeouts));
   p.Sample("dynakv_coordinator_timeouts_total", L("kind", "write"), double(s.write_timeouts));
@@ -369,6 +370,7 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("reads", s.reads);
   add("writes", s.writes);
   add("read_repairs", s.read_repairs);
+  add("read_retries", s.read_retries);
   add("coordinator_timeouts", s.coordinator_timeouts);
   add("coordinator_read_timeouts", s.read_timeouts);
   add("coordinator_write_timeouts", s.write_timeouts);

@@ -175,6 +175,7 @@ Status Server::Init() {
   nc.r = int(cfg_.r);
   nc.w = int(cfg_.w);
   nc.request_timeout_ms = uint64_t(cfg_.request_timeout_ms);
+  nc.read_retry_ms = uint64_t(cfg_.read_retry_ms);
   nc.gossip_interval_ms = uint64_t(cfg_.gossip_interval_ms);
   nc.suspect_after_ms = uint64_t(cfg_.suspect_after_ms);
   nc.down_after_ms = uint64_t(cfg_.down_after_ms);

@@ -155,6 +155,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.U64("tick_ms", &s.tick_ms, 1, 1000);
     t.U64("duration_ms", &s.duration_ms);
     t.U64("request_timeout_ms", &s.request_timeout_ms, 1);
+    t.U64("read_retry_ms", &s.read_retry_ms, 0);
     t.U64("gossip_interval_ms", &s.gossip_interval_ms, 1);
     t.U64("suspect_after_ms", &s.suspect_after_ms, 1);
     t.U64("down_after_ms", &s.down_after_ms, 1);

@@ -33,6 +33,7 @@ struct Scenario {
   uint64_t tick_ms = 10;
   uint64_t duration_ms = 8000;          // the chaos phase: workload + faults
   uint64_t request_timeout_ms = 500;
+  uint64_t read_retry_ms = 50;  // 0: reads ask all N replicas
   uint64_t gossip_interval_ms = 100;
   uint64_t suspect_after_ms = 1000;
   uint64_t down_after_ms = 2000;

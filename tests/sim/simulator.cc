@@ -614,6 +614,7 @@ void Sim::SetUp() {
     c.r = sc_.r;
     c.w = sc_.w;
     c.request_timeout_ms = sc_.request_timeout_ms;
+    c.read_retry_ms = sc_.read_retry_ms;
     c.gossip_interval_ms = sc_.gossip_interval_ms;
     c.suspect_after_ms = sc_.suspect_after_ms;
     c.down_after_ms = sc_.down_after_ms;

@@ -112,6 +112,10 @@ class Cluster {
     auto it = by_addr_.find(from);
     if (it != by_addr_.end() && !hosts_.at(it->second).alive) return;  // the dead are silent
     if (drop_percent && random_.Uniform(100) < drop_percent) return;
+    if (count_types) {
+      Message m;
+      if (DecodeFrame(frame, "", &m).ok()) ++sent[m.type];
+    }
     queue_.push_back({from, to, std::move(frame)});
     if (duplicate_all) queue_.push_back(queue_.back());
   }
@@ -157,6 +161,8 @@ class Cluster {
   bool duplicate_all = false;
   bool reverse_order = false;
   uint64_t drop_percent = 0;
+  bool count_types = false;         // count the frames sent, by type, into `sent`
+  std::map<MsgType, int> sent;
 
  private:
   SeededRandom random_;
@@ -399,12 +405,91 @@ TEST(NodeTest, ReadRepairFixesAStaleReplica) {
   ASSERT_TRUE(Put(c, c.node("n1"), "k", "new").status.ok());
   c.Revive("n3");
   EXPECT_TRUE(LocalRecord(c, "n3", "k").siblings.empty());
-  auto r = Get(c, c.node("n1"), "k", 2);
+  // Read through the stale replica: a read asks R=2 replicas, its own copy among them, so
+  // the stale copy is certainly one of the answers (a read elsewhere may not ask n3).
+  auto r = Get(c, c.node("n3"), "k", 2);
   ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{"new"});
   c.RunFor(100);
   EXPECT_EQ(Values(LocalRecord(c, "n3", "k")), std::vector<std::string>{"new"});
   EXPECT_EQ(LocalRecord(c, "n3", "k"), LocalRecord(c, "n1", "k"));
-  EXPECT_GE(c.node("n1")->stats().read_repairs, 1u);
+  EXPECT_GE(c.node("n3")->stats().read_repairs, 1u);
+}
+
+// Reads ask R replicas (read_coordinator.h): with R=2 a coordinating replica asks one peer,
+// the first reachable other replica in preference order. The spare is asked only when that
+// peer stays silent for read_retry_ms, and the read then succeeds long before the request
+// would time out. With read_retry_ms = 0 every read asks all N, as the Dynamo paper does.
+TEST(NodeTest, ReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "k", "v").status.ok());
+  c.count_types = true;
+  auto r = Get(c, c.node("n1"), "k", 2);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{"v"});
+  EXPECT_EQ(c.sent[MsgType::kReadReq], 1);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 0u);
+
+  std::vector<std::string> pref = c.node("n1")->PreferenceList("k");
+  ASSERT_EQ(pref.size(), 3u);
+  std::string asked = pref[0] == "n1" ? pref[1] : pref[0];
+  c.Kill(asked);  // silent, but not yet suspected: the coordinator still asks it first
+  c.sent.clear();
+  auto out = std::make_shared<Outcome>();
+  uint64_t start = c.clock.now_ms;
+  c.node("n1")->Read("k", 2, [out](Status s, ReadReply rr) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+    out->record = std::move(rr.record);
+  });
+  c.RunUntil(&out->done);
+  uint64_t took = c.clock.now_ms - start;
+  ASSERT_TRUE(out->status.ok()) << out->status.ToString();
+  EXPECT_EQ(Values(out->record), std::vector<std::string>{"v"});
+  EXPECT_GE(took, 50u);   // read_retry_ms
+  EXPECT_LE(took, 100u);  // a tick or two later; the request timeout is 500
+  EXPECT_EQ(c.sent[MsgType::kReadReq], 2);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
+  c.Revive(asked);
+
+  Cluster all;
+  for (int i = 1; i <= 3; ++i) {
+    NodeConfig cfg = all.Config("n" + std::to_string(i));
+    cfg.read_retry_ms = 0;
+    all.Add(cfg);
+  }
+  all.RunFor(1500);
+  ASSERT_TRUE(Put(all, all.node("n1"), "k", "v").status.ok());
+  all.count_types = true;
+  ASSERT_TRUE(Get(all, all.node("n1"), "k", 2).status.ok());
+  EXPECT_EQ(all.sent[MsgType::kReadReq], 2);
+}
+
+// A replica that is down by the failure detector is not asked: the read goes to the
+// reachable spare at once, with no wait.
+TEST(NodeTest, ReadsSkipAReplicaKnownDown) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "k", "v").status.ok());
+  std::vector<std::string> pref = c.node("n1")->PreferenceList("k");
+  std::string first = pref[0] == "n1" ? pref[1] : pref[0];
+  c.Kill(first);
+  c.RunFor(2500);  // suspected, then down
+  c.count_types = true;
+  auto out = std::make_shared<Outcome>();
+  uint64_t start = c.clock.now_ms;
+  c.node("n1")->Read("k", 2, [out](Status s, ReadReply rr) {
+    out->done = true;
+    out->status = s;
+    out->record = std::move(rr.record);
+  });
+  c.RunUntil(&out->done);
+  ASSERT_TRUE(out->status.ok()) << out->status.ToString();
+  EXPECT_LT(c.clock.now_ms - start, 50u);
+  EXPECT_EQ(c.sent[MsgType::kReadReq], 1);
+  EXPECT_EQ(Values(out->record), std::vector<std::string>{"v"});
 }
 
 TEST(NodeTest, NonReplicaForwardsToAReplica) {
