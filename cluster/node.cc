@@ -107,11 +107,37 @@ struct Node::Impl {
 
   void OnMessage(std::string_view frame) {
     Message m;
-    Status s = DecodeFrame(frame, cfg().cluster_secret, &m);
-    if (!s.ok()) {
-      ctx.Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
-      return;
+    if (Decode(frame, &m)) Dispatch(m);
+  }
+
+  bool Decode(std::string_view frame, Message* m) {
+    Status s = DecodeFrame(frame, cfg().cluster_secret, m);
+    if (!s.ok()) ctx.Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
+    return s.ok();
+  }
+
+  // Frames that arrived together: all decoded, the records their keys name loaded into the
+  // CPU cache in three passes (as the server does for a client's pipeline, Node::Prefetch),
+  // then handled in order. A replica's record lookup for a random key was a quarter of its
+  // loop's time, every step a cache miss; this way the misses of a batch overlap.
+  void OnMessages(std::span<const std::string_view> frames) {
+    if (frames.size() == 1) return OnMessage(frames[0]);
+    std::vector<Message> batch;
+    batch.reserve(frames.size());
+    for (std::string_view f : frames) {
+      if (!Decode(f, &batch.emplace_back())) batch.pop_back();
     }
+    for (int stage = 1; stage <= 3; ++stage) {
+      for (const Message& m : batch) {
+        if (m.type == MsgType::kWriteReq || m.type == MsgType::kReadReq) {
+          ctx.store.Prefetch(m.key, stage);
+        }
+      }
+    }
+    for (Message& m : batch) Dispatch(m);
+  }
+
+  void Dispatch(Message& m) {
     if (ctx.standalone || m.from_addr.empty()) return;
     if (ctx.membership.self().status == MemberStatus::kRemoved && m.type != MsgType::kGossip) {
       return;
@@ -601,6 +627,7 @@ Node::~Node() = default;
 
 Status Node::Start() { return impl_->Start(); }
 void Node::OnMessage(std::string_view frame) { impl_->OnMessage(frame); }
+void Node::OnMessages(std::span<const std::string_view> frames) { impl_->OnMessages(frames); }
 void Node::OnTick() { impl_->OnTick(); }
 void Node::Read(const std::string& key, int r, ReadCallback done) {
   std::string buf;

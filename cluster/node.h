@@ -29,7 +29,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -141,6 +143,8 @@ class Node {
   Status Start();
 
   void OnMessage(std::string_view frame);  // a frame from any peer
+  // Frames from one peer, in order; the same as OnMessage on each, faster (prefetching).
+  void OnMessages(std::span<const std::string_view> frames);
   void OnTick();                           // call every few ms; drives timeouts + gossip
 
   // Client requests. r/w 0 = config default; values outside [1, n] give InvalidArgument.

@@ -71,6 +71,15 @@ struct NodeContext {
   void SendTo(const std::string& id, Message* m) {
     if (const std::string* addr = AddrOf(id)) Send(*addr, m);
   }
+  // Encode once, send to several: the frame Send would send, and sending such a frame.
+  std::string Encode(Message* m) {
+    m->from_id = cfg.id;
+    m->from_addr = cfg.cluster_addr;
+    return EncodeFrame(*m, cfg.cluster_secret);
+  }
+  void SendFrameTo(const std::string& id, std::string frame) {
+    if (const std::string* addr = AddrOf(id)) transport->Send(*addr, std::move(frame));
+  }
 
   uint64_t NewRequest(RequestKind kind, uint64_t timeout_ms) {
     return requests.Add(kind, clock->NowMs() + timeout_ms);

@@ -182,7 +182,7 @@ void ReadCoordinator::Finish(uint64_t id) {
     Message m;
     m.type = MsgType::kReadRepair;
     m.key = p.key;
-    m.record = joined;
+    m.record_ref = &joined;  // encoded by SendTo
     ctx_->SendTo(reply.node, &m);
   }
 }

@@ -552,11 +552,19 @@ char* RawFixed64(char* p, uint64_t v) {
 }  // namespace
 
 std::string EncodeRecord(const Record& rec) {
+  std::string out;
+  AppendRecord(rec, &out);
+  return out;
+}
+
+void AppendRecord(const Record& rec, std::string* dst) {
   // Worst case: 10 bytes per varint, 8 per fixed64, plus the values and the checksum.
   size_t max = 1 + 10 + rec.context.size() * (8 + 10 + 10) + 10 + 8;
   for (const Sibling& s : rec.siblings) max += 8 + 10 + 10 + 1 + 10 + 10 + 10 + s.value.size();
-  std::string out(max, '\0');
-  char* p = out.data();
+  size_t start = dst->size();
+  dst->resize(start + max);
+  char* const begin = dst->data() + start;
+  char* p = begin;
   *p++ = static_cast<char>(kRecordFormat);
   p = RawVarint(p, rec.context.size());
   for (const VVEntry& e : rec.context.entries()) {
@@ -576,9 +584,8 @@ std::string EncodeRecord(const Record& rec) {
     if (!s.value.empty()) std::memcpy(p, s.value.data(), s.value.size());
     p += s.value.size();
   }
-  p = RawFixed64(p, XXH3_64bits_withSeed(out.data(), static_cast<size_t>(p - out.data()), kRecordSeed));
-  out.resize(static_cast<size_t>(p - out.data()));
-  return out;
+  p = RawFixed64(p, XXH3_64bits_withSeed(begin, static_cast<size_t>(p - begin), kRecordSeed));
+  dst->resize(start + static_cast<size_t>(p - begin));
 }
 
 Status DecodeRecord(std::string&& bytes, Record* out) {

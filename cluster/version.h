@@ -148,6 +148,8 @@ bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t exp
 // Storage format: versioned, checksummed (xxh64), decoded defensively (every length bounded
 // by the input). Decode returns kCorruption on any mismatch and never reads out of bounds.
 std::string EncodeRecord(const Record& rec);
+// The same bytes appended to *out (a frame encodes records in place, without a temporary).
+void AppendRecord(const Record& rec, std::string* out);
 // values = false: every sibling's value is left empty (its bytes are checked and skipped), for
 // walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN): a 100 MB
 // value is then not copied.

@@ -186,21 +186,24 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   // reachable node past the top N, which holds the record as a hint for it.
   std::vector<uint32_t> walk;  // the fallbacks past the top N, computed only when needed
   size_t fallback = pref.size();
+  std::string frame;  // the kWriteReq frame: the same bytes for every replica, encoded once
   for (const auto& t : pref) {
     if (t == self || (stand_in && t == pref.front())) continue;
     Message m;
     m.req_id = id;
     m.key = key;
-    m.record = reply.record;
+    m.record_ref = &reply.record;  // encoded here, no copy per replica
     std::string to = SendTarget(t, key, &walk, &fallback);
+    p.quorum.Expect(to);
     if (to != t) {
       m.type = MsgType::kHintedWrite;
       m.hint_owner = t;
-    } else {
-      m.type = MsgType::kWriteReq;
+      ctx_->SendTo(to, &m);
+      continue;
     }
-    p.quorum.Expect(to);
-    ctx_->SendTo(to, &m);
+    m.type = MsgType::kWriteReq;
+    if (frame.empty()) frame = ctx_->Encode(&m);
+    ctx_->SendFrameTo(to, frame);
   }
   p.reply = std::move(reply);
   Progress(id);

@@ -388,17 +388,27 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
     in->buf.append(buf->base, static_cast<size_t>(nread));
   }
   size_t off = 0;
+  std::vector<std::string_view>& frames = self->frames_;
+  frames.clear();
+  bool bad = false;
   while (in->buf.size() - off >= 4) {
     uint32_t len = GetU32(in->buf.data() + off);
     if (len > kFrameBytesMax) {
-      self->stats_.bad_frames++;
-      close_inbound();
-      return;
+      bad = true;
+      break;
     }
     if (in->buf.size() - off - 4 < len) break;
     self->stats_.frames_received++;
-    if (self->node_) self->node_->OnMessage(std::string_view(in->buf.data() + off + 4, len));
+    frames.emplace_back(in->buf.data() + off + 4, len);
     off += 4 + len;
+  }
+  // The whole frames that arrived, handled together (Node::OnMessages prefetches their keys).
+  if (self->node_ && !frames.empty()) self->node_->OnMessages(frames);
+  frames.clear();
+  if (bad) {
+    self->stats_.bad_frames++;
+    close_inbound();
+    return;
   }
   in->buf.erase(0, off);
 }

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/env.h"
@@ -89,6 +90,7 @@ class PeerTransport final : public cluster::Transport {
   std::vector<Peer*> dirty_;  // peers with frames queued by the release in progress
   void Deliver(const std::string& addr, std::string frame);
   std::vector<Inbound*> inbound_;
+  std::vector<std::string_view> frames_;  // OnInboundRead's whole frames, reused
   Stats stats_;
 };
 
