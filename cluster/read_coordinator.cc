@@ -40,6 +40,14 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
                                     std::to_string(pref.size()) + " replicas"),
                 {});
   }
+  if (pref.size() == 1 && pref.front() == self) {
+    // This node is the key's only replica (a 1-node cluster): its copy is the answer, with
+    // nobody to ask and nothing to repair, as on a standalone node.
+    ReadReply reply;
+    bool found = false;
+    Status s = ctx_->store.Load(key, &reply.record, &found);
+    return done(s, std::move(reply));
+  }
   uint64_t id = ctx_->NewRequest(RequestKind::kRead, timeout_ms);
   Pending& p = reads_[id];
   p.key = key;
