@@ -9,9 +9,9 @@
 namespace dynakv::cluster {
 
 namespace {
-// Keys hashed into the Merkle trees per tick, and records (and their value bytes) one
-// exchange message carries. A leaf bigger than the cap is sent in part, from a random
-// offset, so repeated rounds cover it.
+// Records hashed per tick, and records (and their value bytes) one exchange message
+// carries. A leaf bigger than the cap is sent in part, from a random partition on, so
+// repeated rounds cover it.
 constexpr size_t kAeBuildChunk = 1024;
 constexpr size_t kAeBuildBytes = 4u << 20;  // and at most this many stored bytes hashed
 constexpr size_t kAeMaxKeys = 1000;
@@ -22,94 +22,133 @@ constexpr uint64_t kAeOnDemandMaxAgeMs = 5000;
 // A DYNAMO SYNC round the peer cannot answer yet (its trees are being built) is retried.
 constexpr int kAeSyncRetries = 50;
 static_assert(MerkleTree::kLeaves <= kMaxAeHashes, "a leaf level must fit one message");
+// Leaf i of a peer's tree holds partitions [i * kPartsPerLeaf, (i + 1) * kPartsPerLeaf).
+constexpr uint32_t kPartsPerLeaf = kPartitions / MerkleTree::kLeaves;
+static_assert(kPartsPerLeaf * MerkleTree::kLeaves == kPartitions, "leaves split partitions evenly");
+// Mixed into the ring fingerprint a tree request carries: a node whose trees are laid out
+// otherwise (per-key leaves, before partition hashes) sees "rings differ" and answers
+// nothing, rather than comparing trees that cannot agree.
+constexpr uint64_t kTreeLayout = 0x7061727469746e73ull;  // "partitns"
 }  // namespace
+
+AntiEntropy::AntiEntropy(NodeContext* ctx)
+    : ctx_(ctx),
+      part_hash_(kPartitions, 0),
+      part_seen_(kPartitions, 0),
+      part_valid_(kPartitions, false) {}
 
 bool AntiEntropy::Shares(std::string_view key, const std::string& peer) const {
   std::vector<std::string> pref = ctx_->placement.Preference(key);
   return Contains(pref, ctx_->cfg.id) && Contains(pref, peer);
 }
 
-bool AntiEntropy::Ready() const {
-  return have_ready_ && ready_.ring_hash == ctx_->placement.ring_hash();
-}
-
-const AntiEntropy::Peer& AntiEntropy::PeerOf(const std::string& peer) const {
-  static const Peer kEmpty;
-  auto it = ready_.peers.find(peer);
-  return it == ready_.peers.end() ? kEmpty : it->second;
-}
-
-void AntiEntropy::StartBuild(uint64_t now) {
-  next_ = Snapshot();
-  next_.ring_hash = ctx_->placement.ring_hash();
-  cursor_ = std::string(kDataPrefix);
-  building_ = true;
-  next_build_ms_ = now + ctx_->cfg.ae_interval_ms;
-}
-
-// One bounded chunk of the tree build. Hashes the stored bytes as they are (EncodeRecord
-// output is canonical), so the build decodes nothing.
-void AntiEntropy::BuildStep(uint64_t now) {
+bool AntiEntropy::SharesPartition(uint32_t p, const std::string& peer) const {
   const Placement& placement = ctx_->placement;
-  if (building_ && next_.ring_hash != placement.ring_hash()) StartBuild(now);  // ring moved
-  if (!building_) return;
-  const std::string& self = ctx_->cfg.id;
+  if (!placement.Owns(p)) return false;
+  for (uint32_t i : placement.Owners(p)) {
+    if (placement.IdAt(i) == peer) return true;
+  }
+  return false;
+}
+
+bool AntiEntropy::Ready() const {
+  return have_ready_ && ready_ring_ == ctx_->placement.ring_hash();
+}
+
+MerkleTree AntiEntropy::TreeFor(const std::string& peer) const {
+  MerkleTree tree;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (part_valid_[p] && SharesPartition(p, peer)) tree.Add(p / kPartsPerLeaf, part_hash_[p]);
+  }
+  return tree;
+}
+
+void AntiEntropy::StartPass(uint64_t now) {
+  passing_ = true;
+  pass_part_ = 0;
+  pass_cursor_.clear();
+  pass_ring_ = ctx_->placement.ring_hash();
+  next_pass_ms_ = now + ctx_->cfg.ae_interval_ms;
+}
+
+// One bounded chunk of a pass: the partitions this node shares with some peer and that
+// changed since they were last hashed are hashed again from the stored bytes as they are
+// (EncodeRecord output is canonical, so equal records hash alike on every replica; nothing
+// is decoded). A partition no longer shared is forgotten, so it is hashed afresh if it is
+// shared again.
+void AntiEntropy::PassStep(uint64_t now) {
+  const Placement& placement = ctx_->placement;
+  if (passing_ && pass_ring_ != placement.ring_hash()) StartPass(now);  // ring moved
+  if (!passing_) return;
   size_t seen = 0, hashed = 0;
-  bool more = false;
-  std::string last;
-  Status s = ctx_->engine->Scan(cursor_, kDataEnd, kAeBuildChunk,
-                                [&](std::string_view k, std::string_view v) {
-                                  if (hashed >= kAeBuildBytes) {
-                                    more = true;  // big values: continue next tick
-                                    return false;
-                                  }
-                                  ++seen;
-                                  hashed += k.size() + v.size();
-                                  last.assign(k);
-                                  if (!IsDataKey(k)) return true;  // corrupt row: not ours
-                                  std::string_view key = ClientKeyOf(k);
-                                  uint32_t part = PartitionOfDataKey(k);
-                                  std::span<const uint32_t> walk = placement.Owners(part);
-                                  if (!placement.Owns(part) || walk.size() < 2) return true;
-                                  uint32_t idx = static_cast<uint32_t>(next_.keys.size());
-                                  next_.keys.emplace_back(key);
-                                  size_t leaf = MerkleTree::LeafOf(key);
-                                  uint64_t h = MerkleTree::ItemHash(key, v);
-                                  for (uint32_t i : walk) {
-                                    const std::string& id = placement.IdAt(i);
-                                    if (id == self) continue;
-                                    Peer& p = next_.peers[id];
-                                    if (p.leaf_keys.empty()) p.leaf_keys.resize(MerkleTree::kLeaves);
-                                    p.tree.Add(leaf, h);
-                                    p.leaf_keys[leaf].push_back(idx);
-                                  }
-                                  return true;
-                                });
-  if (!s.ok()) {
-    ctx_->Log(Logger::Level::kWarn, "anti-entropy tree build failed: " + s.ToString());
-    building_ = false;
-    return;
+  while (pass_part_ < kPartitions) {
+    uint32_t p = pass_part_;
+    if (!placement.Owns(p) || placement.Owners(p).size() < 2) {
+      part_valid_[p] = false;
+      ++pass_part_;
+      continue;
+    }
+    if (pass_cursor_.empty()) {
+      if (part_valid_[p] && part_seen_[p] == ctx_->store.partition_changes(p)) {
+        ++pass_part_;  // unchanged since hashed
+        continue;
+      }
+      if (seen >= kAeBuildChunk || hashed >= kAeBuildBytes) return;  // the next tick
+      pass_cursor_ = PartitionBegin(p);
+      pass_sum_ = 0;
+      pass_changes_ = ctx_->store.partition_changes(p);
+    }
+    bool more = false;
+    std::string last;
+    Status s = ctx_->engine->Scan(pass_cursor_, PartitionEnd(p), 0,
+                                  [&](std::string_view k, std::string_view v) {
+                                    if (seen >= kAeBuildChunk || hashed >= kAeBuildBytes) {
+                                      more = true;  // the budget: go on next tick
+                                      return false;
+                                    }
+                                    ++seen;
+                                    ++ctx_->stats.ae_records_hashed;
+                                    hashed += k.size() + v.size();
+                                    last.assign(k);
+                                    if (!IsDataKey(k)) return true;  // corrupt row: not ours
+                                    pass_sum_ += MerkleTree::ItemHash(ClientKeyOf(k), v);
+                                    return true;
+                                  });
+    if (!s.ok()) {
+      ctx_->Log(Logger::Level::kWarn, "anti-entropy partition hash failed: " + s.ToString());
+      passing_ = false;
+      return;
+    }
+    if (more) {
+      pass_cursor_ = std::move(last);
+      pass_cursor_.push_back('\0');
+      return;
+    }
+    // Taken as of the change count at its start: a write while it was cut short makes the
+    // next pass hash it again.
+    part_hash_[p] = pass_sum_;
+    part_seen_[p] = pass_changes_;
+    part_valid_[p] = true;
+    pass_cursor_.clear();
+    ++pass_part_;
   }
-  if (more || seen == kAeBuildChunk) {
-    cursor_ = std::move(last);
-    cursor_.push_back('\0');
-    return;
-  }
-  ready_ = std::move(next_);
-  next_ = Snapshot();
+  passing_ = false;
   have_ready_ = true;
+  ready_ring_ = pass_ring_;
   ready_ms_ = now;
-  building_ = false;
 }
 
 void AntiEntropy::Tick(uint64_t now) {
   const Membership& membership = ctx_->membership;
   const std::vector<std::string>& partners = ctx_->placement.partners();
   bool periodic = ctx_->cfg.ae_interval_ms > 0;
-  if (!building_ && periodic && now >= next_build_ms_) StartBuild(now);
-  BuildStep(now);
+  if (!passing_ && ((periodic && now >= next_pass_ms_) ||
+                    (have_ready_ && ready_ring_ != ctx_->placement.ring_hash()))) {
+    StartPass(now);
+  }
+  PassStep(now);
   if (!Ready()) return;
-  if (sync_pending_ && !building_) {
+  if (sync_pending_ && !passing_) {
     sync_pending_ = false;
     for (const auto& p : partners) {
       if (membership.IsReachable(p)) StartRound(p, kAeSyncRetries);
@@ -144,8 +183,8 @@ void AntiEntropy::Tick(uint64_t now) {
 
 size_t AntiEntropy::SyncNow() {
   if (ctx_->standalone) return 0;
-  // A fresh build, then a round with every reachable partner (Tick).
-  StartBuild(ctx_->clock->NowMs());
+  // A fresh pass, then a round with every reachable partner (Tick).
+  StartPass(ctx_->clock->NowMs());
   sync_pending_ = true;
   size_t n = 0;
   for (const auto& p : ctx_->placement.partners()) n += ctx_->membership.IsReachable(p) ? 1 : 0;
@@ -154,9 +193,9 @@ size_t AntiEntropy::SyncNow() {
 
 void AntiEntropy::Reset() {
   have_ready_ = false;
-  ready_ = Snapshot();
-  building_ = false;
-  next_ = Snapshot();
+  passing_ = false;
+  pass_cursor_.clear();
+  std::fill(part_valid_.begin(), part_valid_.end(), false);
   retry_.clear();
 }
 
@@ -169,8 +208,8 @@ void AntiEntropy::StartRound(const std::string& peer, int retries) {
   Message m;
   m.type = MsgType::kAeTreeReq;
   m.req_id = id;
-  m.ring_hash = ready_.ring_hash;
-  m.hashes = PeerOf(peer).tree.InteriorHashes();
+  m.ring_hash = ready_ring_ ^ kTreeLayout;
+  m.hashes = TreeFor(peer).InteriorHashes();
   ctx_->SendTo(peer, &m);
 }
 
@@ -181,11 +220,11 @@ void AntiEntropy::OnTreeReq(const Message& m) {
   uint64_t now = ctx_->clock->NowMs();
   bool stale = !Ready() ||
                (ctx_->cfg.ae_interval_ms == 0 && now - ready_ms_ > kAeOnDemandMaxAgeMs);
-  if (stale && !building_) StartBuild(now);  // on demand; the sender retries
-  if (stale || m.ring_hash != ctx_->placement.ring_hash()) {
+  if (stale && !passing_) StartPass(now);  // on demand; the sender retries
+  if (stale || m.ring_hash != (ctx_->placement.ring_hash() ^ kTreeLayout)) {
     resp.set_status(Status::Unavailable("anti-entropy: trees not built yet, or rings differ"));
   } else {
-    const MerkleTree& tree = PeerOf(m.from_id).tree;
+    const MerkleTree tree = TreeFor(m.from_id);
     resp.buckets = tree.DiffInterior(m.hashes);
     for (uint32_t b : resp.buckets) {
       resp.hashes.insert(resp.hashes.end(), tree.children(b),
@@ -195,15 +234,47 @@ void AntiEntropy::OnTreeReq(const Message& m) {
   ctx_->Send(m.from_addr, &resp);
 }
 
-// Appends the local record of `key` if there is one; false once a cap is reached.
-bool AntiEntropy::Append(const std::string& key, Message* out, size_t* bytes) {
+// Appends a local record; false once a cap is reached.
+bool AntiEntropy::Append(const std::string& key, Record rec, Message* out, size_t* bytes) {
   if (out->records.size() >= kAeMaxKeys || *bytes >= kAeMaxBytes) return false;
-  Record rec;
-  bool found = false;
-  if (!ctx_->store.Load(key, &rec, &found).ok() || !found) return true;
   *bytes += key.size() + 64;
   for (const auto& sib : rec.siblings) *bytes += sib.value.size() + 48;
   out->records.emplace_back(key, std::move(rec));
+  return true;
+}
+
+bool AntiEntropy::AppendLeaf(uint32_t leaf, const std::string& peer,
+                             const std::set<std::string_view>* skip, bool first, bool whole_only,
+                             Message* out, size_t* bytes) {
+  if (leaf >= MerkleTree::kLeaves) return false;
+  const uint32_t base = leaf * kPartsPerLeaf;
+  size_t size = 0;
+  for (uint32_t p = base; p < base + kPartsPerLeaf; ++p) {
+    if (SharesPartition(p, peer)) size += ctx_->store.partition_count(p);
+  }
+  if (whole_only && !first && out->records.size() + size > kAeMaxKeys) return false;
+  // A leaf too big for one message goes in part, from a random partition on.
+  uint32_t start = first && size > kAeMaxKeys ? ctx_->random->Uniform(kPartsPerLeaf) : 0;
+  for (uint32_t j = 0; j < kPartsPerLeaf; ++j) {
+    uint32_t p = base + (start + j) % kPartsPerLeaf;
+    if (!SharesPartition(p, peer)) continue;
+    std::string after;
+    for (bool end = false; !end;) {
+      std::vector<std::pair<std::string, Record>> recs;
+      Status s = ctx_->store.ReadPartition(p, after, 256, kAeMaxBytes, &recs, &end);
+      if (!s.ok()) {
+        ctx_->Log(Logger::Level::kWarn, "anti-entropy: partition read failed: " + s.ToString());
+        return false;
+      }
+      if (recs.empty()) break;
+      after = recs.back().first;
+      for (auto& [key, rec] : recs) {
+        if (rec.siblings.empty() && rec.context.empty()) continue;  // corrupt: skipped
+        if (skip && skip->count(key)) continue;
+        if (!Append(key, std::move(rec), out, bytes)) return false;
+      }
+    }
+  }
   return true;
 }
 
@@ -226,11 +297,11 @@ void AntiEntropy::OnTreeResp(const Message& m) {
     return;
   }
   if (!Ready() || m.hashes.size() != m.buckets.size() * MerkleTree::kFanout) return;
-  const Peer& mine = PeerOf(peer);
+  const MerkleTree mine = TreeFor(peer);
   std::vector<uint32_t> leaves;
   for (size_t i = 0; i < m.buckets.size(); ++i) {
     if (m.buckets[i] >= MerkleTree::kInterior) return;
-    auto d = mine.tree.DiffLeaves(m.buckets[i], &m.hashes[i * MerkleTree::kFanout]);
+    auto d = mine.DiffLeaves(m.buckets[i], &m.hashes[i * MerkleTree::kFanout]);
     leaves.insert(leaves.end(), d.begin(), d.end());
   }
   if (leaves.empty()) {
@@ -245,17 +316,8 @@ void AntiEntropy::OnTreeResp(const Message& m) {
   size_t start = ctx_->random->Uniform(leaves.size());
   for (size_t j = 0; j < leaves.size(); ++j) {
     uint32_t leaf = leaves[(start + j) % leaves.size()];
-    static const std::vector<uint32_t> kNone;
-    const std::vector<uint32_t>& list = mine.leaf_keys.empty() ? kNone : mine.leaf_keys[leaf];
     bool first = req.records.empty() && req.buckets.empty();
-    if (!first && req.records.size() + list.size() > kAeMaxKeys) break;
-    // A leaf too big for one message goes in part, from a random offset.
-    size_t off = first && list.size() > kAeMaxKeys ? ctx_->random->Uniform(list.size()) : 0;
-    bool whole = true;
-    for (size_t k = 0; k < list.size() && whole; ++k) {
-      whole = Append(ready_.keys[list[(off + k) % list.size()]], &req, &bytes);
-    }
-    if (!whole) break;
+    if (!AppendLeaf(leaf, peer, nullptr, first, /*whole_only=*/true, &req, &bytes)) break;
     req.buckets.push_back(leaf);
   }
   uint64_t id = ctx_->NewRequest(RequestKind::kAntiEntropy, ctx_->cfg.request_timeout_ms);
@@ -293,16 +355,11 @@ void AntiEntropy::OnKeysReq(const Message& m) {
   }
   // Keys of the whole leaves that the sender does not hold.
   if (Ready()) {
-    const Peer& mine = PeerOf(m.from_id);
     for (uint32_t leaf : m.buckets) {
-      if (mine.leaf_keys.empty() || leaf >= MerkleTree::kLeaves) break;
-      bool room = true;
-      for (uint32_t idx : mine.leaf_keys[leaf]) {
-        const std::string& key = ready_.keys[idx];
-        if (sent.count(key) || !Shares(key, m.from_id)) continue;
-        if (!(room = Append(key, &resp, &bytes))) break;
+      if (!AppendLeaf(leaf, m.from_id, &sent, /*first=*/false, /*whole_only=*/false, &resp,
+                      &bytes)) {
+        break;
       }
-      if (!room) break;
     }
   }
   if (repaired > 0) {

@@ -1,9 +1,17 @@
 // cluster/anti_entropy.h: Merkle anti-entropy (Dynamo §4.7). Every ae_interval_ms the node
 // compares Merkle trees (merkle.h) with one random reachable peer it shares replicas with,
 // over the keys both replicate, and the two exchange and Join the records of the leaves
-// that differ. Trees are rebuilt from a scan of the local data, a bounded chunk per tick,
-// never on the client path; each exchange moves a bounded number of records. It only Joins
-// (the DVV sync), so it never resurrects a deleted value.
+// that differ. It only Joins (the DVV sync), so it never resurrects a deleted value.
+//
+// The trees are kept up to date incrementally, per partition: each partition this node
+// shares with a peer has a hash (the sum of its records' item hashes, merkle.h), and a
+// partition is rehashed only when the replica store says it changed since it was last
+// hashed (ReplicaStore::partition_changes). A pass over the changed partitions runs every
+// ae_interval_ms, a bounded chunk per tick, never on the client path; an idle node with a
+// large store hashes nothing. A peer's tree is derived from the partition hashes when a
+// round needs it: leaf i holds partitions [i*16, i*16+16), those shared with that peer, so
+// a differing leaf's records are a range read of its partitions (no per-key index in
+// memory). See docs/ARCHITECTURE.md, "Anti-entropy".
 //
 // A round between us (A) and a peer P:
 //   A -> P  kAeTreeReq   A's interior hashes of A's tree for P, and A's ring fingerprint
@@ -23,7 +31,9 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,7 +44,7 @@ namespace dynakv::cluster {
 
 class AntiEntropy {
  public:
-  explicit AntiEntropy(NodeContext* ctx) : ctx_(ctx) {}
+  explicit AntiEntropy(NodeContext* ctx);
 
   void Tick(uint64_t now);
   // DYNAMO SYNC: a fresh build, then a round with every reachable partner. Returns how
@@ -49,41 +59,47 @@ class AntiEntropy {
   void Reset();
 
  private:
-  // The Merkle tree for one peer (the keys we both replicate) and, per leaf, which keys are
-  // in it (indexes into Snapshot::keys), so the records of a differing leaf are found
-  // without another scan.
-  struct Peer {
-    MerkleTree tree;
-    std::vector<std::vector<uint32_t>> leaf_keys;  // kLeaves lists, or empty
-  };
-  // The trees of every peer, from one scan of the local data under one ring.
-  struct Snapshot {
-    uint64_t ring_hash = 0;
-    std::vector<std::string> keys;  // local keys we replicate with at least one peer
-    std::map<std::string, Peer> peers;
-  };
   struct Round {
     std::string peer;
     int retries = 0;  // left, when the peer is not ready
   };
 
   bool Shares(std::string_view key, const std::string& peer) const;
+  bool SharesPartition(uint32_t p, const std::string& peer) const;
   bool Ready() const;
-  const Peer& PeerOf(const std::string& peer) const;
-  void StartBuild(uint64_t now);
-  void BuildStep(uint64_t now);
+  // The tree of the partitions this node shares with `peer`, from the partition hashes.
+  MerkleTree TreeFor(const std::string& peer) const;
+  void StartPass(uint64_t now);
+  void PassStep(uint64_t now);
   void StartRound(const std::string& peer, int retries = 0);
-  bool Append(const std::string& key, Message* out, size_t* bytes);
+  bool Append(const std::string& key, Record rec, Message* out, size_t* bytes);
+  // Appends this node's records of `leaf`'s partitions shared with `peer` (skipping keys in
+  // `skip`); false once a cap cut it short. `first`: the message is empty, so a leaf too big
+  // for one message is sent in part, from a random partition on. `whole_only`: append
+  // nothing (false) unless the whole leaf fits.
+  bool AppendLeaf(uint32_t leaf, const std::string& peer, const std::set<std::string_view>* skip,
+                  bool first, bool whole_only, Message* out, size_t* bytes);
 
   NodeContext* ctx_;
-  Snapshot ready_;               // the last complete build
-  bool have_ready_ = false;
-  Snapshot next_;                // the build in progress
-  bool building_ = false;
-  std::string cursor_;           // engine key the build continues from
-  uint64_t next_build_ms_ = 0, next_round_ms_ = 0;
-  uint64_t ready_ms_ = 0;        // when ready_ was completed
-  bool sync_pending_ = false;    // DYNAMO SYNC: all partners once the build is done
+  // Per partition: the hash of its records, the store's change count it was taken at, and
+  // whether it was taken at all (since start, FLUSHALL, or the partition last being unshared).
+  std::vector<uint64_t> part_hash_;
+  std::vector<uint32_t> part_seen_;
+  std::vector<bool> part_valid_;
+  // The pass in progress: the next partition, and within a partition cut short by the
+  // per-tick budget, the engine key to go on from, the sum so far and the change count at
+  // its start.
+  bool passing_ = false;
+  uint32_t pass_part_ = 0;
+  std::string pass_cursor_;
+  uint64_t pass_sum_ = 0;
+  uint32_t pass_changes_ = 0;
+  uint64_t pass_ring_ = 0;       // the ring the pass started under
+  bool have_ready_ = false;      // a pass completed under ready_ring_
+  uint64_t ready_ring_ = 0;
+  uint64_t next_pass_ms_ = 0, next_round_ms_ = 0;
+  uint64_t ready_ms_ = 0;        // when the last pass completed
+  bool sync_pending_ = false;    // DYNAMO SYNC: all partners once the pass is done
   std::map<uint64_t, Round> pending_;               // req_id -> round, both request kinds
   std::vector<std::pair<uint64_t, Round>> retry_;   // (due_ms, round)
 };

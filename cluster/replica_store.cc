@@ -72,6 +72,7 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
 Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   Status s = engine_->Delete(data_key_.Of(key));
   uint32_t part = data_key_.partition();
+  ++part_changes_[part];
   cache_.Erase(key);
   bool plain = IsPlainRecordKey(key);
   if (s.ok() && plain && key_count_ > 0) --key_count_;
@@ -110,6 +111,7 @@ Status ReplicaStore::Recount() {
   key_count_ = 0;
   live_count_ = 0;
   std::fill(part_count_.begin(), part_count_.end(), 0);
+  for (uint32_t& c : part_changes_) ++c;  // the engine may have taken back writes: rehash all
   uint64_t now_ms = clock_->WallMs();
   return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
     if (IsDataKey(k)) ++part_count_[PartitionOfDataKey(k)];
@@ -136,6 +138,7 @@ void ReplicaStore::ResetAfterFlush() {
   key_count_ = 0;
   live_count_ = 0;
   std::fill(part_count_.begin(), part_count_.end(), 0);
+  for (uint32_t& c : part_changes_) ++c;
 }
 
 Status ReplicaStore::ReadPartition(uint32_t p, const std::string& after, size_t max_records,
@@ -186,6 +189,7 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
                              return true;
                            });
   if (!s.ok()) return s;
+  ++part_changes_[p];
   std::vector<storage::WriteOp> batch;
   batch.reserve(keys.size());
   for (auto& k : keys) batch.push_back({storage::WriteOp::Kind::kDelete, k, {}});

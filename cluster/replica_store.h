@@ -88,6 +88,9 @@ class ReplicaStore {
   // partition that has been handed to its owners.
   uint32_t partition_count(uint32_t p) const { return part_count_[p]; }
   uint32_t partition_writes(uint32_t p) const { return part_writes_[p]; }
+  // Changes to the partition's records of any kind (store, reap, drop, flush): anti-entropy
+  // rehashes a partition only when this moved (anti_entropy.h).
+  uint32_t partition_changes(uint32_t p) const { return part_changes_[p]; }
   Status ReadPartition(uint32_t p, const std::string& after, size_t max_records,
                        size_t max_bytes, std::vector<std::pair<std::string, Record>>* out,
                        bool* end);
@@ -129,12 +132,14 @@ class ReplicaStore {
   bool forgot_all_ = false;  // forgotten_ overflowed
   std::vector<uint32_t> part_count_ = std::vector<uint32_t>(kPartitions, 0);
   std::vector<uint32_t> part_writes_ = std::vector<uint32_t>(kPartitions, 0);
+  std::vector<uint32_t> part_changes_ = std::vector<uint32_t>(kPartitions, 0);
 };
 
 template <typename R>
 Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was_live) {
   if (rec.siblings.size() >= limits_->warn_siblings) WarnSiblings(key, rec.siblings.size());
   Status s = engine_->PutOwned(data_key_.Of(key), EncodeRecord(rec));
+  ++part_changes_[data_key_.partition()];  // also on failure: the engine may have part of it
   if (s.ok()) {
     uint32_t part = data_key_.partition();
     ++part_writes_[part];

@@ -371,6 +371,7 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("writes", s.writes);
   add("read_repairs", s.read_repairs);
   add("read_retries", s.read_retries);
+  add("ae_records_hashed", s.ae_records_hashed);
   add("coordinator_timeouts", s.coordinator_timeouts);
   add("coordinator_read_timeouts", s.read_timeouts);
   add("coordinator_write_timeouts", s.write_timeouts);
