@@ -63,9 +63,13 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
     return Status::OK();
   }
   bool was_live = found && !IsDeleted(*local, clock_->WallMs());  // local dies with the Store
-  s = Store(key, merged, found, was_live);
+  if (merged_out) {
+    s = Store(key, merged, found, was_live);
+    *merged_out = std::move(merged);
+  } else {
+    s = Store(key, std::move(merged), found, was_live);  // the cache takes it: no copy
+  }
   if (s.ok() && changed) *changed = true;
-  if (merged_out) *merged_out = std::move(merged);
   return s;
 }
 

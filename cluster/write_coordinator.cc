@@ -173,10 +173,23 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   } else {
     bool existed = false, was_live = false;
     s = ApplyLocal(key, req, &reply.record, &existed, &was_live);
-    if (s.ok()) s = ctx_->store.Store(key, reply.record, existed, was_live);
+    if (s.ok() && req.want_record) {
+      s = ctx_->store.Store(key, reply.record, existed, was_live);
+    } else if (s.ok()) {
+      s = ctx_->store.Store(key, std::move(reply.record), existed, was_live);  // no copy
+      reply.record = Record();
+    }
   }
   if (!s.ok()) return done(s, {});
-  reply.context = reply.record.context;
+  // What the replicas get: the record as stored, read back from the row cache when the
+  // caller did not want it in the reply (it moved there).
+  const Record* stored = &reply.record;
+  if (!stand_in && !req.want_record) {
+    bool found = false;
+    s = ctx_->store.Peek(key, &stored, &found);
+    if (!s.ok()) return done(s, {});
+  }
+  reply.context = stored->context;
   if (!stand_in && pref.size() == 1 && pref.front() == self) {
     // This node is the key's only replica (a 1-node cluster): the write is as complete as it
     // will be, with nothing to wait for, as on a standalone node.
@@ -198,7 +211,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     Message m;
     m.req_id = id;
     m.key = key;
-    m.record_ref = &reply.record;  // encoded here, no copy per replica
+    m.record_ref = stored;  // encoded here, no copy per replica
     std::string to = SendTarget(t, key, &walk, &fallback);
     p.quorum.Expect(to);
     if (to != t) {
