@@ -1,6 +1,7 @@
 // cluster/read_coordinator.cc: see read_coordinator.h.
 #include "cluster/read_coordinator.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -73,7 +74,8 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
       for (auto& t : p.spares) ask.push_back(std::move(t));
       p.spares.clear();
     }
-    p.retry_at_ms = ctx_->clock->NowMs() + ctx_->cfg.read_retry_ms;
+    p.started_ms = ctx_->clock->NowMs();
+    p.retry_at_ms = p.started_ms + std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
   } else {
     for (auto& t : pref) {
       if (t != self) ask.push_back(std::move(t));
@@ -116,6 +118,10 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   if (it == reads_.end()) return;  // finished: a late or duplicate reply
   // Not asked, or answered already (duplicate): ignored.
   if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
+  if (from != ctx_->cfg.id && it->second.started_ms != 0) {
+    uint64_t took = (ctx_->clock->NowMs() - it->second.started_ms) << 6;
+    reply_ms64_ = std::max(took, reply_ms64_ - (reply_ms64_ >> 6));
+  }
   if (!s.ok() && !it->second.done) AskSpares(id, &it->second);  // before the verdict
   Progress(id);
 }
@@ -133,8 +139,9 @@ void ReadCoordinator::AskSpares(uint64_t id, Pending* p) {
   p->spares.clear();
 }
 
-// Reads are created in id order with nondecreasing retry times, so the due ones lead the map
-// (among those still holding spares).
+// Reads are created in id order with nearly nondecreasing retry times (the wait follows the
+// replicas' recent reply time), so the due ones lead the map (among those still holding
+// spares); one that a later, shorter wait overtook is asked a tick or so late, never early.
 void ReadCoordinator::OnTick(uint64_t now_ms) {
   for (auto& [id, p] : reads_) {
     if (p.spares.empty() || p.done) continue;

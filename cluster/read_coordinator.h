@@ -51,6 +51,7 @@ class ReadCoordinator {
     ReadCallback cb;
     std::vector<std::string> spares;  // replicas not asked yet
     uint64_t retry_at_ms = 0;         // when the spares are asked if the read is undecided
+    uint64_t started_ms = 0;
   };
   void AskSpares(uint64_t id, Pending* p);
   void Progress(uint64_t id);
@@ -59,6 +60,11 @@ class ReadCoordinator {
   NodeContext* ctx_;
   Forwarder* forwarder_;
   std::map<uint64_t, Pending> reads_;
+  // How long replicas have been taking to answer, as seen here: a decaying maximum, in 1/64
+  // ms (each reply takes 1/64 off, so a burst of slow replies is forgotten after a few hundred
+  // fast ones). A read waits at least twice this before asking a spare, so an overloaded node
+  // (whose replies wait in its own queue) does not double its load with retries.
+  uint64_t reply_ms64_ = 0;
 };
 
 }  // namespace dynakv::cluster

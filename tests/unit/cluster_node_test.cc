@@ -116,6 +116,11 @@ class Cluster {
       Message m;
       if (DecodeFrame(frame, "", &m).ok()) ++sent[m.type];
     }
+    auto dest = by_addr_.find(to);
+    if (dest != by_addr_.end() && held.count(dest->second)) {  // slow, not lost
+      held_.push_back({from, to, std::move(frame)});
+      return;
+    }
     queue_.push_back({from, to, std::move(frame)});
     if (duplicate_all) queue_.push_back(queue_.back());
   }
@@ -163,6 +168,13 @@ class Cluster {
   uint64_t drop_percent = 0;
   bool count_types = false;         // count the frames sent, by type, into `sent`
   std::map<MsgType, int> sent;
+  std::set<std::string> held;       // frames to these nodes wait until Release
+  void Release() {
+    held.clear();
+    for (auto& p : held_) queue_.push_back(std::move(p));
+    held_.clear();
+    Deliver();
+  }
 
  private:
   SeededRandom random_;
@@ -170,6 +182,7 @@ class Cluster {
   std::map<std::string, Host> hosts_;
   std::map<std::string, std::string> by_addr_;
   std::deque<Packet> queue_;
+  std::deque<Packet> held_;
 };
 
 void FakeTransport::Send(const std::string& to, std::string frame) {
@@ -465,6 +478,44 @@ TEST(NodeTest, ReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
   all.count_types = true;
   ASSERT_TRUE(Get(all, all.node("n1"), "k", 2).status.ok());
   EXPECT_EQ(all.sent[MsgType::kReadReq], 2);
+}
+
+// The wait before asking a spare follows how long replicas have been taking: after a reply
+// that took ~150 ms, a read whose asked replica is slow for 200 ms waits for it rather than
+// asking the spare at read_retry_ms (an overloaded node must not double its own load).
+TEST(NodeTest, ReadRetryWaitFollowsRecentReplyTimes) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "k", "v").status.ok());
+  std::vector<std::string> pref = c.node("n1")->PreferenceList("k");
+  std::string asked = pref[0] == "n1" ? pref[1] : pref[0];
+  auto read = [&](uint64_t hold_ms) {
+    auto out = std::make_shared<Outcome>();
+    c.held.insert(asked);
+    uint64_t start = c.clock.now_ms;
+    auto done_at = std::make_shared<uint64_t>(0);
+    FakeClock* clock = &c.clock;
+    c.node("n1")->Read("k", 2, [out, done_at, clock](Status s, ReadReply rr) {
+      out->done = true;
+      out->status = s;
+      out->record = std::move(rr.record);
+      *done_at = clock->now_ms;
+    });
+    while (c.clock.now_ms - start < hold_ms) c.Step(10);  // the slow replica, all along
+    c.Release();
+    c.RunUntil(&out->done);
+    c.RunFor(50);
+    EXPECT_TRUE(out->status.ok()) << out->status.ToString();
+    return *done_at - start;
+  };
+  // 1: the asked replica is slow for 150 ms: the spare answers at ~50 ms; the slow reply
+  // arrives at 150 ms and is counted.
+  EXPECT_LE(read(150), 100u);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
+  // 2: slow for 200 ms: the read now waits 2 x ~150 ms before asking the spare, so the
+  // asked replica's own answer (released at 200 ms) decides it.
+  read(200);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
 }
 
 // A replica that is down by the failure detector is not asked: the read goes to the
