@@ -46,7 +46,9 @@ class ReadQuorum {
     if (t == targets_.end()) return false;
     targets_.erase(t);
     if (ok) {
-      joined_ = cluster::Join(joined_, rec);
+      // Replicas mostly agree: joining a record with itself changes nothing (a join is
+      // idempotent), so an equal reply skips the join.
+      if (replies_.empty() || !(rec == joined_)) joined_ = cluster::Join(joined_, rec);
       replies_.push_back({from, std::move(rec)});
     } else {
       ++failed_;
