@@ -1,20 +1,21 @@
 // cluster/merkle.h: the hash tree that anti-entropy (Dynamo §4.7) compares between two
 // replicas, so they find the keys they disagree on without shipping their data.
 //
-// One tree covers one key set: on node A, the tree "for peer P" holds every key of A's local
-// data whose preference list names both A and P (the keys the two replicate in common; see
-// node.cc). A key goes to leaf LeafOf(key) (a hash of the key, independent of the ring, so
-// leaves fill evenly); a leaf's hash is the wrapping sum of ItemHash(key, stored record
-// bytes) of its keys. A sum is order-free (the tree can be filled in any scan order) and
-// supports Remove. Stored bytes are EncodeRecord() output, which is canonical: equal records
-// give equal bytes, so equal replicas give equal trees.
+// One tree covers one key set: on node A, the tree "for peer P" holds every record of A's
+// local data whose partition's preference list names both A and P (the keys the two
+// replicate in common). A leaf's hash is a wrapping sum of item hashes, ItemHash(key, stored
+// record bytes). A sum is order-free and supports Remove, so it can be kept up to date
+// rather than rebuilt. Stored bytes are EncodeRecord() output, which is canonical: equal
+// records give equal bytes, so equal replicas give equal trees.
+//
+// Anti-entropy (anti_entropy.h) fills leaf i with the hashes of partitions 16i..16i+15, each
+// the sum over that partition's records, kept per partition and redone only when the
+// partition changed. LeafOf(key) (a hash of the key, independent of the ring) is the other
+// way to place items, for trees over arbitrary key sets.
 //
 // Shape: kLeaves leaves, grouped kFanout to an interior node, kInterior interior nodes, one
 // root. The exchange compares the interior level first (kInterior hashes on the wire), then
 // only the leaves below the interior nodes that differ.
-//
-// A tree is a snapshot: it is not updated on the client write path (that would cost every
-// write); the node rebuilds it from a scan of its data, a bounded chunk per tick.
 //
 // Thread-safety: a value type; no shared state.
 #pragma once
