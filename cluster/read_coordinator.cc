@@ -141,7 +141,8 @@ void ReadCoordinator::AskSpares(uint64_t id, Pending* p) {
 
 // Reads are created in id order with nearly nondecreasing retry times (the wait follows the
 // replicas' recent reply time), so the due ones lead the map (among those still holding
-// spares); one that a later, shorter wait overtook is asked a tick or so late, never early.
+// spares). A read whose shorter wait overtook an earlier one's is never asked early, only
+// late: once the reads ahead of it are decided or due themselves.
 void ReadCoordinator::OnTick(uint64_t now_ms) {
   for (auto& [id, p] : reads_) {
     if (p.spares.empty() || p.done) continue;
