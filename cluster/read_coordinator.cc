@@ -75,7 +75,11 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
       p.spares.clear();
     }
     p.started_ms = ctx_->clock->NowMs();
-    p.retry_at_ms = p.started_ms + std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
+    // At most a quarter of the request's time, so a spare always has the rest to answer
+    // (one reply slowed by a reconnecting peer link must not push retries past the timeout).
+    uint64_t wait = std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
+    wait = std::min(wait, std::max(ctx_->cfg.read_retry_ms, timeout_ms / 4));
+    p.retry_at_ms = p.started_ms + wait;
   } else {
     for (auto& t : pref) {
       if (t != self) ask.push_back(std::move(t));

@@ -62,8 +62,9 @@ class ReadCoordinator {
   std::map<uint64_t, Pending> reads_;
   // How long replicas have been taking to answer, as seen here: a decaying maximum, in 1/64
   // ms (each reply takes 1/64 off, so a burst of slow replies is forgotten after a few hundred
-  // fast ones). A read waits at least twice this before asking a spare, so an overloaded node
-  // (whose replies wait in its own queue) does not double its load with retries.
+  // fast ones). A read waits twice this (at least read_retry_ms, at most a quarter of the
+  // request timeout) before asking a spare, so an overloaded node (whose replies wait in its
+  // own queue) does not double its load with retries.
   uint64_t reply_ms64_ = 0;
 };
 

@@ -481,8 +481,10 @@ TEST(NodeTest, ReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
 }
 
 // The wait before asking a spare follows how long replicas have been taking: after a reply
-// that took ~150 ms, a read whose asked replica is slow for 200 ms waits for it rather than
-// asking the spare at read_retry_ms (an overloaded node must not double its own load).
+// that took ~100 ms, a read whose asked replica is slow for 110 ms waits for it rather than
+// asking the spare at read_retry_ms (an overloaded node must not double its own load). The
+// wait is capped at a quarter of the request timeout (500 ms here): after a 400 ms reply the
+// spare is still asked at 125 ms, so the read never times out for want of asking it.
 TEST(NodeTest, ReadRetryWaitFollowsRecentReplyTimes) {
   Cluster c;
   Boot(c, 3);
@@ -508,14 +510,20 @@ TEST(NodeTest, ReadRetryWaitFollowsRecentReplyTimes) {
     EXPECT_TRUE(out->status.ok()) << out->status.ToString();
     return *done_at - start;
   };
-  // 1: the asked replica is slow for 150 ms: the spare answers at ~50 ms; the slow reply
-  // arrives at 150 ms and is counted.
-  EXPECT_LE(read(150), 100u);
+  // 1: the asked replica is slow for 100 ms: the spare answers at ~50 ms; the slow reply
+  // arrives at 100 ms and is counted.
+  EXPECT_LE(read(100), 70u);
   EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
-  // 2: slow for 200 ms: the read now waits 2 x ~150 ms before asking the spare, so the
-  // asked replica's own answer (released at 200 ms) decides it.
-  read(200);
+  // 2: slow for 110 ms: the read now waits min(2 x ~100, 125) ms before asking the spare,
+  // so the asked replica's own answer (released at 110 ms) decides it.
+  read(110);
   EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
+  // 3, 4: a 400 ms reply; the next read still asks the spare at 125 ms, not 800.
+  read(400);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 2u);
+  uint64_t took = read(300);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 3u);
+  EXPECT_LE(took, 150u);
 }
 
 // A replica that is down by the failure detector is not asked: the read goes to the
