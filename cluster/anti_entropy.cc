@@ -38,8 +38,7 @@ AntiEntropy::AntiEntropy(NodeContext* ctx)
       part_valid_(kPartitions, false) {}
 
 bool AntiEntropy::Shares(std::string_view key, const std::string& peer) const {
-  std::vector<std::string> pref = ctx_->placement.Preference(key);
-  return Contains(pref, ctx_->cfg.id) && Contains(pref, peer);
+  return SharesPartition(Placement::PartitionOf(key), peer);
 }
 
 bool AntiEntropy::SharesPartition(uint32_t p, const std::string& peer) const {

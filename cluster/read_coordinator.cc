@@ -85,14 +85,7 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
       if (t != self) ask.push_back(std::move(t));
     }
   }
-  for (auto& t : ask) {
-    Message m;
-    m.type = MsgType::kReadReq;
-    m.req_id = id;
-    m.key = key;
-    ctx_->SendTo(t, &m);
-    p.quorum.Expect(std::move(t));
-  }
+  for (auto& t : ask) Ask(id, std::move(t), &p);
   if (local) {
     p.quorum.Expect(self);
     Record rec;
@@ -130,15 +123,19 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   Progress(id);
 }
 
+void ReadCoordinator::Ask(uint64_t id, std::string replica, Pending* p) {
+  Message m;
+  m.type = MsgType::kReadReq;
+  m.req_id = id;
+  m.key = p->key;
+  ctx_->SendTo(replica, &m);
+  p->quorum.Expect(std::move(replica));
+}
+
 void ReadCoordinator::AskSpares(uint64_t id, Pending* p) {
   for (auto& t : p->spares) {
     ++ctx_->stats.read_retries;
-    Message m;
-    m.type = MsgType::kReadReq;
-    m.req_id = id;
-    m.key = p->key;
-    ctx_->SendTo(t, &m);
-    p->quorum.Expect(std::move(t));
+    Ask(id, std::move(t), p);
   }
   p->spares.clear();
 }

@@ -192,6 +192,7 @@ void FakeTransport::Send(const std::string& to, std::string frame) {
 struct Outcome {
   int calls = 0;
   bool done = false;
+  uint64_t done_ms = 0;  // the test clock when it completed
   Status status;
   Record record;
   VersionVector context;
@@ -224,14 +225,22 @@ Outcome Put(Cluster& c, Node* n, const std::string& key, const std::string& valu
   return DoWrite(c, n, key, std::move(req));
 }
 
-Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
+// Starts a read without driving the network; the outcome fills in when it completes.
+std::shared_ptr<Outcome> StartRead(Cluster& c, Node* n, const std::string& key, int r) {
   auto out = std::make_shared<Outcome>();
-  n->Read(key, r, [out](Status s, ReadReply rr) {
+  FakeClock* clock = &c.clock;
+  n->Read(key, r, [out, clock](Status s, ReadReply rr) {
     ++out->calls;
     out->done = true;
+    out->done_ms = clock->now_ms;
     out->status = s;
     out->record = std::move(rr.record);
   });
+  return out;
+}
+
+Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
+  auto out = StartRead(c, n, key, r);
   c.RunUntil(&out->done);
   c.RunFor(50);
   EXPECT_EQ(out->calls, 1);
@@ -449,14 +458,8 @@ TEST(NodeTest, ReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
   std::string asked = pref[0] == "n1" ? pref[1] : pref[0];
   c.Kill(asked);  // silent, but not yet suspected: the coordinator still asks it first
   c.sent.clear();
-  auto out = std::make_shared<Outcome>();
   uint64_t start = c.clock.now_ms;
-  c.node("n1")->Read("k", 2, [out](Status s, ReadReply rr) {
-    ++out->calls;
-    out->done = true;
-    out->status = s;
-    out->record = std::move(rr.record);
-  });
+  auto out = StartRead(c, c.node("n1"), "k", 2);
   c.RunUntil(&out->done);
   uint64_t took = c.clock.now_ms - start;
   ASSERT_TRUE(out->status.ok()) << out->status.ToString();
@@ -492,23 +495,15 @@ TEST(NodeTest, ReadRetryWaitFollowsRecentReplyTimes) {
   std::vector<std::string> pref = c.node("n1")->PreferenceList("k");
   std::string asked = pref[0] == "n1" ? pref[1] : pref[0];
   auto read = [&](uint64_t hold_ms) {
-    auto out = std::make_shared<Outcome>();
     c.held.insert(asked);
     uint64_t start = c.clock.now_ms;
-    auto done_at = std::make_shared<uint64_t>(0);
-    FakeClock* clock = &c.clock;
-    c.node("n1")->Read("k", 2, [out, done_at, clock](Status s, ReadReply rr) {
-      out->done = true;
-      out->status = s;
-      out->record = std::move(rr.record);
-      *done_at = clock->now_ms;
-    });
+    auto out = StartRead(c, c.node("n1"), "k", 2);
     while (c.clock.now_ms - start < hold_ms) c.Step(10);  // the slow replica, all along
     c.Release();
     c.RunUntil(&out->done);
     c.RunFor(50);
     EXPECT_TRUE(out->status.ok()) << out->status.ToString();
-    return *done_at - start;
+    return out->done_ms - start;
   };
   // 1: the asked replica is slow for 100 ms: the spare answers at ~50 ms; the slow reply
   // arrives at 100 ms and is counted.
@@ -537,13 +532,8 @@ TEST(NodeTest, ReadsSkipAReplicaKnownDown) {
   c.Kill(first);
   c.RunFor(2500);  // suspected, then down
   c.count_types = true;
-  auto out = std::make_shared<Outcome>();
   uint64_t start = c.clock.now_ms;
-  c.node("n1")->Read("k", 2, [out](Status s, ReadReply rr) {
-    out->done = true;
-    out->status = s;
-    out->record = std::move(rr.record);
-  });
+  auto out = StartRead(c, c.node("n1"), "k", 2);
   c.RunUntil(&out->done);
   ASSERT_TRUE(out->status.ok()) << out->status.ToString();
   EXPECT_LT(c.clock.now_ms - start, 50u);
