@@ -97,6 +97,9 @@ class RespWriter {
   void Set(size_t n);                     // RESP3 ~n ; RESP2 *n
   void Push(size_t n);                    // RESP3 >n ; RESP2 *n (pub/sub messages)
   void Double(double d);                  // RESP3 ,d ; RESP2 bulk string
+  // As Double, in Redis 7.0's addReplyDouble layout: "%.17g" (0.1 is "0.10000000000000001",
+  // 1e20 is "1e+20"), inf as "inf"/"-inf". Sorted-set scores are answered this way.
+  void Double17(double d);
   void Bool(bool b);                      // RESP3 #t/#f ; RESP2 :1/:0
   void Verbatim(std::string_view s);      // RESP3 =len txt:s ; RESP2 bulk
   void Ok() { Simple("OK"); }

@@ -465,6 +465,35 @@ void CopyCollection(Server* s, const std::string& src, const KeyView& from, cons
   });
 }
 
+void StoreCollection(Server* s, const std::string& dest, char type, ElementList elements,
+                     std::function<void(Status, int64_t)> done) {
+  ReadAnyKey(s, dest, 0, [s, dest, type, elements = std::move(elements), done](Status st, KeyView cur) mutable {
+    if (!st.ok()) return done(st, 0);
+    int64_t n = int64_t(elements.size());
+    auto fill = [s, dest, type, elements = std::move(elements), done, n](Status st2) mutable {
+      if (!st2.ok() || elements.empty()) return done(st2, st2.ok() ? 0 : n);
+      std::vector<std::string> names;
+      auto values = std::make_shared<std::vector<std::string>>();
+      names.reserve(elements.size());
+      values->reserve(elements.size());
+      for (auto& [e, v] : elements) {
+        names.push_back(std::move(e));
+        values->push_back(std::move(v));
+      }
+      UpdateElements(s, dest, type, std::move(names),
+                     [values](size_t i, const std::optional<std::string>&) {
+                       return ElementChange{ElementChange::kSet, (*values)[i]};
+                     },
+                     [done, n](Status st3, UpdateResult) { done(st3, n); });
+    };
+    if (!cur.exists) return fill(Status::OK());
+    if (cur.kind == cluster::ValueKind::kCollection) {
+      return DeleteCollection(s, dest, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(fill));
+    }
+    DeleteValue(s, dest, &cur.context, 0, [fill](Status st2, cluster::WriteReply) mutable { fill(st2); });
+  });
+}
+
 void RemoveElementsCommand(CommandCtx& ctx, char type) {
   std::vector<std::string> elements(ctx.args.begin() + 2, ctx.args.end());
   ReplyTo reply = ctx.reply;

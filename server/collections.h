@@ -91,12 +91,19 @@ void SetCollectionExpiry(Server* s, const std::string& key, const CollectionStat
 void CopyCollection(Server* s, const std::string& src, const KeyView& from, const std::string& dst,
                     const KeyView& to, bool remove_src, std::function<void(Status)> done);
 
+// The *STORE forms: replaces `dest` (any type, or missing) with a collection of `type` holding
+// `elements` (element, value), deleting what it held as DEL deletes it; done(count).
+void StoreCollection(Server* s, const std::string& dest, char type, ElementList elements,
+                     std::function<void(Status, int64_t)> done);
+
 // HDEL / SREM: removes args[2..] from collection args[1] of `type`, replies with how many
 // were present.
 void RemoveElementsCommand(CommandCtx& ctx, char type);
 
-// Registers the hash commands (commands_hash.cc) and the set commands (commands_set.cc).
+// Registers the hash (commands_hash.cc), set (commands_set.cc) and sorted set
+// (commands_zset.cc) commands.
 void RegisterHash(std::vector<CommandSpec>* t);
 void RegisterSet(std::vector<CommandSpec>* t);
+void RegisterZset(std::vector<CommandSpec>* t);
 
 }  // namespace dynakv::server

@@ -26,6 +26,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterPubSub(&t);
     RegisterHash(&t);
     RegisterSet(&t);
+    RegisterZset(&t);
     RegisterDebug(&t);
     RegisterMetrics(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {

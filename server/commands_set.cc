@@ -209,23 +209,10 @@ std::vector<std::string> Combine(Op op, const std::vector<std::vector<std::strin
 // Replaces `dest` (any type, or missing) with a set of `members`; done(count).
 void StoreSet(Server* s, const std::string& dest, std::vector<std::string> members,
               std::function<void(Status, int64_t)> done) {
-  ReadAnyKey(s, dest, 0, [s, dest, members = std::move(members), done](Status st, KeyView cur) mutable {
-    if (!st.ok()) return done(st, 0);
-    int64_t n = int64_t(members.size());
-    auto fill = [s, dest, members = std::move(members), done, n](Status st2) mutable {
-      if (!st2.ok() || members.empty()) return done(st2, st2.ok() ? 0 : n);
-      UpdateElements(s, dest, kSet, std::move(members),
-                     [](size_t, const std::optional<std::string>&) {
-                       return ElementChange{ElementChange::kSet, {}};
-                     },
-                     [done, n](Status st3, UpdateResult) { done(st3, n); });
-    };
-    if (!cur.exists) return fill(Status::OK());
-    if (cur.kind == cluster::ValueKind::kCollection) {
-      return DeleteCollection(s, dest, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(fill));
-    }
-    DeleteValue(s, dest, &cur.context, 0, [fill](Status st2, cluster::WriteReply) mutable { fill(st2); });
-  });
+  ElementList elements;
+  elements.reserve(members.size());
+  for (auto& m : members) elements.emplace_back(std::move(m), std::string());
+  StoreCollection(s, dest, kSet, std::move(elements), std::move(done));
 }
 
 void SetOp(CommandCtx& ctx, Op op, bool store) {

@@ -4,7 +4,9 @@
 // at once adds up (a PN-counter per field, no lost increment); HDEL and DEL through one node
 // are seen by the others; a hash keeps taking writes and reads with one node killed, and the
 // restarted node serves them. The replies themselves are compared with redis-server's by
-// transcript_test.sh (hash_transcript.txt).
+// transcript_test.sh (hash_transcript.txt). Sorted sets: members added through every node at
+// once are all there, in one score order through every node; ZREM, ZPOPMIN and ZINCRBY
+// through one node are seen by the others; a node down and back.
 #include <chrono>
 #include <memory>
 #include <set>
@@ -227,6 +229,87 @@ TEST_F(HashClusterTest, SetMembersAddedThroughEveryNodeAtOnceAreAllThere) {
   ASSERT_TRUE(t && t->type == REDIS_REPLY_STATUS) << Describe(t);
   EXPECT_EQ(std::string(t->str), "set");
   EXPECT_TRUE(IsErrorPrefix(c(1)("HGET", "cset", "x"), "WRONGTYPE"));
+}
+
+// ZRANGE key 0 -1 WITHSCORES as (member, score) pairs.
+std::vector<std::pair<std::string, std::string>> Zrange(Conn& conn, const std::string& key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Reply r = conn("ZRANGE", key, "0", "-1", "WITHSCORES");
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+  if (!r || r->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i + 1 < r->elements; i += 2)
+    out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
+                     std::string(r->element[i + 1]->str, r->element[i + 1]->len));
+  return out;
+}
+
+TEST_F(HashClusterTest, SortedSetMembersAddedThroughEveryNodeAtOnceAreAllThereInOneOrder) {
+  StartCluster();
+  constexpr int kPerNode = 30;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(3, 0);
+  for (size_t n = 0; n < 3; n++) {
+    threads.emplace_back([&, n] {
+      Conn conn(cluster_->node(n).port(), 5000);
+      for (int i = 0; i < kPerNode; i++) {
+        // Scores interleave the nodes' members: node n's i-th member scores 3i + n.
+        Reply r = conn("ZADD", "board", std::to_string(3 * i + int(n)), "p" + std::to_string(n) + "-" + std::to_string(i));
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) ok[n]++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ok, std::vector<int>(3, kPerNode)) << "every ZADD is acknowledged as new";
+  std::vector<std::pair<std::string, std::string>> want;
+  for (int i = 0; i < kPerNode; i++)
+    for (int n = 0; n < 3; n++) want.emplace_back("p" + std::to_string(n) + "-" + std::to_string(i), std::to_string(3 * i + n));
+  for (size_t r = 0; r < 3; r++) {
+    EXPECT_EQ(Zrange(c(r), "board"), want) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("ZCARD", "board"), 3 * kPerNode)) << "via node " << r;
+    EXPECT_TRUE(IsInt(c(r)("ZRANK", "board", "p1-10"), 31)) << "via node " << r;
+  }
+  // Changes through one node are read through the others.
+  ASSERT_TRUE(IsInt(c(0)("ZREM", "board", "p0-0", "nope"), 1));
+  Reply popped = c(1)("ZPOPMIN", "board");
+  ASSERT_TRUE(popped && popped->type == REDIS_REPLY_ARRAY && popped->elements == 2) << Describe(popped);
+  EXPECT_EQ(std::string(popped->element[0]->str), "p1-0");
+  Reply inc = c(2)("ZINCRBY", "board", "1000.5", "p2-0");
+  ASSERT_TRUE(inc && inc->type == REDIS_REPLY_STRING) << Describe(inc);
+  EXPECT_EQ(std::string(inc->str), "1002.5");
+  for (size_t r = 0; r < 3; r++) {
+    EXPECT_TRUE(IsInt(c(r)("ZCARD", "board"), 3 * kPerNode - 2)) << "via node " << r;
+    Reply top = c(r)("ZREVRANGE", "board", "0", "0", "WITHSCORES");
+    ASSERT_TRUE(top && top->type == REDIS_REPLY_ARRAY && top->elements == 2) << Describe(top);
+    EXPECT_EQ(std::string(top->element[0]->str), "p2-0") << "via node " << r;
+    EXPECT_EQ(std::string(top->element[1]->str), "1002.5") << "via node " << r;
+    Reply t = c(r)("TYPE", "board");
+    ASSERT_TRUE(t && t->type == REDIS_REPLY_STATUS) << Describe(t);
+    EXPECT_EQ(std::string(t->str), "zset");
+  }
+  EXPECT_TRUE(IsErrorPrefix(c(1)("SADD", "board", "x"), "WRONGTYPE"));
+}
+
+TEST_F(HashClusterTest, SortedSetWritesGoOnWithOneNodeDown) {
+  StartCluster();
+  ASSERT_TRUE(IsInt(c(0)("ZADD", "down:z", "0", "before"), 1));
+  cluster_->node(2).Kill();
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(IsInt(c(i % 2)("ZADD", "down:z", std::to_string(i + 1), "m" + std::to_string(i)), 1)) << i;
+  }
+  ASSERT_TRUE(cluster_->node(2).Restart(20s));
+  conns_[2] = cluster_->node(2).Connect(5000);
+  ASSERT_TRUE(c(2).ok());
+  Reply n;
+  for (int attempt = 0; attempt < 50; attempt++) {
+    n = c(2)("ZCOUNT", "down:z", "-inf", "+inf");
+    if (n && n->type == REDIS_REPLY_INTEGER && n->integer == 21) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(IsInt(n, 21));
+  auto all = Zrange(c(2), "down:z");
+  ASSERT_EQ(all.size(), 21u);
+  EXPECT_EQ(all.front().first, "before");
+  EXPECT_EQ(all.back(), std::make_pair(std::string("m19"), std::string("20")));
 }
 
 }  // namespace

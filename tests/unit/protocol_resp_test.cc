@@ -818,5 +818,29 @@ TEST(RespWriter, ArrayOfBulksParsesAsCommand) {
   EXPECT_EQ(o.commands[0], (Args{"DGET", Bin("k\0")}));
 }
 
+// Sorted-set scores are answered as Redis 7.0's addReplyDouble writes them ("%.17g").
+TEST(RespWriter, Double17IsRedis70sLayout) {
+  struct Case {
+    double d;
+    const char* text;
+  } cases[] = {
+      {0.1, "0.10000000000000001"},
+      {1.5, "1.5"},
+      {3.0, "3"},
+      {1e20, "1e+20"},
+      {-9.9999999999999995e-08, "-9.9999999999999995e-08"},
+      {std::numeric_limits<double>::infinity(), "inf"},
+      {-std::numeric_limits<double>::infinity(), "-inf"},
+  };
+  for (const Case& c : cases) {
+    std::string r2, r3;
+    RespWriter(&r2, 2).Double17(c.d);
+    RespWriter(&r3, 3).Double17(c.d);
+    std::string t = c.text;
+    EXPECT_EQ(r2, "$" + std::to_string(t.size()) + "\r\n" + t + "\r\n") << c.text;
+    EXPECT_EQ(r3, "," + t + "\r\n") << c.text;
+  }
+}
+
 }  // namespace
 }  // namespace dynakv::protocol
