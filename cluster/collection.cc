@@ -2,6 +2,8 @@
 #include "cluster/collection.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <tuple>
 
@@ -136,12 +138,63 @@ std::string GenElementKey(char type, std::string_view key, uint64_t gen,
   return k;
 }
 
-Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
-  ElementView v;
+std::string EncodeScore(double d) {
+  if (d == 0) d = 0;  // -0 as 0
+  uint64_t bits;
+  std::memcpy(&bits, &d, 8);
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; i--, bits >>= 8) out[size_t(i)] = static_cast<char>(bits & 0xff);
+  return out;
+}
+
+bool DecodeScore(std::string_view v, double* d) {
+  if (v.size() != 8) return false;
+  uint64_t bits = 0;
+  for (char c : v) bits = (bits << 8) | static_cast<uint8_t>(c);
+  std::memcpy(d, &bits, 8);
+  return !std::isnan(*d);
+}
+
+namespace {
+const Sibling* NewestLive(const std::vector<const Sibling*>& live) {
   const Sibling* best = nullptr;
-  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
   for (const Sibling* s : live)
     if (best == nullptr || Newer(*s, *best)) best = s;
+  return best;
+}
+bool IsScoreCounter(const Sibling& s) { return s.kind == ValueKind::kCounter && IsFloatCounter(s.value); }
+
+// The merge of every live score counter sibling.
+Status MergeScoreCounters(const std::vector<const Sibling*>& live, FloatCounter* total) {
+  for (const Sibling* s : live) {
+    if (!IsScoreCounter(*s)) continue;
+    FloatCounter c;
+    Status st = DecodeFloatCounter(s->value, &c);
+    if (!st.ok()) return st;
+    total->Merge(c);
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out) {
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  const Sibling* best = NewestLive(live);
+  FloatCounter c;
+  if (best != nullptr && IsScoreCounter(*best)) {
+    Status st = MergeScoreCounters(live, &c);
+    if (!st.ok()) return st;
+  } else if (best != nullptr && !DecodeScore(best->value, &c.base)) {
+    return Status::Corruption("sorted set member holds no score");
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
+
+Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
+  ElementView v;
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  const Sibling* best = NewestLive(live);
   if (best == nullptr) {
     *out = std::move(v);
     return Status::OK();
@@ -151,12 +204,21 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
   v.dot = best->dot;
   if (best->kind != ValueKind::kCounter) {
     v.value = best->value;
+  } else if (IsFloatCounter(best->value)) {
+    // Concurrent ZINCRBYs are concurrent score counter siblings: merged, every increment
+    // counts.
+    FloatCounter total;
+    Status st = MergeScoreCounters(live, &total);
+    if (!st.ok()) return st;
+    v.counter = true;
+    v.score_counter = true;
+    v.value = EncodeScore(total.Value());
   } else {
     // Concurrent HINCRBYs are concurrent counter siblings: merging every live one is what
     // keeps each increment.
     PNCounter total;
     for (const Sibling* s : live) {
-      if (s->kind != ValueKind::kCounter) continue;
+      if (s->kind != ValueKind::kCounter || IsFloatCounter(s->value)) continue;
       PNCounter c;
       Status st = DecodeCounter(s->value, &c);
       if (!st.ok()) return st;
@@ -184,9 +246,18 @@ ElementView ResolveAcross(const std::vector<ElementView>& views) {
   if (!out.counter) return out;
   // Counters in several generations (HINCRBYs through coordinators that each created the
   // collection) are separate records incremented separately: every increment counts.
+  if (out.score_counter) {
+    double total = 0;
+    for (const ElementView& v : views) {
+      double d;
+      if (v.present && v.score_counter && DecodeScore(v.value, &d)) total += d;
+    }
+    out.value = EncodeScore(std::isnan(total) ? 0.0 : total);
+    return out;
+  }
   uint64_t sum = 0;
   for (const ElementView& v : views) {
-    if (!v.present || !v.counter) continue;
+    if (!v.present || !v.counter || v.score_counter) continue;
     sum += static_cast<uint64_t>(std::strtoll(v.value.c_str(), nullptr, 10));  // wraps as int64
   }
   out.value = std::to_string(static_cast<int64_t>(sum));

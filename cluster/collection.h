@@ -93,19 +93,34 @@ std::string GenElementPrefix(char type, std::string_view key, uint64_t gen);
 std::string GenElementKey(char type, std::string_view key, uint64_t gen,
                           std::string_view element);
 
+// A sorted-set member's score as its element value: 8 bytes, the IEEE-754 bits big-endian
+// (-0 stored as 0). Decode: false for anything but 8 bytes holding a number (never NaN).
+std::string EncodeScore(double d);
+bool DecodeScore(std::string_view v, double* d);
+
 // One element record, read by the add-wins rule.
 struct ElementView {
   bool present = false;
-  std::string value;           // the newest live sibling's bytes; a counter's decimal
-  bool counter = false;        // the newest live sibling is a PN-counter
+  // The newest live sibling's bytes; a PN-counter's decimal; a score counter's (ZINCRBY)
+  // value as EncodeScore bytes.
+  std::string value;
+  bool counter = false;        // the newest live sibling is a PN-counter or score counter
   uint64_t timestamp_ms = 0;   // of the newest live sibling
   Dot dot;                     // of the newest live sibling
+  bool score_counter = false;  // the counter is a score counter (FloatCounter)
 };
 // kCorruption when a live counter sibling does not decode.
 Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
+// ZINCRBY's starting point on a member's element record (the coordinator applies it, see
+// OpKind::kScoreAdd): the merge of its live score counters when the newest live sibling is
+// one; otherwise a counter whose base is the newest live sibling's score (0 when the member
+// is absent). kCorruption when a live sibling that should hold a score does not.
+Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out);
+
 // The same element read in several generations: the present one with the newest
 // (timestamp, dot); not present when none is. When that one is a counter, its value is the
-// sum of every present counter's (each generation's record counted its own increments).
+// sum of every present counter's of the same kind (each generation's record counted its
+// own increments).
 ElementView ResolveAcross(const std::vector<ElementView>& views);
 
 }  // namespace dynakv::cluster

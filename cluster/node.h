@@ -25,6 +25,7 @@
 // Thread-safety: single-threaded; all calls from the owning loop.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -74,14 +75,19 @@ enum class OpKind : uint8_t {
   kPut,         // store value (with the client's or the local context)
   kDelete,      // tombstone
   kCounterAdd,  // PN-counter add of `delta` in the coordinator's slot
+  kScoreAdd,    // FloatCounter add (a sorted-set score, ZINCRBY) of the double whose bits
+                // `delta` holds (ScoreDeltaBits), so frames carry it as they carry delta
 };
+
+inline int64_t ScoreDeltaBits(double d) { return std::bit_cast<int64_t>(d); }
+inline double ScoreDelta(int64_t bits) { return std::bit_cast<double>(bits); }
 
 struct WriteRequest {
   OpKind op = OpKind::kPut;
   // kPut: payload; kDelete: ignored; kCounterAdd: the counter keeps its TTL, unless
   // value.kind is kCounter, which sets it to value.expiry_ms (EXPIRE/PERSIST on a counter).
   NewValue value;
-  int64_t delta = 0;             // kCounterAdd
+  int64_t delta = 0;             // kCounterAdd; kScoreAdd: ScoreDeltaBits(the increment)
   bool has_context = false;      // false: supersede what the coordinator's replica knows
   VersionVector context;         // DPUT/DDEL context from the client
   int w = 0;                     // 0 = config default

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <tuple>
@@ -795,6 +796,105 @@ Status DecodeCounter(std::string_view bytes, PNCounter* out) {
     c.slots.push_back(s);
   }
   if (r.left() != 0) return Status::Corruption("trailing bytes in counter");
+  *out = std::move(c);
+  return Status::OK();
+}
+
+// ---- float counter (sorted-set scores) ---------------------------------------------------
+
+double FloatCounter::Value() const {
+  double v = base;
+  for (const Slot& s : slots) v += s.inc - s.dec;
+  return std::isnan(v) ? 0.0 : v;
+}
+
+void FloatCounter::Add(ActorId actor, double delta) {
+  if (delta == 0 || std::isnan(delta)) return;
+  auto it = std::lower_bound(slots.begin(), slots.end(), actor,
+                             [](const Slot& s, ActorId a) { return s.actor < a; });
+  if (it == slots.end() || it->actor != actor) it = slots.insert(it, Slot{actor, 0, 0});
+  if (delta > 0) {
+    it->inc += delta;
+  } else {
+    it->dec -= delta;
+  }
+}
+
+void FloatCounter::Merge(const FloatCounter& other) {
+  base = std::max(base, other.base);
+  std::vector<Slot> out;
+  out.reserve(slots.size() + other.slots.size());
+  size_t i = 0, j = 0;
+  while (i < slots.size() || j < other.slots.size()) {
+    if (j == other.slots.size() || (i < slots.size() && slots[i].actor < other.slots[j].actor)) {
+      out.push_back(slots[i++]);
+    } else if (i == slots.size() || other.slots[j].actor < slots[i].actor) {
+      out.push_back(other.slots[j++]);
+    } else {
+      out.push_back({slots[i].actor, std::max(slots[i].inc, other.slots[j].inc),
+                     std::max(slots[i].dec, other.slots[j].dec)});
+      ++i;
+      ++j;
+    }
+  }
+  slots = std::move(out);
+}
+
+namespace {
+uint64_t DoubleBits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
+double BitsDouble(uint64_t b) {
+  double d;
+  std::memcpy(&d, &b, 8);
+  return d;
+}
+}  // namespace
+
+bool IsFloatCounter(std::string_view counter_bytes) {
+  return !counter_bytes.empty() && static_cast<uint8_t>(counter_bytes[0]) == kFloatCounterFormat;
+}
+
+// [u8 format 2][fixed64 base][varint n][n x (fixed64 actor, fixed64 inc, fixed64 dec)]
+std::string EncodeFloatCounter(const FloatCounter& c) {
+  std::string out;
+  out.push_back(static_cast<char>(kFloatCounterFormat));
+  PutFixed64(&out, DoubleBits(c.base));
+  PutVarint(&out, c.slots.size());
+  for (const FloatCounter::Slot& s : c.slots) {
+    PutFixed64(&out, s.actor);
+    PutFixed64(&out, DoubleBits(s.inc));
+    PutFixed64(&out, DoubleBits(s.dec));
+  }
+  return out;
+}
+
+Status DecodeFloatCounter(std::string_view bytes, FloatCounter* out) {
+  Reader r(bytes);
+  uint8_t format = 0;
+  uint64_t base = 0, n = 0;
+  if (!r.Byte(&format) || format != kFloatCounterFormat || !r.Fixed64(&base) ||
+      !r.Count(kMaxSlots, 24, &n)) {
+    return Status::Corruption("bad score counter");
+  }
+  FloatCounter c;
+  c.base = BitsDouble(base);
+  if (std::isnan(c.base)) return Status::Corruption("bad score counter");
+  c.slots.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    FloatCounter::Slot s;
+    uint64_t inc = 0, dec = 0;
+    if (!r.Fixed64(&s.actor) || !r.Fixed64(&inc) || !r.Fixed64(&dec))
+      return Status::Corruption("truncated score counter");
+    s.inc = BitsDouble(inc);
+    s.dec = BitsDouble(dec);
+    if (!(s.inc >= 0) || !(s.dec >= 0)) return Status::Corruption("bad score counter slot");
+    if (i > 0 && s.actor <= c.slots.back().actor) return Status::Corruption("unsorted score counter");
+    c.slots.push_back(s);
+  }
+  if (r.left() != 0) return Status::Corruption("trailing bytes in score counter");
   *out = std::move(c);
   return Status::OK();
 }

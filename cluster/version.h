@@ -190,6 +190,34 @@ struct PNCounter {
 std::string EncodeCounter(const PNCounter& c);
 Status DecodeCounter(std::string_view bytes, PNCounter* out);
 
+// The counter a sorted-set score becomes under ZINCRBY: the PN-counter above over doubles.
+// Each actor's slot sums its own positive (inc) and negative (dec) increments, so both only
+// grow and merge is again pointwise max; `base` is the score the first increment started
+// from. Stored as a kCounter sibling whose first byte is kFloatCounterFormat (the integer
+// counter's is 1), so an integer counter never decodes as one and the reverse.
+struct FloatCounter {
+  double base = 0;
+  struct Slot {
+    ActorId actor = 0;
+    double inc = 0;
+    double dec = 0;
+    bool operator==(const Slot&) const = default;
+  };
+  std::vector<Slot> slots;  // sorted by actor
+  // base + sum(inc - dec), summed in actor order (so every replica gets the same bits); a
+  // NaN (inf - inf from increments concurrent at two coordinators) reads as 0, as Redis's
+  // ZUNIONSTORE SUM reads one.
+  double Value() const;
+  void Add(ActorId actor, double delta);
+  void Merge(const FloatCounter& other);  // base = max, slots pointwise max
+  bool operator==(const FloatCounter&) const = default;
+};
+constexpr uint8_t kFloatCounterFormat = 2;
+bool IsFloatCounter(std::string_view counter_bytes);
+std::string EncodeFloatCounter(const FloatCounter& c);
+// kCorruption on a bad format, a NaN anywhere, a negative slot, unsorted slots, trailing bytes.
+Status DecodeFloatCounter(std::string_view bytes, FloatCounter* out);
+
 // The value a plain GET sees. For a counter winner: the decimal of the merge of all live
 // counter siblings. For a plain winner: its bytes. NotFound when Winner() is null.
 Status ResolveValue(const Record& rec, uint64_t now_ms, std::string* value,

@@ -2,9 +2,11 @@
 #include "cluster/write_coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
+#include "cluster/collection.h"
 #include "cluster/forwarder.h"
 #include "cluster/hints.h"
 #include "protocol/resp.h"
@@ -72,6 +74,7 @@ Status WriteCoordinator::ApplyStandIn(const std::string& key, const std::string&
 Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
   uint64_t now_ms = ctx_->clock->WallMs();
   if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req, now_ms, who);
+  if (req.op == OpKind::kScoreAdd) return ApplyScoreAdd(rec, req, now_ms, who);
   NewValue v;
   if (req.op == OpKind::kDelete) {
     v.kind = ValueKind::kTombstone;
@@ -121,6 +124,24 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
   }
   c.Add(who, delta);
   v.value = EncodeCounter(c);
+  return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, ctx_->cfg.limits);
+}
+
+// ZINCRBY on a sorted-set member's element record: add in our slot of the score counter
+// (merged from the concurrent ones, or started from the register's score), superseding
+// everything we know. Elements carry no TTL (the collection's header does).
+Status WriteCoordinator::ApplyScoreAdd(Record* rec, const WriteRequest& req, uint64_t now_ms,
+                                       ActorId who) {
+  const double delta = ScoreDelta(req.delta);
+  if (std::isnan(delta)) return Status::Invalid("value is not a valid float");
+  FloatCounter c;
+  Status s = ScoreCounterOf(*rec, now_ms, &c);
+  if (!s.ok()) return s;
+  if (std::isnan(c.Value() + delta)) return Status::Invalid("resulting score is not a number (NaN)");
+  c.Add(who, delta);
+  NewValue v;
+  v.kind = ValueKind::kCounter;
+  v.value = EncodeFloatCounter(c);
   return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, ctx_->cfg.limits);
 }
 

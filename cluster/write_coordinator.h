@@ -65,6 +65,7 @@ class WriteCoordinator {
                       Record* rec);
   Status ApplyOp(WriteRequest& req, Record* rec, ActorId who);
   Status ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
+  Status ApplyScoreAdd(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
   void Progress(uint64_t id);
   std::string SendTarget(const std::string& owner, const std::string& key,
                          std::vector<uint32_t>* walk, size_t* fallback) const;

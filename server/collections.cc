@@ -350,39 +350,62 @@ void ReadAllElements(Server* s, const std::string& key, char type,
   });
 }
 
-void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
-                      std::string not_int, std::function<void(Status, int64_t)> done) {
-  ReadCollection(s, key, type, [s, key, type, element = std::move(element), delta, not_int = std::move(not_int),
+namespace {
+// IncrementElement and IncrementScore: `req` (a counter op) on one element, created with the
+// collection if needed; done gets the element as the coordinator left it.
+void AddToElement(Server* s, const std::string& key, char type, std::string element, cluster::WriteRequest req,
+                  std::function<void(Status, ElementView)> done) {
+  ReadCollection(s, key, type, [s, key, type, element = std::move(element), req = std::move(req),
                                 done = std::move(done)](Status st, CollectionState cs) mutable {
-    if (!st.ok()) return done(st, 0);
+    if (!st.ok()) return done(st, {});
     uint64_t target = TargetGeneration(cs);
     auto ferr = std::make_shared<FirstError>();
-    auto value = std::make_shared<int64_t>(0);
-    auto g = Gather::Make(2, [ferr, value, done]() { done(ferr->st, *value); });
+    auto view = std::make_shared<ElementView>();
+    auto g = Gather::Make(2, [ferr, view, done]() { done(ferr->st, std::move(*view)); });
     WriteHeaderFor(s, key, type, cs, target, [ferr, g](Status ws, cluster::WriteReply) {
       ferr->Note(ws);
       g->One();
     });
-    cluster::WriteRequest req;
-    req.op = cluster::OpKind::kCounterAdd;
-    req.delta = delta;
     WriteTracked(s, GenElementKey(type, key, target, element), std::move(req),
-                 [s, ferr, value, g, not_int](Status ws, cluster::WriteReply wr) {
-                   if (ws.code() == Code::kInvalidArgument &&
-                       ws.message().find("not an integer") != std::string::npos) {
-                     ws = Status::Invalid(not_int);
-                   }
-                   if (ws.ok()) {
-                     ElementView ev;
-                     ws = cluster::ResolveElement(wr.record, s->WallMs(), &ev);
-                     if (ws.ok() && (!ev.present || !ParseInt64(ev.value, value.get()))) {
-                       ws = Status::Invalid(not_int);
-                     }
-                   }
+                 [s, ferr, view, g](Status ws, cluster::WriteReply wr) {
+                   if (ws.ok()) ws = cluster::ResolveElement(wr.record, s->WallMs(), view.get());
                    ferr->Note(ws);
                    g->One();
                  },
                  true);
+  });
+}
+}  // namespace
+
+void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
+                      std::string not_int, std::function<void(Status, int64_t)> done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kCounterAdd;
+  req.delta = delta;
+  AddToElement(s, key, type, std::move(element), std::move(req),
+               [not_int = std::move(not_int), done = std::move(done)](Status ws, ElementView ev) {
+                 if (ws.code() == Code::kInvalidArgument &&
+                     ws.message().find("not an integer") != std::string::npos) {
+                   ws = Status::Invalid(not_int);
+                 }
+                 int64_t value = 0;
+                 if (ws.ok() && (!ev.present || !ParseInt64(ev.value, &value))) ws = Status::Invalid(not_int);
+                 done(ws, value);
+               });
+}
+
+void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
+                    std::function<void(Status, double)> done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kScoreAdd;
+  req.delta = cluster::ScoreDeltaBits(delta);
+  const char type = static_cast<char>(cluster::CollectionType::kZset);
+  AddToElement(s, key, type, std::move(member), std::move(req), [done = std::move(done)](Status ws, ElementView ev) {
+    double score = 0;
+    if (ws.ok() && (!ev.present || !cluster::DecodeScore(ev.value, &score))) {
+      ws = Status::Corruption("sorted set member holds no score");
+    }
+    done(ws, score);
   });
 }
 

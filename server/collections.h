@@ -74,6 +74,13 @@ void IncrementElement(Server* s, const std::string& key, char type, std::string 
                       int64_t delta, std::string not_int,
                       std::function<void(Status, int64_t)> done);
 
+// ZINCRBY: a score-counter add (cluster::FloatCounter) on one member of sorted set `key`
+// (created if needed), so concurrent increments through different coordinators add up; done
+// gets the score after the add. A NaN result answers Invalid("resulting score is not a
+// number (NaN)") and changes nothing.
+void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
+                    std::function<void(Status, double)> done);
+
 // DEL of a collection: tombstones every element it reads (so a concurrent add elsewhere
 // is the only thing that survives), then the header with the context in `st`.
 void DeleteCollection(Server* s, const std::string& key, const CollectionState& st,

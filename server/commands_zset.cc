@@ -1,14 +1,14 @@
 // server/commands_zset.cc: Redis sorted-set commands over collection records (collections.h).
 //
 // A sorted set is a collection of type 'z' whose element records are its members; each
-// member's value is its score, 8 bytes (the IEEE-754 bits, big-endian). Concurrent semantics
+// member's value is its score (cluster::EncodeScore) or a score counter. Concurrent semantics
 // (README, "Sorted sets"; docs/ARCHITECTURE.md, "Collections"):
 //   - membership is add-wins, observed-remove, as for sets: ZREM and the pops remove only
 //     the adds they read;
-//   - a score is a last-writer-wins register (timestamp, then dot), as Riak's map registers
-//     and Redis Enterprise's sorted-set scores without counters are. ZINCRBY and ZADD INCR
-//     read the score and write the sum back: two concurrent increments through different
-//     coordinators can lose one (as HINCRBYFLOAT); sequential ones never do.
+//   - a score set by ZADD is a last-writer-wins register (timestamp, then dot), as Riak's map
+//     registers are; ZINCRBY and ZADD INCR make it a counter (cluster::FloatCounter, a
+//     PN-counter over doubles), so concurrent increments through different coordinators
+//     add up. A ZADD that read the counter supersedes it, as HSET supersedes HINCRBY.
 // Ordered reads (ZRANGE and friends, ZRANK, ZCOUNT, the pops) read every member at R and
 // order them by (score, member bytes) as Redis does: O(n) per command, not O(log n).
 #include <algorithm>
@@ -34,25 +34,8 @@ constexpr const char* kNan = "ERR resulting score is not a number (NaN)";
 constexpr const char* kScoreRange = "ERR min or max is not a float";
 constexpr const char* kLexRange = "ERR min or max not valid string range item";
 
-// -0 is stored as 0: Redis 7.0 answers 0 for a score given as -0 (its small-set encoding
-// keeps scores as text).
-std::string EncodeScore(double d) {
-  if (d == 0) d = 0;
-  uint64_t bits;
-  std::memcpy(&bits, &d, 8);
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; i--, bits >>= 8) out[size_t(i)] = static_cast<char>(bits & 0xff);
-  return out;
-}
-
-// A stored score; false for anything but 8 bytes holding a number (never NaN).
-bool DecodeScore(std::string_view v, double* d) {
-  if (v.size() != 8) return false;
-  uint64_t bits = 0;
-  for (char c : v) bits = (bits << 8) | static_cast<uint8_t>(c);
-  std::memcpy(d, &bits, 8);
-  return !std::isnan(*d);
-}
+using cluster::DecodeScore;
+using cluster::EncodeScore;
 
 // Redis's getDoubleFromObject: the whole argument is one strtod number, no leading space,
 // no NaN, no overflow.
@@ -202,57 +185,61 @@ void Zadd(CommandCtx& ctx, bool zincrby) {
     if (!ParseScore(ctx.args[at + 2 * j], &(*scores)[j])) return ReplyErr(ctx, kNotFloat);
     members[j] = ctx.args[at + 2 * j + 1];
   }
-  struct Out {
-    int64_t added = 0, updated = 0, processed = 0;
-    double last = 0;
-    bool nan = false;
-  };
-  auto out = std::make_shared<Out>();
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
+  if (incr) {
+    // A score counter add, so concurrent increments add up. The conditions (NX XX GT LT)
+    // are judged against the score read just before.
+    double delta = (*scores)[0];
+    std::string member = members[0];
+    auto add = [s, reply, key, member, delta]() mutable {
+      IncrementScore(s, key, member, delta, [reply](Status st, double score) mutable {
+        if (!st.ok() && st.message().find("(NaN)") != std::string::npos) return ReplyErr(reply, kNan);
+        if (!st.ok()) return ReplyStatus(reply, st);
+        reply.Send([&](RespWriter& w) { w.Double17(score); });
+      });
+    };
+    if (!nx && !xx && !gt && !lt) return add();
+    return ReadElements(s, key, kZset, {member}, [=](Status st, bool, std::vector<std::optional<std::string>> v) mutable {
+      if (!st.ok()) return ReplyStatus(reply, st);
+      double now = 0;
+      bool exists = v[0] && DecodeScore(*v[0], &now);
+      double next = exists ? now + delta : delta;
+      bool skip = (nx && exists) || (xx && !exists);
+      if (!skip && exists && std::isnan(next)) return ReplyErr(reply, kNan);
+      if (!skip && exists && ((lt && next >= now) || (gt && next <= now))) skip = true;
+      if (skip) return reply.Send([](RespWriter& w) { w.Null(); });
+      add();
+    });
+  }
+  struct Out {
+    int64_t added = 0, updated = 0;
+  };
+  auto out = std::make_shared<Out>();
   // XX on a missing key changes nothing and creates nothing; ReadCollection answers
   // WRONGTYPE first, as Redis checks the type before XX.
   ReadCollection(s, key, kZset, [=](Status st, CollectionState cs) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    auto finish = [reply, out, incr, ch]() mutable {
-      reply.Send([&](RespWriter& w) {
-        if (!incr) return w.Int(ch ? out->added + out->updated : out->added);
-        if (out->processed == 0) return w.Null();
-        w.Double17(out->last);
-      });
+    auto finish = [reply, out, ch]() mutable {
+      reply.Send([&](RespWriter& w) { w.Int(ch ? out->added + out->updated : out->added); });
     };
     if (!cs.exists() && xx) return finish();
     UpdateElements(
         s, key, kZset, members,
         [=](size_t i, const std::optional<std::string>& cur) -> ElementChange {
           double score = (*scores)[i], now = 0;
-          if (out->nan) return {};
           if (cur && DecodeScore(*cur, &now)) {
-            if (nx) return {};
-            if (incr) {
-              score += now;
-              if (std::isnan(score)) {
-                out->nan = true;
-                return {};
-              }
-            }
-            if ((lt && score >= now) || (gt && score <= now)) return {};
-            out->processed++;
-            out->last = score;
-            if (score == now) return {};
+            if (nx || (lt && score >= now) || (gt && score <= now) || score == now) return {};
             out->updated++;
             return ElementChange{ElementChange::kSet, EncodeScore(score)};
           }
           if (xx) return {};
-          out->processed++;
           out->added++;
-          out->last = score;
           return ElementChange{ElementChange::kSet, EncodeScore(score)};
         },
         [=](Status st2, UpdateResult) mutable {
           if (!st2.ok()) return ReplyStatus(reply, st2);
-          if (out->nan) return ReplyErr(reply, kNan);
           finish();
         });
   });

@@ -289,6 +289,41 @@ TEST_F(HashClusterTest, SortedSetMembersAddedThroughEveryNodeAtOnceAreAllThereIn
   EXPECT_TRUE(IsErrorPrefix(c(1)("SADD", "board", "x"), "WRONGTYPE"));
 }
 
+// ZINCRBY is a score counter: 50 increments of 0.5 through each of three nodes at once, on a
+// member a ZADD set to 1, give 76 through every node; a ZADD then sets the score again.
+TEST_F(HashClusterTest, ConcurrentZincrbyThroughEveryNodeAddsUp) {
+  StartCluster();
+  ASSERT_TRUE(IsInt(c(0)("ZADD", "zc", "1", "m"), 1));
+  constexpr int kPerNode = 50;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(3, 0);
+  for (size_t n = 0; n < 3; n++) {
+    threads.emplace_back([&, n] {
+      Conn conn(cluster_->node(n).port(), 5000);
+      for (int i = 0; i < kPerNode; i++) {
+        Reply r = n == 0 ? conn("ZINCRBY", "zc", "0.5", "m") : conn("ZADD", "zc", "INCR", "0.5", "m");
+        if (r && r->type == REDIS_REPLY_STRING) ok[n]++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ok, std::vector<int>(3, kPerNode)) << "every increment is acknowledged";
+  for (size_t r = 0; r < 3; r++) {
+    Reply v = c(r)("ZSCORE", "zc", "m");
+    ASSERT_TRUE(v && v->type == REDIS_REPLY_STRING) << Describe(v);
+    EXPECT_EQ(std::string(v->str, v->len), "76") << "via node " << r;
+  }
+  ASSERT_TRUE(IsInt(c(1)("ZADD", "zc", "CH", "3", "m"), 1));
+  for (size_t r = 0; r < 3; r++) {
+    Reply v = c(r)("ZSCORE", "zc", "m");
+    ASSERT_TRUE(v && v->type == REDIS_REPLY_STRING) << Describe(v);
+    EXPECT_EQ(std::string(v->str, v->len), "3") << "via node " << r;
+  }
+  Reply inc = c(2)("ZINCRBY", "zc", "2", "m");
+  ASSERT_TRUE(inc && inc->type == REDIS_REPLY_STRING) << Describe(inc);
+  EXPECT_EQ(std::string(inc->str, inc->len), "5");
+}
+
 TEST_F(HashClusterTest, SortedSetWritesGoOnWithOneNodeDown) {
   StartCluster();
   ASSERT_TRUE(IsInt(c(0)("ZADD", "down:z", "0", "before"), 1));

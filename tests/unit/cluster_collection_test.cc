@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -272,6 +273,78 @@ TEST(CollectionElementTest, ValueIsLastWriterWinsAndCountersAddUp) {
   EXPECT_EQ(ResolveAcross({c1, c2}).value, "7");
   EXPECT_EQ(ResolveAcross({c1, c2, p2}).value, "g2");
   EXPECT_FALSE(ResolveAcross({}).present);
+}
+
+// Sorted-set scores: a ZADD register, concurrent ZINCRBY counters that add up, a ZADD that
+// read the counter superseding it, and counters of two generations summed.
+TEST(CollectionElementTest, ScoresAreRegistersAndScoreCountersAddUp) {
+  const uint64_t kNow = 1'000'000;
+  double d = 0;
+  EXPECT_TRUE(DecodeScore(EncodeScore(2.5), &d));
+  EXPECT_EQ(d, 2.5);
+  EXPECT_EQ(EncodeScore(-0.0), EncodeScore(0.0));
+  EXPECT_FALSE(DecodeScore("1234567", &d));
+  EXPECT_FALSE(DecodeScore(EncodeScore(std::nan("")), &d));
+
+  // A register: ScoreCounterOf starts from its score.
+  Record reg;
+  reg.siblings = {MakeSib(1, 1, 10, ValueKind::kPlain, EncodeScore(5))};
+  FloatCounter fc;
+  ASSERT_TRUE(ScoreCounterOf(reg, kNow, &fc).ok());
+  EXPECT_EQ(fc.Value(), 5);
+  // Absent (a tombstone): 0.
+  Record gone;
+  gone.siblings = {MakeSib(1, 2, 20, ValueKind::kTombstone, "")};
+  ASSERT_TRUE(ScoreCounterOf(gone, kNow, &fc).ok());
+  EXPECT_EQ(fc.Value(), 0);
+  // A register that is not a score is corruption.
+  Record junk;
+  junk.siblings = {MakeSib(1, 1, 10, ValueKind::kPlain, "abc")};
+  EXPECT_EQ(ScoreCounterOf(junk, kNow, &fc).code(), Code::kCorruption);
+
+  // Two coordinators each ZINCRBY from the register 5: +1.5 and +2. Their siblings are
+  // concurrent; the member reads 8.5, and the next increment starts from that.
+  FloatCounter x, y;
+  x.base = y.base = 5;
+  x.Add(1, 1.5);
+  y.Add(2, 2);
+  Record counters;
+  counters.siblings = {MakeSib(1, 2, 30, ValueKind::kCounter, EncodeFloatCounter(x)),
+                       MakeSib(2, 1, 31, ValueKind::kCounter, EncodeFloatCounter(y))};
+  ElementView ev;
+  ASSERT_TRUE(ResolveElement(counters, kNow, &ev).ok());
+  EXPECT_TRUE(ev.counter);
+  EXPECT_TRUE(ev.score_counter);
+  ASSERT_TRUE(DecodeScore(ev.value, &d));
+  EXPECT_EQ(d, 8.5);
+  ASSERT_TRUE(ScoreCounterOf(counters, kNow, &fc).ok());
+  EXPECT_EQ(fc.Value(), 8.5);
+  // A newer register (a ZADD) wins over the counters.
+  counters.siblings.push_back(MakeSib(3, 1, 40, ValueKind::kPlain, EncodeScore(1)));
+  ASSERT_TRUE(ResolveElement(counters, kNow, &ev).ok());
+  EXPECT_FALSE(ev.counter);
+  ASSERT_TRUE(DecodeScore(ev.value, &d));
+  EXPECT_EQ(d, 1);
+  // An integer counter sibling (HINCRBY) next to a score counter: each kind merges only its
+  // own, and neither is misread.
+  PNCounter pn;
+  pn.Add(4, 7);
+  Record mixed;
+  mixed.siblings = {MakeSib(1, 1, 10, ValueKind::kCounter, EncodeCounter(pn)),
+                    MakeSib(2, 1, 50, ValueKind::kCounter, EncodeFloatCounter(x))};
+  ASSERT_TRUE(ResolveElement(mixed, kNow, &ev).ok());
+  ASSERT_TRUE(DecodeScore(ev.value, &d));
+  EXPECT_EQ(d, 6.5);
+  // Across two generations, score counters add up.
+  ElementView g1, g2;
+  g1.present = g2.present = true;
+  g1.counter = g2.counter = g1.score_counter = g2.score_counter = true;
+  g1.value = EncodeScore(2);
+  g2.value = EncodeScore(3.5);
+  g1.timestamp_ms = 10;
+  g2.timestamp_ms = 20;
+  ASSERT_TRUE(DecodeScore(ResolveAcross({g1, g2}).value, &d));
+  EXPECT_EQ(d, 5.5);
 }
 
 TEST(CollectionRecordTest, HeaderSiblingsSurviveTheRecordCodec) {

@@ -86,6 +86,10 @@ std::vector<Message> AllTypes() {
   fr.has_context = false;
   fr.context = VersionVector();
   out.push_back(fr);
+  Message fz = fw;  // ZINCRBY forwarded: the increment's bits ride in delta
+  fz.op = OpKind::kScoreAdd;
+  fz.delta = ScoreDeltaBits(-2.75);
+  out.push_back(fz);
 
   Message fresp;
   fresp.type = MsgType::kForwardResp;

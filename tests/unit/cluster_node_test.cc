@@ -2,6 +2,7 @@
 // The harness commits every engine before it delivers the frames sent in a step, as the
 // server does (node.h: acks are released only after Commit).
 #include "cluster/key_layout.h"
+#include "cluster/collection.h"
 #include "cluster/node.h"
 
 #include <gtest/gtest.h>
@@ -638,6 +639,53 @@ TEST(NodeTest, ConcurrentCountersFromTwoCoordinatorsLoseNothing) {
   auto e = DoWrite(c, c.node("n1"), "s", bad);
   EXPECT_EQ(e.status.code(), Code::kInvalidArgument);
   EXPECT_EQ(e.status.message(), "value is not an integer or out of range");
+}
+
+// ZINCRBY's op: score counter adds through two coordinators, interleaved with deliveries
+// (some adds see the others, some do not), starting from a ZADD register; every increment
+// counts. A NaN result is refused and changes nothing.
+TEST(NodeTest, ConcurrentScoreAddsFromTwoCoordinatorsLoseNothing) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "zel", EncodeScore(0.25)).status.ok());
+  int done = 0, calls = 0;
+  bool all = false;
+  const int kEach = 20;
+  for (int i = 0; i < kEach; ++i) {
+    for (auto id : {"n1", "n2"}) {
+      WriteRequest req;
+      req.op = OpKind::kScoreAdd;
+      req.delta = ScoreDeltaBits(id[1] == '1' ? 1.5 : -0.5);
+      c.node(id)->Write("zel", req, [&](Status s, WriteReply) {
+        EXPECT_TRUE(s.ok()) << s.ToString();
+        ++calls;
+        if (++done == 2 * kEach) all = true;
+      });
+    }
+    if (i % 3 == 0) c.Deliver();
+  }
+  c.RunUntil(&all);
+  EXPECT_EQ(calls, 2 * kEach);
+  auto r = Get(c, c.node("n3"), "zel", 3);
+  ASSERT_TRUE(r.status.ok());
+  ElementView ev;
+  ASSERT_TRUE(ResolveElement(r.record, 1'800'000'000'000ull, &ev).ok());
+  double score = 0;
+  ASSERT_TRUE(DecodeScore(ev.value, &score));
+  EXPECT_EQ(score, 0.25 + kEach * 1.0);
+  // +inf then -inf: NaN, refused with Redis's text; the score stays +inf.
+  WriteRequest inf;
+  inf.op = OpKind::kScoreAdd;
+  inf.delta = ScoreDeltaBits(std::numeric_limits<double>::infinity());
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "zinf", inf).status.ok());
+  inf.delta = ScoreDeltaBits(-std::numeric_limits<double>::infinity());
+  auto e = DoWrite(c, c.node("n2"), "zinf", inf);
+  EXPECT_EQ(e.status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(e.status.message(), "resulting score is not a number (NaN)");
+  auto back = Get(c, c.node("n3"), "zinf", 3);
+  ASSERT_TRUE(ResolveElement(back.record, 1'800'000'000'000ull, &ev).ok());
+  ASSERT_TRUE(DecodeScore(ev.value, &score));
+  EXPECT_EQ(score, std::numeric_limits<double>::infinity());
 }
 
 TEST(NodeTest, DuplicatedAndReorderedMessagesStillCompleteOnce) {
