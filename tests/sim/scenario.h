@@ -69,6 +69,7 @@ struct Scenario {
   int set = 1;      // blind SET (put without context)
   int del = 1;      // DGET, DDEL with context, put again with the delete's context
   int counter = 1;  // INCR-style kCounterAdd +1
+  int score = 0;    // ZINCRBY-style kScoreAdd +0.5 on a sorted-set member's score counter
 
   // [availability]: after healing, keep `down` nodes dead long enough to be declared down
   // and require every write from a live node to succeed (sloppy quorum + hinted handoff).

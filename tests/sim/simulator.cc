@@ -64,6 +64,7 @@
 #include <set>
 #include <sstream>
 
+#include "cluster/collection.h"
 #include "cluster/env.h"
 #include "cluster/key_layout.h"
 #include "cluster/node.h"
@@ -115,7 +116,7 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 // Storage layout of the core (cluster/key_layout.h): data and hint keys.
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 
-enum class Cls { kCart, kSet, kDel, kCounter, kAvail };
+enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore };
 const char* ClsName(Cls c) {
   switch (c) {
     case Cls::kCart: return "cart";
@@ -123,6 +124,7 @@ const char* ClsName(Cls c) {
     case Cls::kDel: return "del";
     case Cls::kCounter: return "counter";
     case Cls::kAvail: return "avail";
+    case Cls::kScore: return "score";
   }
   return "?";
 }
@@ -169,7 +171,11 @@ std::string SiblingsStr(const Record& rec) {
     if (s.size() > 1) s += ", ";
     s += DotStr(sib.dot) + "=";
     if (sib.kind == ValueKind::kTombstone) s += "<tombstone>";
-    else if (sib.kind == ValueKind::kCounter) {
+    else if (sib.kind == ValueKind::kCounter && cluster::IsFloatCounter(sib.value)) {
+      cluster::FloatCounter c;
+      s += cluster::DecodeFloatCounter(sib.value, &c).ok() ? "<score counter " + std::to_string(c.Value()) + ">"
+                                                           : "<bad score counter>";
+    } else if (sib.kind == ValueKind::kCounter) {
       cluster::PNCounter c;
       s += cluster::DecodeCounter(sib.value, &c).ok() ? "<counter " + std::to_string(c.Value()) + ">"
                                                       : "<bad counter>";
@@ -509,6 +515,7 @@ class Sim {
   void OpSet(int c, int host, const std::string& key);
   void OpDel(int c, int host, const std::string& key);
   void OpCounter(int c, int host, const std::string& key);
+  void OpScore(int c, int host, const std::string& key);
   size_t NewWrite(int client, const std::string& key, Cls cls, OpKind op);
   void OnWriteDone(size_t w, Status s, const Record& rec);
   void CheckReadPhantoms(const std::string& key, const Record& rec, const std::string& where);
@@ -1005,13 +1012,14 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
   if ((pick -= sc_.set) < 0) return OpSet(c, host, "set-" + k);
   if ((pick -= sc_.del) < 0) return OpDel(c, host, "del-" + k);
-  return OpCounter(c, host, "ctr-" + k);
+  if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
+  return OpScore(c, host, "score-" + k);
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1138,6 +1146,20 @@ void Sim::OpCounter(int c, int host, const std::string& key) {
   });
 }
 
+// ZINCRBY's core op: +0.5 (exact in binary, so the sum is exact) on a score counter.
+void Sim::OpScore(int c, int host, const std::string& key) {
+  if (!hosts_[host].node) return ClientNext(c);
+  size_t w = NewWrite(c, key, Cls::kScore, OpKind::kScoreAdd);
+  ++keys_[key].ctr_attempted;
+  cluster::WriteRequest req;
+  req.op = OpKind::kScoreAdd;
+  req.delta = cluster::ScoreDeltaBits(0.5);
+  IssueWrite(host, key, std::move(req), "zincrby", [this, c, w](Status s, Record rec) {
+    OnWriteDone(w, s, rec);
+    ClientNext(c);
+  });
+}
+
 void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
   WriteRec& w = writes_[wi];
   KeyState& ks = keys_[w.key];
@@ -1161,7 +1183,7 @@ void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
   for (const auto& sib : rec.siblings) {
     if (w.op == OpKind::kPut && sib.kind == ValueKind::kPlain && sib.value == w.value) {
       mine.push_back(&sib);
-    } else if (w.op == OpKind::kCounterAdd && sib.kind == ValueKind::kCounter) {
+    } else if ((w.op == OpKind::kCounterAdd || w.op == OpKind::kScoreAdd) && sib.kind == ValueKind::kCounter) {
       mine.push_back(&sib);  // the counter write superseded everything the coordinator knew
     } else if (w.op == OpKind::kDelete && sib.kind == ValueKind::kTombstone &&
                !cluster::Supersedes(w.req_ctx, sib)) {
@@ -1183,7 +1205,7 @@ void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
   // What this write superseded: the client's context, or (blind writes) all the
   // coordinator knew, which its record's context now records.
   w.cover_ctx = w.has_ctx ? w.req_ctx : rec.context;
-  if (w.op == OpKind::kCounterAdd) ++ks.ctr_acked;
+  if (w.op == OpKind::kCounterAdd || w.op == OpKind::kScoreAdd) ++ks.ctr_acked;
   if (w.op == OpKind::kDelete) {
     for (const auto& v : w.deleted_values) ks.deleted_values.insert(v);
   }
@@ -1670,7 +1692,7 @@ void Sim::CheckHandoff() {
       }
       std::string what = std::string("acknowledged ") + ClsName(w.cls) + " " +
                          (w.op == OpKind::kDelete ? "delete"
-                          : w.op == OpKind::kCounterAdd ? "increment"
+                          : (w.op == OpKind::kCounterAdd || w.op == OpKind::kScoreAdd) ? "increment"
                           : w.cls == Cls::kCart ? "add of \"" + w.item + "\""
                                                 : "put of \"" + w.value + "\"") +
                          " to " + key + " (dot " + DotStr(d) + ", t=" +
@@ -1990,12 +2012,23 @@ void Sim::CheckInvariants() {
       for (auto& i : SplitItems(s->value)) items.insert(i);
     }
     // Counters: acked <= value <= attempted (the upper bound holds even when tainted).
-    if (ks.cls == Cls::kCounter) {
+    if (ks.cls == Cls::kCounter || ks.cls == Cls::kScore) {
       int64_t v = 0;
       std::string text;
-      Status s = cluster::ResolveValue(merged, wall, &text);
-      if (s.ok()) v = std::stoll(text);
-      else if (!s.IsNotFound()) Violate("phantom", key + ": counter does not resolve: " + s.ToString());
+      if (ks.cls == Cls::kScore) {
+        // The score in units of the +0.5 increments.
+        cluster::ElementView ev;
+        double score = 0;
+        Status s = cluster::ResolveElement(merged, wall, &ev);
+        if (!s.ok() || (ev.present && !cluster::DecodeScore(ev.value, &score))) {
+          Violate("phantom", key + ": score does not resolve: " + s.ToString());
+        }
+        v = static_cast<int64_t>(score * 2);
+      } else {
+        Status s = cluster::ResolveValue(merged, wall, &text);
+        if (s.ok()) v = std::stoll(text);
+        else if (!s.IsNotFound()) Violate("phantom", key + ": counter does not resolve: " + s.ToString());
+      }
       if (v > ks.ctr_attempted) {
         Violate("phantom", key + ": counter is " + std::to_string(v) + " but only " +
                                std::to_string(ks.ctr_attempted) + " increments were attempted");
