@@ -5,6 +5,8 @@
 #include <map>
 #include <random>
 
+#include "cluster/key_layout.h"
+
 namespace dynakv::server {
 
 namespace {
@@ -486,6 +488,20 @@ void CopyCollection(Server* s, const std::string& src, const KeyView& from, cons
     }
     DeleteValue(s, dst, &to.context, 0, [fill](Status ds, cluster::WriteReply) mutable { fill(ds); });
   });
+}
+
+void CollectionBytes(Server* s, const std::string& key, char type, std::vector<uint64_t> gens,
+                     std::function<void(Status, uint64_t)> done) {
+  auto bytes = std::make_shared<uint64_t>(0);
+  WalkGenerations(
+      s, key, type, std::move(gens),
+      [bytes](const std::string& prefix, cluster::Node::RangeReply rr, std::function<void()> next) {
+        for (auto& [e, rec] : rr.elements) {
+          *bytes += cluster::DataKey(prefix + e).size() + cluster::EncodeRecord(rec).size();
+        }
+        next();
+      },
+      [bytes, done](Status st) { done(st, *bytes); });
 }
 
 void StoreCollection(Server* s, const std::string& dest, char type, ElementList elements,

@@ -98,6 +98,12 @@ void SetCollectionExpiry(Server* s, const std::string& key, const CollectionStat
 void CopyCollection(Server* s, const std::string& src, const KeyView& from, const std::string& dst,
                     const KeyView& to, bool remove_src, std::function<void(Status)> done);
 
+// MEMORY USAGE of a collection: the bytes of every element record of the live generations
+// `gens` in the replicas' stores (record key and encoded record, tombstones included), as
+// read at R.
+void CollectionBytes(Server* s, const std::string& key, char type, std::vector<uint64_t> gens,
+                     std::function<void(Status, uint64_t)> done);
+
 // The *STORE forms: replaces `dest` (any type, or missing) with a collection of `type` holding
 // `elements` (element, value), deleting what it held as DEL deletes it; done(count).
 void StoreCollection(Server* s, const std::string& dest, char type, ElementList elements,

@@ -191,6 +191,34 @@ const char* StringEncoding(const std::string& v) {
   return v.size() <= 44 ? "embstr" : "raw";
 }
 
+// Redis 7.0's encodings of a collection of this size under its default thresholds: a hash
+// or sorted set is "listpack" up to 128 elements of at most 64 bytes, else "hashtable" /
+// "skiplist"; a set of at most 512 integers is "intset", else "hashtable". dynakv stores
+// every collection one record per element; this answers what Redis would, for tools that
+// ask.
+const char* CollectionEncoding(char type, const ElementList& all) {
+  auto small = [&](bool check_values) {
+    if (all.size() > 128) return false;
+    for (const auto& [e, v] : all) {
+      if (e.size() > 64 || (check_values && v.size() > 64)) return false;
+    }
+    return true;
+  };
+  switch (type) {
+    case 'h': return small(true) ? "listpack" : "hashtable";
+    case 'z': return small(false) ? "listpack" : "skiplist";
+    case 's': {
+      if (all.size() > 512) return "hashtable";
+      for (const auto& [e, v] : all) {
+        int64_t n;
+        if (!ParseInt64(e, &n)) return "hashtable";
+      }
+      return "intset";
+    }
+    default: return "listpack";
+  }
+}
+
 void CmdObject(CommandCtx& ctx) {
   std::string sub = Lower(ctx.args[1]);
   if (sub == "help") {
@@ -228,7 +256,8 @@ void CmdObject(CommandCtx& ctx) {
   }
   Server* s = ctx.server;
   ReplyTo reply = ctx.reply;
-  s->node()->Read(ctx.args[2], 0, [s, reply, sub](Status st, cluster::ReadReply rr) mutable {
+  std::string key = ctx.args[2];
+  s->node()->Read(key, 0, [s, reply, sub, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     uint64_t now = s->WallMs();
     const cluster::Sibling* win = cluster::Winner(rr.record, now);
@@ -236,6 +265,17 @@ void CmdObject(CommandCtx& ctx) {
     if (sub == "idletime") {
       uint64_t idle = now > win->timestamp_ms ? (now - win->timestamp_ms) / 1000 : 0;
       return reply.Send([&](RespWriter& w) { w.Int(int64_t(idle)); });
+    }
+    if (win->kind == cluster::ValueKind::kCollection) {
+      if (sub == "refcount") return reply.Send([](RespWriter& w) { w.Int(1); });
+      cluster::HeaderView view;
+      Status vs = cluster::ViewHeader(rr.record, now, &view);
+      if (!vs.ok()) return ReplyStatus(reply, vs);
+      char type = view.type;
+      return ReadAllElements(s, key, type, [reply, type](Status st2, bool, ElementList all) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        reply.Send([&](RespWriter& w) { w.Bulk(CollectionEncoding(type, all)); });
+      });
     }
     std::string v;
     Status rs = cluster::ResolveValue(rr.record, now, &v);
@@ -253,7 +293,7 @@ void CmdObject(CommandCtx& ctx) {
 
 // MEMORY USAGE key [SAMPLES n]: the bytes the key's record takes in this replica's store
 // (key, every sibling's value and metadata, the causal context), as Redis reports its
-// allocation for the key.
+// allocation for the key; for a collection, its header record plus every element record.
 void CmdMemory(CommandCtx& ctx) {
   std::string sub = Lower(ctx.args[1]);
   if (sub == "help") {
@@ -284,25 +324,53 @@ void CmdMemory(CommandCtx& ctx) {
   std::string key = ctx.args[2];
   s->node()->Read(key, 0, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    if (cluster::Winner(rr.record, s->WallMs()) == nullptr) return reply.Send([](RespWriter& w) { w.Null(); });
-    int64_t bytes = int64_t(cluster::DataKey(cluster::PlainRecordKey(key)).size() + cluster::EncodeRecord(rr.record).size());
-    reply.Send([&](RespWriter& w) { w.Int(bytes); });
+    const cluster::Sibling* win = cluster::Winner(rr.record, s->WallMs());
+    if (win == nullptr) return reply.Send([](RespWriter& w) { w.Null(); });
+    uint64_t bytes = cluster::DataKey(cluster::PlainRecordKey(key)).size() + cluster::EncodeRecord(rr.record).size();
+    if (win->kind != cluster::ValueKind::kCollection) return reply.Send([&](RespWriter& w) { w.Int(int64_t(bytes)); });
+    // A collection: its header plus every element record (SAMPLES is accepted, and every
+    // element is counted).
+    cluster::HeaderView view;
+    Status vs = cluster::ViewHeader(rr.record, s->WallMs(), &view);
+    if (!vs.ok()) return ReplyStatus(reply, vs);
+    CollectionBytes(s, key, view.type, view.gens, [reply, bytes](Status st2, uint64_t elems) mutable {
+      if (!st2.ok()) return ReplyStatus(reply, st2);
+      reply.Send([&](RespWriter& w) { w.Int(int64_t(bytes + elems)); });
+    });
   });
 }
 
 // ---- DUMP / RESTORE ----
 //
-// Payload: type (1 byte: 0 = string) | value | format version (2 bytes, LE) | XXH64 of all
-// before it (8 bytes, LE). Redis's DUMP payloads (RDB) are refused with its error text.
+// Payload: type (1 byte) | body | format version (2 bytes, LE) | XXH64 of all before it (8
+// bytes, LE). Type 0: a string, the body is its value. Type 'h', 's' or 'z': a hash, set or
+// sorted set, the body is LEB128 count, then per element LEB128 length + element, LEB128
+// length + value (a hash field's value, nothing for a set member, the 8-byte score of a
+// sorted-set member). Redis's DUMP payloads (RDB) are refused with its error text.
 constexpr uint16_t kDumpVersion = 1;
 constexpr uint64_t kDumpSeed = 0x64756d70646b7631ULL;  // "dumpdkv1"
 constexpr const char* kBadPayload = "ERR DUMP payload version or checksum are wrong";
 
-std::string DumpPayload(const std::string& value) {
-  std::string out;
-  out.reserve(value.size() + 11);
-  out.push_back('\0');
-  out.append(value);
+void PutLeb(std::string* out, uint64_t n) {
+  do {
+    uint8_t b = n & 0x7f;
+    n >>= 7;
+    out->push_back(static_cast<char>(n ? (b | 0x80) : b));
+  } while (n);
+}
+
+bool GetLeb(std::string_view* in, uint64_t* n) {
+  *n = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    uint8_t b = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    *n |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+std::string SealPayload(std::string out) {
   out.push_back(char(kDumpVersion & 0xff));
   out.push_back(char(kDumpVersion >> 8));
   uint64_t h = XXH64(out.data(), out.size(), kDumpSeed);
@@ -310,30 +378,108 @@ std::string DumpPayload(const std::string& value) {
   return out;
 }
 
-bool ParseDumpPayload(std::string_view p, std::string* value) {
+std::string DumpPayload(const std::string& value) {
+  std::string out;
+  out.reserve(value.size() + 11);
+  out.push_back('\0');
+  out.append(value);
+  return SealPayload(std::move(out));
+}
+
+std::string DumpCollectionPayload(char type, const ElementList& all) {
+  std::string out(1, type);
+  PutLeb(&out, all.size());
+  for (const auto& [e, v] : all) {
+    PutLeb(&out, e.size());
+    out.append(e);
+    PutLeb(&out, v.size());
+    out.append(v);
+  }
+  return SealPayload(std::move(out));
+}
+
+struct DumpContent {
+  char type = 0;       // 0: a string; else a collection type
+  std::string value;   // a string's value
+  ElementList elements;  // a collection's, in element order, no duplicates
+};
+
+// Checked throughout: a payload whose checksum holds but whose body does not parse (a
+// collection's count or lengths past its end, a duplicate or unordered element, a score
+// that is not 8 bytes of a number, a set member with a value) is refused like a bad one.
+bool ParseDumpPayload(std::string_view p, DumpContent* out) {
   if (p.size() < 11) return false;
   uint64_t h = 0;
   for (int i = 0; i < 8; i++) h |= uint64_t(uint8_t(p[p.size() - 8 + i])) << (8 * i);
   std::string_view body = p.substr(0, p.size() - 8);
   if (XXH64(body.data(), body.size(), kDumpSeed) != h) return false;
   uint16_t ver = uint16_t(uint8_t(body[body.size() - 2]) | (uint8_t(body[body.size() - 1]) << 8));
-  if (ver != kDumpVersion || body[0] != '\0') return false;
-  value->assign(body.substr(1, body.size() - 3));
+  if (ver != kDumpVersion) return false;
+  char type = body[0];
+  std::string_view in = body.substr(1, body.size() - 3);
+  if (type == '\0') {
+    out->type = 0;
+    out->value.assign(in);
+    return true;
+  }
+  if (type != 'h' && type != 's' && type != 'z') return false;
+  uint64_t n;
+  if (!GetLeb(&in, &n) || n > in.size() / 2) return false;
+  ElementList elements;
+  elements.reserve(n);
+  for (uint64_t i = 0; i < n; i++) {
+    uint64_t elen, vlen;
+    if (!GetLeb(&in, &elen) || elen > in.size()) return false;
+    std::string e(in.substr(0, elen));
+    in.remove_prefix(elen);
+    if (!GetLeb(&in, &vlen) || vlen > in.size()) return false;
+    std::string v(in.substr(0, vlen));
+    in.remove_prefix(vlen);
+    double score;
+    if (type == 's' && !v.empty()) return false;
+    if (type == 'z' && !cluster::DecodeScore(v, &score)) return false;
+    if (!elements.empty() && e <= elements.back().first) return false;
+    elements.emplace_back(std::move(e), std::move(v));
+  }
+  if (!in.empty()) return false;
+  out->type = type;
+  out->elements = std::move(elements);
   return true;
 }
 
 void CmdDump(CommandCtx& ctx) {
   ReplyTo reply = ctx.reply;
-  ReadKey(ctx.server, ctx.args[1], 0, [reply](Status st, KeyView cur) mutable {
+  Server* s = ctx.server;
+  std::string key = ctx.args[1];
+  ReadAnyKey(s, key, 0, [s, reply, key](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!cur.exists) return reply.Send([](RespWriter& w) { w.Null(); });
+    if (cur.kind == cluster::ValueKind::kCollection) {
+      char type = cur.header.type;
+      return ReadAllElements(s, key, type, [reply, type](Status st2, bool, ElementList all) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        std::string payload = DumpCollectionPayload(type, all);
+        reply.Send([&](RespWriter& w) { w.Bulk(payload); });
+      });
+    }
     std::string payload = DumpPayload(cur.value);
     reply.Send([&](RespWriter& w) { w.Bulk(payload); });
   });
 }
 
+// Deletes whatever `cur` (read by ReadAnyKey) is, as DEL would.
+void DeleteAny(Server* s, const std::string& key, KeyView& cur, std::function<void(Status)> done) {
+  if (!cur.exists) return done(Status::OK());
+  if (cur.kind == cluster::ValueKind::kCollection) {
+    return DeleteCollection(s, key, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(done));
+  }
+  DeleteValue(s, key, &cur.context, 0, [done](Status st, cluster::WriteReply) { done(st); });
+}
+
 // RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
-// Checks in Redis's order: options, BUSYKEY, the TTL, then the payload.
+// Checks in Redis's order: options, BUSYKEY, the TTL, then the payload. A collection is
+// restored as StoreCollection stores one (what REPLACE overwrites is deleted first), then
+// given its TTL.
 void CmdRestore(CommandCtx& ctx) {
   bool replace = false, absttl = false;
   for (size_t i = 4; i < ctx.args.size(); i++) {
@@ -356,35 +502,54 @@ void CmdRestore(CommandCtx& ctx) {
   Server* s = ctx.server;
   ReplyTo reply = ctx.reply;
   auto c2 = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
-  ReadKey(s, (*c2)[1], 0, [s, reply, c2, absttl, replace](Status st, KeyView cur) mutable {
+  ReadAnyKey(s, (*c2)[1], 0, [s, reply, c2, absttl, replace](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     const std::vector<std::string>& a = *c2;
+    const std::string& key = a[1];
     if (cur.exists && !replace) return ReplyErr(reply, "BUSYKEY Target key name already exists.");
     int64_t ttl;
     if (!ParseInt64(a[2], &ttl)) return ReplyErr(reply, kNotInt);
     if (ttl < 0) return ReplyErr(reply, "ERR Invalid TTL value, must be >= 0");
-    std::string value;
-    if (!ParseDumpPayload(a[3], &value)) return ReplyErr(reply, kBadPayload);
+    auto content = std::make_shared<DumpContent>();
+    if (!ParseDumpPayload(a[3], content.get())) return ReplyErr(reply, kBadPayload);
     uint64_t expiry = 0;
     if (ttl > 0) {
       __int128 at = absttl ? __int128(ttl) : __int128(s->WallMs()) + ttl;
       if (at > __int128(INT64_MAX)) return ReplyErr(reply, "ERR Invalid TTL value, must be >= 0");
       expiry = uint64_t(at);
     }
+    auto ok = [reply](Status st2) mutable {
+      if (!st2.ok()) return ReplyStatus(reply, st2);
+      reply.Send([](RespWriter& w) { w.Ok(); });
+    };
     if (expiry != 0 && expiry <= s->WallMs()) {
       // Already expired: Redis stores nothing (and deletes what REPLACE would overwrite).
-      if (!cur.exists) return reply.Send([](RespWriter& w) { w.Ok(); });
-      return DeleteValue(s, a[1], &cur.context, 0, [reply](Status st2, cluster::WriteReply) mutable {
-        if (!st2.ok()) return ReplyStatus(reply, st2);
-        reply.Send([](RespWriter& w) { w.Ok(); });
+      return DeleteAny(s, key, cur, ok);
+    }
+    if (content->type != 0) {
+      char type = content->type;
+      return StoreCollection(s, key, type, std::move(content->elements),
+                             [s, key, type, expiry, ok](Status st2, int64_t) mutable {
+                               if (!st2.ok() || expiry == 0) return ok(st2);
+                               ReadCollection(s, key, type, [s, key, expiry, ok](Status st3, CollectionState cs) mutable {
+                                 if (!st3.ok() || !cs.exists()) return ok(st3);
+                                 SetCollectionExpiry(s, key, cs, expiry, [ok](Status st4, cluster::WriteReply) mutable { ok(st4); });
+                               });
+                             });
+    }
+    auto write = [s, key, content, expiry, ok](const cluster::VersionVector* ctx) mutable {
+      WriteValue(s, key, std::move(content->value), expiry, 0, ctx, 0,
+                 [ok](Status st2, cluster::WriteReply) mutable { ok(st2); },
+                 /*want_context=*/false);
+    };
+    if (cur.exists && cur.kind == cluster::ValueKind::kCollection) {
+      // A string over a collection: its elements go first, as DEL deletes them.
+      return DeleteAny(s, key, cur, [write, ok](Status st2) mutable {
+        if (!st2.ok()) return ok(st2);
+        write(nullptr);
       });
     }
-    WriteValue(s, a[1], std::move(value), expiry, 0, &cur.context, 0,
-               [reply](Status st2, cluster::WriteReply) mutable {
-                 if (!st2.ok()) return ReplyStatus(reply, st2);
-                 reply.Send([](RespWriter& w) { w.Ok(); });
-               },
-               /*want_context=*/false);
+    write(&cur.context);
   });
 }
 
