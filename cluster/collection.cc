@@ -177,13 +177,15 @@ Status MergeScoreCounters(const std::vector<const Sibling*>& live, FloatCounter*
 }
 }  // namespace
 
-Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out) {
+Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out, const double* base_hint) {
   std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
   const Sibling* best = NewestLive(live);
   FloatCounter c;
   if (best != nullptr && IsScoreCounter(*best)) {
     Status st = MergeScoreCounters(live, &c);
     if (!st.ok()) return st;
+  } else if (base_hint != nullptr) {
+    c.base = *base_hint;
   } else if (best != nullptr && !DecodeScore(best->value, &c.base)) {
     return Status::Corruption("sorted set member holds no score");
   }

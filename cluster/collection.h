@@ -113,9 +113,12 @@ struct ElementView {
 Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
 // ZINCRBY's starting point on a member's element record (the coordinator applies it, see
 // OpKind::kScoreAdd): the merge of its live score counters when the newest live sibling is
-// one; otherwise a counter whose base is the newest live sibling's score (0 when the member
-// is absent). kCorruption when a live sibling that should hold a score does not.
-Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out);
+// one; otherwise a counter whose base is `base_hint` when given (the score the server read
+// across the collection's generations, see server/collections.h IncrementScore), else the
+// newest live sibling's score (0 when the member is absent). kCorruption when a live sibling
+// that should hold a score does not.
+Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out,
+                      const double* base_hint = nullptr);
 
 // The same element read in several generations: the present one with the newest
 // (timestamp, dot); not present when none is. When that one is a counter, its value is the

@@ -76,7 +76,8 @@ enum class OpKind : uint8_t {
   kDelete,      // tombstone
   kCounterAdd,  // PN-counter add of `delta` in the coordinator's slot
   kScoreAdd,    // FloatCounter add (a sorted-set score, ZINCRBY) of the double whose bits
-                // `delta` holds (ScoreDeltaBits), so frames carry it as they carry delta
+                // `delta` holds (ScoreDeltaBits), so frames carry it as they carry delta;
+                // value.value, when it is an EncodeScore, is the base a new counter starts from
 };
 
 inline int64_t ScoreDeltaBits(double d) { return std::bit_cast<int64_t>(d); }

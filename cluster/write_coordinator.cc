@@ -134,8 +134,12 @@ Status WriteCoordinator::ApplyScoreAdd(Record* rec, const WriteRequest& req, uin
                                        ActorId who) {
   const double delta = ScoreDelta(req.delta);
   if (std::isnan(delta)) return Status::Invalid("value is not a valid float");
+  // The request's value, when it holds a score, is the base the server read across the
+  // collection's generations (used only to start a counter).
+  double hint = 0;
+  bool has_hint = DecodeScore(req.value.value, &hint);
   FloatCounter c;
-  Status s = ScoreCounterOf(*rec, now_ms, &c);
+  Status s = ScoreCounterOf(*rec, now_ms, &c, has_hint ? &hint : nullptr);
   if (!s.ok()) return s;
   if (std::isnan(c.Value() + delta)) return Status::Invalid("resulting score is not a number (NaN)");
   c.Add(who, delta);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "cluster/key_layout.h"
 
@@ -353,28 +354,34 @@ void ReadAllElements(Server* s, const std::string& key, char type,
 }
 
 namespace {
-// IncrementElement and IncrementScore: `req` (a counter op) on one element, created with the
-// collection if needed; done gets the element as the coordinator left it.
+// IncrementElement and IncrementScore: `req` (a counter op) on one element in generation
+// `target`, with the header written so that generation is live; done gets the element as
+// the coordinator left it.
+void AddToElementIn(Server* s, const std::string& key, char type, const std::string& element,
+                    cluster::WriteRequest req, const CollectionState& cs, uint64_t target,
+                    std::function<void(Status, ElementView)> done) {
+  auto ferr = std::make_shared<FirstError>();
+  auto view = std::make_shared<ElementView>();
+  auto g = Gather::Make(2, [ferr, view, done]() { done(ferr->st, std::move(*view)); });
+  WriteHeaderFor(s, key, type, cs, target, [ferr, g](Status ws, cluster::WriteReply) {
+    ferr->Note(ws);
+    g->One();
+  });
+  WriteTracked(s, GenElementKey(type, key, target, element), std::move(req),
+               [s, ferr, view, g](Status ws, cluster::WriteReply wr) {
+                 if (ws.ok()) ws = cluster::ResolveElement(wr.record, s->WallMs(), view.get());
+                 ferr->Note(ws);
+                 g->One();
+               },
+               true);
+}
+
 void AddToElement(Server* s, const std::string& key, char type, std::string element, cluster::WriteRequest req,
                   std::function<void(Status, ElementView)> done) {
   ReadCollection(s, key, type, [s, key, type, element = std::move(element), req = std::move(req),
                                 done = std::move(done)](Status st, CollectionState cs) mutable {
     if (!st.ok()) return done(st, {});
-    uint64_t target = TargetGeneration(cs);
-    auto ferr = std::make_shared<FirstError>();
-    auto view = std::make_shared<ElementView>();
-    auto g = Gather::Make(2, [ferr, view, done]() { done(ferr->st, std::move(*view)); });
-    WriteHeaderFor(s, key, type, cs, target, [ferr, g](Status ws, cluster::WriteReply) {
-      ferr->Note(ws);
-      g->One();
-    });
-    WriteTracked(s, GenElementKey(type, key, target, element), std::move(req),
-                 [s, ferr, view, g](Status ws, cluster::WriteReply wr) {
-                   if (ws.ok()) ws = cluster::ResolveElement(wr.record, s->WallMs(), view.get());
-                   ferr->Note(ws);
-                   g->One();
-                 },
-                 true);
+    AddToElementIn(s, key, type, element, std::move(req), cs, TargetGeneration(cs), std::move(done));
   });
 }
 }  // namespace
@@ -398,16 +405,63 @@ void IncrementElement(Server* s, const std::string& key, char type, std::string 
 
 void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
                     std::function<void(Status, double)> done) {
-  cluster::WriteRequest req;
-  req.op = cluster::OpKind::kScoreAdd;
-  req.delta = cluster::ScoreDeltaBits(delta);
   const char type = static_cast<char>(cluster::CollectionType::kZset);
-  AddToElement(s, key, type, std::move(member), std::move(req), [done = std::move(done)](Status ws, ElementView ev) {
+  auto finish = [done](Status ws, ElementView ev) {
     double score = 0;
     if (ws.ok() && (!ev.present || !cluster::DecodeScore(ev.value, &score))) {
       ws = Status::Corruption("sorted set member holds no score");
     }
     done(ws, score);
+  };
+  ReadCollection(s, key, type, [s, key, type, member = std::move(member), delta, finish](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return finish(st, {});
+    cluster::WriteRequest req;
+    req.op = cluster::OpKind::kScoreAdd;
+    req.delta = cluster::ScoreDeltaBits(delta);
+    if (!cs.exists() || cs.view.gens.size() <= 1) {
+      return AddToElementIn(s, key, type, member, std::move(req), cs, TargetGeneration(cs), finish);
+    }
+    // Several live generations (a concurrent creation): the member may hold a value in any
+    // of them, and its score is ResolveAcross of them all (counters of every generation add
+    // up). The increment goes to the generation holding the newest value, starting, if
+    // that record holds no counter yet, from the score minus the other generations'
+    // counters, so that afterwards the score reads as before plus the increment.
+    auto csp = std::make_shared<CollectionState>(std::move(cs));
+    ReadGrid(s, key, type, *csp, {member}, [s, key, type, member, csp, req = std::move(req), finish](
+                                              Status st2, std::vector<cluster::Record> recs) mutable {
+      if (!st2.ok()) return finish(st2, {});
+      const std::vector<uint64_t>& gens = csp->view.gens;
+      uint64_t now = s->WallMs();
+      std::vector<ElementView> views(gens.size());
+      for (size_t j = 0; j < gens.size(); j++) {
+        Status rs = cluster::ResolveElement(recs[j], now, &views[j]);
+        if (!rs.ok()) return finish(rs, {});
+      }
+      ElementView all = cluster::ResolveAcross(views);
+      double score = 0;
+      if (all.present && !cluster::DecodeScore(all.value, &score)) {
+        return finish(Status::Corruption("sorted set member holds no score"), {});
+      }
+      size_t t = gens.size();
+      for (size_t j = 0; j < gens.size(); j++) {
+        const ElementView& v = views[j];
+        if (!v.present) continue;
+        if (t == gens.size() || std::tie(v.timestamp_ms, v.dot.actor, v.dot.counter) >
+                                    std::tie(views[t].timestamp_ms, views[t].dot.actor, views[t].dot.counter)) {
+          t = j;
+        }
+      }
+      uint64_t target = t == gens.size() ? TargetGeneration(*csp) : gens[t];
+      double others = 0;
+      for (size_t j = 0; j < gens.size(); j++) {
+        double d;
+        if (gens[j] != target && views[j].present && views[j].score_counter && cluster::DecodeScore(views[j].value, &d)) {
+          others += d;
+        }
+      }
+      req.value.value = cluster::EncodeScore(score - others);
+      AddToElementIn(s, key, type, member, std::move(req), *csp, target, finish);
+    });
   });
 }
 
