@@ -48,18 +48,100 @@ cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_
   return req;
 }
 
-// The generation new elements go to, and the header a command that adds must write.
-uint64_t TargetGeneration(const CollectionState& cs) {
+}  // namespace
+
+// One key's header write in flight from this server, and the follow-up the commands that
+// came meanwhile wait for (Server::header_flights).
+struct HeaderFlight {
+  char type = 0;
+  std::vector<uint64_t> gens;  // the generations the write in flight names
+  bool has_next = false;
+  std::vector<uint64_t> next_gens;
+  cluster::VersionVector next_ctx;  // the merge of the waiting commands' read contexts
+  uint64_t next_expiry = 0;
+  std::vector<WriteDone> next_waiters;
+};
+
+namespace {
+
+// The generation new elements go to. A collection that does not exist yet gets a fresh one,
+// unless this server is creating it right now (a header write for the key in flight): then
+// the commands of one burst share that creation's generation instead of each drawing one
+// (50 clients adding to a new key at once made 50 generations, and every later read of an
+// element read all 50).
+uint64_t TargetGeneration(Server* s, const std::string& key, char type, const CollectionState& cs) {
   if (cs.exists() && !cs.view.gens.empty()) return cs.view.gens.back();
+  auto it = s->header_flights.find(key);
+  if (it != s->header_flights.end() && it->second->type == type && !it->second->gens.empty()) {
+    return it->second->gens.back();
+  }
   return cluster::NewGeneration(cs.view, DrawGeneration);
 }
 
+void IssueHeader(Server* s, const std::string& key, std::shared_ptr<HeaderFlight> f, const cluster::VersionVector& ctx,
+                 uint64_t expiry, std::vector<WriteDone> waiters) {
+  cluster::WriteRequest req = HeaderWrite(f->type, f->gens, expiry, ctx);
+  req.want_context = true;
+  WriteTracked(s, key, std::move(req), [s, key, f, waiters = std::move(waiters)](Status st, cluster::WriteReply wr) {
+    if (f->has_next) {
+      // The follow-up names every generation the write in flight named plus what the
+      // waiting commands need, and supersedes the sibling just written (its context).
+      std::vector<uint64_t> gens = f->gens;
+      gens.insert(gens.end(), f->next_gens.begin(), f->next_gens.end());
+      std::sort(gens.begin(), gens.end());
+      gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
+      cluster::VersionVector ctx2 = std::move(f->next_ctx);
+      if (st.ok()) ctx2.Merge(wr.context);
+      std::vector<WriteDone> next = std::move(f->next_waiters);
+      uint64_t expiry2 = f->next_expiry;
+      f->gens = std::move(gens);
+      f->has_next = false;
+      f->next_gens.clear();
+      f->next_ctx = cluster::VersionVector();
+      f->next_waiters.clear();
+      IssueHeader(s, key, f, ctx2, expiry2, std::move(next));
+    } else {
+      auto it = s->header_flights.find(key);
+      if (it != s->header_flights.end() && it->second == f) s->header_flights.erase(it);
+    }
+    for (const WriteDone& w : waiters) w(st, wr);
+  },
+               /*record_key=*/false);
+}
+
+// The header a command that adds must write: the type, the live generations it read plus
+// `target`, with the context it read. Coalesced per key (HeaderFlight): while this server
+// has a header write for the key in flight, the command waits for one follow-up write that
+// names the union of what every waiting command needs, with the merge of their contexts
+// and the context of the write in flight. Each command's header write is thus still issued
+// after its element reads, so a DEL that did not see its add cannot hide it (add-wins);
+// one coordinator no longer makes one header sibling per concurrent command.
 void WriteHeaderFor(Server* s, const std::string& key, char type, const CollectionState& cs,
                     uint64_t target, WriteDone done) {
   std::vector<uint64_t> gens = cs.exists() ? cs.view.gens : std::vector<uint64_t>{};
   gens.push_back(target);
-  WriteTracked(s, key, HeaderWrite(type, std::move(gens), cs.exists() ? cs.view.expiry_ms : 0, cs.context),
-               std::move(done), /*record_key=*/false);
+  uint64_t expiry = cs.exists() ? cs.view.expiry_ms : 0;
+  auto it = s->header_flights.find(key);
+  if (it != s->header_flights.end() && it->second->type == type) {
+    HeaderFlight& f = *it->second;
+    f.has_next = true;
+    f.next_gens.insert(f.next_gens.end(), gens.begin(), gens.end());
+    f.next_ctx.Merge(cs.context);
+    f.next_expiry = expiry;
+    f.next_waiters.push_back(std::move(done));
+    return;
+  }
+  if (it != s->header_flights.end()) {  // another type's write in flight: not coalesced
+    return WriteTracked(s, key, HeaderWrite(type, std::move(gens), expiry, cs.context), std::move(done),
+                        /*record_key=*/false);
+  }
+  auto f = std::make_shared<HeaderFlight>();
+  f->type = type;
+  std::sort(gens.begin(), gens.end());
+  gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
+  f->gens = std::move(gens);
+  s->header_flights.emplace(key, f);
+  IssueHeader(s, key, f, cs.context, expiry, {std::move(done)});
 }
 
 using PageFn = std::function<void(const std::string& prefix, cluster::Node::RangeReply,
@@ -258,7 +340,7 @@ void UpdateElements(Server* s, const std::string& key, char type, std::vector<st
         if (sl.op == ElementChange::kDelete && sl.present_before) removes = true;
       }
       if (!adds && !removes) return done(Status::OK(), std::move(res));
-      uint64_t target = adds ? TargetGeneration(cs) : 0;
+      uint64_t target = adds ? TargetGeneration(s, key, type, cs) : 0;
       size_t writes = adds ? 1 : 0;
       for (auto& [e, sl] : slots) {
         if (sl.op == ElementChange::kSet) writes++;
@@ -381,7 +463,7 @@ void AddToElement(Server* s, const std::string& key, char type, std::string elem
   ReadCollection(s, key, type, [s, key, type, element = std::move(element), req = std::move(req),
                                 done = std::move(done)](Status st, CollectionState cs) mutable {
     if (!st.ok()) return done(st, {});
-    AddToElementIn(s, key, type, element, std::move(req), cs, TargetGeneration(cs), std::move(done));
+    AddToElementIn(s, key, type, element, std::move(req), cs, TargetGeneration(s, key, type, cs), std::move(done));
   });
 }
 }  // namespace
@@ -419,7 +501,7 @@ void IncrementScore(Server* s, const std::string& key, std::string member, doubl
     req.op = cluster::OpKind::kScoreAdd;
     req.delta = cluster::ScoreDeltaBits(delta);
     if (!cs.exists() || cs.view.gens.size() <= 1) {
-      return AddToElementIn(s, key, type, member, std::move(req), cs, TargetGeneration(cs), finish);
+      return AddToElementIn(s, key, type, member, std::move(req), cs, TargetGeneration(s, key, type, cs), finish);
     }
     // Several live generations (a concurrent creation): the member may hold a value in any
     // of them, and its score is ResolveAcross of them all (counters of every generation add
@@ -451,7 +533,7 @@ void IncrementScore(Server* s, const std::string& key, std::string member, doubl
           t = j;
         }
       }
-      uint64_t target = t == gens.size() ? TargetGeneration(*csp) : gens[t];
+      uint64_t target = t == gens.size() ? TargetGeneration(s, key, type, *csp) : gens[t];
       double others = 0;
       for (size_t j = 0; j < gens.size(); j++) {
         double d;

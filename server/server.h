@@ -44,6 +44,7 @@ class LoopClock;
 class ServerLogger;
 class ShutdownWatchdog;
 class HttpListener;
+struct HeaderFlight;  // server/collections.cc
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
 // in request order: a completed reply waits in `buf` until everything before it is done.
@@ -223,6 +224,10 @@ class Server {
   // the key helpers (ReadKey, WriteValue, ...) around their callbacks, so a write a command
   // makes after a read is still counted as that client's (WAIT). Empty for internal writes.
   std::weak_ptr<Client> write_owner;
+  // Collection header writes in flight, per key (server/collections.cc, WriteHeaderFor):
+  // while one is in flight, later commands' header writes for that key are coalesced into
+  // one follow-up, so concurrent adds to one collection do not pile up header siblings.
+  std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
   void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }
   // DYNAMO BACKUP (server/commands_backup.cc): once no commit is in flight, commits what is
