@@ -742,24 +742,31 @@ void PNCounter::Add(ActorId actor, int64_t delta) {
   }
 }
 
-void PNCounter::Merge(const PNCounter& other) {
-  base = std::max(base, other.base);
+namespace {
+// The pointwise max of two actor-sorted slot lists (PNCounter, FloatCounter).
+template <typename Slot>
+std::vector<Slot> MergeSlots(const std::vector<Slot>& a, const std::vector<Slot>& b) {
   std::vector<Slot> out;
-  out.reserve(slots.size() + other.slots.size());
+  out.reserve(a.size() + b.size());
   size_t i = 0, j = 0;
-  while (i < slots.size() || j < other.slots.size()) {
-    if (j == other.slots.size() || (i < slots.size() && slots[i].actor < other.slots[j].actor)) {
-      out.push_back(slots[i++]);
-    } else if (i == slots.size() || other.slots[j].actor < slots[i].actor) {
-      out.push_back(other.slots[j++]);
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].actor < b[j].actor)) {
+      out.push_back(a[i++]);
+    } else if (i == a.size() || b[j].actor < a[i].actor) {
+      out.push_back(b[j++]);
     } else {
-      out.push_back({slots[i].actor, std::max(slots[i].inc, other.slots[j].inc),
-                     std::max(slots[i].dec, other.slots[j].dec)});
+      out.push_back({a[i].actor, std::max(a[i].inc, b[j].inc), std::max(a[i].dec, b[j].dec)});
       ++i;
       ++j;
     }
   }
-  slots = std::move(out);
+  return out;
+}
+}  // namespace
+
+void PNCounter::Merge(const PNCounter& other) {
+  base = std::max(base, other.base);
+  slots = MergeSlots(slots, other.slots);
 }
 
 // [u8 format][varint zigzag(base)][varint n][n x (fixed64 actor, varint inc, varint dec)]
@@ -822,22 +829,7 @@ void FloatCounter::Add(ActorId actor, double delta) {
 
 void FloatCounter::Merge(const FloatCounter& other) {
   base = std::max(base, other.base);
-  std::vector<Slot> out;
-  out.reserve(slots.size() + other.slots.size());
-  size_t i = 0, j = 0;
-  while (i < slots.size() || j < other.slots.size()) {
-    if (j == other.slots.size() || (i < slots.size() && slots[i].actor < other.slots[j].actor)) {
-      out.push_back(slots[i++]);
-    } else if (i == slots.size() || other.slots[j].actor < slots[i].actor) {
-      out.push_back(other.slots[j++]);
-    } else {
-      out.push_back({slots[i].actor, std::max(slots[i].inc, other.slots[j].inc),
-                     std::max(slots[i].dec, other.slots[j].dec)});
-      ++i;
-      ++j;
-    }
-  }
-  slots = std::move(out);
+  slots = MergeSlots(slots, other.slots);
 }
 
 namespace {

@@ -545,20 +545,17 @@ void RespWriter::Double(double d) {
     }
     text = std::string_view(buf, static_cast<size_t>(end - buf));
   }
-  if (proto_ >= 3) {
-    out_->push_back(',');
-    out_->append(text);
-    out_->append("\r\n", 2);
-  } else {
-    Bulk(text);
-  }
+  DoubleText(text);
 }
 
 void RespWriter::Double17(double d) {
   char buf[64];
   int n = std::isinf(d) ? std::snprintf(buf, sizeof(buf), "%s", d > 0 ? "inf" : "-inf")
                         : std::snprintf(buf, sizeof(buf), "%.17g", d);
-  std::string_view text(buf, static_cast<size_t>(n));
+  DoubleText(std::string_view(buf, static_cast<size_t>(n)));
+}
+
+void RespWriter::DoubleText(std::string_view text) {
   if (proto_ >= 3) {
     out_->push_back(',');
     out_->append(text);

@@ -107,6 +107,7 @@ class RespWriter {
  private:
   void Header(char type, int64_t n);       // e.g. "*3\r\n", formatted in one append
   void Line(char type, std::string_view s);  // type, s with CR/LF blanked out, CRLF
+  void DoubleText(std::string_view text);    // a formatted double: RESP3 ",text", RESP2 bulk
 
   std::string* out_;
   int proto_;

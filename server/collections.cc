@@ -669,6 +669,37 @@ void StoreCollection(Server* s, const std::string& dest, char type, ElementList 
   });
 }
 
+bool ParseElementScan(CommandCtx& ctx, bool allow_novalues, std::string* pattern, bool* novalues) {
+  int64_t cursor;
+  if (!ParseInt64(ctx.args[2], &cursor) || cursor < 0) {
+    ReplyErr(ctx.reply, "ERR invalid cursor");
+    return false;
+  }
+  *novalues = false;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    std::string o = Lower(ctx.args[i]);
+    if (o == "match" && i + 1 < ctx.args.size()) {
+      *pattern = ctx.args[++i];
+    } else if (o == "count" && i + 1 < ctx.args.size()) {
+      int64_t c;
+      if (!ParseInt64(ctx.args[++i], &c)) {
+        ReplyErr(ctx.reply, "ERR value is not an integer or out of range");
+        return false;
+      }
+      if (c < 1) {
+        ReplyErr(ctx.reply, "ERR syntax error");
+        return false;
+      }
+    } else if (allow_novalues && o == "novalues") {
+      *novalues = true;
+    } else {
+      ReplyErr(ctx.reply, "ERR syntax error");
+      return false;
+    }
+  }
+  return true;
+}
+
 void RemoveElementsCommand(CommandCtx& ctx, char type) {
   std::vector<std::string> elements(ctx.args.begin() + 2, ctx.args.end());
   ReplyTo reply = ctx.reply;

@@ -109,6 +109,12 @@ void CollectionBytes(Server* s, const std::string& key, char type, std::vector<u
 void StoreCollection(Server* s, const std::string& dest, char type, ElementList elements,
                      std::function<void(Status, int64_t)> done);
 
+// HSCAN / SSCAN / ZSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES (HSCAN only)]:
+// checks the cursor and the options (COUNT is checked, then ignored: one reply holds every
+// element, cursor 0, as Redis answers for a small collection). False once an error was
+// answered.
+bool ParseElementScan(CommandCtx& ctx, bool allow_novalues, std::string* pattern, bool* novalues);
+
 // HDEL / SREM: removes args[2..] from collection args[1] of `type`, replies with how many
 // were present.
 void RemoveElementsCommand(CommandCtx& ctx, char type);

@@ -226,24 +226,9 @@ void CmdHrandfield(CommandCtx& ctx) {
 // HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]: like Redis on a small hash,
 // one reply holds every field and the cursor is 0.
 void CmdHscan(CommandCtx& ctx) {
-  int64_t cursor;
-  if (!ParseInt64(ctx.args[2], &cursor) || cursor < 0) return ReplyErr(ctx.reply, "ERR invalid cursor");
   std::string pattern;
   bool novalues = false;
-  for (size_t i = 3; i < ctx.args.size(); i++) {
-    std::string o = Lower(ctx.args[i]);
-    if (o == "match" && i + 1 < ctx.args.size()) {
-      pattern = ctx.args[++i];
-    } else if (o == "count" && i + 1 < ctx.args.size()) {
-      int64_t c;
-      if (!ParseInt64(ctx.args[++i], &c)) return ReplyErr(ctx.reply, "ERR value is not an integer or out of range");
-      if (c < 1) return ReplyErr(ctx.reply, "ERR syntax error");
-    } else if (o == "novalues") {
-      novalues = true;
-    } else {
-      return ReplyErr(ctx.reply, "ERR syntax error");
-    }
-  }
+  if (!ParseElementScan(ctx, /*allow_novalues=*/true, &pattern, &novalues)) return;
   ReplyTo reply = ctx.reply;
   ReadAllElements(ctx.server, ctx.args[1], kHash, [reply, pattern, novalues](Status st, bool, ElementList all) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);

@@ -267,21 +267,9 @@ void CmdSintercard(CommandCtx& ctx) {
 
 // SSCAN key cursor [MATCH pattern] [COUNT count]: one reply, cursor 0 (as HSCAN).
 void CmdSscan(CommandCtx& ctx) {
-  int64_t cursor;
-  if (!ParseInt64(ctx.args[2], &cursor) || cursor < 0) return ReplyErr(ctx.reply, "ERR invalid cursor");
   std::string pattern;
-  for (size_t i = 3; i < ctx.args.size(); i++) {
-    std::string o = Lower(ctx.args[i]);
-    if (o == "match" && i + 1 < ctx.args.size()) {
-      pattern = ctx.args[++i];
-    } else if (o == "count" && i + 1 < ctx.args.size()) {
-      int64_t c;
-      if (!ParseInt64(ctx.args[++i], &c)) return ReplyErr(ctx.reply, kNotInt);
-      if (c < 1) return ReplyErr(ctx.reply, "ERR syntax error");
-    } else {
-      return ReplyErr(ctx.reply, "ERR syntax error");
-    }
-  }
+  bool novalues;
+  if (!ParseElementScan(ctx, /*allow_novalues=*/false, &pattern, &novalues)) return;
   ReplyTo reply = ctx.reply;
   ReadSets(ctx.server, {ctx.args[1]}, [reply, pattern](Status st, std::vector<std::vector<std::string>> sets) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);

@@ -785,21 +785,9 @@ void CmdZrandmember(CommandCtx& ctx) {
 
 // ZSCAN key cursor [MATCH pattern] [COUNT count]: one reply, cursor 0 (as HSCAN).
 void CmdZscan(CommandCtx& ctx) {
-  int64_t cursor;
-  if (!ParseInt64(ctx.args[2], &cursor) || cursor < 0) return ReplyErr(ctx, "ERR invalid cursor");
   std::string pattern;
-  for (size_t i = 3; i < ctx.args.size(); i++) {
-    std::string o = Lower(ctx.args[i]);
-    if (o == "match" && i + 1 < ctx.args.size()) {
-      pattern = ctx.args[++i];
-    } else if (o == "count" && i + 1 < ctx.args.size()) {
-      int64_t c;
-      if (!ParseInt64(ctx.args[++i], &c)) return ReplyErr(ctx, kNotInt);
-      if (c < 1) return ReplyErr(ctx, "ERR syntax error");
-    } else {
-      return ReplyErr(ctx, "ERR syntax error");
-    }
-  }
+  bool novalues;
+  if (!ParseElementScan(ctx, /*allow_novalues=*/false, &pattern, &novalues)) return;
   ReplyTo reply = ctx.reply;
   ReadAllElements(ctx.server, ctx.args[1], kZset, [reply, pattern](Status st, bool, ElementList all) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);

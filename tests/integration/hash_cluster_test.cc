@@ -22,6 +22,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A flat array reply (HGETALL, ZRANGE ... WITHSCORES) as pairs, in reply order.
+std::vector<std::pair<std::string, std::string>> Pairs(const Reply& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
+  if (!r || r->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i + 1 < r->elements; i += 2)
+    out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
+                     std::string(r->element[i + 1]->str, r->element[i + 1]->len));
+  return out;
+}
+
 class HashClusterTest : public ::testing::Test {
  protected:
   void StartCluster() {
@@ -46,14 +57,7 @@ class HashClusterTest : public ::testing::Test {
 
   // HGETALL as field -> value pairs, in reply order.
   std::vector<std::pair<std::string, std::string>> GetAll(size_t node, const std::string& key) {
-    std::vector<std::pair<std::string, std::string>> out;
-    Reply r = c(node)("HGETALL", key);
-    EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
-    if (!r || r->type != REDIS_REPLY_ARRAY) return out;
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-      out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
-                       std::string(r->element[i + 1]->str, r->element[i + 1]->len));
-    return out;
+    return Pairs(c(node)("HGETALL", key));
   }
 
   std::unique_ptr<Cluster> cluster_;
@@ -234,14 +238,7 @@ TEST_F(HashClusterTest, SetMembersAddedThroughEveryNodeAtOnceAreAllThere) {
 
 // ZRANGE key 0 -1 WITHSCORES as (member, score) pairs.
 std::vector<std::pair<std::string, std::string>> Zrange(Conn& conn, const std::string& key) {
-  std::vector<std::pair<std::string, std::string>> out;
-  Reply r = conn("ZRANGE", key, "0", "-1", "WITHSCORES");
-  EXPECT_TRUE(r && r->type == REDIS_REPLY_ARRAY) << Describe(r);
-  if (!r || r->type != REDIS_REPLY_ARRAY) return out;
-  for (size_t i = 0; i + 1 < r->elements; i += 2)
-    out.emplace_back(std::string(r->element[i]->str, r->element[i]->len),
-                     std::string(r->element[i + 1]->str, r->element[i + 1]->len));
-  return out;
+  return Pairs(conn("ZRANGE", key, "0", "-1", "WITHSCORES"));
 }
 
 TEST_F(HashClusterTest, SortedSetMembersAddedThroughEveryNodeAtOnceAreAllThereInOneOrder) {
