@@ -74,6 +74,11 @@ void IncrementElement(Server* s, const std::string& key, char type, std::string 
                       int64_t delta, std::string not_int,
                       std::function<void(Status, int64_t)> done);
 
+// A sorted set's members in Redis's order (score, then member bytes), read at R (SORT's
+// source; server/commands_zset.cc).
+void ReadZsetMembers(Server* s, const std::string& key,
+                     std::function<void(Status, std::vector<std::string>)> done);
+
 // ZINCRBY: a score-counter add (cluster::FloatCounter) on one member of sorted set `key`
 // (created if needed), so concurrent increments through different coordinators add up; done
 // gets the score after the add. A NaN result answers Invalid("resulting score is not a

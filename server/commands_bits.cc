@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "server/bitops.h"
+#include "server/collections.h"
 
 namespace dynakv::server {
 namespace {
@@ -330,26 +331,40 @@ void CmdLcs(CommandCtx& ctx) {
 // ---- SORT / SORT_RO ----
 
 SortSourceFn& CurrentSortSource() {
-  static SortSourceFn fn = StringsOnlySortSource;
+  static SortSourceFn fn = CollectionSortSource;
   return fn;
 }
 
-// Reads the string keys `refs` names (hash fields answer nil: there are no hashes yet) and
-// calls done(status, lookup).
-using Values = std::map<std::string, std::optional<std::string>>;
+// The values BY and GET patterns name: string keys, and hash fields ("key->field").
+struct Values {
+  std::map<std::string, std::optional<std::string>> keys;
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> fields;
+};
+
+// Reads the string keys and hash fields `refs` names (a key of another type, or missing,
+// reads as nil) and calls done(status, values).
 void ReadPatternKeys(Server* s, std::vector<sort::PatternRef> refs,
                      std::function<void(Status, std::shared_ptr<Values>)> done) {
   auto vals = std::make_shared<Values>();
   auto err = std::make_shared<Status>();
-  std::vector<std::string> keys;
+  auto g = Gather::Make(refs.size(), [vals, err, done]() { done(*err, vals); });
+  auto note = [err](const Status& rs) {
+    if (!rs.ok() && err->ok() && rs.message().find("WRONGTYPE") == std::string::npos) *err = rs;
+  };
   for (auto& r : refs) {
-    if (!r.has_field) keys.push_back(std::move(r.key));
-  }
-  auto g = Gather::Make(keys.size(), [vals, err, done]() { done(*err, vals); });
-  for (auto& k : keys) {
-    ReadKey(s, k, 0, [vals, err, g, k](Status rs, KeyView v) {
-      if (!rs.ok() && err->ok()) *err = rs;
-      if (v.exists) (*vals)[k] = std::move(v.value);
+    if (r.has_field) {
+      ReadElements(s, r.key, static_cast<char>(cluster::CollectionType::kHash), {r.field},
+                   [vals, note, g, k = std::make_pair(r.key, r.field)](
+                       Status rs, bool, std::vector<std::optional<std::string>> v) {
+                     note(rs);
+                     if (rs.ok() && !v.empty() && v[0]) vals->fields[k] = std::move(*v[0]);
+                     g->One();
+                   });
+      continue;
+    }
+    ReadKey(s, r.key, 0, [vals, note, g, k = r.key](Status rs, KeyView v) {
+      note(rs);
+      if (rs.ok() && v.exists) vals->keys[k] = std::move(v.value);
       g->One();
     });
   }
@@ -357,9 +372,14 @@ void ReadPatternKeys(Server* s, std::vector<sort::PatternRef> refs,
 
 sort::Lookup LookupIn(std::shared_ptr<Values> vals) {
   return [vals](const sort::PatternRef& r) -> std::optional<std::string> {
-    if (r.kind != sort::PatternRef::kKey || r.has_field) return std::nullopt;
-    auto it = vals->find(r.key);
-    if (it == vals->end()) return std::nullopt;
+    if (r.kind != sort::PatternRef::kKey) return std::nullopt;
+    if (r.has_field) {
+      auto it = vals->fields.find({r.key, r.field});
+      if (it == vals->fields.end()) return std::nullopt;
+      return it->second;
+    }
+    auto it = vals->keys.find(r.key);
+    if (it == vals->keys.end()) return std::nullopt;
     return it->second;
   };
 }
@@ -428,6 +448,33 @@ void CmdSortRo(CommandCtx& ctx) { SortGeneric(ctx, true); }
 }  // namespace
 
 void SetSortSource(SortSourceFn fn) { CurrentSortSource() = std::move(fn); }
+
+void CollectionSortSource(Server* s, const std::string& key, SortSourceDone done) {
+  ReadAnyKey(s, key, 0, [s, key, done = std::move(done)](Status st, KeyView v) {
+    if (!st.ok()) return done(st, false, {});
+    if (!v.exists) return done(Status::OK(), false, {});
+    char type = v.kind == cluster::ValueKind::kCollection ? v.header.type : 0;
+    if (type == static_cast<char>(cluster::CollectionType::kSet)) {
+      return ReadAllElements(s, key, type, [done](Status st2, bool, ElementList all) {
+        if (!st2.ok()) return done(st2, false, {});
+        sort::SortSource src;
+        src.kind = sort::SourceKind::kSet;
+        for (auto& [m, val] : all) src.elems.push_back(std::move(m));
+        done(Status::OK(), false, std::move(src));
+      });
+    }
+    if (type == static_cast<char>(cluster::CollectionType::kZset)) {
+      return ReadZsetMembers(s, key, [done](Status st2, std::vector<std::string> members) {
+        if (!st2.ok()) return done(st2, false, {});
+        sort::SortSource src;
+        src.kind = sort::SourceKind::kZset;
+        src.elems = std::move(members);
+        done(Status::OK(), false, std::move(src));
+      });
+    }
+    done(Status::OK(), true, {});  // a string or a hash
+  });
+}
 
 void StringsOnlySortSource(Server* s, const std::string& key, SortSourceDone done) {
   ReadKey(s, key, 0, [done = std::move(done)](Status st, KeyView v) {

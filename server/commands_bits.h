@@ -1,9 +1,9 @@
 // server/commands_bits.h: the element source SORT / SORT_RO read a key through.
 //
 // SORT's engine (server/sort.h) sorts whatever elements a key holds; how a key's elements are
-// read is this one function. Only strings exist today, so the default source answers "no
-// elements" for a missing key and WRONGTYPE for a string. A data type that SORT accepts
-// (lists, sets, sorted sets) installs a source that returns its elements in native order.
+// read is this one function. The default, CollectionSortSource, reads a set's members (in
+// byte order) and a sorted set's (by score); a missing key has none; a string or a hash
+// answers WRONGTYPE. (Lists, once they exist, join it.)
 // Thread-safety: loop thread only (set it before the server starts serving).
 #pragma once
 
@@ -20,8 +20,9 @@ namespace dynakv::server {
 using SortSourceDone = std::function<void(Status, bool wrong_type, sort::SortSource)>;
 using SortSourceFn = std::function<void(Server* s, const std::string& key, SortSourceDone done)>;
 
-// The source SORT uses; the default is StringsOnlySortSource.
+// The source SORT uses; the default is CollectionSortSource.
 void SetSortSource(SortSourceFn fn);
+void CollectionSortSource(Server* s, const std::string& key, SortSourceDone done);
 void StringsOnlySortSource(Server* s, const std::string& key, SortSourceDone done);
 
 }  // namespace dynakv::server

@@ -810,6 +810,16 @@ void CmdZscan(CommandCtx& ctx) {
 
 }  // namespace
 
+void ReadZsetMembers(Server* s, const std::string& key,
+                     std::function<void(Status, std::vector<std::string>)> done) {
+  ReadZset(s, key, [done = std::move(done)](Status st, bool, Entries es) {
+    std::vector<std::string> out;
+    out.reserve(es.size());
+    for (auto& e : es) out.push_back(std::move(e.member));
+    done(st, std::move(out));
+  });
+}
+
 void RegisterZset(std::vector<CommandSpec>* t) {
   const uint32_t W = kCmdWrite, R = kCmdReadonly, F = kCmdFast;
   t->push_back({"zadd", -4, W | F, CmdZadd, 1, 1, 1});
