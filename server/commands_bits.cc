@@ -330,11 +330,6 @@ void CmdLcs(CommandCtx& ctx) {
 
 // ---- SORT / SORT_RO ----
 
-SortSourceFn& CurrentSortSource() {
-  static SortSourceFn fn = CollectionSortSource;
-  return fn;
-}
-
 // The values BY and GET patterns name: string keys, and hash fields ("key->field").
 struct Values {
   std::map<std::string, std::optional<std::string>> keys;
@@ -416,7 +411,7 @@ void SortGeneric(CommandCtx& ctx, bool readonly) {
   if (!err.empty()) return ReplyErr(ctx, err);
   Server* s = ctx.server;
   ReplyTo reply = ctx.reply;
-  CurrentSortSource()(s, ctx.args[1], [s, reply, spec](Status st, bool wrong_type, sort::SortSource src) mutable {
+  CollectionSortSource(s, ctx.args[1], [s, reply, spec](Status st, bool wrong_type, sort::SortSource src) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (wrong_type) return ReplyErr(reply, "WRONGTYPE Operation against a key holding the wrong kind of value");
     // Phase 1: the BY values (only when they order anything), then order and LIMIT.
@@ -447,8 +442,6 @@ void CmdSortRo(CommandCtx& ctx) { SortGeneric(ctx, true); }
 
 }  // namespace
 
-void SetSortSource(SortSourceFn fn) { CurrentSortSource() = std::move(fn); }
-
 void CollectionSortSource(Server* s, const std::string& key, SortSourceDone done) {
   ReadAnyKey(s, key, 0, [s, key, done = std::move(done)](Status st, KeyView v) {
     if (!st.ok()) return done(st, false, {});
@@ -473,14 +466,6 @@ void CollectionSortSource(Server* s, const std::string& key, SortSourceDone done
       });
     }
     done(Status::OK(), true, {});  // a string or a hash
-  });
-}
-
-void StringsOnlySortSource(Server* s, const std::string& key, SortSourceDone done) {
-  ReadKey(s, key, 0, [done = std::move(done)](Status st, KeyView v) {
-    if (!st.ok()) return done(st, false, {});
-    // A string (plain or counter) is the wrong type; a missing key sorts as empty.
-    done(Status::OK(), v.exists, {});
   });
 }
 
