@@ -74,7 +74,8 @@ struct NodeConfig {
 enum class OpKind : uint8_t {
   kPut,         // store value (with the client's or the local context)
   kDelete,      // tombstone
-  kCounterAdd,  // PN-counter add of `delta` in the coordinator's slot
+  kCounterAdd,  // PN-counter add of `delta` in the coordinator's slot; value.value, when
+                // it is a decimal integer, is the base a new counter starts from (HINCRBY)
   kScoreAdd,    // FloatCounter add (a sorted-set score, ZINCRBY) of the double whose bits
                 // `delta` holds (ScoreDeltaBits), so frames carry it as they carry delta;
                 // value.value, when it is an EncodeScore, is the base a new counter starts from

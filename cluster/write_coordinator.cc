@@ -99,7 +99,14 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
     // INCR on a hash, set, ...: the counter must not supersede the collection's header.
     return Status::Invalid("WRONGTYPE Operation against a key holding the wrong kind of value");
   }
-  if (win && win->kind == ValueKind::kPlain) {
+  // A base the server read across a collection's generations (HINCRBY; see
+  // server/collections.cc IncrementAcross): it starts the counter when this record holds
+  // none to continue.
+  int64_t hint = 0;
+  bool has_hint = !req.value.value.empty() && protocol::ParseRedisInt(req.value.value, &hint);
+  if (has_hint && (win == nullptr || win->kind != ValueKind::kCounter)) {
+    c.base = hint;
+  } else if (win && win->kind == ValueKind::kPlain) {
     // A plain value SET after the counter resets it: it becomes the base.
     if (!protocol::ParseRedisInt(win->value, &c.base)) {
       return Status::Invalid("value is not an integer or out of range");

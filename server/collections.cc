@@ -458,72 +458,41 @@ void AddToElementIn(Server* s, const std::string& key, char type, const std::str
                true);
 }
 
-void AddToElement(Server* s, const std::string& key, char type, std::string element, cluster::WriteRequest req,
-                  std::function<void(Status, ElementView)> done) {
-  ReadCollection(s, key, type, [s, key, type, element = std::move(element), req = std::move(req),
-                                done = std::move(done)](Status st, CollectionState cs) mutable {
-    if (!st.ok()) return done(st, {});
-    AddToElementIn(s, key, type, element, std::move(req), cs, TargetGeneration(s, key, type, cs), std::move(done));
-  });
-}
 }  // namespace
 
-void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
-                      std::string not_int, std::function<void(Status, int64_t)> done) {
-  cluster::WriteRequest req;
-  req.op = cluster::OpKind::kCounterAdd;
-  req.delta = delta;
-  AddToElement(s, key, type, std::move(element), std::move(req),
-               [not_int = std::move(not_int), done = std::move(done)](Status ws, ElementView ev) {
-                 if (ws.code() == Code::kInvalidArgument &&
-                     ws.message().find("not an integer") != std::string::npos) {
-                   ws = Status::Invalid(not_int);
-                 }
-                 int64_t value = 0;
-                 if (ws.ok() && (!ev.present || !ParseInt64(ev.value, &value))) ws = Status::Invalid(not_int);
-                 done(ws, value);
-               });
-}
-
-void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
-                    std::function<void(Status, double)> done) {
-  const char type = static_cast<char>(cluster::CollectionType::kZset);
-  auto finish = [done](Status ws, ElementView ev) {
-    double score = 0;
-    if (ws.ok() && (!ev.present || !cluster::DecodeScore(ev.value, &score))) {
-      ws = Status::Corruption("sorted set member holds no score");
-    }
-    done(ws, score);
-  };
-  ReadCollection(s, key, type, [s, key, type, member = std::move(member), delta, finish](Status st, CollectionState cs) mutable {
-    if (!st.ok()) return finish(st, {});
-    cluster::WriteRequest req;
-    req.op = cluster::OpKind::kScoreAdd;
-    req.delta = cluster::ScoreDeltaBits(delta);
+namespace {
+// An increment of `element` (req: kCounterAdd or kScoreAdd). One live generation: it goes
+// there. Several (a concurrent creation): the element may hold a value in any of them, and
+// its value is ResolveAcross of them all (counters of every generation add up, a newer plain
+// value wins). The increment then goes to the generation holding the newest value, and the
+// coordinator gets a base (in the request's value, `encode`d) for a counter it starts
+// there: the value minus the other generations' counters of this kind, so that afterwards
+// the element reads as before plus the increment. `decode` reads an ElementView's value
+// (false: not a number of this kind, answered as `not_number`); `is_counter` says whether
+// a view is a counter of this kind.
+template <typename T>
+void IncrementAcross(Server* s, const std::string& key, char type, std::string element, cluster::WriteRequest req,
+                     bool (*decode)(const std::string&, T*), std::string (*encode)(T),
+                     bool (*is_counter)(const ElementView&), Status not_number,
+                     std::function<void(Status, ElementView)> done) {
+  ReadCollection(s, key, type, [=, element = std::move(element), req = std::move(req)](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return done(st, {});
     if (!cs.exists() || cs.view.gens.size() <= 1) {
-      return AddToElementIn(s, key, type, member, std::move(req), cs, TargetGeneration(s, key, type, cs), finish);
+      return AddToElementIn(s, key, type, element, std::move(req), cs, TargetGeneration(s, key, type, cs), done);
     }
-    // Several live generations (a concurrent creation): the member may hold a value in any
-    // of them, and its score is ResolveAcross of them all (counters of every generation add
-    // up). The increment goes to the generation holding the newest value, starting, if
-    // that record holds no counter yet, from the score minus the other generations'
-    // counters, so that afterwards the score reads as before plus the increment.
     auto csp = std::make_shared<CollectionState>(std::move(cs));
-    ReadGrid(s, key, type, *csp, {member}, [s, key, type, member, csp, req = std::move(req), finish](
-                                              Status st2, std::vector<cluster::Record> recs) mutable {
-      if (!st2.ok()) return finish(st2, {});
+    ReadGrid(s, key, type, *csp, {element}, [=, req = std::move(req)](Status st2, std::vector<cluster::Record> recs) mutable {
+      if (!st2.ok()) return done(st2, {});
       const std::vector<uint64_t>& gens = csp->view.gens;
       uint64_t now = s->WallMs();
       std::vector<ElementView> views(gens.size());
       for (size_t j = 0; j < gens.size(); j++) {
         Status rs = cluster::ResolveElement(recs[j], now, &views[j]);
-        if (!rs.ok()) return finish(rs, {});
+        if (!rs.ok()) return done(rs, {});
       }
       ElementView all = cluster::ResolveAcross(views);
-      double score = 0;
-      if (all.present && !cluster::DecodeScore(all.value, &score)) {
-        return finish(Status::Corruption("sorted set member holds no score"), {});
-      }
+      T value{};
+      if (all.present && !decode(all.value, &value)) return done(not_number, {});
       size_t t = gens.size();
       for (size_t j = 0; j < gens.size(); j++) {
         const ElementView& v = views[j];
@@ -534,17 +503,58 @@ void IncrementScore(Server* s, const std::string& key, std::string member, doubl
         }
       }
       uint64_t target = t == gens.size() ? TargetGeneration(s, key, type, *csp) : gens[t];
-      double others = 0;
+      T others{};
       for (size_t j = 0; j < gens.size(); j++) {
-        double d;
-        if (gens[j] != target && views[j].present && views[j].score_counter && cluster::DecodeScore(views[j].value, &d)) {
-          others += d;
+        T d{};
+        if (gens[j] != target && views[j].present && is_counter(views[j]) && decode(views[j].value, &d)) {
+          others = static_cast<T>(others + d);
         }
       }
-      req.value.value = cluster::EncodeScore(score - others);
-      AddToElementIn(s, key, type, member, std::move(req), *csp, target, finish);
+      req.value.value = encode(static_cast<T>(value - others));
+      AddToElementIn(s, key, type, element, std::move(req), *csp, target, done);
     });
   });
+}
+
+bool DecodeInt(const std::string& v, int64_t* out) { return ParseInt64(v, out); }
+std::string EncodeInt(int64_t v) { return std::to_string(v); }
+bool IsIntCounter(const ElementView& v) { return v.counter && !v.score_counter; }
+bool DecodeScoreText(const std::string& v, double* out) { return cluster::DecodeScore(v, out); }
+std::string EncodeScoreValue(double d) { return cluster::EncodeScore(d); }
+bool IsScoreCounter(const ElementView& v) { return v.score_counter; }
+}  // namespace
+
+void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
+                      std::string not_int, std::function<void(Status, int64_t)> done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kCounterAdd;
+  req.delta = delta;
+  IncrementAcross<int64_t>(s, key, type, std::move(element), std::move(req), DecodeInt, EncodeInt, IsIntCounter,
+                           Status::Invalid(not_int),
+                           [not_int, done = std::move(done)](Status ws, ElementView ev) {
+                             if (ws.code() == Code::kInvalidArgument &&
+                                 ws.message().find("not an integer") != std::string::npos) {
+                               ws = Status::Invalid(not_int);
+                             }
+                             int64_t value = 0;
+                             if (ws.ok() && (!ev.present || !ParseInt64(ev.value, &value))) ws = Status::Invalid(not_int);
+                             done(ws, value);
+                           });
+}
+
+void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
+                    std::function<void(Status, double)> done) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kScoreAdd;
+  req.delta = cluster::ScoreDeltaBits(delta);
+  Status bad = Status::Corruption("sorted set member holds no score");
+  IncrementAcross<double>(s, key, static_cast<char>(cluster::CollectionType::kZset), std::move(member), std::move(req),
+                          DecodeScoreText, EncodeScoreValue, IsScoreCounter, bad,
+                          [bad, done = std::move(done)](Status ws, ElementView ev) {
+                            double score = 0;
+                            if (ws.ok() && (!ev.present || !cluster::DecodeScore(ev.value, &score))) ws = bad;
+                            done(ws, score);
+                          });
 }
 
 void DeleteCollection(Server* s, const std::string& key, const CollectionState& st,
