@@ -458,9 +458,6 @@ void AddToElementIn(Server* s, const std::string& key, char type, const std::str
                true);
 }
 
-}  // namespace
-
-namespace {
 // An increment of `element` (req: kCounterAdd or kScoreAdd). One live generation: it goes
 // there. Several (a concurrent creation): the element may hold a value in any of them, and
 // its value is ResolveAcross of them all (counters of every generation add up, a newer plain
