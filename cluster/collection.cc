@@ -2,6 +2,7 @@
 #include "cluster/collection.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
@@ -34,7 +35,6 @@ const char* CollectionTypeName(char type) {
   }
 }
 
-// type byte, LEB128 count, count x 8-byte big-endian generation.
 std::string EncodeHeader(const CollectionHeader& h) {
   std::string out;
   out.reserve(2 + 8 * h.gens.size());
@@ -46,6 +46,7 @@ std::string EncodeHeader(const CollectionHeader& h) {
     out.push_back(static_cast<char>(n ? (b | 0x80) : b));
   } while (n);
   for (uint64_t g : h.gens) PutGen(&out, g);
+  if (h.type == 'l') PutGen(&out, h.reach);
   return out;
 }
 
@@ -59,7 +60,8 @@ Status DecodeHeader(std::string_view bytes, CollectionHeader* out) {
     n |= uint64_t(b & 0x7f) << shift;
     if ((b & 0x80) == 0) break;
   }
-  if (n > kMaxGens || bytes.size() - i != 8 * n) return Status::Corruption("bad collection header");
+  size_t extra = bytes[0] == 'l' ? 8 : 0;
+  if (n > kMaxGens || bytes.size() - i != 8 * n + extra) return Status::Corruption("bad collection header");
   CollectionHeader h;
   h.type = bytes[0];
   h.gens.reserve(n);
@@ -70,6 +72,9 @@ Status DecodeHeader(std::string_view bytes, CollectionHeader* out) {
       return Status::Corruption("bad collection generation");
     }
     h.gens.push_back(g);
+  }
+  if (extra) {
+    for (size_t j = 0; j < 8; j++) h.reach = (h.reach << 8) | static_cast<uint8_t>(bytes[i + j]);
   }
   *out = std::move(h);
   return Status::OK();
@@ -111,6 +116,7 @@ Status ViewHeader(const Record& rec, uint64_t now_ms, HeaderView* out) {
     if (!st.ok()) return st;
     if (h.type != v.type) continue;  // a concurrent collection of another type lost
     v.gens.insert(v.gens.end(), h.gens.begin(), h.gens.end());
+    v.reach = std::max(v.reach, h.reach);
   }
   std::sort(v.gens.begin(), v.gens.end());
   v.gens.erase(std::unique(v.gens.begin(), v.gens.end()), v.gens.end());
@@ -122,7 +128,52 @@ CollectionHeader HeaderOf(const HeaderView& view) {
   CollectionHeader h;
   h.type = view.type;
   h.gens = view.gens;
+  h.reach = view.reach;
   return h;
+}
+
+std::string ListPosition(int64_t major, uint64_t tag) {
+  std::string p;
+  p.reserve(kListComponent);
+  PutGen(&p, static_cast<uint64_t>(major) ^ (uint64_t(1) << 63));
+  PutGen(&p, tag);
+  return p;
+}
+
+int64_t ListPushMajor(uint64_t reach, int64_t last, int64_t now_us) {
+  int64_t r = int64_t(std::min<uint64_t>(reach, uint64_t(INT64_MAX) - 1));
+  return std::max<int64_t>({r + 1, last < INT64_MAX ? last + 1 : last, now_us});
+}
+
+int64_t ListMajor(std::string_view p) {
+  uint64_t u = 0;
+  for (size_t j = 0; j < 8; j++) u = (u << 8) | static_cast<uint8_t>(p[j]);
+  return static_cast<int64_t>(u ^ (uint64_t(1) << 63));
+}
+
+// Below hi with no lower bound: a first component with a smaller major. Above lo with no
+// upper bound: a larger one. Between two: any extension of lo is above lo; it is below hi
+// unless hi itself extends lo, and then the component after lo in hi, lowered by one major,
+// fits (and ends there).
+std::string ListPositionBetween(std::string_view lo, std::string_view hi, uint64_t tag) {
+  if (lo.empty() && hi.empty()) return ListPosition(0, tag);
+  if (lo.empty()) {
+    int64_t m = ListMajor(hi);
+    return m == INT64_MIN ? std::string() : ListPosition(m - 1, tag);
+  }
+  if (hi.empty()) {
+    int64_t m = ListMajor(lo);
+    return m == INT64_MAX ? std::string() : ListPosition(m + 1, tag);
+  }
+  std::string out(lo);
+  if (hi.size() > lo.size() && hi.substr(0, lo.size()) == lo) {
+    int64_t m = ListMajor(hi.substr(lo.size()));
+    if (m == INT64_MIN) return std::string();
+    out += ListPosition(m - 1, tag);
+    return out;
+  }
+  out += ListPosition(0, tag);
+  return out;
 }
 
 std::string GenElementPrefix(char type, std::string_view key, uint64_t gen) {

@@ -49,8 +49,13 @@ const char* CollectionTypeName(char type);
 struct CollectionHeader {
   char type = 0;
   std::vector<uint64_t> gens;  // sorted, unique, non-zero
+  // Lists only: the largest |major| of the first component of any position a push or insert
+  // gave (ListPush below); a max-register, so concurrent header siblings merge by max.
+  uint64_t reach = 0;
   bool operator==(const CollectionHeader&) const = default;
 };
+// type byte, LEB128 count, count x 8-byte big-endian generation; a list adds its reach (8
+// bytes big-endian).
 std::string EncodeHeader(const CollectionHeader& h);
 // Bounded decode: kCorruption on a bad type, a zero or unsorted generation, a count that
 // does not match the bytes, or trailing bytes.
@@ -64,6 +69,7 @@ struct HeaderView {
   char type = 0;                   // kCollection: the collection's type
   std::vector<uint64_t> gens;      // kCollection: live generations, sorted
   std::vector<uint64_t> all_gens;  // every generation any sibling names, live or not, sorted
+  uint64_t reach = 0;              // lists: the max reach of the live siblings of the type
   uint64_t expiry_ms = 0;          // of the deciding sibling (0 = none)
   const Sibling* decider = nullptr;  // the deciding sibling (points into the record)
 };
@@ -92,6 +98,33 @@ uint64_t NewGeneration(const HeaderView& view, Draw&& draw) {
 std::string GenElementPrefix(char type, std::string_view key, uint64_t gen);
 std::string GenElementKey(char type, std::string_view key, uint64_t gen,
                           std::string_view element);
+
+// List positions (docs/ARCHITECTURE.md, "Lists"). A list element's element bytes are its
+// position: one or more 16-byte components, each an int64 `major` (sign bit flipped, then
+// big-endian, so bytes compare as the numbers do) and a 64-bit `tag` unique to the insert
+// (big-endian). Byte order is list order; a position sorts before its extensions. So
+//   - RPUSH gives (m, tag) with m above every major the list has had (the header's reach
+//     and the pushing server's clock, whichever is larger), LPUSH (-m, tag): pushes need
+//     no element read, and concurrent pushes through two coordinators both survive,
+//     ordered by (major, tag) on every replica;
+//   - LINSERT gives a position strictly between two neighbours (ListPositionBetween).
+// The element "" (no position) of each generation is the list's length counter.
+constexpr size_t kListComponent = 16;
+std::string ListPosition(int64_t major, uint64_t tag);
+// The magnitude of a push's major: above the header's `reach`, above `last` (the largest
+// the pushing server gave, so a pipeline's pushes keep their order even before the header
+// shows them) and at least `now_us` (so pushes through servers that do not read each other's
+// header writes still follow real time). RPUSH uses +m, LPUSH -m.
+int64_t ListPushMajor(uint64_t reach, int64_t last, int64_t now_us);
+// A valid position: a non-empty multiple of 16 bytes.
+inline bool IsListPosition(std::string_view p) {
+  return !p.empty() && p.size() % kListComponent == 0;
+}
+// The major of a position's first component (p must be valid).
+int64_t ListMajor(std::string_view p);
+// A position strictly between `lo` and `hi` (empty: no bound on that side), lo < hi, with
+// `tag` in its last component. Empty when there is none (a major at the int64 limit).
+std::string ListPositionBetween(std::string_view lo, std::string_view hi, uint64_t tag);
 
 // A sorted-set member's score as its element value: 8 bytes, the IEEE-754 bits big-endian
 // (-0 stored as 0). Decode: false for anything but 8 bytes holding a number (never NaN).

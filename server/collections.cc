@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "cluster/key_layout.h"
+#include "server/lists.h"
 
 namespace dynakv::server {
 
@@ -33,13 +34,13 @@ struct FirstError {
 };
 
 cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_t expiry_ms,
-                                  const cluster::VersionVector& ctx) {
+                                  const cluster::VersionVector& ctx, uint64_t reach) {
   std::sort(gens.begin(), gens.end());
   gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
   cluster::WriteRequest req;
   req.op = cluster::OpKind::kPut;
   req.value.kind = cluster::ValueKind::kCollection;
-  req.value.value = cluster::EncodeHeader({type, std::move(gens)});
+  req.value.value = cluster::EncodeHeader({type, std::move(gens), reach});
   req.value.expiry_ms = expiry_ms;
   req.has_context = true;
   req.context = ctx;
@@ -55,14 +56,14 @@ cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_
 struct HeaderFlight {
   char type = 0;
   std::vector<uint64_t> gens;  // the generations the write in flight names
+  uint64_t reach = 0;          // lists: the reach it names
   bool has_next = false;
   std::vector<uint64_t> next_gens;
+  uint64_t next_reach = 0;
   cluster::VersionVector next_ctx;  // the merge of the waiting commands' read contexts
   uint64_t next_expiry = 0;
   std::vector<WriteDone> next_waiters;
 };
-
-namespace {
 
 // The generation new elements go to. A collection that does not exist yet gets a fresh one,
 // unless this server is creating it right now (a header write for the key in flight): then
@@ -78,9 +79,11 @@ uint64_t TargetGeneration(Server* s, const std::string& key, char type, const Co
   return cluster::NewGeneration(cs.view, DrawGeneration);
 }
 
+namespace {
+
 void IssueHeader(Server* s, const std::string& key, std::shared_ptr<HeaderFlight> f, const cluster::VersionVector& ctx,
                  uint64_t expiry, std::vector<WriteDone> waiters) {
-  cluster::WriteRequest req = HeaderWrite(f->type, f->gens, expiry, ctx);
+  cluster::WriteRequest req = HeaderWrite(f->type, f->gens, expiry, ctx, f->reach);
   req.want_context = true;
   WriteTracked(s, key, std::move(req), [s, key, f, waiters = std::move(waiters)](Status st, cluster::WriteReply wr) {
     if (f->has_next) {
@@ -95,6 +98,8 @@ void IssueHeader(Server* s, const std::string& key, std::shared_ptr<HeaderFlight
       std::vector<WriteDone> next = std::move(f->next_waiters);
       uint64_t expiry2 = f->next_expiry;
       f->gens = std::move(gens);
+      f->reach = std::max(f->reach, f->next_reach);
+      f->next_reach = 0;
       f->has_next = false;
       f->next_gens.clear();
       f->next_ctx = cluster::VersionVector();
@@ -109,6 +114,8 @@ void IssueHeader(Server* s, const std::string& key, std::shared_ptr<HeaderFlight
                /*record_key=*/false);
 }
 
+}  // namespace
+
 // The header a command that adds must write: the type, the live generations it read plus
 // `target`, with the context it read. Coalesced per key (HeaderFlight): while this server
 // has a header write for the key in flight, the command waits for one follow-up write that
@@ -117,7 +124,7 @@ void IssueHeader(Server* s, const std::string& key, std::shared_ptr<HeaderFlight
 // after its element reads, so a DEL that did not see its add cannot hide it (add-wins);
 // one coordinator no longer makes one header sibling per concurrent command.
 void WriteHeaderFor(Server* s, const std::string& key, char type, const CollectionState& cs,
-                    uint64_t target, WriteDone done) {
+                    uint64_t target, uint64_t reach, WriteDone done) {
   std::vector<uint64_t> gens = cs.exists() ? cs.view.gens : std::vector<uint64_t>{};
   gens.push_back(target);
   uint64_t expiry = cs.exists() ? cs.view.expiry_ms : 0;
@@ -128,11 +135,12 @@ void WriteHeaderFor(Server* s, const std::string& key, char type, const Collecti
     f.next_gens.insert(f.next_gens.end(), gens.begin(), gens.end());
     f.next_ctx.Merge(cs.context);
     f.next_expiry = expiry;
+    f.next_reach = std::max(f.next_reach, reach);
     f.next_waiters.push_back(std::move(done));
     return;
   }
   if (it != s->header_flights.end()) {  // another type's write in flight: not coalesced
-    return WriteTracked(s, key, HeaderWrite(type, std::move(gens), expiry, cs.context), std::move(done),
+    return WriteTracked(s, key, HeaderWrite(type, std::move(gens), expiry, cs.context, reach), std::move(done),
                         /*record_key=*/false);
   }
   auto f = std::make_shared<HeaderFlight>();
@@ -140,9 +148,12 @@ void WriteHeaderFor(Server* s, const std::string& key, char type, const Collecti
   std::sort(gens.begin(), gens.end());
   gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
   f->gens = std::move(gens);
+  f->reach = reach;
   s->header_flights.emplace(key, f);
   IssueHeader(s, key, f, cs.context, expiry, {std::move(done)});
 }
+
+namespace {
 
 using PageFn = std::function<void(const std::string& prefix, cluster::Node::RangeReply,
                                   std::function<void()> next)>;
@@ -368,7 +379,7 @@ void UpdateElements(Server* s, const std::string& key, char type, std::vector<st
         ferr->Note(ws);
         g->One();
       };
-      if (adds) WriteHeaderFor(s, key, type, cs, target, one);
+      if (adds) WriteHeaderFor(s, key, type, cs, target, cs.view.reach, one);
       for (auto& [e, sl] : slots) {
         if (sl.op == ElementChange::kSet) {
           result->set++;
@@ -445,7 +456,7 @@ void AddToElementIn(Server* s, const std::string& key, char type, const std::str
   auto ferr = std::make_shared<FirstError>();
   auto view = std::make_shared<ElementView>();
   auto g = Gather::Make(2, [ferr, view, done]() { done(ferr->st, std::move(*view)); });
-  WriteHeaderFor(s, key, type, cs, target, [ferr, g](Status ws, cluster::WriteReply) {
+  WriteHeaderFor(s, key, type, cs, target, cs.view.reach, [ferr, g](Status ws, cluster::WriteReply) {
     ferr->Note(ws);
     g->One();
   });
@@ -609,6 +620,15 @@ void CopyCollection(Server* s, const std::string& src, const KeyView& from, cons
       SetCollectionExpiry(s, dst, cs, expiry, [finish](Status ws, cluster::WriteReply) mutable { finish(ws); });
     });
   };
+  if (type == static_cast<char>(cluster::CollectionType::kList)) {
+    // A list's values are pushed to a new list at dst, with positions of its own (lists.h).
+    return ListRead(s, src, SIZE_MAX, [s, dst, set_ttl](Status st, ListView view) mutable {
+      if (!st.ok()) return set_ttl(st);
+      std::vector<std::string> values;
+      for (auto& it : view.items) values.push_back(std::move(it.value));
+      ListStore(s, dst, std::move(values), [set_ttl](Status ls, int64_t) mutable { set_ttl(ls); });
+    });
+  }
   ReadAllElements(s, src, type, [s, dst, to, type, set_ttl](Status st, bool, ElementList elements) mutable {
     if (!st.ok()) return set_ttl(st);
     auto fill = [s, dst, type, set_ttl, elements = std::move(elements)](Status cs) mutable {
@@ -722,7 +742,7 @@ void RemoveElementsCommand(CommandCtx& ctx, char type) {
 
 void SetCollectionExpiry(Server* s, const std::string& key, const CollectionState& st,
                          uint64_t expiry_ms, WriteDone done) {
-  WriteTracked(s, key, HeaderWrite(st.view.type, st.view.gens, expiry_ms, st.context), std::move(done),
+  WriteTracked(s, key, HeaderWrite(st.view.type, st.view.gens, expiry_ms, st.context, st.view.reach), std::move(done),
                /*record_key=*/false);
 }
 

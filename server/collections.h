@@ -57,6 +57,17 @@ void UpdateElements(Server* s, const std::string& key, char type,
                     std::vector<std::string> elements, ChangeFn change,
                     std::function<void(Status, UpdateResult)> done);
 
+// The generation a command that adds to `key` writes to: the newest live one; for a key that
+// does not exist, the generation of this server's header write in flight for it (one
+// creating burst shares a generation), else a fresh one.
+uint64_t TargetGeneration(Server* s, const std::string& key, char type, const CollectionState& cs);
+
+// The header write of a command that adds to generation `target` (lists: with `reach`, the
+// header's max-register, see cluster/collection.h): the type, the live generations read plus
+// `target`, with the context read; coalesced per key on this server (collections.cc).
+void WriteHeaderFor(Server* s, const std::string& key, char type, const CollectionState& cs,
+                    uint64_t target, uint64_t reach, WriteDone done);
+
 // Reads some elements: each one's value, or nullopt. exists: the collection exists.
 void ReadElements(Server* s, const std::string& key, char type,
                   std::vector<std::string> elements,

@@ -2,6 +2,7 @@
 // key operations every command group builds on.
 #include "server/commands.h"
 #include "server/collections.h"
+#include "server/lists.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -27,6 +28,7 @@ const std::vector<CommandSpec>& CommandTable() {
     RegisterHash(&t);
     RegisterSet(&t);
     RegisterZset(&t);
+    RegisterList(&t);
     RegisterDebug(&t);
     RegisterMetrics(&t);
     std::sort(t.begin(), t.end(), [](const CommandSpec& a, const CommandSpec& b) {

@@ -18,6 +18,7 @@
 
 #include "server/bitops.h"
 #include "server/collections.h"
+#include "server/lists.h"
 
 namespace dynakv::server {
 namespace {
@@ -390,18 +391,14 @@ void SortReply(Server* s, ReplyTo reply, std::shared_ptr<sort::SortSpec> spec,
       }
     });
   }
-  // SORT ... STORE writes a list; there is no list type yet. An empty result stores nothing
-  // and, as in Redis, deletes the destination; a non-empty one (impossible while every
-  // source is empty) is refused without writing.
-  if (!rows.empty()) return ReplyErr(reply, "ERR SORT STORE of a non-empty result needs lists, which are not supported yet");
-  std::string dest = spec->store;
-  ReadKey(s, dest, 0, [s, dest, reply](Status rs, KeyView cur) mutable {
-    if (!rs.ok()) return ReplyStatus(reply, rs);
-    if (!cur.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
-    DeleteValue(s, dest, &cur.context, 0, [reply](Status ds, cluster::WriteReply) mutable {
-      if (!ds.ok()) return ReplyStatus(reply, ds);
-      reply.Send([](RespWriter& w) { w.Int(0); });
-    });
+  // SORT ... STORE replaces the destination (any type) with a list of the rows, a nil as
+  // an empty string (as Redis stores it); an empty result deletes the destination.
+  std::vector<std::string> values;
+  values.reserve(rows.size());
+  for (auto& r : rows) values.push_back(r ? std::move(*r) : std::string());
+  ListStore(s, spec->store, std::move(values), [reply](Status st, int64_t n) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    reply.Send([&](RespWriter& w) { w.Int(n); });
   });
 }
 
@@ -453,6 +450,15 @@ void CollectionSortSource(Server* s, const std::string& key, SortSourceDone done
         sort::SortSource src;
         src.kind = sort::SourceKind::kSet;
         for (auto& [m, val] : all) src.elems.push_back(std::move(m));
+        done(Status::OK(), false, std::move(src));
+      });
+    }
+    if (type == kList) {
+      return ListRead(s, key, SIZE_MAX, [done](Status st2, ListView view) {
+        if (!st2.ok()) return done(st2, false, {});
+        sort::SortSource src;
+        src.kind = sort::SourceKind::kList;
+        for (auto& it : view.items) src.elems.push_back(std::move(it.value));
         done(Status::OK(), false, std::move(src));
       });
     }

@@ -19,6 +19,7 @@
 
 #include "cluster/key_layout.h"
 #include "server/collections.h"
+#include "server/lists.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -422,7 +423,7 @@ bool ParseDumpPayload(std::string_view p, DumpContent* out) {
     out->value.assign(in);
     return true;
   }
-  if (type != 'h' && type != 's' && type != 'z') return false;
+  if (type != 'h' && type != 's' && type != 'z' && type != 'l') return false;
   uint64_t n;
   if (!GetLeb(&in, &n) || n > in.size() / 2) return false;
   ElementList elements;
@@ -438,7 +439,8 @@ bool ParseDumpPayload(std::string_view p, DumpContent* out) {
     double score;
     if (type == 's' && !v.empty()) return false;
     if (type == 'z' && !cluster::DecodeScore(v, &score)) return false;
-    if (!elements.empty() && e <= elements.back().first) return false;
+    if (type == 'l' && !e.empty()) return false;  // a list's values, in order, no positions
+    if (type != 'l' && !elements.empty() && e <= elements.back().first) return false;
     elements.emplace_back(std::move(e), std::move(v));
   }
   if (!in.empty()) return false;
@@ -454,6 +456,16 @@ void CmdDump(CommandCtx& ctx) {
   ReadAnyKey(s, key, 0, [s, reply, key](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!cur.exists) return reply.Send([](RespWriter& w) { w.Null(); });
+    if (cur.kind == cluster::ValueKind::kCollection && cur.header.type == kList) {
+      // A list's payload holds its values in order; RESTORE gives them new positions.
+      return ListRead(s, key, SIZE_MAX, [reply](Status st2, ListView view) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        ElementList all;
+        for (auto& it : view.items) all.emplace_back(std::string(), std::move(it.value));
+        std::string payload = DumpCollectionPayload(kList, all);
+        reply.Send([&](RespWriter& w) { w.Bulk(payload); });
+      });
+    }
     if (cur.kind == cluster::ValueKind::kCollection) {
       char type = cur.header.type;
       return ReadAllElements(s, key, type, [reply, type](Status st2, bool, ElementList all) mutable {
@@ -525,6 +537,18 @@ void CmdRestore(CommandCtx& ctx) {
     if (expiry != 0 && expiry <= s->WallMs()) {
       // Already expired: Redis stores nothing (and deletes what REPLACE would overwrite).
       return DeleteAny(s, key, cur, ok);
+    }
+    if (content->type == kList) {
+      std::vector<std::string> values;
+      for (auto& [e, v] : content->elements) values.push_back(std::move(v));
+      auto after = [s, key, expiry, ok](Status st2, int64_t) mutable {
+        if (!st2.ok() || expiry == 0) return ok(st2);
+        ReadCollection(s, key, kList, [s, key, expiry, ok](Status st3, CollectionState cs) mutable {
+          if (!st3.ok() || !cs.exists()) return ok(st3);
+          SetCollectionExpiry(s, key, cs, expiry, [ok](Status st4, cluster::WriteReply) mutable { ok(st4); });
+        });
+      };
+      return ListStore(s, key, std::move(values), std::move(after));
     }
     if (content->type != 0) {
       char type = content->type;

@@ -17,6 +17,7 @@
 
 #include "server/commands.h"
 #include "server/http_listener.h"
+#include "server/lists.h"
 #include "server/log.h"
 #include "server/peer_transport.h"
 #include "server/protected_mode.h"
@@ -193,6 +194,7 @@ Status Server::Init() {
                                           engine_.get(), logger_.get());
   transport_->set_node(node_.get());
   node_->SetPublishHandler([this](const std::string& channel, const std::string& message, bool sharded) {
+    if (!sharded && ListAnnouncement(this, channel, message)) return;
     PublishLocal(this, sharded ? PubSub::Kind::kShard : PubSub::Kind::kChannel, channel, message);
   });
   if (Status s = node_->Start(); !s.ok()) return s;

@@ -45,6 +45,7 @@ class ServerLogger;
 class ShutdownWatchdog;
 class HttpListener;
 struct HeaderFlight;  // server/collections.cc
+struct ListEngine;    // server/lists.cc
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
 // in request order: a completed reply waits in `buf` until everything before it is done.
@@ -228,6 +229,8 @@ class Server {
   // while one is in flight, later commands' header writes for that key are coalesced into
   // one follow-up, so concurrent adds to one collection do not pile up header siblings.
   std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;
+  // The list engine's per-key queues, head hints and blocked pops (server/lists.cc).
+  std::shared_ptr<ListEngine> lists;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
   void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }
   // DYNAMO BACKUP (server/commands_backup.cc): once no commit is in flight, commits what is

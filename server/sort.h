@@ -3,7 +3,7 @@
 //
 // The elements to sort come from a SortSource (a list, set or sorted set, in its native
 // order), so the command handler (server/commands_bits.cc) only has to say how a key's
-// elements are read (sets and sorted sets today; lists do not exist yet). Values that BY and
+// elements are read (lists, sets and sorted sets). Values that BY and
 // GET patterns name are looked up through a Lookup the handler fills from reads it has done.
 #pragma once
 

@@ -1,0 +1,689 @@
+// server/lists.cc: see lists.h.
+#include "server/lists.h"
+
+#include <algorithm>
+#include <climits>
+#include <deque>
+#include <map>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "cluster/key_layout.h"
+#include "server/ops_view.h"
+
+namespace dynakv::server {
+
+namespace {
+
+using cluster::ElementView;
+using cluster::GenElementKey;
+using cluster::GenElementPrefix;
+
+// The length counter's element: one byte, never a position (those are 16n bytes), and
+// before every position in byte order.
+const std::string kLenElement(1, '\0');
+// The channel members announce pushes on (Node::Publish; a client's PUBLISH to it only wakes
+// blocked pops for a re-check).
+const char kPushChannel[] = "__dynakv:list-pushed";
+
+// A command waiting in a key's queue. Pushes and pops are batched with their neighbours.
+struct QueuedOp {
+  enum Kind { kOther, kPush, kPop } kind = kOther;
+  std::function<void(ListRelease)> run;  // kOther
+  bool left = false;
+  std::vector<std::string> values;  // kPush
+  bool only_if_exists = false;
+  std::function<void(Status, int64_t)> push_done;
+  size_t count = 0;  // kPop
+  std::function<void(Status, bool, std::vector<std::string>)> pop_done;
+};
+
+struct KeyQueue {
+  std::deque<QueuedOp> ops;
+  bool running = false;
+  bool pumping = false;
+};
+
+// Where this server's last left pop of a generation ended: every record up to `pos` was
+// read as removed or removed by that pop, and positions below -reach were not given yet.
+// A head read skips from the first record at or above -reach to after `pos`, so the
+// tombstones pops leave at a queue's head (kept for storage.tombstone_grace_s) are not read
+// again by every pop. Kept for less than half the grace: an insert places its element after
+// every record before its pivot, so it lands after `pos` while `pos`'s tombstone exists.
+struct HeadHint {
+  uint64_t gen = 0;
+  std::string pos;
+  uint64_t reach = 0;
+  uint64_t made_ms = 0;
+};
+
+struct Blocked {
+  std::shared_ptr<Client> client;
+  std::vector<std::string> keys;
+  uint64_t deadline_ms = 0;
+  uint64_t next_try_ms = 0;
+  std::function<void(std::function<void(bool)>)> attempt;
+  std::function<void()> timeout;
+  bool trying = false, again = false, finished = false;
+};
+
+}  // namespace
+
+// Server::lists: the list engine's state on this server.
+struct ListEngine {
+  std::unordered_map<std::string, std::shared_ptr<KeyQueue>> queues;
+  std::unordered_map<std::string, HeadHint> hints;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Blocked>>> blocked;
+  size_t blocked_count = 0;
+  bool poller = false;
+  std::unordered_set<std::string> to_announce;
+  int64_t clock = 0;  // the largest major this server gave
+};
+
+namespace {
+
+constexpr size_t kMaxHints = 10000;
+
+ListEngine& Engine(Server* s) {
+  if (!s->lists) {
+    s->lists = std::shared_ptr<ListEngine>(new ListEngine, [](ListEngine* e) { delete e; });
+  }
+  return *s->lists;
+}
+
+// The grace a head hint lives for (lists.h HeadHint).
+uint64_t HintLifeMs(Server* s) { return uint64_t(s->config().tombstone_grace_s) * 1000 / 2; }
+
+std::mt19937_64& Rng() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+struct FirstError {
+  Status st;
+  void Note(const Status& s) {
+    if (!s.ok() && st.ok()) st = s;
+  }
+};
+
+void Pump(Server* s, const std::string& key, const std::shared_ptr<KeyQueue>& q);
+
+void RunPushes(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release);
+void RunPops(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release);
+
+void Enqueue(Server* s, const std::string& key, QueuedOp op) {
+  ListEngine& e = Engine(s);
+  auto& q = e.queues[key];
+  if (!q) q = std::make_shared<KeyQueue>();
+  q->ops.push_back(std::move(op));
+  Pump(s, key, q);
+}
+
+// Starts the next command (or batch) unless one runs; a release that comes back at once
+// (a standalone node answers reads synchronously) continues this loop instead of recursing.
+void Pump(Server* s, const std::string& key, const std::shared_ptr<KeyQueue>& q) {
+  if (q->pumping) return;
+  q->pumping = true;
+  while (!q->running && !q->ops.empty()) {
+    q->running = true;
+    ListRelease release = [s, key, q]() {
+      q->running = false;
+      Pump(s, key, q);
+    };
+    QueuedOp::Kind kind = q->ops.front().kind;
+    if (kind == QueuedOp::kOther) {
+      QueuedOp op = std::move(q->ops.front());
+      q->ops.pop_front();
+      op.run(std::move(release));
+      continue;
+    }
+    std::vector<QueuedOp> batch;
+    while (!q->ops.empty() && q->ops.front().kind == kind) {
+      batch.push_back(std::move(q->ops.front()));
+      q->ops.pop_front();
+    }
+    if (kind == QueuedOp::kPush) RunPushes(s, key, std::move(batch), std::move(release));
+    else RunPops(s, key, std::move(batch), std::move(release));
+  }
+  q->pumping = false;
+  if (!q->running && q->ops.empty()) {
+    ListEngine& e = Engine(s);
+    auto it = e.queues.find(key);
+    if (it != e.queues.end() && it->second == q) e.queues.erase(it);
+  }
+}
+
+// One generation's walk: pages of growing size until `want` present elements or the end.
+struct GenWalk : std::enable_shared_from_this<GenWalk> {
+  Server* s;
+  uint64_t gen;
+  std::string prefix, after;
+  size_t want;
+  size_t page;
+  const HeadHint* hint = nullptr;  // copied below; valid while the walk runs
+  HeadHint hint_copy;
+  bool use_hint = false, jumped = false;
+  std::string hint_floor;
+  uint64_t now;
+  std::vector<ListItem> items;
+  std::string last_record;
+  bool exhausted = false;
+  std::function<void(Status)> done;
+
+  void Step() {
+    auto self = shared_from_this();
+    s->node()->ReadRange(prefix, after, page, 0, [self](Status st, cluster::Node::RangeReply rr) {
+      if (!st.ok()) return self->done(st);
+      bool last = rr.done || rr.elements.empty();
+      std::string next_after = rr.elements.empty() ? self->after : rr.elements.back().first;
+      for (auto& [e, rec] : rr.elements) {
+        if (!cluster::IsListPosition(e)) continue;  // the length counter
+        if (self->use_hint && !self->jumped && e >= self->hint_floor) {
+          self->jumped = true;
+          if (e <= self->hint_copy.pos) {
+            next_after = self->hint_copy.pos;  // the rest of this page is read again past it
+            self->last_record = self->hint_copy.pos;
+            last = false;
+            break;
+          }
+        }
+        std::string prev = std::move(self->last_record);
+        self->last_record = e;
+        ElementView ev;
+        Status rs = cluster::ResolveElement(rec, self->now, &ev);
+        if (!rs.ok()) return self->done(rs);
+        if (!ev.present) continue;
+        self->items.push_back({e, std::move(ev.value), self->gen, std::move(rec.context), std::move(prev)});
+      }
+      if (self->items.size() >= self->want) return self->done(Status::OK());
+      if (last) {
+        self->exhausted = true;
+        return self->done(Status::OK());
+      }
+      self->after = std::move(next_after);
+      self->page = std::min<size_t>(self->page * 2, 1000);
+      self->Step();
+    });
+  }
+};
+
+// Reads the first `n` present elements of every generation of `cs` and merges them.
+void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, bool use_hint,
+               std::function<void(Status, ListView)> done) {
+  ListView view;
+  view.cs = std::move(cs);
+  if (!view.cs.exists() || n == 0) {
+    view.complete = !view.cs.exists();
+    return done(Status::OK(), std::move(view));
+  }
+  const std::vector<uint64_t> gens = view.cs.view.gens;
+  auto walks = std::make_shared<std::vector<std::shared_ptr<GenWalk>>>();
+  auto err = std::make_shared<FirstError>();
+  auto v = std::make_shared<ListView>(std::move(view));
+  auto g = Gather::Make(gens.size(), [walks, err, v, n, done]() {
+    if (!err->st.ok()) return done(err->st, {});
+    bool complete = true;
+    for (auto& w : *walks) {
+      complete = complete && w->exhausted;
+      for (auto& it : w->items) v->items.push_back(std::move(it));
+    }
+    std::sort(v->items.begin(), v->items.end(),
+              [](const ListItem& a, const ListItem& b) { return a.pos < b.pos; });
+    if (v->items.size() > n) {
+      v->items.resize(n);
+      complete = false;
+    }
+    v->complete = complete;
+    done(Status::OK(), std::move(*v));
+  });
+  ListEngine& e = Engine(s);
+  uint64_t now = s->WallMs();
+  for (uint64_t gen : gens) {
+    auto w = std::make_shared<GenWalk>();
+    w->s = s;
+    w->gen = gen;
+    w->prefix = GenElementPrefix(kList, key, gen);
+    w->want = n;
+    w->page = n == SIZE_MAX ? 1000 : std::clamp<size_t>(n + 8, 16, 1000);
+    w->now = now;
+    auto h = e.hints.find(key);
+    if (use_hint && h != e.hints.end() && h->second.gen == gen && h->second.reach < uint64_t(INT64_MAX) &&
+        s->NowMs() - h->second.made_ms < HintLifeMs(s)) {
+      w->use_hint = true;
+      w->hint_copy = h->second;
+      w->hint_floor = cluster::ListPosition(-int64_t(h->second.reach), 0);
+    }
+    w->done = [err, g](Status st) {
+      err->Note(st);
+      g->One();
+    };
+    walks->push_back(w);
+  }
+  for (auto& w : *walks) w->Step();
+}
+
+// The length: the sum of every generation's counter (ResolveAcross adds them up), never
+// below 0.
+int64_t LengthOf(const std::optional<std::string>& v) {
+  int64_t n = 0;
+  if (v && ParseInt64(*v, &n) && n > 0) return n;
+  return 0;
+}
+
+cluster::WriteRequest CounterAdd(int64_t delta) {
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kCounterAdd;
+  req.delta = delta;
+  req.want_context = false;
+  return req;
+}
+
+
+void PushBody(Server* s, const std::string& key, const CollectionState& cs,
+              const std::vector<std::pair<bool, const std::vector<std::string>*>>& groups,
+              std::function<void(Status, int64_t)> done) {
+  ListEngine& e = Engine(s);
+  uint64_t target = TargetGeneration(s, key, kList, cs);
+  uint64_t reach = cs.exists() ? cs.view.reach : 0;
+  int64_t now_us = int64_t(s->WallMs()) * 1000;
+  std::vector<std::pair<std::string, std::string>> writes;
+  for (auto& [left, values] : groups) {
+    for (const std::string& v : *values) {
+      int64_t m = cluster::ListPushMajor(reach, e.clock, now_us);
+      e.clock = m;
+      reach = uint64_t(m);
+      writes.emplace_back(cluster::ListPosition(left ? -m : m, ListTag()), v);
+    }
+  }
+  int64_t pushed = int64_t(writes.size());
+  auto ferr = std::make_shared<FirstError>();
+  auto len = std::make_shared<int64_t>(0);
+  auto csp = std::make_shared<CollectionState>(cs);
+  // The header goes last: a head read that saw its reach also sees these elements at R
+  // (HeadHint), and a crash before it leaves no acknowledged push.
+  auto header = [s, key, csp, target, reach, ferr, len, pushed, done]() {
+    if (!ferr->st.ok()) return done(ferr->st, 0);
+    WriteHeaderFor(s, key, kList, *csp, target, reach, [s, key, csp, ferr, len, pushed, done](Status ws, cluster::WriteReply) {
+      if (!ws.ok()) return done(ws, 0);
+      if (csp->exists() && csp->view.gens.size() > 1) {
+        return ListLength(s, key, [done](Status ls, int64_t n) { done(ls, n); });
+      }
+      done(Status::OK(), std::max<int64_t>(*len, pushed));
+    });
+  };
+  auto g = Gather::Make(writes.size() + 1, header);
+  for (auto& [pos, v] : writes) {
+    cluster::WriteRequest req;
+    req.op = cluster::OpKind::kPut;
+    req.value.value = std::move(v);
+    req.has_context = true;  // a new record key: nothing to supersede
+    req.want_record = false;
+    req.want_context = false;
+    WriteTracked(s, GenElementKey(kList, key, target, pos), std::move(req), [ferr, g](Status ws, cluster::WriteReply) {
+      ferr->Note(ws);
+      g->One();
+    }, true);
+  }
+  WriteTracked(s, GenElementKey(kList, key, target, kLenElement), CounterAdd(pushed),
+               [s, ferr, len, g](Status ws, cluster::WriteReply wr) {
+                 ElementView ev;
+                 if (ws.ok()) ws = cluster::ResolveElement(wr.record, s->WallMs(), &ev);
+                 if (ws.ok()) *len = LengthOf(ev.present ? std::optional<std::string>(ev.value) : std::nullopt);
+                 ferr->Note(ws);
+                 g->One();
+               }, true);
+}
+
+void RunPushes(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release) {
+  auto opsp = std::make_shared<std::vector<QueuedOp>>(std::move(ops));
+  ReadCollection(s, key, kList, [s, key, opsp, release](Status st, CollectionState cs) {
+    std::vector<QueuedOp>& ops = *opsp;
+    auto fail = [&](Status e) {
+      for (auto& op : ops) op.push_done(e, 0);
+      release();
+    };
+    if (!st.ok()) return fail(st);
+    std::vector<std::pair<bool, const std::vector<std::string>*>> groups;
+    std::vector<int64_t> after;  // values pushed up to and including each op (-1: skipped)
+    bool exists = cs.exists();
+    int64_t total = 0;
+    for (auto& op : ops) {
+      if (op.only_if_exists && !exists) {
+        after.push_back(-1);
+        continue;
+      }
+      exists = true;
+      groups.emplace_back(op.left, &op.values);
+      total += int64_t(op.values.size());
+      after.push_back(total);
+    }
+    if (groups.empty()) {
+      for (auto& op : ops) op.push_done(Status::OK(), 0);
+      return release();
+    }
+    PushBody(s, key, cs, groups, [s, key, opsp, after, total, release](Status ps, int64_t len) {
+      for (size_t i = 0; i < opsp->size(); i++) {
+        if (!ps.ok()) (*opsp)[i].push_done(ps, 0);
+        else (*opsp)[i].push_done(Status::OK(), after[i] < 0 ? 0 : std::max<int64_t>(1, len - (total - after[i])));
+      }
+      if (ps.ok()) ListPushed(s, key, true);
+      release();
+    });
+  });
+}
+
+void RunPops(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release) {
+  size_t left = 0, right = 0;
+  for (auto& op : ops) (op.left ? left : right) += op.count;
+  // One more than the left pops take: a read that finds no more knows the list is emptied.
+  size_t n = right > 0 ? SIZE_MAX : left + 1;
+  auto opsp = std::make_shared<std::vector<QueuedOp>>(std::move(ops));
+  ReadCollection(s, key, kList, [s, key, opsp, n, release](Status st, CollectionState cs) {
+    if (!st.ok()) {
+      for (auto& op : *opsp) op.pop_done(st, false, {});
+      return release();
+    }
+    ReadItems(s, key, std::move(cs), n, /*use_hint=*/true, [s, key, opsp, release](Status rs, ListView view) {
+      std::vector<QueuedOp>& ops = *opsp;
+      if (!rs.ok()) {
+        for (auto& op : ops) op.pop_done(rs, false, {});
+        return release();
+      }
+      size_t i = 0, j = view.items.size();
+      std::vector<std::vector<std::string>> out(ops.size());
+      std::vector<ListItem> taken;
+      std::string last_left;
+      uint64_t last_left_gen = 0;
+      for (size_t k = 0; k < ops.size(); k++) {
+        for (size_t c = 0; c < ops[k].count && i < j; c++) {
+          ListItem& it = ops[k].left ? view.items[i++] : view.items[--j];
+          if (ops[k].left) {
+            last_left = it.pos;
+            last_left_gen = it.gen;
+          }
+          out[k].push_back(it.value);
+          taken.push_back(it);
+        }
+      }
+      bool any = !view.items.empty() || (view.cs.exists() && !view.complete);
+      uint64_t reach = view.cs.view.reach;
+      auto finish = [s, key, opsp, out = std::move(out), any, release, last_left, last_left_gen, reach](Status ws) mutable {
+        if (ws.ok() && !last_left.empty() && HintLifeMs(s) > 0) {
+          ListEngine& e = Engine(s);
+          if (e.hints.size() >= kMaxHints && !e.hints.count(key)) e.hints.clear();
+          e.hints[key] = HeadHint{last_left_gen, last_left, reach, s->NowMs()};
+        }
+        for (size_t k = 0; k < opsp->size(); k++) {
+          if (!ws.ok()) (*opsp)[k].pop_done(ws, false, {});
+          else (*opsp)[k].pop_done(Status::OK(), any, std::move(out[k]));
+        }
+        release();
+      };
+      ListRemoveNow(s, key, view, std::move(taken), std::move(finish));
+    });
+  });
+}
+
+}  // namespace
+
+uint64_t ListTag() { return Rng()(); }
+
+void ListQueued(Server* s, const std::string& key, std::function<void(ListRelease)> op) {
+  QueuedOp q;
+  q.kind = QueuedOp::kOther;
+  q.run = std::move(op);
+  Enqueue(s, key, std::move(q));
+}
+
+void ListRead(Server* s, const std::string& key, size_t n, std::function<void(Status, ListView)> done) {
+  ReadCollection(s, key, kList, [s, key, n, done = std::move(done)](Status st, CollectionState cs) mutable {
+    if (!st.ok()) return done(st, {});
+    ReadItems(s, key, std::move(cs), n, /*use_hint=*/true, std::move(done));
+  });
+}
+
+void ListPush(Server* s, const std::string& key, bool left, std::vector<std::string> values, bool only_if_exists,
+              std::function<void(Status, int64_t)> done) {
+  QueuedOp q;
+  q.kind = QueuedOp::kPush;
+  q.left = left;
+  q.values = std::move(values);
+  q.only_if_exists = only_if_exists;
+  q.push_done = std::move(done);
+  Enqueue(s, key, std::move(q));
+}
+
+void ListPop(Server* s, const std::string& key, bool left, size_t count,
+             std::function<void(Status, bool, std::vector<std::string>)> done) {
+  QueuedOp q;
+  q.kind = QueuedOp::kPop;
+  q.left = left;
+  q.count = count;
+  q.pop_done = std::move(done);
+  Enqueue(s, key, std::move(q));
+}
+
+void ListPushNow(Server* s, const std::string& key, const CollectionState& cs, bool left,
+                 std::vector<std::string> values, std::function<void(Status, int64_t)> done) {
+  auto vals = std::make_shared<std::vector<std::string>>(std::move(values));
+  PushBody(s, key, cs, {{left, vals.get()}}, [s, key, vals, done = std::move(done)](Status st, int64_t n) {
+    if (st.ok()) ListPushed(s, key, true);
+    done(st, n);
+  });
+}
+
+void ListInsertNow(Server* s, const std::string& key, const CollectionState& cs, std::string pos,
+                   std::string value, std::function<void(Status, int64_t)> done) {
+  uint64_t target = TargetGeneration(s, key, kList, cs);
+  int64_t major = cluster::ListMajor(pos);
+  uint64_t reach = std::max<uint64_t>(cs.view.reach, major == INT64_MIN ? uint64_t(INT64_MAX) : uint64_t(std::abs(major)));
+  auto ferr = std::make_shared<FirstError>();
+  auto csp = std::make_shared<CollectionState>(cs);
+  auto g = Gather::Make(2, [s, key, csp, target, reach, ferr, done]() {
+    if (!ferr->st.ok()) return done(ferr->st, 0);
+    WriteHeaderFor(s, key, kList, *csp, target, reach, [s, key, done](Status ws, cluster::WriteReply) {
+      if (!ws.ok()) return done(ws, 0);
+      ListPushed(s, key, true);
+      ListLength(s, key, done);
+    });
+  });
+  cluster::WriteRequest req;
+  req.op = cluster::OpKind::kPut;
+  req.value.value = std::move(value);
+  req.has_context = true;
+  req.want_record = false;
+  req.want_context = false;
+  auto one = [ferr, g](Status ws, cluster::WriteReply) {
+    ferr->Note(ws);
+    g->One();
+  };
+  WriteTracked(s, GenElementKey(kList, key, target, pos), std::move(req), one, true);
+  WriteTracked(s, GenElementKey(kList, key, target, kLenElement), CounterAdd(1), one, true);
+}
+
+void ListRemoveNow(Server* s, const std::string& key, const ListView& view, std::vector<ListItem> items,
+                   std::function<void(Status)> done) {
+  std::map<uint64_t, int64_t> per_gen;
+  for (const ListItem& it : items) per_gen[it.gen]++;
+  bool emptied = view.complete && items.size() == view.items.size() && view.cs.exists();
+  auto ferr = std::make_shared<FirstError>();
+  auto cs = std::make_shared<CollectionState>(view.cs);
+  // Emptied: the key goes, as in Redis. Only the header is deleted, with the context read: a
+  // push through another server that this read did not see wrote its own header sibling,
+  // which keeps the generation (and its counter, which counted this removal) live.
+  auto g = Gather::Make(items.size() + per_gen.size(), [s, key, cs, emptied, ferr, done]() {
+    if (!ferr->st.ok() || !emptied) return done(ferr->st);
+    DeleteValue(s, key, &cs->context, 0, [done](Status ds, cluster::WriteReply) { done(ds); });
+  });
+  auto one = [ferr, g](Status ws, cluster::WriteReply) {
+    ferr->Note(ws);
+    g->One();
+  };
+  for (ListItem& it : items) {
+    cluster::WriteRequest req;
+    req.op = cluster::OpKind::kDelete;
+    req.value.kind = cluster::ValueKind::kTombstone;
+    req.has_context = true;
+    req.context = std::move(it.ctx);
+    req.want_record = false;
+    req.want_context = false;
+    WriteTracked(s, GenElementKey(kList, key, it.gen, it.pos), std::move(req), one, true);
+  }
+  for (auto& [gen, c] : per_gen) {
+    WriteTracked(s, GenElementKey(kList, key, gen, kLenElement), CounterAdd(-c), one, true);
+  }
+}
+
+void ListStore(Server* s, const std::string& dest, std::vector<std::string> values,
+               std::function<void(Status, int64_t)> done) {
+  ReadAnyKey(s, dest, 0, [s, dest, values = std::move(values), done = std::move(done)](Status st, KeyView cur) mutable {
+    if (!st.ok()) return done(st, 0);
+    auto fill = [s, dest, values = std::move(values), done](Status ds) mutable {
+      if (!ds.ok() || values.empty()) return done(ds, 0);
+      ListPushNow(s, dest, CollectionState{}, /*left=*/false, std::move(values), done);
+    };
+    if (!cur.exists) return fill(Status::OK());
+    if (cur.kind == cluster::ValueKind::kCollection) {
+      return DeleteCollection(s, dest, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(fill));
+    }
+    DeleteValue(s, dest, &cur.context, 0, [fill](Status ds, cluster::WriteReply) mutable { fill(ds); });
+  });
+}
+
+void ListLength(Server* s, const std::string& key, std::function<void(Status, int64_t)> done) {
+  ReadElements(s, key, kList, {kLenElement},
+               [done = std::move(done)](Status st, bool, std::vector<std::optional<std::string>> v) {
+                 if (!st.ok()) return done(st, 0);
+                 done(Status::OK(), LengthOf(v[0]));
+               });
+}
+
+namespace {
+
+void Try(Server* s, const std::shared_ptr<Blocked>& b);
+
+void Unblock(Server* s, const std::shared_ptr<Blocked>& b) {
+  if (b->finished) return;
+  b->finished = true;
+  ListEngine& e = Engine(s);
+  e.blocked_count--;
+  for (const std::string& k : b->keys) {
+    auto it = e.blocked.find(k);
+    if (it == e.blocked.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), b), v.end());
+    if (v.empty()) e.blocked.erase(it);
+  }
+}
+
+void Try(Server* s, const std::shared_ptr<Blocked>& b) {
+  if (b->finished) return;
+  if (b->trying) {
+    b->again = true;
+    return;
+  }
+  b->trying = true;
+  b->again = false;
+  b->next_try_ms = s->NowMs() + 1000;
+  b->attempt([s, b](bool answered) {
+    b->trying = false;
+    if (b->finished) return;
+    if (answered) return Unblock(s, b);
+    if (b->again) Try(s, b);
+  });
+}
+
+// Every tick while anything is blocked or announced: timeouts, closed clients, the
+// once-a-second retry, and the announcements of this tick's pushes.
+bool Tick(Server* s) {
+  ListEngine& e = Engine(s);
+  if (!e.to_announce.empty()) {
+    std::string msg;
+    for (const std::string& k : e.to_announce) {
+      uint32_t n = uint32_t(k.size());
+      for (int i = 3; i >= 0; i--) msg.push_back(char((n >> (8 * i)) & 0xff));
+      msg += k;
+    }
+    e.to_announce.clear();
+    s->node()->Publish(kPushChannel, msg, false);
+  }
+  uint64_t now = s->NowMs();
+  std::vector<std::shared_ptr<Blocked>> all;
+  for (auto& [k, v] : e.blocked)
+    for (auto& b : v) all.push_back(b);
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (auto& b : all) {
+    if (b->finished) continue;
+    if (b->client->closing) {
+      Unblock(s, b);
+    } else if (b->deadline_ms != 0 && now >= b->deadline_ms && !b->trying) {
+      Unblock(s, b);
+      b->timeout();
+    } else if (now >= b->next_try_ms) {
+      Try(s, b);
+    }
+  }
+  if (e.blocked_count == 0 && e.to_announce.empty()) {
+    e.poller = false;
+    return true;
+  }
+  return false;
+}
+
+void EnsurePoller(Server* s) {
+  ListEngine& e = Engine(s);
+  if (e.poller) return;
+  e.poller = true;
+  s->AddPoller([s]() { return Tick(s); });
+}
+
+}  // namespace
+
+void ListBlock(Server* s, std::shared_ptr<Client> c, std::vector<std::string> keys, uint64_t deadline_ms,
+               std::function<void(std::function<void(bool)>)> attempt, std::function<void()> timeout) {
+  auto b = std::make_shared<Blocked>();
+  b->client = std::move(c);
+  b->keys = std::move(keys);
+  b->deadline_ms = deadline_ms;
+  b->next_try_ms = s->NowMs() + 1000;
+  b->attempt = std::move(attempt);
+  b->timeout = std::move(timeout);
+  ListEngine& e = Engine(s);
+  std::vector<std::string> uniq = b->keys;
+  std::sort(uniq.begin(), uniq.end());
+  uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+  for (const std::string& k : uniq) e.blocked[k].push_back(b);
+  e.blocked_count++;
+  EnsurePoller(s);
+}
+
+void ListPushed(Server* s, const std::string& key, bool announce) {
+  ListEngine& e = Engine(s);
+  if (announce && !s->config().cluster_addr.empty()) {
+    e.to_announce.insert(key);
+    EnsurePoller(s);
+  }
+  auto it = e.blocked.find(key);
+  if (it == e.blocked.end()) return;
+  std::vector<std::shared_ptr<Blocked>> waiting = it->second;  // oldest first
+  for (auto& b : waiting) Try(s, b);
+}
+
+// A member announced pushes (kPushChannel): wake what waits here for those keys.
+bool ListAnnouncement(Server* s, const std::string& channel, const std::string& message) {
+  if (channel != kPushChannel) return false;
+  size_t i = 0;
+  while (i + 4 <= message.size()) {
+    uint32_t n = 0;
+    for (int j = 0; j < 4; j++) n = (n << 8) | uint8_t(message[i + j]);
+    i += 4;
+    if (n > message.size() - i) break;
+    ListPushed(s, message.substr(i, n), false);
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace dynakv::server
