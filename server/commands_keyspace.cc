@@ -194,7 +194,8 @@ const char* StringEncoding(const std::string& v) {
 
 // Redis 7.0's encodings of a collection of this size under its default thresholds: a hash
 // or sorted set is "listpack" up to 128 elements of at most 64 bytes, else "hashtable" /
-// "skiplist"; a set of at most 512 integers is "intset", else "hashtable". dynakv stores
+// "skiplist"; a set of at most 512 integers is "intset", else "hashtable"; a list is
+// "quicklist". dynakv stores
 // every collection one record per element; this answers what Redis would, for tools that
 // ask.
 const char* CollectionEncoding(char type, const ElementList& all) {
@@ -216,6 +217,7 @@ const char* CollectionEncoding(char type, const ElementList& all) {
       }
       return "intset";
     }
+    case 'l': return "quicklist";  // every list in Redis 7.0, however small
     default: return "listpack";
   }
 }

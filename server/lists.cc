@@ -168,6 +168,7 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
   uint64_t now;
   std::vector<ListItem> items;
   std::string last_record;
+  bool want_prev = false;  // fill ListItem::prev (LINSERT)
   bool exhausted = false;
   std::function<void(Status)> done;
 
@@ -188,8 +189,11 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
             break;
           }
         }
-        std::string prev = std::move(self->last_record);
-        self->last_record = e;
+        std::string prev;
+        if (self->want_prev) {
+          prev = std::move(self->last_record);
+          self->last_record = e;
+        }
         ElementView ev;
         Status rs = cluster::ResolveElement(rec, self->now, &ev);
         if (!rs.ok()) return self->done(rs);
@@ -228,8 +232,10 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
       complete = complete && w->exhausted;
       for (auto& it : w->items) v->items.push_back(std::move(it));
     }
-    std::sort(v->items.begin(), v->items.end(),
-              [](const ListItem& a, const ListItem& b) { return a.pos < b.pos; });
+    if (walks->size() > 1) {  // one generation's walk is in order already
+      std::sort(v->items.begin(), v->items.end(),
+                [](const ListItem& a, const ListItem& b) { return a.pos < b.pos; });
+    }
     if (v->items.size() > n) {
       v->items.resize(n);
       complete = false;
@@ -247,6 +253,7 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
     w->want = n;
     w->page = n == SIZE_MAX ? 1000 : std::clamp<size_t>(n + 8, 16, 1000);
     w->now = now;
+    w->want_prev = n == SIZE_MAX;
     auto h = e.hints.find(key);
     if (use_hint && h != e.hints.end() && h->second.gen == gen && h->second.reach < uint64_t(INT64_MAX) &&
         s->NowMs() - h->second.made_ms < HintLifeMs(s)) {

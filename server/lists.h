@@ -33,7 +33,8 @@ struct ListItem {
   std::string value;
   uint64_t gen = 0;   // the generation holding it
   cluster::VersionVector ctx;  // its record's context (a removal supersedes what was read)
-  std::string prev;   // the record before it in its generation as read (removed or not)
+  std::string prev;   // the record before it in its generation as read (removed or not);
+                      // filled only by a read of the whole list
 };
 
 // What a queued command reads: the key's header and, when asked, its elements.
