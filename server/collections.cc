@@ -25,13 +25,6 @@ uint64_t DrawGeneration() {
   return rng();
 }
 
-// The first error wins.
-struct FirstError {
-  Status st;
-  void Note(const Status& s) {
-    if (!s.ok() && st.ok()) st = s;
-  }
-};
 
 cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_t expiry_ms,
                                   const cluster::VersionVector& ctx, uint64_t reach) {
@@ -744,6 +737,18 @@ void SetCollectionExpiry(Server* s, const std::string& key, const CollectionStat
                          uint64_t expiry_ms, WriteDone done) {
   WriteTracked(s, key, HeaderWrite(st.view.type, st.view.gens, expiry_ms, st.context, st.view.reach), std::move(done),
                /*record_key=*/false);
+}
+
+bool ClampRanks(int64_t start, int64_t stop, size_t n, size_t* from, size_t* to) {
+  int64_t len = int64_t(n);
+  if (start < 0) start += len;
+  if (stop < 0) stop += len;
+  if (start < 0) start = 0;
+  if (start > stop || start >= len) return false;
+  if (stop >= len) stop = len - 1;
+  *from = size_t(start);
+  *to = size_t(stop);
+  return true;
 }
 
 }  // namespace dynakv::server

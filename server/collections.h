@@ -25,6 +25,18 @@
 
 namespace dynakv::server {
 
+// Collects the first error of several concurrent steps.
+struct FirstError {
+  Status st;
+  void Note(const Status& s) {
+    if (!s.ok() && st.ok()) st = s;
+  }
+};
+
+// Redis's index range rule (LRANGE, ZRANGE by rank, LTRIM): negative indexes count from the
+// end, [start, stop] is clipped to [0, n); false when nothing is left.
+bool ClampRanks(int64_t start, int64_t stop, size_t n, size_t* from, size_t* to);
+
 struct CollectionState {
   cluster::HeaderView view;        // decider is not kept (points into a dead record)
   cluster::VersionVector context;  // the header record's context

@@ -20,18 +20,6 @@ using protocol::RespWriter;
 
 constexpr const char* kNotInt = "ERR value is not an integer or out of range";
 
-// Redis's index rule: negative counts from the end; [start, stop] clipped to [0, len).
-bool Clip(int64_t start, int64_t stop, int64_t len, int64_t* from, int64_t* to) {
-  if (start < 0) start += len;
-  if (stop < 0) stop += len;
-  if (start < 0) start = 0;
-  if (start > stop || start >= len) return false;
-  if (stop >= len) stop = len - 1;
-  *from = start;
-  *to = stop;
-  return true;
-}
-
 // How many elements from the head a command on [start, stop] must read: both indexes from
 // the head read up to stop; anything from the tail reads the whole list.
 size_t HeadNeed(int64_t start, int64_t stop) {
@@ -150,11 +138,11 @@ void CmdLrange(CommandCtx& ctx) {
   if (!ParseInt64(ctx.args[2], &start) || !ParseInt64(ctx.args[3], &stop)) return ReplyErr(ctx, kNotInt);
   WithList(ctx, HeadNeed(start, stop), [start, stop](ListView view, ReplyTo& reply, ListRelease release) {
     release();
-    int64_t len = int64_t(view.items.size()), from, to;
+    size_t from, to;
     std::vector<std::string> out;
-    // A head read that stopped early holds indexes [0, stop]: Clip against stop + 1 is exact.
-    if (Clip(start, stop, len, &from, &to)) {
-      for (int64_t i = from; i <= to; i++) out.push_back(std::move(view.items[size_t(i)].value));
+    // A head read that stopped early holds indexes [0, stop]: clamping to its size is exact.
+    if (ClampRanks(start, stop, view.items.size(), &from, &to)) {
+      for (size_t i = from; i <= to; i++) out.push_back(std::move(view.items[i].value));
     }
     SendValues(reply, out);
   });
@@ -280,14 +268,11 @@ void CmdLtrim(CommandCtx& ctx) {
   Server* s = ctx.server;
   std::string key = ctx.args[1];
   WithList(ctx, SIZE_MAX, [s, key, start, stop](ListView view, ReplyTo& reply, ListRelease release) {
-    int64_t len = int64_t(view.items.size()), from = 0, to = -1;
-    if (!Clip(start, stop, len, &from, &to)) {
-      from = 0;
-      to = -1;  // everything goes
-    }
+    size_t from = 0, to = 0;
+    bool keep = ClampRanks(start, stop, view.items.size(), &from, &to);  // false: everything goes
     std::vector<ListItem> rm;
-    for (int64_t i = 0; i < len; i++) {
-      if (i < from || i > to) rm.push_back(view.items[size_t(i)]);
+    for (size_t i = 0; i < view.items.size(); i++) {
+      if (!keep || i < from || i > to) rm.push_back(view.items[i]);
     }
     if (rm.empty() && !(view.complete && view.items.empty() && view.cs.exists())) {
       release();

@@ -405,19 +405,6 @@ bool ParseRange(CommandCtx& ctx, size_t first, By by, Dir dir, RangeSpec* spec) 
   return true;
 }
 
-// Rank positions [start, stop] (negative from the end) clamped as Redis clamps them.
-bool ClampRanks(int64_t start, int64_t stop, size_t n, size_t* from, size_t* to) {
-  int64_t len = int64_t(n);
-  if (start < 0) start += len;
-  if (stop < 0) stop += len;
-  if (start < 0) start = 0;
-  if (start > stop || start >= len) return false;
-  if (stop >= len) stop = len - 1;
-  *from = size_t(start);
-  *to = size_t(stop);
-  return true;
-}
-
 // The indexes into `es` a range selects, in reply order.
 std::vector<size_t> Select(const RangeSpec& spec, const Entries& es) {
   std::vector<size_t> pick;

@@ -100,13 +100,6 @@ std::mt19937_64& Rng() {
   return rng;
 }
 
-struct FirstError {
-  Status st;
-  void Note(const Status& s) {
-    if (!s.ok() && st.ok()) st = s;
-  }
-};
-
 void Pump(Server* s, const std::string& key, const std::shared_ptr<KeyQueue>& q);
 
 void RunPushes(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release);
@@ -164,6 +157,8 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
   const HeadHint* hint = nullptr;  // copied below; valid while the walk runs
   HeadHint hint_copy;
   bool use_hint = false, jumped = false;
+  size_t hinted_page = 0;  // the page size after the jump; before it pages start small, as
+                           // the first record at or above the floor usually ends that part
   std::string hint_floor;
   uint64_t now;
   std::vector<ListItem> items;
@@ -185,6 +180,7 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
           if (e <= self->hint_copy.pos) {
             next_after = self->hint_copy.pos;  // the rest of this page is read again past it
             self->last_record = self->hint_copy.pos;
+            self->page = self->hinted_page;
             last = false;
             break;
           }
@@ -260,6 +256,8 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
       w->use_hint = true;
       w->hint_copy = h->second;
       w->hint_floor = cluster::ListPosition(-int64_t(h->second.reach), 0);
+      w->hinted_page = w->page;
+      w->page = 4;
     }
     w->done = [err, g](Status st) {
       err->Note(st);

@@ -18,31 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class BitsClusterTest : public ::testing::Test {
- protected:
-  void StartCluster() {
-    ClusterOptions o;
-    o.nodes = 3;
-    o.n = 3;
-    o.r = 2;
-    o.w = 2;
-    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
-        .SetInt("cluster", "suspect_after_ms", 500)
-        .SetInt("cluster", "down_after_ms", 1500)
-        .SetInt("cluster", "request_timeout_ms", 1000)
-        .SetInt("cluster", "anti_entropy_interval_ms", 0);
-    cluster_ = std::make_unique<Cluster>(std::move(o));
-    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
-    for (size_t i = 0; i < cluster_->size(); i++) {
-      conns_.push_back(cluster_->node(i).Connect(5000));
-      ASSERT_TRUE(conns_.back()->ok()) << conns_.back()->error();
-    }
-  }
-  Conn& c(size_t i) { return *conns_.at(i); }
-
-  std::unique_ptr<Cluster> cluster_;
-  std::vector<std::unique_ptr<Conn>> conns_;
-};
+class BitsClusterTest : public ThreeNodeTest {};
 
 TEST_F(BitsClusterTest, SetbitThroughOneNodeIsReadThroughTheOthers) {
   StartCluster();

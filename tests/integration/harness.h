@@ -217,6 +217,34 @@ class Cluster {
   std::string last_error_;
 };
 
+// A fixture for tests on a 3-node cluster (N=3 R=2 W=2) with fast failure detection (down
+// after 1.5 s), 1 s request timeouts and no anti-entropy, and one connection per node.
+class ThreeNodeTest : public ::testing::Test {
+ protected:
+  void StartCluster() {
+    ClusterOptions o;
+    o.nodes = 3;
+    o.n = 3;
+    o.r = 2;
+    o.w = 2;
+    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
+        .SetInt("cluster", "suspect_after_ms", 500)
+        .SetInt("cluster", "down_after_ms", 1500)
+        .SetInt("cluster", "request_timeout_ms", 1000)
+        .SetInt("cluster", "anti_entropy_interval_ms", 0);
+    cluster_ = std::make_unique<Cluster>(std::move(o));
+    ASSERT_TRUE(cluster_->Start(std::chrono::seconds(20))) << cluster_->last_error();
+    for (size_t i = 0; i < cluster_->size(); i++) {
+      conns_.push_back(cluster_->node(i).Connect(5000));
+      ASSERT_TRUE(conns_.back()->ok()) << conns_.back()->error();
+    }
+  }
+  Conn& c(size_t i) { return *conns_.at(i); }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+};
+
 // ---- running the binary directly (bad configs, --help) ------------------------------------
 
 struct RunResult {
