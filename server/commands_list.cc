@@ -114,11 +114,12 @@ void CmdLlen(CommandCtx& ctx) {
       if (!st.ok()) return ReplyStatus(reply, st);
       reply.Send([&](RespWriter& w) { w.Int(n); });
     });
-  });
+  }, /*read_only=*/true);
 }
 
 // Runs `fn(view)` on the first `need` elements of `key`, in the key's queue; `fn` releases.
-void WithList(CommandCtx& ctx, size_t need, std::function<void(ListView, ReplyTo&, ListRelease)> fn) {
+void WithList(CommandCtx& ctx, size_t need, std::function<void(ListView, ReplyTo&, ListRelease)> fn,
+              bool read_only = false) {
   ReplyTo reply = ctx.reply;
   Server* s = ctx.server;
   std::string key = ctx.args[1];
@@ -130,7 +131,7 @@ void WithList(CommandCtx& ctx, size_t need, std::function<void(ListView, ReplyTo
       }
       fn(std::move(view), reply, std::move(release));
     });
-  });
+  }, read_only);
 }
 
 void CmdLrange(CommandCtx& ctx) {
@@ -145,7 +146,7 @@ void CmdLrange(CommandCtx& ctx) {
       for (size_t i = from; i <= to; i++) out.push_back(std::move(view.items[i].value));
     }
     SendValues(reply, out);
-  });
+  }, /*read_only=*/true);
 }
 
 void CmdLindex(CommandCtx& ctx) {
@@ -158,7 +159,7 @@ void CmdLindex(CommandCtx& ctx) {
       if (i < 0 || i >= len) return w.Null();
       w.Bulk(view.items[size_t(i)].value);
     });
-  });
+  }, /*read_only=*/true);
 }
 
 void CmdLset(CommandCtx& ctx) {
@@ -335,7 +336,7 @@ void CmdLpos(CommandCtx& ctx) {
       w.Array(hits.size());
       for (int64_t h : hits) w.Int(h);
     });
-  });
+  }, /*read_only=*/true);
 }
 
 // LMOVE's step (and BLMOVE's attempt): moves one element from src's `from` end to dst's `to`

@@ -20,6 +20,9 @@
 // vector covering every sibling the read saw, tombstones included). EXEC reads the watched
 // keys again and answers null, running nothing, if any context or existence differs: a write
 // to the key through any node that reached the quorum read in between aborts the transaction.
+// A collection's context is its header's: every add, expiry change and deletion writes the
+// header, a removal that leaves elements (HDEL, SREM, ZREM, pops, LREM, LTRIM) and LSET do
+// not (README "Transactions").
 #include <algorithm>
 
 #include "cluster/partition_ring.h"
@@ -69,7 +72,7 @@ void CmdWatch(CommandCtx& ctx) {
   });
   for (size_t i = 0; i < n; i++) {
     (*seen)[i].key = ctx.args[i + 1];
-    ReadKey(ctx.server, ctx.args[i + 1], 0, [seen, err, g, i](Status st, KeyView cur) {
+    ReadAnyKey(ctx.server, ctx.args[i + 1], 0, [seen, err, g, i](Status st, KeyView cur) {
       if (!st.ok()) {
         if (err->ok()) *err = st;
       } else {
@@ -245,7 +248,7 @@ void CmdExec(CommandCtx& ctx) {
     ResumeAfterExec(s, c);
   });
   for (size_t i = 0; i < keys->size(); i++) {
-    ReadKey(s, (*keys)[i].key, 0, [keys, changed, err, g, i](Status st, KeyView cur) {
+    ReadAnyKey(s, (*keys)[i].key, 0, [keys, changed, err, g, i](Status st, KeyView cur) {
       const WatchedKey& wk = (*keys)[i];
       if (!st.ok()) {
         if (err->ok()) *err = st;

@@ -29,8 +29,8 @@ const char kPushChannel[] = "__dynakv:list-pushed";
 
 // A command waiting in a key's queue. Pushes and pops are batched with their neighbours.
 struct QueuedOp {
-  enum Kind { kOther, kPush, kPop } kind = kOther;
-  std::function<void(ListRelease)> run;  // kOther
+  enum Kind { kOther, kRead, kPush, kPop } kind = kOther;
+  std::function<void(ListRelease)> run;  // kOther, kRead
   bool left = false;
   std::vector<std::string> values;  // kPush
   bool only_if_exists = false;
@@ -125,6 +125,21 @@ void Pump(Server* s, const std::string& key, const std::shared_ptr<KeyQueue>& q)
       Pump(s, key, q);
     };
     QueuedOp::Kind kind = q->ops.front().kind;
+    if (kind == QueuedOp::kRead) {
+      // Consecutive reads run at once; the queue moves on when every one has released.
+      std::vector<QueuedOp> reads;
+      while (!q->ops.empty() && q->ops.front().kind == QueuedOp::kRead) {
+        reads.push_back(std::move(q->ops.front()));
+        q->ops.pop_front();
+      }
+      auto left = std::make_shared<size_t>(reads.size());
+      for (QueuedOp& op : reads) {
+        op.run([left, release]() {
+          if (--*left == 0) release();
+        });
+      }
+      continue;
+    }
     if (kind == QueuedOp::kOther) {
       QueuedOp op = std::move(q->ops.front());
       q->ops.pop_front();
@@ -247,7 +262,7 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
     w->gen = gen;
     w->prefix = GenElementPrefix(kList, key, gen);
     w->want = n;
-    w->page = n == SIZE_MAX ? 1000 : std::clamp<size_t>(n + 8, 16, 1000);
+    w->page = n == SIZE_MAX ? 1000 : std::clamp<size_t>(n + 1, 4, 1000);
     w->now = now;
     w->want_prev = n == SIZE_MAX;
     auto h = e.hints.find(key);
@@ -434,9 +449,9 @@ void RunPops(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListR
 
 uint64_t ListTag() { return Rng()(); }
 
-void ListQueued(Server* s, const std::string& key, std::function<void(ListRelease)> op) {
+void ListQueued(Server* s, const std::string& key, std::function<void(ListRelease)> op, bool read_only) {
   QueuedOp q;
-  q.kind = QueuedOp::kOther;
+  q.kind = read_only ? QueuedOp::kRead : QueuedOp::kOther;
   q.run = std::move(op);
   Enqueue(s, key, std::move(q));
 }

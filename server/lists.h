@@ -5,7 +5,8 @@
 // Every list command on one key runs through that key's queue on this server (ListQueue),
 // one at a time in arrival order, so a pipeline's LPUSH then LPOP see each other and two
 // pops through one server never take the same element. Consecutive pushes are one batch (one
-// header read and write), and so are consecutive pops (one read of the list's end). Through
+// header read and write), and so are consecutive pops (one read of the list's end);
+// consecutive reads run at once. Through
 // different servers, commands run concurrently: pushes both survive, and two pops may take
 // the same element (README, "Lists").
 //
@@ -45,9 +46,10 @@ struct ListView {
 };
 
 // Runs `op` when every earlier list command on `key` from this server is done; `op` calls
-// `release` when it is done (before or after replying).
+// `release` when it is done (before or after replying). A read_only op (LRANGE, LINDEX,
+// LPOS, LLEN) runs together with the read-only ops queued next to it.
 using ListRelease = std::function<void()>;
-void ListQueued(Server* s, const std::string& key, std::function<void(ListRelease)> op);
+void ListQueued(Server* s, const std::string& key, std::function<void(ListRelease)> op, bool read_only = false);
 
 // Reads the header and the first `n` present elements (SIZE_MAX: all). Errors: WRONGTYPE.
 void ListRead(Server* s, const std::string& key, size_t n, std::function<void(Status, ListView)> done);

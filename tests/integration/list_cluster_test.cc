@@ -124,6 +124,35 @@ TEST(ListStandaloneTest, APipelineKeepsItsOrderAndPipelinedPopsTakeEachElementOn
   EXPECT_TRUE(IsInt(a("EXISTS", "work"), 0));
 }
 
+TEST(ListStandaloneTest, WatchOnACollectionKeyIsAbortedByAPush) {
+  ServerProcess srv;
+  ASSERT_TRUE(srv.Start()) << srv.last_error();
+  Conn a(srv.port()), b(srv.port());
+  ASSERT_TRUE(IsInt(a("RPUSH", "wl", "x"), 1));
+  ASSERT_TRUE(IsInt(a("HSET", "wh", "f", "1"), 1));
+  // Unchanged: EXEC runs.
+  Reply ok = a("WATCH", "wl", "wh");
+  ASSERT_TRUE(ok && ok->type == REDIS_REPLY_STATUS) << Describe(ok) << " (WATCH takes any type, as in Redis)";
+  a("MULTI");
+  a("LLEN", "wl");
+  Reply r = a("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) << Describe(r);
+  // A push through another connection in between: EXEC answers null.
+  a("WATCH", "wl");
+  ASSERT_TRUE(IsInt(b("LPUSH", "wl", "y"), 2));
+  a("MULTI");
+  a("LLEN", "wl");
+  r = a("EXEC");
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  // So does a field added to a watched hash.
+  a("WATCH", "wh");
+  ASSERT_TRUE(IsInt(b("HSET", "wh", "g", "2"), 1));
+  a("MULTI");
+  a("HLEN", "wh");
+  r = a("EXEC");
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+}
+
 class ListClusterTest : public ThreeNodeTest {};
 
 TEST_F(ListClusterTest, PushesThroughEveryNodeAtOnceAllSurviveInOneOrder) {
