@@ -49,14 +49,19 @@ struct KeyQueue {
 // read as removed or removed by that pop, and positions below -reach were not given yet.
 // A head read skips from the first record at or above -reach to after `pos`, so the
 // tombstones pops leave at a queue's head (kept for storage.tombstone_grace_s) are not read
-// again by every pop. Kept for less than half the grace: an insert places its element after
-// every record before its pivot, so it lands after `pos` while `pos`'s tombstone exists.
+// again by every pop. An insert places its element after every record before its pivot, so
+// it lands after `pos` while `pos`'s tombstone exists: hints are used for less than half the
+// grace. A push through another server whose header read was older than the pop's, and
+// whose clock is behind, can land below `pos` unseen by the pop: so a chain of hints (each
+// made by a read that used the previous one) is used for at most kHintChainMs after its
+// first unhinted read, and the next read scans the head in full and finds such an element.
 struct HeadHint {
   uint64_t gen = 0;
   std::string pos;
   uint64_t reach = 0;
-  uint64_t made_ms = 0;
+  uint64_t base_ms = 0;  // when the unhinted read that began this chain ran (NowMs)
 };
+constexpr uint64_t kHintChainMs = 5000;
 
 struct Blocked {
   std::shared_ptr<Client> client;
@@ -93,7 +98,9 @@ ListEngine& Engine(Server* s) {
 }
 
 // The grace a head hint lives for (lists.h HeadHint).
-uint64_t HintLifeMs(Server* s) { return uint64_t(s->config().tombstone_grace_s) * 1000 / 2; }
+uint64_t HintLifeMs(Server* s) {
+  return std::min<uint64_t>(kHintChainMs, uint64_t(s->config().tombstone_grace_s) * 1000 / 2);
+}
 
 std::mt19937_64& Rng() {
   static std::mt19937_64 rng{std::random_device{}()};
@@ -169,9 +176,8 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
   std::string prefix, after;
   size_t want;
   size_t page;
-  const HeadHint* hint = nullptr;  // copied below; valid while the walk runs
   HeadHint hint_copy;
-  bool use_hint = false, jumped = false;
+  bool use_hint = false, jumped = false, skipped = false;
   size_t hinted_page = 0;  // the page size after the jump; before it pages start small, as
                            // the first record at or above the floor usually ends that part
   std::string hint_floor;
@@ -193,6 +199,7 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
         if (self->use_hint && !self->jumped && e >= self->hint_floor) {
           self->jumped = true;
           if (e <= self->hint_copy.pos) {
+            self->skipped = true;
             next_after = self->hint_copy.pos;  // the rest of this page is read again past it
             self->last_record = self->hint_copy.pos;
             self->page = self->hinted_page;
@@ -241,6 +248,7 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
     bool complete = true;
     for (auto& w : *walks) {
       complete = complete && w->exhausted;
+      if (w->skipped) v->hint_base_ms = w->hint_copy.base_ms;
       for (auto& it : w->items) v->items.push_back(std::move(it));
     }
     if (walks->size() > 1) {  // one generation's walk is in order already
@@ -267,7 +275,7 @@ void ReadItems(Server* s, const std::string& key, CollectionState cs, size_t n, 
     w->want_prev = n == SIZE_MAX;
     auto h = e.hints.find(key);
     if (use_hint && h != e.hints.end() && h->second.gen == gen && h->second.reach < uint64_t(INT64_MAX) &&
-        s->NowMs() - h->second.made_ms < HintLifeMs(s)) {
+        s->NowMs() - h->second.base_ms < HintLifeMs(s)) {
       w->use_hint = true;
       w->hint_copy = h->second;
       w->hint_floor = cluster::ListPosition(-int64_t(h->second.reach), 0);
@@ -427,12 +435,13 @@ void RunPops(Server* s, const std::string& key, std::vector<QueuedOp> ops, ListR
         }
       }
       bool any = !view.items.empty() || (view.cs.exists() && !view.complete);
-      uint64_t reach = view.cs.view.reach;
-      auto finish = [s, key, opsp, out = std::move(out), any, release, last_left, last_left_gen, reach](Status ws) mutable {
+      uint64_t reach = view.cs.view.reach, base_ms = view.hint_base_ms;
+      auto finish = [s, key, opsp, out = std::move(out), any, release, last_left, last_left_gen, reach,
+                     base_ms](Status ws) mutable {
         if (ws.ok() && !last_left.empty() && HintLifeMs(s) > 0) {
           ListEngine& e = Engine(s);
           if (e.hints.size() >= kMaxHints && !e.hints.count(key)) e.hints.clear();
-          e.hints[key] = HeadHint{last_left_gen, last_left, reach, s->NowMs()};
+          e.hints[key] = HeadHint{last_left_gen, last_left, reach, base_ms != 0 ? base_ms : s->NowMs()};
         }
         for (size_t k = 0; k < opsp->size(); k++) {
           if (!ws.ok()) (*opsp)[k].pop_done(ws, false, {});

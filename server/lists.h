@@ -43,6 +43,7 @@ struct ListView {
   CollectionState cs;
   std::vector<ListItem> items;  // present elements in list order (the first `n` asked)
   bool complete = false;        // items holds every present element
+  uint64_t hint_base_ms = 0;    // the read skipped a head hint's span: its chain's start (lists.cc)
 };
 
 // Runs `op` when every earlier list command on `key` from this server is done; `op` calls
