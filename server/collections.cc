@@ -595,6 +595,14 @@ void DeleteCollection(Server* s, const std::string& key, const CollectionState& 
       });
 }
 
+void DeleteAny(Server* s, const std::string& key, KeyView& cur, std::function<void(Status)> done) {
+  if (!cur.exists) return done(Status::OK());
+  if (cur.kind == cluster::ValueKind::kCollection) {
+    return DeleteCollection(s, key, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(done));
+  }
+  DeleteValue(s, key, &cur.context, 0, [done](Status st, cluster::WriteReply) { done(st); });
+}
+
 void CopyCollection(Server* s, const std::string& src, const KeyView& from, const std::string& dst,
                     const KeyView& to, bool remove_src, std::function<void(Status)> done) {
   const char type = from.header.type;
@@ -681,11 +689,7 @@ void StoreCollection(Server* s, const std::string& dest, char type, ElementList 
                      },
                      [done, n](Status st3, UpdateResult) { done(st3, n); });
     };
-    if (!cur.exists) return fill(Status::OK());
-    if (cur.kind == cluster::ValueKind::kCollection) {
-      return DeleteCollection(s, dest, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(fill));
-    }
-    DeleteValue(s, dest, &cur.context, 0, [fill](Status st2, cluster::WriteReply) mutable { fill(st2); });
+    DeleteAny(s, dest, cur, std::move(fill));
   });
 }
 

@@ -109,6 +109,10 @@ void ReadZsetMembers(Server* s, const std::string& key,
 void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
                     std::function<void(Status, double)> done);
 
+// Deletes whatever `cur` (read by ReadAnyKey) is, as DEL would: a collection as
+// DeleteCollection, a string by a tombstone with its context; nothing when it is missing.
+void DeleteAny(Server* s, const std::string& key, KeyView& cur, std::function<void(Status)> done);
+
 // DEL of a collection: tombstones every element it reads (so a concurrent add elsewhere
 // is the only thing that survives), then the header with the context in `st`.
 void DeleteCollection(Server* s, const std::string& key, const CollectionState& st,

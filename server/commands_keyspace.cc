@@ -481,15 +481,6 @@ void CmdDump(CommandCtx& ctx) {
   });
 }
 
-// Deletes whatever `cur` (read by ReadAnyKey) is, as DEL would.
-void DeleteAny(Server* s, const std::string& key, KeyView& cur, std::function<void(Status)> done) {
-  if (!cur.exists) return done(Status::OK());
-  if (cur.kind == cluster::ValueKind::kCollection) {
-    return DeleteCollection(s, key, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(done));
-  }
-  DeleteValue(s, key, &cur.context, 0, [done](Status st, cluster::WriteReply) { done(st); });
-}
-
 // RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]
 // Checks in Redis's order: options, BUSYKEY, the TTL, then the payload. A collection is
 // restored as StoreCollection stores one (what REPLACE overwrites is deleted first), then

@@ -92,12 +92,12 @@ constexpr size_t kMaxHints = 10000;
 
 ListEngine& Engine(Server* s) {
   if (!s->lists) {
-    s->lists = std::shared_ptr<ListEngine>(new ListEngine, [](ListEngine* e) { delete e; });
+    s->lists = std::make_shared<ListEngine>();
   }
   return *s->lists;
 }
 
-// The grace a head hint lives for (lists.h HeadHint).
+// How long a chain of head hints is used (HeadHint above).
 uint64_t HintLifeMs(Server* s) {
   return std::min<uint64_t>(kHintChainMs, uint64_t(s->config().tombstone_grace_s) * 1000 / 2);
 }
@@ -572,11 +572,7 @@ void ListStore(Server* s, const std::string& dest, std::vector<std::string> valu
       if (!ds.ok() || values.empty()) return done(ds, 0);
       ListPushNow(s, dest, CollectionState{}, /*left=*/false, std::move(values), done);
     };
-    if (!cur.exists) return fill(Status::OK());
-    if (cur.kind == cluster::ValueKind::kCollection) {
-      return DeleteCollection(s, dest, CollectionState{std::move(cur.header), std::move(cur.context)}, std::move(fill));
-    }
-    DeleteValue(s, dest, &cur.context, 0, [fill](Status ds, cluster::WriteReply) mutable { fill(ds); });
+    DeleteAny(s, dest, cur, std::move(fill));
   });
 }
 
