@@ -22,7 +22,9 @@ bool Placement::Rebuild(std::vector<PartitionRing::Member> members) {
 
 std::vector<std::string> Placement::OwnersOf(uint32_t partition) const {
   std::vector<std::string> out;
-  for (uint32_t i : ring_.Owners(partition)) out.push_back(IdAt(i));
+  auto owners = ring_.Owners(partition);
+  out.reserve(owners.size());  // one allocation: this runs for every request
+  for (uint32_t i : owners) out.push_back(IdAt(i));
   return out;
 }
 

@@ -38,6 +38,11 @@ class ReadQuorum {
   };
 
   explicit ReadQuorum(int r = 0) : r_(static_cast<size_t>(r)) {}
+  // Room for `n` replicas, so Expect and Add do not grow the vectors one by one.
+  void Reserve(size_t n) {
+    targets_.reserve(n);
+    replies_.reserve(n);
+  }
 
   void Expect(std::string node) { targets_.push_back(std::move(node)); }
   // False (and nothing changes) for a node not asked or that answered already.
@@ -79,6 +84,7 @@ class WriteQuorum {
   explicit WriteQuorum(int w = 0, size_t local_acks = 0)
       : w_(static_cast<size_t>(w)), acks_(local_acks) {}
 
+  void Reserve(size_t n) { awaiting_.reserve(n); }
   void Expect(std::string node) { awaiting_.push_back(std::move(node)); }
   // False for a node not asked or that answered already (a duplicate or stray ack).
   bool Ack(const std::string& from, bool ok) {

@@ -59,20 +59,28 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
   // spares (docs/ARCHITECTURE.md, "Reads ask R replicas"). Fewer than R reachable: ask all.
   bool local = Contains(pref, self);
   size_t want = static_cast<size_t>(r) - (local ? 1 : 0);
-  std::vector<std::string> ask;
-  ask.reserve(pref.size());
+  p.quorum.Reserve(pref.size());
+  // The peers to ask now, as bits of `asked` by position in pref (no copies of their ids
+  // until Ask). N is at most 16 (config.cc).
+  DKV_ASSERT(pref.size() <= 64);
+  uint64_t asked = 0;
+  size_t n_ask = 0;
+  bool ask_rest = false;  // then every other peer too, after those
   if (ctx_->cfg.read_retry_ms > 0) {
-    for (auto& t : pref) {
-      if (t == self) continue;
-      if (ask.size() < want && ctx_->membership.IsReachable(t)) {
-        ask.push_back(std::move(t));
-      } else {
-        p.spares.push_back(std::move(t));
+    for (size_t i = 0; i < pref.size(); ++i) {
+      if (pref[i] == self) continue;
+      if (n_ask < want && ctx_->membership.IsReachable(pref[i])) {
+        asked |= uint64_t{1} << i;
+        ++n_ask;
       }
     }
-    if (ask.size() < want) {
-      for (auto& t : p.spares) ask.push_back(std::move(t));
-      p.spares.clear();
+    if (n_ask < want) {  // fewer than R reachable: ask all, the reachable ones first
+      ask_rest = true;
+    } else if (pref.size() > n_ask + (local ? 1 : 0)) {
+      p.spares.reserve(pref.size() - n_ask - (local ? 1 : 0));
+      for (size_t i = 0; i < pref.size(); ++i) {
+        if (!(asked >> i & 1) && pref[i] != self) p.spares.push_back(pref[i]);
+      }
     }
     p.started_ms = ctx_->clock->NowMs();
     // At most a quarter of the request's time, so a spare always has the rest to answer
@@ -81,11 +89,14 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     wait = std::min(wait, std::max(ctx_->cfg.read_retry_ms, timeout_ms / 4));
     p.retry_at_ms = p.started_ms + wait;
   } else {
-    for (auto& t : pref) {
-      if (t != self) ask.push_back(std::move(t));
-    }
+    ask_rest = true;
   }
-  for (auto& t : ask) Ask(id, std::move(t), &p);
+  for (size_t i = 0; i < pref.size(); ++i) {
+    if (asked >> i & 1) Ask(id, pref[i], &p);
+  }
+  for (size_t i = 0; ask_rest && i < pref.size(); ++i) {
+    if (!(asked >> i & 1) && pref[i] != self) Ask(id, pref[i], &p);
+  }
   if (local) {
     p.quorum.Expect(self);
     Record rec;

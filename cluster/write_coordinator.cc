@@ -232,24 +232,26 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   uint64_t id = ctx_->NewRequest(RequestKind::kWrite, timeout_ms);
   Pending& p = writes_[id];
   p.quorum = WriteQuorum(req.w, (stand_in || Contains(pref, self)) ? 1 : 0);
+  p.quorum.Reserve(pref.size());
   p.cb = std::move(done);
   // Sloppy quorum: a preference-list node we believe down is stood in for by the next
   // reachable node past the top N, which holds the record as a hint for it.
   std::vector<uint32_t> walk;  // the fallbacks past the top N, computed only when needed
   size_t fallback = pref.size();
   std::string frame;  // the kWriteReq frame: the same bytes for every replica, encoded once
+  Message m;          // one message for every replica (a Message is large to build)
+  m.req_id = id;
+  m.key = key;
+  m.record_ref = stored;  // encoded here, no copy per replica
   for (const auto& t : pref) {
     if (t == self || (stand_in && t == pref.front())) continue;
-    Message m;
-    m.req_id = id;
-    m.key = key;
-    m.record_ref = stored;  // encoded here, no copy per replica
     std::string to = SendTarget(t, key, &walk, &fallback);
     p.quorum.Expect(to);
     if (to != t) {
       m.type = MsgType::kHintedWrite;
       m.hint_owner = t;
       ctx_->SendTo(to, &m);
+      m.hint_owner.clear();
       continue;
     }
     m.type = MsgType::kWriteReq;

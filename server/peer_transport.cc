@@ -40,7 +40,8 @@ struct PeerTransport::Peer {
   uv_timer_t* retry = nullptr;
   bool connected = false, connecting = false;
   uint64_t backoff_ms = kBackoffMinMs;
-  std::deque<std::string> queue;  // length-prefixed frames waiting for the connection
+  // Frames waiting for the connection: each a 4-byte length prefix, then the frame.
+  std::deque<std::string> queue;
   uint64_t queued_bytes = 0;
   bool dirty = false;  // frames were queued in this release; pumped once at its end
   std::unique_ptr<TlsConn> tls;  // tls.cluster: this connection's session
@@ -63,7 +64,7 @@ struct WriteReq {
   std::vector<uv_buf_t> bufs;
   PeerTransport::Peer* peer;
 };
-constexpr size_t kMaxFramesPerWrite = 1024;
+constexpr size_t kMaxBufsPerWrite = 1024;  // IOV_MAX: 512 frames (prefix + frame each)
 
 // One uv_write of `data` on tcp. A failure on an outbound link (p) fails the peer; on an
 // inbound one the read side notices.
@@ -177,11 +178,13 @@ void PeerTransport::Deliver(const std::string& addr, std::string frame) {
     stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
     return;
   }
-  std::string wire(4, '\0');
-  PutU32(wire.data(), static_cast<uint32_t>(frame.size()));
-  wire += frame;
-  p->queued_bytes += wire.size();
-  p->queue.push_back(std::move(wire));
+  // The length prefix is its own buffer of the writev (4 bytes: no allocation), so the frame
+  // goes out as the core encoded it, without a copy.
+  std::string prefix(4, '\0');
+  PutU32(prefix.data(), static_cast<uint32_t>(frame.size()));
+  p->queued_bytes += prefix.size() + frame.size();
+  p->queue.push_back(std::move(prefix));
+  p->queue.push_back(std::move(frame));
   stats_.frames_sent++;
   if (!p->dirty) {  // written (or connected) once, when the release ends
     p->dirty = true;
@@ -282,7 +285,7 @@ void PeerTransport::Pump(Peer* p) {
   }
   while (!p->queue.empty() && p->connected) {
     auto* w = new WriteReq;
-    while (!p->queue.empty() && w->data.size() < kMaxFramesPerWrite) {
+    while (!p->queue.empty() && w->data.size() < kMaxBufsPerWrite) {
       w->data.push_back(std::move(p->queue.front()));
       p->queue.pop_front();
       p->queued_bytes -= w->data.back().size();
@@ -319,7 +322,7 @@ void PeerTransport::PeerFailed(Peer* p) {
   p->tls.reset();
   // Frames queued for a dead peer are dropped: the core has timeouts for exactly this case,
   // and delivering minutes-old gossip later would only confuse failure detection.
-  stats_.frames_dropped += p->queue.size();
+  stats_.frames_dropped += p->queue.size() / 2;  // prefix + frame each
   p->queue.clear();
   p->queued_bytes = 0;
   if (closed_ || p->retry) return;
