@@ -147,7 +147,7 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
 // ZINCRBY's starting point on a member's element record (the coordinator applies it, see
 // OpKind::kScoreAdd): the merge of its live score counters when the newest live sibling is
 // one; otherwise a counter whose base is `base_hint` when given (the score the server read
-// across the collection's generations, see server/collections.h IncrementScore), else the
+// across the collection's generations, see IncrementAcross in cluster/collection_engine.h), else the
 // newest live sibling's score (0 when the member is absent). kCorruption when a live sibling
 // that should hold a score does not.
 Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out,

@@ -100,7 +100,7 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
     return Status::Invalid("WRONGTYPE Operation against a key holding the wrong kind of value");
   }
   // A base the server read across a collection's generations (HINCRBY; see
-  // server/collections.cc IncrementAcross): it starts the counter when this record holds
+  // cluster/collection_engine.cc IncrementAcross): it starts the counter when this record holds
   // none to continue.
   int64_t hint = 0;
   bool has_hint = !req.value.value.empty() && protocol::ParseRedisInt(req.value.value, &hint);

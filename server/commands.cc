@@ -430,7 +430,7 @@ KeyView Resolve(cluster::Record&& rec, uint64_t now_ms) {
 }
 }  // namespace
 
-const char* const kWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
+const char* const kWrongType = cluster::kWrongTypeError;
 
 void ReadKey(Server* s, const std::string& key, int r, KeyCallback done) {
   ReadAnyKey(s, key, r, [done = std::move(done)](Status st, KeyView v) {
@@ -471,6 +471,11 @@ WriteDone TrackWrite(Server* s, WriteDone done) {
   });
 }
 }  // namespace
+
+cluster::WriteDone Server::TrackedWrite(cluster::WriteDone done) { return TrackWrite(this, std::move(done)); }
+cluster::Node::ReadCallback Server::TimedRead(cluster::Node::ReadCallback done) {
+  return TimeRead(this, std::move(done));
+}
 
 void WriteValue(Server* s, const std::string& key, std::string value, uint64_t expiry_ms,
                 uint32_t flags, const cluster::VersionVector* ctx, int w, WriteDone done,

@@ -175,25 +175,6 @@ inline void ForEachBounded(CommandCtx& ctx, size_t n, std::function<void(size_t)
 }
 
 // Runs `n` async steps and calls `done` once all have called their completion.
-class Gather : public std::enable_shared_from_this<Gather> {
- public:
-  static std::shared_ptr<Gather> Make(size_t n, std::function<void()> done) {
-    auto g = std::make_shared<Gather>();
-    g->left_ = n;
-    g->done_ = std::move(done);
-    if (n == 0) g->done_();
-    return g;
-  }
-  void One() {
-    if (--left_ == 0 && done_) {
-      auto d = std::move(done_);
-      d();
-    }
-  }
-
- private:
-  size_t left_ = 0;
-  std::function<void()> done_;
-};
+using cluster::Gather;
 
 }  // namespace dynakv::server

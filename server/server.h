@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/collection_engine.h"
 #include "cluster/node.h"
 #include "cluster/reaper.h"
 #include "protocol/memcache.h"
@@ -44,7 +45,6 @@ class LoopClock;
 class ServerLogger;
 class ShutdownWatchdog;
 class HttpListener;
-struct HeaderFlight;  // server/collections.cc
 struct ListEngine;    // server/lists.cc
 
 // One queued reply. Replies complete out of order (a read waits for replicas) but are written
@@ -179,7 +179,9 @@ struct ServerStats {
   uint64_t start_ms = 0;
 };
 
-class Server {
+// The host of the collection steps (cluster/collection_engine.h): they run against its node
+// and wall clock, timed and counted as its clients' requests.
+class Server : public cluster::CollectionHost {
  public:
   explicit Server(Config cfg);
   ~Server();
@@ -190,7 +192,7 @@ class Server {
 
   // Used by command handlers.
   const Config& config() const { return cfg_; }
-  cluster::Node* node() { return node_.get(); }
+  cluster::Node* node() override { return node_.get(); }
   storage::Engine* engine() { return engine_.get(); }
   ServerStats& stats() { return stats_; }
   Metrics& metrics() { return metrics_; }
@@ -209,7 +211,12 @@ class Server {
   SlotHistory& slot_history() { return slot_history_; }  // CLUSTER SLOTS fetches, for MOVED
   MapReplyCache& map_replies() { return map_replies_; }   // CLUSTER SLOTS/SHARDS/NODES bytes
   uint64_t NowMs();   // monotonic
-  uint64_t WallMs();  // unix ms
+  uint64_t WallMs() override;  // unix ms
+  // cluster::CollectionHost: reads timed for the metrics (TimeRead), writes counted as the
+  // client's (WAIT; commands.cc), header reads as keyspace hits and misses.
+  cluster::Node::ReadCallback TimedRead(cluster::Node::ReadCallback done) override;
+  cluster::WriteDone TrackedWrite(cluster::WriteDone done) override;
+  void CountLookup(bool hit) override { hit ? stats_.keyspace_hits++ : stats_.keyspace_misses++; }
   size_t client_count() const { return clients_.size(); }
   std::vector<std::shared_ptr<Client>> Clients() const;
   void Log(cluster::Logger::Level level, const std::string& msg);
@@ -225,10 +232,6 @@ class Server {
   // the key helpers (ReadKey, WriteValue, ...) around their callbacks, so a write a command
   // makes after a read is still counted as that client's (WAIT). Empty for internal writes.
   std::weak_ptr<Client> write_owner;
-  // Collection header writes in flight, per key (server/collections.cc, WriteHeaderFor):
-  // while one is in flight, later commands' header writes for that key are coalesced into
-  // one follow-up, so concurrent adds to one collection do not pile up header siblings.
-  std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;
   // The list engine's per-key queues, head hints and blocked pops (server/lists.cc).
   std::shared_ptr<ListEngine> lists;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
