@@ -200,6 +200,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("delete", &s.del, 0, 1000);
     t.Int("counter", &s.counter, 0, 1000);
     t.Int("score", &s.score, 0, 1000);
+    t.Int("cset", &s.cset, 0, 1000);
     t.Done();
   }
   {

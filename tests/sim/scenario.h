@@ -70,6 +70,7 @@ struct Scenario {
   int del = 1;      // DGET, DDEL with context, put again with the delete's context
   int counter = 1;  // INCR-style kCounterAdd +1
   int score = 0;    // ZINCRBY-style kScoreAdd +0.5 on a sorted-set member's score counter
+  int cset = 0;     // SADD / SREM of a client's own members through the collection steps
 
   // [availability]: after healing, keep `down` nodes dead long enough to be declared down
   // and require every write from a live node to succeed (sloppy quorum + hinted handoff).

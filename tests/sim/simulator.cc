@@ -65,6 +65,7 @@
 #include <sstream>
 
 #include "cluster/collection.h"
+#include "cluster/collection_engine.h"
 #include "cluster/env.h"
 #include "cluster/key_layout.h"
 #include "cluster/node.h"
@@ -116,7 +117,7 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 // Storage layout of the core (cluster/key_layout.h): data and hint keys.
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 
-enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore };
+enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore, kCollSet };
 const char* ClsName(Cls c) {
   switch (c) {
     case Cls::kCart: return "cart";
@@ -125,6 +126,7 @@ const char* ClsName(Cls c) {
     case Cls::kCounter: return "counter";
     case Cls::kAvail: return "avail";
     case Cls::kScore: return "score";
+    case Cls::kCollSet: return "cset";
   }
   return "?";
 }
@@ -242,6 +244,15 @@ const char* RoleName(Role r) {
   return "?";
 }
 
+struct Host;
+// A host of the collection steps (cluster/collection_engine.h) on one simulated node, as the
+// server is on a real one: the commands' steps run against its node and its wall clock.
+struct SimCollections : cluster::CollectionHost {
+  Host* host = nullptr;
+  Node* node() override;
+  uint64_t WallMs() override;
+};
+
 struct Host {
   int index = 0;
   Role role = Role::kMember;
@@ -254,6 +265,7 @@ struct Host {
   std::unique_ptr<cluster::SeededRandom> random;
   std::unique_ptr<Node> node;  // null while crashed
   std::unique_ptr<cluster::Reaper> reaper;  // with [reaper]; null while crashed
+  SimCollections coll;                       // the collection steps' host (cset workload)
   uint64_t life = 0;           // bumped at every start and crash: stale ticks are ignored
   uint64_t starts = 0;
   // Crash armed for "between apply and Commit": fires after the next step that left
@@ -263,6 +275,16 @@ struct Host {
   // One step's output, held until after Commit.
   std::vector<std::pair<std::string, std::string>> outbox;
   std::vector<std::function<void()>> replies;
+};
+
+Node* SimCollections::node() { return host->node.get(); }
+uint64_t SimCollections::WallMs() { return host->clock->WallMs(); }
+
+// One SADD or SREM of the cset workload (each member belongs to one client, whose commands
+// on it run one after the other).
+struct CollOp {
+  bool add = true;
+  enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
 };
 
 // One client-visible write, as the checkers see it.
@@ -306,6 +328,10 @@ struct Call {
   uint64_t start_ms = 0;
   std::string what;
   std::function<void(Status, Record)> on_done;
+  // Node requests the call makes one after another, each bounded by request_timeout_ms: 1
+  // for a read or write; a collection command's steps (header read, element reads, writes,
+  // the emptiness walk, the header's delete) are up to 5.
+  uint64_t rounds = 1;
 };
 
 class Sim {
@@ -516,6 +542,11 @@ class Sim {
   void OpDel(int c, int host, const std::string& key);
   void OpCounter(int c, int host, const std::string& key);
   void OpScore(int c, int host, const std::string& key);
+  void OpCollSet(int c, int host, const std::string& key);
+  bool IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
+                       std::function<void(Status, Record)> done);
+  void CheckCollections();
+  void DropMember(const std::string& key, const std::string& member);
   size_t NewWrite(int client, const std::string& key, Cls cls, OpKind op);
   void OnWriteDone(size_t w, Status s, const Record& rec);
   void CheckReadPhantoms(const std::string& key, const Record& rec, const std::string& where);
@@ -582,6 +613,8 @@ class Sim {
   int member_ops_pending_ = 0;
   int joins_done_ = 0, leaves_done_ = 0, removes_done_ = 0, replaces_done_ = 0;
   std::map<std::string, std::pair<uint64_t, uint64_t>> op_stats_;  // class -> (ok, failed)
+  // cset workload: key -> member -> its SADDs and SREMs in invocation order.
+  std::map<std::string, std::map<std::string, std::vector<CollOp>>> coll_ops_;
   cluster::NodeStats node_totals_;
   std::vector<Violation> violations_;
   uint64_t violation_count_ = 0;
@@ -638,6 +671,7 @@ void Sim::SetUp() {
     if (i == 0) skew += static_cast<int64_t>(sc_.outlier_skew_ms);
     if (i == 1) skew -= static_cast<int64_t>(sc_.outlier_skew_ms);
     h.clock = std::make_unique<SimClock>(&now_, mono, skew);
+    h.coll.host = &h;
     h.logger = std::make_unique<SimLogger>(this, i);
   }
 }
@@ -762,6 +796,7 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   h.replies.clear();
   h.reaper.reset();
   h.node.reset();
+  h.coll.header_flights.clear();  // the server's in-flight header writes die with it
   ++h.life;
   h.crash_armed = false;
   ++crashes_done_;
@@ -949,10 +984,10 @@ void Sim::FinishCall(uint64_t id, Status s, Record rec) {
   }
   auto release = [this, c = std::move(c), s = std::move(s), rec = std::move(rec)]() mutable {
     uint64_t took = now_ - c.start_ms;
-    if (took > sc_.request_timeout_ms + 2 * sc_.tick_ms) {
+    if (took > c.rounds * sc_.request_timeout_ms + 2 * sc_.tick_ms) {
       Violate("liveness", c.what + " completed after " + std::to_string(took) +
                               " ms; request_timeout_ms is " +
-                              std::to_string(sc_.request_timeout_ms));
+                              std::to_string(sc_.request_timeout_ms) + " (x" + std::to_string(c.rounds) + ")");
     }
     Hash(now_);
     Hash(static_cast<uint64_t>(s.code()));
@@ -1012,14 +1047,15 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
   if ((pick -= sc_.set) < 0) return OpSet(c, host, "set-" + k);
   if ((pick -= sc_.del) < 0) return OpDel(c, host, "del-" + k);
   if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
-  return OpScore(c, host, "score-" + k);
+  if ((pick -= sc_.score) < 0) return OpScore(c, host, "score-" + k);
+  return OpCollSet(c, host, "cset-" + k);
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1158,6 +1194,181 @@ void Sim::OpScore(int c, int host, const std::string& key) {
     OnWriteDone(w, s, rec);
     ClientNext(c);
   });
+}
+
+// SADD or SREM of one of the client's own members of a set, as the server runs them: the
+// collection steps of cluster/collection_engine.h (header read, element read, element and
+// header writes, and for a removal that empties the set, the header's delete).
+void Sim::OpCollSet(int c, int host, const std::string& key) {
+  Host& h = hosts_[host];
+  if (!h.node) return ClientNext(c);
+  std::string member = "c" + std::to_string(c) + ".m" + std::to_string(client_rng_.Uniform(3));
+  bool add = client_rng_.Uniform(3) != 0;  // two adds to a removal: the sets stay non-empty
+  std::vector<CollOp>& ops = coll_ops_[key][member];
+  ops.push_back(CollOp{add});
+  size_t idx = ops.size() - 1;
+  uint64_t id = next_call_++;
+  calls_[id] = Call{host, h.life, now_, std::string(add ? "sadd " : "srem ") + member + " " + key + " via " + h.id,
+                    [this, c, key, member, idx](Status s, Record) {
+                      CollOp& op = coll_ops_[key][member][idx];
+                      op.outcome = s.ok() ? CollOp::Outcome::kAcked : CollOp::Outcome::kFailed;
+                      if (s.ok() && op.add && opt_.sabotage == Sabotage::kDropReplicaWrites) {
+                        DropMember(key, member);
+                      }
+                      auto& st = op_stats_["cset"];
+                      ++(s.ok() ? st.first : st.second);
+                      ClientNext(c);
+                    }};
+  calls_[id].rounds = 5;
+  Step(h, [&](Node&) {
+    cluster::UpdateElements(
+        &h.coll, key, static_cast<char>(cluster::CollectionType::kSet), {member},
+        [add](size_t, const std::optional<std::string>&) {
+          return add ? cluster::ElementChange{cluster::ElementChange::kSet, {}}
+                     : cluster::ElementChange{cluster::ElementChange::kDelete, {}};
+        },
+        [this, id](Status st, cluster::UpdateResult) { FinishCall(id, std::move(st), Record{}); });
+  }, "client collection op");
+}
+
+// Sabotage (drop-replica-writes): erase an acknowledged SADD's member, in every generation,
+// from every engine, behind the nodes' backs. Must trip "lost-write" in CheckCollections.
+void Sim::DropMember(const std::string& key, const std::string& member) {
+  std::string prefix = cluster::ElementPrefix(static_cast<char>(cluster::CollectionType::kSet), key);
+  for (auto& host : hosts_) {
+    std::vector<std::string> doomed;
+    (void)host.engine->Scan("d/", "d0", 0, [&](std::string_view dk, std::string_view) {
+      std::string_view rk = cluster::ClientKeyOf(dk);
+      if (rk.size() == prefix.size() + 8 + member.size() && rk.substr(0, prefix.size()) == prefix &&
+          rk.substr(prefix.size() + 8) == member) {
+        doomed.emplace_back(dk);
+      }
+      return true;
+    });
+    for (auto& k : doomed) (void)host.engine->Delete(k);
+    (void)host.engine->Commit();
+    if (host.node) host.node->DropCaches();  // we changed the engine behind the node's back
+  }
+  if (!sabotage_done_) Note("SABOTAGE: erased acknowledged SADD of " + member + " to " + key + " everywhere");
+  sabotage_done_ = true;
+}
+
+bool Sim::IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
+                          std::function<void(Status, Record)> done) {
+  Host& h = hosts_[host];
+  if (!h.node) return false;
+  uint64_t id = next_call_++;
+  calls_[id] = Call{host, h.life, now_, what + " via " + h.id, std::move(done)};
+  Step(h, [&](Node& n) {
+    n.ReadRecord(rkey, r, [this, id](Status s, cluster::ReadReply rr) {
+      FinishCall(id, std::move(s), std::move(rr.record));
+    });
+  }, "client read");
+  return true;
+}
+
+// The cset workload's invariants, on the healed cluster. First an R=N read of every set's
+// header and of each member in each of its live generations (read repair; the element
+// records are not among the keys the final sweep reads), then, from every final owner's own
+// engine: the owners hold the same members (convergence), every present member was added by
+// some client (phantom), and each member is as its client's commands left it: present after
+// an acknowledged SADD, absent after an acknowledged SREM, unless a command whose outcome the
+// client never learned could have done otherwise (an add-wins set keeps an add the removal
+// did not observe, so any unacknowledged SADD allows the member to stay).
+void Sim::CheckCollections() {
+  const char type = static_cast<char>(cluster::CollectionType::kSet);
+  auto open = std::make_shared<int>(0);
+  uint64_t deadline = now_ + sc_.settle_max_ms;
+  for (auto& [key, members] : coll_ops_) {
+    std::vector<int> live = LiveHosts();
+    int host = live[fault_rng_.Uniform(live.size())];
+    ++*open;
+    std::string k = key;
+    std::vector<std::string> names;
+    for (auto& [m, ops] : members) names.push_back(m);
+    bool sent = IssueRead(host, key, sc_.n, "final R=N header read", [this, k, host, names, open, type](Status s, Record rec) {
+      --*open;
+      if (!s.ok()) return Violate("liveness", "final R=N read of set " + k + " failed: " + s.ToString());
+      cluster::HeaderView view;
+      if (!cluster::ViewHeader(rec, kEpochMs + now_, &view).ok()) return Violate("convergence", k + ": bad header");
+      for (uint64_t g : view.gens) {
+        for (const auto& m : names) {
+          ++*open;
+          bool sent = IssueReadRecord(host, cluster::GenElementKey(type, k, g, m), sc_.n,
+                                      "final R=N member read " + m + " of " + k,
+                                      [this, open, k, m](Status s2, Record) {
+                                        --*open;
+                                        if (!s2.ok()) {
+                                          Violate("liveness", "final R=N read of " + m + " in " + k +
+                                                                  " failed: " + s2.ToString());
+                                        }
+                                      });
+          if (!sent) --*open;
+        }
+      }
+    });
+    if (!sent) --*open;
+  }
+  while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+  Settle("the set sweep");
+  uint64_t now = kEpochMs + now_;
+  for (auto& [key, members] : coll_ops_) {
+    std::optional<std::set<std::string>> first;
+    std::string first_id;
+    for (const std::string& id : RefHost().node->PreferenceList(key)) {
+      Host& h = hosts_[HostById(id)];
+      std::set<std::string> present;
+      Record hdr;
+      std::string bytes;
+      if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &hdr);
+      cluster::HeaderView view;
+      if (!cluster::ViewHeader(hdr, now, &view).ok()) Violate("convergence", key + ": bad header on " + id);
+      for (uint64_t g : view.gens) {
+        for (auto& [m, ops] : members) {
+          Record er;
+          std::string eb;
+          if (!h.engine->Get(DataKey(cluster::GenElementKey(type, key, g, m)), &eb).ok()) continue;
+          if (!cluster::DecodeRecord(eb, &er).ok()) {
+            Violate("convergence", key + ": member " + m + " undecodable on " + id);
+            continue;
+          }
+          cluster::ElementView ev;
+          if (cluster::ResolveElement(er, now, &ev).ok() && ev.present) present.insert(m);
+        }
+      }
+      if (!first) {
+        first = present;
+        first_id = id;
+      } else if (*first != present) {
+        Violate("convergence", "set " + key + ": " + first_id + " and " + id + " hold different members");
+      }
+    }
+    if (!first) continue;
+    for (auto& [m, ops] : members) {
+      bool is = first->count(m) > 0;
+      int last_acked = -1;
+      bool any_failed_add = false;
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (ops[i].outcome == CollOp::Outcome::kAcked) last_acked = static_cast<int>(i);
+        if (ops[i].outcome != CollOp::Outcome::kAcked && ops[i].add) any_failed_add = true;
+      }
+      bool later_failed_rem = false;
+      for (size_t i = static_cast<size_t>(last_acked + 1); i < ops.size(); ++i) {
+        if (ops[i].outcome != CollOp::Outcome::kAcked && !ops[i].add) later_failed_rem = true;
+      }
+      if (last_acked < 0) {
+        if (is && !any_failed_add) Violate("phantom", "set " + key + " holds " + m + ", which no client added");
+        continue;
+      }
+      if (ops[static_cast<size_t>(last_acked)].add) {
+        if (!is && !later_failed_rem) {
+          Violate("lost-write", "set " + key + " lost " + m + ": its last acknowledged command was SADD");
+        }
+      } else if (is && !any_failed_add) {
+        Violate("resurrection", "set " + key + " holds " + m + ", removed by an acknowledged SREM with no add in doubt");
+      }
+    }
+  }
 }
 
 void Sim::OnWriteDone(size_t wi, Status s, const Record& rec) {
@@ -1964,6 +2175,9 @@ void Sim::CheckInvariants() {
       }
     }
     for (auto& [k, r] : local[h.index]) {
+      // The cset workload's headers and members: CheckCollections checks them.
+      cluster::ParsedRecordKey pk = cluster::ParseRecordKey(k);
+      if (pk.kind != cluster::RecordKind::kOther && coll_ops_.count(std::string(pk.key))) continue;
       if (!keys_.count(k)) Violate("phantom", h.id + " holds key " + k + " that no client wrote");
       for (auto& sib : r.siblings) RegisterDot(k, sib, "record on " + h.id);
       CheckReadPhantoms(k, r, "record on " + h.id);
@@ -2187,6 +2401,7 @@ RunResult Sim::Run() {
     }
   }
   if (AllMembersRunning()) CheckInvariants();
+  if (AllMembersRunning() && !coll_ops_.empty()) CheckCollections();
   return Result();
 }
 
