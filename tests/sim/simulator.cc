@@ -53,6 +53,7 @@
 #include "tests/sim/simulator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -63,6 +64,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "cluster/collection.h"
 #include "cluster/collection_engine.h"
@@ -116,8 +118,16 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 
 // Storage layout of the core (cluster/key_layout.h): data and hint keys.
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
+// HINCRBY's number rules for the chash workload (the server's are ParseInt64's; the counter
+// only ever holds what it formatted itself).
+bool SimDecodeInt(const std::string& v, int64_t* out) {
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+  return ec == std::errc() && p == v.data() + v.size();
+}
+std::string SimEncodeInt(int64_t v) { return std::to_string(v); }
+bool SimIsIntCounter(const cluster::ElementView& v) { return v.counter && !v.score_counter; }
 
-enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore, kCollSet };
+enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore, kCollSet, kCollHash };
 const char* ClsName(Cls c) {
   switch (c) {
     case Cls::kCart: return "cart";
@@ -127,6 +137,7 @@ const char* ClsName(Cls c) {
     case Cls::kAvail: return "avail";
     case Cls::kScore: return "score";
     case Cls::kCollSet: return "cset";
+    case Cls::kCollHash: return "chash";
   }
   return "?";
 }
@@ -543,6 +554,8 @@ class Sim {
   void OpCounter(int c, int host, const std::string& key);
   void OpScore(int c, int host, const std::string& key);
   void OpCollSet(int c, int host, const std::string& key);
+  void OpCollHash(int c, int host, const std::string& key);
+  void CheckHashCounters();
   bool IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
                        std::function<void(Status, Record)> done);
   void CheckCollections();
@@ -615,6 +628,8 @@ class Sim {
   std::map<std::string, std::pair<uint64_t, uint64_t>> op_stats_;  // class -> (ok, failed)
   // cset workload: key -> member -> its SADDs and SREMs in invocation order.
   std::map<std::string, std::map<std::string, std::vector<CollOp>>> coll_ops_;
+  // chash workload: key -> HINCRBY +1s of its field "ctr" (attempted, acknowledged).
+  std::map<std::string, std::pair<int64_t, int64_t>> hctr_;
   cluster::NodeStats node_totals_;
   std::vector<Violation> violations_;
   uint64_t violation_count_ = 0;
@@ -1047,7 +1062,7 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.chash;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1055,7 +1070,8 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.del) < 0) return OpDel(c, host, "del-" + k);
   if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
   if ((pick -= sc_.score) < 0) return OpScore(c, host, "score-" + k);
-  return OpCollSet(c, host, "cset-" + k);
+  if ((pick -= sc_.cset) < 0) return OpCollSet(c, host, "cset-" + k);
+  return OpCollHash(c, host, "chash-" + k);
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1231,6 +1247,60 @@ void Sim::OpCollSet(int c, int host, const std::string& key) {
   }, "client collection op");
 }
 
+// Each hash's counter field, from every final owner's own engine (its value across the live
+// generations, as a read resolves it): the owners agree, and the value lies between the
+// acknowledged and the attempted +1s (a PN-counter loses no increment and counts none twice).
+void Sim::CheckHashCounters() {
+  const char type = static_cast<char>(cluster::CollectionType::kHash);
+  uint64_t now = kEpochMs + now_;
+  for (auto& [key, ctr] : hctr_) {
+    std::optional<int64_t> first;
+    std::string first_id;
+    for (const std::string& id : RefHost().node->PreferenceList(key)) {
+      Host& h = hosts_[HostById(id)];
+      Record hdr;
+      std::string bytes;
+      if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &hdr);
+      cluster::HeaderView view;
+      if (!cluster::ViewHeader(hdr, now, &view).ok()) Violate("convergence", key + ": bad header on " + id);
+      std::vector<cluster::ElementView> views;
+      for (uint64_t g : view.gens) {
+        Record er;
+        std::string eb;
+        if (!h.engine->Get(DataKey(cluster::GenElementKey(type, key, g, "ctr")), &eb).ok()) continue;
+        if (!cluster::DecodeRecord(eb, &er).ok()) {
+          Violate("convergence", key + ": field ctr undecodable on " + id);
+          continue;
+        }
+        cluster::ElementView ev;
+        if (cluster::ResolveElement(er, now, &ev).ok()) views.push_back(std::move(ev));
+      }
+      cluster::ElementView all = cluster::ResolveAcross(views);
+      int64_t v = 0;
+      if (all.present && !SimDecodeInt(all.value, &v)) {
+        Violate("convergence", key + ": field ctr is not an integer on " + id + ": " + all.value);
+        continue;
+      }
+      if (!first) {
+        first = v;
+        first_id = id;
+      } else if (*first != v) {
+        Violate("convergence", "hash " + key + ": ctr is " + std::to_string(*first) + " on " + first_id + " but " +
+                                   std::to_string(v) + " on " + id);
+      }
+    }
+    if (!first) continue;
+    auto [attempted, acked] = ctr;
+    if (*first < acked) {
+      Violate("lost-write", "hash " + key + ": ctr is " + std::to_string(*first) + " after " + std::to_string(acked) +
+                                " acknowledged HINCRBY +1s");
+    } else if (*first > attempted) {
+      Violate("phantom", "hash " + key + ": ctr is " + std::to_string(*first) + " but only " +
+                             std::to_string(attempted) + " HINCRBY +1s were attempted");
+    }
+  }
+}
+
 // Sabotage (drop-replica-writes): erase an acknowledged SADD's member, in every generation,
 // from every engine, behind the nodes' backs. Must trip "lost-write" in CheckCollections.
 void Sim::DropMember(const std::string& key, const std::string& member) {
@@ -1251,6 +1321,34 @@ void Sim::DropMember(const std::string& key, const std::string& member) {
   }
   if (!sabotage_done_) Note("SABOTAGE: erased acknowledged SADD of " + member + " to " + key + " everywhere");
   sabotage_done_ = true;
+}
+
+// HINCRBY +1 of the one field "ctr" that every client increments, as the server runs it
+// (IncrementAcross: header read, the field in every live generation when there are several,
+// then the counter add and the header write).
+void Sim::OpCollHash(int c, int host, const std::string& key) {
+  Host& h = hosts_[host];
+  if (!h.node) return ClientNext(c);
+  ++hctr_[key].first;
+  uint64_t id = next_call_++;
+  calls_[id] = Call{host, h.life, now_, "hincrby ctr " + key + " via " + h.id, [this, c, key](Status s, Record) {
+                      if (s.ok()) ++hctr_[key].second;
+                      auto& st = op_stats_["chash"];
+                      ++(s.ok() ? st.first : st.second);
+                      ClientNext(c);
+                    }};
+  calls_[id].rounds = 5;
+  cluster::WriteRequest req;
+  req.op = OpKind::kCounterAdd;
+  req.delta = 1;
+  Step(h, [&](Node&) {
+    cluster::IncrementAcross<int64_t>(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr",
+                                      std::move(req), SimDecodeInt, SimEncodeInt, SimIsIntCounter,
+                                      Status::Invalid("hash value is not an integer"),
+                                      [this, id](Status st, cluster::ElementView) {
+                                        FinishCall(id, std::move(st), Record{});
+                                      });
+  }, "client collection op");
 }
 
 bool Sim::IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
@@ -1276,19 +1374,30 @@ bool Sim::IssueReadRecord(int host, const std::string& rkey, int r, std::string 
 // client never learned could have done otherwise (an add-wins set keeps an add the removal
 // did not observe, so any unacknowledged SADD allows the member to stay).
 void Sim::CheckCollections() {
-  const char type = static_cast<char>(cluster::CollectionType::kSet);
+  const char set_type = static_cast<char>(cluster::CollectionType::kSet);
   auto open = std::make_shared<int>(0);
   uint64_t deadline = now_ + sc_.settle_max_ms;
+  // Every collection key with the elements to read: the sets' members, the hashes' counter.
+  std::vector<std::tuple<std::string, char, std::vector<std::string>>> sweep;
   for (auto& [key, members] : coll_ops_) {
+    std::vector<std::string> names;
+    for (auto& [m, ops] : members) names.push_back(m);
+    sweep.emplace_back(key, set_type, std::move(names));
+  }
+  for (auto& [key, ctr] : hctr_) {
+    sweep.emplace_back(key, static_cast<char>(cluster::CollectionType::kHash), std::vector<std::string>{"ctr"});
+  }
+  for (auto& item : sweep) {
+    const std::string& key = std::get<0>(item);
+    char type = std::get<1>(item);
+    std::vector<std::string> names = std::get<2>(item);
     std::vector<int> live = LiveHosts();
     int host = live[fault_rng_.Uniform(live.size())];
     ++*open;
     std::string k = key;
-    std::vector<std::string> names;
-    for (auto& [m, ops] : members) names.push_back(m);
     bool sent = IssueRead(host, key, sc_.n, "final R=N header read", [this, k, host, names, open, type](Status s, Record rec) {
       --*open;
-      if (!s.ok()) return Violate("liveness", "final R=N read of set " + k + " failed: " + s.ToString());
+      if (!s.ok()) return Violate("liveness", "final R=N read of collection " + k + " failed: " + s.ToString());
       cluster::HeaderView view;
       if (!cluster::ViewHeader(rec, kEpochMs + now_, &view).ok()) return Violate("convergence", k + ": bad header");
       for (uint64_t g : view.gens) {
@@ -1310,7 +1419,9 @@ void Sim::CheckCollections() {
     if (!sent) --*open;
   }
   while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
-  Settle("the set sweep");
+  Settle("the collection sweep");
+  CheckHashCounters();
+  const char type = set_type;
   uint64_t now = kEpochMs + now_;
   for (auto& [key, members] : coll_ops_) {
     std::optional<std::set<std::string>> first;
@@ -2177,7 +2288,10 @@ void Sim::CheckInvariants() {
     for (auto& [k, r] : local[h.index]) {
       // The cset workload's headers and members: CheckCollections checks them.
       cluster::ParsedRecordKey pk = cluster::ParseRecordKey(k);
-      if (pk.kind != cluster::RecordKind::kOther && coll_ops_.count(std::string(pk.key))) continue;
+      if (pk.kind != cluster::RecordKind::kOther &&
+          (coll_ops_.count(std::string(pk.key)) || hctr_.count(std::string(pk.key)))) {
+        continue;
+      }
       if (!keys_.count(k)) Violate("phantom", h.id + " holds key " + k + " that no client wrote");
       for (auto& sib : r.siblings) RegisterDot(k, sib, "record on " + h.id);
       CheckReadPhantoms(k, r, "record on " + h.id);
@@ -2401,7 +2515,7 @@ RunResult Sim::Run() {
     }
   }
   if (AllMembersRunning()) CheckInvariants();
-  if (AllMembersRunning() && !coll_ops_.empty()) CheckCollections();
+  if (AllMembersRunning() && (!coll_ops_.empty() || !hctr_.empty())) CheckCollections();
   return Result();
 }
 
