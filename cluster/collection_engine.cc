@@ -11,6 +11,11 @@
 
 namespace dynakv::cluster {
 
+uint64_t CollectionHost::DrawGeneration() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
 namespace {
 
 // A write counted as the host's client's (WAIT); key is a record key when record_key (a
@@ -45,10 +50,6 @@ namespace {
 // Elements per range page: well under a loop turn's budget on the replicas that serve it.
 constexpr size_t kPage = 1000;
 
-uint64_t DrawGeneration() {
-  static std::mt19937_64 rng{std::random_device{}()};
-  return rng();
-}
 
 
 cluster::WriteRequest HeaderWrite(char type, std::vector<uint64_t> gens, uint64_t expiry_ms,
@@ -94,7 +95,7 @@ uint64_t TargetGeneration(CollectionHost* s, const std::string& key, char type, 
   if (it != s->header_flights.end() && it->second->type == type && !it->second->gens.empty()) {
     return it->second->gens.back();
   }
-  return cluster::NewGeneration(cs.view, DrawGeneration);
+  return cluster::NewGeneration(cs.view, [s] { return s->DrawGeneration(); });
 }
 
 namespace {
@@ -103,12 +104,26 @@ void IssueHeader(CollectionHost* s, const std::string& key, std::shared_ptr<Head
                  uint64_t expiry, std::vector<WriteDone> waiters) {
   cluster::WriteRequest req = HeaderWrite(f->type, f->gens, expiry, ctx, f->reach);
   req.want_context = true;
+  req.want_record = true;  // the follow-up needs what the context it supersedes names
   WriteTracked(s, key, std::move(req), [s, key, f, waiters = std::move(waiters)](Status st, cluster::WriteReply wr) {
     if (f->has_next) {
       // The follow-up names every generation the write in flight named plus what the
       // waiting commands need, and supersedes the sibling just written (its context).
+      // That context is the coordinator's whole record after the write: it also covers
+      // header siblings that other coordinators wrote meanwhile, so the follow-up names
+      // their generations (and reach) too, or it would drop them and hide their elements
+      // (found by the simulator's collections.toml, seed 154: a HINCRBY into a concurrently
+      // created generation was lost).
       std::vector<uint64_t> gens = f->gens;
       gens.insert(gens.end(), f->next_gens.begin(), f->next_gens.end());
+      if (st.ok()) {
+        HeaderView now_view;
+        if (ViewHeader(wr.record, s->WallMs(), &now_view).ok() && now_view.kind == KeyType::kCollection &&
+            now_view.type == f->type) {
+          gens.insert(gens.end(), now_view.gens.begin(), now_view.gens.end());
+          f->next_reach = std::max(f->next_reach, now_view.reach);
+        }
+      }
       std::sort(gens.begin(), gens.end());
       gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
       cluster::VersionVector ctx2 = std::move(f->next_ctx);

@@ -82,6 +82,8 @@ class CollectionHost {
   virtual WriteDone TrackedWrite(WriteDone done) { return done; }
   // A header read found the collection (hit) or not (INFO keyspace_hits / misses).
   virtual void CountLookup(bool /*hit*/) {}
+  // A random 64-bit number for a new generation (the simulator draws it from its seed).
+  virtual uint64_t DrawGeneration();
 
   // Header writes in flight per key from this host (WriteHeaderFor coalesces on them).
   std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;

@@ -72,6 +72,7 @@ struct Scenario {
   int score = 0;    // ZINCRBY-style kScoreAdd +0.5 on a sorted-set member's score counter
   int cset = 0;     // SADD / SREM of a client's own members through the collection steps
   int chash = 0;    // HINCRBY +1 of one hash field every client increments (collection steps)
+  int czset = 0;    // ZINCRBY +0.5 of one sorted-set member every client increments (collection steps)
 
   // [availability]: after healing, keep `down` nodes dead long enough to be declared down
   // and require every write from a live node to succeed (sloppy quorum + hinted handoff).

@@ -118,6 +118,8 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 
 // Storage layout of the core (cluster/key_layout.h): data and hint keys.
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
+// The czset workload's keys (its counters are sorted-set scores); chash's are hashes.
+bool IsZsetKey(const std::string& key) { return key.rfind("czset-", 0) == 0; }
 // HINCRBY's number rules for the chash workload (the server's are ParseInt64's; the counter
 // only ever holds what it formatted itself).
 bool SimDecodeInt(const std::string& v, int64_t* out) {
@@ -126,6 +128,8 @@ bool SimDecodeInt(const std::string& v, int64_t* out) {
 }
 std::string SimEncodeInt(int64_t v) { return std::to_string(v); }
 bool SimIsIntCounter(const cluster::ElementView& v) { return v.counter && !v.score_counter; }
+bool SimDecodeScore(const std::string& v, double* out) { return cluster::DecodeScore(v, out); }
+bool SimIsScoreCounter(const cluster::ElementView& v) { return v.score_counter; }
 
 enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore, kCollSet, kCollHash };
 const char* ClsName(Cls c) {
@@ -262,6 +266,8 @@ struct SimCollections : cluster::CollectionHost {
   Host* host = nullptr;
   Node* node() override;
   uint64_t WallMs() override;
+  uint64_t DrawGeneration() override;  // from its own seeded stream: runs replay
+  std::unique_ptr<cluster::SeededRandom> gens;  // apart from the node's, which it must not shift
 };
 
 struct Host {
@@ -290,6 +296,7 @@ struct Host {
 
 Node* SimCollections::node() { return host->node.get(); }
 uint64_t SimCollections::WallMs() { return host->clock->WallMs(); }
+uint64_t SimCollections::DrawGeneration() { return gens->Next(); }
 
 // One SADD or SREM of the cset workload (each member belongs to one client, whose commands
 // on it run one after the other).
@@ -554,7 +561,7 @@ class Sim {
   void OpCounter(int c, int host, const std::string& key);
   void OpScore(int c, int host, const std::string& key);
   void OpCollSet(int c, int host, const std::string& key);
-  void OpCollHash(int c, int host, const std::string& key);
+  void OpCollCounter(int c, int host, const std::string& key, bool zset);
   void CheckHashCounters();
   bool IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
                        std::function<void(Status, Record)> done);
@@ -628,7 +635,7 @@ class Sim {
   std::map<std::string, std::pair<uint64_t, uint64_t>> op_stats_;  // class -> (ok, failed)
   // cset workload: key -> member -> its SADDs and SREMs in invocation order.
   std::map<std::string, std::map<std::string, std::vector<CollOp>>> coll_ops_;
-  // chash workload: key -> HINCRBY +1s of its field "ctr" (attempted, acknowledged).
+  // chash / czset workloads: key -> increments of its element "ctr" (attempted, acknowledged).
   std::map<std::string, std::pair<int64_t, int64_t>> hctr_;
   cluster::NodeStats node_totals_;
   std::vector<Violation> violations_;
@@ -696,6 +703,7 @@ void Sim::StartNode(Host& h) {
   ++h.starts;
   h.crash_armed = false;
   h.random = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 1000 + h.index * 1000 + h.starts));
+  h.coll.gens = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 500 + h.index * 1000 + h.starts));
   h.node = std::make_unique<Node>(h.cfg, h.transport.get(), h.clock.get(), h.random.get(),
                                   h.engine.get(), h.logger.get());
   Status st;
@@ -1062,7 +1070,7 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.chash;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.chash + sc_.czset;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1071,7 +1079,8 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
   if ((pick -= sc_.score) < 0) return OpScore(c, host, "score-" + k);
   if ((pick -= sc_.cset) < 0) return OpCollSet(c, host, "cset-" + k);
-  return OpCollHash(c, host, "chash-" + k);
+  if ((pick -= sc_.chash) < 0) return OpCollCounter(c, host, "chash-" + k, /*zset=*/false);
+  return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1247,13 +1256,15 @@ void Sim::OpCollSet(int c, int host, const std::string& key) {
   }, "client collection op");
 }
 
-// Each hash's counter field, from every final owner's own engine (its value across the live
-// generations, as a read resolves it): the owners agree, and the value lies between the
-// acknowledged and the attempted +1s (a PN-counter loses no increment and counts none twice).
+// Each hash's counter field and sorted set's score member, from every final owner's own
+// engine (its value across the live generations, as a read resolves it): the owners agree,
+// and the value lies between the acknowledged and the attempted increments (a counter loses
+// no increment and counts none twice). Scores are counted in +0.5 steps (exact in binary).
 void Sim::CheckHashCounters() {
-  const char type = static_cast<char>(cluster::CollectionType::kHash);
   uint64_t now = kEpochMs + now_;
   for (auto& [key, ctr] : hctr_) {
+    bool zset = IsZsetKey(key);
+    const char type = static_cast<char>(zset ? cluster::CollectionType::kZset : cluster::CollectionType::kHash);
     std::optional<int64_t> first;
     std::string first_id;
     for (const std::string& id : RefHost().node->PreferenceList(key)) {
@@ -1277,10 +1288,12 @@ void Sim::CheckHashCounters() {
       }
       cluster::ElementView all = cluster::ResolveAcross(views);
       int64_t v = 0;
-      if (all.present && !SimDecodeInt(all.value, &v)) {
-        Violate("convergence", key + ": field ctr is not an integer on " + id + ": " + all.value);
+      double score = 0;
+      if (all.present && (zset ? !SimDecodeScore(all.value, &score) : !SimDecodeInt(all.value, &v))) {
+        Violate("convergence", key + ": element ctr is not a number on " + id);
         continue;
       }
+      if (zset) v = static_cast<int64_t>(score * 2);
       if (!first) {
         first = v;
         first_id = id;
@@ -1292,11 +1305,11 @@ void Sim::CheckHashCounters() {
     if (!first) continue;
     auto [attempted, acked] = ctr;
     if (*first < acked) {
-      Violate("lost-write", "hash " + key + ": ctr is " + std::to_string(*first) + " after " + std::to_string(acked) +
-                                " acknowledged HINCRBY +1s");
+      Violate("lost-write", key + ": ctr is " + std::to_string(*first) + " steps after " + std::to_string(acked) +
+                                " acknowledged increments");
     } else if (*first > attempted) {
-      Violate("phantom", "hash " + key + ": ctr is " + std::to_string(*first) + " but only " +
-                             std::to_string(attempted) + " HINCRBY +1s were attempted");
+      Violate("phantom", key + ": ctr is " + std::to_string(*first) + " steps but only " +
+                             std::to_string(attempted) + " increments were attempted");
     }
   }
 }
@@ -1323,31 +1336,40 @@ void Sim::DropMember(const std::string& key, const std::string& member) {
   sabotage_done_ = true;
 }
 
-// HINCRBY +1 of the one field "ctr" that every client increments, as the server runs it
-// (IncrementAcross: header read, the field in every live generation when there are several,
-// then the counter add and the header write).
-void Sim::OpCollHash(int c, int host, const std::string& key) {
+// HINCRBY +1 of the one field "ctr" of a hash (chash), or ZINCRBY +0.5 of the one member
+// "ctr" of a sorted set (czset), that every client increments, as the server runs them
+// (IncrementAcross: header read, the element in every live generation when there are
+// several, then the counter add and the header write).
+void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
   Host& h = hosts_[host];
   if (!h.node) return ClientNext(c);
   ++hctr_[key].first;
   uint64_t id = next_call_++;
-  calls_[id] = Call{host, h.life, now_, "hincrby ctr " + key + " via " + h.id, [this, c, key](Status s, Record) {
+  const char* cls = zset ? "czset" : "chash";
+  calls_[id] = Call{host, h.life, now_, std::string(zset ? "zincrby" : "hincrby") + " ctr " + key + " via " + h.id,
+                    [this, c, key, cls](Status s, Record) {
                       if (s.ok()) ++hctr_[key].second;
-                      auto& st = op_stats_["chash"];
+                      auto& st = op_stats_[cls];
                       ++(s.ok() ? st.first : st.second);
                       ClientNext(c);
                     }};
   calls_[id].rounds = 5;
+  auto done = [this, id](Status st, cluster::ElementView) { FinishCall(id, std::move(st), Record{}); };
   cluster::WriteRequest req;
-  req.op = OpKind::kCounterAdd;
-  req.delta = 1;
   Step(h, [&](Node&) {
-    cluster::IncrementAcross<int64_t>(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr",
-                                      std::move(req), SimDecodeInt, SimEncodeInt, SimIsIntCounter,
-                                      Status::Invalid("hash value is not an integer"),
-                                      [this, id](Status st, cluster::ElementView) {
-                                        FinishCall(id, std::move(st), Record{});
-                                      });
+    if (zset) {
+      req.op = OpKind::kScoreAdd;
+      req.delta = cluster::ScoreDeltaBits(0.5);
+      cluster::IncrementAcross<double>(&h.coll, key, static_cast<char>(cluster::CollectionType::kZset), "ctr",
+                                       std::move(req), SimDecodeScore, cluster::EncodeScore, SimIsScoreCounter,
+                                       Status::Corruption("sorted set member holds no score"), done);
+    } else {
+      req.op = OpKind::kCounterAdd;
+      req.delta = 1;
+      cluster::IncrementAcross<int64_t>(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr",
+                                        std::move(req), SimDecodeInt, SimEncodeInt, SimIsIntCounter,
+                                        Status::Invalid("hash value is not an integer"), done);
+    }
   }, "client collection op");
 }
 
@@ -1385,7 +1407,8 @@ void Sim::CheckCollections() {
     sweep.emplace_back(key, set_type, std::move(names));
   }
   for (auto& [key, ctr] : hctr_) {
-    sweep.emplace_back(key, static_cast<char>(cluster::CollectionType::kHash), std::vector<std::string>{"ctr"});
+    sweep.emplace_back(key, static_cast<char>(IsZsetKey(key) ? cluster::CollectionType::kZset : cluster::CollectionType::kHash),
+                       std::vector<std::string>{"ctr"});
   }
   for (auto& item : sweep) {
     const std::string& key = std::get<0>(item);
