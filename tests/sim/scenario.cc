@@ -201,6 +201,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("counter", &s.counter, 0, 1000);
     t.Int("score", &s.score, 0, 1000);
     t.Int("cset", &s.cset, 0, 1000);
+    t.Int("czadd", &s.czadd, 0, 1000);
     t.Int("chash", &s.chash, 0, 1000);
     t.Int("czset", &s.czset, 0, 1000);
     t.Done();
@@ -249,7 +250,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     }
   }
   if (s.r > s.n || s.w > s.n) return bad("[cluster] r and w must not exceed n");
-  if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.chash + s.czset == 0) return bad("[workload] every weight is 0");
+  if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
     return bad("[timing] suspect_after_ms must not exceed down_after_ms");
   }

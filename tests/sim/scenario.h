@@ -71,6 +71,7 @@ struct Scenario {
   int counter = 1;  // INCR-style kCounterAdd +1
   int score = 0;    // ZINCRBY-style kScoreAdd +0.5 on a sorted-set member's score counter
   int cset = 0;     // SADD / SREM of a client's own members through the collection steps
+  int czadd = 0;    // ZADD / ZREM of a client's own members of a sorted set, the same way
   int chash = 0;    // HINCRBY +1 of one hash field every client increments (collection steps)
   int czset = 0;    // ZINCRBY +0.5 of one sorted-set member every client increments (collection steps)
 

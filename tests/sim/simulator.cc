@@ -120,6 +120,11 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 // The czset workload's keys (its counters are sorted-set scores); chash's are hashes.
 bool IsZsetKey(const std::string& key) { return key.rfind("czset-", 0) == 0; }
+// The member workloads' keys: cset's are sets, czadd's sorted sets (ZADD / ZREM).
+char MemberKeyType(const std::string& key) {
+  return static_cast<char>(key.rfind("czadd-", 0) == 0 ? cluster::CollectionType::kZset
+                                                       : cluster::CollectionType::kSet);
+}
 // HINCRBY's number rules for the chash workload (the server's are ParseInt64's; the counter
 // only ever holds what it formatted itself).
 bool SimDecodeInt(const std::string& v, int64_t* out) {
@@ -1070,7 +1075,7 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.chash + sc_.czset;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1079,6 +1084,7 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
   if ((pick -= sc_.score) < 0) return OpScore(c, host, "score-" + k);
   if ((pick -= sc_.cset) < 0) return OpCollSet(c, host, "cset-" + k);
+  if ((pick -= sc_.czadd) < 0) return OpCollSet(c, host, "czadd-" + k);
   if ((pick -= sc_.chash) < 0) return OpCollCounter(c, host, "chash-" + k, /*zset=*/false);
   return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
 }
@@ -1240,16 +1246,18 @@ void Sim::OpCollSet(int c, int host, const std::string& key) {
                       if (s.ok() && op.add && opt_.sabotage == Sabotage::kDropReplicaWrites) {
                         DropMember(key, member);
                       }
-                      auto& st = op_stats_["cset"];
+                      auto& st = op_stats_[key.rfind("czadd-", 0) == 0 ? "czadd" : "cset"];
                       ++(s.ok() ? st.first : st.second);
                       ClientNext(c);
                     }};
   calls_[id].rounds = 5;
   Step(h, [&](Node&) {
     cluster::UpdateElements(
-        &h.coll, key, static_cast<char>(cluster::CollectionType::kSet), {member},
-        [add](size_t, const std::optional<std::string>&) {
-          return add ? cluster::ElementChange{cluster::ElementChange::kSet, {}}
+        &h.coll, key, MemberKeyType(key), {member},
+        [add, zset = MemberKeyType(key) == static_cast<char>(cluster::CollectionType::kZset)](
+            size_t, const std::optional<std::string>&) {
+          // ZADD key 1 member writes the score as ZADD does; SADD an empty value.
+          return add ? cluster::ElementChange{cluster::ElementChange::kSet, zset ? cluster::EncodeScore(1) : ""}
                      : cluster::ElementChange{cluster::ElementChange::kDelete, {}};
         },
         [this, id](Status st, cluster::UpdateResult) { FinishCall(id, std::move(st), Record{}); });
@@ -1317,7 +1325,7 @@ void Sim::CheckHashCounters() {
 // Sabotage (drop-replica-writes): erase an acknowledged SADD's member, in every generation,
 // from every engine, behind the nodes' backs. Must trip "lost-write" in CheckCollections.
 void Sim::DropMember(const std::string& key, const std::string& member) {
-  std::string prefix = cluster::ElementPrefix(static_cast<char>(cluster::CollectionType::kSet), key);
+  std::string prefix = cluster::ElementPrefix(MemberKeyType(key), key);
   for (auto& host : hosts_) {
     std::vector<std::string> doomed;
     (void)host.engine->Scan("d/", "d0", 0, [&](std::string_view dk, std::string_view) {
@@ -1396,7 +1404,6 @@ bool Sim::IssueReadRecord(int host, const std::string& rkey, int r, std::string 
 // client never learned could have done otherwise (an add-wins set keeps an add the removal
 // did not observe, so any unacknowledged SADD allows the member to stay).
 void Sim::CheckCollections() {
-  const char set_type = static_cast<char>(cluster::CollectionType::kSet);
   auto open = std::make_shared<int>(0);
   uint64_t deadline = now_ + sc_.settle_max_ms;
   // Every collection key with the elements to read: the sets' members, the hashes' counter.
@@ -1404,7 +1411,7 @@ void Sim::CheckCollections() {
   for (auto& [key, members] : coll_ops_) {
     std::vector<std::string> names;
     for (auto& [m, ops] : members) names.push_back(m);
-    sweep.emplace_back(key, set_type, std::move(names));
+    sweep.emplace_back(key, MemberKeyType(key), std::move(names));
   }
   for (auto& [key, ctr] : hctr_) {
     sweep.emplace_back(key, static_cast<char>(IsZsetKey(key) ? cluster::CollectionType::kZset : cluster::CollectionType::kHash),
@@ -1444,9 +1451,9 @@ void Sim::CheckCollections() {
   while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
   Settle("the collection sweep");
   CheckHashCounters();
-  const char type = set_type;
   uint64_t now = kEpochMs + now_;
   for (auto& [key, members] : coll_ops_) {
+    const char type = MemberKeyType(key);
     std::optional<std::set<std::string>> first;
     std::string first_id;
     for (const std::string& id : RefHost().node->PreferenceList(key)) {
