@@ -39,6 +39,10 @@
 
 namespace dynakv::cluster {
 
+// Redis's WRONGTYPE error text.
+inline constexpr char kWrongTypeError[] =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+
 // The type byte of a collection's header and element record keys (never 0xFF).
 enum class CollectionType : char { kHash = 'h', kSet = 's', kZset = 'z', kList = 'l' };
 inline bool IsCollectionType(char t) { return t == 'h' || t == 's' || t == 'z' || t == 'l'; }
@@ -147,7 +151,7 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
 // ZINCRBY's starting point on a member's element record (the coordinator applies it, see
 // OpKind::kScoreAdd): the merge of its live score counters when the newest live sibling is
 // one; otherwise a counter whose base is `base_hint` when given (the score the server read
-// across the collection's generations, see IncrementAcross in cluster/collection_engine.h), else the
+// across the collection's generations, see IncrementAcross in cluster/collection_engine.cc), else the
 // newest live sibling's score (0 when the member is absent). kCorruption when a live sibling
 // that should hold a score does not.
 Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out,

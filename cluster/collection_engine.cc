@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cluster/key_layout.h"
+#include "protocol/resp.h"
 
 namespace dynakv::cluster {
 
@@ -502,8 +503,6 @@ void AddToElementIn(CollectionHost* s, const std::string& key, char type, const 
                true);
 }
 
-}  // namespace
-
 // An increment of `element` (req: kCounterAdd or kScoreAdd). One live generation: it goes
 // there. Several (a concurrent creation): the element may hold a value in any of them, and
 // its value is ResolveAcross of them all (counters of every generation add up, a newer plain
@@ -558,6 +557,14 @@ void IncrementAcross(CollectionHost* s, const std::string& key, char type, std::
     });
   });
 }
+
+bool DecodeInt(const std::string& v, int64_t* out) { return protocol::ParseRedisInt(v, out); }
+std::string EncodeInt(int64_t v) { return std::to_string(v); }
+bool IsIntCounter(const ElementView& v) { return v.counter && !v.score_counter; }
+bool DecodeScoreText(const std::string& v, double* out) { return DecodeScore(v, out); }
+bool IsScoreCounter(const ElementView& v) { return v.score_counter; }
+
+}  // namespace
 
 void DeleteCollection(CollectionHost* s, const std::string& key, const CollectionState& st,
                       std::function<void(Status)> done) {
@@ -616,13 +623,23 @@ void SetCollectionExpiry(CollectionHost* s, const std::string& key, const Collec
                /*record_key=*/false);
 }
 
-template void IncrementAcross<int64_t>(CollectionHost*, const std::string&, char, std::string, WriteRequest,
-                                       bool (*)(const std::string&, int64_t*), std::string (*)(int64_t),
-                                       bool (*)(const ElementView&), Status,
-                                       std::function<void(Status, ElementView)>);
-template void IncrementAcross<double>(CollectionHost*, const std::string&, char, std::string, WriteRequest,
-                                      bool (*)(const std::string&, double*), std::string (*)(double),
-                                      bool (*)(const ElementView&), Status,
-                                      std::function<void(Status, ElementView)>);
+
+void AddToCounter(CollectionHost* s, const std::string& key, char type, std::string element,
+                  int64_t delta, Status not_int, std::function<void(Status, ElementView)> done) {
+  WriteRequest req;
+  req.op = OpKind::kCounterAdd;
+  req.delta = delta;
+  IncrementAcross<int64_t>(s, key, type, std::move(element), std::move(req), DecodeInt, EncodeInt, IsIntCounter,
+                           std::move(not_int), std::move(done));
+}
+
+void AddToScore(CollectionHost* s, const std::string& key, std::string member, double delta,
+                Status no_score, std::function<void(Status, ElementView)> done) {
+  WriteRequest req;
+  req.op = OpKind::kScoreAdd;
+  req.delta = ScoreDeltaBits(delta);
+  IncrementAcross<double>(s, key, static_cast<char>(CollectionType::kZset), std::move(member), std::move(req),
+                          DecodeScoreText, EncodeScore, IsScoreCounter, std::move(no_score), std::move(done));
+}
 
 }  // namespace dynakv::cluster

@@ -31,10 +31,6 @@
 
 namespace dynakv::cluster {
 
-// Redis's WRONGTYPE error text.
-inline constexpr char kWrongTypeError[] =
-    "WRONGTYPE Operation against a key holding the wrong kind of value";
-
 using WriteDone = Node::WriteCallback;
 
 // Collects the first error of several concurrent steps.
@@ -144,16 +140,15 @@ using ElementList = std::vector<std::pair<std::string, std::string>>;
 void ReadAllElements(CollectionHost* s, const std::string& key, char type,
                      std::function<void(Status, bool exists, ElementList)> done);
 
-// An increment of `element` (req: kCounterAdd or kScoreAdd), created with the collection if
-// needed; done gets the element as the coordinator left it. `decode` reads a value of the
-// counter's kind (false: not a number of it, answered as `not_number`), `encode` writes one,
-// `is_counter` says whether a view is a counter of this kind. Instantiated for int64_t
-// (HINCRBY) and double (ZINCRBY).
-template <typename T>
-void IncrementAcross(CollectionHost* s, const std::string& key, char type, std::string element,
-                     WriteRequest req, bool (*decode)(const std::string&, T*),
-                     std::string (*encode)(T), bool (*is_counter)(const ElementView&),
-                     Status not_number, std::function<void(Status, ElementView)> done);
+// HINCRBY: a PN-counter add of `delta` on `element` (created with the collection if needed;
+// Redis's integer rules, a value that is no integer answers `not_int`); ZINCRBY: a
+// score-counter add on member `member` of sorted set `key` (a member holding no score answers
+// `no_score`). done gets the element as the coordinator left it. Concurrent increments
+// through different coordinators add up (IncrementAcross in collection_engine.cc).
+void AddToCounter(CollectionHost* s, const std::string& key, char type, std::string element,
+                  int64_t delta, Status not_int, std::function<void(Status, ElementView)> done);
+void AddToScore(CollectionHost* s, const std::string& key, std::string member, double delta,
+                Status no_score, std::function<void(Status, ElementView)> done);
 
 // DEL of a collection: tombstones every element it reads (so a concurrent add elsewhere
 // is the only thing that survives), then the header with the context in `st`.

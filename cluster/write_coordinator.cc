@@ -97,7 +97,7 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
   const Sibling* win = Winner(*rec, now_ms);
   if (win && win->kind == ValueKind::kCollection) {
     // INCR on a hash, set, ...: the counter must not supersede the collection's header.
-    return Status::Invalid("WRONGTYPE Operation against a key holding the wrong kind of value");
+    return Status::Invalid(kWrongTypeError);
   }
   // A base the server read across a collection's generations (HINCRBY; see
   // cluster/collection_engine.cc IncrementAcross): it starts the counter when this record holds

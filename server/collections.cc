@@ -13,22 +13,9 @@ namespace dynakv::server {
 
 using cluster::ElementView;
 
-namespace {
-bool DecodeInt(const std::string& v, int64_t* out) { return ParseInt64(v, out); }
-std::string EncodeInt(int64_t v) { return std::to_string(v); }
-bool IsIntCounter(const ElementView& v) { return v.counter && !v.score_counter; }
-bool DecodeScoreText(const std::string& v, double* out) { return cluster::DecodeScore(v, out); }
-std::string EncodeScoreValue(double d) { return cluster::EncodeScore(d); }
-bool IsScoreCounter(const ElementView& v) { return v.score_counter; }
-}  // namespace
-
 void IncrementElement(Server* s, const std::string& key, char type, std::string element, int64_t delta,
                       std::string not_int, std::function<void(Status, int64_t)> done) {
-  cluster::WriteRequest req;
-  req.op = cluster::OpKind::kCounterAdd;
-  req.delta = delta;
-  IncrementAcross<int64_t>(s, key, type, std::move(element), std::move(req), DecodeInt, EncodeInt, IsIntCounter,
-                           Status::Invalid(not_int),
+  cluster::AddToCounter(s, key, type, std::move(element), delta, Status::Invalid(not_int),
                            [not_int, done = std::move(done)](Status ws, ElementView ev) {
                              if (ws.code() == Code::kInvalidArgument &&
                                  ws.message().find("not an integer") != std::string::npos) {
@@ -42,12 +29,8 @@ void IncrementElement(Server* s, const std::string& key, char type, std::string 
 
 void IncrementScore(Server* s, const std::string& key, std::string member, double delta,
                     std::function<void(Status, double)> done) {
-  cluster::WriteRequest req;
-  req.op = cluster::OpKind::kScoreAdd;
-  req.delta = cluster::ScoreDeltaBits(delta);
   Status bad = Status::Corruption("sorted set member holds no score");
-  IncrementAcross<double>(s, key, static_cast<char>(cluster::CollectionType::kZset), std::move(member), std::move(req),
-                          DecodeScoreText, EncodeScoreValue, IsScoreCounter, bad,
+  cluster::AddToScore(s, key, std::move(member), delta, bad,
                           [bad, done = std::move(done)](Status ws, ElementView ev) {
                             double score = 0;
                             if (ws.ok() && (!ev.present || !cluster::DecodeScore(ev.value, &score))) ws = bad;

@@ -28,7 +28,6 @@ using cluster::DeleteCollection;
 using cluster::ElementChange;
 using cluster::ElementList;
 using cluster::FirstError;
-using cluster::IncrementAcross;
 using cluster::ReadAllElements;
 using cluster::ReadCollection;
 using cluster::ReadElements;

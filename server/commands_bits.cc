@@ -410,7 +410,7 @@ void SortGeneric(CommandCtx& ctx, bool readonly) {
   ReplyTo reply = ctx.reply;
   CollectionSortSource(s, ctx.args[1], [s, reply, spec](Status st, bool wrong_type, sort::SortSource src) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    if (wrong_type) return ReplyErr(reply, "WRONGTYPE Operation against a key holding the wrong kind of value");
+    if (wrong_type) return ReplyErr(reply, kWrongType);
     // Phase 1: the BY values (only when they order anything), then order and LIMIT.
     std::vector<sort::PatternRef> by_refs;
     if (spec->has_by && !spec->dontsort) by_refs = sort::PatternKeys(spec->by, src.elems);

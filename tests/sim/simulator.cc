@@ -53,7 +53,6 @@
 #include "tests/sim/simulator.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -73,6 +72,7 @@
 #include "cluster/node.h"
 #include "cluster/reaper.h"
 #include "cluster/version.h"
+#include "protocol/resp.h"
 #include "storage/mem_engine.h"
 
 namespace dynakv::sim {
@@ -125,16 +125,6 @@ char MemberKeyType(const std::string& key) {
   return static_cast<char>(key.rfind("czadd-", 0) == 0 ? cluster::CollectionType::kZset
                                                        : cluster::CollectionType::kSet);
 }
-// HINCRBY's number rules for the chash workload (the server's are ParseInt64's; the counter
-// only ever holds what it formatted itself).
-bool SimDecodeInt(const std::string& v, int64_t* out) {
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
-  return ec == std::errc() && p == v.data() + v.size();
-}
-std::string SimEncodeInt(int64_t v) { return std::to_string(v); }
-bool SimIsIntCounter(const cluster::ElementView& v) { return v.counter && !v.score_counter; }
-bool SimDecodeScore(const std::string& v, double* out) { return cluster::DecodeScore(v, out); }
-bool SimIsScoreCounter(const cluster::ElementView& v) { return v.score_counter; }
 
 enum class Cls { kCart, kSet, kDel, kCounter, kAvail, kScore, kCollSet, kCollHash };
 const char* ClsName(Cls c) {
@@ -1297,7 +1287,7 @@ void Sim::CheckHashCounters() {
       cluster::ElementView all = cluster::ResolveAcross(views);
       int64_t v = 0;
       double score = 0;
-      if (all.present && (zset ? !SimDecodeScore(all.value, &score) : !SimDecodeInt(all.value, &v))) {
+      if (all.present && (zset ? !cluster::DecodeScore(all.value, &score) : !protocol::ParseRedisInt(all.value, &v))) {
         Violate("convergence", key + ": element ctr is not a number on " + id);
         continue;
       }
@@ -1346,8 +1336,8 @@ void Sim::DropMember(const std::string& key, const std::string& member) {
 
 // HINCRBY +1 of the one field "ctr" of a hash (chash), or ZINCRBY +0.5 of the one member
 // "ctr" of a sorted set (czset), that every client increments, as the server runs them
-// (IncrementAcross: header read, the element in every live generation when there are
-// several, then the counter add and the header write).
+// (AddToCounter / AddToScore: header read, the element in every live generation when there
+// are several, then the counter add and the header write).
 void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
   Host& h = hosts_[host];
   if (!h.node) return ClientNext(c);
@@ -1363,20 +1353,12 @@ void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
                     }};
   calls_[id].rounds = 5;
   auto done = [this, id](Status st, cluster::ElementView) { FinishCall(id, std::move(st), Record{}); };
-  cluster::WriteRequest req;
   Step(h, [&](Node&) {
     if (zset) {
-      req.op = OpKind::kScoreAdd;
-      req.delta = cluster::ScoreDeltaBits(0.5);
-      cluster::IncrementAcross<double>(&h.coll, key, static_cast<char>(cluster::CollectionType::kZset), "ctr",
-                                       std::move(req), SimDecodeScore, cluster::EncodeScore, SimIsScoreCounter,
-                                       Status::Corruption("sorted set member holds no score"), done);
+      cluster::AddToScore(&h.coll, key, "ctr", 0.5, Status::Corruption("sorted set member holds no score"), done);
     } else {
-      req.op = OpKind::kCounterAdd;
-      req.delta = 1;
-      cluster::IncrementAcross<int64_t>(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr",
-                                        std::move(req), SimDecodeInt, SimEncodeInt, SimIsIntCounter,
-                                        Status::Invalid("hash value is not an integer"), done);
+      cluster::AddToCounter(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr", 1,
+                            Status::Invalid("hash value is not an integer"), done);
     }
   }, "client collection op");
 }
