@@ -32,13 +32,34 @@ constexpr uint64_t kTreeLayout = 0x7061727469746e73ull;  // "partitns"
 }  // namespace
 
 AntiEntropy::AntiEntropy(NodeContext* ctx)
-    : ctx_(ctx),
-      part_hash_(kPartitions, 0),
-      part_seen_(kPartitions, 0),
-      part_valid_(kPartitions, false) {}
+    : ctx_(ctx), part_seen_(kPartitions, 0), part_valid_(kPartitions, false) {
+  levels_ = ctx_->keyspaces.levels();
+  level_of_.assign(size_t(levels_.back()) + 1, 0);
+  for (size_t i = 0; i < levels_.size(); ++i) level_of_[size_t(levels_[i])] = uint8_t(i);
+  part_hash_.assign(size_t(kPartitions) * levels_.size(), 0);
+  pass_sums_.assign(levels_.size(), 0);
+}
 
+// Mixed into the ring fingerprint of a tree request: the tree layout, and the keyspace
+// policies when there are any (nodes whose policies differ mean different key sets).
+uint64_t AntiEntropy::TreeTag() const {
+  const Keyspaces& ks = ctx_->keyspaces;
+  return kTreeLayout ^ (ks.entries().empty() ? 0 : ks.Fingerprint());
+}
+
+size_t AntiEntropy::LevelOf(std::string_view rkey) const {
+  if (levels_.size() == 1) return 0;
+  return level_of_[size_t(ctx_->PolicyOf(rkey).n)];
+}
+
+// Both this node and the peer are among the key's first n owners (its keyspace's n).
 bool AntiEntropy::Shares(std::string_view key, const std::string& peer) const {
-  return SharesPartition(Placement::PartitionOf(key), peer);
+  uint32_t p = Placement::PartitionOf(key);
+  if (!SharesPartition(p, peer)) return false;
+  if (levels_.size() == 1) return true;
+  int n = ctx_->PolicyOf(key).n;
+  const Placement& placement = ctx_->placement;
+  return placement.PositionIn(p) < n && placement.PositionOf(p, peer) < n;
 }
 
 bool AntiEntropy::SharesPartition(uint32_t p, const std::string& peer) const {
@@ -56,8 +77,21 @@ bool AntiEntropy::Ready() const {
 
 MerkleTree AntiEntropy::TreeFor(const std::string& peer) const {
   MerkleTree tree;
+  const Placement& placement = ctx_->placement;
+  const size_t nl = levels_.size();
   for (uint32_t p = 0; p < kPartitions; ++p) {
-    if (part_valid_[p] && SharesPartition(p, peer)) tree.Add(p / kPartsPerLeaf, part_hash_[p]);
+    if (!part_valid_[p] || !SharesPartition(p, peer)) continue;
+    if (nl == 1) {
+      tree.Add(p / kPartsPerLeaf, part_hash_[p]);
+      continue;
+    }
+    // The records both replicate: those whose n reaches past the later of the two places.
+    int need = std::max(placement.PositionIn(p), placement.PositionOf(p, peer)) + 1;
+    uint64_t h = 0;
+    for (size_t i = 0; i < nl; ++i) {
+      if (levels_[i] >= need) h += part_hash_[size_t(p) * nl + i];
+    }
+    tree.Add(p / kPartsPerLeaf, h);
   }
   return tree;
 }
@@ -94,7 +128,7 @@ void AntiEntropy::PassStep(uint64_t now) {
       }
       if (seen >= kAeBuildChunk || hashed >= kAeBuildBytes) return;  // the next tick
       pass_cursor_ = PartitionBegin(p);
-      pass_sum_ = 0;
+      std::fill(pass_sums_.begin(), pass_sums_.end(), 0);
       pass_changes_ = ctx_->store.partition_changes(p);
     }
     bool more = false;
@@ -110,7 +144,8 @@ void AntiEntropy::PassStep(uint64_t now) {
                                     hashed += k.size() + v.size();
                                     last.assign(k);
                                     if (!IsDataKey(k)) return true;  // corrupt row: not ours
-                                    pass_sum_ += MerkleTree::ItemHash(ClientKeyOf(k), v);
+                                    std::string_view rkey = ClientKeyOf(k);
+                                    pass_sums_[LevelOf(rkey)] += MerkleTree::ItemHash(rkey, v);
                                     return true;
                                   });
     if (!s.ok()) {
@@ -125,7 +160,7 @@ void AntiEntropy::PassStep(uint64_t now) {
     }
     // Taken as of the change count at its start: a write while it was cut short makes the
     // next pass hash it again.
-    part_hash_[p] = pass_sum_;
+    std::copy(pass_sums_.begin(), pass_sums_.end(), part_hash_.begin() + ptrdiff_t(size_t(p) * levels_.size()));
     part_seen_[p] = pass_changes_;
     part_valid_[p] = true;
     pass_cursor_.clear();
@@ -207,7 +242,7 @@ void AntiEntropy::StartRound(const std::string& peer, int retries) {
   Message m;
   m.type = MsgType::kAeTreeReq;
   m.req_id = id;
-  m.ring_hash = ready_ring_ ^ kTreeLayout;
+  m.ring_hash = ready_ring_ ^ TreeTag();
   m.hashes = TreeFor(peer).InteriorHashes();
   ctx_->SendTo(peer, &m);
 }
@@ -220,7 +255,7 @@ void AntiEntropy::OnTreeReq(const Message& m) {
   bool stale = !Ready() ||
                (ctx_->cfg.ae_interval_ms == 0 && now - ready_ms_ > kAeOnDemandMaxAgeMs);
   if (stale && !passing_) StartPass(now);  // on demand; the sender retries
-  if (stale || m.ring_hash != (ctx_->placement.ring_hash() ^ kTreeLayout)) {
+  if (stale || m.ring_hash != (ctx_->placement.ring_hash() ^ TreeTag())) {
     resp.set_status(Status::Unavailable("anti-entropy: trees not built yet, or rings differ"));
   } else {
     const MerkleTree tree = TreeFor(m.from_id);
@@ -270,6 +305,7 @@ bool AntiEntropy::AppendLeaf(uint32_t leaf, const std::string& peer,
       for (auto& [key, rec] : recs) {
         if (rec.siblings.empty() && rec.context.empty()) continue;  // corrupt: skipped
         if (skip && skip->count(key)) continue;
+        if (levels_.size() > 1 && !Shares(key, peer)) continue;  // not among its first n
         if (!Append(key, std::move(rec), out, bytes)) return false;
       }
     }

@@ -83,6 +83,14 @@ class AntiEntropy {
   NodeContext* ctx_;
   // Per partition: the hash of its records, the store's change count it was taken at, and
   // whether it was taken at all (since start, FLUSHALL, or the partition last being unshared).
+  // Keyspace policies with different n (keyspace.h): a record is compared only between the
+  // first n owners of its partition, so each partition keeps one hash per distinct n
+  // ("level"), and the tree for a peer sums the levels both nodes replicate.
+  // part_hash_[p * levels_.size() + i] sums partition p's records whose n is levels_[i].
+  size_t LevelOf(std::string_view rkey) const;
+  uint64_t TreeTag() const;
+  std::vector<int> levels_;        // the distinct n of the policies, ascending
+  std::vector<uint8_t> level_of_;  // n -> index into levels_
   std::vector<uint64_t> part_hash_;
   std::vector<uint32_t> part_seen_;
   std::vector<bool> part_valid_;
@@ -92,7 +100,7 @@ class AntiEntropy {
   bool passing_ = false;
   uint32_t pass_part_ = 0;
   std::string pass_cursor_;
-  uint64_t pass_sum_ = 0;
+  std::vector<uint64_t> pass_sums_;  // per level
   uint32_t pass_changes_ = 0;
   uint64_t pass_ring_ = 0;       // the ring the pass started under
   bool have_ready_ = false;      // a pass completed under ready_ring_

@@ -86,7 +86,8 @@ void Forwarder::OnForwardReq(Message& m) {
     req.has_context = m.has_context;
     req.context = std::move(m.context);
     req.w = m.w;
-    Status s = ctx_->CheckQuorum(&req.w, ctx_->cfg.w, "w");
+    const KeyspacePolicy& pol = ctx_->PolicyOf(m.key);
+    Status s = ctx_->CheckQuorum(&req.w, pol.w, pol.n, "w");
     if (!s.ok()) return respond(s, {}, {});
     writes_->Coordinate(
         m.key, std::move(req),
@@ -96,7 +97,8 @@ void Forwarder::OnForwardReq(Message& m) {
         /*forwarded=*/true, timeout_ms);
   } else {
     int r = m.r;
-    Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
+    const KeyspacePolicy& pol = ctx_->PolicyOf(m.key);
+    Status s = ctx_->CheckQuorum(&r, pol.r, pol.n, "r");
     if (!s.ok()) return respond(s, {}, {});
     reads_->Coordinate(
         m.key, r,

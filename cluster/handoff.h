@@ -46,6 +46,11 @@ class Handoff {
   Status Load();
   // The ring changed from `old` to the current one: plan the transfers to new owners.
   void OnRingChanged(const PartitionRing& old);
+  // A record of record key `rkey` was stored here. With keyspaces of different n, when its
+  // n does not reach this node's place in the partition's owner list (a write from a
+  // coordinator with an older ring, a chunk sent before a later change moved this node
+  // down), the partition goes to the key's replicas, as a stray partition would.
+  void NoteStored(std::string_view rkey);
   void Tick(uint64_t now);
   void OnChunk(const Message& m);
   void OnAck(const Message& m);
@@ -56,6 +61,8 @@ class Handoff {
   std::vector<Node::TransferInfo> Transfers() const;
 
  private:
+  // The transfers one level of partition p's owner list (its first `level` nodes) needs.
+  void OnRingChangedAt(uint32_t p, int level, const PartitionRing& old);
   using XferKey = std::pair<uint32_t, std::string>;  // (partition, target)
   struct Transfer {
     std::string cursor;          // last client key the target acknowledged ("" = none)
@@ -63,6 +70,7 @@ class Handoff {
     uint64_t started_ms = 0;
     uint32_t writes_at_start = 0;  // ReplicaStore::partition_writes when this pass began
     uint64_t records = 0, bytes = 0;
+    uint32_t restarts = 0;  // bumped when the transfer starts over (a chunk in flight is then moot)
   };
   // The chunk in flight to one target: which transfers it advances, and how far.
   struct Part {
@@ -70,6 +78,7 @@ class Handoff {
     std::string last;  // its last key in the chunk
     bool end = false;  // the chunk holds the rest of the partition
     uint64_t records = 0, bytes = 0;
+    uint32_t restarts = 0;  // the transfer's when the chunk was sent
   };
   struct Stream {
     uint64_t req_id = 0;    // of the chunk in flight; 0 = none

@@ -89,7 +89,7 @@ void Hints::Deliver(uint64_t now_ms) {
       // The owner is gone for good, or leaving (it owns nothing now), or is us: the key's
       // current replicas take it.
       target.clear();
-      for (const auto& id : ctx_->placement.Preference(key)) {
+      for (const auto& id : ctx_->placement.Preference(key, size_t(ctx_->PolicyOf(key).n))) {
         if (id == self) {
           Record rec;
           if (DecodeRecord(bytes, &rec).ok() && ctx_->store.Join(key, rec).ok()) target = self;

@@ -47,6 +47,7 @@ struct Node::Impl {
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
       : ctx(std::move(c), t, cl, r, e, l) {
     forwarder.Wire(&reads, &writes);
+    writes.OnStored([this](const std::string& rkey) { handoff.NoteStored(rkey); });
     RequestTable& rt = ctx.requests;
     rt.OnExpire(RequestKind::kRead, [this](uint64_t id) { reads.Expire(id); });
     rt.OnExpire(RequestKind::kWrite, [this](uint64_t id) { writes.Expire(id); });
@@ -252,6 +253,7 @@ struct Node::Impl {
   void OnReplicaWrite(const Message& m) {
     Status ws = m.type == MsgType::kWriteReq ? ctx.store.Join(m.key, m.record)
                                               : hints.Store(m.hint_owner, m.key, m.record);
+    if (ws.ok() && m.type == MsgType::kWriteReq) handoff.NoteStored(m.key);
     Message ack;
     ack.type = MsgType::kWriteAck;
     ack.req_id = m.req_id;
@@ -265,6 +267,7 @@ struct Node::Impl {
     Status ws;
     for (const auto& [key, rec] : m.records) {
       Status s1 = m.hint_owner.empty() ? ctx.store.Join(key, rec) : hints.Store(m.hint_owner, key, rec);
+      if (s1.ok() && m.hint_owner.empty()) handoff.NoteStored(key);
       if (!s1.ok() && ws.ok()) ws = s1;
     }
     Message ack;
@@ -758,8 +761,9 @@ uint32_t Node::PartitionsOwned() const {
   return n;
 }
 std::vector<std::string> Node::PreferenceList(const std::string& key) const {
-  return impl_->ctx.placement.OwnersOf(KeyPartition(key));
+  return impl_->ctx.placement.OwnersOf(KeyPartition(key), size_t(impl_->ctx.keyspaces.ForKey(key).n));
 }
+const Keyspaces& Node::keyspaces() const { return impl_->ctx.keyspaces; }
 size_t Node::Publish(const std::string& channel, const std::string& message, bool sharded) {
   return impl_->Publish(channel, message, sharded);
 }

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "cluster/env.h"
+#include "cluster/keyspace.h"
 #include "cluster/version.h"
 #include "storage/engine.h"
 
@@ -50,6 +51,8 @@ struct NodeConfig {
   uint32_t weight = 100;             // capacity: share of the partitions (1..10000)
   std::string zone;                  // failure domain; replicas go to distinct zones
   int n = 1, r = 1, w = 1;
+  // [[keyspace]] policies (keyspace.h), n, r and w filled in; a key none matches takes n/r/w.
+  std::vector<KeyspacePolicy> keyspaces;
   uint64_t request_timeout_ms = 1000;
   // A read asks R replicas; the other N-R are asked when one of those fails or has not
   // answered after this long (speculative retry). 0: every read asks all N (read_coordinator.h).
@@ -156,7 +159,8 @@ class Node {
   void OnMessages(std::span<const std::string_view> frames);
   void OnTick();                           // call every few ms; drives timeouts + gossip
 
-  // Client requests. r/w 0 = config default; values outside [1, n] give InvalidArgument.
+  // Client requests. r/w 0 = the key's default (its keyspace policy's, else the config's);
+  // values outside [1, n] (the key's n) give InvalidArgument.
   // Read and Write take a client key (a plain record: a string, a counter, a collection's
   // header); ReadRecord and WriteRecord take a record key (cluster/key_layout.h), e.g. a
   // collection element's ElementKey().
@@ -296,7 +300,9 @@ class Node {
   std::vector<TransferInfo> Transfers() const;
   // Hinted records held here, by the node they are for (INFO's # Dynamo, DYNAMO STATUS).
   std::map<std::string, uint64_t> PendingHints() const;
-  std::vector<std::string> PreferenceList(const std::string& key) const;  // node ids
+  // The key's replicas (its keyspace's n of them), coordinator first, as node ids.
+  std::vector<std::string> PreferenceList(const std::string& key) const;
+  const Keyspaces& keyspaces() const;
 
   // Pub/sub fan-out (server/commands_pubsub.cc; README, "Pub/Sub"). Publish sends one
   // kPublish frame to every reachable member but this node (none when standalone) and

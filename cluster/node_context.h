@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "cluster/env.h"
+#include "cluster/keyspace.h"
 #include "cluster/membership.h"
 #include "cluster/message.h"
 #include "cluster/node.h"
@@ -31,11 +32,12 @@ struct NodeContext {
         engine(e),
         logger(l),
         standalone(cfg.cluster_addr.empty()),
+        keyspaces(KeyspacePolicy{"", cfg.n, cfg.r, cfg.w, false}, cfg.keyspaces),
         membership(MembershipConfig{cfg.id, cfg.cluster_addr, cfg.client_addr, cfg.weight,
                                     cfg.zone, cfg.seeds, cfg.gossip_interval_ms, cfg.suspect_after_ms,
                                     cfg.down_after_ms},
                    r),
-        placement(cfg.id, cfg.n, cfg.weight, cfg.zone),
+        placement(cfg.id, keyspaces.max_n(), cfg.weight, cfg.zone),
         store(e, cl, l, cfg.record_cache_bytes, &cfg.limits) {}
 
   NodeConfig cfg;
@@ -45,6 +47,7 @@ struct NodeContext {
   storage::Engine* engine;
   Logger* logger;
   bool standalone;
+  Keyspaces keyspaces;
   // A one-slot transaction runs (Node::BeginBatch): reads are this replica's copy and writes
   // wait in the write coordinator's batch. Only ever set within one synchronous call.
   bool batching = false;
@@ -92,11 +95,14 @@ struct NodeContext {
   }
 
   // r or w as the client gave it (0 = the configured default); must lie in [1, n].
-  Status CheckQuorum(int* q, int def, const char* what) const {
+  // The keyspace policy of a record key (keyspace.h).
+  const KeyspacePolicy& PolicyOf(std::string_view rkey) const { return keyspaces.ForRecord(rkey); }
+  // Resolves a request's R or W (0: the policy's default) and checks it against the key's n.
+  Status CheckQuorum(int* q, int def, int n, const char* what) const {
     if (*q == 0) *q = def;
-    if (*q < 1 || *q > cfg.n) {
+    if (*q < 1 || *q > n) {
       return Status::Invalid(std::string(what) + " must be between 1 and n (" +
-                             std::to_string(cfg.n) + ")");
+                             std::to_string(n) + ")");
     }
     return Status::OK();
   }

@@ -20,16 +20,28 @@ bool Placement::Rebuild(std::vector<PartitionRing::Member> members) {
   return true;
 }
 
-std::vector<std::string> Placement::OwnersOf(uint32_t partition) const {
+std::vector<std::string> Placement::OwnersOf(uint32_t partition, size_t n) const {
   std::vector<std::string> out;
-  auto owners = ring_.Owners(partition);
+  auto owners = Owners(partition, n);
   out.reserve(owners.size());  // one allocation: this runs for every request
   for (uint32_t i : owners) out.push_back(IdAt(i));
   return out;
 }
 
-std::vector<std::string> Placement::Preference(std::string_view key) const {
-  return OwnersOf(PartitionOf(key));
+std::vector<std::string> Placement::Preference(std::string_view rkey, size_t n) const {
+  return OwnersOf(PartitionOf(rkey), n);
+}
+
+int Placement::PositionOf(uint32_t partition, const std::string& id) const {
+  auto owners = ring_.Owners(partition);
+  for (size_t i = 0; i < owners.size(); ++i) {
+    if (IdAt(owners[i]) == id) return int(i);
+  }
+  return -1;
+}
+
+int Placement::PositionIn(uint32_t partition) const {
+  return owned_[partition] ? PositionOf(partition, self_) : -1;
 }
 
 void Placement::Walk(std::string_view key, size_t max, std::vector<uint32_t>* out) const {

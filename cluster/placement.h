@@ -9,6 +9,7 @@
 // Thread-safety: single-threaded; owned by one Node.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -30,18 +31,26 @@ class Placement {
   // Of a record key (cluster/key_layout.h): an element lives in its collection's partition.
   static uint32_t PartitionOf(std::string_view rkey) { return RecordPartition(rkey); }
 
-  // The key's (partition's) preference list: up to N node ids, the coordinator first.
-  std::vector<std::string> Preference(std::string_view key) const;
-  std::vector<std::string> OwnersOf(uint32_t partition) const;
-  // The same as indexes into the member list (IdAt names them); no copies.
+  // A record key's preference list: its first n partition owners (n: the key's keyspace
+  // policy, at most n()), as node ids, the coordinator first.
+  std::vector<std::string> Preference(std::string_view rkey, size_t n) const;
+  std::vector<std::string> OwnersOf(uint32_t partition, size_t n = SIZE_MAX) const;
+  // The partition's owners as indexes into the member list (IdAt names them); no copies.
+  // Up to n() of them: the widest keyspace's. A key's replicas are the first n of them.
   std::span<const uint32_t> Owners(uint32_t partition) const { return ring_.Owners(partition); }
+  std::span<const uint32_t> Owners(uint32_t partition, size_t n) const {
+    auto o = ring_.Owners(partition);
+    return o.first(std::min(n, o.size()));
+  }
+  // This node's place in the partition's owner list (0 = coordinator), or -1.
+  int PositionIn(uint32_t partition) const;
+  int PositionOf(uint32_t partition, const std::string& id) const;
   // Every node in walk order for the key's partition (the preference list first, then the
   // fallbacks), at most `max`, as indexes. Computed on demand: not for the hot path.
   void Walk(std::string_view key, size_t max, std::vector<uint32_t>* out) const;
   const std::string& IdAt(uint32_t i) const { return ring_.members()[i].id; }
-  // Whether this node is in the partition's preference list.
+  // Whether this node is in the partition's owner list (at any of its n() places).
   bool Owns(uint32_t partition) const { return owned_[partition]; }
-  bool Replicates(std::string_view key) const { return owned_[PartitionOf(key)]; }
 
   size_t n() const { return n_; }
   size_t node_count() const { return ring_.node_count(); }

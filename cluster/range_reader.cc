@@ -33,7 +33,8 @@ Node::RangeReply JoinPages(
 
 void RangeReader::Read(const std::string& prefix, const std::string& after, size_t limit, int r,
                        Node::RangeCallback done) {
-  Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
+  const KeyspacePolicy& pol = ctx_->PolicyOf(prefix);
+  Status s = ctx_->CheckQuorum(&r, pol.r, pol.n, "r");
   if (!s.ok()) return done(s, {});
   limit = limit == 0 ? kMaxPage : std::min(limit, kMaxPage);
   ++ctx_->stats.reads;
@@ -46,7 +47,7 @@ void RangeReader::Read(const std::string& prefix, const std::string& after, size
     return done(s, std::move(reply));
   }
   const std::string& self = ctx_->cfg.id;
-  std::vector<std::string> pref = ctx_->placement.Preference(prefix);
+  std::vector<std::string> pref = ctx_->placement.Preference(prefix, size_t(pol.n));
   if (pref.size() < static_cast<size_t>(r)) {
     return done(Status::Unavailable("r=" + std::to_string(r) + " but only " +
                                     std::to_string(pref.size()) + " replicas"),

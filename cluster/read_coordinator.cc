@@ -10,7 +10,8 @@
 namespace dynakv::cluster {
 
 void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, bool reaping) {
-  Status s = ctx_->CheckQuorum(&r, ctx_->cfg.r, "r");
+  const KeyspacePolicy& pol = ctx_->PolicyOf(key);
+  Status s = ctx_->CheckQuorum(&r, pol.r, pol.n, "r");
   if (!s.ok()) return done(s, ReadReply{});
   ++ctx_->stats.reads;
   if (ctx_->standalone || ctx_->batching) {
@@ -28,7 +29,7 @@ void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, boo
 void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback done,
                                  bool forwarded, uint64_t timeout_ms, bool reaping) {
   const std::string& self = ctx_->cfg.id;
-  std::vector<std::string> pref = ctx_->placement.Preference(key);
+  std::vector<std::string> pref = ctx_->placement.Preference(key, size_t(ctx_->PolicyOf(key).n));
   if (pref.empty()) return done(Status::Unavailable("no nodes own this key"), {});
   if (!forwarded && !Contains(pref, self)) {
     // Let a replica coordinate: its actor is already in the key's clock, so clocks stay

@@ -57,7 +57,8 @@ bool Scanner::OwnsForScan(const std::string& node_id, const std::string& key,
                           const std::vector<std::string>& snapshot) const {
   if (ctx_->standalone) return true;
   std::string buf;
-  for (const auto& id : ctx_->placement.Preference(PlainRecordKeyRef(key, &buf))) {
+  const std::string& rkey = PlainRecordKeyRef(key, &buf);
+  for (const auto& id : ctx_->placement.Preference(rkey, size_t(ctx_->PolicyOf(rkey).n))) {
     if (std::find(snapshot.begin(), snapshot.end(), id) != snapshot.end()) return id == node_id;
   }
   return false;

@@ -28,6 +28,8 @@ namespace {
 // and this runs on every write and every cache miss); format 1 (XXH64) still decodes.
 constexpr uint8_t kRecordFormat = 2;
 constexpr uint8_t kRecordFormatXxh64 = 1;
+// The high bit of a sibling's kind byte: the sibling is last-writer-wins (Sibling::lww).
+constexpr uint8_t kLwwKindBit = 0x80;
 constexpr uint8_t kCounterFormat = 1;
 constexpr uint8_t kContextFormat = 1;
 constexpr std::string_view kTokenPrefix = "c1";
@@ -265,9 +267,17 @@ std::string EncodeContextPayload(const VersionVector& vv) {
 // same whichever side a sibling came from and `==` on records means set equality.
 auto SiblingKey(const Sibling& s) {
   return std::tie(s.dot.actor, s.dot.counter, s.timestamp_ms, s.kind, s.expiry_ms, s.flags,
-                  s.value);
+                  s.lww, s.value);
 }
+
 bool SiblingLess(const Sibling& a, const Sibling& b) { return SiblingKey(a) < SiblingKey(b); }
+// Last writer wins: the newer write, ties by the larger dot (Winner()'s order), then the
+// canonical order, so the pick is total.
+bool LwwLess(const Sibling& a, const Sibling& b) {
+  auto head = [](const Sibling& s) { return std::tie(s.timestamp_ms, s.dot.actor, s.dot.counter); };
+  if (head(a) != head(b)) return head(a) < head(b);
+  return SiblingLess(a, b);
+}
 
 // Two siblings are the same write when dot and write time agree. The time is part of the
 // identity because a pruned actor can reissue a dot (see Supersedes()).
@@ -396,8 +406,17 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
     return Status::Invalid("context counter exhausted");
   ++counter;
 
+  // A write over last-writer-wins siblings (an lww write, or any write replacing one) takes
+  // a timestamp above theirs: a write that saw a value must beat it in every later Join,
+  // even when this coordinator's clock is behind the one that wrote it.
+  uint64_t ts = now_ms;
+  for (const Sibling& s : rec->siblings) {
+    if ((v.lww || s.lww) && s.timestamp_ms >= ts) ts = s.timestamp_ms + 1;
+  }
   size_t kept = 0;
-  for (const Sibling& s : rec->siblings) kept += !Supersedes(ctx, s);
+  if (!v.lww) {
+    for (const Sibling& s : rec->siblings) kept += !Supersedes(ctx, s);
+  }
   if (kept + 1 > limits.max_siblings) {
     return Status::Limit("too many siblings (" + std::to_string(kept + 1) + " > " +
                          std::to_string(limits.max_siblings) + ")");
@@ -407,19 +426,32 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
   // Supersedes before the context changes, and merging a context into itself changes nothing.
   bool alias = &ctx == &rec->context;
   auto& sibs = rec->siblings;
-  sibs.erase(std::remove_if(sibs.begin(), sibs.end(), [&](const Sibling& s) { return Supersedes(ctx, s); }),
-             sibs.end());
+  if (v.lww) {
+    sibs.clear();  // one value: this one
+  } else {
+    sibs.erase(std::remove_if(sibs.begin(), sibs.end(), [&](const Sibling& s) { return Supersedes(ctx, s); }),
+               sibs.end());
+  }
   if (!alias) rec->context.Merge(ctx);
-  rec->context.Raise(actor, counter, now_ms);
+  rec->context.Raise(actor, counter, ts);
 
   Sibling s;
   s.dot = {actor, counter};
-  s.timestamp_ms = now_ms;
+  s.timestamp_ms = ts;
   s.kind = v.kind;
   s.expiry_ms = v.expiry_ms;
   s.flags = v.flags;
+  s.lww = v.lww;
   s.value = std::move(v.value);
   sibs.push_back(std::move(s));
+  if (sibs.size() > 1 && std::any_of(sibs.begin(), sibs.end(), [](const Sibling& x) { return x.lww; })) {
+    // A record that holds a last-writer-wins value keeps one value (Join's rule): the
+    // newest, which is this write (its timestamp is above theirs).
+    auto best = std::max_element(sibs.begin(), sibs.end(), LwwLess);
+    Sibling keep = std::move(*best);
+    sibs.clear();
+    sibs.push_back(std::move(keep));
+  }
   std::sort(sibs.begin(), sibs.end(), SiblingLess);
 
   Prune(rec, now_ms, limits);
@@ -428,6 +460,22 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
 }
 
 Record Join(const Record& a, const Record& b) {
+  auto any_lww = [](const Record& r) {
+    return std::any_of(r.siblings.begin(), r.siblings.end(), [](const Sibling& s) { return s.lww; });
+  };
+  if (any_lww(a) || any_lww(b)) {
+    Record out;
+    const Sibling* best = nullptr;
+    for (const Record* r : {&a, &b}) {
+      for (const Sibling& s : r->siblings) {
+        if (best == nullptr || LwwLess(*best, s)) best = &s;
+      }
+    }
+    out.siblings.push_back(*best);
+    out.context = a.context;
+    out.context.Merge(b.context);
+    return out;
+  }
   // Work on sorted copies: inputs from peers or hand-built records may not be canonical.
   std::vector<Sibling> sa = a.siblings, sb = b.siblings;
   std::sort(sa.begin(), sa.end(), SiblingLess);
@@ -538,7 +586,7 @@ Status ResolveValue(const Record& rec, uint64_t now_ms, std::string* value,
 //
 // [u8 format][vv][varint n][n x sibling][u64 xxh64 of everything before]
 // vv      = [varint n][n x (fixed64 actor, varint counter, varint timestamp_ms)]
-// sibling = fixed64 actor, varint counter, varint timestamp_ms, u8 kind, varint expiry_ms,
+// sibling = fixed64 actor, varint counter, varint timestamp_ms, u8 kind (| 0x80: lww), varint expiry_ms,
 //           varint flags, varint len, len bytes
 
 namespace {
@@ -584,7 +632,7 @@ void AppendRecord(const Record& rec, std::string* dst) {
     p = RawFixed64(p, s.dot.actor);
     p = RawVarint(p, s.dot.counter);
     p = RawVarint(p, s.timestamp_ms);
-    *p++ = static_cast<char>(s.kind);
+    *p++ = static_cast<char>(static_cast<uint8_t>(s.kind) | (s.lww ? kLwwKindBit : 0));
     p = RawVarint(p, s.expiry_ms);
     p = RawVarint(p, s.flags);
     p = RawVarint(p, s.value.size());
@@ -661,6 +709,8 @@ Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
         !r.Byte(&kind) || !r.Varint(&s.expiry_ms) || !r.Varint(&flags) || !r.Varint(&len)) {
       return Status::Corruption("truncated sibling");
     }
+    s.lww = (kind & kLwwKindBit) != 0;
+    kind &= static_cast<uint8_t>(~kLwwKindBit);
     if (kind > static_cast<uint8_t>(ValueKind::kCollection)) return Status::Corruption("bad value kind");
     if (flags > std::numeric_limits<uint32_t>::max()) return Status::Corruption("bad flags");
     if (len > r.left() || !r.Bytes(static_cast<size_t>(len), &value))

@@ -79,6 +79,9 @@ struct Sibling {
   ValueKind kind = ValueKind::kPlain;
   uint64_t expiry_ms = 0;     // absolute unix ms; 0 = never
   uint32_t flags = 0;         // memcached client flags
+  // Written under conflict = "lww" (cluster/keyspace.h): a record holding such a sibling
+  // keeps one value, the newest by (timestamp, dot); see Join().
+  bool lww = false;
   std::string value;
   bool operator==(const Sibling&) const = default;
 };
@@ -105,6 +108,10 @@ struct NewValue {
   std::string value;
   uint64_t expiry_ms = 0;
   uint32_t flags = 0;
+  // Last writer wins: the write replaces every sibling whatever the context, and takes a
+  // timestamp above all of theirs (so a write that saw a value always beats it, whatever
+  // the clocks say); the new sibling is marked lww.
+  bool lww = false;
 };
 
 // True when context `ctx` has seen sibling `s`, i.e. a write carrying ctx replaces it: the
@@ -125,6 +132,10 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
                   uint64_t now_ms, const VersionLimits& limits, Dot* dot_out = nullptr);
 
 // DVV sync of two replicas' states; commutative, associative, idempotent.
+// Last writer wins: when either side holds an lww sibling, the result keeps exactly one
+// sibling, the greatest of both sides' by (timestamp, dot), whatever the contexts say, and
+// the merged context: a max over a total order, so it is still a join (it converges) and
+// never ends with no value where either side had one.
 Record Join(const Record& a, const Record& b);
 
 // Bound the context size (small/big/young/old like Riak). Never removes an entry that a live

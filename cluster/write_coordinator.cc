@@ -14,7 +14,8 @@
 namespace dynakv::cluster {
 
 void WriteCoordinator::Write(const std::string& key, WriteRequest req, WriteCallback done) {
-  Status s = ctx_->CheckQuorum(&req.w, ctx_->cfg.w, "w");
+  const KeyspacePolicy& pol = ctx_->PolicyOf(key);
+  Status s = ctx_->CheckQuorum(&req.w, pol.w, pol.n, "w");
   if (!s.ok()) return done(s, WriteReply{});
   ++ctx_->stats.writes;
   if (ctx_->standalone) {
@@ -47,7 +48,7 @@ Status WriteCoordinator::ApplyLocal(const std::string& key, WriteRequest& req, R
   // A key we reaped: our actor's dots for it live on elsewhere and we forgot them.
   if (ctx_->store.Forgot(key)) ctx_->actor = ctx_->FreshActor();
   *was_live = *existed && !IsDeleted(*rec, ctx_->clock->WallMs());
-  return ApplyOp(req, rec, ctx_->actor);
+  return ApplyOp(req, rec, ctx_->actor, Lww(key));
 }
 
 // A stand-in coordinator (every preference-list node down) keeps the write as a hint for
@@ -67,13 +68,19 @@ Status WriteCoordinator::ApplyStandIn(const std::string& key, const std::string&
   s = hints_->Peek(owner, key, &hinted, &have);
   if (!s.ok()) return s;
   if (have) *rec = cluster::Join(*rec, hinted);
-  return ApplyOp(req, rec, ctx_->FreshActor());
+  return ApplyOp(req, rec, ctx_->FreshActor(), Lww(key));
+}
+
+// A plain key of a keyspace with conflict = "lww": its strings, tombstones and counters are
+// written as last-writer-wins values (version.h). A collection's header and elements never.
+bool WriteCoordinator::Lww(const std::string& key) const {
+  return ctx_->PolicyOf(key).lww && IsPlainRecordKey(key);
 }
 
 // The request's payload is moved into the record (callers use only req.w afterwards).
-Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
+Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who, bool lww) {
   uint64_t now_ms = ctx_->clock->WallMs();
-  if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req, now_ms, who);
+  if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req, now_ms, who, lww);
   if (req.op == OpKind::kScoreAdd) return ApplyScoreAdd(rec, req, now_ms, who);
   NewValue v;
   if (req.op == OpKind::kDelete) {
@@ -81,6 +88,7 @@ Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
   } else {
     v = std::move(req.value);
   }
+  v.lww = lww && v.kind != ValueKind::kCollection;
   // SET without a context supersedes every version this replica knows.
   const VersionVector& ctx = req.has_context ? req.context : rec->context;
   return ApplyWrite(rec, ctx, who, std::move(v), now_ms, ctx_->cfg.limits);
@@ -89,11 +97,12 @@ Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who) {
 // INCR/DECR: merge the live counter siblings (so concurrent increments from other
 // coordinators are kept), add in our slot, and supersede everything we know.
 Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms,
-                                      ActorId who) {
+                                      ActorId who, bool lww) {
   const int64_t delta = req.delta;
   PNCounter c;
   NewValue v;
   v.kind = ValueKind::kCounter;
+  v.lww = lww;
   const Sibling* win = Winner(*rec, now_ms);
   if (win && win->kind == ValueKind::kCollection) {
     // INCR on a hash, set, ...: the counter must not supersede the collection's header.
@@ -161,7 +170,8 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   const std::string& self = ctx_->cfg.id;
   const Placement& placement = ctx_->placement;
   const Membership& membership = ctx_->membership;
-  std::span<const uint32_t> owners = placement.Owners(Placement::PartitionOf(key));
+  std::span<const uint32_t> owners =
+      placement.Owners(Placement::PartitionOf(key), size_t(ctx_->PolicyOf(key).n));
   if (owners.empty()) return done(Status::Unavailable("no nodes own this key"), {});
   std::vector<std::string> pref;
   pref.reserve(owners.size());
@@ -193,7 +203,11 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     if (!bs.ok()) return done(bs, {});
     reply.context = reply.record.context;
     reply.copies = 1;
-    if (batch_.empty()) batch_pref_ = pref;
+    if (batch_.empty()) {
+      batch_pref_ = pref;
+      batch_w_ = req.w;
+    }
+    batch_w_ = std::max(batch_w_, req.w);
     batch_.emplace_back(key, reply.record);
     return done(Status::OK(), std::move(reply));
   }
@@ -211,6 +225,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
       s = ctx_->store.Store(key, std::move(reply.record), existed, was_live);  // no copy
       reply.record = Record();
     }
+    if (s.ok() && on_stored_ && ctx_->keyspaces.mixed_n()) on_stored_(key);
   }
   if (!s.ok()) return done(s, {});
   // What the replicas get: the record as stored, read back from the row cache when the
@@ -300,7 +315,7 @@ void WriteCoordinator::EndBatch(WriteCallback done) {
   const std::string first_key = records.front().first;
   uint64_t id = ctx_->NewRequest(RequestKind::kWrite, ctx_->cfg.request_timeout_ms);
   Pending& p = writes_[id];
-  p.quorum = WriteQuorum(ctx_->cfg.w, 1);
+  p.quorum = WriteQuorum(batch_w_, 1);
   p.cb = std::move(done);
   std::vector<uint32_t> walk;  // fallbacks past the top N, as Coordinate picks them
   size_t fallback = pref.size();

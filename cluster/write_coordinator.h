@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -39,6 +40,9 @@ class WriteCoordinator {
                   bool forwarded, uint64_t timeout_ms);
   void OnAck(uint64_t id, const std::string& from, const Status& s);
   void Expire(uint64_t id);
+  // Called with the key after this node stored a write it coordinated (keyspaces of
+  // different n only: Handoff::NoteStored, for a forwarded write this node is not a replica of).
+  void OnStored(std::function<void(const std::string&)> fn) { on_stored_ = std::move(fn); }
 
   // A one-slot transaction (Node::BeginBatch/EndBatch; docs/ARCHITECTURE.md,
   // "Transactions"): between the two, a write for a key this node replicates is applied
@@ -63,8 +67,10 @@ class WriteCoordinator {
                     bool* was_live);
   Status ApplyStandIn(const std::string& key, const std::string& owner, WriteRequest& req,
                       Record* rec);
-  Status ApplyOp(WriteRequest& req, Record* rec, ActorId who);
-  Status ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
+  bool Lww(const std::string& key) const;
+  Status ApplyOp(WriteRequest& req, Record* rec, ActorId who, bool lww);
+  Status ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who,
+                      bool lww);
   Status ApplyScoreAdd(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
   void Progress(uint64_t id);
   std::string SendTarget(const std::string& owner, const std::string& key,
@@ -76,6 +82,8 @@ class WriteCoordinator {
   std::map<uint64_t, Pending> writes_;
   bool batching_ = false;
   std::vector<std::string> batch_pref_;  // the batch's preference list (one slot: one list)
+  int batch_w_ = 1;
+  std::function<void(const std::string&)> on_stored_;                      // the largest W of the batch's keys (their policies')
   std::vector<std::pair<std::string, Record>> batch_;
 };
 

@@ -145,6 +145,24 @@ void CmdDynamo(CommandCtx& ctx) {
       }
     });
   }
+  // Keyspace policies (cluster/keyspace.h): the default first (prefix ""), then the
+  // [[keyspace]] entries, longest prefix first: [prefix, n, r, w, conflict] each.
+  if (sub == "keyspaces" && ctx.args.size() == 2) {
+    const cluster::Keyspaces& ks = node->keyspaces();
+    return ctx.reply.Send([&](RespWriter& w) {
+      w.Array(ks.entries().size() + 1);
+      auto row = [&](const cluster::KeyspacePolicy& p) {
+        w.Array(5);
+        w.Bulk(p.prefix);
+        w.Int(p.n);
+        w.Int(p.r);
+        w.Int(p.w);
+        w.Bulk(p.lww ? "lww" : "siblings");
+      };
+      row(ks.Default());
+      for (const auto& p : ks.entries()) row(p);
+    });
+  }
   if (sub == "preflist" && ctx.args.size() == 3) {
     auto ids = node->PreferenceList(ctx.args[2]);
     return ctx.reply.Send([&](RespWriter& w) {
@@ -243,7 +261,7 @@ void CmdDynamo(CommandCtx& ctx) {
     return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(peers)); });
   }
   ReplyErr(ctx.reply, "ERR unknown subcommand or wrong number of arguments for '" + ctx.args[1] +
-                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS [JSON].");
+                          "'. Try DYNAMO MEMBERS|RING|PREFLIST key|KEYSPACES|JOIN host:port|LEAVE|REMOVE id|REPLACE old-id host:port|PLAN|COMMIT|CLEAR|TRANSFERS|HINTS|SYNC|STATUS [JSON].");
 }
 
 // ---- Redis Cluster API (cluster.redis_cluster_api; README, "Cluster-aware clients") -------

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "cluster/keyspace.h"
 #include "server/tls.h"
 
 namespace dynakv::server {
@@ -347,6 +348,42 @@ std::string CheckTomlText(const std::string& text, const std::string& name) {
 
 }  // namespace
 
+// [[keyspace]]: an array of tables, each with prefix (required), n, r, w and conflict.
+static Status ApplyKeyspaces(const toml::node& node, const std::string& name, Config* cfg) {
+  const toml::array* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    return Status::Invalid(name + ": 'keyspace' must be [[keyspace]] tables (prefix, n, r, w, conflict)");
+  }
+  cfg->keyspaces.clear();
+  size_t i = 0;
+  for (auto&& el : *arr) {
+    ++i;
+    const toml::table* t = el.as_table();
+    const std::string where = name + ": [[keyspace]] #" + std::to_string(i) + ": ";
+    Config::Keyspace k;
+    bool has_prefix = false;
+    for (auto&& [key, value] : *t) {
+      std::string_view kn = key.str();
+      if (kn == "prefix" || kn == "conflict") {
+        if (!value.is_string()) return Status::Invalid(where + std::string(kn) + ": expected a string");
+        (kn == "prefix" ? k.prefix : k.conflict) = value.as_string()->get();
+        has_prefix = has_prefix || kn == "prefix";
+      } else if (kn == "n" || kn == "r" || kn == "w") {
+        if (!value.is_integer()) return Status::Invalid(where + std::string(kn) + ": expected an integer");
+        int64_t v = value.as_integer()->get();
+        (kn == "n" ? k.n : kn == "r" ? k.r : k.w) = v;
+        if (v < 1 || v > 16) return Status::Invalid(where + std::string(kn) + ": must be in 1..16");
+      } else {
+        return Status::Invalid(where + "unknown key '" + std::string(kn) +
+                               "' (a keyspace has prefix, n, r, w and conflict)");
+      }
+    }
+    if (!has_prefix) return Status::Invalid(where + "prefix: missing (the key prefix it covers)");
+    cfg->keyspaces.push_back(std::move(k));
+  }
+  return Status::OK();
+}
+
 Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) {
   if (std::string bad = CheckTomlText(text, name); !bad.empty()) return Status::Invalid(bad);
   toml::table tbl;
@@ -364,6 +401,10 @@ Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) 
   }
   // Unknown sections and keys are errors: a typo must not silently fall back to a default.
   for (auto&& [section, node] : tbl) {
+    if (section.str() == "keyspace") {
+      if (Status s = ApplyKeyspaces(node, name, cfg); !s.ok()) return s;
+      continue;
+    }
     const toml::table* sec = node.as_table();
     if (!sec) return Status::Invalid(name + ": '" + std::string(section.str()) + "' must be a [section]");
     for (auto&& [key, value] : *sec) {
@@ -407,6 +448,14 @@ Status ApplyToml(const std::string& text, const std::string& name, Config* cfg) 
     }
   }
   return Status::OK();
+}
+
+Config::Keyspace ResolvedKeyspace(const Config& cfg, const Config::Keyspace& k) {
+  Config::Keyspace out = k;
+  if (out.n == 0) out.n = cfg.n;
+  if (out.r == 0) out.r = std::min(cfg.r, out.n);
+  if (out.w == 0) out.w = std::min(cfg.w, out.n);
+  return out;
 }
 
 Status Validate(const Config& c) {
@@ -459,6 +508,27 @@ Status Validate(const Config& c) {
   if (c.r < 1 || c.r > c.n) return bad("replication.r", "must be in 1..n (n = " + std::to_string(c.n) + ")");
   if (c.w < 1 || c.w > c.n) return bad("replication.w", "must be in 1..n (n = " + std::to_string(c.n) + ")");
   if (c.cluster_addr.empty() && c.n > 1) return bad("replication.n", "n > 1 needs listen.cluster");
+  if (c.keyspaces.size() > cluster::kMaxKeyspaces) {
+    return bad("keyspace", "at most " + std::to_string(cluster::kMaxKeyspaces) + " [[keyspace]] entries");
+  }
+  for (size_t i = 0; i < c.keyspaces.size(); ++i) {
+    const Config::Keyspace k = ResolvedKeyspace(c, c.keyspaces[i]);
+    const std::string key = "keyspace \"" + k.prefix + "\"";
+    if (k.prefix.empty()) {
+      return bad("keyspace #" + std::to_string(i + 1), "prefix must not be empty (set the default in [replication])");
+    }
+    if (k.prefix.size() > cluster::kMaxKeyspacePrefix) {
+      return bad("keyspace #" + std::to_string(i + 1), "prefix longer than " + std::to_string(cluster::kMaxKeyspacePrefix) + " bytes");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (c.keyspaces[j].prefix == k.prefix) return bad(key, "the prefix appears twice");
+    }
+    if (k.n < 1 || k.n > 16) return bad(key + ".n", "must be in 1..16");
+    if (k.r < 1 || k.r > k.n) return bad(key + ".r", "must be in 1..n (n = " + std::to_string(k.n) + ")");
+    if (k.w < 1 || k.w > k.n) return bad(key + ".w", "must be in 1..n (n = " + std::to_string(k.n) + ")");
+    if (c.cluster_addr.empty() && k.n > 1) return bad(key + ".n", "n > 1 needs listen.cluster");
+    if (k.conflict != "siblings" && k.conflict != "lww") return bad(key + ".conflict", "must be siblings or lww");
+  }
   if (c.engine != "lmdb" && c.engine != "memory") return bad("storage.engine", "must be \"lmdb\" or \"memory\"");
   if (c.sync != "always" && c.sync != "batch" && c.sync != "none") return bad("storage.sync", "must be always, batch or none");
   if (c.log_io != "direct" && c.log_io != "buffered") return bad("storage.log_io", "must be direct or buffered");

@@ -47,6 +47,14 @@ struct Config {
   std::string redis_cluster_moved = "fetched";
   // [replication]
   int64_t n = 1, r = 1, w = 1;
+  // [[keyspace]] (cluster/keyspace.h; README, "Keyspace policies"): TOML only. 0 = not
+  // given: n takes replication.n, r and w take replication.r/w (at most the entry's n).
+  struct Keyspace {
+    std::string prefix;
+    int64_t n = 0, r = 0, w = 0;
+    std::string conflict = "siblings";  // siblings | lww
+  };
+  std::vector<Keyspace> keyspaces;
   // [storage]
   std::string engine = "lmdb";  // lmdb | memory
   std::string sync = "batch";   // always | batch | none
@@ -106,6 +114,9 @@ bool IsSecretOption(const std::string& path);
 
 // Cross-field checks: r,w <= n, addresses parse, sync/engine names, etc.
 Status Validate(const Config& cfg);
+
+// A [[keyspace]] entry with n, r and w resolved (the defaults filled in).
+Config::Keyspace ResolvedKeyspace(const Config& cfg, const Config::Keyspace& k);
 
 // The --help text: every option, its flag, default and meaning.
 std::string HelpText();

@@ -48,6 +48,8 @@ OpsView GatherOpsView(Server* s, bool with_commands) {
   v.node_id = c.node_id;
   v.state = s->shutting_down() ? "shutting_down" : "serving";
   v.n = int(c.n);
+  v.keyspaces = node->keyspaces().entries().size();
+  v.keyspace_fingerprint = node->keyspaces().Fingerprint();
   v.r = int(c.r);
   v.w = int(c.w);
   v.standalone = c.cluster_addr.empty();

@@ -352,8 +352,10 @@ std::string RenderStatusText(const OpsView& v) {
 
 std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, const std::string& cluster_addr) {
   const cluster::NodeStats& s = v.stats;
+  char fp[24];
+  std::snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v.keyspace_fingerprint);
   std::string o = "# Dynamo\r\nnode_id:" + v.node_id + "\r\nactor:" + actor_hex + "\r\ncluster_address:" +
-                  cluster_addr + "\r\n";
+                  cluster_addr + "\r\nkeyspace_fingerprint:" + fp + "\r\n";
   // Numeric fields, each also as cluster_<name> (redis_exporter exports cluster_* fields
   // without configuration).
   std::vector<std::pair<std::string, uint64_t>> nums;
@@ -367,6 +369,7 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("n", uint64_t(v.n));
   add("r", uint64_t(v.r));
   add("w", uint64_t(v.w));
+  add("keyspaces", v.keyspaces);
   add("reads", s.reads);
   add("writes", s.writes);
   add("read_repairs", s.read_repairs);

@@ -79,6 +79,8 @@ struct OpsView {
   std::string node_id, version = kDynakvVersion;
   std::string state = "serving";  // serving | loading | shutting_down
   int n = 1, r = 1, w = 1;
+  size_t keyspaces = 0;              // [[keyspace]] entries
+  uint64_t keyspace_fingerprint = 0; // of every policy: equal on nodes configured alike
   bool standalone = true;
   uint64_t uptime_s = 0;
   std::vector<MemberView> members;  // id order

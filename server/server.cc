@@ -175,6 +175,10 @@ Status Server::Init() {
   nc.n = int(cfg_.n);
   nc.r = int(cfg_.r);
   nc.w = int(cfg_.w);
+  for (const auto& k : cfg_.keyspaces) {
+    Config::Keyspace rk = ResolvedKeyspace(cfg_, k);
+    nc.keyspaces.push_back({rk.prefix, int(rk.n), int(rk.r), int(rk.w), rk.conflict == "lww"});
+  }
   nc.request_timeout_ms = uint64_t(cfg_.request_timeout_ms);
   nc.read_retry_ms = uint64_t(cfg_.read_retry_ms);
   nc.gossip_interval_ms = uint64_t(cfg_.gossip_interval_ms);

@@ -378,14 +378,21 @@ bool ServerConfig::Has(const std::string& section, const std::string& key) const
   return it != v_.end() && it->second.count(key) > 0;
 }
 
-std::string ServerConfig::Render() const {
+std::string ServerConfig::Render(bool with_raw) const {
   std::ostringstream os;
   os << "# written by the dynakv integration harness\n";
   for (auto& [section, kv] : v_) {
     os << "\n[" << section << "]\n";
     for (auto& [k, v] : kv) os << k << " = " << v << "\n";
   }
+  if (with_raw && !raw_.empty()) os << "\n" << raw_;
   return os.str();
+}
+
+ServerConfig& ServerConfig::AppendRaw(const std::string& toml) {
+  raw_ += toml;
+  if (!raw_.empty() && raw_.back() != '\n') raw_ += '\n';
+  return *this;
 }
 
 // ---- temp dirs ----------------------------------------------------------------------------
@@ -508,7 +515,8 @@ ServerProcess::ServerProcess(ServerConfig overrides, std::string name) : name_(s
       .SetStr("storage", "sync", "batch")
       .SetStr("log", "level", "info");
   // Apply overrides (ServerConfig has no iteration API: re-render through a merge).
-  std::istringstream in(overrides.Render());
+  cfg_.AppendRaw(overrides.raw());
+  std::istringstream in(overrides.Render(/*with_raw=*/false));
   std::string line, section;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;

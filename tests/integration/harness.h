@@ -127,11 +127,15 @@ class ServerConfig {
   ServerConfig& SetStr(const std::string& section, const std::string& key, const std::string& value);
   ServerConfig& SetInt(const std::string& section, const std::string& key, int64_t value);
   bool Has(const std::string& section, const std::string& key) const;
-  std::string Render() const;
+  // TOML appended after the sections as is (arrays of tables: [[keyspace]] ...).
+  ServerConfig& AppendRaw(const std::string& toml);
+  const std::string& raw() const { return raw_; }
+  std::string Render(bool with_raw = true) const;
   static std::string Quote(const std::string& s);
 
  private:
   std::map<std::string, std::map<std::string, std::string>> v_;
+  std::string raw_;
 };
 
 struct ExitInfo {

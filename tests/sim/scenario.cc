@@ -3,6 +3,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -129,6 +130,30 @@ Status LoadScenario(const std::string& path, Scenario* out) {
                                                   "workload", "availability", "anti_entropy",
                                                   "membership", "reaper"};
   for (const auto& [k, v] : root) {
+    if (k.str() == "keyspace") {
+      const toml::array* arr = v.as_array();
+      if (!arr || !arr->is_array_of_tables()) return Status::Invalid(path + ": keyspace must be [[keyspace]] tables");
+      for (auto&& el : *arr) {
+        const toml::table* t = el.as_table();
+        cluster::KeyspacePolicy p;
+        p.n = p.r = p.w = 0;
+        for (auto&& [kk, vv] : *t) {
+          std::string_view name = kk.str();
+          if (name == "prefix" && vv.is_string()) {
+            p.prefix = vv.as_string()->get();
+          } else if ((name == "n" || name == "r" || name == "w") && vv.is_integer()) {
+            int64_t x = vv.as_integer()->get();
+            if (x < 1 || x > 16) return Status::Invalid(path + ": [[keyspace]] " + std::string(name) + " must be in 1..16");
+            (name == "n" ? p.n : name == "r" ? p.r : p.w) = int(x);
+          } else {
+            return Status::Invalid(path + ": [[keyspace]] " + std::string(name) + ": unknown key or wrong type");
+          }
+        }
+        if (p.prefix.empty()) return Status::Invalid(path + ": [[keyspace]] needs a prefix");
+        s.keyspaces.push_back(std::move(p));
+      }
+      continue;
+    }
     if (!kSections.count(std::string(k.str()))) {
       return Status::Invalid(path + ": unknown section [" + std::string(k.str()) + "]");
     }
@@ -250,6 +275,15 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     }
   }
   if (s.r > s.n || s.w > s.n) return bad("[cluster] r and w must not exceed n");
+  for (auto& k : s.keyspaces) {
+    if (k.n == 0) k.n = s.n;
+    if (k.r == 0) k.r = std::min(s.r, k.n);
+    if (k.w == 0) k.w = std::min(s.w, k.n);
+    if (k.r > k.n || k.w > k.n) return bad("[[keyspace]] " + k.prefix + ": r and w must not exceed n");
+    if (k.n > s.nodes || (s.membership && k.n > s.InitialNodes())) {
+      return bad("[[keyspace]] " + k.prefix + ": n must not exceed the nodes (initial_nodes)");
+    }
+  }
   if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
     return bad("[timing] suspect_after_ms must not exceed down_after_ms");

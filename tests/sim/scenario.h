@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cluster/keyspace.h"
 #include "storage/status.h"
 
 namespace dynakv::sim {
@@ -26,6 +27,10 @@ struct Scenario {
   // [cluster]
   int nodes = 5;
   int n = 3, r = 2, w = 2;
+  // [[keyspace]] policies (cluster/keyspace.h): prefix, n, r, w (0 = the [cluster] value,
+  // capped at n). conflict = "lww" is not offered: the checker's model keeps every
+  // acknowledged write, which last-writer-wins by design does not.
+  std::vector<cluster::KeyspacePolicy> keyspaces;
   int tokens = 32;
   std::string secret;  // cluster_secret ("" = checksum frames, else HMAC)
 

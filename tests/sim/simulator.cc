@@ -351,6 +351,7 @@ class Sim {
  public:
   Sim(const Scenario& sc, const RunOptions& opt)
       : sc_(sc),
+        ks_(cluster::KeyspacePolicy{"", sc.n, sc.r, sc.w, false}, sc.keyspaces),
         opt_(opt),
         net_rng_(Mix(opt.seed, 1)),
         fault_rng_(Mix(opt.seed, 2)),
@@ -591,6 +592,9 @@ class Sim {
   void DoSabotage(const char* hook, const std::string& key, const WriteRec* w);
 
   const Scenario& sc_;
+  // The keyspace policies every node runs with: a key's n, r and w for the checks.
+  const cluster::Keyspaces ks_;
+  const cluster::KeyspacePolicy& Pol(const std::string& key) const { return ks_.ForKey(key); }
   const RunOptions& opt_;
   cluster::SeededRandom net_rng_, fault_rng_, client_rng_, setup_rng_;
   cluster::SeededRandom member_rng_;  // [membership] events only: no draws without the section
@@ -670,6 +674,7 @@ void Sim::SetUp() {
     c.n = sc_.n;
     c.r = sc_.r;
     c.w = sc_.w;
+    c.keyspaces = sc_.keyspaces;
     c.request_timeout_ms = sc_.request_timeout_ms;
     c.read_retry_ms = sc_.read_retry_ms;
     c.gossip_interval_ms = sc_.gossip_interval_ms;
@@ -1407,7 +1412,7 @@ void Sim::CheckCollections() {
     int host = live[fault_rng_.Uniform(live.size())];
     ++*open;
     std::string k = key;
-    bool sent = IssueRead(host, key, sc_.n, "final R=N header read", [this, k, host, names, open, type](Status s, Record rec) {
+    bool sent = IssueRead(host, key, Pol(key).n, "final R=N header read", [this, k, host, names, open, type](Status s, Record rec) {
       --*open;
       if (!s.ok()) return Violate("liveness", "final R=N read of collection " + k + " failed: " + s.ToString());
       cluster::HeaderView view;
@@ -1415,7 +1420,7 @@ void Sim::CheckCollections() {
       for (uint64_t g : view.gens) {
         for (const auto& m : names) {
           ++*open;
-          bool sent = IssueReadRecord(host, cluster::GenElementKey(type, k, g, m), sc_.n,
+          bool sent = IssueReadRecord(host, cluster::GenElementKey(type, k, g, m), Pol(k).n,
                                       "final R=N member read " + m + " of " + k,
                                       [this, open, k, m](Status s2, Record) {
                                         --*open;
@@ -1630,9 +1635,9 @@ void Sim::CheckDurable(const WriteRec& w) {
       who += h.id + " ";
     }
   }
-  if (holders < sc_.w) {
+  if (holders < Pol(w.key).w) {
     Violate("durability", std::string(ClsName(w.cls)) + " write to " + w.key + " (dot " +
-                              DotStr(d) + ") acknowledged with W=" + std::to_string(sc_.w) +
+                              DotStr(d) + ") acknowledged with W=" + std::to_string(Pol(w.key).w) +
                               " but durable on only " + std::to_string(holders) +
                               " node(s): " + who);
   }
@@ -2007,7 +2012,7 @@ void Sim::CheckHandoff() {
         }
       }
       // At least W, and as many as its owners held before the last change (capped at N).
-      int need = std::max(sc_.w, std::min(sc_.n, w.owner_copies));
+      int need = std::max(Pol(key).w, std::min(Pol(key).n, w.owner_copies));
       if (held >= need) continue;
       if (held > 0 && w.wipes_at_invoke != wipes_done_) continue;  // a wipe may have taken one
       auto& [detail, count] = found[held == 0 ? "handoff" : "under-replicated"];
@@ -2038,7 +2043,7 @@ void Sim::CheckHandoff() {
       } else {
         detail = what + " is held locally by " + std::to_string(held) + " of its final owners {" +
                  have + " }, not by {" + lack + " }; it needs " + std::to_string(need) + " (W=" +
-                 std::to_string(sc_.w) +
+                 std::to_string(Pol(key).w) +
                  (w.owner_copies > 0 ? "; " + std::to_string(w.owner_copies) +
                                            " owners held it before a membership change)"
                                      : ")") +
@@ -2209,7 +2214,7 @@ void Sim::FinalSweep() {
     int host = live[fault_rng_.Uniform(live.size())];
     ++*open;
     std::string k = key;
-    IssueRead(host, key, sc_.n, "final R=N read", [this, k, open](Status s, Record rec) {
+    IssueRead(host, key, Pol(key).n, "final R=N read", [this, k, open](Status s, Record rec) {
       --*open;
       if (!s.ok()) {
         Violate("liveness", "final R=N read of " + k + " on the healed cluster failed: " + s.ToString());

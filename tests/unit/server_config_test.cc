@@ -334,5 +334,70 @@ TEST(ConfigTest, RedisClusterApiAndAdvertisedAddress) {
   }
 }
 
+TEST(ConfigTest, KeyspacePoliciesParseResolveAndValidate) {
+  const char* text = R"(
+[listen]
+cluster = "127.0.0.1:7100"
+[replication]
+n = 3
+r = 2
+w = 2
+[[keyspace]]
+prefix = "cache:"
+n = 1
+conflict = "lww"
+[[keyspace]]
+prefix = "audit:"
+n = 5
+w = 4
+)";
+  Config c;
+  ASSERT_TRUE(ApplyToml(text, "ks.toml", &c).ok());
+  ASSERT_EQ(c.keyspaces.size(), 2u);
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c).ToString();
+  Config::Keyspace cache = ResolvedKeyspace(c, c.keyspaces[0]);
+  EXPECT_EQ(cache.prefix, "cache:");
+  EXPECT_EQ(cache.n, 1);
+  EXPECT_EQ(cache.r, 1);  // replication.r, capped at the keyspace's n
+  EXPECT_EQ(cache.w, 1);
+  EXPECT_EQ(cache.conflict, "lww");
+  Config::Keyspace audit = ResolvedKeyspace(c, c.keyspaces[1]);
+  EXPECT_EQ(audit.n, 5);
+  EXPECT_EQ(audit.r, 2);
+  EXPECT_EQ(audit.w, 4);
+  EXPECT_EQ(audit.conflict, "siblings");
+}
+
+TEST(ConfigTest, BadKeyspacesAreRefusedWithTheirPlace) {
+  auto parse = [](const std::string& body) {
+    Config c;
+    Status s = ApplyToml("[listen]\ncluster = \"127.0.0.1:7100\"\n[replication]\nn = 3\nr = 2\nw = 2\n" + body,
+                         "ks.toml", &c);
+    if (s.ok()) s = Validate(c);
+    return s.ToString();
+  };
+  EXPECT_NE(parse("[keyspace]\nprefix = \"a\"\n").find("[[keyspace]]"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nn = 2\n").find("prefix: missing"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nquorum = 2\n").find("unknown key 'quorum'"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nn = \"two\"\n").find("n: expected an integer"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nn = 0\n").find("must be in 1..16"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nn = 99\n").find("must be in 1..16"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nn = 2\nr = 3\n").find("keyspace \"a\".r"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\nconflict = \"crdt\"\n").find("must be siblings or lww"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"\"\n").find("must not be empty"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\n[[keyspace]]\nprefix = \"a\"\n").find("appears twice"), std::string::npos);
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"" + std::string(300, 'x') + "\"\n").find("longer than"), std::string::npos);
+  std::string many;
+  for (int i = 0; i < 65; ++i) many += "[[keyspace]]\nprefix = \"p" + std::to_string(i) + "\"\n";
+  EXPECT_NE(parse(many).find("at most 64"), std::string::npos);
+  // A standalone node cannot keep more than one copy of anything.
+  Config c;
+  ASSERT_TRUE(ApplyToml("[[keyspace]]\nprefix = \"a\"\nn = 2\n", "ks.toml", &c).ok());
+  EXPECT_NE(Validate(c).ToString().find("needs listen.cluster"), std::string::npos);
+  // A parse error names the file and the entry.
+  EXPECT_NE(parse("[[keyspace]]\nprefix = \"a\"\n[[keyspace]]\nprefix = 7\n").find("ks.toml: [[keyspace]] #2: prefix"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace dynakv::server
