@@ -122,6 +122,7 @@ std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 bool IsZsetKey(const std::string& key) { return key.rfind("czset-", 0) == 0; }
 // The member workloads' keys: cset's are sets, czadd's sorted sets (ZADD / ZREM).
 char MemberKeyType(const std::string& key) {
+  if (key.rfind("chash-", 0) == 0) return static_cast<char>(cluster::CollectionType::kHash);
   return static_cast<char>(key.rfind("czadd-", 0) == 0 ? cluster::CollectionType::kZset
                                                        : cluster::CollectionType::kSet);
 }
@@ -297,6 +298,7 @@ uint64_t SimCollections::DrawGeneration() { return gens->Next(); }
 // on it run one after the other).
 struct CollOp {
   bool add = true;
+  std::string value;  // a hash field's HSET: the unique value written
   enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
 };
 
@@ -1070,7 +1072,8 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset;
+  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset +
+              sc_.chset;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1081,7 +1084,8 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.cset) < 0) return OpCollSet(c, host, "cset-" + k);
   if ((pick -= sc_.czadd) < 0) return OpCollSet(c, host, "czadd-" + k);
   if ((pick -= sc_.chash) < 0) return OpCollCounter(c, host, "chash-" + k, /*zset=*/false);
-  return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
+  if ((pick -= sc_.czset) < 0) return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
+  return OpCollSet(c, host, "chash-" + k);  // chset: HSET / HDEL of the client's own fields
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1228,31 +1232,38 @@ void Sim::OpScore(int c, int host, const std::string& key) {
 void Sim::OpCollSet(int c, int host, const std::string& key) {
   Host& h = hosts_[host];
   if (!h.node) return ClientNext(c);
-  std::string member = "c" + std::to_string(c) + ".m" + std::to_string(client_rng_.Uniform(3));
+  const char type = MemberKeyType(key);
+  const bool hash = type == static_cast<char>(cluster::CollectionType::kHash);
+  std::string member = "c" + std::to_string(c) + (hash ? ".f" : ".m") + std::to_string(client_rng_.Uniform(3));
   bool add = client_rng_.Uniform(3) != 0;  // two adds to a removal: the sets stay non-empty
   std::vector<CollOp>& ops = coll_ops_[key][member];
-  ops.push_back(CollOp{add});
+  ops.push_back(CollOp{add, {}});
+  // HSET writes a value no other write uses, so the checker can tell which write it sees.
+  if (hash && add) ops.back().value = "h" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+  std::string value = ops.back().value;
   size_t idx = ops.size() - 1;
   uint64_t id = next_call_++;
-  calls_[id] = Call{host, h.life, now_, std::string(add ? "sadd " : "srem ") + member + " " + key + " via " + h.id,
+  const char* verb = hash ? (add ? "hset " : "hdel ") : (add ? "sadd " : "srem ");
+  calls_[id] = Call{host, h.life, now_, std::string(verb) + member + " " + key + " via " + h.id,
                     [this, c, key, member, idx](Status s, Record) {
                       CollOp& op = coll_ops_[key][member][idx];
                       op.outcome = s.ok() ? CollOp::Outcome::kAcked : CollOp::Outcome::kFailed;
                       if (s.ok() && op.add && opt_.sabotage == Sabotage::kDropReplicaWrites) {
                         DropMember(key, member);
                       }
-                      auto& st = op_stats_[key.rfind("czadd-", 0) == 0 ? "czadd" : "cset"];
+                      auto& st = op_stats_[key.rfind("czadd-", 0) == 0 ? "czadd"
+                                           : key.rfind("chash-", 0) == 0 ? "chset" : "cset"];
                       ++(s.ok() ? st.first : st.second);
                       ClientNext(c);
                     }};
   calls_[id].rounds = 5;
   Step(h, [&](Node&) {
     cluster::UpdateElements(
-        &h.coll, key, MemberKeyType(key), {member},
-        [add, zset = MemberKeyType(key) == static_cast<char>(cluster::CollectionType::kZset)](
+        &h.coll, key, type, {member},
+        [add, value, zset = type == static_cast<char>(cluster::CollectionType::kZset)](
             size_t, const std::optional<std::string>&) {
-          // ZADD key 1 member writes the score as ZADD does; SADD an empty value.
-          return add ? cluster::ElementChange{cluster::ElementChange::kSet, zset ? cluster::EncodeScore(1) : ""}
+          // ZADD key 1 member writes the score as ZADD does; SADD an empty value; HSET its value.
+          return add ? cluster::ElementChange{cluster::ElementChange::kSet, zset ? cluster::EncodeScore(1) : value}
                      : cluster::ElementChange{cluster::ElementChange::kDelete, {}};
         },
         [this, id](Status st, cluster::UpdateResult) { FinishCall(id, std::move(st), Record{}); });
@@ -1443,9 +1454,16 @@ void Sim::CheckCollections() {
     const char type = MemberKeyType(key);
     std::optional<std::set<std::string>> first;
     std::string first_id;
+    const bool hash = type == static_cast<char>(cluster::CollectionType::kHash);
+    // Hash fields: the value each owner shows (resolved across generations), and the values
+    // of the first owner's live siblings.
+    std::optional<std::map<std::string, std::string>> first_shown;
+    std::map<std::string, std::set<std::string>> live_values;
     for (const std::string& id : RefHost().node->PreferenceList(key)) {
       Host& h = hosts_[HostById(id)];
       std::set<std::string> present;
+      std::map<std::string, std::vector<cluster::ElementView>> views;
+      std::map<std::string, std::set<std::string>> values;
       Record hdr;
       std::string bytes;
       if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &hdr);
@@ -1462,13 +1480,25 @@ void Sim::CheckCollections() {
           }
           cluster::ElementView ev;
           if (cluster::ResolveElement(er, now, &ev).ok() && ev.present) present.insert(m);
+          if (!hash) continue;
+          if (ev.present) views[m].push_back(ev);
+          for (const Sibling* sib : cluster::LiveSiblings(er, now)) values[m].insert(sib->value);
         }
+      }
+      std::map<std::string, std::string> shown;
+      for (auto& [m, vs] : views) {
+        cluster::ElementView all = cluster::ResolveAcross(vs);
+        if (all.present) shown[m] = all.value;
       }
       if (!first) {
         first = present;
         first_id = id;
+        first_shown = shown;
+        live_values = values;
       } else if (*first != present) {
         Violate("convergence", "set " + key + ": " + first_id + " and " + id + " hold different members");
+      } else if (hash && *first_shown != shown) {
+        Violate("convergence", "hash " + key + ": " + first_id + " and " + id + " show different field values");
       }
     }
     if (!first) continue;
@@ -1485,15 +1515,38 @@ void Sim::CheckCollections() {
         if (ops[i].outcome != CollOp::Outcome::kAcked && !ops[i].add) later_failed_rem = true;
       }
       if (last_acked < 0) {
-        if (is && !any_failed_add) Violate("phantom", "set " + key + " holds " + m + ", which no client added");
+        if (is && !any_failed_add) Violate("phantom", (hash ? "hash " : "set ") + key + " holds " + m + ", which no client added");
         continue;
       }
+      if (hash) {
+        // Every live value of the field was written to it by its client (phantom); the last
+        // acknowledged HSET's value is still there, as the value or as a concurrent sibling,
+        // unless a later command in doubt may have replaced or removed it (lost-write).
+        std::set<std::string> written;
+        for (const CollOp& op : ops) {
+          if (op.add) written.insert(op.value);
+        }
+        for (const std::string& v : live_values[m]) {
+          if (!written.count(v)) Violate("phantom", "hash " + key + " field " + m + " holds \"" + v + "\", which its client never wrote");
+        }
+        bool later_in_doubt = false;
+        for (size_t i = static_cast<size_t>(last_acked + 1); i < ops.size(); ++i) {
+          later_in_doubt |= ops[i].outcome != CollOp::Outcome::kAcked;
+        }
+        const CollOp& last = ops[static_cast<size_t>(last_acked)];
+        if (last.add && !later_in_doubt && !live_values[m].count(last.value)) {
+          Violate("lost-write", "hash " + key + " field " + m + " lost \"" + last.value +
+                                    "\", its last acknowledged HSET");
+        }
+      }
+      const std::string what = (hash ? "hash " : "set ") + key;
       if (ops[static_cast<size_t>(last_acked)].add) {
         if (!is && !later_failed_rem) {
-          Violate("lost-write", "set " + key + " lost " + m + ": its last acknowledged command was SADD");
+          Violate("lost-write", what + " lost " + m + ": its last acknowledged command was " + (hash ? "HSET" : "SADD"));
         }
       } else if (is && !any_failed_add) {
-        Violate("resurrection", "set " + key + " holds " + m + ", removed by an acknowledged SREM with no add in doubt");
+        Violate("resurrection", what + " holds " + m + ", removed by an acknowledged " + (hash ? "HDEL" : "SREM") +
+                                    " with no add in doubt");
       }
     }
   }
