@@ -1238,8 +1238,11 @@ void Sim::OpCollSet(int c, int host, const std::string& key) {
   bool add = client_rng_.Uniform(3) != 0;  // two adds to a removal: the sets stay non-empty
   std::vector<CollOp>& ops = coll_ops_[key][member];
   ops.push_back(CollOp{add, {}});
-  // HSET writes a value no other write uses, so the checker can tell which write it sees.
+  // HSET writes a value no other write uses, and ZADD a score no other write uses, so the
+  // checker can tell which write it sees (a member's score is a register, as a field's value).
+  const bool zset = type == static_cast<char>(cluster::CollectionType::kZset);
   if (hash && add) ops.back().value = "h" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+  if (zset && add) ops.back().value = cluster::EncodeScore(c * 100000.0 + double(++client_seq_[c]));
   std::string value = ops.back().value;
   size_t idx = ops.size() - 1;
   uint64_t id = next_call_++;
@@ -1260,10 +1263,9 @@ void Sim::OpCollSet(int c, int host, const std::string& key) {
   Step(h, [&](Node&) {
     cluster::UpdateElements(
         &h.coll, key, type, {member},
-        [add, value, zset = type == static_cast<char>(cluster::CollectionType::kZset)](
-            size_t, const std::optional<std::string>&) {
-          // ZADD key 1 member writes the score as ZADD does; SADD an empty value; HSET its value.
-          return add ? cluster::ElementChange{cluster::ElementChange::kSet, zset ? cluster::EncodeScore(1) : value}
+        [add, value](size_t, const std::optional<std::string>&) {
+          // ZADD writes its score as ZADD does (EncodeScore), HSET its value, SADD nothing.
+          return add ? cluster::ElementChange{cluster::ElementChange::kSet, value}
                      : cluster::ElementChange{cluster::ElementChange::kDelete, {}};
         },
         [this, id](Status st, cluster::UpdateResult) { FinishCall(id, std::move(st), Record{}); });
@@ -1454,7 +1456,16 @@ void Sim::CheckCollections() {
     const char type = MemberKeyType(key);
     std::optional<std::set<std::string>> first;
     std::string first_id;
-    const bool hash = type == static_cast<char>(cluster::CollectionType::kHash);
+    // Hash fields and sorted-set members hold a register (a value, a score) to check.
+    const bool is_zset = type == static_cast<char>(cluster::CollectionType::kZset);
+    const bool hash = type == static_cast<char>(cluster::CollectionType::kHash) || is_zset;
+    const std::string kind = is_zset ? "sorted set " : hash ? "hash " : "set ";
+    const char* add_cmd = is_zset ? "ZADD" : hash ? "HSET" : "SADD";
+    const char* rem_cmd = is_zset ? "ZREM" : hash ? "HDEL" : "SREM";
+    auto show = [is_zset](const std::string& v) {
+      double d = 0;
+      return is_zset && cluster::DecodeScore(v, &d) ? std::to_string(d) : v;
+    };
     // Hash fields: the value each owner shows (resolved across generations), and the values
     // of the first owner's live siblings.
     std::optional<std::map<std::string, std::string>> first_shown;
@@ -1498,7 +1509,7 @@ void Sim::CheckCollections() {
       } else if (*first != present) {
         Violate("convergence", "set " + key + ": " + first_id + " and " + id + " hold different members");
       } else if (hash && *first_shown != shown) {
-        Violate("convergence", "hash " + key + ": " + first_id + " and " + id + " show different field values");
+        Violate("convergence", kind + key + ": " + first_id + " and " + id + " show different values");
       }
     }
     if (!first) continue;
@@ -1515,7 +1526,7 @@ void Sim::CheckCollections() {
         if (ops[i].outcome != CollOp::Outcome::kAcked && !ops[i].add) later_failed_rem = true;
       }
       if (last_acked < 0) {
-        if (is && !any_failed_add) Violate("phantom", (hash ? "hash " : "set ") + key + " holds " + m + ", which no client added");
+        if (is && !any_failed_add) Violate("phantom", kind + key + " holds " + m + ", which no client added");
         continue;
       }
       if (hash) {
@@ -1527,7 +1538,7 @@ void Sim::CheckCollections() {
           if (op.add) written.insert(op.value);
         }
         for (const std::string& v : live_values[m]) {
-          if (!written.count(v)) Violate("phantom", "hash " + key + " field " + m + " holds \"" + v + "\", which its client never wrote");
+          if (!written.count(v)) Violate("phantom", kind + key + " " + m + " holds \"" + show(v) + "\", which its client never wrote");
         }
         bool later_in_doubt = false;
         for (size_t i = static_cast<size_t>(last_acked + 1); i < ops.size(); ++i) {
@@ -1535,18 +1546,16 @@ void Sim::CheckCollections() {
         }
         const CollOp& last = ops[static_cast<size_t>(last_acked)];
         if (last.add && !later_in_doubt && !live_values[m].count(last.value)) {
-          Violate("lost-write", "hash " + key + " field " + m + " lost \"" + last.value +
-                                    "\", its last acknowledged HSET");
+          Violate("lost-write", kind + key + " " + m + " lost \"" + show(last.value) + "\", its last acknowledged " + add_cmd);
         }
       }
-      const std::string what = (hash ? "hash " : "set ") + key;
+      const std::string what = kind + key;
       if (ops[static_cast<size_t>(last_acked)].add) {
         if (!is && !later_failed_rem) {
-          Violate("lost-write", what + " lost " + m + ": its last acknowledged command was " + (hash ? "HSET" : "SADD"));
+          Violate("lost-write", what + " lost " + m + ": its last acknowledged command was " + add_cmd);
         }
       } else if (is && !any_failed_add) {
-        Violate("resurrection", what + " holds " + m + ", removed by an acknowledged " + (hash ? "HDEL" : "SREM") +
-                                    " with no add in doubt");
+        Violate("resurrection", what + " holds " + m + ", removed by an acknowledged " + rem_cmd + " with no add in doubt");
       }
     }
   }
