@@ -225,7 +225,8 @@ class Cluster {
 // after 1.5 s), 1 s request timeouts and no anti-entropy, and one connection per node.
 class ThreeNodeTest : public ::testing::Test {
  protected:
-  void StartCluster() {
+  // raw_toml: appended to every node's file as is (e.g. [[keyspace]] tables).
+  void StartCluster(const std::string& raw_toml = "") {
     ClusterOptions o;
     o.nodes = 3;
     o.n = 3;
@@ -235,7 +236,8 @@ class ThreeNodeTest : public ::testing::Test {
         .SetInt("cluster", "suspect_after_ms", 500)
         .SetInt("cluster", "down_after_ms", 1500)
         .SetInt("cluster", "request_timeout_ms", 1000)
-        .SetInt("cluster", "anti_entropy_interval_ms", 0);
+        .SetInt("cluster", "anti_entropy_interval_ms", 0)
+        .AppendRaw(raw_toml);
     cluster_ = std::make_unique<Cluster>(std::move(o));
     ASSERT_TRUE(cluster_->Start(std::chrono::seconds(20))) << cluster_->last_error();
     for (size_t i = 0; i < cluster_->size(); i++) {

@@ -32,25 +32,9 @@ r = 1
 w = 2
 )";
 
-class KeyspaceClusterTest : public ::testing::Test {
+class KeyspaceClusterTest : public ThreeNodeTest {
  protected:
-  void SetUp() override {
-    ClusterOptions o;
-    o.nodes = 3;
-    o.extra.SetInt("cluster", "gossip_interval_ms", 100)
-        .SetInt("cluster", "suspect_after_ms", 500)
-        .SetInt("cluster", "down_after_ms", 1500)
-        .SetInt("cluster", "request_timeout_ms", 1000)
-        .SetInt("cluster", "anti_entropy_interval_ms", 0)
-        .AppendRaw(kPolicies);
-    cluster_ = std::make_unique<Cluster>(std::move(o));
-    ASSERT_TRUE(cluster_->Start(20s)) << cluster_->last_error();
-    for (size_t i = 0; i < 3; i++) {
-      conns_.push_back(cluster_->node(i).Connect(5000));
-      ASSERT_TRUE(conns_.back()->ok());
-    }
-  }
-  Conn& c(size_t i) { return *conns_.at(i); }
+  void SetUp() override { StartCluster(kPolicies); }
   std::vector<std::string> Preflist(size_t via, const std::string& key) {
     std::vector<std::string> ids;
     Reply r = c(via)("DYNAMO", "PREFLIST", key);
@@ -70,9 +54,6 @@ class KeyspaceClusterTest : public ::testing::Test {
     std::sort(out.begin(), out.end());
     return out;
   }
-
-  std::unique_ptr<Cluster> cluster_;
-  std::vector<std::unique_ptr<Conn>> conns_;
 };
 
 TEST_F(KeyspaceClusterTest, EveryNodeListsThePoliciesAndTheSameFingerprint) {
