@@ -37,6 +37,9 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     return forwarder_->Forward(forwarder_->Target(pref), key, /*is_write=*/false, r, nullptr,
                                std::move(done), nullptr);
   }
+  // The reaper asks every replica: with fewer nodes than the key's n (a keyspace wider than
+  // the cluster, or a cluster shrunk below N), every replica there is.
+  if (reaping && pref.size() < static_cast<size_t>(r)) r = static_cast<int>(pref.size());
   if (pref.size() < static_cast<size_t>(r)) {
     return done(Status::Unavailable("r=" + std::to_string(r) + " but only " +
                                     std::to_string(pref.size()) + " replicas"),

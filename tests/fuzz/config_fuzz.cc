@@ -7,7 +7,7 @@
 // dropped: the harness reads no files).
 // Checks: no crash, hang or uncaught exception on any input; a refused file says which
 // file; a config that validated round-trips through flags: every string option given
-// back as --path=value yields the same Config.
+// back as --path=value yields the same Config; its [[keyspace]] policies are within bounds.
 // Run: scripts/fuzz.sh config_fuzz (seeds: tests/fuzz/corpus/config_fuzz).
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +58,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     int port = -1;
     Check(dynakv::server::SplitHostPort(cfg.redis_addr, &host, &port).ok());
     Check(port >= 0 && port <= 65535);
+    // Every keyspace policy that validated is usable as is: a prefix, 1 <= r, w <= n <= 16,
+    // a known conflict rule, no prefix twice.
+    Check(cfg.keyspaces.size() <= 64);
+    for (size_t i = 0; i < cfg.keyspaces.size(); ++i) {
+      Config::Keyspace k = dynakv::server::ResolvedKeyspace(cfg, cfg.keyspaces[i]);
+      Check(!k.prefix.empty() && k.n >= 1 && k.n <= 16 && k.r >= 1 && k.r <= k.n && k.w >= 1 && k.w <= k.n);
+      Check(k.conflict == "siblings" || k.conflict == "lww");
+      for (size_t j = 0; j < i; ++j) Check(cfg.keyspaces[j].prefix != k.prefix);
+    }
     // The same settings as flags give the same config.
     std::vector<std::string> args = {
         "--node.id=" + cfg.node_id, "--node.data_dir=" + cfg.data_dir,

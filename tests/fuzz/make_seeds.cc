@@ -300,6 +300,10 @@ void ConfigSeeds(const fs::path& repo) {
   Write("config_fuzz", "toml_types",
         Byte(0) + "[node]\nid = \"n9\"\nweight = 3\n[cluster]\nseeds = [\"a:1\", \"b:2\"]\n"
                   "auto_commit = false\n[limits]\ntimeout = 5\n[cluster]\ntokens = 3\n");
+  Write("config_fuzz", "toml_keyspace",
+        Byte(0) + "[listen]\ncluster = \"127.0.0.1:7001\"\n[replication]\nn = 3\nr = 2\nw = 2\n"
+                  "[[keyspace]]\nprefix = \"cache:\"\nn = 1\nconflict = \"lww\"\n"
+                  "[[keyspace]]\nprefix = \"audit:\"\nn = 5\nw = 4\n");
   auto argv = [](std::vector<std::string> a) {
     std::string s = Byte(1);
     for (size_t i = 0; i < a.size(); ++i) s += (i ? std::string(1, '\0') : "") + a[i];

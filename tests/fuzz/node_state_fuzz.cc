@@ -154,6 +154,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   cfg.id = "n1";
   cfg.cluster_addr = kSelfAddr;
   cfg.n = 2;
+  // Keyspace policies of other widths (n = 1 last-writer-wins, n = 3), so the per-level
+  // paths of placement, handoff and the write path meet the stored state too.
+  cfg.keyspaces = {{"k", 1, 1, 1, true}, {"x", 3, 2, 2, false}};
   cfg.ae_interval_ms = 0;
   cfg.record_cache_bytes = 1 << 20;
   Node node(cfg, &net, &clock, &rnd, &engine, nullptr);

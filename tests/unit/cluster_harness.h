@@ -23,7 +23,7 @@ namespace dynakv::cluster {
 namespace {
 
 // The node ids that own at least one partition in this node's view of the ring.
-std::set<std::string> RingNodes(const Node& n) {
+inline std::set<std::string> RingNodes(const Node& n) {
   std::set<std::string> ids;
   for (const auto& range : n.RingRanges()) ids.insert(range.owners.begin(), range.owners.end());
   return ids;
@@ -190,7 +190,7 @@ class Cluster {
   std::deque<Packet> held_;
 };
 
-void FakeTransport::Send(const std::string& to, std::string frame) {
+inline void FakeTransport::Send(const std::string& to, std::string frame) {
   cluster_->Enqueue(from_, to, std::move(frame));
 }
 
@@ -203,7 +203,7 @@ struct Outcome {
   VersionVector context;
 };
 
-Outcome DoWrite(Cluster& c, Node* n, const std::string& key, WriteRequest req) {
+inline Outcome DoWrite(Cluster& c, Node* n, const std::string& key, WriteRequest req) {
   auto out = std::make_shared<Outcome>();
   n->Write(key, std::move(req), [out](Status s, WriteReply r) {
     ++out->calls;
@@ -218,7 +218,7 @@ Outcome DoWrite(Cluster& c, Node* n, const std::string& key, WriteRequest req) {
   return *out;
 }
 
-Outcome Put(Cluster& c, Node* n, const std::string& key, const std::string& value,
+inline Outcome Put(Cluster& c, Node* n, const std::string& key, const std::string& value,
             const VersionVector* ctx = nullptr, int w = 0) {
   WriteRequest req;
   req.value.value = value;
@@ -231,7 +231,7 @@ Outcome Put(Cluster& c, Node* n, const std::string& key, const std::string& valu
 }
 
 // Starts a read without driving the network; the outcome fills in when it completes.
-std::shared_ptr<Outcome> StartRead(Cluster& c, Node* n, const std::string& key, int r) {
+inline std::shared_ptr<Outcome> StartRead(Cluster& c, Node* n, const std::string& key, int r) {
   auto out = std::make_shared<Outcome>();
   FakeClock* clock = &c.clock;
   n->Read(key, r, [out, clock](Status s, ReadReply rr) {
@@ -244,7 +244,7 @@ std::shared_ptr<Outcome> StartRead(Cluster& c, Node* n, const std::string& key, 
   return out;
 }
 
-Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
+inline Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
   auto out = StartRead(c, n, key, r);
   c.RunUntil(&out->done);
   c.RunFor(50);
@@ -252,7 +252,7 @@ Outcome Get(Cluster& c, Node* n, const std::string& key, int r = 0) {
   return *out;
 }
 
-std::vector<std::string> Values(const Record& rec) {
+inline std::vector<std::string> Values(const Record& rec) {
   std::vector<std::string> v;
   for (const Sibling* s : LiveSiblings(rec, 1'800'000'000'000ull)) v.push_back(s->value);
   std::sort(v.begin(), v.end());
@@ -260,18 +260,18 @@ std::vector<std::string> Values(const Record& rec) {
 }
 
 // Three nodes that know each other.
-void Boot(Cluster& c, int count, int n = 3, int r = 2, int w = 2) {
+inline void Boot(Cluster& c, int count, int n = 3, int r = 2, int w = 2) {
   for (int i = 1; i <= count; ++i) c.Add(c.Config("n" + std::to_string(i), n, r, w));
   c.RunFor(1500);
 }
 
-size_t UpCount(Node* n) {
+inline size_t UpCount(Node* n) {
   size_t up = 0;
   for (auto& m : n->Members()) up += m.status == "up";
   return up;
 }
 
-Record LocalRecord(Cluster& c, const std::string& id, const std::string& key) {
+inline Record LocalRecord(Cluster& c, const std::string& id, const std::string& key) {
   std::string bytes;
   Record rec;
   if (c.host(id).engine->Get(DataKey(key), &bytes).ok()) { EXPECT_TRUE(DecodeRecord(bytes, &rec).ok()); }

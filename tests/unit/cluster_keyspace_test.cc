@@ -276,6 +276,29 @@ TEST(KeyspaceNodeTest, QuorumDefaultsAndBoundsComeFromTheKeysPolicy) {
   EXPECT_EQ(Put(c, c.node(lone), "five:x", "v").status.code(), Code::kUnavailable);
 }
 
+// The reaper's all-replica read of a key whose keyspace is wider than the cluster asks
+// every node there is (five: has n = 5 on three nodes), rather than failing forever.
+TEST(KeyspaceNodeTest, ReaperReadOfAKeyWiderThanTheClusterAsksEveryNode) {
+  Cluster c;
+  BootKeyspaces(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "five:gone", "v").status.ok());
+  WriteRequest del;
+  del.op = OpKind::kDelete;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "five:gone", std::move(del)).status.ok());
+  auto out = std::make_shared<Outcome>();
+  c.node("n2")->ReadForReap("five:gone", 5, [out](Status s, ReadReply rr) {
+    out->done = true;
+    out->status = s;
+    out->record = std::move(rr.record);
+  });
+  c.RunUntil(&out->done);
+  ASSERT_TRUE(out->done);
+  ASSERT_TRUE(out->status.ok()) << out->status.ToString();
+  EXPECT_TRUE(IsDeleted(out->record, 1'800'000'000'000ull));
+  // A client's read at R = 5 is still refused: there are not five replicas to answer.
+  EXPECT_EQ(Get(c, c.node("n2"), "five:gone", 5).status.code(), Code::kUnavailable);
+}
+
 TEST(KeyspaceNodeTest, LwwKeysNeverGrowSiblingsAcrossCoordinators) {
   Cluster c;
   BootKeyspaces(c, 3);
