@@ -646,6 +646,9 @@ std::string HelpText() {
     for (size_t i = flag.size(); i < 44; i++) os << ' ';
     os << " " << o.help << " (default " << DefaultText(o) << ")\n";
   }
+  os << "\nKeyspace policies, in the TOML file only: [[keyspace]] tables with prefix (required),\n"
+        "n, r, w (default: the replication.* values, r and w at most n) and conflict\n"
+        "(\"siblings\" or \"lww\"); the longest prefix of a key wins (README, \"Keyspace policies\").\n";
   return os.str();
 }
 

@@ -229,6 +229,7 @@ TEST(ConfigTest, HelpListsEveryOptionWithDefault) {
     EXPECT_NE(h.find(key), std::string::npos) << key;
   }
   EXPECT_NE(h.find("(default 100)"), std::string::npos);
+  EXPECT_NE(h.find("[[keyspace]] tables with prefix"), std::string::npos);
   char a0[] = "dynakv-server", a1[] = "--help";
   char* argv[] = {a0, a1};
   Config c;
