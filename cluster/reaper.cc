@@ -110,7 +110,8 @@ void Reaper::StepClustered(uint64_t wall, uint64_t mono) {
   }
   for (auto& [key, print] : ripe) {
     // (init-captures: clang 14 cannot capture structured bindings)
-    int all = node_->keyspaces().entries().empty() ? cfg_.n : node_->keyspaces().ForRecord(key).n;
+    // The all-replica read: the key's n (its keyspace policy's, else replication.n).
+    int all = node_->keyspaces().ForRecord(key).n;
     node_->ReadForReap(key, all, [this, k = key, fp = print](Status st, ReadReply rr) {
       if (!st.ok() || !IsDeleted(rr.record, clock_->WallMs())) return;
       // Only the state that aged: a repair or write since then starts the grace over.

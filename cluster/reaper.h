@@ -38,8 +38,6 @@ namespace dynakv::cluster {
 
 struct ReaperConfig {
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;
-  int n = 1;                // the R of the all-replica read before a clustered reap, for
-                            // keys no keyspace policy covers (a policy's key: its own n)
   bool standalone = true;   // expired values go at once (no replica to resurrect from)
   size_t slice = 200;       // records examined per Step
 };

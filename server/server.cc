@@ -204,7 +204,6 @@ Status Server::Init() {
   if (Status s = node_->Start(); !s.ok()) return s;
   cluster::ReaperConfig rc;
   rc.tombstone_grace_ms = uint64_t(cfg_.tombstone_grace_s) * 1000;
-  rc.n = int(cfg_.n);
   rc.standalone = cfg_.cluster_addr.empty();
   reaper_ = std::make_unique<cluster::Reaper>(node_.get(), clock_.get(), rc,
                                               [this] { stats_.expired_keys++; });

@@ -717,7 +717,6 @@ void Sim::StartNode(Host& h) {
   if (sc_.reap_grace_ms > 0 && h.node) {
     cluster::ReaperConfig rc;
     rc.tombstone_grace_ms = sc_.reap_grace_ms;
-    rc.n = sc_.n;
     rc.standalone = false;
     h.reaper = std::make_unique<cluster::Reaper>(h.node.get(), h.clock.get(), rc,
                                                  [this] { ++reaped_; });
