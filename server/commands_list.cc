@@ -213,7 +213,7 @@ void CmdLinsert(CommandCtx& ctx) {
       return reply.Send([](RespWriter& w) { w.Int(-1); });
     }
     // Between two neighbours: for BEFORE, after every record before the pivot (removed ones
-    // too, so a head hint, lists.cc HeadHint, never hides it); for AFTER, before the next
+    // too, so a head hint, cluster/list_engine.cc HeadHint, never hides it); for AFTER, before the next
     // present element.
     std::string lo, hi;
     if (before) {
@@ -224,7 +224,7 @@ void CmdLinsert(CommandCtx& ctx) {
       lo = view.items[i].pos;
       if (i + 1 < view.items.size()) hi = view.items[i + 1].pos;
     }
-    std::string pos = cluster::ListPositionBetween(lo, hi, ListTag());
+    std::string pos = cluster::ListPositionBetween(lo, hi, s->DrawListTag());
     if (pos.empty()) {
       release();
       return ReplyErr(reply, "ERR list position space exhausted at this pivot");

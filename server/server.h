@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cluster/collection_engine.h"
+#include "cluster/list_engine.h"
 #include "cluster/node.h"
 #include "cluster/reaper.h"
 #include "protocol/memcache.h"
@@ -181,7 +182,7 @@ struct ServerStats {
 
 // The host of the collection steps (cluster/collection_engine.h): they run against its node
 // and wall clock, timed and counted as its clients' requests.
-class Server : public cluster::CollectionHost {
+class Server : public cluster::ListHost {
  public:
   explicit Server(Config cfg);
   ~Server();
@@ -217,6 +218,11 @@ class Server : public cluster::CollectionHost {
   cluster::Node::ReadCallback TimedRead(cluster::Node::ReadCallback done) override;
   cluster::WriteDone TrackedWrite(cluster::WriteDone done) override;
   void CountLookup(bool hit) override { hit ? stats_.keyspace_hits++ : stats_.keyspace_misses++; }
+  // cluster::ListHost: a push wakes the pops blocked on its key here and is announced to the
+  // other members (server/lists.cc, ListPushed).
+  uint64_t MonoMs() override { return NowMs(); }
+  uint64_t TombstoneGraceMs() override { return uint64_t(cfg_.tombstone_grace_s) * 1000; }
+  void OnListPushed(const std::string& key) override;
   size_t client_count() const { return clients_.size(); }
   std::vector<std::shared_ptr<Client>> Clients() const;
   void Log(cluster::Logger::Level level, const std::string& msg);
@@ -232,7 +238,7 @@ class Server : public cluster::CollectionHost {
   // the key helpers (ReadKey, WriteValue, ...) around their callbacks, so a write a command
   // makes after a read is still counted as that client's (WAIT). Empty for internal writes.
   std::weak_ptr<Client> write_owner;
-  // The list engine's per-key queues, head hints and blocked pops (server/lists.cc).
+  // The pops blocked here and the pushes to announce (server/lists.cc).
   std::shared_ptr<ListEngine> lists;
   // Runs `poll` on every tick (10 ms) until it returns true (WAIT's wait for copies).
   void AddPoller(std::function<bool()> poll) { pollers_.push_back(std::move(poll)); }

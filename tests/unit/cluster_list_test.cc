@@ -99,7 +99,7 @@ TEST(ListPositionTest, BetweenIsStrictlyBetweenOverRandomInserts) {
   EXPECT_EQ(ListPositionBetween(lo, lo + ListPosition(INT64_MIN, 0), 1), "");
 }
 
-// A server's pushes as lists.cc makes them: the position's major from ListPushMajor over
+// A server's pushes as cluster/list_engine.cc makes them: the position's major from ListPushMajor over
 // the reach it read and its own last major.
 struct PushServer {
   int64_t last = 0;
