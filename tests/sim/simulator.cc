@@ -33,6 +33,9 @@
 //                     change (capped at N): a join, leave or remove never lowers a write's
 //                     replication (a leaver hands its copies over, a removed node's copies
 //                     are re-replicated, a joined node receives what it now owns).
+//   order          (clist workload) of two acknowledged pushes by one client through one
+//                     coordinator life, an RPUSH lands after and an LPUSH before the earlier
+//                     one (CheckLists).
 //   callback       a reply comes exactly once, from the coordinator's own step.
 //   sans-io        frames are only sent from inside a step (the owner-of-the-loop rule).
 //
@@ -69,6 +72,7 @@
 #include "cluster/collection_engine.h"
 #include "cluster/env.h"
 #include "cluster/key_layout.h"
+#include "cluster/list_engine.h"
 #include "cluster/node.h"
 #include "cluster/reaper.h"
 #include "cluster/version.h"
@@ -258,12 +262,17 @@ const char* RoleName(Role r) {
 struct Host;
 // A host of the collection steps (cluster/collection_engine.h) on one simulated node, as the
 // server is on a real one: the commands' steps run against its node and its wall clock.
-struct SimCollections : cluster::CollectionHost {
+// It hosts the list engine (cluster/list_engine.h) the same way (clist workload).
+struct SimCollections : cluster::ListHost {
   Host* host = nullptr;
   Node* node() override;
   uint64_t WallMs() override;
   uint64_t DrawGeneration() override;  // from its own seeded stream: runs replay
+  uint64_t MonoMs() override;
+  uint64_t TombstoneGraceMs() override;
+  uint64_t DrawListTag() override;  // its own seeded stream too
   std::unique_ptr<cluster::SeededRandom> gens;  // apart from the node's, which it must not shift
+  std::unique_ptr<cluster::SeededRandom> tags;
 };
 
 struct Host {
@@ -293,6 +302,19 @@ struct Host {
 Node* SimCollections::node() { return host->node.get(); }
 uint64_t SimCollections::WallMs() { return host->clock->WallMs(); }
 uint64_t SimCollections::DrawGeneration() { return gens->Next(); }
+uint64_t SimCollections::MonoMs() { return host->clock->NowMs(); }
+uint64_t SimCollections::TombstoneGraceMs() { return host->cfg.tombstone_grace_ms; }
+uint64_t SimCollections::DrawListTag() { return tags->Next(); }
+
+// One LPUSH/RPUSH (a unique value) or LPOP/RPOP (count 1) of the clist workload.
+struct ListOp {
+  bool push = true, left = false;
+  std::string value;              // push: the value written
+  std::vector<std::string> got;   // pop: what it returned (when acknowledged)
+  int client = 0, host = 0;
+  uint64_t life = 0;              // the coordinator's life at invocation
+  enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
+};
 
 // One SADD or SREM of the cset workload (each member belongs to one client, whose commands
 // on it run one after the other).
@@ -560,6 +582,9 @@ class Sim {
   void OpScore(int c, int host, const std::string& key);
   void OpCollSet(int c, int host, const std::string& key);
   void OpCollCounter(int c, int host, const std::string& key, bool zset);
+  void OpList(int c, int host, const std::string& key);
+  void CheckLists();
+  void DropListValue(const std::string& key, const std::string& value);
   void CheckHashCounters();
   bool IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
                        std::function<void(Status, Record)> done);
@@ -638,6 +663,8 @@ class Sim {
   std::map<std::string, std::map<std::string, std::vector<CollOp>>> coll_ops_;
   // chash / czset workloads: key -> increments of its element "ctr" (attempted, acknowledged).
   std::map<std::string, std::pair<int64_t, int64_t>> hctr_;
+  // clist workload: key -> its pushes and pops in invocation order.
+  std::map<std::string, std::vector<ListOp>> list_ops_;
   cluster::NodeStats node_totals_;
   std::vector<Violation> violations_;
   uint64_t violation_count_ = 0;
@@ -706,6 +733,7 @@ void Sim::StartNode(Host& h) {
   h.crash_armed = false;
   h.random = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 1000 + h.index * 1000 + h.starts));
   h.coll.gens = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 500 + h.index * 1000 + h.starts));
+  h.coll.tags = std::make_unique<cluster::SeededRandom>(Mix(opt_.seed, 700 + h.index * 1000 + h.starts));
   h.node = std::make_unique<Node>(h.cfg, h.transport.get(), h.clock.get(), h.random.get(),
                                   h.engine.get(), h.logger.get());
   Status st;
@@ -821,6 +849,7 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   h.reaper.reset();
   h.node.reset();
   h.coll.header_flights.clear();  // the server's in-flight header writes die with it
+  h.coll.list_queues.reset();     // and so do its list queues and head hints
   ++h.life;
   h.crash_armed = false;
   ++crashes_done_;
@@ -1072,7 +1101,7 @@ void Sim::ClientOp(int c) {
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
   int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset +
-              sc_.chset;
+              sc_.chset + sc_.clist;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1084,7 +1113,8 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.czadd) < 0) return OpCollSet(c, host, "czadd-" + k);
   if ((pick -= sc_.chash) < 0) return OpCollCounter(c, host, "chash-" + k, /*zset=*/false);
   if ((pick -= sc_.czset) < 0) return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
-  return OpCollSet(c, host, "chash-" + k);  // chset: HSET / HDEL of the client's own fields
+  if ((pick -= sc_.chset) < 0) return OpCollSet(c, host, "chash-" + k);  // HSET / HDEL of the client's own fields
+  return OpList(c, host, "clist-" + k);
 }
 
 // DGET; add a unique item to the union of the siblings; DPUT with the read's context.
@@ -1378,6 +1408,223 @@ void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
                             Status::Invalid("hash value is not an integer"), done);
     }
   }, "client collection op");
+}
+
+// LPUSH or RPUSH of a unique value, or LPOP or RPOP of one element, of a list, as the server
+// runs them: the list engine (cluster/list_engine.h) on the coordinator's ListHost, through
+// its per-key queue (so a command may wait behind the other clients' commands on the key).
+void Sim::OpList(int c, int host, const std::string& key) {
+  Host& h = hosts_[host];
+  if (!h.node) return ClientNext(c);
+  ListOp op;
+  op.push = client_rng_.Uniform(3) != 0;  // two pushes to a pop: the lists stay non-empty
+  op.left = client_rng_.Uniform(2) == 0;
+  op.client = c;
+  op.host = host;
+  op.life = h.life;
+  if (op.push) op.value = "l" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
+  std::vector<ListOp>& ops = list_ops_[key];
+  ops.push_back(op);
+  size_t idx = ops.size() - 1;
+  uint64_t id = next_call_++;
+  std::string verb = std::string(op.left ? "l" : "r") + (op.push ? "push " + op.value : "pop");
+  calls_[id] = Call{host, h.life, now_, verb + " " + key + " via " + h.id, [this, c, key, idx](Status s, Record) {
+                      ListOp& lo = list_ops_[key][idx];
+                      lo.outcome = s.ok() ? ListOp::Outcome::kAcked : ListOp::Outcome::kFailed;
+                      if (s.ok() && lo.push && opt_.sabotage == Sabotage::kDropReplicaWrites) {
+                        DropListValue(key, lo.value);
+                      }
+                      auto& st = op_stats_["clist"];
+                      ++(s.ok() ? st.first : st.second);
+                      ClientNext(c);
+                    }};
+  // A list command waits in its key's queue behind the other clients' (one each), each of
+  // which takes up to 5 steps (header read, element reads, writes, the emptied list's delete).
+  calls_[id].rounds = 5 * (static_cast<uint64_t>(sc_.clients) + 1);
+  Step(h, [&](Node&) {
+    if (op.push) {
+      cluster::ListPush(&h.coll, key, op.left, {op.value}, false,
+                        [this, id](Status st, int64_t) { FinishCall(id, std::move(st), Record{}); });
+    } else {
+      cluster::ListPop(&h.coll, key, op.left, 1,
+                       [this, id, key, idx](Status st, bool, std::vector<std::string> got) {
+                         if (st.ok()) list_ops_[key][idx].got = std::move(got);
+                         FinishCall(id, std::move(st), Record{});
+                       });
+    }
+  }, "client list op");
+}
+
+// Sabotage (drop-replica-writes): erase the element record an acknowledged push wrote, from
+// every engine, behind the nodes' backs. Must trip "lost-write" in CheckLists.
+void Sim::DropListValue(const std::string& key, const std::string& value) {
+  std::string prefix = DataKey(cluster::ElementPrefix(cluster::kListType, key));
+  for (auto& host : hosts_) {
+    std::vector<std::string> doomed;
+    (void)host.engine->Scan(prefix, "", 0, [&](std::string_view dk, std::string_view v) {
+      if (dk.substr(0, prefix.size()) != prefix) return false;
+      Record rec;
+      if (cluster::DecodeRecord(v, &rec).ok()) {
+        for (const Sibling& sib : rec.siblings) {
+          if (sib.value == value) doomed.emplace_back(dk);
+        }
+      }
+      return true;
+    });
+    for (auto& k : doomed) (void)host.engine->Delete(k);
+    (void)host.engine->Commit();
+    if (host.node) host.node->DropCaches();
+  }
+  if (!sabotage_done_) Note("SABOTAGE: erased acknowledged push of " + value + " to " + key + " everywhere");
+  sabotage_done_ = true;
+}
+
+// The clist workload's invariants, on the healed cluster. First an R=N read of every list's
+// header and of all its elements in each live generation (range reads, which repair), then,
+// from every final owner's own engine, the list in position order: the owners hold the same
+// elements in the same order (convergence); every element was pushed by a client and is held
+// once (phantom); no element an acknowledged pop returned is back (resurrection); every
+// acknowledged push's value is in the list or was returned by an acknowledged pop, except
+// for at most one per pop whose outcome its client never learned (lost-write); and two
+// pushes of one client through one coordinator life are in the order Redis gives them
+// (order: an RPUSH lands after, an LPUSH before, an earlier push's element).
+void Sim::CheckLists() {
+  auto open = std::make_shared<int>(0);
+  uint64_t deadline = now_ + sc_.settle_max_ms;
+  for (auto& [key, ops] : list_ops_) {
+    std::vector<int> live = LiveHosts();
+    int host = live[fault_rng_.Uniform(live.size())];
+    ++*open;
+    std::string k = key;
+    bool sent = IssueRead(host, k, Pol(k).n, "final R=N list header read", [this, k, host, open](Status s, Record rec) {
+      --*open;
+      if (!s.ok()) return Violate("liveness", "final R=N read of list " + k + " failed: " + s.ToString());
+      cluster::HeaderView view;
+      if (!cluster::ViewHeader(rec, kEpochMs + now_, &view).ok()) return Violate("convergence", k + ": bad header");
+      for (uint64_t g : view.gens) {
+        // Page through the generation at R=N; each page's call starts the next.
+        auto page = std::make_shared<std::function<void(std::string)>>();
+        std::string prefix = cluster::GenElementPrefix(cluster::kListType, k, g);
+        *page = [this, host, k, prefix, open, page](std::string after) {
+          Host& h = hosts_[host];
+          if (!h.node) return;
+          ++*open;
+          uint64_t id = next_call_++;
+          auto reply = std::make_shared<cluster::Node::RangeReply>();
+          calls_[id] = Call{host, h.life, now_, "final R=N range read of " + k + " via " + h.id,
+                            [this, k, open, page, reply](Status s2, Record) {
+                              --*open;
+                              if (!s2.ok()) {
+                                Violate("liveness", "final R=N range read of " + k + " failed: " + s2.ToString());
+                              } else if (!reply->done && !reply->elements.empty()) {
+                                (*page)(reply->elements.back().first);
+                              } else {
+                                *page = nullptr;  // (breaks the cycle)
+                              }
+                            }};
+          Step(h, [&](Node& n) {
+            n.ReadRange(prefix, after, 1000, Pol(k).n, [this, id, reply](Status s2, cluster::Node::RangeReply rr) {
+              *reply = std::move(rr);
+              FinishCall(id, std::move(s2), Record{});
+            });
+          }, "client range read");
+        };
+        (*page)("");
+      }
+    });
+    if (!sent) --*open;
+  }
+  while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
+  Settle("the list sweep");
+  uint64_t now = kEpochMs + now_;
+  for (auto& [key, ops] : list_ops_) {
+    std::optional<std::vector<std::pair<std::string, std::string>>> first;
+    std::string first_id;
+    for (const std::string& id : RefHost().node->PreferenceList(key)) {
+      Host& h = hosts_[HostById(id)];
+      Record hdr;
+      std::string bytes;
+      if (h.engine->Get(DataKey(key), &bytes).ok()) (void)cluster::DecodeRecord(bytes, &hdr);
+      cluster::HeaderView view;
+      if (!cluster::ViewHeader(hdr, now, &view).ok()) Violate("convergence", key + ": bad header on " + id);
+      std::vector<std::pair<std::string, std::string>> items;  // (position, value)
+      for (uint64_t g : view.gens) {
+        std::string prefix = DataKey(cluster::GenElementPrefix(cluster::kListType, key, g));
+        (void)h.engine->Scan(prefix, "", 0, [&](std::string_view dk, std::string_view v) {
+          if (dk.substr(0, prefix.size()) != prefix) return false;
+          std::string pos(dk.substr(prefix.size()));
+          if (!cluster::IsListPosition(pos)) return true;  // the length counter
+          Record er;
+          cluster::ElementView ev;
+          if (!cluster::DecodeRecord(v, &er).ok() || !cluster::ResolveElement(er, now, &ev).ok()) {
+            Violate("convergence", key + ": element undecodable on " + id);
+          } else if (ev.present) {
+            items.emplace_back(std::move(pos), std::move(ev.value));
+          }
+          return true;
+        });
+      }
+      std::sort(items.begin(), items.end());
+      if (!first) {
+        first = std::move(items);
+        first_id = id;
+      } else if (*first != items) {
+        Violate("convergence", "list " + key + ": " + first_id + " and " + id + " hold different elements (" +
+                                   std::to_string(first->size()) + " and " + std::to_string(items.size()) + ")");
+      }
+    }
+    if (!first) continue;
+    std::set<std::string> pushed, popped;
+    int pops_in_doubt = 0;
+    for (const ListOp& op : ops) {
+      if (op.push) pushed.insert(op.value);
+    }
+    for (const ListOp& op : ops) {
+      if (!op.push && op.outcome != ListOp::Outcome::kAcked) pops_in_doubt++;
+      if (!op.push && op.outcome == ListOp::Outcome::kAcked) {
+        for (const std::string& v : op.got) {
+          popped.insert(v);
+          if (!pushed.count(v)) Violate("phantom", "a pop of list " + key + " returned " + v + ", which no client pushed");
+        }
+      }
+    }
+    std::map<std::string, size_t> at;  // value -> index in the list
+    for (size_t i = 0; i < first->size(); i++) {
+      const std::string& v = (*first)[i].second;
+      if (!pushed.count(v)) Violate("phantom", "list " + key + " holds " + v + ", which no client pushed");
+      if (popped.count(v) && wipes_done_ == 0) Violate("resurrection", "list " + key + " holds " + v + ", which an acknowledged pop returned");
+      if (!at.emplace(v, i).second) Violate("phantom", "list " + key + " holds " + v + " twice");
+    }
+    std::vector<std::string> missing;
+    for (const ListOp& op : ops) {
+      if (op.push && op.outcome == ListOp::Outcome::kAcked && !at.count(op.value) && !popped.count(op.value)) {
+        missing.push_back(op.value);
+      }
+    }
+    // A wipe may destroy every copy of a push (the taint model above covers plain keys only).
+    if (wipes_done_ == 0 && static_cast<int>(missing.size()) > pops_in_doubt) {
+      Violate("lost-write", "list " + key + " lost " + std::to_string(missing.size()) + " acknowledged push(es) (" +
+                                missing.front() + " ...) with only " + std::to_string(pops_in_doubt) +
+                                " pop(s) in doubt");
+    }
+    std::map<std::pair<int, uint64_t>, std::vector<const ListOp*>> runs;  // (host, life) -> acked pushes
+    for (const ListOp& op : ops) {
+      if (op.push && op.outcome == ListOp::Outcome::kAcked && at.count(op.value)) {
+        runs[{op.host * 1000 + op.client, op.life}].push_back(&op);
+      }
+    }
+    for (auto& [who, pushes] : runs) {
+      for (size_t i = 1; i < pushes.size(); i++) {
+        const ListOp& a = *pushes[i - 1];
+        const ListOp& b = *pushes[i];
+        bool ok = b.left ? at[b.value] < at[a.value] : at[b.value] > at[a.value];
+        if (!ok) {
+          Violate("order", "list " + key + ": " + std::string(b.left ? "LPUSH " : "RPUSH ") + b.value + " after " +
+                               a.value + " (one client, one coordinator) is on the wrong side of it");
+        }
+      }
+    }
+  }
 }
 
 bool Sim::IssueReadRecord(int host, const std::string& rkey, int r, std::string what,
@@ -2364,10 +2611,12 @@ void Sim::CheckInvariants() {
       }
     }
     for (auto& [k, r] : local[h.index]) {
-      // The cset workload's headers and members: CheckCollections checks them.
+      // The collection workloads' headers and elements: CheckCollections and CheckLists
+      // check them.
       cluster::ParsedRecordKey pk = cluster::ParseRecordKey(k);
       if (pk.kind != cluster::RecordKind::kOther &&
-          (coll_ops_.count(std::string(pk.key)) || hctr_.count(std::string(pk.key)))) {
+          (coll_ops_.count(std::string(pk.key)) || hctr_.count(std::string(pk.key)) ||
+           list_ops_.count(std::string(pk.key)))) {
         continue;
       }
       if (!keys_.count(k)) Violate("phantom", h.id + " holds key " + k + " that no client wrote");
@@ -2594,6 +2843,7 @@ RunResult Sim::Run() {
   }
   if (AllMembersRunning()) CheckInvariants();
   if (AllMembersRunning() && (!coll_ops_.empty() || !hctr_.empty())) CheckCollections();
+  if (AllMembersRunning() && !list_ops_.empty()) CheckLists();
   return Result();
 }
 
