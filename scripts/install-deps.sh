@@ -2,7 +2,7 @@
 # Installs the Debian packages dynakv needs to build, test and benchmark.
 # Runs `apt-get update` once, and only when something is missing.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev libtomlplusplus-dev
+PKGS=(build-essential cmake pkg-config ccache libuv1-dev liblmdb-dev libtomlplusplus-dev
       libgtest-dev libgmock-dev libhiredis-dev libxxhash-dev libssl-dev openssl libjemalloc-dev
       libspdlog-dev logrotate  # logrotate: tests/integration/package_test.sh
       redis-server redis-tools memcached libmemcached-tools python3-redis
