@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "cluster/key_layout.h"
+#include "protocol/resp.h"
 
 namespace dynakv::cluster {
 
@@ -226,7 +227,41 @@ Status MergeScoreCounters(const std::vector<const Sibling*>& live, FloatCounter*
   }
   return Status::OK();
 }
+bool IsFloatCounterSibling(const Sibling& s) { return s.kind == ValueKind::kCounter && IsLongFloatCounter(s.value); }
+
+// The merge of every live float counter sibling (HINCRBYFLOAT).
+Status MergeFloatCounters(const std::vector<const Sibling*>& live, LongFloatCounter* total) {
+  for (const Sibling* s : live) {
+    if (!IsFloatCounterSibling(*s)) continue;
+    LongFloatCounter c;
+    Status st = DecodeLongFloatCounter(s->value, &c);
+    if (!st.ok()) return st;
+    total->Merge(c);
+  }
+  return Status::OK();
+}
 }  // namespace
+
+Status LongFloatCounterOf(const Record& rec, uint64_t now_ms, LongFloatCounter* out, const long double* base_hint) {
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  const Sibling* best = NewestLive(live);
+  LongFloatCounter c;
+  if (best != nullptr && IsFloatCounterSibling(*best)) {
+    Status st = MergeFloatCounters(live, &c);
+    if (!st.ok()) return st;
+  } else if (base_hint != nullptr) {
+    c.base = *base_hint;
+  } else if (best != nullptr) {
+    ElementView shown;
+    Status st = ResolveElement(rec, now_ms, &shown);
+    if (!st.ok()) return st;
+    if (shown.score_counter || !protocol::ParseRedisLongDouble(shown.value, &c.base)) {
+      return Status::Invalid("hash value is not a float");
+    }
+  }
+  *out = std::move(c);
+  return Status::OK();
+}
 
 Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out, const double* base_hint) {
   std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
@@ -266,12 +301,21 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
     v.counter = true;
     v.score_counter = true;
     v.value = EncodeScore(total.Value());
+  } else if (IsLongFloatCounter(best->value)) {
+    // Concurrent HINCRBYFLOATs, the same way.
+    LongFloatCounter total;
+    Status st = MergeFloatCounters(live, &total);
+    if (!st.ok()) return st;
+    v.counter = true;
+    v.float_counter = true;
+    v.number = total.Value();
+    v.value = protocol::FormatRedisLongDouble(v.number);
   } else {
     // Concurrent HINCRBYs are concurrent counter siblings: merging every live one is what
     // keeps each increment.
     PNCounter total;
     for (const Sibling* s : live) {
-      if (s->kind != ValueKind::kCounter || IsFloatCounter(s->value)) continue;
+      if (s->kind != ValueKind::kCounter || IsFloatCounter(s->value) || IsLongFloatCounter(s->value)) continue;
       PNCounter c;
       Status st = DecodeCounter(s->value, &c);
       if (!st.ok()) return st;
@@ -308,9 +352,18 @@ ElementView ResolveAcross(const std::vector<ElementView>& views) {
     out.value = EncodeScore(std::isnan(total) ? 0.0 : total);
     return out;
   }
+  if (out.float_counter) {
+    long double total = 0;
+    for (const ElementView& v : views) {
+      if (v.present && v.float_counter) total += v.number;
+    }
+    out.number = std::isnan(total) ? 0 : total;
+    out.value = protocol::FormatRedisLongDouble(out.number);
+    return out;
+  }
   uint64_t sum = 0;
   for (const ElementView& v : views) {
-    if (!v.present || !v.counter || v.score_counter) continue;
+    if (!v.present || !v.counter || v.score_counter || v.float_counter) continue;
     sum += static_cast<uint64_t>(std::strtoll(v.value.c_str(), nullptr, 10));  // wraps as int64
   }
   out.value = std::to_string(static_cast<int64_t>(sum));

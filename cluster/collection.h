@@ -139,12 +139,14 @@ bool DecodeScore(std::string_view v, double* d);
 struct ElementView {
   bool present = false;
   // The newest live sibling's bytes; a PN-counter's decimal; a score counter's (ZINCRBY)
-  // value as EncodeScore bytes.
+  // value as EncodeScore bytes; a float counter's (HINCRBYFLOAT) as Redis formats it.
   std::string value;
-  bool counter = false;        // the newest live sibling is a PN-counter or score counter
+  bool counter = false;        // the newest live sibling is a counter (of any kind)
   uint64_t timestamp_ms = 0;   // of the newest live sibling
   Dot dot;                     // of the newest live sibling
   bool score_counter = false;  // the counter is a score counter (FloatCounter)
+  bool float_counter = false;  // the counter is a float counter (LongFloatCounter)
+  long double number = 0;      // a float counter's value (`value` is its text)
 };
 // kCorruption when a live counter sibling does not decode.
 Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
@@ -156,6 +158,13 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
 // that should hold a score does not.
 Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out,
                       const double* base_hint = nullptr);
+// HINCRBYFLOAT's starting point on a field's element record (OpKind::kFloatAdd): the merge of
+// its live float counters when the newest live sibling is one; otherwise a counter whose base
+// is `base_hint` when given (as for ScoreCounterOf), else the number the field shows (a plain
+// value, or an HINCRBY counter's value; 0 when absent). Invalid("hash value is not a float")
+// when what it shows is no number.
+Status LongFloatCounterOf(const Record& rec, uint64_t now_ms, LongFloatCounter* out,
+                      const long double* base_hint = nullptr);
 
 // The same element read in several generations: the present one with the newest
 // (timestamp, dot); not present when none is. When that one is a counter, its value is the

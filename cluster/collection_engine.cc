@@ -511,10 +511,10 @@ void AddToElementIn(CollectionHost* s, const std::string& key, char type, const 
 // there: the value minus the other generations' counters of this kind, so that afterwards
 // the element reads as before plus the increment. `decode` reads an ElementView's value
 // (false: not a number of this kind, answered as `not_number`); `is_counter` says whether
-// a view is a counter of this kind.
+// a view is a counter of this kind; `set_base` puts a base into the request.
 template <typename T>
 void IncrementAcross(CollectionHost* s, const std::string& key, char type, std::string element, cluster::WriteRequest req,
-                     bool (*decode)(const std::string&, T*), std::string (*encode)(T),
+                     bool (*decode)(const ElementView&, T*), std::function<void(WriteRequest*, T)> set_base,
                      bool (*is_counter)(const ElementView&), Status not_number,
                      std::function<void(Status, ElementView)> done) {
   ReadCollection(s, key, type, [=, element = std::move(element), req = std::move(req)](Status st, CollectionState cs) mutable {
@@ -534,7 +534,7 @@ void IncrementAcross(CollectionHost* s, const std::string& key, char type, std::
       }
       ElementView all = cluster::ResolveAcross(views);
       T value{};
-      if (all.present && !decode(all.value, &value)) return done(not_number, {});
+      if (all.present && !decode(all, &value)) return done(not_number, {});
       size_t t = gens.size();
       for (size_t j = 0; j < gens.size(); j++) {
         const ElementView& v = views[j];
@@ -548,21 +548,29 @@ void IncrementAcross(CollectionHost* s, const std::string& key, char type, std::
       T others{};
       for (size_t j = 0; j < gens.size(); j++) {
         T d{};
-        if (gens[j] != target && views[j].present && is_counter(views[j]) && decode(views[j].value, &d)) {
+        if (gens[j] != target && views[j].present && is_counter(views[j]) && decode(views[j], &d)) {
           others = static_cast<T>(others + d);
         }
       }
-      req.value.value = encode(static_cast<T>(value - others));
+      set_base(&req, static_cast<T>(value - others));
       AddToElementIn(s, key, type, element, std::move(req), *csp, target, done);
     });
   });
 }
 
-bool DecodeInt(const std::string& v, int64_t* out) { return protocol::ParseRedisInt(v, out); }
-std::string EncodeInt(int64_t v) { return std::to_string(v); }
-bool IsIntCounter(const ElementView& v) { return v.counter && !v.score_counter; }
-bool DecodeScoreText(const std::string& v, double* out) { return DecodeScore(v, out); }
+bool DecodeInt(const ElementView& v, int64_t* out) { return protocol::ParseRedisInt(v.value, out); }
+bool IsIntCounter(const ElementView& v) { return v.counter && !v.score_counter && !v.float_counter; }
+bool DecodeScoreText(const ElementView& v, double* out) { return DecodeScore(v.value, out); }
 bool IsScoreCounter(const ElementView& v) { return v.score_counter; }
+// A float counter's exact number; any other value's text, as Redis parses it.
+bool DecodeFloat(const ElementView& v, long double* out) {
+  if (v.float_counter) {
+    *out = v.number;
+    return true;
+  }
+  return protocol::ParseRedisLongDouble(v.value, out);
+}
+bool IsFloatCounterView(const ElementView& v) { return v.float_counter; }
 
 }  // namespace
 
@@ -629,8 +637,10 @@ void AddToCounter(CollectionHost* s, const std::string& key, char type, std::str
   WriteRequest req;
   req.op = OpKind::kCounterAdd;
   req.delta = delta;
-  IncrementAcross<int64_t>(s, key, type, std::move(element), std::move(req), DecodeInt, EncodeInt, IsIntCounter,
-                           std::move(not_int), std::move(done));
+  IncrementAcross<int64_t>(
+      s, key, type, std::move(element), std::move(req), DecodeInt,
+      [](WriteRequest* r, int64_t base) { r->value.value = std::to_string(base); }, IsIntCounter,
+      std::move(not_int), std::move(done));
 }
 
 void AddToScore(CollectionHost* s, const std::string& key, std::string member, double delta,
@@ -638,8 +648,21 @@ void AddToScore(CollectionHost* s, const std::string& key, std::string member, d
   WriteRequest req;
   req.op = OpKind::kScoreAdd;
   req.delta = ScoreDeltaBits(delta);
-  IncrementAcross<double>(s, key, static_cast<char>(CollectionType::kZset), std::move(member), std::move(req),
-                          DecodeScoreText, EncodeScore, IsScoreCounter, std::move(no_score), std::move(done));
+  IncrementAcross<double>(
+      s, key, static_cast<char>(CollectionType::kZset), std::move(member), std::move(req), DecodeScoreText,
+      [](WriteRequest* r, double base) { r->value.value = EncodeScore(base); }, IsScoreCounter,
+      std::move(no_score), std::move(done));
+}
+
+void AddToFloat(CollectionHost* s, const std::string& key, char type, std::string element, long double delta,
+                Status not_float, std::function<void(Status, ElementView)> done) {
+  WriteRequest req;
+  req.op = OpKind::kFloatAdd;
+  req.value.value = EncodeFloatAdd(delta, nullptr);
+  IncrementAcross<long double>(
+      s, key, type, std::move(element), std::move(req), DecodeFloat,
+      [delta](WriteRequest* r, long double base) { r->value.value = EncodeFloatAdd(delta, &base); },
+      IsFloatCounterView, std::move(not_float), std::move(done));
 }
 
 }  // namespace dynakv::cluster

@@ -149,6 +149,11 @@ void AddToCounter(CollectionHost* s, const std::string& key, char type, std::str
                   int64_t delta, Status not_int, std::function<void(Status, ElementView)> done);
 void AddToScore(CollectionHost* s, const std::string& key, std::string member, double delta,
                 Status no_score, std::function<void(Status, ElementView)> done);
+// HINCRBYFLOAT: a float-counter add (cluster::LongFloatCounter, long double as Redis computes
+// it) of `delta` on `element`, the same way; a field whose value is no number answers
+// `not_float`; done gets the element as the coordinator left it (its value as Redis formats it).
+void AddToFloat(CollectionHost* s, const std::string& key, char type, std::string element, long double delta,
+                Status not_float, std::function<void(Status, ElementView)> done);
 
 // DEL of a collection: tombstones every element it reads (so a concurrent add elsewhere
 // is the only thing that survives), then the header with the context in `st`.

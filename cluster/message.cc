@@ -390,7 +390,7 @@ bool DecodePayload(std::string_view payload, Message* m) {
       m->w = static_cast<int32_t>(r.U32());
       uint8_t op = r.U8();
       uint8_t kind = r.U8();
-      if (iw > 1 || op > static_cast<uint8_t>(OpKind::kScoreAdd) ||
+      if (iw > 1 || op > static_cast<uint8_t>(OpKind::kFloatAdd) ||
           kind > static_cast<uint8_t>(ValueKind::kCollection)) {
         return false;
       }

@@ -82,6 +82,8 @@ enum class OpKind : uint8_t {
   kScoreAdd,    // FloatCounter add (a sorted-set score, ZINCRBY) of the double whose bits
                 // `delta` holds (ScoreDeltaBits), so frames carry it as they carry delta;
                 // value.value, when it is an EncodeScore, is the base a new counter starts from
+  kFloatAdd,    // LongFloatCounter add (HINCRBYFLOAT): value.value is EncodeFloatAdd (the
+                // increment, and optionally the base a new counter starts from)
 };
 
 inline int64_t ScoreDeltaBits(double d) { return std::bit_cast<int64_t>(d); }

@@ -863,15 +863,17 @@ Status DecodeCounter(std::string_view bytes, PNCounter* out) {
   return Status::OK();
 }
 
-// ---- float counter (sorted-set scores) ---------------------------------------------------
+// ---- float counters (sorted-set scores, HINCRBYFLOAT) ---------------------------------------
 
-double FloatCounter::Value() const {
-  double v = base;
+template <typename T>
+T BasicFloatCounter<T>::Value() const {
+  T v = base;
   for (const Slot& s : slots) v += s.inc - s.dec;
-  return std::isnan(v) ? 0.0 : v;
+  return std::isnan(v) ? T(0) : v;
 }
 
-void FloatCounter::Add(ActorId actor, double delta) {
+template <typename T>
+void BasicFloatCounter<T>::Add(ActorId actor, T delta) {
   if (delta == 0 || std::isnan(delta)) return;
   auto it = std::lower_bound(slots.begin(), slots.end(), actor,
                              [](const Slot& s, ActorId a) { return s.actor < a; });
@@ -883,10 +885,14 @@ void FloatCounter::Add(ActorId actor, double delta) {
   }
 }
 
-void FloatCounter::Merge(const FloatCounter& other) {
+template <typename T>
+void BasicFloatCounter<T>::Merge(const BasicFloatCounter& other) {
   base = std::max(base, other.base);
   slots = MergeSlots(slots, other.slots);
 }
+
+template struct BasicFloatCounter<double>;
+template struct BasicFloatCounter<long double>;
 
 namespace {
 uint64_t DoubleBits(double d) {
@@ -945,6 +951,95 @@ Status DecodeFloatCounter(std::string_view bytes, FloatCounter* out) {
   if (r.left() != 0) return Status::Corruption("trailing bytes in score counter");
   *out = std::move(c);
   return Status::OK();
+}
+
+bool IsLongFloatCounter(std::string_view counter_bytes) {
+  return !counter_bytes.empty() && static_cast<uint8_t>(counter_bytes[0]) == kLongFloatCounterFormat;
+}
+
+namespace {
+// A finite long double as [u8 sign][fixed64 mantissa][varint zigzag exponent]: v =
+// (-1)^sign * mantissa * 2^(exponent - 64). Exact for the x87 80-bit format (a 64-bit
+// mantissa); a wider long double keeps its top 64 bits.
+void PutLongDouble(std::string* out, long double v) {
+  int e = 0;
+  long double f = std::frexp(std::fabs(v), &e);  // [0.5, 1), or 0
+  out->push_back(std::signbit(v) ? 1 : 0);
+  PutFixed64(out, static_cast<uint64_t>(std::ldexp(f, 64)));
+  uint64_t ue = static_cast<uint64_t>(static_cast<int64_t>(e));
+  PutVarint(out, (ue << 1) ^ (e < 0 ? ~uint64_t{0} : 0));
+}
+bool GetLongDouble(Reader* r, long double* v) {
+  uint8_t sign = 0;
+  uint64_t m = 0, zz = 0;
+  if (!r->Byte(&sign) || sign > 1 || !r->Fixed64(&m) || !r->Varint(&zz)) return false;
+  int64_t e = static_cast<int64_t>((zz >> 1) ^ (0 - (zz & 1)));
+  if (e < -17000 || e > 17000) return false;
+  long double x = std::ldexp(static_cast<long double>(m), static_cast<int>(e) - 64);
+  if (!std::isfinite(x)) return false;
+  // Canonical: exactly the bytes PutLongDouble writes for x (one encoding per value, as the
+  // record checksum and the cas hash need).
+  int e2 = 0;
+  long double f2 = std::frexp(x, &e2);
+  if (m == 0 ? e != 0 : (static_cast<uint64_t>(std::ldexp(f2, 64)) != m || e2 != e)) return false;
+  *v = sign ? -x : x;
+  return true;
+}
+}  // namespace
+
+// [u8 format 3][long double base][varint n][n x (fixed64 actor, long double inc, long double dec)]
+std::string EncodeLongFloatCounter(const LongFloatCounter& c) {
+  std::string out;
+  out.push_back(static_cast<char>(kLongFloatCounterFormat));
+  PutLongDouble(&out, c.base);
+  PutVarint(&out, c.slots.size());
+  for (const LongFloatCounter::Slot& s : c.slots) {
+    PutFixed64(&out, s.actor);
+    PutLongDouble(&out, s.inc);
+    PutLongDouble(&out, s.dec);
+  }
+  return out;
+}
+
+Status DecodeLongFloatCounter(std::string_view bytes, LongFloatCounter* out) {
+  Reader r(bytes);
+  uint8_t format = 0;
+  uint64_t n = 0;
+  LongFloatCounter c;
+  if (!r.Byte(&format) || format != kLongFloatCounterFormat || !GetLongDouble(&r, &c.base) ||
+      !r.Count(kMaxSlots, 28, &n)) {
+    return Status::Corruption("bad float counter");
+  }
+  c.slots.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    LongFloatCounter::Slot s;
+    if (!r.Fixed64(&s.actor) || !GetLongDouble(&r, &s.inc) || !GetLongDouble(&r, &s.dec))
+      return Status::Corruption("truncated float counter");
+    if (std::signbit(s.inc) || std::signbit(s.dec)) return Status::Corruption("bad float counter slot");
+    if (i > 0 && s.actor <= c.slots.back().actor) return Status::Corruption("unsorted float counter");
+    c.slots.push_back(s);
+  }
+  if (r.left() != 0) return Status::Corruption("trailing bytes in float counter");
+  *out = std::move(c);
+  return Status::OK();
+}
+
+// [long double delta][u8 has_base][long double base, when has_base]
+std::string EncodeFloatAdd(long double delta, const long double* base) {
+  std::string out;
+  PutLongDouble(&out, delta);
+  out.push_back(base != nullptr ? 1 : 0);
+  if (base != nullptr) PutLongDouble(&out, *base);
+  return out;
+}
+
+bool DecodeFloatAdd(std::string_view bytes, long double* delta, bool* has_base, long double* base) {
+  Reader r(bytes);
+  uint8_t hb = 0;
+  if (!GetLongDouble(&r, delta) || !r.Byte(&hb) || hb > 1) return false;
+  *has_base = hb == 1;
+  if (*has_base && !GetLongDouble(&r, base)) return false;
+  return r.left() == 0;
 }
 
 bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t expiry_grace_ms) {

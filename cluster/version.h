@@ -201,33 +201,51 @@ struct PNCounter {
 std::string EncodeCounter(const PNCounter& c);
 Status DecodeCounter(std::string_view bytes, PNCounter* out);
 
-// The counter a sorted-set score becomes under ZINCRBY: the PN-counter above over doubles.
-// Each actor's slot sums its own positive (inc) and negative (dec) increments, so both only
-// grow and merge is again pointwise max; `base` is the score the first increment started
-// from. Stored as a kCounter sibling whose first byte is kFloatCounterFormat (the integer
-// counter's is 1), so an integer counter never decodes as one and the reverse.
-struct FloatCounter {
-  double base = 0;
+// The counter a sorted-set score becomes under ZINCRBY (T = double, FloatCounter), and a
+// hash field under HINCRBYFLOAT (T = long double, LongFloatCounter: Redis computes
+// HINCRBYFLOAT in long double): the PN-counter above over floating-point numbers. Each
+// actor's slot sums its own positive (inc) and negative (dec) increments, so both only grow
+// and merge is again pointwise max; `base` is the value the first increment started from.
+// Stored as a kCounter sibling whose first byte is the format (the integer counter's is 1,
+// FloatCounter's kFloatCounterFormat, LongFloatCounter's kLongFloatCounterFormat), so no
+// kind of counter ever decodes as another.
+template <typename T>
+struct BasicFloatCounter {
+  T base = 0;
   struct Slot {
     ActorId actor = 0;
-    double inc = 0;
-    double dec = 0;
+    T inc = 0;
+    T dec = 0;
     bool operator==(const Slot&) const = default;
   };
   std::vector<Slot> slots;  // sorted by actor
   // base + sum(inc - dec), summed in actor order (so every replica gets the same bits); a
   // NaN (inf - inf from increments concurrent at two coordinators) reads as 0, as Redis's
   // ZUNIONSTORE SUM reads one.
-  double Value() const;
-  void Add(ActorId actor, double delta);
-  void Merge(const FloatCounter& other);  // base = max, slots pointwise max
-  bool operator==(const FloatCounter&) const = default;
+  T Value() const;
+  void Add(ActorId actor, T delta);
+  void Merge(const BasicFloatCounter& other);  // base = max, slots pointwise max
+  bool operator==(const BasicFloatCounter&) const = default;
 };
+using FloatCounter = BasicFloatCounter<double>;
+using LongFloatCounter = BasicFloatCounter<long double>;
 constexpr uint8_t kFloatCounterFormat = 2;
+constexpr uint8_t kLongFloatCounterFormat = 3;
 bool IsFloatCounter(std::string_view counter_bytes);
+bool IsLongFloatCounter(std::string_view counter_bytes);
 std::string EncodeFloatCounter(const FloatCounter& c);
 // kCorruption on a bad format, a NaN anywhere, a negative slot, unsorted slots, trailing bytes.
 Status DecodeFloatCounter(std::string_view bytes, FloatCounter* out);
+// Each long double as [u8 sign][fixed64 mantissa][varint zigzag exponent] (exact for the
+// x87 80-bit format); the same refusals as DecodeFloatCounter, and an infinity.
+std::string EncodeLongFloatCounter(const LongFloatCounter& c);
+Status DecodeLongFloatCounter(std::string_view bytes, LongFloatCounter* out);
+
+// HINCRBYFLOAT's request payload (WriteRequest::value.value of kFloatAdd): the increment, and
+// optionally the base a counter started by it begins from (read across a collection's
+// generations; cluster/collection_engine.cc IncrementAcross).
+std::string EncodeFloatAdd(long double delta, const long double* base);
+bool DecodeFloatAdd(std::string_view bytes, long double* delta, bool* has_base, long double* base);
 
 // The value a plain GET sees. For a counter winner: the decimal of the merge of all live
 // counter siblings. For a plain winner: its bytes. NotFound when Winner() is null.

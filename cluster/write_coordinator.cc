@@ -82,6 +82,7 @@ Status WriteCoordinator::ApplyOp(WriteRequest& req, Record* rec, ActorId who, bo
   uint64_t now_ms = ctx_->clock->WallMs();
   if (req.op == OpKind::kCounterAdd) return ApplyCounter(rec, req, now_ms, who, lww);
   if (req.op == OpKind::kScoreAdd) return ApplyScoreAdd(rec, req, now_ms, who);
+  if (req.op == OpKind::kFloatAdd) return ApplyFloatAdd(rec, req, now_ms, who);
   NewValue v;
   if (req.op == OpKind::kDelete) {
     v.kind = ValueKind::kTombstone;
@@ -113,7 +114,16 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
   // none to continue.
   int64_t hint = 0;
   bool has_hint = !req.value.value.empty() && protocol::ParseRedisInt(req.value.value, &hint);
-  if (has_hint && (win == nullptr || win->kind != ValueKind::kCounter)) {
+  if (win && win->kind == ValueKind::kCounter && (IsFloatCounter(win->value) || IsLongFloatCounter(win->value))) {
+    // HINCRBY on a field HINCRBYFLOAT made a float counter: the number it shows, when it is
+    // an integer, starts an integer counter that supersedes it (Redis reads the field's text).
+    ElementView shown;
+    Status s = ResolveElement(*rec, now_ms, &shown);
+    if (!s.ok()) return s;
+    if (shown.score_counter || !protocol::ParseRedisInt(shown.value, &c.base)) {
+      return Status::Invalid("value is not an integer or out of range");
+    }
+  } else if (has_hint && (win == nullptr || win->kind != ValueKind::kCounter)) {
     c.base = hint;
   } else if (win && win->kind == ValueKind::kPlain) {
     // A plain value SET after the counter resets it: it becomes the base.
@@ -124,7 +134,7 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
     v.flags = win->flags;
   } else if (win) {
     for (const Sibling* sib : LiveSiblings(*rec, now_ms)) {
-      if (sib->kind != ValueKind::kCounter) continue;
+      if (sib->kind != ValueKind::kCounter || IsFloatCounter(sib->value) || IsLongFloatCounter(sib->value)) continue;
       PNCounter other;
       Status s = DecodeCounter(sib->value, &other);
       if (!s.ok()) return s;
@@ -162,6 +172,25 @@ Status WriteCoordinator::ApplyScoreAdd(Record* rec, const WriteRequest& req, uin
   NewValue v;
   v.kind = ValueKind::kCounter;
   v.value = EncodeFloatCounter(c);
+  return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, ctx_->cfg.limits);
+}
+
+// HINCRBYFLOAT on a hash field's element record: add in our slot of the float counter
+// (merged from the concurrent ones, or started from the number the field shows), in long
+// double as Redis adds, superseding everything we know.
+Status WriteCoordinator::ApplyFloatAdd(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who) {
+  long double delta = 0, hint = 0;
+  bool has_hint = false;
+  if (!DecodeFloatAdd(req.value.value, &delta, &has_hint, &hint)) return Status::Invalid("value is not a valid float");
+  LongFloatCounter c;
+  Status s = LongFloatCounterOf(*rec, now_ms, &c, has_hint ? &hint : nullptr);
+  if (!s.ok()) return s;
+  long double result = c.Value() + delta;
+  if (std::isnan(result) || std::isinf(result)) return Status::Invalid("increment would produce NaN or Infinity");
+  c.Add(who, delta);
+  NewValue v;
+  v.kind = ValueKind::kCounter;
+  v.value = EncodeLongFloatCounter(c);
   return ApplyWrite(rec, rec->context, who, std::move(v), now_ms, ctx_->cfg.limits);
 }
 

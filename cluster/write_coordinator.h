@@ -72,6 +72,7 @@ class WriteCoordinator {
   Status ApplyCounter(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who,
                       bool lww);
   Status ApplyScoreAdd(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
+  Status ApplyFloatAdd(Record* rec, const WriteRequest& req, uint64_t now_ms, ActorId who);
   void Progress(uint64_t id);
   std::string SendTarget(const std::string& owner, const std::string& key,
                          std::vector<uint32_t>* walk, size_t* fallback) const;

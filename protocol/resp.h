@@ -116,6 +116,11 @@ class RespWriter {
 // Redis's string2ll: optional '-', no '+', no leading zeros, no "-0", no spaces, no overflow.
 // The one integer syntax of the Redis side: headers, command arguments, INCR on a value.
 bool ParseRedisInt(std::string_view s, int64_t* out);
+// Redis's string2ld (INCRBYFLOAT, HINCRBYFLOAT): long double, at most 5119 bytes, no leading
+// space, no NaN, no overflow to infinity or underflow to zero.
+bool ParseRedisLongDouble(std::string_view s, long double* out);
+// Redis's ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros (and a bare '.') removed.
+std::string FormatRedisLongDouble(long double d);
 
 // Encode a command as a multibulk request (for clients, tests and round trips).
 std::string EncodeCommand(const std::vector<std::string>& args);

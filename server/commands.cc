@@ -81,37 +81,8 @@ std::string ErrorText(const Status& s) {
 
 bool ParseInt64(std::string_view s, int64_t* out) { return protocol::ParseRedisInt(s, out); }
 
-// INCRBYFLOAT works in long double, like Redis: parsing and adding in double and only then
-// widening prints 10.5 + 0.1 as "10.59999999999999964" where Redis prints "10.6".
-bool ParseLongDouble(std::string_view s, long double* out) {
-  // Redis's string2ld: at most 5119 bytes (MAX_LONG_DOUBLE_CHARS), no leading space, no NaN,
-  // and neither an overflow to infinity nor an underflow to zero.
-  if (s.empty() || s.size() >= 5 * 1024 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  std::string tmp(s);
-  char* end = nullptr;
-  errno = 0;
-  long double v = std::strtold(tmp.c_str(), &end);
-  if (end != tmp.c_str() + tmp.size() || std::isnan(v)) return false;
-  if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || std::fpclassify(v) == FP_ZERO)) return false;
-  *out = v;
-  return true;
-}
-
-std::string FormatLongDouble(long double d) {
-  // Redis's ld2string(LD_STR_HUMAN): "%.17Lf", trailing zeros (and a bare '.') removed.
-  // Sized by a first snprintf: a large value prints hundreds (up to ~4950) of digits.
-  int n = std::snprintf(nullptr, 0, "%.17Lf", d);
-  if (n <= 0) return "0";
-  std::string s(size_t(n) + 1, '\0');
-  std::snprintf(s.data(), s.size(), "%.17Lf", d);
-  s.resize(size_t(n));
-  if (s.find('.') != std::string::npos) {
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-  }
-  if (s == "-0") s = "0";
-  return s;
-}
+bool ParseLongDouble(std::string_view s, long double* out) { return protocol::ParseRedisLongDouble(s, out); }
+std::string FormatLongDouble(long double d) { return protocol::FormatRedisLongDouble(d); }
 
 // Glob matching with Redis's rules: * ? [abc] [^a] [a-z] and backslash escapes.
 //

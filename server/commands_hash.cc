@@ -2,8 +2,8 @@
 //
 // Concurrent semantics (README, "Hashes"; docs/ARCHITECTURE.md, "Collections"): fields form
 // an add-wins observed-remove map; a field's value is a last-writer-wins register; HINCRBY
-// makes the field a PN-counter, so concurrent increments add up. HINCRBYFLOAT reads and
-// writes the field back (last writer wins, like INCRBYFLOAT on a string).
+// makes the field a PN-counter and HINCRBYFLOAT a float counter (long double, as Redis
+// computes it), so concurrent increments add up.
 #include <cmath>
 #include <random>
 
@@ -147,34 +147,20 @@ void CmdHincrby(CommandCtx& ctx) {
                    });
 }
 
+// A float counter (cluster::LongFloatCounter): concurrent HINCRBYFLOATs through different
+// coordinators add up, computed in long double and formatted as Redis does.
 void CmdHincrbyfloat(CommandCtx& ctx) {
   long double delta;
-  if (!ParseLongDouble(ctx.args[3], &delta) || std::isnan(delta) || std::isinf(delta)) {
-    return ReplyErr(ctx.reply, "ERR value is not a valid float");
-  }
+  if (!ParseLongDouble(ctx.args[3], &delta)) return ReplyErr(ctx.reply, "ERR value is not a valid float");
+  if (std::isnan(delta) || std::isinf(delta)) return ReplyErr(ctx.reply, "ERR value is NaN or Infinity");
   ReplyTo reply = ctx.reply;
-  auto err = std::make_shared<std::string>();
-  auto out = std::make_shared<std::string>();
-  UpdateElements(ctx.server, ctx.args[1], kHash, {ctx.args[2]},
-                 [delta, err, out](size_t, const std::optional<std::string>& cur) {
-                   long double v = 0;
-                   if (cur && !ParseLongDouble(*cur, &v)) {
-                     *err = "ERR hash value is not a float";
-                     return ElementChange{};
-                   }
-                   long double r = v + delta;
-                   if (std::isnan(r) || std::isinf(r)) {
-                     *err = "ERR increment would produce NaN or Infinity";
-                     return ElementChange{};
-                   }
-                   *out = FormatLongDouble(r);
-                   return ElementChange{ElementChange::kSet, *out};
-                 },
-                 [reply, err, out](Status st, UpdateResult) mutable {
-                   if (!st.ok()) return ReplyStatus(reply, st);
-                   if (!err->empty()) return ReplyErr(reply, *err);
-                   reply.Send([&](RespWriter& w) { w.Bulk(*out); });
-                 });
+  const Status not_float = Status::Invalid("hash value is not a float");
+  cluster::AddToFloat(ctx.server, ctx.args[1], kHash, ctx.args[2], delta, not_float,
+                      [reply, not_float](Status st, cluster::ElementView ev) mutable {
+                        if (st.ok() && (!ev.present || !ev.float_counter)) st = not_float;
+                        if (!st.ok()) return ReplyStatus(reply, st);
+                        reply.Send([&](RespWriter& w) { w.Bulk(ev.value); });
+                      });
 }
 
 // HRANDFIELD key [count [WITHVALUES]]

@@ -6,7 +6,8 @@
 // Merge); a failed decode leaves the output untouched; decode ok => the encoding is
 // byte-identical (one encoding per counter) and decodes back equal; Merge is idempotent and
 // commutative; Add keeps the counter encodable. The same bytes go to the score counter's
-// codec, with the same checks, and Value() is never NaN.
+// codec, with the same checks, and Value() is never NaN; and to HINCRBYFLOAT's long double
+// counter and request payload (DecodeLongFloatCounter, DecodeFloatAdd).
 // Run: scripts/fuzz.sh counter_fuzz (seeds: tests/fuzz/corpus/counter_fuzz).
 #include <cstddef>
 #include <cmath>
@@ -23,7 +24,12 @@ namespace {
 using dynakv::cluster::DecodeCounter;
 using dynakv::cluster::DecodeFloatCounter;
 using dynakv::cluster::EncodeFloatCounter;
+using dynakv::cluster::DecodeFloatAdd;
+using dynakv::cluster::DecodeLongFloatCounter;
+using dynakv::cluster::EncodeFloatAdd;
+using dynakv::cluster::EncodeLongFloatCounter;
 using dynakv::cluster::FloatCounter;
+using dynakv::cluster::LongFloatCounter;
 using dynakv::cluster::EncodeCounter;
 using dynakv::cluster::PNCounter;
 using dynakv::fuzz::Check;
@@ -59,11 +65,50 @@ void CheckFloat(std::string_view in) {
   }
 }
 
+// HINCRBYFLOAT's counter (long double) and its request payload, the same checks.
+void CheckLongFloat(std::string_view in) {
+  LongFloatCounter c;
+  c.base = 4.5L;
+  c.slots.push_back({1, 2, 3});
+  const LongFloatCounter sentinel = c;
+  dynakv::Status s = DecodeLongFloatCounter(in, &c);
+  if (!s.ok()) {
+    Check(s.code() == dynakv::Code::kCorruption);
+    Check(c == sentinel);
+  } else {
+    Check(EncodeLongFloatCounter(c) == in);
+    for (size_t i = 1; i < c.slots.size(); ++i) Check(c.slots[i - 1].actor < c.slots[i].actor);
+    Check(!std::isnan(c.Value()));
+    LongFloatCounter m = c;
+    m.Merge(c);
+    Check(m == c);
+    LongFloatCounter a = c, b = sentinel;
+    a.Merge(sentinel);
+    b.Merge(c);
+    Check(a == b);
+    for (long double d : {0.1L, -1.0L, 1e4000L, -std::numeric_limits<long double>::max()}) {
+      LongFloatCounter x = c;
+      x.Add(c.slots.empty() ? 9 : c.slots[0].actor, d);
+      if (!std::isfinite(x.Value())) continue;  // the coordinator refuses such an add
+      LongFloatCounter back;
+      Check(DecodeLongFloatCounter(EncodeLongFloatCounter(x), &back).ok());
+      Check(back == x);
+    }
+  }
+  long double delta = 0, base = 0;
+  bool has_base = false;
+  if (DecodeFloatAdd(in, &delta, &has_base, &base)) {
+    Check(std::isfinite(delta) && (!has_base || std::isfinite(base)));
+    Check(EncodeFloatAdd(delta, has_base ? &base : nullptr) == in);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(bytes), size);
   CheckFloat(in);
+  CheckLongFloat(in);
   PNCounter c;
   c.base = 42;
   c.slots.push_back({1, 2, 3});

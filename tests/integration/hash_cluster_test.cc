@@ -157,6 +157,39 @@ TEST_F(HashClusterTest, ConcurrentHincrbyThroughEveryNodeAddsUp) {
   EXPECT_TRUE(IsErrorPrefix(c(1)("GET", "counter:h"), "WRONGTYPE"));
 }
 
+// HINCRBYFLOAT makes the field a float counter: increments through every node at once all
+// count (a read-and-write-back, as before, lost most of them), and the reply and HGET are
+// Redis's text. 0.125 is exact in binary, so the expected text is exact too.
+TEST_F(HashClusterTest, ConcurrentHincrbyfloatThroughEveryNodeAddsUp) {
+  StartCluster();
+  ASSERT_TRUE(IsInt(c(0)("HSET", "counter:f", "amount", "10.5"), 1));
+  constexpr int kPerNode = 40;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(3, 0);
+  for (size_t n = 0; n < 3; n++) {
+    threads.emplace_back([&, n] {
+      Conn conn(cluster_->node(n).port(), 5000);
+      for (int i = 0; i < kPerNode; i++) {
+        Reply r = conn("HINCRBYFLOAT", "counter:f", "amount", "0.125");
+        if (r && r->type == REDIS_REPLY_STRING) ok[n]++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(ok, std::vector<int>(3, kPerNode)) << "every HINCRBYFLOAT is acknowledged";
+  for (size_t r = 0; r < 3; r++) {
+    Reply v = c(r)("HGET", "counter:f", "amount");
+    ASSERT_TRUE(v && v->type == REDIS_REPLY_STRING) << Describe(v);
+    EXPECT_EQ(std::string(v->str, v->len), "25.5") << "via node " << r;  // 10.5 + 120 x 0.125
+  }
+  Reply inc = c(1)("HINCRBYFLOAT", "counter:f", "amount", "0.1");
+  ASSERT_TRUE(inc && inc->type == REDIS_REPLY_STRING) << Describe(inc);
+  EXPECT_EQ(std::string(inc->str, inc->len), "25.6");  // as Redis formats 25.5 + 0.1 in long double
+  EXPECT_TRUE(IsErrorPrefix(c(2)("HINCRBY", "counter:f", "amount", "1"), "ERR hash value is not an integer"));
+  ASSERT_TRUE(IsInt(c(2)("HSET", "counter:f", "text", "abc"), 1));
+  EXPECT_TRUE(IsErrorPrefix(c(0)("HINCRBYFLOAT", "counter:f", "text", "1"), "ERR hash value is not a float"));
+}
+
 TEST_F(HashClusterTest, WritesAndReadsGoOnWithOneNodeDown) {
   StartCluster();
   ASSERT_TRUE(IsInt(c(0)("HSET", "down:h", "before", "1"), 1));
@@ -300,14 +333,14 @@ TEST_F(HashClusterTest, ConcurrentZincrbyThroughEveryNodeAddsUp) {
 }
 
 // A sorted set or hash created through three nodes at once can have several live
-// generations, a member's score (a field's value) in one of them; ZINCRBY (HINCRBY) then
-// still starts from that value. 20 keys of each, each created by three concurrent writes
+// generations, a member's score (a field's value) in one of them; ZINCRBY (HINCRBY,
+// HINCRBYFLOAT) then still starts from that value. 20 keys of each, each created by three concurrent writes
 // released together, then one increment per key. Without IncrementAcross every run failed.
 TEST_F(HashClusterTest, IncrementsAfterAConcurrentCreationStartFromTheValue) {
   StartCluster();
   constexpr int kKeys = 20;
-  for (const char* kind : {"zset", "hash"}) {
-    const bool zset = std::string(kind) == "zset";
+  for (const char* kind : {"zset", "hash", "float"}) {
+    const bool zset = std::string(kind) == "zset", fl = std::string(kind) == "float";
     for (int k = 0; k < kKeys; k++) {
       std::string key = std::string("mg:") + kind + ":" + std::to_string(k);
       std::atomic<int> ready{0};
@@ -327,14 +360,17 @@ TEST_F(HashClusterTest, IncrementsAfterAConcurrentCreationStartFromTheValue) {
       std::string key = std::string("mg:") + kind + ":" + std::to_string(k);
       int m = k % 3;
       std::string member = "m" + std::to_string(m);
-      Reply inc = zset ? c((k + 1) % 3)("ZINCRBY", key, "10", member) : c((k + 1) % 3)("HINCRBY", key, member, "10");
+      Reply inc = zset ? c((k + 1) % 3)("ZINCRBY", key, "10", member)
+                  : fl ? c((k + 1) % 3)("HINCRBYFLOAT", key, member, "10.5")
+                       : c((k + 1) % 3)("HINCRBY", key, member, "10");
       ASSERT_TRUE(inc && (inc->type == REDIS_REPLY_STRING || inc->type == REDIS_REPLY_INTEGER)) << Describe(inc);
-      if (zset) EXPECT_EQ(std::string(inc->str, inc->len), std::to_string(m + 11)) << key;
+      const std::string want = fl ? std::to_string(m + 11) + ".5" : std::to_string(m + 11);
+      if (zset || fl) EXPECT_EQ(std::string(inc->str, inc->len), want) << key;
       else EXPECT_EQ(inc->integer, m + 11) << key;
       for (size_t r = 0; r < 3; r++) {
         Reply v = zset ? c(r)("ZSCORE", key, member) : c(r)("HGET", key, member);
         ASSERT_TRUE(v && v->type == REDIS_REPLY_STRING) << Describe(v);
-        EXPECT_EQ(std::string(v->str, v->len), std::to_string(m + 11)) << key << " via node " << r;
+        EXPECT_EQ(std::string(v->str, v->len), want) << key << " via node " << r;
         EXPECT_TRUE(IsInt(c(r)(zset ? "ZCARD" : "HLEN", key), 3)) << key;
       }
     }

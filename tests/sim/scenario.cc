@@ -230,6 +230,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("chash", &s.chash, 0, 1000);
     t.Int("czset", &s.czset, 0, 1000);
     t.Int("chset", &s.chset, 0, 1000);
+    t.Int("chfloat", &s.chfloat, 0, 1000);
     t.Int("clist", &s.clist, 0, 1000);
     t.Done();
   }
@@ -286,7 +287,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
       return bad("[[keyspace]] " + k.prefix + ": n must not exceed the nodes (initial_nodes)");
     }
   }
-  if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset + s.chset + s.clist == 0) return bad("[workload] every weight is 0");
+  if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset + s.chset + s.chfloat + s.clist == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
     return bad("[timing] suspect_after_ms must not exceed down_after_ms");
   }

@@ -80,6 +80,7 @@ struct Scenario {
   int chash = 0;    // HINCRBY +1 of one hash field every client increments (collection steps)
   int czset = 0;    // ZINCRBY +0.5 of one sorted-set member every client increments (collection steps)
   int chset = 0;    // HSET (a unique value) / HDEL of a client's own fields of the chash hashes
+  int chfloat = 0;  // HINCRBYFLOAT +0.5 of one hash field every client increments (collection steps)
   int clist = 0;    // LPUSH/RPUSH of a unique value, or LPOP/RPOP, through the list engine
 
   // [availability]: after healing, keep `down` nodes dead long enough to be declared down

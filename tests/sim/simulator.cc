@@ -124,6 +124,8 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 std::string DataKey(const std::string& key) { return cluster::DataKey(key); }
 // The czset workload's keys (its counters are sorted-set scores); chash's are hashes.
 bool IsZsetKey(const std::string& key) { return key.rfind("czset-", 0) == 0; }
+// The chfloat workload's keys: hashes whose counter HINCRBYFLOAT increments.
+bool IsFloatKey(const std::string& key) { return key.rfind("chflt-", 0) == 0; }
 // The member workloads' keys: cset's are sets, czadd's sorted sets (ZADD / ZREM).
 char MemberKeyType(const std::string& key) {
   if (key.rfind("chash-", 0) == 0) return static_cast<char>(cluster::CollectionType::kHash);
@@ -1101,7 +1103,7 @@ void Sim::ClientOp(int c) {
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
   int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset +
-              sc_.chset + sc_.clist;
+              sc_.chset + sc_.chfloat + sc_.clist;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
@@ -1114,6 +1116,7 @@ void Sim::ClientOp(int c) {
   if ((pick -= sc_.chash) < 0) return OpCollCounter(c, host, "chash-" + k, /*zset=*/false);
   if ((pick -= sc_.czset) < 0) return OpCollCounter(c, host, "czset-" + k, /*zset=*/true);
   if ((pick -= sc_.chset) < 0) return OpCollSet(c, host, "chash-" + k);  // HSET / HDEL of the client's own fields
+  if ((pick -= sc_.chfloat) < 0) return OpCollCounter(c, host, "chflt-" + k, /*zset=*/false);
   return OpList(c, host, "clist-" + k);
 }
 
@@ -1334,11 +1337,15 @@ void Sim::CheckHashCounters() {
       cluster::ElementView all = cluster::ResolveAcross(views);
       int64_t v = 0;
       double score = 0;
-      if (all.present && (zset ? !cluster::DecodeScore(all.value, &score) : !protocol::ParseRedisInt(all.value, &v))) {
+      const bool fl = IsFloatKey(key);
+      if (all.present && (zset ? !cluster::DecodeScore(all.value, &score)
+                          : fl ? !all.float_counter
+                               : !protocol::ParseRedisInt(all.value, &v))) {
         Violate("convergence", key + ": element ctr is not a number on " + id);
         continue;
       }
       if (zset) v = static_cast<int64_t>(score * 2);
+      if (fl && all.present) v = static_cast<int64_t>(all.number * 2);
       if (!first) {
         first = v;
         first_id = id;
@@ -1390,8 +1397,9 @@ void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
   if (!h.node) return ClientNext(c);
   ++hctr_[key].first;
   uint64_t id = next_call_++;
-  const char* cls = zset ? "czset" : "chash";
-  calls_[id] = Call{host, h.life, now_, std::string(zset ? "zincrby" : "hincrby") + " ctr " + key + " via " + h.id,
+  const bool fl = IsFloatKey(key);
+  const char* cls = zset ? "czset" : fl ? "chfloat" : "chash";
+  calls_[id] = Call{host, h.life, now_, std::string(zset ? "zincrby" : fl ? "hincrbyfloat" : "hincrby") + " ctr " + key + " via " + h.id,
                     [this, c, key, cls](Status s, Record) {
                       if (s.ok()) ++hctr_[key].second;
                       auto& st = op_stats_[cls];
@@ -1403,6 +1411,9 @@ void Sim::OpCollCounter(int c, int host, const std::string& key, bool zset) {
   Step(h, [&](Node&) {
     if (zset) {
       cluster::AddToScore(&h.coll, key, "ctr", 0.5, Status::Corruption("sorted set member holds no score"), done);
+    } else if (fl) {
+      cluster::AddToFloat(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr", 0.5L,
+                          Status::Invalid("hash value is not a float"), done);
     } else {
       cluster::AddToCounter(&h.coll, key, static_cast<char>(cluster::CollectionType::kHash), "ctr", 1,
                             Status::Invalid("hash value is not an integer"), done);

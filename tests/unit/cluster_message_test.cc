@@ -90,6 +90,11 @@ std::vector<Message> AllTypes() {
   fz.op = OpKind::kScoreAdd;
   fz.delta = ScoreDeltaBits(-2.75);
   out.push_back(fz);
+  Message ff = fw;  // HINCRBYFLOAT forwarded: the long double increment rides in the value
+  ff.op = OpKind::kFloatAdd;
+  ff.value.kind = ValueKind::kCounter;
+  ff.value.value = EncodeFloatAdd(0.1L, nullptr);
+  out.push_back(ff);
 
   Message fresp;
   fresp.type = MsgType::kForwardResp;

@@ -432,6 +432,71 @@ TEST(NodeTest, ConcurrentScoreAddsFromTwoCoordinatorsLoseNothing) {
   EXPECT_EQ(score, std::numeric_limits<double>::infinity());
 }
 
+// HINCRBYFLOAT's float counter (OpKind::kFloatAdd) the same way: increments of 0.1 (not
+// exact in binary) through two coordinators at once all count, in long double, and the
+// field reads as Redis formats the sum. A field holding text refuses it; an overflow to
+// infinity is refused with Redis's text and changes nothing.
+TEST(NodeTest, ConcurrentFloatAddsFromTwoCoordinatorsLoseNothing) {
+  Cluster c;
+  Boot(c, 3);
+  ASSERT_TRUE(Put(c, c.node("n1"), "hf", "10.5").status.ok());
+  int done = 0;
+  bool all = false;
+  const int kEach = 20;
+  for (int i = 0; i < kEach; ++i) {
+    for (auto id : {"n1", "n2"}) {
+      WriteRequest req;
+      req.op = OpKind::kFloatAdd;
+      req.value.value = EncodeFloatAdd(id[1] == '1' ? 0.1L : -0.05L, nullptr);
+      c.node(id)->Write("hf", req, [&](Status s, WriteReply) {
+        EXPECT_TRUE(s.ok()) << s.ToString();
+        if (++done == 2 * kEach) all = true;
+      });
+    }
+    if (i % 3 == 0) c.Deliver();
+  }
+  c.RunUntil(&all);
+  auto r = Get(c, c.node("n3"), "hf", 3);
+  ASSERT_TRUE(r.status.ok());
+  ElementView ev;
+  ASSERT_TRUE(ResolveElement(r.record, 1'800'000'000'000ull, &ev).ok());
+  EXPECT_TRUE(ev.float_counter);
+  EXPECT_EQ(ev.value, "11.5");  // 10.5 + 20 x 0.1 - 20 x 0.05
+  // Text is no float; an add past the largest long double is refused.
+  ASSERT_TRUE(Put(c, c.node("n1"), "htext", "abc").status.ok());
+  WriteRequest one;
+  one.op = OpKind::kFloatAdd;
+  one.value.value = EncodeFloatAdd(1, nullptr);
+  auto t = DoWrite(c, c.node("n2"), "htext", one);
+  EXPECT_EQ(t.status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(t.status.message(), "hash value is not a float");
+  WriteRequest big;
+  big.op = OpKind::kFloatAdd;
+  big.value.value = EncodeFloatAdd(std::numeric_limits<long double>::max(), nullptr);
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "hbig", big).status.ok());
+  auto o = DoWrite(c, c.node("n2"), "hbig", big);
+  EXPECT_EQ(o.status.message(), "increment would produce NaN or Infinity");
+  // HINCRBY continues a float counter that holds an integer, and refuses one that does not.
+  auto float_add = [](long double d) {
+    WriteRequest q;
+    q.op = OpKind::kFloatAdd;
+    q.value.value = EncodeFloatAdd(d, nullptr);
+    return q;
+  };
+  WriteRequest inc;
+  inc.op = OpKind::kCounterAdd;
+  inc.delta = 1;
+  EXPECT_EQ(DoWrite(c, c.node("n3"), "hf", inc).status.message(), "value is not an integer or out of range");
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "hf", float_add(0.5L)).status.ok());  // 12
+  auto hi = DoWrite(c, c.node("n3"), "hf", inc);
+  ASSERT_TRUE(hi.status.ok()) << hi.status.ToString();
+  ASSERT_TRUE(ResolveElement(hi.record, 1'800'000'000'000ull, &ev).ok());
+  EXPECT_EQ(ev.value, "13");
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "hf", float_add(0.25L)).status.ok());  // 13.25
+  auto bad = DoWrite(c, c.node("n2"), "hf", inc);
+  EXPECT_EQ(bad.status.message(), "value is not an integer or out of range");
+}
+
 TEST(NodeTest, DuplicatedAndReorderedMessagesStillCompleteOnce) {
   Cluster c;
   Boot(c, 3);
