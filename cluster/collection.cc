@@ -218,12 +218,13 @@ bool IsScoreCounter(const Sibling& s) { return s.kind == ValueKind::kCounter && 
 
 // The merge of every live score counter sibling.
 Status MergeScoreCounters(const std::vector<const Sibling*>& live, FloatCounter* total) {
+  bool any = false;
   for (const Sibling* s : live) {
     if (!IsScoreCounter(*s)) continue;
     FloatCounter c;
     Status st = DecodeFloatCounter(s->value, &c);
     if (!st.ok()) return st;
-    total->Merge(c);
+    MergeCounterInto(total, &any, c);
   }
   return Status::OK();
 }
@@ -231,12 +232,13 @@ bool IsFloatCounterSibling(const Sibling& s) { return s.kind == ValueKind::kCoun
 
 // The merge of every live float counter sibling (HINCRBYFLOAT).
 Status MergeFloatCounters(const std::vector<const Sibling*>& live, LongFloatCounter* total) {
+  bool any = false;
   for (const Sibling* s : live) {
     if (!IsFloatCounterSibling(*s)) continue;
     LongFloatCounter c;
     Status st = DecodeLongFloatCounter(s->value, &c);
     if (!st.ok()) return st;
-    total->Merge(c);
+    MergeCounterInto(total, &any, c);
   }
   return Status::OK();
 }
@@ -314,12 +316,13 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
     // Concurrent HINCRBYs are concurrent counter siblings: merging every live one is what
     // keeps each increment.
     PNCounter total;
+    bool any = false;
     for (const Sibling* s : live) {
       if (s->kind != ValueKind::kCounter || IsFloatCounter(s->value) || IsLongFloatCounter(s->value)) continue;
       PNCounter c;
       Status st = DecodeCounter(s->value, &c);
       if (!st.ok()) return st;
-      total.Merge(c);
+      MergeCounterInto(&total, &any, c);
     }
     v.counter = true;
     v.value = std::to_string(total.Value());

@@ -235,18 +235,29 @@ void ReadItems(ListHost* s, const std::string& key, CollectionState cs, size_t n
     return done(Status::OK(), std::move(view));
   }
   const std::vector<uint64_t> gens = view.cs.view.gens;
-  auto walks = std::make_shared<std::vector<std::shared_ptr<GenWalk>>>();
+  // What each walk found, handed over when it is done. The walks are owned by their reads in
+  // flight only: nothing here points back at them, so a read whose reply never comes (its
+  // node stopped) frees its walk and this whole read instead of leaking a cycle.
+  struct WalkOut {
+    std::vector<ListItem> items;
+    bool exhausted = false, skipped = false;
+    uint64_t base_ms = 0;
+  };
+  auto outs = std::make_shared<std::vector<WalkOut>>(gens.size());
   auto err = std::make_shared<FirstError>();
   auto v = std::make_shared<ListView>(std::move(view));
-  auto g = Gather::Make(gens.size(), [walks, err, v, n, done]() {
+  auto g = Gather::Make(gens.size(), [outs, err, v, n, done]() {
     if (!err->st.ok()) return done(err->st, {});
     bool complete = true;
-    for (auto& w : *walks) {
-      complete = complete && w->exhausted;
-      if (w->skipped) v->hint_base_ms = w->hint_copy.base_ms;
-      for (auto& it : w->items) v->items.push_back(std::move(it));
+    for (WalkOut& w : *outs) {
+      complete = complete && w.exhausted;
+      if (w.skipped) {
+        v->hint_base_ms = w.base_ms;
+        v->hinted = true;
+      }
+      for (auto& it : w.items) v->items.push_back(std::move(it));
     }
-    if (walks->size() > 1) {  // one generation's walk is in order already
+    if (outs->size() > 1) {  // one generation's walk is in order already
       std::sort(v->items.begin(), v->items.end(),
                 [](const ListItem& a, const ListItem& b) { return a.pos < b.pos; });
     }
@@ -259,7 +270,9 @@ void ReadItems(ListHost* s, const std::string& key, CollectionState cs, size_t n
   });
   ListQueues& e = Engine(s);
   uint64_t now = s->WallMs();
-  for (uint64_t gen : gens) {
+  std::vector<std::shared_ptr<GenWalk>> walks;
+  for (size_t i = 0; i < gens.size(); i++) {
+    const uint64_t gen = gens[i];
     auto w = std::make_shared<GenWalk>();
     w->s = s;
     w->gen = gen;
@@ -277,13 +290,19 @@ void ReadItems(ListHost* s, const std::string& key, CollectionState cs, size_t n
       w->hinted_page = w->page;
       w->page = 4;
     }
-    w->done = [err, g](Status st) {
+    GenWalk* raw = w.get();  // done runs inside the walk's own step: it is alive
+    w->done = [err, g, outs, raw, i](Status st) {
       err->Note(st);
+      WalkOut& o = (*outs)[i];
+      o.items = std::move(raw->items);
+      o.exhausted = raw->exhausted;
+      o.skipped = raw->skipped;
+      o.base_ms = raw->hint_copy.base_ms;
       g->One();
     };
-    walks->push_back(w);
+    walks.push_back(std::move(w));
   }
-  for (auto& w : *walks) w->Step();
+  for (auto& w : walks) w->Step();
 }
 
 // The length: the sum of every generation's counter (ResolveAcross adds them up), never
@@ -536,9 +555,21 @@ void ListRemoveNow(ListHost* s, const std::string& key, const ListView& view, st
   // Emptied: the key goes, as in Redis. Only the header is deleted, with the context read: a
   // push through another server that this read did not see wrote its own header sibling,
   // which keeps the generation (and its counter, which counted this removal) live.
-  auto g = Gather::Make(items.size() + per_gen.size(), [s, key, cs, emptied, ferr, done]() {
+  // A read that skipped a head hint's span is confirmed first by one that does not (after
+  // the removals above are acknowledged): an element a hint hid (HeadHint: a push through a
+  // server whose clock is behind) must keep the list, not be hidden for good by the delete.
+  const bool confirm = emptied && view.hinted;
+  auto g = Gather::Make(items.size() + per_gen.size(), [s, key, cs, emptied, confirm, ferr, done]() {
     if (!ferr->st.ok() || !emptied) return done(ferr->st);
-    DeleteTracked(s, key, cs->context, [done](Status ds, WriteReply) { done(ds); });
+    auto del = [s, key, cs, done]() {
+      DeleteTracked(s, key, cs->context, [done](Status ds, WriteReply) { done(ds); });
+    };
+    if (!confirm) return del();
+    ReadItems(s, key, *cs, 1, /*use_hint=*/false, [done, del](Status rs, ListView left) {
+      if (!rs.ok()) return done(rs);
+      if (!left.items.empty()) return done(Status::OK());  // not emptied after all
+      del();
+    });
   });
   auto one = [ferr, g](Status ws, WriteReply) {
     ferr->Note(ws);

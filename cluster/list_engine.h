@@ -66,6 +66,7 @@ struct ListView {
   std::vector<ListItem> items;  // present elements in list order (the first `n` asked)
   bool complete = false;        // items holds every present element
   uint64_t hint_base_ms = 0;    // the read skipped a head hint's span: its chain's start (list_engine.cc)
+  bool hinted = false;          // the read skipped a head hint's span
 };
 
 // Runs `op` when every earlier list command on `key` from this host is done; `op` calls

@@ -571,12 +571,13 @@ Status ResolveValue(const Record& rec, uint64_t now_ms, std::string* value,
   // Concurrent INCRs become concurrent counter siblings; merging them all is what makes
   // none of the increments get lost.
   PNCounter total;
+  bool any = false;
   for (const Sibling& s : rec.siblings) {
     if (s.kind != ValueKind::kCounter || Expired(s, now_ms)) continue;
     PNCounter c;
     Status st = DecodeCounter(s.value, &c);
     if (!st.ok()) return st;
-    total.Merge(c);
+    MergeCounterInto(&total, &any, c);
   }
   *value = std::to_string(total.Value());
   return Status::OK();
@@ -863,17 +864,15 @@ Status DecodeCounter(std::string_view bytes, PNCounter* out) {
   return Status::OK();
 }
 
-// ---- float counters (sorted-set scores, HINCRBYFLOAT) ---------------------------------------
+// ---- float counter (sorted-set scores) ---------------------------------------------------
 
-template <typename T>
-T BasicFloatCounter<T>::Value() const {
-  T v = base;
+double FloatCounter::Value() const {
+  double v = base;
   for (const Slot& s : slots) v += s.inc - s.dec;
-  return std::isnan(v) ? T(0) : v;
+  return std::isnan(v) ? 0.0 : v;
 }
 
-template <typename T>
-void BasicFloatCounter<T>::Add(ActorId actor, T delta) {
+void FloatCounter::Add(ActorId actor, double delta) {
   if (delta == 0 || std::isnan(delta)) return;
   auto it = std::lower_bound(slots.begin(), slots.end(), actor,
                              [](const Slot& s, ActorId a) { return s.actor < a; });
@@ -885,14 +884,55 @@ void BasicFloatCounter<T>::Add(ActorId actor, T delta) {
   }
 }
 
-template <typename T>
-void BasicFloatCounter<T>::Merge(const BasicFloatCounter& other) {
+void FloatCounter::Merge(const FloatCounter& other) {
   base = std::max(base, other.base);
   slots = MergeSlots(slots, other.slots);
 }
 
-template struct BasicFloatCounter<double>;
-template struct BasicFloatCounter<long double>;
+// ---- long double counter (HINCRBYFLOAT) ----------------------------------------------------
+
+long double LongFloatCounter::Value() const {
+  long double v = base;
+  for (const Slot& s : slots) v += s.net;
+  return std::isnan(v) ? 0.0L : v;
+}
+
+void LongFloatCounter::Add(ActorId actor, long double delta) {
+  auto it = std::lower_bound(slots.begin(), slots.end(), actor,
+                             [](const Slot& s, ActorId a) { return s.actor < a; });
+  if (it == slots.end() || it->actor != actor) it = slots.insert(it, Slot{actor, 0, 0});
+  it->seq++;
+  it->net += delta;
+}
+
+void LongFloatCounter::Merge(const LongFloatCounter& other) {
+  base = std::max(base, other.base);
+  std::vector<Slot> out;
+  out.reserve(slots.size() + other.slots.size());
+  size_t i = 0, j = 0;
+  while (i < slots.size() || j < other.slots.size()) {
+    if (j == other.slots.size() || (i < slots.size() && slots[i].actor < other.slots[j].actor)) {
+      out.push_back(slots[i++]);
+    } else if (i == slots.size() || other.slots[j].actor < slots[i].actor) {
+      out.push_back(other.slots[j++]);
+    } else {
+      // The copy with more increments; equal counts are the same history (the larger net
+      // keeps the merge commutative should they ever differ).
+      const Slot& a = slots[i++];
+      const Slot& b = other.slots[j++];
+      out.push_back(a.seq != b.seq ? (a.seq > b.seq ? a : b) : (b.net > a.net ? b : a));
+    }
+  }
+  slots = std::move(out);
+}
+
+bool LongFloatCounter::Finite() const {
+  if (!std::isfinite(base)) return false;
+  for (const Slot& s : slots) {
+    if (!std::isfinite(s.net)) return false;
+  }
+  return true;
+}
 
 namespace {
 uint64_t DoubleBits(double d) {
@@ -962,6 +1002,7 @@ namespace {
 // (-1)^sign * mantissa * 2^(exponent - 64). Exact for the x87 80-bit format (a 64-bit
 // mantissa); a wider long double keeps its top 64 bits.
 void PutLongDouble(std::string* out, long double v) {
+  DKV_ASSERT(std::isfinite(v));
   int e = 0;
   long double f = std::frexp(std::fabs(v), &e);  // [0.5, 1), or 0
   out->push_back(std::signbit(v) ? 1 : 0);
@@ -987,7 +1028,7 @@ bool GetLongDouble(Reader* r, long double* v) {
 }
 }  // namespace
 
-// [u8 format 3][long double base][varint n][n x (fixed64 actor, long double inc, long double dec)]
+// [u8 format 3][long double base][varint n][n x (fixed64 actor, varint seq, long double net)]
 std::string EncodeLongFloatCounter(const LongFloatCounter& c) {
   std::string out;
   out.push_back(static_cast<char>(kLongFloatCounterFormat));
@@ -995,8 +1036,8 @@ std::string EncodeLongFloatCounter(const LongFloatCounter& c) {
   PutVarint(&out, c.slots.size());
   for (const LongFloatCounter::Slot& s : c.slots) {
     PutFixed64(&out, s.actor);
-    PutLongDouble(&out, s.inc);
-    PutLongDouble(&out, s.dec);
+    PutVarint(&out, s.seq);
+    PutLongDouble(&out, s.net);
   }
   return out;
 }
@@ -1007,15 +1048,16 @@ Status DecodeLongFloatCounter(std::string_view bytes, LongFloatCounter* out) {
   uint64_t n = 0;
   LongFloatCounter c;
   if (!r.Byte(&format) || format != kLongFloatCounterFormat || !GetLongDouble(&r, &c.base) ||
-      !r.Count(kMaxSlots, 28, &n)) {
+      !r.Count(kMaxSlots, 19, &n)) {
     return Status::Corruption("bad float counter");
   }
   c.slots.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     LongFloatCounter::Slot s;
-    if (!r.Fixed64(&s.actor) || !GetLongDouble(&r, &s.inc) || !GetLongDouble(&r, &s.dec))
+    if (!r.Fixed64(&s.actor) || !r.Varint(&s.seq) || !GetLongDouble(&r, &s.net))
       return Status::Corruption("truncated float counter");
-    if (std::signbit(s.inc) || std::signbit(s.dec)) return Status::Corruption("bad float counter slot");
+    // seq counts increments: at least one, and far below where Add's seq++ would wrap.
+    if (s.seq == 0 || s.seq > (uint64_t{1} << 62)) return Status::Corruption("bad float counter slot");
     if (i > 0 && s.actor <= c.slots.back().actor) return Status::Corruption("unsorted float counter");
     c.slots.push_back(s);
   }

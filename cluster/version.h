@@ -201,34 +201,66 @@ struct PNCounter {
 std::string EncodeCounter(const PNCounter& c);
 Status DecodeCounter(std::string_view bytes, PNCounter* out);
 
-// The counter a sorted-set score becomes under ZINCRBY (T = double, FloatCounter), and a
-// hash field under HINCRBYFLOAT (T = long double, LongFloatCounter: Redis computes
-// HINCRBYFLOAT in long double): the PN-counter above over floating-point numbers. Each
-// actor's slot sums its own positive (inc) and negative (dec) increments, so both only grow
-// and merge is again pointwise max; `base` is the value the first increment started from.
-// Stored as a kCounter sibling whose first byte is the format (the integer counter's is 1,
-// FloatCounter's kFloatCounterFormat, LongFloatCounter's kLongFloatCounterFormat), so no
-// kind of counter ever decodes as another.
-template <typename T>
-struct BasicFloatCounter {
-  T base = 0;
+// The counter a sorted-set score becomes under ZINCRBY: the PN-counter above over doubles.
+// Each actor's slot sums its own positive (inc) and negative (dec) increments, so both only
+// grow and merge is again pointwise max; `base` is the score the first increment started
+// from. Stored as a kCounter sibling whose first byte is kFloatCounterFormat (the integer
+// counter's is 1), so an integer counter never decodes as one and the reverse.
+struct FloatCounter {
+  double base = 0;
   struct Slot {
     ActorId actor = 0;
-    T inc = 0;
-    T dec = 0;
+    double inc = 0;
+    double dec = 0;
     bool operator==(const Slot&) const = default;
   };
   std::vector<Slot> slots;  // sorted by actor
   // base + sum(inc - dec), summed in actor order (so every replica gets the same bits); a
   // NaN (inf - inf from increments concurrent at two coordinators) reads as 0, as Redis's
   // ZUNIONSTORE SUM reads one.
-  T Value() const;
-  void Add(ActorId actor, T delta);
-  void Merge(const BasicFloatCounter& other);  // base = max, slots pointwise max
-  bool operator==(const BasicFloatCounter&) const = default;
+  double Value() const;
+  void Add(ActorId actor, double delta);
+  void Merge(const FloatCounter& other);  // base = max, slots pointwise max
+  bool operator==(const FloatCounter&) const = default;
 };
-using FloatCounter = BasicFloatCounter<double>;
-using LongFloatCounter = BasicFloatCounter<long double>;
+
+// The counter a hash field becomes under HINCRBYFLOAT, in long double as Redis computes
+// HINCRBYFLOAT. Each actor's slot is the running sum of that actor's increments in the order
+// it made them (`net`), with their count (`seq`): only its actor writes a slot, so of two
+// copies the one with the larger seq has seen every increment of the other, and merge keeps
+// it. A running sum, unlike separate sums of the positive and negative increments, loses
+// nothing to a large swing (1e20, -1e20, 1 is 1, as in Redis), and one writer's sums are
+// Redis's. `base` is the value the first increment started from (merge: the larger).
+// First byte kLongFloatCounterFormat.
+struct LongFloatCounter {
+  long double base = 0;
+  struct Slot {
+    ActorId actor = 0;
+    uint64_t seq = 0;  // increments made by `actor` (>= 1)
+    long double net = 0;
+    bool operator==(const Slot&) const = default;
+  };
+  std::vector<Slot> slots;  // sorted by actor
+  long double Value() const;  // base + the nets in actor order; a NaN reads as 0
+  void Add(ActorId actor, long double delta);
+  void Merge(const LongFloatCounter& other);
+  bool Finite() const;  // base and every slot finite (what the codec can store)
+  bool operator==(const LongFloatCounter&) const = default;
+};
+
+// Merges `c` into `*total`, taking the first counter (`*any` false) as it is. A default
+// counter's base is 0 and Merge keeps the larger base, so merging the first one into a
+// default counter would lift a negative base to 0 (SET k -5, INCR k answered 1).
+template <typename Counter>
+void MergeCounterInto(Counter* total, bool* any, const Counter& c) {
+  if (*any) {
+    total->Merge(c);
+  } else {
+    *total = c;
+    *any = true;
+  }
+}
+
 constexpr uint8_t kFloatCounterFormat = 2;
 constexpr uint8_t kLongFloatCounterFormat = 3;
 bool IsFloatCounter(std::string_view counter_bytes);
@@ -237,7 +269,8 @@ std::string EncodeFloatCounter(const FloatCounter& c);
 // kCorruption on a bad format, a NaN anywhere, a negative slot, unsorted slots, trailing bytes.
 Status DecodeFloatCounter(std::string_view bytes, FloatCounter* out);
 // Each long double as [u8 sign][fixed64 mantissa][varint zigzag exponent] (exact for the
-// x87 80-bit format); the same refusals as DecodeFloatCounter, and an infinity.
+// x87 80-bit format; canonical bytes only; never an infinity or NaN); a slot's seq is in
+// 1..2^62.
 std::string EncodeLongFloatCounter(const LongFloatCounter& c);
 Status DecodeLongFloatCounter(std::string_view bytes, LongFloatCounter* out);
 

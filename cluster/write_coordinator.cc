@@ -114,7 +114,11 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
   // none to continue.
   int64_t hint = 0;
   bool has_hint = !req.value.value.empty() && protocol::ParseRedisInt(req.value.value, &hint);
-  if (win && win->kind == ValueKind::kCounter && (IsFloatCounter(win->value) || IsLongFloatCounter(win->value))) {
+  const bool int_counter = win && win->kind == ValueKind::kCounter && !IsFloatCounter(win->value) &&
+                           !IsLongFloatCounter(win->value);
+  if (has_hint && !int_counter) {
+    c.base = hint;
+  } else if (win && win->kind == ValueKind::kCounter && !int_counter) {
     // HINCRBY on a field HINCRBYFLOAT made a float counter: the number it shows, when it is
     // an integer, starts an integer counter that supersedes it (Redis reads the field's text).
     ElementView shown;
@@ -123,8 +127,6 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
     if (shown.score_counter || !protocol::ParseRedisInt(shown.value, &c.base)) {
       return Status::Invalid("value is not an integer or out of range");
     }
-  } else if (has_hint && (win == nullptr || win->kind != ValueKind::kCounter)) {
-    c.base = hint;
   } else if (win && win->kind == ValueKind::kPlain) {
     // A plain value SET after the counter resets it: it becomes the base.
     if (!protocol::ParseRedisInt(win->value, &c.base)) {
@@ -133,12 +135,13 @@ Status WriteCoordinator::ApplyCounter(Record* rec, const WriteRequest& req, uint
     v.expiry_ms = win->expiry_ms;
     v.flags = win->flags;
   } else if (win) {
+    bool any = false;
     for (const Sibling* sib : LiveSiblings(*rec, now_ms)) {
       if (sib->kind != ValueKind::kCounter || IsFloatCounter(sib->value) || IsLongFloatCounter(sib->value)) continue;
       PNCounter other;
       Status s = DecodeCounter(sib->value, &other);
       if (!s.ok()) return s;
-      c.Merge(other);
+      MergeCounterInto(&c, &any, other);
     }
     v.expiry_ms = win->expiry_ms;  // INCR keeps the TTL, as in Redis
     v.flags = win->flags;
@@ -188,6 +191,8 @@ Status WriteCoordinator::ApplyFloatAdd(Record* rec, const WriteRequest& req, uin
   long double result = c.Value() + delta;
   if (std::isnan(result) || std::isinf(result)) return Status::Invalid("increment would produce NaN or Infinity");
   c.Add(who, delta);
+  // Our slot's running sum may overflow where the value does not (1e4932, -1e4932, 1e4932).
+  if (!c.Finite() || !std::isfinite(c.Value())) return Status::Invalid("increment would produce NaN or Infinity");
   NewValue v;
   v.kind = ValueKind::kCounter;
   v.value = EncodeLongFloatCounter(c);

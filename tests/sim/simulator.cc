@@ -315,6 +315,7 @@ struct ListOp {
   std::vector<std::string> got;   // pop: what it returned (when acknowledged)
   int client = 0, host = 0;
   uint64_t life = 0;              // the coordinator's life at invocation
+  uint64_t invoked_ms = 0, completed_ms = UINT64_MAX;  // completed: when the client saw the outcome
   enum class Outcome { kPending, kAcked, kFailed } outcome = Outcome::kPending;
 };
 
@@ -1428,11 +1429,12 @@ void Sim::OpList(int c, int host, const std::string& key) {
   Host& h = hosts_[host];
   if (!h.node) return ClientNext(c);
   ListOp op;
-  op.push = client_rng_.Uniform(3) != 0;  // two pushes to a pop: the lists stay non-empty
+  op.push = client_rng_.Uniform(2) != 0;  // as many pops as pushes: lists empty and start again
   op.left = client_rng_.Uniform(2) == 0;
   op.client = c;
   op.host = host;
   op.life = h.life;
+  op.invoked_ms = now_;
   if (op.push) op.value = "l" + std::to_string(c) + "." + std::to_string(++client_seq_[c]);
   std::vector<ListOp>& ops = list_ops_[key];
   ops.push_back(op);
@@ -1442,6 +1444,7 @@ void Sim::OpList(int c, int host, const std::string& key) {
   calls_[id] = Call{host, h.life, now_, verb + " " + key + " via " + h.id, [this, c, key, idx](Status s, Record) {
                       ListOp& lo = list_ops_[key][idx];
                       lo.outcome = s.ok() ? ListOp::Outcome::kAcked : ListOp::Outcome::kFailed;
+                      lo.completed_ms = now_;
                       if (s.ok() && lo.push && opt_.sabotage == Sabotage::kDropReplicaWrites) {
                         DropListValue(key, lo.value);
                       }
@@ -1513,24 +1516,25 @@ void Sim::CheckLists() {
       cluster::HeaderView view;
       if (!cluster::ViewHeader(rec, kEpochMs + now_, &view).ok()) return Violate("convergence", k + ": bad header");
       for (uint64_t g : view.gens) {
-        // Page through the generation at R=N; each page's call starts the next.
+        // Page through the generation at R=N; each page's call starts the next. The function
+        // refers to itself weakly: the call in flight holds it, so nothing leaks when a call
+        // fails or the host is down.
         auto page = std::make_shared<std::function<void(std::string)>>();
+        std::weak_ptr<std::function<void(std::string)>> weak = page;
         std::string prefix = cluster::GenElementPrefix(cluster::kListType, k, g);
-        *page = [this, host, k, prefix, open, page](std::string after) {
+        *page = [this, host, k, prefix, open, weak](std::string after) {
           Host& h = hosts_[host];
           if (!h.node) return;
           ++*open;
           uint64_t id = next_call_++;
           auto reply = std::make_shared<cluster::Node::RangeReply>();
           calls_[id] = Call{host, h.life, now_, "final R=N range read of " + k + " via " + h.id,
-                            [this, k, open, page, reply](Status s2, Record) {
+                            [this, k, open, self = weak.lock(), reply](Status s2, Record) {
                               --*open;
                               if (!s2.ok()) {
                                 Violate("liveness", "final R=N range read of " + k + " failed: " + s2.ToString());
                               } else if (!reply->done && !reply->elements.empty()) {
-                                (*page)(reply->elements.back().first);
-                              } else {
-                                *page = nullptr;  // (breaks the cycle)
+                                (*self)(reply->elements.back().first);
                               }
                             }};
           Step(h, [&](Node& n) {
@@ -1586,12 +1590,12 @@ void Sim::CheckLists() {
     }
     if (!first) continue;
     std::set<std::string> pushed, popped;
-    int pops_in_doubt = 0;
+    std::vector<uint64_t> doubt_ends;  // when each pop in doubt completed (it removed at most one)
     for (const ListOp& op : ops) {
       if (op.push) pushed.insert(op.value);
     }
     for (const ListOp& op : ops) {
-      if (!op.push && op.outcome != ListOp::Outcome::kAcked) pops_in_doubt++;
+      if (!op.push && op.outcome != ListOp::Outcome::kAcked) doubt_ends.push_back(op.completed_ms);
       if (!op.push && op.outcome == ListOp::Outcome::kAcked) {
         for (const std::string& v : op.got) {
           popped.insert(v);
@@ -1606,17 +1610,34 @@ void Sim::CheckLists() {
       if (popped.count(v) && wipes_done_ == 0) Violate("resurrection", "list " + key + " holds " + v + ", which an acknowledged pop returned");
       if (!at.emplace(v, i).second) Violate("phantom", "list " + key + " holds " + v + " twice");
     }
-    std::vector<std::string> missing;
+    // Each acknowledged push missing from the list, and returned by no acknowledged pop, must
+    // be matched to its own pop in doubt that could have taken it: one that completed after
+    // the push was invoked. Pushes in invocation order each take the earliest-ending such pop
+    // (a greedy that finds a full matching whenever one exists).
+    std::vector<const ListOp*> missing;
     for (const ListOp& op : ops) {
       if (op.push && op.outcome == ListOp::Outcome::kAcked && !at.count(op.value) && !popped.count(op.value)) {
-        missing.push_back(op.value);
+        missing.push_back(&op);
+      }
+    }
+    std::sort(doubt_ends.begin(), doubt_ends.end());
+    std::multiset<uint64_t> free_pops(doubt_ends.begin(), doubt_ends.end());
+    const ListOp* unexcused = nullptr;
+    size_t unexcused_count = 0;
+    for (const ListOp* m : missing) {  // ops are in invocation order already
+      auto it = free_pops.lower_bound(m->invoked_ms);
+      if (it != free_pops.end()) {
+        free_pops.erase(it);
+      } else {
+        if (!unexcused) unexcused = m;
+        unexcused_count++;
       }
     }
     // A wipe may destroy every copy of a push (the taint model above covers plain keys only).
-    if (wipes_done_ == 0 && static_cast<int>(missing.size()) > pops_in_doubt) {
-      Violate("lost-write", "list " + key + " lost " + std::to_string(missing.size()) + " acknowledged push(es) (" +
-                                missing.front() + " ...) with only " + std::to_string(pops_in_doubt) +
-                                " pop(s) in doubt");
+    if (wipes_done_ == 0 && unexcused) {
+      Violate("lost-write", "list " + key + " lost " + std::to_string(unexcused_count) + " acknowledged push(es) (" +
+                                unexcused->value + " ...) that no pop in doubt could have taken (" +
+                                std::to_string(doubt_ends.size()) + " in doubt)");
     }
     std::map<std::pair<int, uint64_t>, std::vector<const ListOp*>> runs;  // (host, life) -> acked pushes
     for (const ListOp& op : ops) {

@@ -781,13 +781,15 @@ TEST(FloatCounterTest, MergeIsACrdtJoinOverRandomHistories) {
 
 // ---- LongFloatCounter (HINCRBYFLOAT) ------------------------------------------------------
 
-// The same join laws in long double, with increments that are not exact in binary (0.1 is
-// HINCRBYFLOAT's usual step): the merged state still sums every actor's adds once.
+// The join laws over random histories of three actors, with increments that are not exact
+// in binary (0.1 is HINCRBYFLOAT's usual step): the merged state holds each actor's running
+// sum of its own adds, bit for bit.
 TEST(LongFloatCounterTest, MergeIsACrdtJoinOverRandomHistories) {
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     SCOPED_TRACE(seed);
     SeededRandom rng(seed);
     std::vector<LongFloatCounter> replica(3);
+    std::vector<long double> own(3, 0);  // each actor's adds, summed in order
     for (int step = 0; step < 30; ++step) {
       size_t r = rng.Uniform(3);
       if (rng.Uniform(3) == 0) {
@@ -795,6 +797,7 @@ TEST(LongFloatCounterTest, MergeIsACrdtJoinOverRandomHistories) {
       } else {
         long double d = (static_cast<long double>(rng.Uniform(2001)) - 1000.0L) / 10;
         replica[r].Add(r + 1, d);
+        own[r] += d;
       }
     }
     const LongFloatCounter &x = replica[0], &y = replica[1], &z = replica[2];
@@ -812,9 +815,34 @@ TEST(LongFloatCounterTest, MergeIsACrdtJoinOverRandomHistories) {
     xx.Merge(x);
     EXPECT_EQ(xx, x);
     long double want = 0;
-    for (const auto& sl : xy_z.slots) want += sl.inc - sl.dec;
+    for (size_t a = 0; a < 3; a++) want += own[a];
     EXPECT_EQ(xy_z.Value(), want);
   }
+}
+
+// A running sum per actor loses nothing to a large swing, as Redis's one running sum does
+// not (separate sums of the positive and negative adds would read 1e20 + 1 - 1e20 = 0).
+TEST(LongFloatCounterTest, LargeSwingsKeepSmallIncrements) {
+  LongFloatCounter c;
+  c.Add(1, 1e20L);
+  c.Add(1, -1e20L);
+  c.Add(1, 1);
+  EXPECT_EQ(c.Value(), 1);
+  // Folding counters into a fresh one keeps a negative base (SET k -5, INCR k is -4).
+  LongFloatCounter neg;
+  neg.base = -5;
+  neg.Add(2, 1);
+  LongFloatCounter total;
+  bool any = false;
+  MergeCounterInto(&total, &any, neg);
+  EXPECT_EQ(total.Value(), -4);
+  PNCounter pn;
+  pn.base = -5;
+  pn.Add(2, 1);
+  PNCounter pn_total;
+  any = false;
+  MergeCounterInto(&pn_total, &any, pn);
+  EXPECT_EQ(pn_total.Value(), -4);
 }
 
 // One actor's increments from a new field give exactly Redis's sequential long double sum,
@@ -859,12 +887,13 @@ TEST(LongFloatCounterTest, CodecRoundTripAndRefusals) {
     EXPECT_EQ(DecodeLongFloatCounter(EncodeCounter(p), &d).code(), Code::kCorruption);
     EXPECT_EQ(DecodeLongFloatCounter(EncodeFloatCounter(f), &d).code(), Code::kCorruption);
   }
-  // A negative slot is refused.
-  LongFloatCounter neg;
-  neg.Add(1, 2.5L);
-  std::string enc = EncodeLongFloatCounter(neg);
+  // A slot with no increment (seq 0) is refused.
+  LongFloatCounter one;
+  one.Add(1, 2.5L);
+  std::string enc = EncodeLongFloatCounter(one);
   std::string bad = enc;
-  bad[1 + 10 + 1 + 8] = 1;  // the slot's inc: sign byte
+  ASSERT_EQ(bad[1 + 10 + 1 + 8], 1);  // the slot's seq
+  bad[1 + 10 + 1 + 8] = 0;
   LongFloatCounter d;
   EXPECT_EQ(DecodeLongFloatCounter(bad, &d).code(), Code::kCorruption);
 }
