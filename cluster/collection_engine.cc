@@ -17,18 +17,12 @@ uint64_t CollectionHost::DrawGeneration() {
   return rng();
 }
 
-namespace {
-
-// A write counted as the host's client's (WAIT); key is a record key when record_key (a
-// collection's element), else a client key. As server/commands.cc's WriteTracked.
 void WriteTracked(CollectionHost* s, const std::string& key, WriteRequest req, WriteDone done,
                   bool record_key) {
   if (record_key) s->node()->WriteRecord(key, std::move(req), s->TrackedWrite(std::move(done)));
   else s->node()->Write(key, std::move(req), s->TrackedWrite(std::move(done)));
 }
 
-// A tombstone write covering ctx (null: what the coordinator knows). As server/commands.cc's
-// DeleteValue.
 void DeleteValue(CollectionHost* s, const std::string& key, const VersionVector* ctx, int w,
                  WriteDone done) {
   WriteRequest req;
@@ -41,8 +35,6 @@ void DeleteValue(CollectionHost* s, const std::string& key, const VersionVector*
   req.w = w;
   s->node()->Write(key, std::move(req), s->TrackedWrite(std::move(done)));
 }
-
-}  // namespace
 
 
 namespace {

@@ -85,6 +85,15 @@ class CollectionHost {
   std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;
 };
 
+// A write counted as the host's client's (WAIT); key is a record key when record_key (a
+// collection's element), else a client key. As server/commands.cc's WriteTracked.
+void WriteTracked(CollectionHost* s, const std::string& key, WriteRequest req, WriteDone done,
+                  bool record_key);
+// A tombstone write covering ctx (null: what the coordinator knows) at W `w` (0: the
+// configured one). As server/commands.cc's DeleteValue.
+void DeleteValue(CollectionHost* s, const std::string& key, const VersionVector* ctx, int w,
+                 WriteDone done);
+
 struct CollectionState {
   HeaderView view;        // decider is not kept (points into a dead record)
   VersionVector context;  // the header record's context

@@ -2,7 +2,6 @@
 #include "cluster/list_engine.h"
 
 #include <algorithm>
-#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <deque>
@@ -11,6 +10,7 @@
 #include <unordered_map>
 
 #include "cluster/key_layout.h"
+#include "protocol/resp.h"
 
 namespace dynakv::cluster {
 
@@ -85,21 +85,6 @@ ListQueues& Engine(ListHost* s) {
 // How long a chain of head hints is used (HeadHint above).
 uint64_t HintLifeMs(ListHost* s) {
   return std::min<uint64_t>(kHintChainMs, s->TombstoneGraceMs() / 2);
-}
-
-// The server counts these writes as its client's (WAIT) through TrackedWrite.
-void WriteRecordTracked(ListHost* s, const std::string& record_key, WriteRequest req, WriteDone done) {
-  s->node()->WriteRecord(record_key, std::move(req), s->TrackedWrite(std::move(done)));
-}
-
-// A tombstone over what `ctx` saw of `key` (the header), at the default W.
-void DeleteTracked(ListHost* s, const std::string& key, const VersionVector& ctx, WriteDone done) {
-  WriteRequest req;
-  req.op = OpKind::kDelete;
-  req.value.kind = ValueKind::kTombstone;
-  req.has_context = true;
-  req.context = ctx;
-  s->node()->Write(key, std::move(req), s->TrackedWrite(std::move(done)));
 }
 
 void Pump(ListHost* s, const std::string& key, const std::shared_ptr<KeyQueue>& q);
@@ -309,9 +294,7 @@ void ReadItems(ListHost* s, const std::string& key, CollectionState cs, size_t n
 // below 0.
 int64_t LengthOf(const std::optional<std::string>& v) {
   int64_t n = 0;
-  if (!v) return 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec == std::errc() && end == v->data() + v->size() && n > 0) return n;
+  if (v && protocol::ParseRedisInt(*v, &n) && n > 0) return n;
   return 0;
 }
 
@@ -364,19 +347,19 @@ void PushBody(ListHost* s, const std::string& key, const CollectionState& cs,
     req.has_context = true;  // a new record key: nothing to supersede
     req.want_record = false;
     req.want_context = false;
-    WriteRecordTracked(s, GenElementKey(kListType, key, target, pos), std::move(req), [ferr, g](Status ws, WriteReply) {
+    WriteTracked(s, GenElementKey(kListType, key, target, pos), std::move(req), [ferr, g](Status ws, WriteReply) {
       ferr->Note(ws);
       g->One();
-    });
+    }, true);
   }
-  WriteRecordTracked(s, GenElementKey(kListType, key, target, kLenElement), CounterAdd(pushed),
-                     [s, ferr, len, g](Status ws, WriteReply wr) {
-                       ElementView ev;
-                       if (ws.ok()) ws = ResolveElement(wr.record, s->WallMs(), &ev);
-                       if (ws.ok()) *len = LengthOf(ev.present ? std::optional<std::string>(ev.value) : std::nullopt);
-                       ferr->Note(ws);
-                       g->One();
-                     });
+  WriteTracked(s, GenElementKey(kListType, key, target, kLenElement), CounterAdd(pushed),
+               [s, ferr, len, g](Status ws, WriteReply wr) {
+                 ElementView ev;
+                 if (ws.ok()) ws = ResolveElement(wr.record, s->WallMs(), &ev);
+                 if (ws.ok()) *len = LengthOf(ev.present ? std::optional<std::string>(ev.value) : std::nullopt);
+                 ferr->Note(ws);
+                 g->One();
+               }, true);
 }
 
 void RunPushes(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, ListRelease release) {
@@ -541,8 +524,8 @@ void ListInsertNow(ListHost* s, const std::string& key, const CollectionState& c
     ferr->Note(ws);
     g->One();
   };
-  WriteRecordTracked(s, GenElementKey(kListType, key, target, pos), std::move(req), one);
-  WriteRecordTracked(s, GenElementKey(kListType, key, target, kLenElement), CounterAdd(1), one);
+  WriteTracked(s, GenElementKey(kListType, key, target, pos), std::move(req), one, true);
+  WriteTracked(s, GenElementKey(kListType, key, target, kLenElement), CounterAdd(1), one, true);
 }
 
 void ListRemoveNow(ListHost* s, const std::string& key, const ListView& view, std::vector<ListItem> items,
@@ -562,7 +545,7 @@ void ListRemoveNow(ListHost* s, const std::string& key, const ListView& view, st
   auto g = Gather::Make(items.size() + per_gen.size(), [s, key, cs, emptied, confirm, ferr, done]() {
     if (!ferr->st.ok() || !emptied) return done(ferr->st);
     auto del = [s, key, cs, done]() {
-      DeleteTracked(s, key, cs->context, [done](Status ds, WriteReply) { done(ds); });
+      DeleteValue(s, key, &cs->context, 0, [done](Status ds, WriteReply) { done(ds); });
     };
     if (!confirm) return del();
     ReadItems(s, key, *cs, 1, /*use_hint=*/false, [done, del](Status rs, ListView left) {
@@ -583,10 +566,10 @@ void ListRemoveNow(ListHost* s, const std::string& key, const ListView& view, st
     req.context = std::move(it.ctx);
     req.want_record = false;
     req.want_context = false;
-    WriteRecordTracked(s, GenElementKey(kListType, key, it.gen, it.pos), std::move(req), one);
+    WriteTracked(s, GenElementKey(kListType, key, it.gen, it.pos), std::move(req), one, true);
   }
   for (auto& [gen, c] : per_gen) {
-    WriteRecordTracked(s, GenElementKey(kListType, key, gen, kLenElement), CounterAdd(-c), one);
+    WriteTracked(s, GenElementKey(kListType, key, gen, kLenElement), CounterAdd(-c), one, true);
   }
 }
 
