@@ -90,6 +90,12 @@ class RespWriter {
   void Error(std::string_view s);         // -s (s must start with the code, e.g. "ERR ...")
   void Int(int64_t v);                    // :v
   void Bulk(std::string_view s);          // $len s
+  // The same reply from a value the caller gives up. A big value (kBulkInPlace and more)
+  // written first into an empty output becomes the output: its header is moved in front of
+  // it inside its own buffer, instead of the value being copied (a 100 MB GET would copy
+  // 100 MB into fresh memory in one loop turn). Otherwise as Bulk(string_view).
+  void BulkOwned(std::string&& s);
+  static constexpr size_t kBulkInPlace = 64 << 10;
   void Null();                            // RESP2 $-1, RESP3 _
   void NullArray();                       // RESP2 *-1, RESP3 _
   void Array(size_t n);                   // *n

@@ -448,7 +448,10 @@ std::string InfoText(Server* s, const std::vector<std::string>& asked) {
        << "\r\npubsub_patterns:" << s->pubsub().NumPat()
        << "\r\npubsubshard_channels:" << s->pubsub().Active(PubSub::Kind::kShard)
        << "\r\nclient_output_buffer_limit_disconnections:" << st.output_limit_disconnects
-       << "\r\ntotal_error_replies:" << metrics.total_errors() << "\r\n\r\n";
+       << "\r\ntotal_error_replies:" << metrics.total_errors()
+       << "\r\neventloop_cycles:" << st.eventloop_cycles
+       << "\r\neventloop_duration_sum:" << st.eventloop_duration_sum_us
+       << "\r\neventloop_duration_max:" << st.eventloop_duration_max_us << "\r\n\r\n";
   }
   if (want("replication")) {
     os << "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n";

@@ -41,12 +41,14 @@ void CmdGet(CommandCtx& ctx) {
     if (win->kind == cluster::ValueKind::kCollection) return ReplyErr(reply, kWrongType);
     s->stats().keyspace_hits++;
     if (win->kind == cluster::ValueKind::kPlain) {
-      return reply.Send([&](RespWriter& w) { w.Bulk(win->value); });
+      // The reply owns rr: its value becomes the reply without a copy (RespWriter::Bulk).
+      std::string& value = rr.record.siblings[size_t(win - rr.record.siblings.data())].value;
+      return reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(value)); });
     }
     std::string v;
     Status rs = cluster::ResolveValue(rr.record, s->WallMs(), &v);
     if (!rs.ok()) return ReplyStatus(reply, rs);
-    reply.Send([&](RespWriter& w) { w.Bulk(v); });
+    reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(v)); });
   }));
 }
 

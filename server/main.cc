@@ -1,21 +1,21 @@
 // server/main.cc: dynakv-server entry point: parse config, start the node, run the loop.
 #include <cstdio>
 
+#include "server/allocator.h"
 #include "server/config.h"
 #include "server/server.h"
 
-// jemalloc (linked into this binary only, server/CMakeLists.txt) reads this at start. Its
-// decay purges a freed large extent at once, so every 100 MB value was copied into freshly
-// faulted pages (about 2.5 ms per MB on our VMs, 60x a copy into reused pages). Freed pages
-// stay with the process instead, and Server::OnReaper hands them back every 2 s
-// (ReleaseFreedMemory): a burst of big values reuses its memory, and an idle node still
-// shrinks. MALLOC_CONF in the environment overrides this. (docs/ARCHITECTURE.md, "Big values")
+// jemalloc (linked into this binary only, server/CMakeLists.txt) reads this at start:
+// allocations of 2 MB and more go to its oversize arena, which TuneAllocator gives huge pages
+// and a 10 s decay (server/allocator.h), so big values reuse pages already faulted in.
+// MALLOC_CONF in the environment overrides this. (docs/ARCHITECTURE.md, "Big values")
 extern "C" {
 extern const char* malloc_conf;
-const char* malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+const char* malloc_conf = "dirty_decay_ms:10000,muzzy_decay_ms:0,oversize_threshold:2097152";
 }
 
 int main(int argc, char** argv) {
+  dynakv::server::TuneAllocator();
   dynakv::server::Config cfg;
   bool help = false;
   dynakv::Status s = dynakv::server::ParseCommandLine(argc, argv, &cfg, &help);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "server/allocator.h"
 #include "server/commands.h"
 #include "server/http_listener.h"
 #include "server/lists.h"
@@ -88,6 +89,7 @@ std::string WithPort(const std::string& addr, int64_t port) {
 
 Server::Server(Config cfg) : cfg_(std::move(cfg)) {
   uv_loop_init(&loop_);
+  uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);  // for the loop turn stats (OnPrepare)
   resp_limits_.max_bulk_len = uint64_t(cfg_.proto_max_bulk_len);
   resp_limits_.max_args = uint64_t(cfg_.max_args);
 }
@@ -571,6 +573,7 @@ namespace {
 struct ClientWrite {
   uv_write_t req;
   std::string data;
+  size_t len = 0;  // the bytes of data handed to libuv: its tail
   std::shared_ptr<Client> client;
 };
 }  // namespace
@@ -613,49 +616,55 @@ void Server::FlushClient(Client* c) {
 
 bool Server::WriteWire(Client* c, std::string& bytes) {
   if (c->closing) return false;
-  if (!bytes.empty()) {
-    if (c->bytes_in_libuv == 0) {
-      uv_buf_t b = uv_buf_init(bytes.data(), unsigned(bytes.size()));
-      int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
-      if (n > 0) bytes.erase(0, size_t(n));
-      else if (n < 0 && n != UV_EAGAIN) {
-        CloseClient(c);
-        return false;
-      }
+  if (bytes.empty()) return true;
+  size_t sent = 0;
+  if (c->bytes_in_libuv == 0) {
+    uv_buf_t b = uv_buf_init(bytes.data(), unsigned(bytes.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1);
+    if (n > 0) sent = size_t(n);
+    else if (n < 0 && n != UV_EAGAIN) {
+      CloseClient(c);
+      return false;
     }
-    if (!bytes.empty()) {
-      uint64_t limit = OutputLimit(*c);
-      if (limit > 0 && c->bytes_in_libuv + bytes.size() > limit) {
-        stats_.output_limit_disconnects++;
-        Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +
-                                               " closed for overcoming of output buffer limits");
-        CloseClient(c);
-        return false;
-      }
-      auto* w = new ClientWrite;
-      w->data.swap(bytes);
-      w->client = clients_.at(c);
-      w->req.data = w;
-      c->bytes_in_libuv += w->data.size();
-      uv_buf_t b = uv_buf_init(w->data.data(), unsigned(w->data.size()));
-      int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1,
-                        [](uv_write_t* req, int status) {
-                          auto* w = static_cast<ClientWrite*>(req->data);
-                          Client* c = w->client.get();
-                          c->bytes_in_libuv -= w->data.size();
-                          if (status < 0) c->server->CloseClient(c);
-                          else if (c->close_after_flush && c->bytes_in_libuv == 0 && c->ready.empty() &&
-                                   c->out.empty() && c->held.empty() && c->waiting.empty())
-                            c->server->CloseClient(c);
-                          delete w;
-                        });
-      if (rc != 0) {
-        c->bytes_in_libuv -= w->data.size();
-        delete w;
-        CloseClient(c);
-        return false;
-      }
-    }
+  }
+  if (sent == bytes.size()) {
+    bytes.clear();
+    return true;
+  }
+  size_t left = bytes.size() - sent;
+  uint64_t limit = OutputLimit(*c);
+  if (limit > 0 && c->bytes_in_libuv + left > limit) {
+    stats_.output_limit_disconnects++;
+    Log(cluster::Logger::Level::kWarn, "client " + std::to_string(c->id) + " " + c->peer +
+                                           " closed for overcoming of output buffer limits");
+    CloseClient(c);
+    return false;
+  }
+  // The rest goes to libuv from where the socket stopped taking it: the buffer is handed
+  // over whole, not shifted down (a 100 MB reply would be moved in one loop turn).
+  auto* w = new ClientWrite;
+  w->data.swap(bytes);
+  w->len = left;
+  w->client = clients_.at(c);
+  w->req.data = w;
+  c->bytes_in_libuv += left;
+  uv_buf_t b = uv_buf_init(w->data.data() + sent, unsigned(left));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->handle), &b, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<ClientWrite*>(req->data);
+                      Client* c = w->client.get();
+                      c->bytes_in_libuv -= w->len;
+                      if (status < 0) c->server->CloseClient(c);
+                      else if (c->close_after_flush && c->bytes_in_libuv == 0 && c->ready.empty() &&
+                               c->out.empty() && c->held.empty() && c->waiting.empty())
+                        c->server->CloseClient(c);
+                      delete w;
+                    });
+  if (rc != 0) {
+    c->bytes_in_libuv -= left;
+    delete w;
+    CloseClient(c);
+    return false;
   }
   return true;
 }
@@ -908,7 +917,25 @@ void Server::OnCheck(uv_check_t* h) {
 
 void Server::OnPrepare(uv_prepare_t* h) {
   auto* self = static_cast<Server*>(h->data);
+  self->CountTurn();
   if (!self->gathering_) self->CommitAndFlush();  // else the check after the next poll does
+}
+
+// Runs once per loop turn, just before the loop waits for I/O: the time since the last call,
+// less what the loop spent waiting for I/O meanwhile (libuv's idle time), is the work of one
+// turn: what another client's command may have waited behind.
+void Server::CountTurn() {
+  uint64_t now = uv_hrtime();
+  uint64_t idle = uv_metrics_idle_time(&loop_);
+  if (turn_start_ns_ != 0) {
+    uint64_t elapsed = now - turn_start_ns_, waited = idle - turn_idle_ns_;
+    uint64_t busy_us = (elapsed > waited ? elapsed - waited : 0) / 1000;
+    stats_.eventloop_cycles++;
+    stats_.eventloop_duration_sum_us += busy_us;
+    stats_.eventloop_duration_max_us = std::max(stats_.eventloop_duration_max_us, busy_us);
+  }
+  turn_start_ns_ = now;
+  turn_idle_ns_ = idle;
 }
 
 // An inline commit blocks the loop for one durable write, so it should carry as many writes
@@ -964,18 +991,6 @@ void Server::OnTick(uv_timer_t* t) {
     }
   }
 }
-
-namespace {
-// jemalloc's mallctl, when the binary links jemalloc (dynakv-server does; the test binaries
-// that link this library do not): weak, so it is null without it.
-extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen)
-    __attribute__((weak));
-
-// Returns the pages jemalloc holds freed to the OS (server/main.cc keeps them until now).
-void ReleaseFreedMemory() {
-  if (mallctl != nullptr) (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: every arena
-}
-}  // namespace
 
 void Server::OnReaper(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);

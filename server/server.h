@@ -178,6 +178,9 @@ struct ServerStats {
   uint64_t net_input_bytes = 0, net_output_bytes = 0;
   uint64_t commit_failures = 0, output_limit_disconnects = 0;
   uint64_t start_ms = 0;
+  // Event-loop turns (Server::OnPrepare): how many, and the time each spent working, in
+  // microseconds, the wait for I/O left out (INFO stats eventloop_*, as Redis 7.2's).
+  uint64_t eventloop_cycles = 0, eventloop_duration_sum_us = 0, eventloop_duration_max_us = 0;
 };
 
 // The host of the collection steps (cluster/collection_engine.h): they run against its node
@@ -258,6 +261,7 @@ class Server : public cluster::ListHost {
   static void OnRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void OnCheck(uv_check_t* h);
   static void OnPrepare(uv_prepare_t* h);
+  void CountTurn();
   static void OnTick(uv_timer_t* t);
   static void OnReaper(uv_timer_t* t);
   static void OnSignal(uv_signal_t* s, int signum);
@@ -306,6 +310,7 @@ class Server : public cluster::ListHost {
   std::unique_ptr<TlsContext> client_tls_, cluster_tls_;
   uv_check_t check_;
   uv_prepare_t prepare_;
+  uint64_t turn_start_ns_ = 0, turn_idle_ns_ = 0;  // at the last OnPrepare (loop turn stats)
   uv_idle_t gather_;  // active while a commit waits for one more poll round (GatherBeforeCommit)
   uv_idle_t yield_;   // active while yielded work waits (Yield): the poll does not block
   std::vector<std::function<void()>> yielded_;

@@ -2,9 +2,11 @@
 // INFO commandstats / errorstats / latencystats and the new Stats fields, CONFIG RESETSTAT,
 // SLOWLOG (entries, truncation, LEN, RESET), LATENCY (LATEST, HISTORY, RESET, HISTOGRAM) and,
 // on a 3-node cluster, a command counted on its coordinator after the replicas answered.
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -277,6 +279,30 @@ TEST(Metrics, LatencyMonitor) {
   EXPECT_TRUE(IsArray(c->Cmd({"LATENCY", "LATEST"}), 0));
   EXPECT_TRUE(IsError(c->Cmd({"LATENCY", "HISTORY"}), "ERR wrong number of arguments for 'latency|history' command"));
   EXPECT_TRUE(IsError(c->Cmd({"LATENCY", "FOO"}), "ERR unknown subcommand 'FOO'. Try LATENCY HELP."));
+}
+
+// INFO stats counts event-loop turns and the work each did (the wait for I/O left out): a
+// DEBUG SLEEP holds one turn for its whole length, idle turns add almost nothing, and CONFIG
+// RESETSTAT starts the counts over.
+TEST(Metrics, EventLoopTurnsAndTheLongestOne) {
+  ServerProcess s(WithLimits(10000, 0));
+  ASSERT_TRUE(s.Start()) << s.last_error();
+  auto c = s.Connect();
+  auto num = [&](const char* field) { return std::stoull("0" + InfoField(*c, "stats", field)); };
+  ASSERT_TRUE(IsStatus(c->Cmd({"CONFIG", "RESETSTAT"}), "OK"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // idle: the ticks' turns
+  uint64_t idle_cycles = num("eventloop_cycles");
+  EXPECT_GT(idle_cycles, 3u);
+  EXPECT_LT(num("eventloop_duration_max"), 100000u) << "an idle turn took 100 ms";
+  EXPECT_LT(num("eventloop_duration_sum"), 100000u) << "idle turns counted the wait for I/O";
+  ASSERT_TRUE(IsStatus(c->Cmd({"DEBUG", "SLEEP", "0.25"}), "OK"));
+  uint64_t max = num("eventloop_duration_max");
+  EXPECT_GE(max, 240000u);
+  EXPECT_LT(max, 5000000u);
+  EXPECT_GE(num("eventloop_duration_sum"), max);
+  EXPECT_GT(num("eventloop_cycles"), idle_cycles);
+  ASSERT_TRUE(IsStatus(c->Cmd({"CONFIG", "RESETSTAT"}), "OK"));
+  EXPECT_LT(num("eventloop_duration_max"), 240000u);
 }
 
 TEST(Metrics, ClusterCountsOnTheCoordinatorAfterReplicas) {

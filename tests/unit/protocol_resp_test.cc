@@ -751,6 +751,39 @@ TEST(RespWriter, SetProtoSwitches) {
   EXPECT_EQ(out, "$-1\r\n_\r\n*2\r\n");
 }
 
+// BulkOwned answers exactly what Bulk does, and a big value written first becomes the
+// output without a copy: the output then holds the value's own buffer.
+TEST(RespWriter, BulkOwnedIsBulkAndTakesABigValuesBuffer) {
+  for (size_t n : {size_t(0), size_t(5), RespWriter::kBulkInPlace - 1, RespWriter::kBulkInPlace,
+                   size_t(3) << 20}) {
+    for (bool preceded : {false, true}) {
+      std::string value(n, 'v');
+      if (n > 0) value[n / 2] = '\r';
+      std::string expect = preceded ? std::string("*2\r\n") : std::string();
+      RespWriter(&expect).Bulk(value);
+      std::string out = preceded ? std::string("*2\r\n") : std::string();
+      // Room for the header and CRLF, as a decoded record's value has: taken in place.
+      value.reserve(n + 32);
+      const char* buffer = value.data();
+      RespWriter(&out).BulkOwned(std::move(value));
+      EXPECT_EQ(out, expect) << n << " bytes, preceded " << preceded;
+      bool taken = !preceded && n >= RespWriter::kBulkInPlace;
+      EXPECT_EQ(out.data() == buffer, taken) << n << " bytes, preceded " << preceded;
+    }
+  }
+  // No spare room: still the same reply (one copy, as Bulk).
+  std::string tight(RespWriter::kBulkInPlace, 'x');
+  tight.shrink_to_fit();
+  std::string expect, out;
+  RespWriter(&expect).Bulk(tight);
+  RespWriter(&out).BulkOwned(std::move(tight));
+  EXPECT_EQ(out, expect);
+  // RESP3 frames a bulk string the same way.
+  std::string big(RespWriter::kBulkInPlace + 1, 'b'), out3;
+  RespWriter(&out3, 3).BulkOwned(std::string(big));
+  EXPECT_EQ(out3, "$" + std::to_string(big.size()) + "\r\n" + big + "\r\n");
+}
+
 TEST(RespWriter, Doubles) {
   struct Case {
     double d;
