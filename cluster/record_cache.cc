@@ -138,7 +138,7 @@ template <typename R>
 void RecordCache::PutImpl(std::string_view key, R&& rec, bool found) {
   if (capacity_bytes_ == 0) return;
   size_t cost = Cost(key, rec);
-  bool fits = cost <= capacity_bytes_ / 8;  // one huge value must not flush the whole cache
+  bool fits = cost <= capacity_bytes_ / 8;  // one huge value must not flush the whole cache (Keeps)
   uint64_t hash = 0;
   Entry* e = last_;
   if (e == nullptr || e->key() != key) {

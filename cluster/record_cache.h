@@ -47,6 +47,10 @@ class RecordCache {
   bool Take(std::string_view key, Record* out, bool* found);
   void Put(std::string_view key, const Record& rec, bool found);
   void Put(std::string_view key, Record&& rec, bool found);  // moves rec in
+  // Whether Put would keep rec: one record may take at most an eighth of the cache.
+  bool Keeps(std::string_view key, const Record& rec) const {
+    return capacity_bytes_ > 0 && Cost(key, rec) <= capacity_bytes_ / 8;
+  }
   // A hint, no effect on contents: stage 1 loads the key's home slot into the CPU cache,
   // stage 2 (after stage 1 for a batch of keys) the entry that slot chain names, stage 3 the
   // record's sibling and clock arrays. Called for the commands of a pipeline before they

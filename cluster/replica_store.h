@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -138,7 +139,17 @@ class ReplicaStore {
 template <typename R>
 Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was_live) {
   if (rec.siblings.size() >= limits_->warn_siblings) WarnSiblings(key, rec.siblings.size());
-  Status s = engine_->PutOwned(data_key_.Of(key), EncodeRecord(rec));
+  // A record given up by the caller that the cache would not keep (a big value) gives its
+  // value's buffer to the encoding (EncodeRecord(Record&&): a 100 MB SET is not copied here).
+  bool taken = false;
+  std::string bytes;
+  if constexpr (!std::is_lvalue_reference_v<R>) {
+    taken = !cache_.Keeps(key, rec);
+    bytes = taken ? EncodeRecord(std::move(rec)) : EncodeRecord(rec);
+  } else {
+    bytes = EncodeRecord(rec);
+  }
+  Status s = engine_->PutOwned(data_key_.Of(key), std::move(bytes));
   ++part_changes_[data_key_.partition()];  // also on failure: the engine may have part of it
   if (s.ok()) {
     uint32_t part = data_key_.partition();
@@ -155,7 +166,11 @@ Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was
         break;
       }
     }
-    cache_.Put(key, std::forward<R>(rec), true);
+    if (taken) {
+      cache_.Erase(key);  // rec lost its value to the encoding; the cache would not keep it
+    } else {
+      cache_.Put(key, std::forward<R>(rec), true);
+    }
   } else {
     cache_.Erase(key);
   }

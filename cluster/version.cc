@@ -609,20 +609,10 @@ char* RawFixed64(char* p, uint64_t v) {
 }
 }  // namespace
 
-std::string EncodeRecord(const Record& rec) {
-  std::string out;
-  AppendRecord(rec, &out);
-  return out;
-}
-
-void AppendRecord(const Record& rec, std::string* dst) {
-  // Worst case: 10 bytes per varint, 8 per fixed64, plus the values and the checksum.
-  size_t max = 1 + 10 + rec.context.size() * (8 + 10 + 10) + 10 + 8;
-  for (const Sibling& s : rec.siblings) max += 8 + 10 + 10 + 1 + 10 + 10 + 10 + s.value.size();
-  size_t start = dst->size();
-  dst->resize(start + max);
-  char* const begin = dst->data() + start;
-  char* p = begin;
+namespace {
+// The record's bytes before its first sibling: format, clock, sibling count.
+size_t MaxRecordHead(const Record& rec) { return 1 + 10 + rec.context.size() * (8 + 10 + 10) + 10; }
+char* PutRecordHead(char* p, const Record& rec) {
   *p++ = static_cast<char>(kRecordFormat);
   p = RawVarint(p, rec.context.size());
   for (const VVEntry& e : rec.context.entries()) {
@@ -630,20 +620,80 @@ void AppendRecord(const Record& rec, std::string* dst) {
     p = RawVarint(p, e.counter);
     p = RawVarint(p, e.timestamp_ms);
   }
-  p = RawVarint(p, rec.siblings.size());
-  for (const Sibling& s : rec.siblings) {
-    p = RawFixed64(p, s.dot.actor);
-    p = RawVarint(p, s.dot.counter);
-    p = RawVarint(p, s.timestamp_ms);
-    *p++ = static_cast<char>(static_cast<uint8_t>(s.kind) | (s.lww ? kLwwKindBit : 0));
-    p = RawVarint(p, s.expiry_ms);
-    p = RawVarint(p, s.flags);
-    p = RawVarint(p, s.value.size());
+  return RawVarint(p, rec.siblings.size());
+}
+// A sibling's bytes before its value (the last of them is the value's length).
+constexpr size_t kMaxSiblingHead = 8 + 10 + 10 + 1 + 10 + 10 + 10;
+char* PutSiblingHead(char* p, const Sibling& s) {
+  p = RawFixed64(p, s.dot.actor);
+  p = RawVarint(p, s.dot.counter);
+  p = RawVarint(p, s.timestamp_ms);
+  *p++ = static_cast<char>(static_cast<uint8_t>(s.kind) | (s.lww ? kLwwKindBit : 0));
+  p = RawVarint(p, s.expiry_ms);
+  p = RawVarint(p, s.flags);
+  return RawVarint(p, s.value.size());
+}
+// Siblings [from, to) with their values, at p.
+char* PutSiblings(char* p, const Record& rec, size_t from, size_t to) {
+  for (size_t i = from; i < to; ++i) {
+    const Sibling& s = rec.siblings[i];
+    p = PutSiblingHead(p, s);
     if (!s.value.empty()) std::memcpy(p, s.value.data(), s.value.size());
     p += s.value.size();
   }
+  return p;
+}
+size_t MaxSiblingsBytes(const Record& rec, size_t from, size_t to) {
+  size_t n = 0;
+  for (size_t i = from; i < to; ++i) n += kMaxSiblingHead + rec.siblings[i].value.size();
+  return n;
+}
+}  // namespace
+
+std::string EncodeRecord(const Record& rec) {
+  std::string out;
+  AppendRecord(rec, &out);
+  return out;
+}
+
+void AppendRecord(const Record& rec, std::string* dst) {
+  // Sized once for the worst case (10 bytes per varint, 8 per fixed64), filled in place.
+  size_t max = MaxRecordHead(rec) + MaxSiblingsBytes(rec, 0, rec.siblings.size()) + 8;
+  size_t start = dst->size();
+  dst->resize(start + max);
+  char* const begin = dst->data() + start;
+  char* p = PutSiblings(PutRecordHead(begin, rec), rec, 0, rec.siblings.size());
   p = RawFixed64(p, XXH3_64bits_withSeed(begin, static_cast<size_t>(p - begin), kRecordSeed));
   dst->resize(start + static_cast<size_t>(p - begin));
+}
+
+std::string EncodeRecord(Record&& rec) {
+  size_t big = 0;
+  for (size_t i = 1; i < rec.siblings.size(); ++i) {
+    if (rec.siblings[i].value.size() > rec.siblings[big].value.size()) big = i;
+  }
+  if (rec.siblings.empty() || rec.siblings[big].value.size() < kEncodeInPlaceBytes) {
+    return EncodeRecord(static_cast<const Record&>(rec));
+  }
+  // Everything before the big value, then the value's own buffer with that moved in front
+  // of it (in place when the buffer has the room: RespParser reserves it), then the rest.
+  std::string head(MaxRecordHead(rec) + MaxSiblingsBytes(rec, 0, big) + kMaxSiblingHead, '\0');
+  char* p = PutSiblingHead(PutSiblings(PutRecordHead(head.data(), rec), rec, 0, big), rec.siblings[big]);
+  head.resize(static_cast<size_t>(p - head.data()));
+  std::string out = std::move(rec.siblings[big].value);
+  rec.siblings[big].value.clear();
+  size_t value_len = out.size();
+  size_t tail = MaxSiblingsBytes(rec, big + 1, rec.siblings.size()) + 8;
+  if (out.capacity() < head.size() + value_len + tail) out.reserve(head.size() + value_len + tail);
+  out.insert(0, head);
+  size_t at = out.size();
+  out.resize(at + tail);  // the tail only: a few bytes past the value, plus later siblings
+  char* q = PutSiblings(out.data() + at, rec, big + 1, rec.siblings.size());
+  out.resize(static_cast<size_t>(q - out.data()));
+  char sum[8];
+  RawFixed64(sum, XXH3_64bits_withSeed(out.data(), out.size(), kRecordSeed));
+  out.append(sum, 8);
+  return out;
 }
 
 Status DecodeRecord(std::string&& bytes, Record* out) {

@@ -161,6 +161,12 @@ bool DeadFor(const Record& rec, uint64_t now_ms, uint64_t grace_ms, uint64_t exp
 std::string EncodeRecord(const Record& rec);
 // The same bytes appended to *out (a frame encodes records in place, without a temporary).
 void AppendRecord(const Record& rec, std::string* out);
+// The same bytes, taking the record's largest value when it has at least kEncodeInPlaceBytes:
+// its buffer becomes the encoding, the bytes before the value moved in front inside it (the
+// value is not copied when the buffer has room, which RespParser reserves for big arguments).
+// That value is left empty in *rec; smaller records are encoded as EncodeRecord(const&) does.
+constexpr size_t kEncodeInPlaceBytes = 1 << 20;
+std::string EncodeRecord(Record&& rec);
 // values = false: every sibling's value is left empty (its bytes are checked and skipped), for
 // walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN): a 100 MB
 // value is then not copied.

@@ -180,10 +180,15 @@ void RespParser::AppendBulk(std::string* dst, const char* p, size_t n) {
     // send; allocate exactly (std::string::reserve on a non-empty string may round up to 2x).
     // Once an eighth of the bulk has come, reserve all of it: a 100 MB value is then copied
     // at most 12.5 MB on the way, not 64 MB in one loop turn, and a client that announces
-    // 512 MB still holds memory in proportion to what it sent.
+    // 512 MB still holds memory in proportion to what it sent. A big argument gets 4 KB of
+    // room beyond its end, so that it can be framed in its own buffer (the record header put
+    // in front of a SET's value by EncodeRecord(Record&&)) instead of being copied.
+    constexpr size_t kHeadroomFrom = 1 << 20, kHeadroom = 4096;
     size_t declared = dst->size() + (bulk_left_ - 2);
     size_t have = dst->size() + n;
-    size_t want = have >= declared / 8 ? declared : std::min(declared, std::max(have, 4 * dst->capacity()));
+    size_t want = have >= declared / 8
+                      ? declared + (declared >= kHeadroomFrom ? kHeadroom : 0)
+                      : std::min(declared, std::max(have, 4 * dst->capacity()));
     std::string grown;
     grown.reserve(want);
     grown.append(*dst);

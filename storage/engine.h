@@ -126,6 +126,15 @@ class Engine {
     const char* data = nullptr;
     size_t len = 0;
     uint64_t offset = 0;
+    // When fill_to (== data) is set, SyncTicket first fills those bytes: fill_len bytes copied
+    // from fill_from, zeros to len, and pad_head's 8 bytes at fill_len when has_pad. The owner
+    // thus hands the copy of a big batch to the thread that writes it (a 100 MB value's log
+    // blocks are not filled on the owner's loop).
+    char* fill_to = nullptr;
+    const char* fill_from = nullptr;
+    size_t fill_len = 0;
+    bool has_pad = false;
+    char pad_head[8] = {};
   };
   virtual Result<CommitTicket> BeginCommit() {
     Status s = Commit();

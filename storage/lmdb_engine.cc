@@ -13,7 +13,8 @@
 // log buffer and applied to an in-memory table (`mem_`, a hash map: reads see it at once).
 // The group commit makes the buffered records durable with one log write: with sync =
 // batch on a file system that allows it, whole blocks written O_DIRECT|O_DSYNC (see
-// BeginCommit and SealBlocks); otherwise a write and an fdatasync. No B-tree work happens
+// BeginCommit and PrepareBlocks: the writing thread fills the blocks from the records, so the
+// loop does not copy a batch); otherwise a write and an fdatasync. No B-tree work happens
 // on the request path; a
 // 100-byte SET into LMDB would cost a B-tree descent, page copies and, at commit, a 4 KB
 // page write, and profiles showed LMDB at ~30% of the loop thread's cycles.
@@ -642,7 +643,8 @@ class LmdbEngine final : public Engine {
   }
 
   // Asynchronous group commit. Direct mode (the log opened O_DIRECT|O_DSYNC, sync = batch):
-  // BeginCommit seals the buffered records into whole blocks and reserves their place in the
+  // BeginCommit seals the buffered records, reserves whole blocks for them (filled by the
+  // worker, PrepareBlocks) and their place in the
   // log; a worker thread writes them (durable when the write returns); several tickets may
   // be in flight and their writes overlap (the device serves them in parallel, which fsyncs
   // of one file do not); FinishCommit (owner thread, in ticket order) acknowledges. Otherwise
@@ -662,7 +664,7 @@ class LmdbEngine final : public Engine {
       if (!poison_.ok()) return DropUnlogged(poison_);  // an earlier write failed; draining
       DirectWrite w;
       w.offset = wal_bytes_;
-      w.buf = SealBlocks(&w.len);
+      PrepareBlocks(&w, &t);  // SyncTicket fills them, on the worker
       w.undo_count = undo_.size() - undo_in_flight_;
       undo_in_flight_ = undo_.size();
       t.fd = direct_fd_;
@@ -670,7 +672,6 @@ class LmdbEngine final : public Engine {
       t.len = w.len;
       t.offset = w.offset;
       wal_bytes_ += w.len;
-      wal_buf_.clear();
       writes_.push_back(std::move(w));
     } else {
       DKV_ASSERT(undo_in_flight_ == 0);  // (a later fdatasync covers earlier tickets too)
@@ -705,6 +706,7 @@ class LmdbEngine final : public Engine {
     DKV_ASSERT(!writes_.empty() && writes_.front().offset == t.offset);
     DirectWrite w = std::move(writes_.front());
     writes_.pop_front();
+    Recycle(&w);
     if (!sync_status.ok() && poison_.ok()) {
       // Not durable, and every later ticket sits behind a hole that recovery stops at: take
       // back all their writes, fail them all, and reuse this place in the log once drained.
@@ -1202,7 +1204,21 @@ class LmdbEngine final : public Engine {
     return static_cast<uint32_t>(XXH3_64bits(p, len));
   }
 
+  // Before an append of `extra` bytes that wal_buf_ has no room for: continue in the spare
+  // records buffer (PrepareBlocks, Recycle) when that has the room, as its pages are already
+  // in use; growing wal_buf_ would copy into fresh memory (100 MB for a 100 MB value).
+  void RoomInLog(size_t extra) {
+    size_t need = wal_buf_.size() + extra;
+    if (wal_buf_.capacity() >= need || spare_records_.capacity() < need) return;
+    spare_records_.assign(wal_buf_);
+    wal_buf_.swap(spare_records_);
+    spare_records_.clear();
+  }
+
   void AppendRecord(const std::vector<WriteOp>& batch) {
+    size_t bytes = 8 + 10;
+    for (const WriteOp& op : batch) bytes += 1 + 20 + op.key.size() + op.value.size();
+    RoomInLog(bytes);
     size_t at = wal_buf_.size();
     wal_buf_.append(8, '\0');
     PutVarint(&wal_buf_, batch.size());
@@ -1220,8 +1236,9 @@ class LmdbEngine final : public Engine {
 
   // AppendRecord for a batch of one put (every SET): sized once, written in place.
   void AppendPut(std::string_view key, std::string_view value) {
-    size_t at = wal_buf_.size();
     size_t len = 2 + VarintLen(key.size()) + key.size() + VarintLen(value.size()) + value.size();
+    RoomInLog(8 + len);
+    size_t at = wal_buf_.size();
     wal_buf_.resize(at + 8 + len);
     char* p = wal_buf_.data() + at + 8;
     *p++ = 1;  // varint 1: one op
@@ -1346,9 +1363,64 @@ class LmdbEngine final : public Engine {
     uint64_t offset = 0;
     size_t len = 0;
     size_t undo_count = 0;  // its ops at the front of undo_ (after earlier tickets')
-    Block buf;
+    Block buf;              // len bytes, block-aligned, filled by SyncTicket (PrepareBlocks)
+    size_t buf_capacity = 0;
+    std::string records;    // the sealed records the blocks are filled from
   };
   bool Direct() const { return direct_fd_ >= 0; }
+
+  // A group commit's blocks, as SealBlocks lays them out, but only reserved here: the ticket
+  // tells SyncTicket to fill them from w->records (wal_buf_'s records, moved, not copied),
+  // so the loop does not copy the batch. The buffers come back through Recycle, so a stream
+  // of big values reuses memory already faulted in.
+  void PrepareBlocks(DirectWrite* w, CommitTicket* t) {
+    SealRecords(&wal_buf_);
+    size_t used = wal_buf_.size();
+    size_t pad = (kBlock - used % kBlock) % kBlock;
+    if (pad != 0 && pad < 9) pad += kBlock;  // a padding record needs 8 + 1 bytes
+    w->len = used + pad;
+    if (spare_block_ && spare_block_capacity_ >= w->len && !TooBigToKeep(spare_block_capacity_, w->len)) {
+      w->buf = std::move(spare_block_);
+      w->buf_capacity = spare_block_capacity_;
+    } else {
+      spare_block_.reset();
+      void* mem = nullptr;
+      if (posix_memalign(&mem, kBlock, w->len) != 0) throw std::bad_alloc();
+      w->buf = Block(static_cast<char*>(mem));
+      w->buf_capacity = w->len;
+    }
+    spare_block_capacity_ = 0;
+    w->records.swap(wal_buf_);
+    wal_buf_.swap(spare_records_);  // empty, with the capacity of an earlier batch
+    wal_buf_.clear();
+    if (TooBigToKeep(wal_buf_.capacity(), used)) std::string().swap(wal_buf_);
+    t->fill_to = w->buf.get();
+    t->fill_from = w->records.data();
+    t->fill_len = used;
+    t->has_pad = pad != 0;
+    if (t->has_pad) {
+      // [len][sum][varint 0 ops][zeros]: a valid record that replays as nothing.
+      static const char kZeros[2 * kBlock] = {};
+      uint32_t plen = static_cast<uint32_t>(pad - 8);
+      PutU32(t->pad_head, plen | kXxh3Flag);
+      PutU32(t->pad_head + 4, PayloadSum(kZeros, plen) ^ GenMix(wal_gen_));
+    }
+  }
+  // Keeps a finished write's buffers for the next ones (the larger of each kind).
+  void Recycle(DirectWrite* w) {
+    if (w->records.capacity() > spare_records_.capacity()) {
+      spare_records_.swap(w->records);
+      spare_records_.clear();
+    }
+    if (w->buf && w->buf_capacity > spare_block_capacity_) {
+      spare_block_ = std::move(w->buf);
+      spare_block_capacity_ = w->buf_capacity;
+    }
+  }
+  // A kept buffer far larger than what is needed now (a big value is past) is given back.
+  static bool TooBigToKeep(size_t capacity, size_t need) {
+    return capacity > (1u << 20) && capacity / 4 > need;
+  }
 
   Block SealBlocks(size_t* len_out) {
     SealRecords(&wal_buf_);
@@ -1600,6 +1672,9 @@ class LmdbEngine final : public Engine {
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)
   int direct_fd_ = -1;             // the current log opened O_DIRECT|O_DSYNC, or -1
   std::deque<DirectWrite> writes_; // direct writes in flight, oldest first
+  std::string spare_records_;      // a finished write's records buffer, for reuse (Recycle)
+  Block spare_block_;              // and its blocks' buffer
+  size_t spare_block_capacity_ = 0;
   Status poison_;                  // a direct write failed; later tickets fail until drained
   uint64_t poison_offset_ = 0;     // where the failed write began (reused once drained)
   uint64_t wal_gen_ = 0;

@@ -23,6 +23,11 @@ namespace storage {
 Status Engine::SyncTicket(const CommitTicket& t) {
   if (!t.needs_sync || t.fd < 0) return Status::OK();
   if (t.data != nullptr) {  // O_DIRECT|O_DSYNC: durable when the write returns
+    if (t.fill_to != nullptr) {
+      if (t.fill_len > 0) std::memcpy(t.fill_to, t.fill_from, t.fill_len);
+      std::memset(t.fill_to + t.fill_len, 0, t.len - t.fill_len);
+      if (t.has_pad) std::memcpy(t.fill_to + t.fill_len, t.pad_head, sizeof t.pad_head);
+    }
     size_t done = 0;
     while (done < t.len) {
       ssize_t n = ::pwrite(t.fd, t.data + done, t.len - done, static_cast<off_t>(t.offset + done));

@@ -1045,6 +1045,38 @@ TEST(RecordCodecTest, DecodingThatStealsOrSkipsValuesAgrees) {
   }
 }
 
+// EncodeRecord(Record&&) writes exactly EncodeRecord(const&)'s bytes; with a value of at least
+// kEncodeInPlaceBytes it takes that value's buffer (the record around it, no copy when the
+// buffer has room) and leaves the value empty; smaller records are left as they were.
+TEST(RecordCodecTest, EncodingThatTakesTheBigValueAgrees) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    SCOPED_TRACE(seed);
+    SeededRandom rng(seed);
+    Record r = RandomRecord(rng);
+    if (r.siblings.empty()) r.siblings.push_back(MakeSibling(7, 1, 5, "x"));
+    size_t big = rng.Uniform(r.siblings.size());
+    bool is_big = rng.Uniform(4) != 0;
+    r.siblings[big].value.assign(is_big ? kEncodeInPlaceBytes + rng.Uniform(5000) : 1000 + rng.Uniform(5000),
+                                 char('a' + rng.Uniform(26)));
+    const std::string want = EncodeRecord(r);
+    Record taken = r;
+    bool room = rng.Uniform(2) == 0;  // room for the record around the value, as RespParser leaves
+    if (room) taken.siblings[big].value.reserve(taken.siblings[big].value.size() + 4096);
+    const char* buffer = taken.siblings[big].value.data();
+    std::string got = EncodeRecord(std::move(taken));
+    EXPECT_EQ(got, want);
+    if (is_big) {
+      EXPECT_TRUE(taken.siblings[big].value.empty());
+      EXPECT_EQ(got.data() == buffer, room) << "in place exactly when the buffer has room";
+      Record back;
+      ASSERT_TRUE(DecodeRecord(got, &back).ok());
+      EXPECT_EQ(back, r);
+    } else {
+      EXPECT_EQ(taken, r);
+    }
+  }
+}
+
 TEST(RecordCodecTest, SimulatedRecordsRoundTrip) {
   Sim sim(3, 3, 3);
   for (int i = 0; i < 200; ++i) {
