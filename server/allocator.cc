@@ -40,11 +40,18 @@ bool Ctl(const std::string& name, void* newp, size_t newlen, void* oldp = nullpt
 bool TuneAllocator() {
   if (mallctl == nullptr) return false;
   // The oversize arena is made by the first allocation above opt.oversize_threshold; make
-  // one and ask which arena holds it.
+  // one and ask which arena holds it. Without that arena (MALLOC_CONF set the threshold to
+  // 0, or above the probe) the probe would land in an ordinary arena: leave jemalloc as is.
+  size_t threshold = 0;
+  size_t len = sizeof(threshold);
+  if (!Ctl("opt.oversize_threshold", nullptr, 0, &threshold, &len) || threshold == 0 ||
+      threshold > kProbeBytes) {
+    return false;
+  }
   void* probe = std::malloc(kProbeBytes);
   if (probe == nullptr) return false;
   unsigned arena = 0;
-  size_t len = sizeof(arena);
+  len = sizeof(arena);
   bool ok = Ctl("arenas.lookup", &probe, sizeof(probe), &arena, &len);
   std::free(probe);
   if (!ok) return false;

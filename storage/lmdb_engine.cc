@@ -668,11 +668,16 @@ class LmdbEngine final : public Engine {
       w.undo_count = undo_.size() - undo_in_flight_;
       undo_in_flight_ = undo_.size();
       t.fd = direct_fd_;
-      t.data = w.buf.get();
       t.len = w.len;
       t.offset = w.offset;
       wal_bytes_ += w.len;
       writes_.push_back(std::move(w));
+      // Point the ticket into the queued write, never into the local one: a short records
+      // string lives inside the object, and the move above copied it elsewhere.
+      const DirectWrite& queued = writes_.back();
+      t.data = queued.buf.get();
+      t.fill_to = queued.buf.get();
+      t.fill_from = queued.records.data();
     } else {
       DKV_ASSERT(undo_in_flight_ == 0);  // (a later fdatasync covers earlier tickets too)
       Status s = WriteWal();
@@ -1210,6 +1215,10 @@ class LmdbEngine final : public Engine {
   void RoomInLog(size_t extra) {
     size_t need = wal_buf_.size() + extra;
     if (wal_buf_.capacity() >= need || spare_records_.capacity() < need) return;
+    if (TooBigToKeep(spare_records_.capacity(), need)) {  // a big value is past: let it go
+      std::string().swap(spare_records_);
+      return;
+    }
     spare_records_.assign(wal_buf_);
     wal_buf_.swap(spare_records_);
     spare_records_.clear();
@@ -1370,7 +1379,8 @@ class LmdbEngine final : public Engine {
   bool Direct() const { return direct_fd_ >= 0; }
 
   // A group commit's blocks, as SealBlocks lays them out, but only reserved here: the ticket
-  // tells SyncTicket to fill them from w->records (wal_buf_'s records, moved, not copied),
+  // tells SyncTicket to fill them from w->records (wal_buf_'s records, moved, not copied;
+  // the ticket's pointers are set once w is in writes_, where it stays put),
   // so the loop does not copy the batch. The buffers come back through Recycle, so a stream
   // of big values reuses memory already faulted in.
   void PrepareBlocks(DirectWrite* w, CommitTicket* t) {
@@ -1394,9 +1404,7 @@ class LmdbEngine final : public Engine {
     wal_buf_.swap(spare_records_);  // empty, with the capacity of an earlier batch
     wal_buf_.clear();
     if (TooBigToKeep(wal_buf_.capacity(), used)) std::string().swap(wal_buf_);
-    t->fill_to = w->buf.get();
-    t->fill_from = w->records.data();
-    t->fill_len = used;
+    t->fill_len = used;  // fill_to and fill_from: BeginCommit, once w is queued
     t->has_pad = pad != 0;
     if (t->has_pad) {
       // [len][sum][varint 0 ops][zeros]: a valid record that replays as nothing.

@@ -442,6 +442,54 @@ TEST(LmdbWal, OnePutRecordsReplayAcrossLengthBoundaries) {
   }
 }
 
+// Overwrites the stack below the caller (what a later call would leave there).
+[[gnu::noinline]] void ClobberStack() {
+  volatile char junk[64 * 1024];
+  for (size_t i = 0; i < sizeof junk; ++i) junk[i] = static_cast<char>(0x5a ^ i);
+}
+
+// Group commits in direct mode are filled by SyncTicket from the records BeginCommit queued
+// (PrepareBlocks): batches of every size, the tiniest (a records string short enough to live
+// inside its object) and big ones whose buffers are then recycled or given back, replay
+// exactly after a crash, with the stack reused between BeginCommit and SyncTicket and
+// SyncTicket on another thread, as the server runs it.
+TEST(LmdbWal, GroupCommitsFilledOnTheWorkerReplay) {
+  TempDir d;
+  LmdbOptions o = Opts(d.path());
+  o.direct_log = true;
+  std::vector<std::vector<WriteOp>> batches;
+  auto put = [](std::string k, std::string v) { return WriteOp{WriteOp::Kind::kPut, std::move(k), std::move(v)}; };
+  auto del = [](std::string k) { return WriteOp{WriteOp::Kind::kDelete, std::move(k), {}}; };
+  batches.push_back({put("a", "")});  // a 13-byte log record
+  batches.push_back({put("k", "v")});
+  batches.push_back({del("k")});
+  batches.push_back({put("ab", "c")});
+  batches.push_back({put("big", std::string(3u << 20, 'b'))});
+  batches.push_back({put("b", "1"), put("c", std::string(5000, 'c'))});
+  batches.push_back({put("big2", std::string(5u << 20, 'B')), del("a")});
+  batches.push_back({put("d", "4")});  // the big buffers are now far too big: given back
+  batches.push_back({put("e", std::string(70000, 'e'))});
+  Model model;
+  for (const auto& b : batches) ApplyToModel(&model, b);
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    auto e = ChildOpen(child, o);
+    for (const auto& b : batches) {
+      CHILD_OK(child, e->Write(b));
+      Result<Engine::CommitTicket> t = e->BeginCommit();
+      CHILD_OK(child, t.status());
+      ClobberStack();
+      Status synced;
+      std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
+      worker.join();
+      CHILD_OK(child, synced);
+      CHILD_OK(child, e->FinishCommit(t.value(), synced));
+    }
+  });
+  auto e = MustOpen(o);
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+}
+
 // Two crashes in a row, with writes in between: the second recovery replays the generation
 // the first recovery started.
 TEST(LmdbWal, RepeatedCrashesAccumulate) {
