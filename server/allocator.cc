@@ -15,11 +15,13 @@
 namespace dynakv::server {
 namespace {
 
-constexpr ssize_t kDecayMs = 10000;  // jemalloc's default for every other arena
+constexpr int kOversizePurgeCalls = 5;  // ReleaseFreedMemory runs every 2 s: every 10 s
 constexpr size_t kProbeBytes = 16u << 20;  // above any oversize_threshold we set
 
 extent_hooks_t* g_default_hooks = nullptr;
 extent_hooks_t g_hooks;
+std::string g_oversize_purge;  // "arena.<oversize>.purge", once tuned
+int g_release_calls = 0;
 
 // The oversize arena's extent allocation: jemalloc's own, then huge pages for the range.
 void* AllocHuge(extent_hooks_t*, void* new_addr, size_t size, size_t alignment, bool* zero,
@@ -56,8 +58,13 @@ bool TuneAllocator() {
   std::free(probe);
   if (!ok) return false;
   const std::string prefix = "arena." + std::to_string(arena) + ".";
-  ssize_t decay = kDecayMs;
+  // No decay in this arena: jemalloc's decay returns a lone freed extent to the OS within
+  // one decay step (it purges whole extents once the dirty pages exceed the curve's limit),
+  // so a freed 100 MB buffer would be gone at the next ReleaseFreedMemory. It is purged
+  // whole every kOversizePurgeCalls calls instead.
+  ssize_t decay = -1;
   ok = Ctl(prefix + "dirty_decay_ms", &decay, sizeof(decay));
+  if (ok) g_oversize_purge = prefix + "purge";
   if (g_default_hooks == nullptr) {
     len = sizeof(g_default_hooks);
     extent_hooks_t* current = nullptr;
@@ -72,7 +79,11 @@ bool TuneAllocator() {
 }
 
 void ReleaseFreedMemory() {
-  if (mallctl != nullptr) (void)mallctl("arena.4096.decay", nullptr, nullptr, nullptr, 0);  // 4096: every arena
+  if (mallctl == nullptr) return;
+  (void)mallctl("arena.4096.decay", nullptr, nullptr, nullptr, 0);  // 4096: every arena
+  if (!g_oversize_purge.empty() && ++g_release_calls % kOversizePurgeCalls == 0) {
+    (void)mallctl(g_oversize_purge.c_str(), nullptr, nullptr, nullptr, 0);
+  }
 }
 
 }  // namespace dynakv::server

@@ -7,7 +7,7 @@
 
 // jemalloc (linked into this binary only, server/CMakeLists.txt) reads this at start:
 // allocations of 2 MB and more go to its oversize arena, which TuneAllocator gives huge pages
-// and a 10 s decay (server/allocator.h), so big values reuse pages already faulted in.
+// and keeps for reuse up to 10 s (server/allocator.h); the other arenas decay over 10 s.
 // MALLOC_CONF in the environment overrides this. (docs/ARCHITECTURE.md, "Big values")
 extern "C" {
 extern const char* malloc_conf;

@@ -113,7 +113,7 @@ class Engine {
   // Asynchronous group commit, so the loop keeps working while the disk flushes:
   // BeginCommit() (owning thread) makes the pending writes ready to sync and returns a
   // ticket; SyncTicket(ticket) does the slow part and may run on any thread (it touches only
-  // the file); FinishCommit(ticket, what SyncTicket returned) back on the owning thread makes
+  // the file and the ticket's buffers, which the engine leaves alone until FinishCommit); FinishCommit(ticket, what SyncTicket returned) back on the owning thread makes
   // the writes committed. Up to CommitPipelineDepth() tickets may be outstanding;
   // FinishCommit is called in BeginCommit order; Commit() and Checkpoint() are not called
   // while a ticket is outstanding. A ticket with needs_sync = false is already committed.

@@ -71,6 +71,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -526,6 +527,7 @@ class LmdbEngine final : public Engine {
 
   Status StartCheckpoint() override {
     PollCheckpoint();
+    ReleaseIdleSpares();
     if (backup_phase_ != BackupPhase::kIdle) return Status::OK();  // after the backup (see the file comment)
     checkpoint_failed_ = false;
     Status err = TakeCheckpointError();
@@ -1414,8 +1416,22 @@ class LmdbEngine final : public Engine {
       PutU32(t->pad_head + 4, PayloadSum(kZeros, plen) ^ GenMix(wal_gen_));
     }
   }
+  // The spare buffers of a big batch, unused for kSpareIdle, are given back (called about
+  // once a second through StartCheckpoint): an idle node does not keep a past 100 MB value's
+  // log buffers.
+  static constexpr auto kSpareIdle = std::chrono::seconds(10);
+  void ReleaseIdleSpares() {
+    if (!writes_.empty() || std::chrono::steady_clock::now() - spares_used_ < kSpareIdle) return;
+    if (spare_records_.capacity() > (1u << 20)) std::string().swap(spare_records_);
+    if (spare_block_capacity_ > (1u << 20)) {
+      spare_block_.reset();
+      spare_block_capacity_ = 0;
+    }
+    if (wal_buf_.empty() && wal_buf_.capacity() > (1u << 20)) std::string().swap(wal_buf_);
+  }
   // Keeps a finished write's buffers for the next ones (the larger of each kind).
   void Recycle(DirectWrite* w) {
+    spares_used_ = std::chrono::steady_clock::now();
     if (w->records.capacity() > spare_records_.capacity()) {
       spare_records_.swap(w->records);
       spare_records_.clear();
@@ -1683,6 +1699,7 @@ class LmdbEngine final : public Engine {
   std::string spare_records_;      // a finished write's records buffer, for reuse (Recycle)
   Block spare_block_;              // and its blocks' buffer
   size_t spare_block_capacity_ = 0;
+  std::chrono::steady_clock::time_point spares_used_{};  // the last Recycle
   Status poison_;                  // a direct write failed; later tickets fail until drained
   uint64_t poison_offset_ = 0;     // where the failed write began (reused once drained)
   uint64_t wal_gen_ = 0;
