@@ -1388,17 +1388,14 @@ class LmdbEngine final : public Engine {
   void PrepareBlocks(DirectWrite* w, CommitTicket* t) {
     SealRecords(&wal_buf_);
     size_t used = wal_buf_.size();
-    size_t pad = (kBlock - used % kBlock) % kBlock;
-    if (pad != 0 && pad < 9) pad += kBlock;  // a padding record needs 8 + 1 bytes
+    size_t pad = PadFor(used);
     w->len = used + pad;
     if (spare_block_ && spare_block_capacity_ >= w->len && !TooBigToKeep(spare_block_capacity_, w->len)) {
       w->buf = std::move(spare_block_);
       w->buf_capacity = spare_block_capacity_;
     } else {
       spare_block_.reset();
-      void* mem = nullptr;
-      if (posix_memalign(&mem, kBlock, w->len) != 0) throw std::bad_alloc();
-      w->buf = Block(static_cast<char*>(mem));
+      w->buf = NewBlock(w->len);
       w->buf_capacity = w->len;
     }
     spare_block_capacity_ = 0;
@@ -1408,13 +1405,7 @@ class LmdbEngine final : public Engine {
     if (TooBigToKeep(wal_buf_.capacity(), used)) std::string().swap(wal_buf_);
     t->fill_len = used;  // fill_to and fill_from: BeginCommit, once w is queued
     t->has_pad = pad != 0;
-    if (t->has_pad) {
-      // [len][sum][varint 0 ops][zeros]: a valid record that replays as nothing.
-      static const char kZeros[2 * kBlock] = {};
-      uint32_t plen = static_cast<uint32_t>(pad - 8);
-      PutU32(t->pad_head, plen | kXxh3Flag);
-      PutU32(t->pad_head + 4, PayloadSum(kZeros, plen) ^ GenMix(wal_gen_));
-    }
+    if (t->has_pad) PadHead(pad, t->pad_head);
   }
   // The spare buffers of a big batch, unused for kSpareIdle, are given back (called about
   // once a second through StartCheckpoint): an idle node does not keep a past 100 MB value's
@@ -1449,22 +1440,35 @@ class LmdbEngine final : public Engine {
   Block SealBlocks(size_t* len_out) {
     SealRecords(&wal_buf_);
     size_t used = wal_buf_.size();
+    size_t pad = PadFor(used);
+    size_t len = used + pad;
+    Block block = NewBlock(len);
+    char* p = block.get();
+    std::memcpy(p, wal_buf_.data(), used);
+    std::memset(p + used, 0, pad);
+    if (pad != 0) PadHead(pad, p + used);
+    *len_out = len;
+    return block;
+  }
+
+  // The bytes that round `used` up to whole blocks: a padding record, so at least 9.
+  static size_t PadFor(size_t used) {
     size_t pad = (kBlock - used % kBlock) % kBlock;
     if (pad != 0 && pad < 9) pad += kBlock;  // a padding record needs 8 + 1 bytes
-    size_t len = used + pad;
+    return pad;
+  }
+  // The padding record's 8-byte head, for `pad` bytes of [len][sum][varint 0 ops][zeros]: a
+  // valid record that replays as nothing.
+  void PadHead(size_t pad, char* out) const {
+    static const char kZeros[2 * kBlock] = {};
+    uint32_t plen = static_cast<uint32_t>(pad - 8);
+    PutU32(out, plen | kXxh3Flag);
+    PutU32(out + 4, PayloadSum(kZeros, plen) ^ GenMix(wal_gen_));
+  }
+  static Block NewBlock(size_t len) {
     void* mem = nullptr;
     if (posix_memalign(&mem, kBlock, len) != 0) throw std::bad_alloc();
-    char* p = static_cast<char*>(mem);
-    std::memcpy(p, wal_buf_.data(), used);
-    if (pad != 0) {
-      // [len][sum][varint 0 ops][zeros]: a valid record that replays as nothing.
-      std::memset(p + used, 0, pad);
-      uint32_t plen = static_cast<uint32_t>(pad - 8);
-      PutU32(p + used, plen | kXxh3Flag);
-      PutU32(p + used + 4, PayloadSum(p + used + 8, plen) ^ GenMix(wal_gen_));
-    }
-    *len_out = len;
-    return Block(p);
+    return Block(static_cast<char*>(mem));
   }
 
   // XORs this generation's mix into the checksum of every record in *buf.
