@@ -8,13 +8,21 @@
 // id it no longer knows. Replies are routed by the modules themselves (each keeps its own
 // pending state keyed by id). See docs/ARCHITECTURE.md, "Requests and timers".
 //
+// Every request stays in the table until its deadline, answered or not (a request is never
+// cancelled), so under load it holds about a timeout's worth of requests: 140k at 140k
+// reads/s and a 1 s timeout. Almost every kind uses one fixed timeout, so its deadlines come
+// in order: each kind keeps a FIFO, and only a deadline earlier than its FIFO's last goes to
+// an ordered set. (A multimap of all of them cost a walk of ~17 cache-missing tree levels per
+// request: 2.5% of a 3-node cluster coordinator's CPU under GET load, perf.)
+//
 // Thread-safety: single-threaded; owned by one Node.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
-#include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -45,19 +53,40 @@ class RequestTable {
   // A new id, expiring at deadline_ms.
   uint64_t Add(RequestKind kind, uint64_t deadline_ms) {
     uint64_t id = next_id_++;
-    timers_.emplace(deadline_ms, std::make_pair(id, kind));
+    Timer t{deadline_ms, seq_++, id, kind};
+    std::deque<Timer>& q = fifo_[static_cast<size_t>(kind)];
+    if (q.empty() || q.back().deadline_ms <= deadline_ms) {
+      q.push_back(t);
+    } else {
+      early_.insert(t);
+    }
+    ++size_;
     return id;
   }
 
-  // Calls the handler of every request whose deadline is <= now_ms, in deadline order.
-  // Collects first: handlers may add requests.
+  // Calls the handler of every request whose deadline is <= now_ms, in deadline order (equal
+  // deadlines: in the order added). Collects first: handlers may add requests.
   void ExpireDue(uint64_t now_ms);
 
-  size_t size() const { return timers_.size(); }
+  size_t size() const { return size_; }
 
  private:
+  struct Timer {
+    uint64_t deadline_ms;
+    uint64_t seq;  // order of Add: ids start at random, so they could wrap
+    uint64_t id;
+    RequestKind kind;
+    bool operator<(const Timer& o) const {
+      return deadline_ms != o.deadline_ms ? deadline_ms < o.deadline_ms : seq < o.seq;
+    }
+  };
+
   uint64_t next_id_ = 1;
-  std::multimap<uint64_t, std::pair<uint64_t, RequestKind>> timers_;  // deadline -> id, kind
+  uint64_t seq_ = 0;
+  size_t size_ = 0;
+  // Per kind, deadlines in nondecreasing order; early_: the ones that came out of order.
+  std::array<std::deque<Timer>, static_cast<size_t>(RequestKind::kCount)> fifo_;
+  std::set<Timer> early_;
   std::array<ExpireHandler, static_cast<size_t>(RequestKind::kCount)> handlers_;
 };
 

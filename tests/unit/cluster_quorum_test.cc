@@ -2,6 +2,9 @@
 // (cluster/request_table.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <utility>
 #include <vector>
 
 #include "cluster/quorum.h"
@@ -105,6 +108,38 @@ TEST(RequestTableTest, ExpiresInDeadlineOrderOnceByKind) {
   t.ExpireDue(2000);
   EXPECT_EQ(fired.size(), 3u);
   EXPECT_EQ(t.size(), 0u);
+}
+
+// A kind's deadlines mostly come in order (one fixed timeout) and go to its FIFO; an earlier
+// one than the FIFO's last (a shorter timeout) is kept apart. Either way they fire in
+// deadline order, equal deadlines in the order added, across kinds, each exactly once.
+TEST(RequestTableTest, OutOfOrderDeadlinesStillFireInOrder) {
+  RequestTable t;
+  t.Reset(~uint64_t{0} - 2);  // ids wrap within this run: the order must not depend on them
+  std::vector<uint64_t> fired;
+  t.OnExpire(RequestKind::kRead, [&](uint64_t id) { fired.push_back(id); });
+  t.OnExpire(RequestKind::kWrite, [&](uint64_t id) { fired.push_back(id); });
+  std::vector<std::pair<uint64_t, uint64_t>> added;  // (deadline, id), in the order added
+  const uint64_t deadlines[] = {100, 100, 40, 300, 40, 100, 10, 500, 300, 20};
+  for (size_t i = 0; i < std::size(deadlines); ++i) {
+    RequestKind kind = i % 3 == 0 ? RequestKind::kWrite : RequestKind::kRead;
+    added.push_back({deadlines[i], t.Add(kind, deadlines[i])});
+  }
+  EXPECT_EQ(t.size(), added.size());
+  std::vector<uint64_t> want;
+  std::stable_sort(added.begin(), added.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [deadline, id] : added) want.push_back(id);
+  t.ExpireDue(39);
+  EXPECT_EQ(fired, std::vector<uint64_t>(want.begin(), want.begin() + 2));  // 10, 20
+  t.ExpireDue(300);
+  EXPECT_EQ(fired, std::vector<uint64_t>(want.begin(), want.begin() + 9));
+  EXPECT_EQ(t.size(), 1u);
+  t.ExpireDue(10000);
+  EXPECT_EQ(fired, want);
+  EXPECT_EQ(t.size(), 0u);
+  t.ExpireDue(20000);
+  EXPECT_EQ(fired.size(), want.size());
 }
 
 TEST(RequestTableTest, HandlersMayAddRequests) {
