@@ -58,6 +58,9 @@ struct PendingReply {
   bool done = false;
   const CommandSpec* spec = nullptr;
   uint64_t start_ns = 0;
+  // The command works over several loop turns (ForEachBounded): SLOWLOG takes its time from
+  // dispatch to reply, not only its first turn's.
+  bool bounded = false;
   std::vector<std::string> slow_args;
 };
 

@@ -14,10 +14,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <signal.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -220,7 +222,8 @@ class ClusterTest : public ::testing::Test {
         .SetInt("cluster", "suspect_after_ms", kSuspectMs)
         .SetInt("cluster", "down_after_ms", kDownMs)
         .SetInt("cluster", "request_timeout_ms", kRequestTimeoutMs)
-        .SetInt("cluster", "anti_entropy_interval_ms", ae_interval_ms);
+        .SetInt("cluster", "anti_entropy_interval_ms", ae_interval_ms)
+        .Set("debug", "enable_debug_command", "true");  // DEBUG SLEEP: a command that is slow
     if (!secret.empty()) c.SetStr("security", "cluster_secret", secret);
     return c;
   }
@@ -824,6 +827,39 @@ TEST_F(ClusterTest, PerRequestQuorumOptions) {
   // Out-of-range values are still -ERR (validated before any replica is asked).
   EXPECT_TRUE(IsErrorPrefix(c(0)("DGET", "q", "R", "4"), "ERR"));
   EXPECT_TRUE(IsErrorPrefix(c(0)("DPUT", "q", "x", "", "W", "0"), "ERR"));
+}
+
+// SLOWLOG counts a command's execution, as Redis: a write that waited half a second for a
+// frozen replica (W=3, then UNAVAILABLE at the request timeout) is not in it; a command that
+// held the loop (DEBUG SLEEP) is. INFO commandstats still counts the whole wait.
+TEST_F(ClusterTest, SlowlogCountsExecutionNotTheWaitForReplicas) {
+  StartCluster(3);
+  ASSERT_TRUE(IsStatus(c(0)("SLOWLOG", "RESET"), "OK"));
+  ASSERT_EQ(::kill(node(2).pid(), SIGSTOP), 0);
+  Timed w3 = TimedCmd(c(0), {"DPUT", "slowlog-key", "v", "", "W", "3"});
+  Timed set = TimedCmd(c(0), {"SET", "slowlog-key2", "v"});  // W=2: two of three answer
+  ASSERT_EQ(::kill(node(2).pid(), SIGCONT), 0);
+  EXPECT_TRUE(IsUnavailable(w3.reply)) << Describe(w3.reply);
+  EXPECT_GE(w3.ms, kRequestTimeoutMs - 50);
+  EXPECT_TRUE(IsStatus(set.reply, "OK")) << Describe(set.reply);
+  Reply log = c(0)("SLOWLOG", "GET", "-1");
+  ASSERT_TRUE(log && log->type == REDIS_REPLY_ARRAY) << Describe(log);
+  for (size_t i = 0; i < log->elements; i++) {
+    std::string name = log->element[i]->element[3]->element[0]->str;
+    EXPECT_NE(name, "DPUT") << "the wait for a frozen replica is not execution: " << Describe(log);
+  }
+  ASSERT_TRUE(IsStatus(c(0)("DEBUG", "SLEEP", "0.05"), "OK"));
+  log = c(0)("SLOWLOG", "GET", "1");
+  ASSERT_TRUE(IsArray(log, 1)) << Describe(log);
+  EXPECT_EQ(std::string(log->element[0]->element[3]->element[0]->str), "DEBUG");
+  EXPECT_GE(log->element[0]->element[2]->integer, 45000);
+  Reply stats = c(0)("INFO", "commandstats");
+  ASSERT_TRUE(stats && stats->type == REDIS_REPLY_STRING);
+  std::string text(stats->str, stats->len);
+  size_t at = text.find("cmdstat_dput:");
+  ASSERT_NE(at, std::string::npos) << text;
+  long long usec = std::atoll(text.c_str() + text.find("usec=", at) + 5);
+  EXPECT_GE(usec, (kRequestTimeoutMs - 50) * 1000LL) << "commandstats counts the whole wait";
 }
 
 // ---- read repair -----------------------------------------------------------------------------
