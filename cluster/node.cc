@@ -42,6 +42,13 @@ struct Node::Impl {
   };
   std::map<std::string, Load> loads;
   uint64_t next_load_ms = 0;
+  // OnMessages' decoded frames. Kept between calls: a Message is 512 bytes, and a fresh
+  // vector for a turn's few hundred frames was fresh memory to fault in and zero each time
+  // (7.5% of a replica's CPU under SET load, perf). Emptied after each batch, so no record
+  // outlives it; a nested call (a handler that delivers a frame in place) uses its own.
+  std::vector<Message> batch_;
+  bool in_batch_ = false;
+  static constexpr size_t kKeptBatch = 2048;  // 1 MB of Message
   static constexpr uint64_t kLoadEveryMs = 5000;
 
   Impl(NodeConfig c, Transport* t, Clock* cl, Random* r, storage::Engine* e, Logger* l)
@@ -123,7 +130,10 @@ struct Node::Impl {
   // loop's time, every step a cache miss; this way the misses of a batch overlap.
   void OnMessages(std::span<const std::string_view> frames) {
     if (frames.size() == 1) return OnMessage(frames[0]);
-    std::vector<Message> batch;
+    std::vector<Message> own;
+    std::vector<Message>& batch = in_batch_ ? own : batch_;
+    bool outer = !in_batch_;
+    in_batch_ = true;
     batch.reserve(frames.size());
     for (std::string_view f : frames) {
       if (!Decode(f, &batch.emplace_back())) batch.pop_back();
@@ -136,6 +146,9 @@ struct Node::Impl {
       }
     }
     for (Message& m : batch) Dispatch(m);
+    batch.clear();
+    if (batch.capacity() > kKeptBatch) std::vector<Message>().swap(batch);  // a rare flood
+    if (outer) in_batch_ = false;
   }
 
   void Dispatch(Message& m) {

@@ -138,6 +138,10 @@ class Cluster {
       std::deque<Packet> batch;
       batch.swap(queue_);
       if (reverse_order) std::reverse(batch.begin(), batch.end());
+      if (batched) {
+        DeliverBatched(batch);
+        continue;
+      }
       for (auto& p : batch) {
         auto it = by_addr_.find(p.to);
         if (it == by_addr_.end()) continue;
@@ -167,7 +171,26 @@ class Cluster {
     for (uint64_t t = 0; !*flag && t < max_ms; t += 10) Step(10);
   }
 
+  // The server's way: a round's frames to one node go to OnMessages together, in order, with
+  // a garbage frame in the middle (dropped with a log line; the rest still count).
+  void DeliverBatched(std::deque<Packet>& batch) {
+    std::map<std::string, std::vector<std::string_view>> to_node;
+    for (auto& p : batch) {
+      auto it = by_addr_.find(p.to);
+      if (it != by_addr_.end()) to_node[it->second].push_back(p.frame);
+    }
+    for (auto& [id, frames] : to_node) {
+      Host& h = hosts_.at(id);
+      if (!h.alive) continue;
+      if (frames.size() > 1) frames.insert(frames.begin() + frames.size() / 2, "garbage");
+      ++batches_delivered;
+      h.node->OnMessages(frames);
+    }
+  }
+
   FakeClock clock;
+  bool batched = false;
+  int batches_delivered = 0;
   bool duplicate_all = false;
   bool reverse_order = false;
   uint64_t drop_percent = 0;
