@@ -26,6 +26,23 @@ constexpr std::array<uint16_t, 256> MakeCrc16Table() {
 }
 constexpr std::array<uint16_t, 256> kCrc16Table = MakeCrc16Table();
 
+// Slicing by 8 (the CRC is linear, so 8 bytes fold in at once): kCrc16Slices[k][x] is the
+// CRC of byte x followed by k zero bytes, and the register's two bytes XOR into the first two
+// message bytes. 8 table loads per 8 bytes instead of 8 dependent steps: KeyPartition runs up
+// to five times per request (1-2% of a cluster coordinator's CPU, perf).
+constexpr std::array<std::array<uint16_t, 256>, 8> MakeCrc16Slices() {
+  std::array<std::array<uint16_t, 256>, 8> t{};
+  t[0] = kCrc16Table;
+  for (size_t k = 1; k < 8; ++k) {
+    for (size_t x = 0; x < 256; ++x) {
+      uint16_t prev = t[k - 1][x];
+      t[k][x] = static_cast<uint16_t>((prev << 8) ^ kCrc16Table[prev >> 8]);
+    }
+  }
+  return t;
+}
+constexpr std::array<std::array<uint16_t, 256>, 8> kCrc16Slices = MakeCrc16Slices();
+
 // Same order as Build keeps members_: sorted by id, the last of equal ids wins, weights
 // clamped. Shared with SameMembers so that both normalize alike.
 std::vector<PartitionRing::Member> Normalize(std::vector<PartitionRing::Member> members) {
@@ -68,8 +85,15 @@ struct Candidate {
 
 uint16_t Crc16(std::string_view data) {
   uint16_t crc = 0;
-  for (unsigned char c : data) {
-    crc = static_cast<uint16_t>((crc << 8) ^ kCrc16Table[((crc >> 8) ^ c) & 0xff]);
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  const auto& t = kCrc16Slices;
+  for (; n >= 8; p += 8, n -= 8) {
+    crc = static_cast<uint16_t>(t[7][(crc >> 8) ^ p[0]] ^ t[6][(crc & 0xff) ^ p[1]] ^ t[5][p[2]] ^
+                                t[4][p[3]] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]]);
+  }
+  for (; n > 0; ++p, --n) {
+    crc = static_cast<uint16_t>((crc << 8) ^ kCrc16Table[((crc >> 8) ^ *p) & 0xff]);
   }
   return crc;
 }
