@@ -311,6 +311,7 @@ class LmdbEngine final : public Engine {
       CloseFd(&wal_fd_);
       CloseFd(&spare_fd_);
       CloseFd(&direct_fd_);
+      CloseFd(&dir_fd_);
       JoinReclaim();
       return;
     }
@@ -322,10 +323,14 @@ class LmdbEngine final : public Engine {
                    s.ToString().c_str());
     }
     if (env_ != nullptr) mdb_env_sync(env_, 1);
+    if (Status s = SyncDirIfDirty(); !s.ok()) {
+      std::fprintf(stderr, "dynakv: storage: %s\n", s.ToString().c_str());
+    }
     CloseEnv();
     CloseFd(&wal_fd_);
     CloseFd(&spare_fd_);
     CloseFd(&direct_fd_);
+    CloseFd(&dir_fd_);
     JoinReclaim();
   }
 
@@ -338,6 +343,8 @@ class LmdbEngine final : public Engine {
     // A spare log left by the last run is reused as the next generation (its records fail
     // that generation's checksum).
     if (opts_.sync != SyncMode::kNone) spare_fd_ = ::open(SparePath().c_str(), O_WRONLY | O_CLOEXEC);
+    dir_fd_ = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd_ < 0) return Status::IOError("cannot open data directory " + opts_.dir + ": " + std::strerror(errno));
     if (Status s = OpenEnv(); !s.ok()) return s;
     SetMemLimit();
     if (Status s = RecoverWal(); !s.ok()) return s;
@@ -670,6 +677,7 @@ class LmdbEngine final : public Engine {
       w.undo_count = undo_.size() - undo_in_flight_;
       undo_in_flight_ = undo_.size();
       t.fd = direct_fd_;
+      t.dir_fd = TakeDirtyDir();
       t.len = w.len;
       t.offset = w.offset;
       wal_bytes_ += w.len;
@@ -687,6 +695,7 @@ class LmdbEngine final : public Engine {
       wal_buf_.clear();
       undo_.clear();  // written: an fsync failure from here on ends the process (FinishCommit)
       t.fd = wal_fd_;
+      t.dir_fd = TakeDirtyDir();
     }
     ++syncs_in_flight_;
     ++syncs_;
@@ -714,6 +723,7 @@ class LmdbEngine final : public Engine {
     DirectWrite w = std::move(writes_.front());
     writes_.pop_front();
     Recycle(&w);
+    if (!sync_status.ok() && t.dir_fd >= 0) dir_dirty_ = true;  // the next write syncs it
     if (!sync_status.ok() && poison_.ok()) {
       // Not durable, and every later ticket sits behind a hole that recovery stops at: take
       // back all their writes, fail them all, and reuse this place in the log once drained.
@@ -750,7 +760,10 @@ class LmdbEngine final : public Engine {
   // the clients that arrive meanwhile form larger batches. A big batch (deep pipelines) goes
   // to the worker so the loop keeps parsing while the disk writes (~4% more SET -P16).
   static constexpr size_t kInlineCommitBytes = 8 << 10;
-  bool CommitInline() const override { return Direct() && wal_buf_.size() <= kInlineCommitBytes; }
+  // Not while the directory needs its fsync: that goes to the worker with the write.
+  bool CommitInline() const override {
+    return Direct() && wal_buf_.size() <= kInlineCommitBytes && !dir_dirty_;
+  }
 
  private:
   // ---- memtable ------------------------------------------------------------------------
@@ -1317,12 +1330,22 @@ class LmdbEngine final : public Engine {
     return out;
   }
 
-  Status SyncDir() {
-    int dfd = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return Status::IOError("open " + opts_.dir + ": " + std::strerror(errno));
-    int rc = ::fsync(dfd);
-    ::close(dfd);
-    if (rc != 0) return Status::IOError("fsync " + opts_.dir + ": " + std::strerror(errno));
+  // The log's directory entries (a generation started, retired logs removed or kept as the
+  // spare) are made durable lazily: dir_dirty_ says they changed, and the next durable log
+  // write fsyncs the directory first, on the thread that writes (a group commit's worker;
+  // see CommitTicket::dir_fd). A record is acknowledged only after its log write, so no
+  // acknowledged record can be in a log whose name might not survive a power cut. A retired
+  // log that comes back after one is replayed again, which is harmless: its ops are already
+  // in LMDB, and every later generation is replayed after it.
+  int TakeDirtyDir() {
+    if (!dir_dirty_) return -1;
+    dir_dirty_ = false;
+    return dir_fd_;
+  }
+  Status SyncDirIfDirty() {
+    if (!dir_dirty_) return Status::OK();
+    if (::fsync(dir_fd_) != 0) return Status::IOError("fsync " + opts_.dir + ": " + std::strerror(errno));
+    dir_dirty_ = false;
     return Status::OK();
   }
 
@@ -1335,18 +1358,21 @@ class LmdbEngine final : public Engine {
       auto buf = SealBlocks(&len);
       CommitTicket t;
       t.fd = direct_fd_;
+      t.dir_fd = TakeDirtyDir();
       t.needs_sync = true;
       t.data = buf.get();
       t.len = len;
       t.offset = wal_bytes_;
       ++syncs_;
       if (Status s = SyncTicket(t); !s.ok()) {
+        if (t.dir_fd >= 0) dir_dirty_ = true;
         if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}  // see FinishCommit
         return Status(s.code(), s.message() + " in " + opts_.dir);
       }
       wal_bytes_ += len;
       return Status::OK();
     }
+    if (Status s = SyncDirIfDirty(); !s.ok()) return s;  // before anything is written
     if (Status s = WriteWal(); !s.ok()) return s;
     if (opts_.sync != SyncMode::kNone) {
       ++syncs_;
@@ -1539,14 +1565,7 @@ class LmdbEngine final : public Engine {
       if (fd < 0) return ErrnoStatus(errno, "create write-ahead log");
       if (opts_.sync == SyncMode::kBatch) Preallocate(fd);
     }
-    if (opts_.sync != SyncMode::kNone) {
-      if (Status s = SyncDir(); !s.ok()) {
-        ::close(fd);
-        std::error_code ec;
-        std::filesystem::remove(WalPath(next), ec);
-        return s;
-      }
-    }
+    if (opts_.sync != SyncMode::kNone) dir_dirty_ = true;  // synced by the next log write
     CloseFd(&wal_fd_);
     CloseFd(&direct_fd_);
     wal_fd_ = fd;
@@ -1582,7 +1601,7 @@ class LmdbEngine final : public Engine {
       }
       std::filesystem::remove(it->second, ec);
     }
-    if (opts_.sync != SyncMode::kNone) return SyncDir();
+    if (opts_.sync != SyncMode::kNone) dir_dirty_ = true;
     return Status::OK();
   }
 
@@ -1699,6 +1718,8 @@ class LmdbEngine final : public Engine {
   int wal_fd_ = -1;
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)
   int direct_fd_ = -1;             // the current log opened O_DIRECT|O_DSYNC, or -1
+  int dir_fd_ = -1;                // opts_.dir, for its fsync (SyncDirIfDirty)
+  bool dir_dirty_ = false;         // log files created/renamed/removed since its last fsync
   std::deque<DirectWrite> writes_; // direct writes in flight, oldest first
   std::string spare_records_;      // a finished write's records buffer, for reuse (Recycle)
   Block spare_block_;              // and its blocks' buffer

@@ -22,6 +22,12 @@ namespace storage {
 
 Status Engine::SyncTicket(const CommitTicket& t) {
   if (!t.needs_sync || t.fd < 0) return Status::OK();
+  if (t.dir_fd >= 0) {
+    while (::fsync(t.dir_fd) != 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("write-ahead log directory fsync: ") + std::strerror(errno));
+    }
+  }
   if (t.data != nullptr) {  // O_DIRECT|O_DSYNC: durable when the write returns
     if (t.fill_to != nullptr) {
       if (t.fill_len > 0) std::memcpy(t.fill_to, t.fill_from, t.fill_len);

@@ -505,6 +505,84 @@ TEST(LmdbWal, GroupCommitsFilledOnTheWorkerReplay) {
   EXPECT_MODEL(*e, model);
 }
 
+// A new log generation's name (and the retired logs' removal) is made durable by the next
+// log write, on the thread that writes (CommitTicket::dir_fd), not by the owner's loop when
+// the generation starts: a directory fsync waits for the file system journal, 20-25 ms while
+// a checkpoint writes. The first commit after a rotation carries the directory and is not
+// run inline; the next ones carry nothing; sync = none never syncs it. Writes acknowledged
+// that way across rotations survive a SIGKILL.
+TEST(LmdbWal, NewGenerationsDirectoryIsSyncedByTheNextLogWrite) {
+  TempDir d;
+  LmdbOptions o = Opts(d.path());
+  o.direct_log = true;
+  {
+    auto e = MustOpen(o);
+    ASSERT_NE(e, nullptr);
+    auto commit = [&](const std::string& k, bool* had_dir) {
+      ASSERT_TRUE(e->Put(k, "v").ok());
+      Result<Engine::CommitTicket> t = e->BeginCommit();
+      ASSERT_TRUE(t.ok());
+      *had_dir = t.value().dir_fd >= 0;
+      Status synced;
+      std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
+      worker.join();
+      ASSERT_TRUE(synced.ok()) << synced.ToString();
+      ASSERT_TRUE(e->FinishCommit(t.value(), synced).ok());
+    };
+    bool had_dir = false;
+    ASSERT_TRUE(e->Put("x", "0").ok());
+    EXPECT_FALSE(e->CommitInline()) << "open started a generation: its directory is not synced yet";
+    ASSERT_TRUE(e->Commit().ok());  // the synchronous path syncs it too
+    commit("a", &had_dir);
+    EXPECT_FALSE(had_dir) << "already synced by the commit before";
+    ASSERT_TRUE(e->Checkpoint().ok());  // retires the old generation, starts a new one
+    commit("b", &had_dir);
+    EXPECT_TRUE(had_dir) << "the first write into a new generation syncs the directory";
+    commit("c", &had_dir);
+    EXPECT_FALSE(had_dir);
+    ASSERT_TRUE(e->Checkpoint().ok());
+    commit("d", &had_dir);
+    EXPECT_TRUE(had_dir);
+  }
+  {
+    TempDir nd;
+    auto e = MustOpen(Opts(nd.path(), SyncMode::kNone));
+    ASSERT_NE(e, nullptr);
+    ASSERT_TRUE(e->Checkpoint().ok());
+    ASSERT_TRUE(e->Put("k", "v").ok());
+    Result<Engine::CommitTicket> t = e->BeginCommit();
+    ASSERT_TRUE(t.ok());
+    EXPECT_LT(t.value().dir_fd, 0) << "sync = none never syncs the directory";
+    ASSERT_TRUE(e->FinishCommit(t.value(), Engine::SyncTicket(t.value())).ok());
+  }
+  Model model;
+  std::vector<std::vector<WriteOp>> batches;
+  for (int i = 0; i < 12; ++i) {
+    batches.push_back({WriteOp{WriteOp::Kind::kPut, "k" + std::to_string(i % 5), "v" + std::to_string(i)}});
+  }
+  for (const auto& b : batches) ApplyToModel(&model, b);
+  TempDir cd;
+  LmdbOptions co = Opts(cd.path());
+  co.direct_log = true;
+  RunCrashingChild(End::kSigkill, [&](Child& child) {
+    auto e = ChildOpen(child, co);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      CHILD_OK(child, e->Write(batches[i]));
+      Result<Engine::CommitTicket> t = e->BeginCommit();
+      CHILD_OK(child, t.status());
+      Status synced;
+      std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
+      worker.join();
+      CHILD_OK(child, synced);
+      CHILD_OK(child, e->FinishCommit(t.value(), synced));
+      if (i % 3 == 2) CHILD_OK(child, e->Checkpoint());
+    }
+  });
+  auto e = MustOpen(co);
+  ASSERT_NE(e, nullptr);
+  EXPECT_MODEL(*e, model);
+}
+
 // Two crashes in a row, with writes in between: the second recovery replays the generation
 // the first recovery started.
 TEST(LmdbWal, RepeatedCrashesAccumulate) {
