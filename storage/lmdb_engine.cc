@@ -306,6 +306,7 @@ class LmdbEngine final : public Engine {
     if (backup_thread_.joinable()) backup_thread_.join();
     backup_phase_ = BackupPhase::kIdle;
     WaitCheckpoint();
+    TakeSpare(/*wait=*/true);
     if (!opened_) {
       CloseEnv();
       CloseFd(&wal_fd_);
@@ -323,6 +324,7 @@ class LmdbEngine final : public Engine {
                    s.ToString().c_str());
     }
     if (env_ != nullptr) mdb_env_sync(env_, 1);
+    TakeSpare(/*wait=*/true);  // the final checkpoint may have started one
     if (Status s = SyncDirIfDirty(); !s.ok()) {
       std::fprintf(stderr, "dynakv: storage: %s\n", s.ToString().c_str());
     }
@@ -343,12 +345,14 @@ class LmdbEngine final : public Engine {
     // A spare log left by the last run is reused as the next generation (its records fail
     // that generation's checksum).
     if (opts_.sync != SyncMode::kNone) spare_fd_ = ::open(SparePath().c_str(), O_WRONLY | O_CLOEXEC);
+    std::filesystem::remove(NewSparePath(), ec);  // a spare being made when a run ended
     dir_fd_ = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd_ < 0) return Status::IOError("cannot open data directory " + opts_.dir + ": " + std::strerror(errno));
     if (Status s = OpenEnv(); !s.ok()) return s;
     SetMemLimit();
     if (Status s = RecoverWal(); !s.ok()) return s;
     opened_ = true;
+    PrepareSpare();
     return Status::OK();
   }
 
@@ -1548,14 +1552,48 @@ class LmdbEngine final : public Engine {
   std::string SparePath() const {
     return (std::filesystem::path(opts_.dir) / "spare-wal.tmp").string();
   }
+  std::string NewSparePath() const {
+    return (std::filesystem::path(opts_.dir) / "spare-wal.new").string();
+  }
 
-  // Starts log generation wal_gen_ + 1, durably named, reusing the spare log when there is
-  // one: overwriting blocks a file already has makes each fdatasync flush data only, not the
+  // A spare log made and preallocated on a thread of its own (at open, and whenever a
+  // generation had to start without one), so no preallocation runs on the owner's loop.
+  // TakeSpare (owner) picks it up once it is done, as the spare unless a retired log became
+  // the spare meanwhile. Its name need not be durable: a lost spare is only made again.
+  void PrepareSpare() {
+    if (opts_.sync != SyncMode::kBatch || spare_fd_ >= 0 || spare_thread_.joinable()) return;
+    spare_done_.store(false, std::memory_order_relaxed);
+    spare_thread_ = std::thread([this, path = NewSparePath()] {
+      int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd >= 0) Preallocate(fd);
+      spare_new_fd_ = fd;
+      spare_done_.store(true, std::memory_order_release);
+    });
+  }
+  void TakeSpare(bool wait) {
+    if (!spare_thread_.joinable()) return;
+    if (!wait && !spare_done_.load(std::memory_order_acquire)) return;
+    spare_thread_.join();
+    int fd = spare_new_fd_;
+    spare_new_fd_ = -1;
+    if (fd < 0) return;
+    if (spare_fd_ < 0 && std::rename(NewSparePath().c_str(), SparePath().c_str()) == 0) {
+      spare_fd_ = fd;
+      return;
+    }
+    ::close(fd);
+    std::error_code ec;
+    std::filesystem::remove(NewSparePath(), ec);
+  }
+
+  // Starts log generation wal_gen_ + 1 (its name made durable by the first write into it:
+  // TakeDirtyDir), reusing the spare log when there is one: overwriting blocks a file already has makes each fdatasync flush data only, not the
   // file size (measured here: about half the time of an append). Its old records fail the
   // new generation's checksum.
   Status StartGeneration() {
     uint64_t next = wal_gen_ + 1;
     int fd = -1;
+    TakeSpare(/*wait=*/false);
     if (spare_fd_ >= 0 && std::rename(SparePath().c_str(), WalPath(next).c_str()) == 0) {
       fd = spare_fd_;
       spare_fd_ = -1;
@@ -1563,7 +1601,11 @@ class LmdbEngine final : public Engine {
       CloseFd(&spare_fd_);
       fd = ::open(WalPath(next).c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0) return ErrnoStatus(errno, "create write-ahead log");
-      if (opts_.sync == SyncMode::kBatch) Preallocate(fd);
+      // Preallocating (16 MB of zeros and an fdatasync: 30 ms, more while a checkpoint
+      // writes) is done here only while opening; a running engine grows this generation by
+      // appending and has a spare prepared off its thread for the next one.
+      if (opts_.sync == SyncMode::kBatch && !opened_) Preallocate(fd);
+      if (opened_) PrepareSpare();
     }
     if (opts_.sync != SyncMode::kNone) dir_dirty_ = true;  // synced by the next log write
     CloseFd(&wal_fd_);
@@ -1608,7 +1650,7 @@ class LmdbEngine final : public Engine {
   // Writes zeros over the first kPreallocBytes of a new log, so the group commits of its
   // first generation overwrite allocated blocks too (see StartGeneration). Zeros are not a
   // valid record. Best effort: on any error the log simply grows by appending.
-  void Preallocate(int fd) {
+  static void Preallocate(int fd) {
     static const std::string kZeros(1 << 20, '\0');
     for (uint64_t off = 0; off < kPreallocBytes; off += kZeros.size()) {
       if (::pwrite(fd, kZeros.data(), kZeros.size(), static_cast<off_t>(off)) !=
@@ -1719,6 +1761,9 @@ class LmdbEngine final : public Engine {
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)
   int direct_fd_ = -1;             // the current log opened O_DIRECT|O_DSYNC, or -1
   int dir_fd_ = -1;                // opts_.dir, for its fsync (SyncDirIfDirty)
+  std::thread spare_thread_;       // PrepareSpare's, until TakeSpare joins it
+  std::atomic<bool> spare_done_{false};  // spare_thread_ finished (set by it)
+  int spare_new_fd_ = -1;          // its file (NewSparePath), read after the join
   bool dir_dirty_ = false;         // log files created/renamed/removed since its last fsync
   std::deque<DirectWrite> writes_; // direct writes in flight, oldest first
   std::string spare_records_;      // a finished write's records buffer, for reuse (Recycle)
