@@ -306,7 +306,6 @@ class LmdbEngine final : public Engine {
     if (backup_thread_.joinable()) backup_thread_.join();
     backup_phase_ = BackupPhase::kIdle;
     WaitCheckpoint();
-    TakeSpare(/*wait=*/true);
     if (!opened_) {
       CloseEnv();
       CloseFd(&wal_fd_);
@@ -324,7 +323,6 @@ class LmdbEngine final : public Engine {
                    s.ToString().c_str());
     }
     if (env_ != nullptr) mdb_env_sync(env_, 1);
-    TakeSpare(/*wait=*/true);  // the final checkpoint may have started one
     if (Status s = SyncDirIfDirty(); !s.ok()) {
       std::fprintf(stderr, "dynakv: storage: %s\n", s.ToString().c_str());
     }
@@ -345,14 +343,12 @@ class LmdbEngine final : public Engine {
     // A spare log left by the last run is reused as the next generation (its records fail
     // that generation's checksum).
     if (opts_.sync != SyncMode::kNone) spare_fd_ = ::open(SparePath().c_str(), O_WRONLY | O_CLOEXEC);
-    std::filesystem::remove(NewSparePath(), ec);  // a spare being made when a run ended
     dir_fd_ = ::open(opts_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd_ < 0) return Status::IOError("cannot open data directory " + opts_.dir + ": " + std::strerror(errno));
     if (Status s = OpenEnv(); !s.ok()) return s;
     SetMemLimit();
     if (Status s = RecoverWal(); !s.ok()) return s;
     opened_ = true;
-    PrepareSpare();
     return Status::OK();
   }
 
@@ -681,7 +677,7 @@ class LmdbEngine final : public Engine {
       w.undo_count = undo_.size() - undo_in_flight_;
       undo_in_flight_ = undo_.size();
       t.fd = direct_fd_;
-      t.dir_fd = TakeDirtyDir();
+      t.dir_fd = DirForTicket();
       t.len = w.len;
       t.offset = w.offset;
       wal_bytes_ += w.len;
@@ -694,12 +690,16 @@ class LmdbEngine final : public Engine {
       t.fill_from = queued.records.data();
     } else {
       DKV_ASSERT(undo_in_flight_ == 0);  // (a later fdatasync covers earlier tickets too)
+      // Written here, the records could reach the disk (writeback) before a worker's
+      // directory fsync: a recycled log under its old name, partly overwritten. So the
+      // directory is synced first, here (this fallback runs where O_DIRECT is refused,
+      // tmpfs and some overlays, where that fsync is cheap).
+      if (Status s = SyncDirIfDirty(); !s.ok()) return DropUnlogged(std::move(s));
       Status s = WriteWal();
       if (!s.ok()) return DropUnlogged(std::move(s));
       wal_buf_.clear();
       undo_.clear();  // written: an fsync failure from here on ends the process (FinishCommit)
       t.fd = wal_fd_;
-      t.dir_fd = TakeDirtyDir();
     }
     ++syncs_in_flight_;
     ++syncs_;
@@ -727,7 +727,10 @@ class LmdbEngine final : public Engine {
     DirectWrite w = std::move(writes_.front());
     writes_.pop_front();
     Recycle(&w);
-    if (!sync_status.ok() && t.dir_fd >= 0) dir_dirty_ = true;  // the next write syncs it
+    if (t.dir_fd >= 0) {
+      --dir_tickets_in_flight_;
+      if (!sync_status.ok()) dir_dirty_ = true;  // the next write syncs it
+    }
     if (!sync_status.ok() && poison_.ok()) {
       // Not durable, and every later ticket sits behind a hole that recovery stops at: take
       // back all their writes, fail them all, and reuse this place in the log once drained.
@@ -1339,11 +1342,17 @@ class LmdbEngine final : public Engine {
   // write fsyncs the directory first, on the thread that writes (a group commit's worker;
   // see CommitTicket::dir_fd). A record is acknowledged only after its log write, so no
   // acknowledged record can be in a log whose name might not survive a power cut. A retired
-  // log that comes back after one is replayed again, which is harmless: its ops are already
-  // in LMDB, and every later generation is replayed after it.
-  int TakeDirtyDir() {
-    if (!dir_dirty_) return -1;
+  // log that comes back after one comes back whole (nothing is written into a recycled log
+  // before its new name is durable) and is replayed again, which is harmless: its ops are
+  // already in LMDB, and every later generation is replayed after it.
+  //
+  // A direct group commit fsyncs the directory on its worker, before its write. While such
+  // a ticket is in flight every later one does too: its write must not reach a recycled log
+  // before that log's new name is durable, whichever ticket's fsync finishes first.
+  int DirForTicket() {
+    if (!dir_dirty_ && dir_tickets_in_flight_ == 0) return -1;
     dir_dirty_ = false;
+    ++dir_tickets_in_flight_;
     return dir_fd_;
   }
   Status SyncDirIfDirty() {
@@ -1362,18 +1371,18 @@ class LmdbEngine final : public Engine {
       auto buf = SealBlocks(&len);
       CommitTicket t;
       t.fd = direct_fd_;
-      t.dir_fd = TakeDirtyDir();
+      t.dir_fd = dir_dirty_ ? dir_fd_ : -1;  // nothing in flight (asserted above)
       t.needs_sync = true;
       t.data = buf.get();
       t.len = len;
       t.offset = wal_bytes_;
       ++syncs_;
       if (Status s = SyncTicket(t); !s.ok()) {
-        if (t.dir_fd >= 0) dir_dirty_ = true;
         if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}  // see FinishCommit
         return Status(s.code(), s.message() + " in " + opts_.dir);
       }
       wal_bytes_ += len;
+      if (t.dir_fd >= 0) dir_dirty_ = false;
       return Status::OK();
     }
     if (Status s = SyncDirIfDirty(); !s.ok()) return s;  // before anything is written
@@ -1552,48 +1561,15 @@ class LmdbEngine final : public Engine {
   std::string SparePath() const {
     return (std::filesystem::path(opts_.dir) / "spare-wal.tmp").string();
   }
-  std::string NewSparePath() const {
-    return (std::filesystem::path(opts_.dir) / "spare-wal.new").string();
-  }
 
-  // A spare log made and preallocated on a thread of its own (at open, and whenever a
-  // generation had to start without one), so no preallocation runs on the owner's loop.
-  // TakeSpare (owner) picks it up once it is done, as the spare unless a retired log became
-  // the spare meanwhile. Its name need not be durable: a lost spare is only made again.
-  void PrepareSpare() {
-    if (opts_.sync != SyncMode::kBatch || spare_fd_ >= 0 || spare_thread_.joinable()) return;
-    spare_done_.store(false, std::memory_order_relaxed);
-    spare_thread_ = std::thread([this, path = NewSparePath()] {
-      int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd >= 0) Preallocate(fd);
-      spare_new_fd_ = fd;
-      spare_done_.store(true, std::memory_order_release);
-    });
-  }
-  void TakeSpare(bool wait) {
-    if (!spare_thread_.joinable()) return;
-    if (!wait && !spare_done_.load(std::memory_order_acquire)) return;
-    spare_thread_.join();
-    int fd = spare_new_fd_;
-    spare_new_fd_ = -1;
-    if (fd < 0) return;
-    if (spare_fd_ < 0 && std::rename(NewSparePath().c_str(), SparePath().c_str()) == 0) {
-      spare_fd_ = fd;
-      return;
-    }
-    ::close(fd);
-    std::error_code ec;
-    std::filesystem::remove(NewSparePath(), ec);
-  }
-
-  // Starts log generation wal_gen_ + 1 (its name made durable by the first write into it:
-  // TakeDirtyDir), reusing the spare log when there is one: overwriting blocks a file already has makes each fdatasync flush data only, not the
-  // file size (measured here: about half the time of an append). Its old records fail the
-  // new generation's checksum.
+  // Starts log generation wal_gen_ + 1 (its name is made durable by the first write into
+  // it: DirForTicket, SyncDirIfDirty), reusing the spare log when there is one: overwriting
+  // blocks a file already has makes each fdatasync flush data only, not the file size
+  // (measured here: about half the time of an append). Its old records fail the new
+  // generation's checksum.
   Status StartGeneration() {
     uint64_t next = wal_gen_ + 1;
     int fd = -1;
-    TakeSpare(/*wait=*/false);
     if (spare_fd_ >= 0 && std::rename(SparePath().c_str(), WalPath(next).c_str()) == 0) {
       fd = spare_fd_;
       spare_fd_ = -1;
@@ -1601,11 +1577,7 @@ class LmdbEngine final : public Engine {
       CloseFd(&spare_fd_);
       fd = ::open(WalPath(next).c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0) return ErrnoStatus(errno, "create write-ahead log");
-      // Preallocating (16 MB of zeros and an fdatasync: 30 ms, more while a checkpoint
-      // writes) is done here only while opening; a running engine grows this generation by
-      // appending and has a spare prepared off its thread for the next one.
-      if (opts_.sync == SyncMode::kBatch && !opened_) Preallocate(fd);
-      if (opened_) PrepareSpare();
+      if (opts_.sync == SyncMode::kBatch) Preallocate(fd);
     }
     if (opts_.sync != SyncMode::kNone) dir_dirty_ = true;  // synced by the next log write
     CloseFd(&wal_fd_);
@@ -1630,12 +1602,15 @@ class LmdbEngine final : public Engine {
       if (it->first > upto || it->first == wal_gen_) continue;
       if (keep_spare) {
         keep_spare = false;
+        // A log grown past kRecycleBytesMax is removed rather than cut down and kept: its
+        // rename is not durable yet (SyncDirIfDirty), and a power cut must never bring back a
+        // retired log that was changed, only a whole one. The next generation then starts
+        // in a new file.
         int fd = ::open(it->second.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd >= 0 && std::rename(it->second.c_str(), SparePath().c_str()) == 0) {
-          struct stat st;
-          if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > kRecycleBytesMax) {
-            if (::ftruncate(fd, static_cast<off_t>(kRecycleBytesMax)) != 0) {}
-          }
+        struct stat st;
+        if (fd >= 0 && ::fstat(fd, &st) == 0 &&
+            static_cast<uint64_t>(st.st_size) <= kRecycleBytesMax &&
+            std::rename(it->second.c_str(), SparePath().c_str()) == 0) {
           spare_fd_ = fd;
           continue;
         }
@@ -1650,7 +1625,7 @@ class LmdbEngine final : public Engine {
   // Writes zeros over the first kPreallocBytes of a new log, so the group commits of its
   // first generation overwrite allocated blocks too (see StartGeneration). Zeros are not a
   // valid record. Best effort: on any error the log simply grows by appending.
-  static void Preallocate(int fd) {
+  void Preallocate(int fd) {
     static const std::string kZeros(1 << 20, '\0');
     for (uint64_t off = 0; off < kPreallocBytes; off += kZeros.size()) {
       if (::pwrite(fd, kZeros.data(), kZeros.size(), static_cast<off_t>(off)) !=
@@ -1761,10 +1736,8 @@ class LmdbEngine final : public Engine {
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)
   int direct_fd_ = -1;             // the current log opened O_DIRECT|O_DSYNC, or -1
   int dir_fd_ = -1;                // opts_.dir, for its fsync (SyncDirIfDirty)
-  std::thread spare_thread_;       // PrepareSpare's, until TakeSpare joins it
-  std::atomic<bool> spare_done_{false};  // spare_thread_ finished (set by it)
-  int spare_new_fd_ = -1;          // its file (NewSparePath), read after the join
   bool dir_dirty_ = false;         // log files created/renamed/removed since its last fsync
+  size_t dir_tickets_in_flight_ = 0;  // tickets that fsync the directory (DirForTicket)
   std::deque<DirectWrite> writes_; // direct writes in flight, oldest first
   std::string spare_records_;      // a finished write's records buffer, for reuse (Recycle)
   Block spare_block_;              // and its blocks' buffer
