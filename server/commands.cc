@@ -94,6 +94,13 @@ std::string FormatLongDouble(long double d) { return protocol::FormatRedisLongDo
 // same bug as Redis's CVE-2022-36021).
 namespace {
 
+// Nanoseconds of the steady clock: a command's start and end (command statistics, SLOWLOG).
+uint64_t SteadyNs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
 // Matches one pattern element at p[pi] (not '*') against ch; *next is the element after it.
 bool MatchOne(std::string_view p, size_t pi, char ch, bool nocase, size_t* next) {
   auto fold = [nocase](char c) {
@@ -268,8 +275,7 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   }
   slot->spec = spec;
   slot->bounded = false;
-  slot->start_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch()).count());
+  slot->start_ns = SteadyNs();
   c->dispatching = slot;
   {
     OwnerScope owner(this, c);
@@ -285,18 +291,19 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     if (slowlog && slot->bounded) {
       slot->slow_args.swap(c->slow_args);
     } else if (slowlog) {
-      uint64_t usec = (uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch()).count()) -
-                       slot->start_ns) / 1000;
-      if (usec >= uint64_t(cfg_.slowlog_log_slower_than)) {
-        metrics_.slowlog().Add(int64_t(WallMs() / 1000), usec, c->slow_args, c->peer, c->name,
-                               size_t(cfg_.slowlog_max_len));
-      }
+      LogIfSlow(c.get(), (SteadyNs() - slot->start_ns) / 1000, c->slow_args);
     }
   }
   // Hand the argument strings back so the parser reuses their buffers for the next command
   // (handlers copy or move what they keep).
   if (c->args.empty()) c->args = std::move(ctx.args);
+}
+
+void Server::LogIfSlow(Client* c, uint64_t usec, const std::vector<std::string>& args) {
+  int64_t slower = cfg_.slowlog_log_slower_than;
+  if (slower < 0 || cfg_.slowlog_max_len <= 0 || usec < uint64_t(slower)) return;
+  metrics_.slowlog().Add(int64_t(WallMs() / 1000), usec, args, c->peer, c->name,
+                         size_t(cfg_.slowlog_max_len));
 }
 
 void Server::OnReply(Client* c, PendingReply* slot, std::string_view reply) {
@@ -305,18 +312,11 @@ void Server::OnReply(Client* c, PendingReply* slot, std::string_view reply) {
   const CommandSpec* spec = slot->spec;
   if (spec == nullptr) return;
   slot->spec = nullptr;
-  uint64_t now_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch()).count());
-  uint64_t usec = (now_ns - slot->start_ns) / 1000;
+  uint64_t usec = (SteadyNs() - slot->start_ns) / 1000;
   metrics_.RecordCall(spec, usec, error);
   bool sync = c->dispatching == slot;
   if (sync) c->dispatching = nullptr;
-  int64_t slower = cfg_.slowlog_log_slower_than;
-  if ((sync || slot->bounded) && slower >= 0 && cfg_.slowlog_max_len > 0 && usec >= uint64_t(slower)) {
-    std::vector<std::string>& args = sync ? c->slow_args : slot->slow_args;
-    metrics_.slowlog().Add(int64_t(WallMs() / 1000), usec, args, c->peer, c->name,
-                           size_t(cfg_.slowlog_max_len));
-  }
+  if (sync || slot->bounded) LogIfSlow(c, usec, sync ? c->slow_args : slot->slow_args);
   // A command that completed later hands its argument buffers back to the client's, for the
   // next command to reuse (none is being dispatched, so the client's is free).
   if (!sync && c->dispatching == nullptr && c->slow_args.capacity() < slot->slow_args.capacity()) {

@@ -208,6 +208,9 @@ class Server : public cluster::ListHost {
   // A reply was written for `slot` (RESP): error counts, and the command's statistics when
   // Dispatch stamped it (metrics.h). Defined in commands.cc.
   void OnReply(Client* c, PendingReply* slot, std::string_view reply);
+  // Adds the command with these (truncated) arguments to SLOWLOG when it ran at least
+  // slowlog_log_slower_than µs and the log is on. Defined in commands.cc.
+  void LogIfSlow(Client* c, uint64_t usec, const std::vector<std::string>& args);
   PubSub& pubsub() { return pubsub_; }
   // The output a client may have unread before it is disconnected (bytes; 0 = no limit):
   // limits.client_output_buffer_limit_pubsub while it is subscribed, like Redis's pubsub class.
