@@ -1365,13 +1365,13 @@ class LmdbEngine final : public Engine {
   // Writes wal_buf_ at the end of the log and makes it durable. On failure the log is cut
   // back to its last good length so later records stay reachable.
   Status AppendWal() {
+    if (Status s = SyncDirIfDirty(); !s.ok()) return s;  // before anything is written
     if (Direct()) {
       DKV_ASSERT(syncs_in_flight_ == 0);
       size_t len = 0;
       auto buf = SealBlocks(&len);
       CommitTicket t;
       t.fd = direct_fd_;
-      t.dir_fd = dir_dirty_ ? dir_fd_ : -1;  // nothing in flight (asserted above)
       t.needs_sync = true;
       t.data = buf.get();
       t.len = len;
@@ -1382,10 +1382,8 @@ class LmdbEngine final : public Engine {
         return Status(s.code(), s.message() + " in " + opts_.dir);
       }
       wal_bytes_ += len;
-      if (t.dir_fd >= 0) dir_dirty_ = false;
       return Status::OK();
     }
-    if (Status s = SyncDirIfDirty(); !s.ok()) return s;  // before anything is written
     if (Status s = WriteWal(); !s.ok()) return s;
     if (opts_.sync != SyncMode::kNone) {
       ++syncs_;
