@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <tuple>
+#include <utility>
 
 #include "cluster/key_layout.h"
 #include "protocol/resp.h"
@@ -75,6 +76,9 @@ struct HeaderFlight {
   cluster::VersionVector next_ctx;  // the merge of the waiting commands' read contexts
   uint64_t next_expiry = 0;
   std::vector<WriteDone> next_waiters;
+  bool issuing = false;  // inside IssueHeader's call of the write: a callback now is at once
+  bool held = false;     // the write completed and is held open (CollectionHost::hold_header_flights)
+  cluster::WriteReply held_reply;  // what the held write answered (its context and record)
 };
 
 // The generation new elements go to. A collection that does not exist yet gets a fresh one,
@@ -93,44 +97,62 @@ uint64_t TargetGeneration(CollectionHost* s, const std::string& key, char type, 
 
 namespace {
 
-void IssueHeader(CollectionHost* s, const std::string& key, std::shared_ptr<HeaderFlight> f, const cluster::VersionVector& ctx,
-                 uint64_t expiry, std::vector<WriteDone> waiters) {
+void IssueHeader(CollectionHost* s, const std::string& key, std::shared_ptr<HeaderFlight> f,
+                 const cluster::VersionVector& ctx, uint64_t expiry, std::vector<WriteDone> waiters);
+
+// The write `f` had in flight answered (st, wr) and commands wait for a follow-up: issue it.
+void IssueFollowUp(CollectionHost* s, const std::string& key, const std::shared_ptr<HeaderFlight>& f,
+                   const Status& st, const cluster::WriteReply& wr) {
+  // The follow-up names every generation the write in flight named plus what the
+  // waiting commands need, and supersedes the sibling just written (its context).
+  // That context is the coordinator's whole record after the write: it also covers
+  // header siblings that other coordinators wrote meanwhile, so the follow-up names
+  // their generations (and reach) too, or it would drop them and hide their elements
+  // (found by the simulator's collections.toml, seed 154: a HINCRBY into a concurrently
+  // created generation was lost).
+  std::vector<uint64_t> gens = f->gens;
+  gens.insert(gens.end(), f->next_gens.begin(), f->next_gens.end());
+  if (st.ok()) {
+    HeaderView now_view;
+    if (ViewHeader(wr.record, s->WallMs(), &now_view).ok() && now_view.kind == KeyType::kCollection &&
+        now_view.type == f->type) {
+      gens.insert(gens.end(), now_view.gens.begin(), now_view.gens.end());
+      f->next_reach = std::max(f->next_reach, now_view.reach);
+    }
+  }
+  std::sort(gens.begin(), gens.end());
+  gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
+  cluster::VersionVector ctx2 = std::move(f->next_ctx);
+  if (st.ok()) ctx2.Merge(wr.context);
+  std::vector<WriteDone> next = std::move(f->next_waiters);
+  uint64_t expiry2 = f->next_expiry;
+  f->gens = std::move(gens);
+  f->reach = std::max(f->reach, f->next_reach);
+  f->next_reach = 0;
+  f->has_next = false;
+  f->next_gens.clear();
+  f->next_ctx = cluster::VersionVector();
+  f->next_waiters.clear();
+  IssueHeader(s, key, f, ctx2, expiry2, std::move(next));
+}
+
+void IssueHeader(CollectionHost* s, const std::string& key, std::shared_ptr<HeaderFlight> f,
+                 const cluster::VersionVector& ctx, uint64_t expiry, std::vector<WriteDone> waiters) {
   cluster::WriteRequest req = HeaderWrite(f->type, f->gens, expiry, ctx, f->reach);
   req.want_context = true;
   req.want_record = true;  // the follow-up needs what the context it supersedes names
+  f->issuing = true;
   WriteTracked(s, key, std::move(req), [s, key, f, waiters = std::move(waiters)](Status st, cluster::WriteReply wr) {
     if (f->has_next) {
-      // The follow-up names every generation the write in flight named plus what the
-      // waiting commands need, and supersedes the sibling just written (its context).
-      // That context is the coordinator's whole record after the write: it also covers
-      // header siblings that other coordinators wrote meanwhile, so the follow-up names
-      // their generations (and reach) too, or it would drop them and hide their elements
-      // (found by the simulator's collections.toml, seed 154: a HINCRBY into a concurrently
-      // created generation was lost).
-      std::vector<uint64_t> gens = f->gens;
-      gens.insert(gens.end(), f->next_gens.begin(), f->next_gens.end());
-      if (st.ok()) {
-        HeaderView now_view;
-        if (ViewHeader(wr.record, s->WallMs(), &now_view).ok() && now_view.kind == KeyType::kCollection &&
-            now_view.type == f->type) {
-          gens.insert(gens.end(), now_view.gens.begin(), now_view.gens.end());
-          f->next_reach = std::max(f->next_reach, now_view.reach);
-        }
-      }
-      std::sort(gens.begin(), gens.end());
-      gens.erase(std::unique(gens.begin(), gens.end()), gens.end());
-      cluster::VersionVector ctx2 = std::move(f->next_ctx);
-      if (st.ok()) ctx2.Merge(wr.context);
-      std::vector<WriteDone> next = std::move(f->next_waiters);
-      uint64_t expiry2 = f->next_expiry;
-      f->gens = std::move(gens);
-      f->reach = std::max(f->reach, f->next_reach);
-      f->next_reach = 0;
-      f->has_next = false;
-      f->next_gens.clear();
-      f->next_ctx = cluster::VersionVector();
-      f->next_waiters.clear();
-      IssueHeader(s, key, f, ctx2, expiry2, std::move(next));
+      IssueFollowUp(s, key, f, st, wr);
+    } else if (st.ok() && f->issuing && s->hold_header_flights && f->type != static_cast<char>(CollectionType::kList)) {
+      // Completed at once, inside an add the host lets hold (see CollectionHost): stay open
+      // for the adds that follow; FlushHeldHeaders closes it or issues their follow-up.
+      f->held = true;
+      f->held_reply = std::move(wr);
+      s->held_header_keys.push_back(key);
+      for (const WriteDone& w : waiters) w(st, f->held_reply);
+      return;
     } else {
       auto it = s->header_flights.find(key);
       if (it != s->header_flights.end() && it->second == f) s->header_flights.erase(it);
@@ -138,6 +160,7 @@ void IssueHeader(CollectionHost* s, const std::string& key, std::shared_ptr<Head
     for (const WriteDone& w : waiters) w(st, wr);
   },
                /*record_key=*/false);
+  f->issuing = false;
 }
 
 }  // namespace
@@ -177,6 +200,24 @@ void WriteHeaderFor(CollectionHost* s, const std::string& key, char type, const 
   f->reach = reach;
   s->header_flights.emplace(key, f);
   IssueHeader(s, key, f, cs.context, expiry, {std::move(done)});
+}
+
+void FlushHeldHeaders(CollectionHost* s) {
+  bool hold = std::exchange(s->hold_header_flights, false);
+  while (!s->held_header_keys.empty()) {
+    std::vector<std::string> keys;
+    keys.swap(s->held_header_keys);
+    for (const std::string& key : keys) {
+      auto it = s->header_flights.find(key);
+      if (it == s->header_flights.end() || !it->second->held) continue;
+      std::shared_ptr<HeaderFlight> f = it->second;
+      f->held = false;
+      cluster::WriteReply wr = std::move(f->held_reply);
+      if (f->has_next) IssueFollowUp(s, key, f, Status::OK(), wr);
+      else s->header_flights.erase(it);
+    }
+  }
+  s->hold_header_flights = hold;
 }
 
 namespace {

@@ -83,7 +83,22 @@ class CollectionHost {
 
   // Header writes in flight per key from this host (WriteHeaderFor coalesces on them).
   std::unordered_map<std::string, std::shared_ptr<HeaderFlight>> header_flights;
+
+  // Set by the host only while it runs a command that adds to a hash, set or sorted set and
+  // does nothing else with the header (server/commands.h kCmdHeaderAdd). A header write of
+  // such a command that completes at once (a standalone node: no replica to wait for) is
+  // then held open, not closed, so the adds that follow it share one follow-up write
+  // instead of each writing the header again. The host must call FlushHeldHeaders before
+  // any other command runs and before it returns to its event loop
+  // (docs/ARCHITECTURE.md, "Collections", "Held header writes").
+  bool hold_header_flights = false;
+  std::vector<std::string> held_header_keys;  // keys whose flight is held
 };
+
+// Issues the follow-up write of every held header flight (the adds that joined it reply when
+// it completes) and closes the rest. Nothing is held afterwards.
+void FlushHeldHeaders(CollectionHost* s);
+inline bool HasHeldHeaders(const CollectionHost* s) { return !s->held_header_keys.empty(); }
 
 // A write counted as the host's client's (WAIT); key is a record key when record_key (a
 // collection's element), else a client key. As server/commands.cc's WriteTracked.

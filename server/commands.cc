@@ -277,9 +277,15 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   slot->bounded = false;
   slot->start_ns = SteadyNs();
   c->dispatching = slot;
+  // Held header writes (docs/ARCHITECTURE.md "Held header writes") stay open only across
+  // adds; anything else sees the header as if each add had written it.
+  bool header_add = (spec->flags & kCmdHeaderAdd) != 0;
+  if (!header_add && cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
   {
     OwnerScope owner(this, c);
+    bool hold = std::exchange(hold_header_flights, header_add);
     spec->handler(ctx);
+    hold_header_flights = hold;
   }
   if (c->dispatching == slot) {  // still running: it completes later
     c->dispatching = nullptr;
@@ -363,6 +369,7 @@ void RunBounded(Server* s, std::shared_ptr<Client> c, std::shared_ptr<std::funct
     s->Dispatch(c);
     c->args.clear();
   }
+  if (cluster::HasHeldHeaders(s)) cluster::FlushHeldHeaders(s);  // before the loop runs anything else
 }
 }  // namespace
 

@@ -25,6 +25,10 @@ enum CommandFlags : uint32_t {
   kCmdFast = 1 << 4,
   kCmdTxControl = 1 << 5,  // runs at once inside MULTI (EXEC DISCARD MULTI WATCH QUIT RESET)
   kCmdPubSubOk = 1 << 6,  // allowed to a subscribed RESP2 client (commands_pubsub.cc)
+  // Adds to a hash, set or sorted set and touches the header only through WriteHeaderFor
+  // (HSET HMSET HSETNX SADD ZADD): runs with held header writes open, and may hold its own
+  // (cluster::CollectionHost::hold_header_flights). Every other command closes them first.
+  kCmdHeaderAdd = 1 << 7,
 };
 
 struct CommandCtx {

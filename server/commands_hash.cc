@@ -246,11 +246,11 @@ void RegisterHash(std::vector<CommandSpec>* t) {
   t->push_back({"hkeys", 2, R, CmdHkeys, 1, 1, 1});
   t->push_back({"hlen", 2, R, CmdHlen, 1, 1, 1});
   t->push_back({"hmget", -3, R | F, CmdHmget, 1, 1, 1});
-  t->push_back({"hmset", -4, W | F, CmdHmset, 1, 1, 1});
+  t->push_back({"hmset", -4, W | F | kCmdHeaderAdd, CmdHmset, 1, 1, 1});
   t->push_back({"hrandfield", -2, R, CmdHrandfield, 1, 1, 1});
   t->push_back({"hscan", -3, R, CmdHscan, 1, 1, 1});
-  t->push_back({"hset", -4, W | F, CmdHset, 1, 1, 1});
-  t->push_back({"hsetnx", 4, W | F, CmdHsetnx, 1, 1, 1});
+  t->push_back({"hset", -4, W | F | kCmdHeaderAdd, CmdHset, 1, 1, 1});
+  t->push_back({"hsetnx", 4, W | F | kCmdHeaderAdd, CmdHsetnx, 1, 1, 1});
   t->push_back({"hstrlen", 3, R | F, CmdHstrlen, 1, 1, 1});
   t->push_back({"hvals", 2, R, CmdHvals, 1, 1, 1});
 }

@@ -289,7 +289,7 @@ void CmdSscan(CommandCtx& ctx) {
 
 void RegisterSet(std::vector<CommandSpec>* t) {
   const uint32_t W = kCmdWrite, R = kCmdReadonly, F = kCmdFast;
-  t->push_back({"sadd", -3, W | F, CmdSadd, 1, 1, 1});
+  t->push_back({"sadd", -3, W | F | kCmdHeaderAdd, CmdSadd, 1, 1, 1});
   t->push_back({"scard", 2, R | F, CmdScard, 1, 1, 1});
   t->push_back({"sdiff", -2, R, CmdSdiff, 1, -1, 1});
   t->push_back({"sdiffstore", -3, W, CmdSdiffstore, 1, -1, 1});

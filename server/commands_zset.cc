@@ -809,7 +809,7 @@ void ReadZsetMembers(Server* s, const std::string& key,
 
 void RegisterZset(std::vector<CommandSpec>* t) {
   const uint32_t W = kCmdWrite, R = kCmdReadonly, F = kCmdFast;
-  t->push_back({"zadd", -4, W | F, CmdZadd, 1, 1, 1});
+  t->push_back({"zadd", -4, W | F | kCmdHeaderAdd, CmdZadd, 1, 1, 1});
   t->push_back({"zcard", 2, R | F, CmdZcard, 1, 1, 1});
   t->push_back({"zcount", 4, R | F, CmdZcount, 1, 1, 1});
   t->push_back({"zdiff", -3, R, CmdZdiff, 0, 0, 0});

@@ -2,7 +2,7 @@
 """Plays a Redis command transcript against one server and prints every reply, one block per
 command, so two servers' outputs can be compared with diff (tests/integration/bits_test.sh).
 
-Usage: bits_transcript.py PORT TRANSCRIPT
+Usage: bits_transcript.py PORT TRANSCRIPT [--pipeline N]
        bits_transcript.py --generate SEED COUNT   (prints a random transcript; see generate())
 
 Transcript format: one command per line; blank lines and lines starting with '#' are
@@ -12,6 +12,9 @@ argument these escapes apply:
   {c*N}                            the character c repeated N times (long values)
 A line starting with '!' is sent but its reply is not printed: for replies that legitimately
 differ between servers (HELLO's server map).
+With --pipeline N the commands go out N at a time before their replies are read (as a
+pipelining client sends them); the output is the same, so it compares with a run one at a
+time and with redis-server's.
 Commands go out as RESP arrays over a raw socket, one at a time; replies are read with a
 small RESP2/RESP3 parser (so HELLO 3 switches the rest of the transcript to RESP3 and maps,
 nulls and the like show as such).
@@ -301,10 +304,25 @@ def main():
         print("\n".join(generate(int(sys.argv[2]), int(sys.argv[3]))))
         return
     port, path = int(sys.argv[1]), sys.argv[2]
+    depth = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--pipeline" else 1
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     rd = Reader(sock)
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
+    batch = []  # (shown line, quiet) of the commands sent and not yet answered
+
+    def answer():
+        for shown, quiet in batch:
+            print("> " + shown)
+            reply = rd.reply()
+            if quiet:
+                print("  (reply not compared)")
+                continue
+            for ln in render(reply):
+                print(ln)
+        batch.clear()
+
+    out = b""
     for raw in lines:
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -314,16 +332,16 @@ def main():
             line = line[1:].strip()
         args = split_line(line)
         shown = line if len(line) <= 120 else line[:117] + "..."
-        print("> " + shown)
-        sock.sendall(encode(args))
-        reply = rd.reply()
-        if quiet:
-            print("  (reply not compared)")
-            continue
-        for ln in render(reply):
-            print(ln)
+        out += encode(args)
+        batch.append((shown, quiet))
+        if len(batch) >= depth:
+            sock.sendall(out)
+            out = b""
+            answer()
+    if batch:
+        sock.sendall(out)
+        answer()
     sock.close()
-
 
 if __name__ == "__main__":
     main()
