@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <unordered_map>
+#include <utility>
 
 #include "cluster/key_layout.h"
 #include "protocol/resp.h"
@@ -41,6 +42,7 @@ struct KeyQueue {
   std::deque<QueuedOp> ops;
   bool running = false;
   bool pumping = false;
+  bool held = false;  // not started until FlushHeldLists (ListHost::hold_list_queues)
 };
 
 // Where this server's last left pop of a generation ended: every record up to `pos` was
@@ -96,14 +98,24 @@ void Enqueue(ListHost* s, const std::string& key, QueuedOp op) {
   ListQueues& e = Engine(s);
   auto& q = e.queues[key];
   if (!q) q = std::make_shared<KeyQueue>();
+  bool batchable = op.kind == QueuedOp::kPush || op.kind == QueuedOp::kPop;
   q->ops.push_back(std::move(op));
+  if (s->hold_list_queues && batchable) {
+    if (q->held) return;  // joins the held batch
+    if (!q->running && !q->pumping) {
+      q->held = true;
+      s->held_list_keys.push_back(key);
+      return;
+    }
+  }
+  q->held = false;  // anything else starts the queue (FlushHeldLists skips it then)
   Pump(s, key, q);
 }
 
 // Starts the next command (or batch) unless one runs; a release that comes back at once
 // (a standalone node answers reads synchronously) continues this loop instead of recursing.
 void Pump(ListHost* s, const std::string& key, const std::shared_ptr<KeyQueue>& q) {
-  if (q->pumping) return;
+  if (q->pumping || q->held) return;
   q->pumping = true;
   while (!q->running && !q->ops.empty()) {
     q->running = true;
@@ -454,6 +466,23 @@ void RunPops(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, Lis
 }
 
 }  // namespace
+
+void FlushHeldLists(ListHost* s) {
+  bool hold = std::exchange(s->hold_list_queues, false);
+  while (!s->held_list_keys.empty()) {
+    std::vector<std::string> keys;
+    keys.swap(s->held_list_keys);
+    for (const std::string& key : keys) {
+      ListQueues& e = Engine(s);
+      auto it = e.queues.find(key);
+      if (it == e.queues.end() || !it->second->held) continue;
+      std::shared_ptr<KeyQueue> q = it->second;
+      q->held = false;
+      Pump(s, key, q);
+    }
+  }
+  s->hold_list_queues = hold;
+}
 
 void ListQueued(ListHost* s, const std::string& key, std::function<void(ListRelease)> op, bool read_only) {
   QueuedOp q;

@@ -48,7 +48,22 @@ class ListHost : public CollectionHost {
   virtual void OnListPushed(const std::string& /*key*/) {}
 
   std::shared_ptr<ListQueues> list_queues;  // created on first use
+
+  // Set by the host only while it runs a push or pop (LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP;
+  // server/commands.h kCmdListHold). Such a command finding its key's queue idle leaves it
+  // *held*: queued but not started, so the pushes and pops that follow join its batch (one
+  // header read and write for the pushes, one read of the end for the pops) instead of each
+  // running alone, as on a standalone node every command completes before the next one
+  // arrives. The host must call FlushHeldLists before any other command runs and before it
+  // returns to its event loop (docs/ARCHITECTURE.md, "Lists", "Held queues").
+  bool hold_list_queues = false;
+  std::vector<std::string> held_list_keys;  // keys whose queue is held
 };
+
+// Starts every held queue (its commands run in arrival order, batched as usual). Nothing is
+// held afterwards.
+void FlushHeldLists(ListHost* s);
+inline bool HasHeldLists(const ListHost* s) { return !s->held_list_keys.empty(); }
 
 // One present element of a list, as read.
 struct ListItem {

@@ -279,13 +279,16 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   c->dispatching = slot;
   // Held header writes (docs/ARCHITECTURE.md "Held header writes") stay open only across
   // adds; anything else sees the header as if each add had written it.
-  bool header_add = (spec->flags & kCmdHeaderAdd) != 0;
+  bool header_add = (spec->flags & kCmdHeaderAdd) != 0, list_hold = (spec->flags & kCmdListHold) != 0;
   if (!header_add && cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
+  if (!list_hold && cluster::HasHeldLists(this)) cluster::FlushHeldLists(this);
   {
     OwnerScope owner(this, c);
     bool hold = std::exchange(hold_header_flights, header_add);
+    bool hold_lists = std::exchange(hold_list_queues, list_hold);
     spec->handler(ctx);
     hold_header_flights = hold;
+    hold_list_queues = hold_lists;
   }
   if (c->dispatching == slot) {  // still running: it completes later
     c->dispatching = nullptr;
@@ -369,7 +372,7 @@ void RunBounded(Server* s, std::shared_ptr<Client> c, std::shared_ptr<std::funct
     s->Dispatch(c);
     c->args.clear();
   }
-  if (cluster::HasHeldHeaders(s)) cluster::FlushHeldHeaders(s);  // before the loop runs anything else
+  CloseHeld(s);  // before the loop runs anything else
 }
 }  // namespace
 

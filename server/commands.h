@@ -29,7 +29,18 @@ enum CommandFlags : uint32_t {
   // (HSET HMSET HSETNX SADD ZADD): runs with held header writes open, and may hold its own
   // (cluster::CollectionHost::hold_header_flights). Every other command closes them first.
   kCmdHeaderAdd = 1 << 7,
+  // A list push or pop that only queues on its key (LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP):
+  // runs with held list queues open, and may hold its own (cluster::ListHost::hold_list_queues).
+  kCmdListHold = 1 << 8,
 };
+
+// Closes what the adds and list commands run just before held open (held header writes,
+// held list queues): before any command that is not of their kind, and before the server
+// returns to its loop. docs/ARCHITECTURE.md, "Held header writes".
+inline void CloseHeld(Server* s) {
+  if (cluster::HasHeldHeaders(s)) cluster::FlushHeldHeaders(s);
+  if (cluster::HasHeldLists(s)) cluster::FlushHeldLists(s);
+}
 
 struct CommandCtx {
   Server* server;

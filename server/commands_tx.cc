@@ -190,7 +190,7 @@ void Step(const std::shared_ptr<ExecRun>& run) {
     if (run->client->closing) {
       ctx.reply.Send([](RespWriter& w) { w.Error("ERR connection closed"); });
     } else {
-      if (cluster::HasHeldHeaders(run->server)) cluster::FlushHeldHeaders(run->server);
+      CloseHeld(run->server);
       OwnerScope owner(run->server, run->client);
       spec->handler(ctx);
     }

@@ -454,13 +454,11 @@ bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_wait
 void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len,
                          bool from_read) {
   constexpr size_t kLookahead = 16;
-  // Header writes held open by the adds run here are closed before anything else runs
-  // (cluster::CollectionHost::hold_header_flights).
-  struct CloseHeld {
+  // Header writes and list queues held open by the commands run here are closed before
+  // anything else runs (CloseHeld).
+  struct CloseAtEnd {
     Server* s;
-    ~CloseHeld() {
-      if (cluster::HasHeldHeaders(s)) cluster::FlushHeldHeaders(s);
-    }
+    ~CloseAtEnd() { CloseHeld(s); }
   } close_held{this};
   if (c->deferred > 0) RunParsed(c, std::exchange(c->deferred, 0));  // they came first
   size_t off = 0;
@@ -541,7 +539,7 @@ void Server::RunDeferred() {
     if (!c->closing) RunParsed(c, n);
   }
   // The adds of every client above shared their held header writes; close them now.
-  if (cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
+  CloseHeld(this);
   list.clear();
   if (deferred_.empty()) deferred_.swap(list);  // keep the capacity
 }

@@ -36,11 +36,12 @@ if ! diff -a -u "$TMP/redis.out" "$TMP/dynakv.out" >"$TMP/diff"; then
 fi
 log "$(grep -c '^> ' "$TMP/dynakv.out") commands, replies identical to redis-server"
 
-# Hashes, sets and sorted sets once more, pipelined 64 deep into fresh servers: adds that
-# run back to back share a held header write (docs/ARCHITECTURE.md, "Held header writes"),
-# and every other command must still see each add as if it had run alone.
+# Hashes, sets, sorted sets and lists once more, pipelined 64 deep into fresh servers: adds
+# that run back to back share a held header write, and list pushes and pops a held queue
+# (docs/ARCHITECTURE.md, "Held header writes"); every other command must still see each of
+# them as if it had run alone.
 case "$(basename "$file")" in
-  hash_*|set_*|zset_*)
+  hash_*|set_*|zset_*|list_*)
     start_dynakv tr2
     SERVER2_PID=$DKV_PID
     start_redis_server

@@ -1,6 +1,7 @@
-// Unit tests of the collection steps (cluster/collection_engine.h) against a standalone Node
-// over a MemEngine, where every step completes at once: held header writes (the adds of one
-// pipeline sharing one follow-up header write) and what closes them.
+// Unit tests of the collection steps (cluster/collection_engine.h, cluster/list_engine.h)
+// against a standalone Node over a MemEngine, where every step completes at once: held header
+// writes (the adds of one pipeline sharing one follow-up header write), held list queues (the
+// pushes and pops of one pipeline forming one batch) and what closes them.
 #include "cluster/collection_engine.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cluster/env.h"
+#include "cluster/list_engine.h"
 #include "storage/mem_engine.h"
 
 namespace dynakv::cluster {
@@ -26,8 +28,11 @@ struct NoNet : Transport {
 };
 
 // A standalone node (N=R=W=1) and the host the steps run against.
-class StandaloneHost final : public CollectionHost {
+class StandaloneHost final : public ListHost {
  public:
+  uint64_t MonoMs() override { return clock_.NowMs(); }
+  uint64_t TombstoneGraceMs() override { return 60'000; }
+
   StandaloneHost() { EXPECT_TRUE(node_.Start().ok()); }
   Node* node() override { return &node_; }
   uint64_t WallMs() override { return clock_.WallMs(); }
@@ -184,6 +189,91 @@ TEST(HeldHeaderTest, EachKeyOfARunGetsItsOwnFollowUp) {
     EXPECT_TRUE(answered);
   }
   EXPECT_EQ(Hmget(&h, "h1", {"f19", "f18"}), (std::vector<std::optional<std::string>>{"v", std::nullopt}));
+}
+
+std::vector<std::string> ListAll(StandaloneHost* h, const std::string& key) {
+  std::vector<std::string> out;
+  bool answered = false;
+  ListRead(h, key, SIZE_MAX, [&](Status st, ListView v) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    answered = true;
+    for (auto& it : v.items) out.push_back(it.value);
+  });
+  EXPECT_TRUE(answered);
+  return out;
+}
+
+// Held list queues: the pushes of a run wait in their key's queue and run as one batch (one
+// header write) when the queue is flushed; the replies are Redis's for the order they came in.
+TEST(HeldListTest, PushesOfARunAreOneBatch) {
+  StandaloneHost h;
+  h.hold_list_queues = true;
+  std::vector<std::optional<int64_t>> len(6);
+  for (int i = 0; i < 6; i++) {
+    ListPush(&h, "l", /*left=*/i % 2 == 0, {"v" + std::to_string(i)}, false, [&len, i](Status st, int64_t n) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      len[i] = n;
+    });
+  }
+  h.hold_list_queues = false;
+  for (int i = 0; i < 6; i++) EXPECT_FALSE(len[i].has_value()) << "push " << i << " ran before the flush";
+  EXPECT_TRUE(HasHeldLists(&h));
+  FlushHeldLists(&h);
+  EXPECT_FALSE(HasHeldLists(&h));
+  for (int i = 0; i < 6; i++) EXPECT_EQ(len[i], std::optional<int64_t>(i + 1)) << i;
+  EXPECT_EQ(h.HeaderWrites("l"), 1u) << "one batch, one header write";
+  // LPUSH v0, RPUSH v1, LPUSH v2, RPUSH v3, LPUSH v4, RPUSH v5, as Redis orders them.
+  EXPECT_EQ(ListAll(&h, "l"), (std::vector<std::string>{"v4", "v2", "v0", "v1", "v3", "v5"}));
+}
+
+// Pushes then pops of one key in one run keep their order; a pop that empties the list
+// deletes it, and a push after it (in the same run) starts it again.
+TEST(HeldListTest, PushesAndPopsOfARunKeepTheirOrder) {
+  StandaloneHost h;
+  h.hold_list_queues = true;
+  std::vector<std::string> got;
+  auto pop = [&](bool left) {
+    ListPop(&h, "q", left, 1, [&got](Status st, bool, std::vector<std::string> v) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      got.push_back(v.empty() ? "(nil)" : v[0]);
+    });
+  };
+  auto push = [&](const std::string& v) {
+    ListPush(&h, "q", false, {v}, false, [](Status st, int64_t) { EXPECT_TRUE(st.ok()); });
+  };
+  push("a");
+  push("b");
+  pop(true);
+  push("c");
+  pop(false);
+  pop(true);
+  pop(true);  // the list is empty by now
+  push("d");
+  h.hold_list_queues = false;
+  EXPECT_TRUE(got.empty());
+  FlushHeldLists(&h);
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "c", "b", "(nil)"}));
+  EXPECT_EQ(ListAll(&h, "q"), (std::vector<std::string>{"d"}));
+  EXPECT_FALSE(HasHeldLists(&h));
+}
+
+// A queue that runs (here: not held, so it started at once) is not held by a later push:
+// the push joins it as usual.
+TEST(HeldListTest, OnlyAnIdleQueueIsHeld) {
+  StandaloneHost h;
+  ListPush(&h, "l", false, {"x"}, false, [](Status st, int64_t) { EXPECT_TRUE(st.ok()); });
+  EXPECT_FALSE(HasHeldLists(&h));
+  EXPECT_EQ(ListAll(&h, "l"), std::vector<std::string>{"x"});
+  h.hold_list_queues = true;
+  bool read_done = false;
+  // A queued read (LRANGE's kind) is not held even while holding: it starts the queue.
+  ListQueued(&h, "l", [&](ListRelease release) {
+    read_done = true;
+    release();
+  }, /*read_only=*/true);
+  h.hold_list_queues = false;
+  EXPECT_TRUE(read_done);
+  EXPECT_FALSE(HasHeldLists(&h));
 }
 
 }  // namespace
