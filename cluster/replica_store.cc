@@ -282,25 +282,27 @@ Status ReplicaStore::ScanElements(std::string_view prefix, std::string_view afte
     begin.push_back('\0');
   }
   *end = true;
-  std::vector<std::pair<std::string, std::string>> raw;
+  // Records are decoded as the scan hands them over: no copy of the encoded bytes first.
+  size_t taken = 0, corrupt = 0, first = out->size();
   Status s = engine_->Scan(begin, stop, 0, [&](std::string_view k, std::string_view v) {
-    if (limit != 0 && raw.size() >= limit) {
+    if (limit != 0 && taken >= limit) {
       *end = false;
       return false;
     }
-    raw.emplace_back(std::string(k.substr(kDataKeyHead + prefix.size())), std::string(v));
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (auto& [e, v] : raw) {
+    ++taken;
     Record rec;
     if (!DecodeRecord(v, &rec).ok()) {
-      Log(Logger::Level::kError, "corrupt local element record treated as absent");
-      continue;
+      ++corrupt;
+      return true;
     }
-    out->emplace_back(std::move(e), std::move(rec));
+    out->emplace_back(std::string(k.substr(kDataKeyHead + prefix.size())), std::move(rec));
+    return true;
+  });
+  if (corrupt > 0) {
+    Log(Logger::Level::kError, std::to_string(corrupt) + " corrupt local element record(s) treated as absent");
   }
-  return Status::OK();
+  if (!s.ok()) out->erase(out->begin() + ptrdiff_t(first), out->end());  // nothing from a failed scan
+  return s;
 }
 
 }  // namespace dynakv::cluster
