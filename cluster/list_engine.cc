@@ -100,7 +100,7 @@ void Enqueue(ListHost* s, const std::string& key, QueuedOp op) {
   if (!q) q = std::make_shared<KeyQueue>();
   bool batchable = op.kind == QueuedOp::kPush || op.kind == QueuedOp::kPop;
   q->ops.push_back(std::move(op));
-  if (s->hold_list_queues && batchable) {
+  if (s->hold_list_queues && batchable && (q->held || s->MayHoldList(key))) {
     if (q->held) return;  // joins the held batch
     if (!q->running && !q->pumping) {
       q->held = true;
@@ -431,10 +431,15 @@ void RunPops(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, Lis
       }
       size_t i = 0, j = view.items.size();
       std::vector<std::vector<std::string>> out(ops.size());
+      // Whether the list existed when each pop of the batch ran: a counted pop after pops
+      // that emptied it answers nil, as in Redis, not an empty array.
+      std::vector<bool> existed(ops.size());
+      bool more = view.cs.exists() && !view.complete;  // present elements beyond those read
       std::vector<ListItem> taken;
       std::string last_left;
       uint64_t last_left_gen = 0;
       for (size_t k = 0; k < ops.size(); k++) {
+        existed[k] = i < j || more;
         for (size_t c = 0; c < ops[k].count && i < j; c++) {
           ListItem& it = ops[k].left ? view.items[i++] : view.items[--j];
           if (ops[k].left) {
@@ -445,10 +450,9 @@ void RunPops(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, Lis
           taken.push_back(it);
         }
       }
-      bool any = !view.items.empty() || (view.cs.exists() && !view.complete);
       uint64_t reach = view.cs.view.reach, base_ms = view.hint_base_ms;
-      auto finish = [s, key, opsp, out = std::move(out), any, release, last_left, last_left_gen, reach,
-                     base_ms](Status ws) mutable {
+      auto finish = [s, key, opsp, out = std::move(out), existed = std::move(existed), release, last_left,
+                     last_left_gen, reach, base_ms](Status ws) mutable {
         if (ws.ok() && !last_left.empty() && HintLifeMs(s) > 0) {
           ListQueues& e = Engine(s);
           if (e.hints.size() >= kMaxHints && !e.hints.count(key)) e.hints.clear();
@@ -456,7 +460,7 @@ void RunPops(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, Lis
         }
         for (size_t k = 0; k < opsp->size(); k++) {
           if (!ws.ok()) (*opsp)[k].pop_done(ws, false, {});
-          else (*opsp)[k].pop_done(Status::OK(), any, std::move(out[k]));
+          else (*opsp)[k].pop_done(Status::OK(), existed[k], std::move(out[k]));
         }
         release();
       };

@@ -46,6 +46,9 @@ class ListHost : public CollectionHost {
   virtual uint64_t DrawListTag();
   // A push through this host was acknowledged (RunPushes, ListPushNow, ListInsertNow).
   virtual void OnListPushed(const std::string& /*key*/) {}
+  // Whether `key`'s queue may be held (hold_list_queues below). The server says no while a
+  // pop is blocked on the key: a push must wake it before the next command runs, as in Redis.
+  virtual bool MayHoldList(const std::string& /*key*/) { return true; }
 
   std::shared_ptr<ListQueues> list_queues;  // created on first use
 

@@ -273,15 +273,17 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
     SlowLog::TruncateArgs(ctx.args, &c->slow_args);
     RedactSecrets(spec, &c->slow_args);
   }
+  // Held header writes and list queues (docs/ARCHITECTURE.md "Held header writes") stay
+  // open only across commands of their kind; anything else sees each held command as if it
+  // had run alone. Closed before this command's clock starts: their work is not its.
+  bool header_add = hold_scopes > 0 && (spec->flags & kCmdHeaderAdd) != 0;
+  bool list_hold = hold_scopes > 0 && (spec->flags & kCmdListHold) != 0;
+  if (!header_add && cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
+  if (!list_hold && cluster::HasHeldLists(this)) cluster::FlushHeldLists(this);
   slot->spec = spec;
   slot->bounded = false;
   slot->start_ns = SteadyNs();
   c->dispatching = slot;
-  // Held header writes (docs/ARCHITECTURE.md "Held header writes") stay open only across
-  // adds; anything else sees the header as if each add had written it.
-  bool header_add = (spec->flags & kCmdHeaderAdd) != 0, list_hold = (spec->flags & kCmdListHold) != 0;
-  if (!header_add && cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
-  if (!list_hold && cluster::HasHeldLists(this)) cluster::FlushHeldLists(this);
   {
     OwnerScope owner(this, c);
     bool hold = std::exchange(hold_header_flights, header_add);
@@ -380,7 +382,7 @@ TurnBudget::TurnBudget() : start_us_(MonoUs()) {}
 bool TurnBudget::Spent() const { return MonoUs() - start_us_ >= kTurnBudgetUs; }
 
 void ForEachBounded(Server* s, const std::shared_ptr<Client>& c, size_t n, std::function<void(size_t)> step) {
-  if (c != nullptr && c->dispatching != nullptr) c->dispatching->bounded = true;
+  MarkBounded(c);
   if (c == nullptr || c->in_exec) {
     for (size_t i = 0; i < n; i++) step(i);
     return;

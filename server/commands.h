@@ -42,6 +42,21 @@ inline void CloseHeld(Server* s) {
   if (cluster::HasHeldLists(s)) cluster::FlushHeldLists(s);
 }
 
+// Where commands may hold (Server::hold_scopes): HandleInput and RunDeferred. The last scope
+// to end closes what was held.
+class HoldScope {
+ public:
+  explicit HoldScope(Server* s) : s_(s) { ++s_->hold_scopes; }
+  ~HoldScope() {
+    if (--s_->hold_scopes == 0) CloseHeld(s_);
+  }
+  HoldScope(const HoldScope&) = delete;
+  HoldScope& operator=(const HoldScope&) = delete;
+
+ private:
+  Server* s_;
+};
+
 struct CommandCtx {
   Server* server;
   std::shared_ptr<Client> client;
@@ -185,6 +200,11 @@ class TurnBudget {
 // client's next commands wait until the last step was issued. Steps report completion
 // themselves (a Gather).
 void ForEachBounded(Server* s, const std::shared_ptr<Client>& c, size_t n, std::function<void(size_t)> step);
+// The command being dispatched for `c` works over several loop turns (it yields between
+// steps): SLOWLOG judges it from dispatch to reply, not by its handler's first turn alone.
+inline void MarkBounded(const std::shared_ptr<Client>& c) {
+  if (c != nullptr && c->dispatching != nullptr) c->dispatching->bounded = true;
+}
 inline void ForEachBounded(CommandCtx& ctx, size_t n, std::function<void(size_t)> step) {
   ForEachBounded(ctx.server, ctx.client, n, std::move(step));
 }

@@ -300,6 +300,7 @@ void CmdKeys(CommandCtx& ctx) {
   auto out = std::make_shared<std::vector<std::string>>();
   ReplyTo reply = ctx.reply;
   bool may_yield = !ctx.client || !ctx.client->in_exec;
+  if (may_yield) MarkBounded(ctx.client);  // pages over several turns (WalkKeys)
   WalkKeys(ctx.server, walk, SIZE_MAX, SIZE_MAX, ctx.args[1], out, [reply, out](Status st, bool) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     reply.Send([&](RespWriter& w) {
@@ -369,6 +370,7 @@ void CmdScan(CommandCtx& ctx) {
   size_t work = size_t(std::min<int64_t>(count, 100000));
   // Like Redis, COUNT is the amount of work per call, not the number of keys returned.
   bool may_yield = !ctx.client || !ctx.client->in_exec;
+  if (may_yield) MarkBounded(ctx.client);  // pages over several turns (WalkKeys)
   Server* s = ctx.server;
   WalkKeys(s, walk, work, SIZE_MAX, pattern, out, [s, reply, out, walk, type_filter](Status st, bool finished) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);

@@ -169,6 +169,13 @@ void ListPushed(Server* s, const std::string& key, bool announce) {
 }
 
 void Server::OnListPushed(const std::string& key) { ListPushed(this, key, true); }
+bool Server::MayHoldList(const std::string& key) { return !ListHasBlocked(this, key); }
+
+bool ListHasBlocked(Server* s, const std::string& key) {
+  ListEngine& e = Engine(s);
+  auto it = e.blocked.find(key);
+  return it != e.blocked.end() && !it->second.empty();
+}
 
 // A member announced pushes (kPushChannel): wake what waits here for those keys.
 bool ListAnnouncement(Server* s, const std::string& channel, const std::string& message) {

@@ -45,6 +45,9 @@ void ListStore(Server* s, const std::string& dest, std::vector<std::string> valu
 void ListBlock(Server* s, std::shared_ptr<Client> c, std::vector<std::string> keys, uint64_t deadline_ms,
                std::function<void(std::function<void(bool)>)> attempt, std::function<void()> timeout);
 
+// Whether a pop is blocked on `key` here.
+bool ListHasBlocked(Server* s, const std::string& key);
+
 // A push to `key` was seen: wake the commands blocked on it (and, for a push through this
 // server, announce it to the other members once per tick).
 void ListPushed(Server* s, const std::string& key, bool announce);

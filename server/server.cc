@@ -454,12 +454,7 @@ bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_wait
 void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, size_t len,
                          bool from_read) {
   constexpr size_t kLookahead = 16;
-  // Header writes and list queues held open by the commands run here are closed before
-  // anything else runs (CloseHeld).
-  struct CloseAtEnd {
-    Server* s;
-    ~CloseAtEnd() { CloseHeld(s); }
-  } close_held{this};
+  HoldScope hold_scope(this);  // what the commands run here hold is closed on return
   if (c->deferred > 0) RunParsed(c, std::exchange(c->deferred, 0));  // they came first
   size_t off = 0;
   while (off < len && !c->closing && !c->close_after_flush) {
@@ -529,6 +524,7 @@ void Server::RunParsed(const std::shared_ptr<Client>& c, size_t n) {
 // End of the poll phase: the deferred commands of all clients, keys prefetched first.
 void Server::RunDeferred() {
   if (deferred_.empty()) return;
+  HoldScope hold_scope(this);  // the adds of every client below may share held writes
   std::vector<std::shared_ptr<Client>> list;
   list.swap(deferred_);
   for (int stage = 1; stage <= 3; ++stage) {
@@ -538,8 +534,6 @@ void Server::RunDeferred() {
     size_t n = std::exchange(c->deferred, 0);
     if (!c->closing) RunParsed(c, n);
   }
-  // The adds of every client above shared their held header writes; close them now.
-  CloseHeld(this);
   list.clear();
   if (deferred_.empty()) deferred_.swap(list);  // keep the capacity
 }

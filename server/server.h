@@ -232,6 +232,7 @@ class Server : public cluster::ListHost {
   uint64_t MonoMs() override { return NowMs(); }
   uint64_t TombstoneGraceMs() override { return uint64_t(cfg_.tombstone_grace_s) * 1000; }
   void OnListPushed(const std::string& key) override;
+  bool MayHoldList(const std::string& key) override;  // no pop blocked on it (server/lists.cc)
   size_t client_count() const { return clients_.size(); }
   std::vector<std::shared_ptr<Client>> Clients() const;
   void Log(cluster::Logger::Level level, const std::string& msg);
@@ -242,6 +243,12 @@ class Server : public cluster::ListHost {
 
   // Dispatch one parsed RESP command (defined in commands.cc).
   void Dispatch(const std::shared_ptr<Client>& c);
+  // Open while HandleInput or RunDeferred runs commands: only there may Dispatch let adds
+  // and list commands hold (docs/ARCHITECTURE.md "Held header writes"), because only they
+  // close what was held (CloseHeld) before returning to the loop. Commands dispatched from
+  // anywhere else (after an EXEC that completed in a peer's callback, after a yielding
+  // command) never hold.
+  int hold_scopes = 0;
 
   // The client whose command is running: set by Dispatch around a handler and restored by
   // the key helpers (ReadKey, WriteValue, ...) around their callbacks, so a write a command

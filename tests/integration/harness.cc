@@ -140,6 +140,15 @@ void Conn::Append(const std::vector<std::string>& args) {
   redisAppendCommandArgv(c_, int(args.size()), argv.data(), lens.data());
 }
 
+bool Conn::Send() {
+  if (!c_ || c_->err) return false;
+  int done = 0;
+  while (!done) {
+    if (redisBufferWrite(c_, &done) != REDIS_OK) return false;
+  }
+  return true;
+}
+
 Reply Conn::Read() {
   if (!c_ || c_->err) return nullptr;
   void* r = nullptr;

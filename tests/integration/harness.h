@@ -76,6 +76,9 @@ class Conn {
   // Pipelining: queue without reading, then read replies in order.
   void Append(const std::vector<std::string>& args);
   Reply Read();
+  // Sends what Append queued without waiting for a reply (Append alone only buffers: hiredis
+  // writes on the next Read). False on an I/O error.
+  bool Send();
 
  private:
   redisContext* c_ = nullptr;

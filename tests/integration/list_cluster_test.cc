@@ -2,6 +2,7 @@
 // BLPOP is woken by a push on another connection, times out with nil, serves blocked clients
 // in arrival order, and a blocked client that disconnects takes nothing; a pipeline's pushes
 // and pops keep their order; a queue drained by many pipelined pops gives each element once.
+// A pipeline's pushes run as one batch but still serve a blocked pop after each push.
 // 3-node cluster (N=3 R=2 W=2): elements pushed through every node at once all survive in
 // one order read through every node; a BLPOP on one node is woken by a push through another;
 // pops through one node are seen by the others; a list keeps working with a node killed. The
@@ -43,6 +44,7 @@ TEST(ListStandaloneTest, BlockingPopsWakeOnPushTimeOutAndServeInArrivalOrder) {
   // Woken by a push on another connection.
   auto t0 = std::chrono::steady_clock::now();
   a.Append({"BLPOP", "q1", "q0", "5"});
+  ASSERT_TRUE(a.Send());  // Append alone only buffers
   std::this_thread::sleep_for(200ms);
   ASSERT_TRUE(IsInt(b("RPUSH", "q0", "x"), 1));
   EXPECT_EQ(Strings(a.Read()), (std::vector<std::string>{"q0", "x"}));
@@ -57,8 +59,10 @@ TEST(ListStandaloneTest, BlockingPopsWakeOnPushTimeOutAndServeInArrivalOrder) {
   EXPECT_LT(took, 2s);
   // Two blocked clients: the first to block gets the first element.
   a.Append({"BRPOP", "q2", "0"});
+  ASSERT_TRUE(a.Send());  // Append alone only buffers
   std::this_thread::sleep_for(100ms);
   c.Append({"BRPOP", "q2", "0"});
+  ASSERT_TRUE(c.Send());  // Append alone only buffers
   std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(IsInt(b("RPUSH", "q2", "first"), 1));
   EXPECT_EQ(Strings(a.Read()), (std::vector<std::string>{"q2", "first"}));
@@ -66,6 +70,7 @@ TEST(ListStandaloneTest, BlockingPopsWakeOnPushTimeOutAndServeInArrivalOrder) {
   EXPECT_EQ(Strings(c.Read()), (std::vector<std::string>{"q2", "second"}));
   // BLMOVE woken by a push moves the element.
   a.Append({"BLMOVE", "q3", "q4", "LEFT", "RIGHT", "5"});
+  ASSERT_TRUE(a.Send());  // Append alone only buffers
   std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(IsInt(b("LPUSH", "q3", "m"), 1));
   EXPECT_EQ(Str(a.Read()), "m");
@@ -74,6 +79,7 @@ TEST(ListStandaloneTest, BlockingPopsWakeOnPushTimeOutAndServeInArrivalOrder) {
   {
     Conn d(srv.port());
     d.Append({"BLPOP", "q5", "0"});
+    ASSERT_TRUE(d.Send());  // Append alone only buffers
     std::this_thread::sleep_for(100ms);
   }
   std::this_thread::sleep_for(100ms);
@@ -122,6 +128,43 @@ TEST(ListStandaloneTest, APipelineKeepsItsOrderAndPipelinedPopsTakeEachElementOn
   EXPECT_EQ(got.size(), 1000u);
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 1000u) << "an element was popped twice";
   EXPECT_TRUE(IsInt(a("EXISTS", "work"), 0));
+}
+
+// A pipeline's pushes and pops run as one batch (held list queues), except on a key a pop is
+// blocked on: there each push must serve the blocked client before the next command runs,
+// as in Redis (it serves blocked clients after every command).
+TEST(ListStandaloneTest, ABlockedPopIsServedBeforeThePipelinesNextCommand) {
+  ServerProcess srv;
+  ASSERT_TRUE(srv.Start()) << srv.last_error();
+  Conn a(srv.port()), b(srv.port());
+  b.Append({"BLPOP", "bk", "0"});
+  ASSERT_TRUE(b.Send());
+  std::this_thread::sleep_for(200ms);
+  a.Append({"LPUSH", "bk", "first"});
+  a.Append({"LPUSH", "bk", "second"});
+  EXPECT_TRUE(IsInt(a.Read(), 1));
+  EXPECT_TRUE(IsInt(a.Read(), 1)) << "the blocked client took the first push before the second ran";
+  EXPECT_EQ(Strings(b.Read()), (std::vector<std::string>{"bk", "first"}));
+  EXPECT_EQ(Strings(a("LRANGE", "bk", "0", "-1")), (std::vector<std::string>{"second"}));
+  // A push then a pop in one pipeline: the blocked client gets the element, the pop nothing.
+  b.Append({"BLPOP", "bk2", "0"});
+  ASSERT_TRUE(b.Send());
+  std::this_thread::sleep_for(200ms);
+  a.Append({"RPUSH", "bk2", "x"});
+  a.Append({"LPOP", "bk2"});
+  EXPECT_TRUE(IsInt(a.Read(), 1));
+  Reply pop = a.Read();
+  EXPECT_TRUE(pop && pop->type == REDIS_REPLY_NIL) << Describe(pop);
+  EXPECT_EQ(Strings(b.Read()), (std::vector<std::string>{"bk2", "x"}));
+  // With nobody blocked, a pipeline's pops see each other: a counted pop after the pop that
+  // emptied the list answers nil (Redis), not an empty array.
+  a.Append({"RPUSH", "bk3", "y"});
+  a.Append({"LPOP", "bk3"});
+  a.Append({"LPOP", "bk3", "1"});
+  EXPECT_TRUE(IsInt(a.Read(), 1));
+  EXPECT_EQ(Str(a.Read()), "y");
+  pop = a.Read();
+  EXPECT_TRUE(pop && pop->type == REDIS_REPLY_NIL) << Describe(pop);
 }
 
 TEST(ListStandaloneTest, WatchOnACollectionKeyIsAbortedByAPush) {
@@ -194,6 +237,32 @@ TEST_F(ListClusterTest, PushesThroughEveryNodeAtOnceAllSurviveInOneOrder) {
   }
 }
 
+// Commands queued behind an EXEC that finishes in a peer's callback (keys in two slots) are
+// run from there, outside the client's input: they must not be held (held list queues, held
+// header writes), or nothing would close them and their replies would never come.
+TEST_F(ListClusterTest, CommandsAfterAnExecFinishedByAPeerAnswer) {
+  StartCluster();
+  std::unique_ptr<Conn> cn = cluster_->node(0).Connect(5000);
+  for (int round = 0; round < 3; round++) {
+    std::string r = std::to_string(round);
+    cn->Append({"MULTI"});
+    cn->Append({"SET", "{a}x" + r, "1"});
+    cn->Append({"SET", "{b}y" + r, "1"});
+    cn->Append({"EXEC"});
+    cn->Append({"HSET", "qh" + r, "f", "1"});
+    cn->Append({"HSET", "qh" + r, "g", "2"});
+    cn->Append({"LPUSH", "ql" + r, "v"});  // last, on an idle queue: held, were it allowed
+    EXPECT_TRUE(IsStatus(cn->Read(), "OK"));
+    EXPECT_TRUE(IsStatus(cn->Read(), "QUEUED"));
+    EXPECT_TRUE(IsStatus(cn->Read(), "QUEUED"));
+    Reply exec = cn->Read();
+    ASSERT_TRUE(exec && exec->type == REDIS_REPLY_ARRAY && exec->elements == 2) << Describe(exec);
+    EXPECT_TRUE(IsInt(cn->Read(), 1)) << "round " << r;
+    EXPECT_TRUE(IsInt(cn->Read(), 1)) << "round " << r;
+    EXPECT_TRUE(IsInt(cn->Read(), 1)) << "round " << r << ": the push behind the EXEC never answered";
+  }
+}
+
 TEST_F(ListClusterTest, ABlockedPopIsWokenByAPushThroughAnotherNode) {
   StartCluster();
   for (int round = 0; round < 5; round++) {
@@ -201,6 +270,7 @@ TEST_F(ListClusterTest, ABlockedPopIsWokenByAPushThroughAnotherNode) {
     std::unique_ptr<Conn> waiter = cluster_->node(0).Connect(5000);
     auto t0 = std::chrono::steady_clock::now();
     waiter->Append({"BLPOP", key, "10"});
+    ASSERT_TRUE(waiter->Send());  // Append alone only buffers
     std::this_thread::sleep_for(200ms);
     ASSERT_TRUE(IsInt(c(1 + round % 2)("RPUSH", key, "job" + std::to_string(round)), 1));
     EXPECT_EQ(Strings(waiter->Read()), (std::vector<std::string>{key, "job" + std::to_string(round)}));
