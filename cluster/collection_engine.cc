@@ -203,21 +203,15 @@ void WriteHeaderFor(CollectionHost* s, const std::string& key, char type, const 
 }
 
 void FlushHeldHeaders(CollectionHost* s) {
-  bool hold = std::exchange(s->hold_header_flights, false);
-  while (!s->held_header_keys.empty()) {
-    std::vector<std::string> keys;
-    keys.swap(s->held_header_keys);
-    for (const std::string& key : keys) {
-      auto it = s->header_flights.find(key);
-      if (it == s->header_flights.end() || !it->second->held) continue;
-      std::shared_ptr<HeaderFlight> f = it->second;
-      f->held = false;
-      cluster::WriteReply wr = std::move(f->held_reply);
-      if (f->has_next) IssueFollowUp(s, key, f, Status::OK(), wr);
-      else s->header_flights.erase(it);
-    }
-  }
-  s->hold_header_flights = hold;
+  CloseHeldKeys(&s->hold_header_flights, &s->held_header_keys, [s](const std::string& key) {
+    auto it = s->header_flights.find(key);
+    if (it == s->header_flights.end() || !it->second->held) return;
+    std::shared_ptr<HeaderFlight> f = it->second;
+    f->held = false;
+    cluster::WriteReply wr = std::move(f->held_reply);
+    if (f->has_next) IssueFollowUp(s, key, f, Status::OK(), wr);
+    else s->header_flights.erase(it);
+  });
 }
 
 namespace {

@@ -100,6 +100,20 @@ class CollectionHost {
 void FlushHeldHeaders(CollectionHost* s);
 inline bool HasHeldHeaders(const CollectionHost* s) { return !s->held_header_keys.empty(); }
 
+// How held work is closed (FlushHeldHeaders, list_engine.h FlushHeldLists): `*hold` is off
+// while it runs, so nothing closing runs holds again, and `close_one` gets every key of
+// `*keys`, including any a callback of an earlier one held meanwhile; then `*hold` is as it was.
+template <typename CloseOne>
+void CloseHeldKeys(bool* hold, std::vector<std::string>* keys, CloseOne close_one) {
+  bool was = std::exchange(*hold, false);
+  while (!keys->empty()) {
+    std::vector<std::string> batch;
+    batch.swap(*keys);
+    for (const std::string& key : batch) close_one(key);
+  }
+  *hold = was;
+}
+
 // A write counted as the host's client's (WAIT); key is a record key when record_key (a
 // collection's element), else a client key. As server/commands.cc's WriteTracked.
 void WriteTracked(CollectionHost* s, const std::string& key, WriteRequest req, WriteDone done,

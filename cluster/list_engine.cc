@@ -472,20 +472,14 @@ void RunPops(ListHost* s, const std::string& key, std::vector<QueuedOp> ops, Lis
 }  // namespace
 
 void FlushHeldLists(ListHost* s) {
-  bool hold = std::exchange(s->hold_list_queues, false);
-  while (!s->held_list_keys.empty()) {
-    std::vector<std::string> keys;
-    keys.swap(s->held_list_keys);
-    for (const std::string& key : keys) {
-      ListQueues& e = Engine(s);
-      auto it = e.queues.find(key);
-      if (it == e.queues.end() || !it->second->held) continue;
-      std::shared_ptr<KeyQueue> q = it->second;
-      q->held = false;
-      Pump(s, key, q);
-    }
-  }
-  s->hold_list_queues = hold;
+  CloseHeldKeys(&s->hold_list_queues, &s->held_list_keys, [s](const std::string& key) {
+    ListQueues& e = Engine(s);
+    auto it = e.queues.find(key);
+    if (it == e.queues.end() || !it->second->held) return;
+    std::shared_ptr<KeyQueue> q = it->second;
+    q->held = false;
+    Pump(s, key, q);
+  });
 }
 
 void ListQueued(ListHost* s, const std::string& key, std::function<void(ListRelease)> op, bool read_only) {

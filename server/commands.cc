@@ -374,7 +374,6 @@ void RunBounded(Server* s, std::shared_ptr<Client> c, std::shared_ptr<std::funct
     s->Dispatch(c);
     c->args.clear();
   }
-  CloseHeld(s);  // before the loop runs anything else
 }
 }  // namespace
 
