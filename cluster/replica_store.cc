@@ -13,29 +13,53 @@ constexpr size_t kScanChunk = 256;  // Scan visits in chunks (see there)
 }  // namespace
 
 Status ReplicaStore::Load(std::string_view key, Record* rec, bool* found, bool take) {
+  return LoadImpl(key, rec, found, take, nullptr);
+}
+
+Status ReplicaStore::LoadVersions(std::string_view key, Record* rec, bool* found, bool* without_values) {
+  *without_values = false;
+  return LoadImpl(key, rec, found, /*take=*/true, without_values);
+}
+
+// The record is decoded straight from the engine's bytes (Engine::View): each value is copied
+// once, into its own buffer, and none when `without_values` allows leaving them out.
+Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bool take,
+                              bool* without_values) {
   if (take) {
     if (cache_.Take(key, rec, found)) return Status::OK();
   } else if (const Record* hit = cache_.Find(key, found)) {
     *rec = *hit;
     return Status::OK();
   }
-  std::string bytes;
-  Status s = engine_->Get(data_key_.Of(key), &bytes);
   *rec = Record();
   *found = false;
+  // One captured pointer: the viewer fits std::function's inline buffer (no allocation per read).
+  struct Decode {
+    Record* rec;
+    bool may_skip_values;
+    bool versions_only = false;
+    Status status;
+  } d{rec, without_values != nullptr};
+  Status s = engine_->View(data_key_.Of(key), [p = &d](std::string_view bytes) {
+    p->versions_only = p->may_skip_values && bytes.size() >= kVersionsOnlyBytes;
+    p->status = DecodeRecord(bytes, p->rec, /*values=*/!p->versions_only);
+  });
   if (s.IsNotFound()) {
     cache_.Put(key, *rec, false);
     return Status::OK();
   }
   if (!s.ok()) return s;
-  s = DecodeRecord(std::move(bytes), rec);
-  if (!s.ok()) {
+  if (!d.status.ok()) {
     Log(Logger::Level::kError, "corrupt local record for a key, treated as absent: " +
-                                   s.ToString());
+                                   d.status.ToString());
     *rec = Record();
     return Status::OK();
   }
   *found = true;
+  if (d.versions_only) {
+    *without_values = true;  // never cached: its values are missing
+    return Status::OK();
+  }
   cache_.Put(key, *rec, true);
   return Status::OK();
 }

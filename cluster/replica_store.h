@@ -37,6 +37,12 @@ class ReplicaStore {
   // take: the caller will Store the key on success; the cached record is moved out rather
   // than copied (see RecordCache::Take).
   Status Load(std::string_view key, Record* rec, bool* found, bool take = false);
+  // Load for a write that replaces every sibling (a plain write without a context; take as
+  // above): a stored record of kVersionsOnlyBytes or more comes back with its versions but
+  // without its values (*without_values = true; not cached), so a SET over a 100 MB value
+  // does not copy the old one. Smaller records come back whole, as from Load.
+  static constexpr size_t kVersionsOnlyBytes = 64 * 1024;
+  Status LoadVersions(std::string_view key, Record* rec, bool* found, bool* without_values);
   // As Load, without the copy: *rec points at the cached record (an empty one when absent),
   // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
   Status Peek(std::string_view key, const Record** rec, bool* found);
@@ -112,6 +118,7 @@ class ReplicaStore {
   uint64_t cache_misses() const { return cache_.misses(); }
 
  private:
+  Status LoadImpl(std::string_view key, Record* rec, bool* found, bool take, bool* without_values);
   void Log(Logger::Level level, const std::string& msg) {
     if (logger_) logger_->Log(level, msg);
   }

@@ -602,43 +602,6 @@ std::string EncodeRecord(Record&& rec) {
   return out;
 }
 
-Status DecodeRecord(std::string&& bytes, Record* out) {
-  constexpr size_t kStealAt = 64 * 1024;
-  if (bytes.size() < kStealAt) return DecodeRecord(std::string_view(bytes), out);
-  Record rec;
-  Status s = DecodeRecord(std::string_view(bytes), &rec, /*values=*/false);
-  if (!s.ok()) return s;
-  // Walk the encoding again for each value's place (it decoded, so it is well formed).
-  Reader r(std::string_view(bytes).substr(0, bytes.size() - 8));
-  uint8_t format = 0;
-  VersionVector ignored;
-  uint64_t n = 0;
-  (void)r.Byte(&format);
-  (void)GetVersionVector(&r, &ignored);
-  (void)r.Count(kMaxSiblings, kMinSiblingBytes, &n);
-  std::vector<std::pair<size_t, size_t>> at(rec.siblings.size());  // (offset, length)
-  size_t biggest = 0;
-  for (size_t i = 0; i < at.size(); ++i) {
-    uint64_t u = 0, len = 0;
-    uint8_t kind = 0;
-    std::string_view value;
-    (void)(r.Fixed64(&u) && r.Varint(&u) && r.Varint(&u) && r.Byte(&kind) && r.Varint(&u) &&
-           r.Varint(&u) && r.Varint(&len) && r.Bytes(static_cast<size_t>(len), &value));
-    at[i] = {size_t(value.data() - bytes.data()), value.size()};
-    if (at[i].second > at[biggest].second) biggest = i;
-  }
-  for (size_t i = 0; i < at.size(); ++i) {
-    if (i != biggest || at[i].second < kStealAt) rec.siblings[i].value.assign(bytes, at[i].first, at[i].second);
-  }
-  if (!at.empty() && at[biggest].second >= kStealAt) {
-    bytes.erase(0, at[biggest].first);  // moves within memory already in use: no page faults
-    bytes.resize(at[biggest].second);
-    rec.siblings[biggest].value = std::move(bytes);
-  }
-  *out = std::move(rec);
-  return Status::OK();
-}
-
 Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
   if (bytes.size() < 1 + 8) return Status::Corruption("record too short");
   std::string_view body = bytes.substr(0, bytes.size() - 8);
@@ -676,7 +639,12 @@ Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
       return Status::Corruption("sibling value overruns record");
     s.kind = static_cast<ValueKind>(kind);
     s.flags = static_cast<uint32_t>(flags);
-    if (values) s.value.assign(value);
+    if (values) {
+      // A big value gets room past its end, so a header put in front of it later (a reply's,
+      // RespWriter::BulkOwned) moves it within this buffer, not into a new one.
+      if (value.size() >= kDecodeSlackAt) s.value.reserve(value.size() + kEncodeInPlaceRoom);
+      s.value.assign(value);
+    }
     rec.siblings.push_back(std::move(s));
   }
   if (r.left() != 0) return Status::Corruption("trailing bytes in record");

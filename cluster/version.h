@@ -167,13 +167,25 @@ void AppendRecord(const Record& rec, std::string* out);
 // That value is left empty in *rec; smaller records are encoded as EncodeRecord(const&) does.
 constexpr size_t kEncodeInPlaceBytes = 1 << 20;
 std::string EncodeRecord(Record&& rec);
+// Room a value's buffer keeps past its size for that (a record's head, tail and checksum;
+// RespParser reserves as much for a big argument).
+constexpr size_t kEncodeInPlaceRoom = 4096;
+// Makes *value's buffer able to grow to `size` bytes and still be encoded in place: a command
+// that builds a big value (SETRANGE, APPEND, SETBIT) calls it before growing the value, so the
+// value is moved into a bigger buffer at most once.
+// A buffer with a quarter of that room left is kept (a record's head is rarely over 1 KB).
+inline void ReserveForEncoding(std::string* value, size_t size) {
+  if (size >= kEncodeInPlaceBytes && value->capacity() < size + kEncodeInPlaceRoom / 4) {
+    value->reserve(size + kEncodeInPlaceRoom);
+  }
+}
 // values = false: every sibling's value is left empty (its bytes are checked and skipped), for
-// walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN): a 100 MB
-// value is then not copied.
+// walks that need only versions, kinds, timestamps and expiry (the reaper, SCAN, a write that
+// replaces every sibling): a 100 MB value is then not copied. A value of kDecodeSlackAt bytes
+// or more is copied into a buffer with kEncodeInPlaceRoom bytes to spare (a reply's header, or
+// a small APPEND, then fits without a new buffer).
+constexpr size_t kDecodeSlackAt = 64 * 1024;
 Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
-// The same, taking the encoded bytes: the largest value (if at least 64 KB) takes over their
-// buffer instead of being copied out of it (a read of a 100 MB value copies it once less).
-Status DecodeRecord(std::string&& bytes, Record* out);
 
 // The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
 // With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token

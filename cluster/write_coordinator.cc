@@ -43,12 +43,33 @@ void WriteCoordinator::Write(const std::string& key, WriteRequest req, WriteCall
 // local copy. *rec receives the new record; nothing is persisted here.
 Status WriteCoordinator::ApplyLocal(const std::string& key, WriteRequest& req, Record* rec,
                                     bool* existed, bool* was_live) {
-  Status s = ctx_->store.Load(key, rec, existed, /*take=*/true);
+  Status s = LoadForWrite(key, req, rec, existed);
   if (!s.ok()) return s;
   // A key we reaped: our actor's dots for it live on elsewhere and we forgot them.
   if (ctx_->store.Forgot(key)) ctx_->actor = ctx_->FreshActor();
   *was_live = *existed && !IsDeleted(*rec, ctx_->clock->WallMs());
   return ApplyOp(req, rec, ctx_->actor, Lww(key));
+}
+
+// A plain write without a context supersedes every sibling this replica holds (ApplyWrite
+// with the record's own context; an lww write replaces them all), so their values are never
+// read: a big record is loaded without them and a SET over a 100 MB value does not copy it
+// (docs/ARCHITECTURE.md, "Big values"). Any other write builds on the values it loads.
+Status WriteCoordinator::LoadForWrite(const std::string& key, const WriteRequest& req, Record* rec,
+                                      bool* existed) {
+  if ((req.op != OpKind::kPut && req.op != OpKind::kDelete) || req.has_context) {
+    return ctx_->store.Load(key, rec, existed, /*take=*/true);
+  }
+  bool without_values = false;
+  Status s = ctx_->store.LoadVersions(key, rec, existed, &without_values);
+  if (!s.ok() || !without_values) return s;
+  // Defensive, as ApplyWrite is: a record covers its siblings, but a sibling it did not cover
+  // would be kept, and then its value must be there.
+  const VersionVector& vv = rec->context;
+  if (std::all_of(rec->siblings.begin(), rec->siblings.end(), [&](const Sibling& x) { return Supersedes(vv, x); })) {
+    return s;
+  }
+  return ctx_->store.Load(key, rec, existed, /*take=*/true);
 }
 
 // A stand-in coordinator (every preference-list node down) keeps the write as a hint for

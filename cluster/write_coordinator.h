@@ -63,6 +63,7 @@ class WriteCoordinator {
     std::shared_ptr<WriteProgress> progress;
     std::string refusal;  // the first replica's refusal ("n3: hint store full"), for the error
   };
+  Status LoadForWrite(const std::string& key, const WriteRequest& req, Record* rec, bool* existed);
   Status ApplyLocal(const std::string& key, WriteRequest& req, Record* rec, bool* existed,
                     bool* was_live);
   Status ApplyStandIn(const std::string& key, const std::string& owner, WriteRequest& req,

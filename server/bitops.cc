@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "cluster/version.h"
 #include "protocol/resp.h"
 
 namespace dynakv::server::bits {
@@ -112,7 +113,10 @@ int GetBit(std::string_view s, uint64_t offset) {
 
 int SetBit(std::string* s, uint64_t offset, int on) {
   uint64_t byte = offset >> 3;
-  if (s->size() <= byte) s->resize(size_t(byte) + 1, '\0');
+  if (s->size() <= byte) {
+    cluster::ReserveForEncoding(s, size_t(byte) + 1);
+    s->resize(size_t(byte) + 1, '\0');
+  }
   int shift = 7 - int(offset & 7);
   uint8_t v = static_cast<uint8_t>((*s)[byte]);
   int old = (v >> shift) & 1;
@@ -301,6 +305,7 @@ std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>&
     highest = std::max(highest, op.offset + uint64_t(op.type.bits) - 1);
   }
   if (any_write && s->size() < (highest >> 3) + 1) {
+    cluster::ReserveForEncoding(s, size_t(highest >> 3) + 1);
     s->resize(size_t(highest >> 3) + 1, '\0');
     dirty = true;
   }

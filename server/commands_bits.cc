@@ -34,7 +34,8 @@ uint64_t MaxValueBytes(Server* s) { return uint64_t(s->config().proto_max_bulk_l
 
 bool EqualsNoCase(std::string_view s, const char* lower) { return Lower(s) == lower; }
 
-// Reads `key`, lets `change` edit a copy of its value (empty when missing) and writes it back
+// Reads `key`, lets `change` edit its value (empty when missing; moved out of cur, whose
+// value `change` must not read) and writes it back
 // with the expiry, flags and causal context read, when `change` returns true. Then `reply`
 // runs (with the key as read), unless a read or write failed: that error is the reply.
 using Change = std::function<bool(const KeyView& cur, std::string* value)>;
@@ -44,7 +45,7 @@ void ReadModifyWrite(Server* s, ReplyTo reply, std::string key, Change change, A
   ReadKey(s, key, 0, [s, reply, key, change = std::move(change), after = std::move(after)](
                          Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
-    std::string value = cur.exists ? cur.value : std::string();
+    std::string value = cur.exists ? std::move(cur.value) : std::string();
     if (!change(cur, &value)) return after(reply);
     if (value.size() > MaxValueBytes(s)) {
       return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");

@@ -314,7 +314,8 @@ void CmdMsetnx(CommandCtx& ctx) {
 
 // Read-modify-write of the string value: f(current, exists, &new_value, &reply_int) returns
 // an error text or "".
-using Modify = std::function<std::string(const KeyView& cur, std::string* out, int64_t* reply_int)>;
+// f may take cur.value (moving it is not a copy; a 100 MB value is then copied at most once).
+using Modify = std::function<std::string(KeyView& cur, std::string* out, int64_t* reply_int)>;
 
 void ReadModifyWrite(CommandCtx& ctx, Modify f) {
   ReplyTo reply = ctx.reply;
@@ -340,9 +341,12 @@ void ReadModifyWrite(CommandCtx& ctx, Modify f) {
 
 void CmdAppend(CommandCtx& ctx) {
   std::string suffix = std::move(ctx.args[2]);
-  ReadModifyWrite(ctx, [suffix](const KeyView& cur, std::string* out, int64_t* n) {
-    *out = cur.exists ? cur.value + suffix : suffix;
-    *n = int64_t(out->size());
+  ReadModifyWrite(ctx, [suffix](KeyView& cur, std::string* out, int64_t* n) {
+    std::string v = cur.exists ? std::move(cur.value) : std::string();
+    cluster::ReserveForEncoding(&v, v.size() + suffix.size());
+    v += suffix;
+    *n = int64_t(v.size());
+    *out = std::move(v);
     return std::string();
   });
 }
@@ -357,13 +361,16 @@ void CmdSetrange(CommandCtx& ctx) {
     return ReplyErr(ctx.reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   }
   std::string piece = std::move(ctx.args[3]);
-  ReadModifyWrite(ctx, [piece, off](const KeyView& cur, std::string* out, int64_t* n) {
-    std::string v = cur.exists ? cur.value : std::string();
+  ReadModifyWrite(ctx, [piece, off](KeyView& cur, std::string* out, int64_t* n) {
+    std::string v = cur.exists ? std::move(cur.value) : std::string();
     if (piece.empty()) {
       *n = int64_t(v.size());
       return std::string("nowrite");
     }
-    if (v.size() < uint64_t(off) + piece.size()) v.resize(size_t(off) + piece.size(), '\0');
+    if (v.size() < uint64_t(off) + piece.size()) {
+      cluster::ReserveForEncoding(&v, size_t(off) + piece.size());
+      v.resize(size_t(off) + piece.size(), '\0');
+    }
     v.replace(size_t(off), piece.size(), piece);
     *n = int64_t(v.size());
     *out = std::move(v);

@@ -66,6 +66,17 @@ class Engine {
   // NotFound and leaves *value unchanged. Other errors: IOError, Corruption.
   virtual Status Get(std::string_view key, std::string* value) = 0;
 
+  // The same lookup without copying: on success calls see(value) once, with bytes valid only
+  // during the call, and returns OK; NotFound (see not called) when absent. `see` must not
+  // call into the engine. A reader that keeps only part of a big value (a record's versions,
+  // one value out of several) then copies only that part. The default copies through Get.
+  virtual Status View(std::string_view key, const std::function<void(std::string_view)>& see) {
+    std::string value;
+    Status s = Get(key, &value);
+    if (s.ok()) see(value);
+    return s;
+  }
+
   // Apply one atomic batch to the pending state. On error nothing of the batch is applied.
   // NoSpace when the store is full and could not grow: the caller reports it; no data lost.
   virtual Status Write(const std::vector<WriteOp>& batch) = 0;

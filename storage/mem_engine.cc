@@ -26,6 +26,14 @@ Status MemEngine::Get(std::string_view key, std::string* value) {
   return Status::OK();
 }
 
+Status MemEngine::View(std::string_view key, const std::function<void(std::string_view)>& see) {
+  if (Status s = CheckKey(key); !s.ok()) return s;
+  auto v = Lookup(key);
+  if (!v) return Status::NotFound();
+  see(*v);
+  return Status::OK();
+}
+
 Status MemEngine::Write(const std::vector<WriteOp>& batch) {
   if (!fail_writes_.ok()) return fail_writes_;
   for (const WriteOp& op : batch) {

@@ -32,6 +32,7 @@ class MemEngine final : public Engine {
   explicit MemEngine(SyncMode sync = SyncMode::kBatch) : sync_(sync) {}
 
   Status Get(std::string_view key, std::string* value) override;
+  Status View(std::string_view key, const std::function<void(std::string_view)>& see) override;
   Status Write(const std::vector<WriteOp>& batch) override;
   Status Scan(std::string_view start, std::string_view end, size_t limit,
               const std::function<bool(std::string_view, std::string_view)>& visit) override;

@@ -377,6 +377,73 @@ TEST(NodeTest, ConcurrentWritesWithTheSameContextMakeSiblings) {
   EXPECT_EQ(Values(Get(c, c.node("n2"), "k", 3).record), std::vector<std::string>{"set"});
 }
 
+// Values of 64 KB and more: a write without a context loads the old record without its
+// values (it supersedes them all, ReplicaStore::LoadVersions), a write with a context loads
+// them, and keeps whole every sibling the context does not cover. On one node (where no
+// replica's copy could fill a value back in), then on three; the row cache is off, so every
+// write loads from the engine.
+void BootUncached(Cluster& c, int count, int n, int r, int w) {
+  for (int i = 1; i <= count; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i), n, r, w);
+    cfg.record_cache_bytes = 0;
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+}
+
+std::string BigValue(char fill) {
+  std::string v(200 * 1024, fill);
+  v[12345] = '#';
+  return v;
+}
+
+TEST(NodeTest, WritesOverBigSiblingsKeepWhatTheyDoNotSupersedeOnOneNode) {
+  Cluster c;
+  BootUncached(c, 1, 1, 1, 1);
+  Node* n1 = c.node("n1");
+  auto base = Put(c, n1, "k", BigValue('0'));
+  auto a = Put(c, n1, "k", BigValue('a'), &base.context);
+  auto b = Put(c, n1, "k", BigValue('b'), &base.context);
+  ASSERT_TRUE(base.status.ok() && a.status.ok() && b.status.ok());
+  EXPECT_EQ(Values(Get(c, n1, "k").record), (std::vector<std::string>{BigValue('a'), BigValue('b')}));
+  ASSERT_TRUE(Put(c, n1, "k", BigValue('c'), &a.context).status.ok());
+  EXPECT_EQ(Values(Get(c, n1, "k").record), (std::vector<std::string>{BigValue('b'), BigValue('c')}));
+  ASSERT_TRUE(Put(c, n1, "k", BigValue('d')).status.ok());
+  EXPECT_EQ(Values(Get(c, n1, "k").record), std::vector<std::string>{BigValue('d')});
+}
+
+TEST(NodeTest, WritesOverBigSiblingsKeepWhatTheyDoNotSupersede) {
+  Cluster c;
+  BootUncached(c, 3, 3, 2, 2);
+  auto big = BigValue;
+  auto base = Put(c, c.node("n1"), "k", big('0'));
+  ASSERT_TRUE(base.status.ok());
+  auto a = Put(c, c.node("n1"), "k", big('a'), &base.context);
+  auto b = Put(c, c.node("n2"), "k", big('b'), &base.context);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(Values(Get(c, c.node("n3"), "k", 3).record), (std::vector<std::string>{big('a'), big('b')}));
+  // Supersedes a only: b is kept, value and all, on every replica.
+  auto a2 = Put(c, c.node("n1"), "k", big('c'), &a.context);
+  ASSERT_TRUE(a2.status.ok());
+  for (const char* n : {"n1", "n2", "n3"}) {
+    auto r = Get(c, c.node(n), "k", 3);
+    ASSERT_TRUE(r.status.ok());
+    EXPECT_EQ(Values(r.record), (std::vector<std::string>{big('b'), big('c')})) << n;
+  }
+  // Without a context: one value, on every replica.
+  ASSERT_TRUE(Put(c, c.node("n2"), "k", big('d')).status.ok());
+  for (const char* n : {"n1", "n2", "n3"}) {
+    EXPECT_EQ(Values(Get(c, c.node(n), "k", 3).record), std::vector<std::string>{big('d')}) << n;
+  }
+  WriteRequest del;
+  del.op = OpKind::kDelete;
+  ASSERT_TRUE(DoWrite(c, c.node("n3"), "k", std::move(del)).status.ok());
+  auto gone = Get(c, c.node("n1"), "k", 3);
+  ASSERT_TRUE(gone.status.ok());
+  EXPECT_TRUE(Values(gone.record).empty());
+  EXPECT_FALSE(gone.record.context.empty());
+}
+
 TEST(NodeTest, DeleteIsATombstone) {
   Cluster c;
   Boot(c, 3);

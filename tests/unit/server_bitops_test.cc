@@ -9,12 +9,38 @@
 #include <string>
 #include <vector>
 
+#include "cluster/version.h"
 #include "server/bitops.h"
 
 namespace dynakv::server::bits {
 namespace {
 
 using namespace std::string_literals;
+
+// ---- growing a big value ----
+
+// SETBIT that grows a string to a big value leaves its buffer the room the record needs
+// around it: EncodeRecord(Record&&) then writes the record into that same buffer, without
+// moving 1 MB into a new one.
+TEST(SetBit, GrowingABigValueLeavesRoomToEncodeInPlace) {
+  std::string s = "x";
+  SetBit(&s, 8 * uint64_t(cluster::kEncodeInPlaceBytes + 10), 1);
+  ASSERT_EQ(s.size(), cluster::kEncodeInPlaceBytes + 11);
+  EXPECT_GE(s.capacity(), s.size() + cluster::kEncodeInPlaceRoom / 4);
+  cluster::Record rec;
+  rec.siblings.emplace_back();
+  rec.siblings[0].dot = {7, 1};
+  rec.context.Raise(7, 1, 1000);
+  rec.siblings[0].value = std::move(s);
+  const char* buffer = rec.siblings[0].value.data();
+  std::string enc = cluster::EncodeRecord(std::move(rec));
+  EXPECT_EQ(enc.data(), buffer);
+  cluster::Record back;
+  ASSERT_TRUE(cluster::DecodeRecord(enc, &back).ok());
+  ASSERT_EQ(back.siblings.size(), 1u);
+  EXPECT_EQ(back.siblings[0].value.size(), cluster::kEncodeInPlaceBytes + 11);
+  EXPECT_EQ(GetBit(back.siblings[0].value, 8 * uint64_t(cluster::kEncodeInPlaceBytes + 10)), 1);
+}
 
 // ---- BITCOUNT ----
 
