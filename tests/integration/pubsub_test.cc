@@ -66,7 +66,9 @@ class PubSubSingle : public ::testing::Test {
     ASSERT_TRUE(server_->Start()) << server_->last_error();
   }
   void TearDown() override {
-    if (server_) EXPECT_TRUE(server_->Running()) << "dynakv-server is no longer running (crashed?)";
+    if (server_) {
+      EXPECT_TRUE(server_->Running()) << "dynakv-server is no longer running (crashed?)";
+    }
     if (HasFailure() && server_) {
       std::string log = server_->Stderr();
       if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
