@@ -7,6 +7,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <tuple>
+#include <type_traits>
 
 #include "cluster/key_layout.h"
 #include "protocol/resp.h"
@@ -281,10 +282,19 @@ Status ScoreCounterOf(const Record& rec, uint64_t now_ms, FloatCounter* out, con
   return Status::OK();
 }
 
-Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
+namespace {
+
+// ResolveElement's body. Given a const record it copies a plain winner's value; given one it
+// may change, it moves the value out.
+template <typename Rec>
+Status ResolveElementIn(Rec& rec, uint64_t now_ms, ElementView* out) {
+  using Sib = std::conditional_t<std::is_const_v<Rec>, const Sibling, Sibling>;
   ElementView v;
-  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
-  const Sibling* best = NewestLive(live);
+  // The newest live sibling, found without listing the live ones: only counters need the list.
+  Sib* best = nullptr;
+  for (Sib& s : rec.siblings) {
+    if (IsLive(s, now_ms) && (best == nullptr || Newer(s, *best))) best = &s;
+  }
   if (best == nullptr) {
     *out = std::move(v);
     return Status::OK();
@@ -293,8 +303,16 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
   v.timestamp_ms = best->timestamp_ms;
   v.dot = best->dot;
   if (best->kind != ValueKind::kCounter) {
-    v.value = best->value;
-  } else if (IsFloatCounter(best->value)) {
+    if constexpr (std::is_const_v<Rec>) {
+      v.value = best->value;
+    } else {
+      v.value = std::move(best->value);
+    }
+    *out = std::move(v);
+    return Status::OK();
+  }
+  std::vector<const Sibling*> live = LiveSiblings(rec, now_ms);
+  if (IsFloatCounter(best->value)) {
     // Concurrent ZINCRBYs are concurrent score counter siblings: merged, every increment
     // counts.
     FloatCounter total;
@@ -329,6 +347,16 @@ Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
   }
   *out = std::move(v);
   return Status::OK();
+}
+
+}  // namespace
+
+Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out) {
+  return ResolveElementIn(rec, now_ms, out);
+}
+
+Status ResolveElement(Record&& rec, uint64_t now_ms, ElementView* out) {
+  return ResolveElementIn(rec, now_ms, out);
 }
 
 ElementView ResolveAcross(const std::vector<ElementView>& views) {

@@ -150,6 +150,9 @@ struct ElementView {
 };
 // kCorruption when a live counter sibling does not decode.
 Status ResolveElement(const Record& rec, uint64_t now_ms, ElementView* out);
+// The same, moving the winner's value out of `rec` instead of copying it (a range read that
+// is done with its records).
+Status ResolveElement(Record&& rec, uint64_t now_ms, ElementView* out);
 // ZINCRBY's starting point on a member's element record (the coordinator applies it, see
 // OpKind::kScoreAdd): the merge of its live score counters when the newest live sibling is
 // one; otherwise a counter whose base is `base_hint` when given (the score the server read

@@ -487,11 +487,11 @@ void ReadAllElements(CollectionHost* s, const std::string& key, char type,
         [acc, err, now](const std::string&, cluster::Node::RangeReply rr, std::function<void()> next) {
           for (auto& [e, rec] : rr.elements) {
             ElementView ev;
-            Status rs = cluster::ResolveElement(rec, now, &ev);
+            Status rs = cluster::ResolveElement(std::move(rec), now, &ev);  // the page is ours
             err->Note(rs);
             if (!ev.present) continue;
             auto it = acc->find(e);
-            if (it == acc->end()) acc->emplace(e, std::move(ev));
+            if (it == acc->end()) acc->emplace(std::move(e), std::move(ev));
             else it->second = cluster::ResolveAcross({it->second, ev});
           }
           next();

@@ -204,11 +204,13 @@ struct GenWalk : std::enable_shared_from_this<GenWalk> {
           prev = std::move(self->last_record);
           self->last_record = e;
         }
+        // The page is this walk's own: its positions, values and contexts move into the items.
+        VersionVector ctx = std::move(rec.context);
         ElementView ev;
-        Status rs = ResolveElement(rec, self->now, &ev);
+        Status rs = ResolveElement(std::move(rec), self->now, &ev);
         if (!rs.ok()) return self->done(rs);
         if (!ev.present) continue;
-        self->items.push_back({e, std::move(ev.value), self->gen, std::move(rec.context), std::move(prev)});
+        self->items.push_back({std::move(e), std::move(ev.value), self->gen, std::move(ctx), std::move(prev)});
       }
       if (self->items.size() >= self->want) return self->done(Status::OK());
       if (last) {
@@ -252,7 +254,11 @@ void ReadItems(ListHost* s, const std::string& key, CollectionState cs, size_t n
         v->hint_base_ms = w.base_ms;
         v->hinted = true;
       }
-      for (auto& it : w.items) v->items.push_back(std::move(it));
+      if (v->items.empty()) {
+        v->items = std::move(w.items);  // the usual one generation: no item moves
+      } else {
+        for (auto& it : w.items) v->items.push_back(std::move(it));
+      }
     }
     if (outs->size() > 1) {  // one generation's walk is in order already
       std::sort(v->items.begin(), v->items.end(),

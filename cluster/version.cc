@@ -440,10 +440,14 @@ void Prune(Record* rec, uint64_t now_ms, const VersionLimits& limits) {
 
 // ---- reading ------------------------------------------------------------------------------
 
+bool IsLive(const Sibling& s, uint64_t now_ms) {
+  return s.kind != ValueKind::kTombstone && !Expired(s, now_ms);
+}
+
 std::vector<const Sibling*> LiveSiblings(const Record& rec, uint64_t now_ms) {
   std::vector<const Sibling*> out;
   for (const Sibling& s : rec.siblings)
-    if (s.kind != ValueKind::kTombstone && !Expired(s, now_ms)) out.push_back(&s);
+    if (IsLive(s, now_ms)) out.push_back(&s);
   return out;
 }
 

@@ -143,6 +143,7 @@ Record Join(const Record& a, const Record& b);
 void Prune(Record* rec, uint64_t now_ms, const VersionLimits& limits);
 
 // Siblings a client should see: not tombstones, not expired at now_ms.
+bool IsLive(const Sibling& s, uint64_t now_ms);
 std::vector<const Sibling*> LiveSiblings(const Record& rec, uint64_t now_ms);
 
 // The deterministic winner for plain GET: among non-expired siblings (tombstones included)
