@@ -1227,9 +1227,6 @@ class LmdbEngine final : public Engine {
     return static_cast<uint32_t>(XXH3_64bits(p, len));
   }
 
-  // Before an append of `extra` bytes that wal_buf_ has no room for: continue in the spare
-  // records buffer (PrepareBlocks, Recycle) when that has the room, as its pages are already
-  // in use; growing wal_buf_ would copy into fresh memory (100 MB for a 100 MB value).
   // The stored bytes of `key` (the memtable's entry, else LMDB's map, mapped in whole since
   // every reader reads all of it), valid until the next call into the engine.
   Status Find(std::string_view key, std::string_view* out) {
@@ -1250,6 +1247,9 @@ class LmdbEngine final : public Engine {
     return Status::OK();
   }
 
+  // Before an append of `extra` bytes that wal_buf_ has no room for: continue in the spare
+  // records buffer (PrepareBlocks, Recycle) when that has the room, as its pages are already
+  // in use; growing wal_buf_ would copy into fresh memory (100 MB for a 100 MB value).
   void RoomInLog(size_t extra) {
     size_t need = wal_buf_.size() + extra;
     if (wal_buf_.capacity() >= need || spare_records_.capacity() < need) return;
@@ -1269,35 +1269,39 @@ class LmdbEngine final : public Engine {
     size_t at = wal_buf_.size();
     wal_buf_.append(8, '\0');
     PutVarint(&wal_buf_, batch.size());
-    for (const WriteOp& op : batch) {
-      wal_buf_.push_back(op.kind == WriteOp::Kind::kPut ? 'P' : 'D');
-      PutVarint(&wal_buf_, op.key.size());
-      wal_buf_.append(op.key);
-      PutVarint(&wal_buf_, op.value.size());
-      wal_buf_.append(op.value);
-    }
+    for (const WriteOp& op : batch) AppendOp(op.kind == WriteOp::Kind::kPut ? 'P' : 'D', op.key, op.value);
+    SealRecord(at);
+  }
+
+  // One op of a log record: its kind, then key and value, each after its varint length.
+  void AppendOp(char kind, std::string_view key, std::string_view value) {
+    wal_buf_.push_back(kind);
+    PutVarint(&wal_buf_, key.size());
+    wal_buf_.append(key);
+    PutVarint(&wal_buf_, value.size());
+    wal_buf_.append(value);
+  }
+
+  // Fills in the head (length and payload checksum) of the log record begun at `at`, which
+  // ends at the end of wal_buf_.
+  void SealRecord(size_t at) {
     size_t len = wal_buf_.size() - at - 8;
     PutU32(&wal_buf_[at], static_cast<uint32_t>(len) | kXxh3Flag);
     PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
   }
 
-  // AppendRecord for a batch of one put (every SET): sized once, written in place.
+  // AppendRecord for a batch of one put (every SET): a small one sized once and written in place.
   static constexpr size_t kAppendBigValue = 64 * 1024;
   void AppendPut(std::string_view key, std::string_view value) {
     size_t len = 2 + VarintLen(key.size()) + key.size() + VarintLen(value.size()) + value.size();
     RoomInLog(8 + len);
     size_t at = wal_buf_.size();
     if (value.size() >= kAppendBigValue) {
-      // Appended, not sized first: resize would zero the bytes the copy then overwrites, a
-      // pass over 100 MB for nothing.
-      char head[8 + 2 + 10 + 10];
-      char* p = head + 8;
-      *p++ = 1;
-      *p++ = 'P';
-      wal_buf_.append(head, static_cast<size_t>(RawVarint(p, key.size()) - head));
-      wal_buf_.append(key);
-      wal_buf_.append(head, static_cast<size_t>(RawVarint(head, value.size()) - head));
-      wal_buf_.append(value);
+      // Appended, as AppendRecord does, not sized first: resize would zero the bytes the
+      // copy then overwrites, a pass over 100 MB for nothing.
+      wal_buf_.append(8, '\0');
+      wal_buf_.push_back(1);  // varint 1: one op
+      AppendOp('P', key, value);
     } else {
       wal_buf_.resize(at + 8 + len);
       char* p = wal_buf_.data() + at + 8;
@@ -1308,8 +1312,7 @@ class LmdbEngine final : public Engine {
       p = RawVarint(p + key.size(), value.size());
       if (!value.empty()) std::memcpy(p, value.data(), value.size());
     }
-    PutU32(&wal_buf_[at], static_cast<uint32_t>(len) | kXxh3Flag);
-    PutU32(&wal_buf_[at + 4], PayloadSum(wal_buf_.data() + at + 8, len));
+    SealRecord(at);
   }
   static size_t VarintLen(uint64_t v) {
     size_t n = 1;

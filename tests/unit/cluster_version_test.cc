@@ -1031,7 +1031,9 @@ TEST(RecordCodecTest, DecodingWithOrWithoutValuesAgrees) {
     ASSERT_TRUE(DecodeRecord(enc, &whole).ok());
     EXPECT_EQ(whole, r);
     for (const Sibling& sib : whole.siblings) {
-      if (sib.value.size() >= kDecodeSlackAt) EXPECT_GE(sib.value.capacity(), sib.value.size() + kEncodeInPlaceRoom);
+      if (sib.value.size() >= kDecodeSlackAt) {
+        EXPECT_GE(sib.value.capacity(), sib.value.size() + kEncodeInPlaceRoom);
+      }
     }
     Record meta;
     ASSERT_TRUE(DecodeRecord(enc, &meta, /*values=*/false).ok());
