@@ -302,6 +302,7 @@ struct Node::Impl {
 
   void OnTick() {
     uint64_t now = ctx.clock->NowMs();
+    if (ctx.store.counting()) CountOn();
     if (!ctx.standalone) {
       std::vector<std::string> to;
       ctx.membership.Tick(now, &to);
@@ -320,6 +321,19 @@ struct Node::Impl {
     }
     reads.OnTick(now);
     ctx.requests.ExpireDue(now);
+  }
+
+  // A big store's startup count goes on a chunk per tick (ReplicaStore::Recount).
+  static constexpr size_t kRecountTickRecords = 65536;
+  static constexpr uint64_t kRecountTickMs = 4;
+  void CountOn() {
+    Status s = ctx.store.RecountStep(kRecountTickRecords, kRecountTickMs);
+    if (!s.ok()) {
+      ctx.Log(Logger::Level::kWarn, "counting the stored keys failed: " + s.ToString());
+    } else if (!ctx.store.counting()) {
+      ctx.Log(Logger::Level::kInfo, "counted the stored keys: " +
+                                        std::to_string(ctx.store.key_count()) + " keys");
+    }
   }
 
   // ---- life cycle and local views --------------------------------------------------------

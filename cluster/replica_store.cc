@@ -98,13 +98,15 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
 }
 
 Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
-  Status s = engine_->Delete(data_key_.Of(key));
+  std::string_view dkey = data_key_.Of(key);
+  bool counted = Counted(dkey);
+  Status s = engine_->Delete(dkey);
   uint32_t part = data_key_.partition();
   ++part_changes_[part];
   cache_.Erase(key);
-  bool plain = IsPlainRecordKey(key);
+  bool plain = IsPlainRecordKey(key) && counted;
   if (s.ok() && plain && key_count_ > 0) --key_count_;
-  if (s.ok() && part_count_[part] > 0) --part_count_[part];
+  if (s.ok() && counted && part_count_[part] > 0) --part_count_[part];
   if (s.ok()) {
     if (forgotten_.size() >= kMaxForgotten) {
       forgot_all_ = true;
@@ -140,15 +142,47 @@ Status ReplicaStore::Recount() {
   live_count_ = 0;
   std::fill(part_count_.begin(), part_count_.end(), 0);
   for (uint32_t& c : part_changes_) ++c;  // the engine may have taken back writes: rehash all
-  uint64_t now_ms = clock_->WallMs();
-  return engine_->Scan(kDataPrefix, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
-    if (IsDataKey(k)) ++part_count_[PartitionOfDataKey(k)];
-    if (IsDataKey(k) && !IsPlainRecordKey(ClientKeyOf(k))) return true;  // an element
-    ++key_count_;
-    Record rec;
-    if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
-    return true;
-  });
+  counting_ = true;
+  count_cursor_.assign(kDataPrefix);
+  return RecountStep(kRecountInline);
+}
+
+Status ReplicaStore::RecountStep(size_t budget, uint64_t max_ms) {
+  const uint64_t t0 = clock_->NowMs();
+  const uint64_t now_ms = clock_->WallMs();
+  size_t seen = 0;
+  // Chunks of kRecountChunk records, so the time limit is looked at now and then.
+  constexpr size_t kRecountChunk = 1024;
+  while (counting_ && seen < budget && clock_->NowMs() - t0 < max_ms) {
+    size_t chunk = std::min(kRecountChunk, budget - seen), in_chunk = 0;
+    bool more = false;
+    std::string last;
+    Status s = engine_->Scan(count_cursor_, kDataEnd, 0, [&](std::string_view k, std::string_view bytes) {
+      if (in_chunk == chunk) {
+        more = true;
+        return false;
+      }
+      ++in_chunk;
+      last.assign(k);
+      if (!IsDataKey(k)) return true;
+      ++part_count_[PartitionOfDataKey(k)];
+      if (!IsPlainRecordKey(ClientKeyOf(k))) return true;  // an element
+      ++key_count_;
+      Record rec;
+      if (DecodeRecord(bytes, &rec).ok() && !IsDeleted(rec, now_ms)) ++live_count_;
+      return true;
+    });
+    if (!s.ok()) return s;
+    seen += in_chunk;
+    if (more) {
+      count_cursor_ = std::move(last);
+      count_cursor_.push_back('\0');  // the next key after it
+    } else {
+      counting_ = false;
+      count_cursor_.clear();
+    }
+  }
+  return Status::OK();
 }
 
 bool ReplicaStore::Forgot(std::string_view key) {
@@ -163,6 +197,8 @@ bool ReplicaStore::Forgot(std::string_view key) {
 
 void ReplicaStore::ResetAfterFlush() {
   cache_.Clear();
+  counting_ = false;  // nothing is left to count
+  count_cursor_.clear();
   key_count_ = 0;
   live_count_ = 0;
   std::fill(part_count_.begin(), part_count_.end(), 0);
@@ -210,7 +246,8 @@ Status ReplicaStore::DropPartition(uint32_t p, uint64_t* dropped) {
   Status s = engine_->Scan(PartitionBegin(p), PartitionEnd(p), 0,
                            [&](std::string_view k, std::string_view v) {
                              keys.emplace_back(k);
-                             if (!IsPlainRecordKey(ClientKeyOf(k))) return true;
+                             // Not counted yet: the recount will not meet it (see Recount).
+                             if (!Counted(k) || !IsPlainRecordKey(ClientKeyOf(k))) return true;
                              ++plain;
                              Record rec;
                              if (DecodeRecord(v, &rec).ok() && !IsDeleted(rec, now_ms)) ++live;

@@ -77,8 +77,17 @@ class ReplicaStore {
                       std::vector<std::pair<std::string, Record>>* out, bool* end);
 
   // Recounts the records (all, and live) from the engine: at start, and after the engine
-  // took back writes whose counts were already taken (a failed group commit).
+  // took back writes whose counts were already taken (a failed group commit). The first
+  // kRecountInline records are counted at once; a bigger store goes on being counted by
+  // RecountStep, a chunk per call (Node::OnTick), so a node restarts in the same time with
+  // 1M or 10M keys. While counting() the counts cover the keys before the cursor only; a
+  // write behind the cursor moves them as usual, one ahead of it is counted when reached.
+  static constexpr size_t kRecountInline = 8192;
   Status Recount();
+  // Counts up to `budget` more records, stopping early once `max_ms` of the clock's
+  // monotonic time have passed; OK and nothing to do when not counting().
+  Status RecountStep(size_t budget, uint64_t max_ms = UINT64_MAX);
+  bool counting() const { return counting_; }
   // After the "d/" range was deleted (FLUSHALL): forget the cache and the counts.
   void ResetAfterFlush();
   void ClearCache() { cache_.Clear(); }
@@ -119,6 +128,8 @@ class ReplicaStore {
 
  private:
   Status LoadImpl(std::string_view key, Record* rec, bool* found, bool take, bool* without_values);
+  // Whether the counts include the record at engine key `k` (see Recount).
+  bool Counted(std::string_view k) const { return !counting_ || k < count_cursor_; }
   void Log(Logger::Level level, const std::string& msg) {
     if (logger_) logger_->Log(level, msg);
   }
@@ -135,6 +146,8 @@ class ReplicaStore {
   uint64_t live_count_ = 0;       // local records with a live value when last written
   uint64_t expiring_writes_ = 0;  // stores of a record that can expire or be reaped
   uint64_t next_sibling_warn_ms_ = 0;
+  bool counting_ = false;      // a Recount is under way
+  std::string count_cursor_;   // the engine keys before it are counted
   static constexpr size_t kMaxForgotten = 100000;
   std::unordered_set<uint64_t> forgotten_;
   bool forgot_all_ = false;  // forgotten_ overflowed
@@ -156,17 +169,20 @@ Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was
   } else {
     bytes = EncodeRecord(rec);
   }
-  Status s = engine_->PutOwned(data_key_.Of(key), std::move(bytes));
+  std::string_view dkey = data_key_.Of(key);
+  Status s = engine_->PutOwned(dkey, std::move(bytes));
   ++part_changes_[data_key_.partition()];  // also on failure: the engine may have part of it
   if (s.ok()) {
     uint32_t part = data_key_.partition();
     ++part_writes_[part];
-    if (!existed) ++part_count_[part];
-    bool plain = IsPlainRecordKey(key);  // DBSIZE and INFO count client keys, not elements
-    if (!existed && plain) ++key_count_;
-    bool live = plain && !IsDeleted(rec, clock_->WallMs());
-    if (live && !was_live) ++live_count_;
-    if (plain && !live && was_live && live_count_ > 0) --live_count_;
+    if (Counted(dkey)) {
+      if (!existed) ++part_count_[part];
+      bool plain = IsPlainRecordKey(key);  // DBSIZE and INFO count client keys, not elements
+      if (!existed && plain) ++key_count_;
+      bool live = plain && !IsDeleted(rec, clock_->WallMs());
+      if (live && !was_live) ++live_count_;
+      if (plain && !live && was_live && live_count_ > 0) --live_count_;
+    }
     for (const Sibling& sib : rec.siblings) {
       if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
         ++expiring_writes_;
