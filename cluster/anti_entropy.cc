@@ -2,33 +2,59 @@
 #include "cluster/anti_entropy.h"
 
 #include <algorithm>
-#include <set>
+#include <bitset>
+#include <map>
+#include <unordered_map>
 
 #include "cluster/key_layout.h"
 
 namespace dynakv::cluster {
 
 namespace {
-// Records hashed per tick, and records (and their value bytes) one exchange message
-// carries. A leaf bigger than the cap is sent in part, from a random partition on, so
-// repeated rounds cover it.
+// Records hashed per tick, and the caps on one exchange message: records (and their value
+// bytes), partitions compared, and keys digested. A round cut short by a cap leaves the rest
+// differing, and later rounds take it.
 constexpr size_t kAeBuildChunk = 1024;
 constexpr size_t kAeBuildBytes = 4u << 20;  // and at most this many stored bytes hashed
-constexpr size_t kAeMaxKeys = 1000;
+constexpr size_t kAeMaxRecords = 4096;
 constexpr size_t kAeMaxBytes = 8u << 20;
+constexpr size_t kAeMaxParts = 4096;
+constexpr size_t kAeDigestCap = 20000;
+// Records a digest request may scan to find its keys (whole partitions; the replier scans
+// about as many): bounds the loop turn that builds or answers it.
+constexpr size_t kAeScanCap = 65536;
 // With periodic rounds off, trees are built on demand (DYNAMO SYNC, or a peer's request) and
 // a build older than this is rebuilt before it answers a peer.
 constexpr uint64_t kAeOnDemandMaxAgeMs = 5000;
-// A DYNAMO SYNC round the peer cannot answer yet (its trees are being built) is retried.
-constexpr int kAeSyncRetries = 50;
+// A DYNAMO SYNC round the peer cannot answer yet (its trees are being built) is retried,
+// every gossip interval (200 ms by default): long enough for a peer that hashes 10M records
+// at kAeBuildChunk a tick.
+constexpr int kAeSyncRetries = 3000;
 static_assert(MerkleTree::kLeaves <= kMaxAeHashes, "a leaf level must fit one message");
 // Leaf i of a peer's tree holds partitions [i * kPartsPerLeaf, (i + 1) * kPartsPerLeaf).
 constexpr uint32_t kPartsPerLeaf = kPartitions / MerkleTree::kLeaves;
 static_assert(kPartsPerLeaf * MerkleTree::kLeaves == kPartitions, "leaves split partitions evenly");
+static_assert(kPartitions * kAeSegments * 32 <= kMaxAeBucket, "every cell index fits a message");
+static_assert(kAeMaxParts * kAeSegments <= kMaxAeHashes && kAeDigestCap <= kMaxAeDigests &&
+                  kAeMaxRecords <= kMaxAeRecords, "the caps fit what a message decodes");
 // Mixed into the ring fingerprint a tree request carries: a node whose trees are laid out
-// otherwise (per-key leaves, before partition hashes) sees "rings differ" and answers
-// nothing, rather than comparing trees that cannot agree.
-constexpr uint64_t kTreeLayout = 0x7061727469746e73ull;  // "partitns"
+// otherwise (per-key leaves; or leaves exchanged whole, before segments) sees "rings differ"
+// and answers nothing, rather than comparing trees or exchanges that cannot agree.
+constexpr uint64_t kTreeLayout = 0x7365676d656e7473ull;  // "segments"
+
+// A record's segment (top bits of its key hash) and its sixteenth of the segment (the next
+// four bits): together, its bit in a partition's 256-bit cell mask.
+constexpr uint32_t kSegBits = 4;
+static_assert((1u << kSegBits) == kAeSegments, "kAeSegments is 2^kSegBits");
+constexpr uint32_t kWholeSegment = 16;    // a cell code: every sixteenth
+constexpr uint32_t kWholePartition = 17;  // a cell code (on segment 0): every segment
+// A partition of at most this many records is compared key by key without its segment
+// hashes (they would cost more bytes than its digests), flagged in a parts response.
+constexpr uint32_t kAeSmallPartition = 2 * kAeSegments;
+constexpr uint32_t kNoSegments = 1u << 20;  // the flag, on a parts response's partition
+static_assert(kPartitions < kNoSegments && (kNoSegments << 1) <= kMaxAeBucket, "the flag fits");
+uint32_t SegmentOf(uint64_t kh) { return uint32_t(kh >> (64 - kSegBits)); }
+uint32_t CellOf(uint64_t kh) { return uint32_t(kh >> (64 - kSegBits - 4)); }  // seg * 16 + sixteenth
 }  // namespace
 
 AntiEntropy::AntiEntropy(NodeContext* ctx)
@@ -37,7 +63,8 @@ AntiEntropy::AntiEntropy(NodeContext* ctx)
   level_of_.assign(size_t(levels_.back()) + 1, 0);
   for (size_t i = 0; i < levels_.size(); ++i) level_of_[size_t(levels_[i])] = uint8_t(i);
   part_hash_.assign(size_t(kPartitions) * levels_.size(), 0);
-  pass_sums_.assign(levels_.size(), 0);
+  seg_hash_.assign(size_t(kPartitions) * levels_.size() * kAeSegments, 0);
+  pass_sums_.assign(levels_.size() * kAeSegments, 0);
 }
 
 // Mixed into the ring fingerprint of a tree request: the tree layout, and the keyspace
@@ -77,23 +104,38 @@ bool AntiEntropy::Ready() const {
 
 MerkleTree AntiEntropy::TreeFor(const std::string& peer) const {
   MerkleTree tree;
-  const Placement& placement = ctx_->placement;
-  const size_t nl = levels_.size();
   for (uint32_t p = 0; p < kPartitions; ++p) {
-    if (!part_valid_[p] || !SharesPartition(p, peer)) continue;
-    if (nl == 1) {
-      tree.Add(p / kPartsPerLeaf, part_hash_[p]);
-      continue;
-    }
-    // The records both replicate: those whose n reaches past the later of the two places.
-    int need = std::max(placement.PositionIn(p), placement.PositionOf(p, peer)) + 1;
-    uint64_t h = 0;
-    for (size_t i = 0; i < nl; ++i) {
-      if (levels_[i] >= need) h += part_hash_[size_t(p) * nl + i];
-    }
-    tree.Add(p / kPartsPerLeaf, h);
+    if (part_valid_[p] && SharesPartition(p, peer)) tree.Add(p / kPartsPerLeaf, PartHashFor(p, peer));
   }
   return tree;
+}
+
+// With several levels, the records both replicate are those whose n reaches past the later
+// of the two nodes' places in p's owner list.
+uint64_t AntiEntropy::PartHashFor(uint32_t p, const std::string& peer) const {
+  if (!part_valid_[p] || !SharesPartition(p, peer)) return 0;
+  const size_t nl = levels_.size();
+  if (nl == 1) return part_hash_[p];
+  const Placement& placement = ctx_->placement;
+  int need = std::max(placement.PositionIn(p), placement.PositionOf(p, peer)) + 1;
+  uint64_t h = 0;
+  for (size_t i = 0; i < nl; ++i) {
+    if (levels_[i] >= need) h += part_hash_[size_t(p) * nl + i];
+  }
+  return h;
+}
+
+void AntiEntropy::SegHashesFor(uint32_t p, const std::string& peer, uint64_t* out) const {
+  std::fill(out, out + kAeSegments, 0);
+  if (!part_valid_[p] || !SharesPartition(p, peer)) return;
+  const size_t nl = levels_.size();
+  const Placement& placement = ctx_->placement;
+  int need = nl == 1 ? 0 : std::max(placement.PositionIn(p), placement.PositionOf(p, peer)) + 1;
+  for (size_t i = 0; i < nl; ++i) {
+    if (nl > 1 && levels_[i] < need) continue;
+    const uint64_t* seg = &seg_hash_[(size_t(p) * nl + i) * kAeSegments];
+    for (uint32_t s = 0; s < kAeSegments; ++s) out[s] += seg[s];
+  }
 }
 
 void AntiEntropy::StartPass(uint64_t now) {
@@ -145,7 +187,9 @@ void AntiEntropy::PassStep(uint64_t now) {
                                     last.assign(k);
                                     if (!IsDataKey(k)) return true;  // corrupt row: not ours
                                     std::string_view rkey = ClientKeyOf(k);
-                                    pass_sums_[LevelOf(rkey)] += MerkleTree::ItemHash(rkey, v);
+                                    uint64_t kh = MerkleTree::KeyHash(rkey);
+                                    pass_sums_[LevelOf(rkey) * kAeSegments + SegmentOf(kh)] +=
+                                        MerkleTree::ItemHash(kh, v);
                                     return true;
                                   });
     if (!s.ok()) {
@@ -160,7 +204,14 @@ void AntiEntropy::PassStep(uint64_t now) {
     }
     // Taken as of the change count at its start: a write while it was cut short makes the
     // next pass hash it again.
-    std::copy(pass_sums_.begin(), pass_sums_.end(), part_hash_.begin() + ptrdiff_t(size_t(p) * levels_.size()));
+    const size_t nl = levels_.size();
+    std::copy(pass_sums_.begin(), pass_sums_.end(),
+              seg_hash_.begin() + ptrdiff_t(size_t(p) * nl * kAeSegments));
+    for (size_t i = 0; i < nl; ++i) {
+      uint64_t sum = 0;
+      for (uint32_t seg = 0; seg < kAeSegments; ++seg) sum += pass_sums_[i * kAeSegments + seg];
+      part_hash_[size_t(p) * nl + i] = sum;
+    }
     part_seen_[p] = pass_changes_;
     part_valid_[p] = true;
     pass_cursor_.clear();
@@ -233,18 +284,43 @@ void AntiEntropy::Reset() {
   retry_.clear();
 }
 
+void AntiEntropy::SendAe(const std::string& peer, Message* m) {
+  std::string frame = ctx_->Encode(m);
+  ctx_->stats.ae_bytes_sent += frame.size();
+  ctx_->SendFrameTo(peer, std::move(frame));
+}
+
+void AntiEntropy::ReplyAe(const Message& req, Message* m) {
+  std::string frame = ctx_->Encode(m);
+  ctx_->stats.ae_bytes_sent += frame.size();
+  ctx_->transport->Send(req.from_addr, std::move(frame));
+}
+
+void AntiEntropy::Continue(Round round, Message* m) {
+  uint64_t id = ctx_->NewRequest(RequestKind::kAntiEntropy, ctx_->cfg.request_timeout_ms);
+  m->req_id = id;
+  std::string peer = round.peer;
+  pending_[id] = std::move(round);
+  SendAe(peer, m);
+}
+
+bool AntiEntropy::TakeRound(const Message& m, Round* round) {
+  auto it = pending_.find(m.req_id);
+  if (it == pending_.end() || it->second.peer != m.from_id) return false;
+  *round = std::move(it->second);
+  pending_.erase(it);
+  return true;
+}
+
 void AntiEntropy::StartRound(const std::string& peer, int retries) {
   for (const auto& [id, p] : pending_) {
     if (p.peer == peer) return;  // one exchange per peer at a time
   }
-  uint64_t id = ctx_->NewRequest(RequestKind::kAntiEntropy, ctx_->cfg.request_timeout_ms);
-  pending_[id] = Round{peer, retries};
   Message m;
   m.type = MsgType::kAeTreeReq;
-  m.req_id = id;
   m.ring_hash = ready_ring_ ^ TreeTag();
   m.hashes = TreeFor(peer).InteriorHashes();
-  ctx_->SendTo(peer, &m);
+  Continue(Round{peer, retries}, &m);
 }
 
 void AntiEntropy::OnTreeReq(const Message& m) {
@@ -265,60 +341,22 @@ void AntiEntropy::OnTreeReq(const Message& m) {
                          tree.children(b) + MerkleTree::kFanout);
     }
   }
-  ctx_->Send(m.from_addr, &resp);
+  ReplyAe(m, &resp);
 }
 
-// Appends a local record; false once a cap is reached.
-bool AntiEntropy::Append(const std::string& key, Record rec, Message* out, size_t* bytes) {
-  if (out->records.size() >= kAeMaxKeys || *bytes >= kAeMaxBytes) return false;
+// Appends a record to an exchange message; false once a cap is reached.
+static bool AppendAeRecord(const std::string& key, Record rec, Message* out, size_t* bytes) {
+  if (out->records.size() >= kAeMaxRecords || *bytes >= kAeMaxBytes) return false;
   *bytes += key.size() + 64;
   for (const auto& sib : rec.siblings) *bytes += sib.value.size() + 48;
   out->records.emplace_back(key, std::move(rec));
   return true;
 }
 
-bool AntiEntropy::AppendLeaf(uint32_t leaf, const std::string& peer,
-                             const std::set<std::string_view>* skip, bool first, bool whole_only,
-                             Message* out, size_t* bytes) {
-  if (leaf >= MerkleTree::kLeaves) return false;
-  const uint32_t base = leaf * kPartsPerLeaf;
-  size_t size = 0;
-  for (uint32_t p = base; p < base + kPartsPerLeaf; ++p) {
-    if (SharesPartition(p, peer)) size += ctx_->store.partition_count(p);
-  }
-  if (whole_only && !first && out->records.size() + size > kAeMaxKeys) return false;
-  // A leaf too big for one message goes in part, from a random partition on.
-  uint32_t start = first && size > kAeMaxKeys ? ctx_->random->Uniform(kPartsPerLeaf) : 0;
-  for (uint32_t j = 0; j < kPartsPerLeaf; ++j) {
-    uint32_t p = base + (start + j) % kPartsPerLeaf;
-    if (!SharesPartition(p, peer)) continue;
-    std::string after;
-    for (bool end = false; !end;) {
-      std::vector<std::pair<std::string, Record>> recs;
-      Status s = ctx_->store.ReadPartition(p, after, 256, kAeMaxBytes, &recs, &end);
-      if (!s.ok()) {
-        ctx_->Log(Logger::Level::kWarn, "anti-entropy: partition read failed: " + s.ToString());
-        return false;
-      }
-      if (recs.empty()) break;
-      after = recs.back().first;
-      for (auto& [key, rec] : recs) {
-        if (rec.siblings.empty() && rec.context.empty()) continue;  // corrupt: skipped
-        if (skip && skip->count(key)) continue;
-        if (levels_.size() > 1 && !Shares(key, peer)) continue;  // not among its first n
-        if (!Append(key, std::move(rec), out, bytes)) return false;
-      }
-    }
-  }
-  return true;
-}
-
 void AntiEntropy::OnTreeResp(const Message& m) {
-  auto it = pending_.find(m.req_id);
-  if (it == pending_.end() || it->second.peer != m.from_id) return;
-  Round round = std::move(it->second);
-  pending_.erase(it);
-  std::string peer = round.peer;
+  Round round;
+  if (!TakeRound(m, &round)) return;
+  const std::string& peer = round.peer;
   if (!m.status().ok()) {
     if (round.retries > 0) {
       --round.retries;
@@ -333,102 +371,304 @@ void AntiEntropy::OnTreeResp(const Message& m) {
   }
   if (!Ready() || m.hashes.size() != m.buckets.size() * MerkleTree::kFanout) return;
   const MerkleTree mine = TreeFor(peer);
-  std::vector<uint32_t> leaves;
+  Message req;
+  req.type = MsgType::kAePartsReq;
+  req.ring_hash = ready_ring_ ^ TreeTag();
   for (size_t i = 0; i < m.buckets.size(); ++i) {
     if (m.buckets[i] >= MerkleTree::kInterior) return;
-    auto d = mine.DiffLeaves(m.buckets[i], &m.hashes[i * MerkleTree::kFanout]);
-    leaves.insert(leaves.end(), d.begin(), d.end());
+    for (uint32_t leaf : mine.DiffLeaves(m.buckets[i], &m.hashes[i * MerkleTree::kFanout])) {
+      req.buckets.push_back(leaf);
+      for (uint32_t j = 0; j < kPartsPerLeaf; ++j) {
+        req.hashes.push_back(PartHashFor(leaf * kPartsPerLeaf + j, peer));
+      }
+    }
   }
-  if (leaves.empty()) {
+  if (req.buckets.empty()) {
     ++ctx_->stats.ae_rounds;  // our tree was rebuilt meanwhile and now agrees
     return;
   }
+  Continue(std::move(round), &req);
+}
+
+void AntiEntropy::OnPartsReq(const Message& m) {
+  Message resp;
+  resp.type = MsgType::kAePartsResp;
+  resp.req_id = m.req_id;
+  if (!Ready() || m.ring_hash != (ctx_->placement.ring_hash() ^ TreeTag())) {
+    resp.set_status(Status::Unavailable("anti-entropy: trees not built yet, or rings differ"));
+  } else if (m.hashes.size() != m.buckets.size() * kPartsPerLeaf) {
+    resp.set_status(Status::Invalid("anti-entropy: partition hashes do not match leaves"));
+  } else {
+    uint64_t segs[kAeSegments];
+    for (size_t i = 0; i < m.buckets.size() && resp.buckets.size() < kAeMaxParts; ++i) {
+      if (m.buckets[i] >= MerkleTree::kLeaves) continue;
+      for (uint32_t j = 0; j < kPartsPerLeaf && resp.buckets.size() < kAeMaxParts; ++j) {
+        uint32_t p = m.buckets[i] * kPartsPerLeaf + j;
+        if (PartHashFor(p, m.from_id) == m.hashes[i * kPartsPerLeaf + j]) continue;
+        if (ctx_->store.partition_count(p) <= kAeSmallPartition) {
+          resp.buckets.push_back(p | kNoSegments);
+          continue;
+        }
+        resp.buckets.push_back(p);
+        SegHashesFor(p, m.from_id, segs);
+        resp.hashes.insert(resp.hashes.end(), segs, segs + kAeSegments);
+      }
+    }
+  }
+  ReplyAe(m, &resp);
+}
+
+bool AntiEntropy::AppendDigests(uint32_t p, uint32_t segs, const std::string& peer, Message* req,
+                                size_t* scanned) {
+  struct Digest {
+    std::string key;
+    uint64_t item;
+    uint32_t cell;  // segment * 16 + sixteenth
+  };
+  std::vector<Digest> found[kAeSegments];
+  Status s = ctx_->engine->Scan(PartitionBegin(p), PartitionEnd(p), 0,
+                                [&](std::string_view k, std::string_view v) {
+                                  ++*scanned;
+                                  if (!IsDataKey(k)) return true;
+                                  std::string_view rkey = ClientKeyOf(k);
+                                  uint64_t kh = MerkleTree::KeyHash(rkey);
+                                  uint32_t seg = SegmentOf(kh);
+                                  if (!(segs >> seg & 1)) return true;
+                                  if (levels_.size() > 1 && !Shares(rkey, peer)) return true;
+                                  found[seg].push_back(
+                                      {std::string(rkey), MerkleTree::ItemHash(kh, v), CellOf(kh)});
+                                  return true;
+                                });
+  if (!s.ok()) {
+    ctx_->Log(Logger::Level::kWarn, "anti-entropy: partition read failed: " + s.ToString());
+    return false;
+  }
+  const uint32_t all = (1u << kAeSegments) - 1;
+  size_t total = 0;
+  for (const auto& f : found) total += f.size();
+  if (segs == all && total + req->keys.size() <= kAeDigestCap) {
+    // Every segment, whole: one cell code for the partition.
+    req->buckets.push_back(((p * kAeSegments) << 5) | kWholePartition);
+    for (auto& f : found) {
+      for (auto& d : f) {
+        req->keys.push_back(std::move(d.key));
+        req->hashes.push_back(d.item);
+      }
+    }
+    return true;
+  }
+  for (uint32_t seg = 0; seg < kAeSegments; ++seg) {
+    if (!(segs >> seg & 1)) continue;
+    const uint32_t cell_base = (p * kAeSegments + seg) << 5;
+    auto add = [&](uint32_t code) {
+      req->buckets.push_back(cell_base | code);
+      for (auto& d : found[seg]) {
+        if (code != kWholeSegment && (d.cell & 15) != code) continue;
+        req->keys.push_back(std::move(d.key));
+        req->hashes.push_back(d.item);
+      }
+    };
+    size_t room = kAeDigestCap - std::min(kAeDigestCap, req->keys.size());
+    if (found[seg].size() <= room) {
+      add(kWholeSegment);
+      continue;
+    }
+    if (!req->keys.empty()) return false;  // the next round
+    // One segment bigger than a message (a big collection's elements share its partition):
+    // a random sixteenth of it per round.
+    uint32_t code = uint32_t(ctx_->random->Uniform(16));
+    size_t n = 0;
+    for (const auto& d : found[seg]) n += (d.cell & 15) == code ? 1 : 0;
+    if (n > kAeDigestCap) {
+      ctx_->Log(Logger::Level::kWarn, "anti-entropy: a segment of partition " + std::to_string(p) +
+                                          " is too big to compare (" + std::to_string(n) + " keys)");
+      return false;
+    }
+    add(code);
+    return false;  // the message is full
+  }
+  return true;
+}
+
+void AntiEntropy::OnPartsResp(const Message& m) {
+  Round round;
+  if (!TakeRound(m, &round)) return;
+  const std::string& peer = round.peer;
+  if (!m.status().ok() || !Ready()) return;
+  // Where each partition's segment hashes start (small partitions come without them).
+  std::vector<size_t> at(m.buckets.size());
+  size_t hashes = 0;
+  for (size_t i = 0; i < m.buckets.size(); ++i) {
+    at[i] = hashes;
+    if (!(m.buckets[i] & kNoSegments)) hashes += kAeSegments;
+  }
+  if (hashes != m.hashes.size()) return;
+  Message req;
+  req.type = MsgType::kAeDigestReq;
+  uint64_t mine[kAeSegments];
+  // Start at a random differing partition: when the caps cut a round short, the next
+  // rounds pick up others.
+  size_t start = m.buckets.empty() ? 0 : ctx_->random->Uniform(m.buckets.size());
+  size_t scanned = 0;
+  for (size_t j = 0; j < m.buckets.size() && scanned < kAeScanCap; ++j) {
+    size_t i = (start + j) % m.buckets.size();
+    uint32_t p = m.buckets[i] & ~kNoSegments;
+    if (p >= kPartitions || !SharesPartition(p, peer)) continue;
+    uint32_t segs = 0;
+    if (m.buckets[i] & kNoSegments) {
+      segs = (1u << kAeSegments) - 1;
+    } else {
+      SegHashesFor(p, peer, mine);
+      for (uint32_t s = 0; s < kAeSegments; ++s) {
+        if (mine[s] != m.hashes[at[i] + s]) segs |= 1u << s;
+      }
+    }
+    if (segs != 0 && !AppendDigests(p, segs, peer, &req, &scanned)) break;
+  }
+  if (req.buckets.empty()) {
+    ++ctx_->stats.ae_rounds;  // our hashes moved meanwhile and now agree
+    return;
+  }
+  Continue(std::move(round), &req);
+}
+
+void AntiEntropy::OnDigestReq(const Message& m) {
+  Message resp;
+  resp.type = MsgType::kAeDigestResp;
+  resp.req_id = m.req_id;
+  if (m.keys.size() != m.hashes.size()) {
+    resp.set_status(Status::Invalid("anti-entropy: digests without hashes"));
+    ReplyAe(m, &resp);
+    return;
+  }
+  // The cells asked about, per partition: a bit per (segment, sixteenth).
+  std::map<uint32_t, std::bitset<kAeSegments * 16>> cells;
+  for (uint32_t b : m.buckets) {
+    uint32_t code = b & 31, seg_id = b >> 5;
+    uint32_t p = seg_id / kAeSegments, seg = seg_id % kAeSegments;
+    if (code > kWholePartition || p >= kPartitions || !SharesPartition(p, m.from_id)) continue;
+    auto& mask = cells[p];
+    if (code == kWholePartition) {
+      mask.set();
+      continue;
+    }
+    for (uint32_t x = 0; x < 16; ++x) {
+      if (code == kWholeSegment || code == x) mask.set(seg * 16 + x);
+    }
+  }
+  struct Theirs {
+    uint64_t item;
+    bool seen = false;
+  };
+  std::unordered_map<std::string_view, Theirs> theirs;
+  theirs.reserve(m.keys.size());
+  for (size_t i = 0; i < m.keys.size(); ++i) theirs[m.keys[i]] = Theirs{m.hashes[i]};
+  size_t bytes = 0;
+  bool full = false;
+  for (const auto& cell : cells) {
+    const uint32_t p = cell.first;
+    const auto& mask = cell.second;  // a plain reference: lambdas may not capture a binding
+    Status s = ctx_->engine->Scan(PartitionBegin(p), PartitionEnd(p), 0,
+                                  [&](std::string_view k, std::string_view v) {
+                                    if (!IsDataKey(k)) return true;
+                                    std::string_view rkey = ClientKeyOf(k);
+                                    uint64_t kh = MerkleTree::KeyHash(rkey);
+                                    if (!mask.test(CellOf(kh))) return true;
+                                    if (levels_.size() > 1 && !Shares(rkey, m.from_id)) return true;
+                                    auto it = theirs.find(rkey);
+                                    if (it != theirs.end()) {
+                                      it->second.seen = true;
+                                      if (it->second.item == MerkleTree::ItemHash(kh, v)) return true;
+                                      resp.keys.emplace_back(rkey);  // differs: theirs too
+                                    }
+                                    Record rec;
+                                    if (full || !DecodeRecord(v, &rec).ok()) return true;
+                                    full = !AppendAeRecord(std::string(rkey), std::move(rec), &resp, &bytes);
+                                    return true;
+                                  });
+    if (!s.ok()) {
+      ctx_->Log(Logger::Level::kWarn, "anti-entropy: partition read failed: " + s.ToString());
+      resp.set_status(s);
+      resp.records.clear();
+      resp.keys.clear();
+      ReplyAe(m, &resp);
+      return;
+    }
+  }
+  // Their keys we do not hold, in the cells asked about.
+  for (const auto& [key, t] : theirs) {
+    if (t.seen || resp.keys.size() >= kAeDigestCap) continue;
+    auto c = cells.find(Placement::PartitionOf(key));
+    if (c == cells.end() || !c->second.test(CellOf(MerkleTree::KeyHash(key)))) continue;
+    if (levels_.size() > 1 && !Shares(key, m.from_id)) continue;
+    resp.keys.emplace_back(key);
+  }
+  ReplyAe(m, &resp);
+}
+
+uint64_t AntiEntropy::JoinAll(const std::vector<std::pair<std::string, Record>>& records,
+                              const std::string& peer, Message* differing) {
+  uint64_t repaired = 0;
+  size_t bytes = 0;
+  for (const auto& [key, rec] : records) {
+    if (!Shares(key, peer)) continue;  // not ours to keep (rings differ)
+    bool changed = false;
+    Record merged;
+    Status s = ctx_->store.Join(key, rec, &changed, differing ? &merged : nullptr);
+    if (!s.ok()) {
+      ctx_->Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
+      continue;
+    }
+    if (changed) {
+      ++ctx_->stats.ae_keys_repaired;
+      ++repaired;
+    }
+    if (differing && !(merged == rec)) (void)AppendAeRecord(key, std::move(merged), differing, &bytes);
+  }
+  if (repaired > 0) {
+    ctx_->Log(Logger::Level::kInfo, "anti-entropy repair: " + std::to_string(repaired) +
+                                        " key(s) updated from " + peer);
+  }
+  return repaired;
+}
+
+void AntiEntropy::OnDigestResp(const Message& m) {
+  Round round;
+  if (!TakeRound(m, &round)) return;
+  if (!m.status().ok()) return;
+  JoinAll(m.records, round.peer);
+  // The records it asked for: ours after joining its, so the one reply settles both.
   Message req;
   req.type = MsgType::kAeKeysReq;
   size_t bytes = 0;
-  // Start at a random differing leaf: when the caps cut a round short, the next rounds
-  // pick up other leaves.
-  size_t start = ctx_->random->Uniform(leaves.size());
-  for (size_t j = 0; j < leaves.size(); ++j) {
-    uint32_t leaf = leaves[(start + j) % leaves.size()];
-    bool first = req.records.empty() && req.buckets.empty();
-    if (!AppendLeaf(leaf, peer, nullptr, first, /*whole_only=*/true, &req, &bytes)) break;
-    req.buckets.push_back(leaf);
+  for (const auto& key : m.keys) {
+    if (!Shares(key, round.peer)) continue;
+    Record rec;
+    bool found = false;
+    if (!ctx_->store.Load(key, &rec, &found).ok() || !found) continue;
+    if (!AppendAeRecord(key, std::move(rec), &req, &bytes)) break;
   }
-  uint64_t id = ctx_->NewRequest(RequestKind::kAntiEntropy, ctx_->cfg.request_timeout_ms);
-  req.req_id = id;
-  pending_[id] = std::move(round);
-  ctx_->SendTo(peer, &req);
+  if (req.records.empty()) {
+    ++ctx_->stats.ae_rounds;
+    return;
+  }
+  Continue(std::move(round), &req);
 }
 
 void AntiEntropy::OnKeysReq(const Message& m) {
   Message resp;
   resp.type = MsgType::kAeKeysResp;
   resp.req_id = m.req_id;
-  std::set<std::string_view> sent;
-  size_t bytes = 0;
-  uint64_t repaired = 0;
-  for (const auto& [key, rec] : m.records) {
-    sent.insert(key);
-    if (!Shares(key, m.from_id)) continue;  // not ours to keep (rings differ)
-    bool changed = false;
-    Record merged;
-    Status s = ctx_->store.Join(key, rec, &changed, &merged);
-    if (!s.ok()) {
-      ctx_->Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
-      continue;
-    }
-    if (changed) {
-      ++ctx_->stats.ae_keys_repaired;
-      ++repaired;
-    }
-    if (!(merged == rec)) {
-      bytes += key.size() + 64;
-      for (const auto& sib : merged.siblings) bytes += sib.value.size() + 48;
-      resp.records.emplace_back(key, std::move(merged));
-    }
-  }
-  // Keys of the whole leaves that the sender does not hold.
-  if (Ready()) {
-    for (uint32_t leaf : m.buckets) {
-      if (!AppendLeaf(leaf, m.from_id, &sent, /*first=*/false, /*whole_only=*/false, &resp,
-                      &bytes)) {
-        break;
-      }
-    }
-  }
-  if (repaired > 0) {
-    ctx_->Log(Logger::Level::kInfo, "anti-entropy repair: " + std::to_string(repaired) +
-                                        " key(s) updated from " + m.from_id);
-  }
-  ctx_->Send(m.from_addr, &resp);
+  JoinAll(m.records, m.from_id, &resp);  // answers with ours where it still differs
+  ReplyAe(m, &resp);
 }
 
 void AntiEntropy::OnKeysResp(const Message& m) {
-  auto it = pending_.find(m.req_id);
-  if (it == pending_.end() || it->second.peer != m.from_id) return;
-  std::string peer = std::move(it->second.peer);
-  pending_.erase(it);
+  Round round;
+  if (!TakeRound(m, &round)) return;
   if (!m.status().ok()) return;
-  uint64_t repaired = 0;
-  for (const auto& [key, rec] : m.records) {
-    if (!Shares(key, peer)) continue;
-    bool changed = false;
-    Status s = ctx_->store.Join(key, rec, &changed);
-    if (!s.ok()) {
-      ctx_->Log(Logger::Level::kWarn, "anti-entropy: record not applied: " + s.ToString());
-      continue;
-    }
-    if (changed) {
-      ++ctx_->stats.ae_keys_repaired;
-      ++repaired;
-    }
-  }
+  JoinAll(m.records, round.peer);
   ++ctx_->stats.ae_rounds;
-  if (repaired > 0) {
-    ctx_->Log(Logger::Level::kInfo, "anti-entropy repair: " + std::to_string(repaired) +
-                                        " key(s) updated from " + peer);
-  }
 }
 
 }  // namespace dynakv::cluster

@@ -8,21 +8,28 @@
 // partition is rehashed only when the replica store says it changed since it was last
 // hashed (ReplicaStore::partition_changes). A pass over the changed partitions runs every
 // ae_interval_ms, a bounded chunk per tick, never on the client path; an idle node with a
-// large store hashes nothing. A peer's tree is derived from the partition hashes when a
-// round needs it: leaf i holds partitions [i*16, i*16+16), those shared with that peer, so
-// a differing leaf's records are a range read of its partitions (no per-key index in
-// memory). See docs/ARCHITECTURE.md, "Anti-entropy".
+// large store hashes nothing. Each partition's hash is kept as kAeSegments segment sums (a
+// record's segment: the top bits of its key's hash). A peer's tree is derived from the
+// partition hashes when a round needs it: leaf i holds partitions [i*16, i*16+16), those
+// shared with that peer.
 //
-// A round between us (A) and a peer P:
-//   A -> P  kAeTreeReq   A's interior hashes of A's tree for P, and A's ring fingerprint
-//   P -> A  kAeTreeResp  the interior nodes that differ and P's leaf hashes under them
-//                        (empty: the trees agree, the round is over)
-//   A -> P  kAeKeysReq   A's records of (some of) the differing leaves; the leaves sent
-//                        whole are listed
-//   P -> A  kAeKeysResp  P Joins them in and answers with its own record of every key
-//                        where it now differs from what A sent, plus its records of the
-//                        keys of the whole leaves that A did not send; A Joins those.
-// A lost or repeated message costs work, never data; a round that times out is forgotten.
+// A round between us (A) and a peer P narrows the difference down level by level, so the
+// bytes sent grow with the number of differing keys, not with the size of the leaves:
+//   A -> P  kAeTreeReq    A's interior hashes of A's tree for P, and A's ring fingerprint
+//   P -> A  kAeTreeResp   the interior nodes that differ and P's leaf hashes under them
+//                         (empty: the trees agree, the round is over)
+//   A -> P  kAePartsReq   the differing leaves and A's 16 partition hashes under each
+//   P -> A  kAePartsResp  the partitions that differ and P's segment hashes of each
+//   A -> P  kAeDigestReq  the differing segments (cells) and A's keys there, each with its
+//                         item hash (a digest: no values)
+//   P -> A  kAeDigestResp P's records where the item hashes differ or A lacks the key, and
+//                         the keys whose records P wants (it lacks them, or they differ)
+//   A -> P  kAeKeysReq    A Joined P's records and sends its records of the wanted keys
+//   P -> A  kAeKeysResp   P Joins them and answers with its record wherever it still
+//                         differs from what A sent; A Joins those. The round is over.
+// A segment with more keys than one digest message takes is listed by sixteenths (cells,
+// the next bits of the key hash), a random one per round. A lost or repeated message costs
+// work, never data; a round that times out is forgotten, and the next finds what is left.
 // Trees compare only under the same ring, so both sides mean the same key set.
 // See docs/ARCHITECTURE.md, "Anti-entropy".
 //
@@ -42,6 +49,9 @@
 
 namespace dynakv::cluster {
 
+// Segments per partition (a power of 2): the unit below a partition that a round compares.
+constexpr uint32_t kAeSegments = 16;
+
 class AntiEntropy {
  public:
   explicit AntiEntropy(NodeContext* ctx);
@@ -52,6 +62,10 @@ class AntiEntropy {
   size_t SyncNow();
   void OnTreeReq(const Message& m);
   void OnTreeResp(const Message& m);
+  void OnPartsReq(const Message& m);
+  void OnPartsResp(const Message& m);
+  void OnDigestReq(const Message& m);
+  void OnDigestResp(const Message& m);
   void OnKeysReq(const Message& m);
   void OnKeysResp(const Message& m);
   void Expire(uint64_t id) { pending_.erase(id); }
@@ -69,16 +83,28 @@ class AntiEntropy {
   bool Ready() const;
   // The tree of the partitions this node shares with `peer`, from the partition hashes.
   MerkleTree TreeFor(const std::string& peer) const;
+  // Partition p's hash, and its kAeSegments segment hashes, over the records this node and
+  // `peer` both replicate (0 when p is not shared, or not hashed yet).
+  uint64_t PartHashFor(uint32_t p, const std::string& peer) const;
+  void SegHashesFor(uint32_t p, const std::string& peer, uint64_t* out) const;
   void StartPass(uint64_t now);
   void PassStep(uint64_t now);
   void StartRound(const std::string& peer, int retries = 0);
-  bool Append(const std::string& key, Record rec, Message* out, size_t* bytes);
-  // Appends this node's records of `leaf`'s partitions shared with `peer` (skipping keys in
-  // `skip`); false once a cap cut it short. `first`: the message is empty, so a leaf too big
-  // for one message is sent in part, from a random partition on. `whole_only`: append
-  // nothing (false) unless the whole leaf fits.
-  bool AppendLeaf(uint32_t leaf, const std::string& peer, const std::set<std::string_view>* skip,
-                  bool first, bool whole_only, Message* out, size_t* bytes);
+  // The next step of a round: a new request id for it, then the message to `peer`.
+  void Continue(Round round, Message* m);
+  void SendAe(const std::string& peer, Message* m);
+  void ReplyAe(const Message& req, Message* m);
+  // Takes the round `m` answers out of pending_ (false: unknown, or not from its peer).
+  bool TakeRound(const Message& m, Round* round);
+  // Appends the digests (key, item hash) of this node's records of partition p in the
+  // differing segments `segs` (a bit per segment) to *req, with their cells; false when the
+  // message has no room left for them. Adds the records it read to *scanned.
+  bool AppendDigests(uint32_t p, uint32_t segs, const std::string& peer, Message* req,
+                     size_t* scanned);
+  // Joins records from `peer`; returns how many changed the local copy. `differing`: gets
+  // the local record (after the Join) of every key where it is not the one that came.
+  uint64_t JoinAll(const std::vector<std::pair<std::string, Record>>& records,
+                   const std::string& peer, Message* differing = nullptr);
 
   NodeContext* ctx_;
   // Per partition: the hash of its records, the store's change count it was taken at, and
@@ -86,12 +112,14 @@ class AntiEntropy {
   // Keyspace policies with different n (keyspace.h): a record is compared only between the
   // first n owners of its partition, so each partition keeps one hash per distinct n
   // ("level"), and the tree for a peer sums the levels both nodes replicate.
-  // part_hash_[p * levels_.size() + i] sums partition p's records whose n is levels_[i].
+  // part_hash_[p * levels_.size() + i] sums partition p's records whose n is levels_[i];
+  // seg_hash_[(p * levels_.size() + i) * kAeSegments + s] the same records in segment s.
   size_t LevelOf(std::string_view rkey) const;
   uint64_t TreeTag() const;
   std::vector<int> levels_;        // the distinct n of the policies, ascending
   std::vector<uint8_t> level_of_;  // n -> index into levels_
   std::vector<uint64_t> part_hash_;
+  std::vector<uint64_t> seg_hash_;
   std::vector<uint32_t> part_seen_;
   std::vector<bool> part_valid_;
   // The pass in progress: the next partition, and within a partition cut short by the
@@ -100,7 +128,7 @@ class AntiEntropy {
   bool passing_ = false;
   uint32_t pass_part_ = 0;
   std::string pass_cursor_;
-  std::vector<uint64_t> pass_sums_;  // per level
+  std::vector<uint64_t> pass_sums_;  // per (level, segment)
   uint32_t pass_changes_ = 0;
   uint64_t pass_ring_ = 0;       // the ring the pass started under
   bool have_ready_ = false;      // a pass completed under ready_ring_

@@ -17,11 +17,12 @@ size_t MerkleTree::LeafOf(std::string_view key) {
                              kLeaves);
 }
 
-uint64_t MerkleTree::ItemHash(std::string_view key, std::string_view record_bytes) {
+uint64_t MerkleTree::KeyHash(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
+
+uint64_t MerkleTree::ItemHash(uint64_t key_hash, std::string_view record_bytes) {
   // The key seeds the record hash, so the same record under two keys hashes differently and
   // a key present with an empty record still counts.
-  uint64_t kh = XXH3_64bits(key.data(), key.size());
-  return XXH3_64bits_withSeed(record_bytes.data(), record_bytes.size(), kh) | 1;
+  return XXH3_64bits_withSeed(record_bytes.data(), record_bytes.size(), key_hash) | 1;
 }
 
 void MerkleTree::Add(size_t leaf, uint64_t item_hash) {

@@ -35,7 +35,13 @@ class MerkleTree {
   static constexpr size_t kInterior = kLeaves / kFanout;
 
   static size_t LeafOf(std::string_view key);
-  static uint64_t ItemHash(std::string_view key, std::string_view record_bytes);
+  // ItemHash(key, bytes) == ItemHash(KeyHash(key), bytes); anti-entropy also places records
+  // in segments by KeyHash.
+  static uint64_t KeyHash(std::string_view key);
+  static uint64_t ItemHash(uint64_t key_hash, std::string_view record_bytes);
+  static uint64_t ItemHash(std::string_view key, std::string_view record_bytes) {
+    return ItemHash(KeyHash(key), record_bytes);
+  }
 
   void Add(size_t leaf, uint64_t item_hash);
   void Remove(size_t leaf, uint64_t item_hash);

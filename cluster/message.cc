@@ -233,6 +233,30 @@ void EncodePayload(const Message& m, std::string* out) {
       }
       EncodeRecords(&w, m.records);
       break;
+    case MsgType::kAePartsReq:
+    case MsgType::kAePartsResp:
+    case MsgType::kAeDigestReq:
+    case MsgType::kAeDigestResp:
+      w.U64(m.req_id);
+      if (m.type == MsgType::kAePartsReq) w.U64(m.ring_hash);
+      if (m.type == MsgType::kAePartsResp || m.type == MsgType::kAeDigestResp) {
+        w.U8(static_cast<uint8_t>(m.code));
+        w.Str(m.error);
+      }
+      if (m.type != MsgType::kAeDigestResp) {
+        w.U32(static_cast<uint32_t>(m.buckets.size()));
+        for (uint32_t b : m.buckets) w.U32(b);
+      }
+      if (m.type == MsgType::kAeDigestReq || m.type == MsgType::kAeDigestResp) {
+        w.U32(static_cast<uint32_t>(m.keys.size()));
+        for (const auto& k : m.keys) w.Str(k);
+      }
+      if (m.type != MsgType::kAeDigestResp) {
+        w.U32(static_cast<uint32_t>(m.hashes.size()));
+        for (uint64_t h : m.hashes) w.U64(h);
+      }
+      if (m.type == MsgType::kAeDigestResp) EncodeRecords(&w, m.records);
+      break;
     case MsgType::kHandoffChunk:
       w.U64(m.req_id);
       EncodeRecords(&w, m.records);
@@ -294,7 +318,7 @@ bool DecodeBuckets(Reader* r, std::vector<uint32_t>* out) {
   out->clear();
   for (uint32_t i = 0; i < n && r->ok(); ++i) {
     uint32_t b = r->U32();
-    if (b >= kMaxAeHashes) return false;
+    if (b >= kMaxAeBucket) return false;
     out->push_back(b);
   }
   return r->ok();
@@ -451,6 +475,26 @@ bool DecodePayload(std::string_view payload, Message* m) {
         return false;
       }
       if (!DecodeRecords(&r, &m->records)) return false;
+      break;
+    }
+    case MsgType::kAePartsReq:
+    case MsgType::kAePartsResp:
+    case MsgType::kAeDigestReq:
+    case MsgType::kAeDigestResp: {
+      m->req_id = r.U64();
+      if (m->type == MsgType::kAePartsReq) m->ring_hash = r.U64();
+      if (m->type == MsgType::kAePartsResp || m->type == MsgType::kAeDigestResp) {
+        if (!DecodeCode(&r, m)) return false;
+      }
+      if (m->type != MsgType::kAeDigestResp && !DecodeBuckets(&r, &m->buckets)) return false;
+      if (m->type == MsgType::kAeDigestReq || m->type == MsgType::kAeDigestResp) {
+        uint32_t n = r.U32();
+        if (!r.ok() || n > kMaxAeDigests) return false;
+        m->keys.clear();
+        for (uint32_t i = 0; i < n && r.ok(); ++i) m->keys.push_back(r.Str());
+      }
+      if (m->type != MsgType::kAeDigestResp && !DecodeHashes(&r, &m->hashes)) return false;
+      if (m->type == MsgType::kAeDigestResp && !DecodeRecords(&r, &m->records)) return false;
       break;
     }
     case MsgType::kHandoffChunk:

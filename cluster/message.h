@@ -59,11 +59,25 @@ enum class MsgType : uint8_t {
   kRangeResp = 21,    // req_id, code/error, found (= end), records (element, record)
   // The sender's load for DYNAMO STATUS and the cluster page, every 5 s; no reply.
   kLoad = 22,         // load_keys, load_bytes
+  // Anti-entropy below the leaves (anti_entropy.h): partitions, then segments, then keys.
+  kAePartsReq = 23,   // req_id, ring_hash, buckets (= differing leaves), hashes (= the
+                      //   sender's partition hashes, kPartsPerLeaf per leaf)
+  kAePartsResp = 24,  // req_id, code/error, buckets (= partitions that differ; | 1 << 20:
+                      //   small, compared key by key), hashes (= the replier's segment
+                      //   hashes, kAeSegments per partition not flagged small)
+  kAeDigestReq = 25,  // req_id, buckets (= cells: (partition * kAeSegments + segment) << 5
+                      //   | (16: the whole segment, 0-15: one sixteenth of it, or 17 on
+                      //   segment 0: the whole partition)), keys and
+                      //   hashes (= the sender's keys in those cells, their item hashes)
+  kAeDigestResp = 26, // req_id, code/error, records (= the replier's, where they differ or
+                      //   the sender lacks them), keys (= the sender's records wanted)
 };
-constexpr uint8_t kMaxMsgType = 22;
+constexpr uint8_t kMaxMsgType = 26;
 constexpr size_t kMaxScanKeys = 100000;
-constexpr size_t kMaxAeHashes = 1024;     // a whole leaf level (MerkleTree::kLeaves)
-constexpr size_t kMaxAeRecords = 100000;  // per anti-entropy message (senders cap far lower)
+constexpr size_t kMaxAeHashes = 1u << 18;  // tree, partition and segment hashes per message
+constexpr size_t kMaxAeBucket = 1u << 23;  // any tree node, partition or cell index
+constexpr size_t kMaxAeRecords = 100000;   // per anti-entropy message (senders cap far lower)
+constexpr size_t kMaxAeDigests = 100000;   // keys per digest message (senders cap lower)
 
 constexpr uint16_t kFrameMagic = 0x4B44;
 constexpr uint8_t kFrameVersion = 2;  // 2: weight and zone in gossip; handoff messages
@@ -94,11 +108,12 @@ struct Message {
   const Record* record_ref = nullptr;
   VersionVector context;   // forward request (has_context) and forward response
   std::string hint_owner;  // hinted write: the node the record is meant for
-  std::vector<std::string> keys;  // scan response: one page of live keys, in order
+  std::vector<std::string> keys;  // scan response: one page of live keys, in order; ae
+                                  //   digest request and response
   uint64_t ring_hash = 0;          // ae tree request: the sender's ring (trees compare only
                                    //   when both sides place keys alike)
-  std::vector<uint32_t> buckets;   // ae tree response, ae keys request: tree node indexes
-  std::vector<uint64_t> hashes;    // ae tree request and response: tree node hashes
+  std::vector<uint32_t> buckets;   // ae messages: tree node, partition or segment indexes
+  std::vector<uint64_t> hashes;    // ae messages: tree node, partition, segment or item hashes
   std::vector<std::pair<std::string, Record>> records;  // ae keys messages, handoff chunk
 
   // Forward request: the client request to coordinate on the sender's behalf.

@@ -171,6 +171,10 @@ struct Node::Impl {
       case MsgType::kScanResp: return scanner.OnScanResp(m);
       case MsgType::kAeTreeReq: return ae.OnTreeReq(m);
       case MsgType::kAeTreeResp: return ae.OnTreeResp(m);
+      case MsgType::kAePartsReq: return ae.OnPartsReq(m);
+      case MsgType::kAePartsResp: return ae.OnPartsResp(m);
+      case MsgType::kAeDigestReq: return ae.OnDigestReq(m);
+      case MsgType::kAeDigestResp: return ae.OnDigestResp(m);
       case MsgType::kAeKeysReq: return ae.OnKeysReq(m);
       case MsgType::kAeKeysResp: return ae.OnKeysResp(m);
       case MsgType::kHandoffChunk: return handoff.OnChunk(m);

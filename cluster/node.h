@@ -137,6 +137,7 @@ struct NodeStats {
   uint64_t ae_rounds = 0;          // anti-entropy exchanges this node started and finished
   uint64_t ae_keys_repaired = 0;   // local records anti-entropy changed (either side)
   uint64_t ae_records_hashed = 0;  // records hashed into the Merkle trees (changed partitions)
+  uint64_t ae_bytes_sent = 0;      // anti-entropy frames this node sent, in bytes
   uint64_t handoff_transfers_done = 0, handoff_records_sent = 0, handoff_bytes_sent = 0,
            handoff_records_received = 0, handoff_partitions_dropped = 0;
   // coordinator_timeouts split by kind (the rest are forwarded requests and scans).

@@ -206,6 +206,7 @@ std::string RenderPrometheus(const OpsView& v) {
   p.One("dynakv_handoff_partitions_dropped_total", "counter", "Partitions dropped after handing them off.", double(s.handoff_partitions_dropped));
   p.One("dynakv_anti_entropy_rounds_total", "counter", "Merkle anti-entropy exchanges finished.", double(s.ae_rounds));
   p.One("dynakv_anti_entropy_keys_repaired_total", "counter", "Local records anti-entropy changed.", double(s.ae_keys_repaired));
+  p.One("dynakv_anti_entropy_sent_bytes_total", "counter", "Bytes of anti-entropy frames sent.", double(s.ae_bytes_sent));
   p.Family("dynakv_read_siblings", "histogram", "Live siblings per successful read.");
   {
     HistView h;
@@ -375,6 +376,7 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("read_repairs", s.read_repairs);
   add("read_retries", s.read_retries);
   add("ae_records_hashed", s.ae_records_hashed);
+  add("ae_bytes_sent", s.ae_bytes_sent);
   add("coordinator_timeouts", s.coordinator_timeouts);
   add("coordinator_read_timeouts", s.read_timeouts);
   add("coordinator_write_timeouts", s.write_timeouts);

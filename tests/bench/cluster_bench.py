@@ -30,18 +30,12 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "build", "dynakv-server")
 TICK = os.sysconf("SC_CLK_TCK")
 DYNOMITE_DEFAULT = os.path.join(ROOT, "tests", "bench", ".dynomite", "src", "dynomite")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_port(port, timeout=15.0):

@@ -29,18 +29,12 @@ import sys
 import tempfile
 import time
 
+from benchutil import cli, free_port, pipe_set
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "build", "dynakv-server")
 TICK = os.sysconf("SC_CLK_TCK")
 VALUE = b"v" * 100
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def cpu_seconds(pid):
@@ -68,11 +62,6 @@ def du_mb(path):
             except OSError:
                 pass
     return total / (1 << 20)
-
-
-def cli(port, *args, timeout=60):
-    return subprocess.run(["redis-cli", "-p", str(port)] + [str(a) for a in args],
-                          capture_output=True, text=True, timeout=timeout).stdout.strip()
 
 
 class Server:
@@ -140,32 +129,15 @@ class Server:
         self.proc = None
 
 
-def load(port, keys):
-    """SET key:<n> <100 bytes> for n < keys through `redis-cli --pipe`; returns wall seconds."""
-    t0 = time.time()
-    p = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    head = b"*3\r\n$3\r\nSET\r\n$14\r\nkey:"
-    tail = b"\r\n$100\r\n" + VALUE + b"\r\n"
-    chunk = 100000
-    for base in range(0, keys, chunk):
-        p.stdin.write(b"".join(head + b"%010d" % n + tail
-                               for n in range(base, min(keys, base + chunk))))
-    p.stdin.close()
-    out = p.stdout.read().decode(errors="replace")
-    p.wait()
-    if "errors: 0" not in out:
-        raise RuntimeError("load failed: " + out[-300:])
-    return time.time() - t0
-
-
 def run(kind, keys, work, keep=False):
     srv = Server(kind, work)
     row = {"system": kind, "keys": keys}
     try:
         srv.start()
         c0 = cpu_seconds(srv.proc.pid)
-        secs = load(srv.port, keys)
+        t0 = time.time()
+        pipe_set(srv.port, 0, keys, b"key:%010d", VALUE)
+        secs = time.time() - t0
         row["load_s"] = round(secs, 1)
         row["load_keys_per_s"] = int(keys / secs)
         row["load_cpu_us_per_key"] = round((cpu_seconds(srv.proc.pid) - c0) * 1e6 / keys, 2)

@@ -132,6 +132,37 @@ std::vector<Message> AllTypes() {
   akr.buckets.clear();
   akr.req_id = 52;
   out.push_back(akr);
+  Message apq;
+  apq.type = MsgType::kAePartsReq;
+  apq.req_id = 60;
+  apq.ring_hash = 0x1234567890abcdefull;
+  apq.buckets = {5, 1023};
+  for (uint64_t i = 0; i < 32; ++i) apq.hashes.push_back(i * 77);
+  out.push_back(apq);
+  Message apr;
+  apr.type = MsgType::kAePartsResp;
+  apr.req_id = 61;
+  apr.buckets = {16383};
+  for (uint64_t i = 0; i < 16; ++i) apr.hashes.push_back(~(i * 5));
+  out.push_back(apr);
+  Message apr_err;
+  apr_err.type = MsgType::kAePartsResp;
+  apr_err.req_id = 62;
+  apr_err.set_status(Status::Unavailable("rings differ"));
+  out.push_back(apr_err);
+  Message adq;
+  adq.type = MsgType::kAeDigestReq;
+  adq.req_id = 63;
+  adq.buckets = {16383 * 16 + 15, 4};
+  adq.keys = {"k1", std::string("k\0two", 5)};
+  adq.hashes = {0x55, 0xaaaaaaaaaaaaaaaaull};
+  out.push_back(adq);
+  Message adr;
+  adr.type = MsgType::kAeDigestResp;
+  adr.req_id = 64;
+  adr.keys = {"k1"};
+  adr.records.emplace_back("k3", SampleRecord());
+  out.push_back(adr);
   Message hc;
   hc.type = MsgType::kHandoffChunk;
   hc.req_id = 53;
@@ -252,8 +283,16 @@ TEST(MessageTest, AntiEntropyBoundsAreEnforced) {
   k.type = MsgType::kAeKeysReq;
   k.from_id = "n1";
   k.from_addr = "a:1";
-  k.buckets = {static_cast<uint32_t>(kMaxAeHashes)};  // no such leaf
+  k.buckets = {static_cast<uint32_t>(kMaxAeBucket)};  // no such tree node or segment
   EXPECT_FALSE(DecodeFrame(EncodeFrame(k, ""), "", &out).ok());
+  Message d;
+  d.type = MsgType::kAeDigestReq;
+  d.from_id = "n1";
+  d.from_addr = "a:1";
+  d.keys.assign(kMaxAeDigests + 1, "k");
+  EXPECT_FALSE(DecodeFrame(EncodeFrame(d, ""), "", &out).ok());
+  d.keys.assign(kMaxAeDigests, "k");
+  EXPECT_TRUE(DecodeFrame(EncodeFrame(d, ""), "", &out).ok());
 }
 
 TEST(MessageTest, EveryTruncationAndExtensionIsRejected) {
