@@ -19,7 +19,6 @@ constexpr size_t kAeBuildBytes = 4u << 20;  // and at most this many stored byte
 constexpr size_t kAeMaxRecords = 4096;
 constexpr size_t kAeMaxBytes = 8u << 20;
 constexpr size_t kAeMaxParts = 4096;
-constexpr size_t kAeDigestCap = 20000;
 // Records a digest request may scan to find its keys (whole partitions; the replier scans
 // about as many): bounds the loop turn that builds or answers it.
 constexpr size_t kAeScanCap = 65536;
@@ -35,8 +34,8 @@ static_assert(MerkleTree::kLeaves <= kMaxAeHashes, "a leaf level must fit one me
 constexpr uint32_t kPartsPerLeaf = kPartitions / MerkleTree::kLeaves;
 static_assert(kPartsPerLeaf * MerkleTree::kLeaves == kPartitions, "leaves split partitions evenly");
 static_assert(kPartitions * kAeSegments * 32 <= kMaxAeBucket, "every cell index fits a message");
-static_assert(kAeMaxParts * kAeSegments <= kMaxAeHashes && kAeDigestCap <= kMaxAeDigests &&
-                  kAeMaxRecords <= kMaxAeRecords, "the caps fit what a message decodes");
+static_assert(kAeMaxParts * kAeSegments <= kMaxAeHashes && kAeMaxRecords <= kMaxAeRecords,
+              "the caps fit what a message decodes");
 // Mixed into the ring fingerprint a tree request carries: a node whose trees are laid out
 // otherwise (per-key leaves; or leaves exchanged whole, before segments) sees "rings differ"
 // and answers nothing, rather than comparing trees or exchanges that cannot agree.
@@ -446,7 +445,7 @@ bool AntiEntropy::AppendDigests(uint32_t p, uint32_t segs, const std::string& pe
   const uint32_t all = (1u << kAeSegments) - 1;
   size_t total = 0;
   for (const auto& f : found) total += f.size();
-  if (segs == all && total + req->keys.size() <= kAeDigestCap) {
+  if (segs == all && total + req->keys.size() <= DigestCap()) {
     // Every segment, whole: one cell code for the partition.
     req->buckets.push_back(((p * kAeSegments) << 5) | kWholePartition);
     for (auto& f : found) {
@@ -468,26 +467,35 @@ bool AntiEntropy::AppendDigests(uint32_t p, uint32_t segs, const std::string& pe
         req->hashes.push_back(d.item);
       }
     };
-    size_t room = kAeDigestCap - std::min(kAeDigestCap, req->keys.size());
+    const size_t cap = DigestCap();
+    size_t room = cap - std::min(cap, req->keys.size());
     if (found[seg].size() <= room) {
       add(kWholeSegment);
       continue;
     }
     if (!req->keys.empty()) return false;  // the next round
     // One segment bigger than a message (a big collection's elements share its partition):
-    // a random sixteenth of it per round.
-    uint32_t code = uint32_t(ctx_->random->Uniform(16));
-    size_t n = 0;
-    for (const auto& d : found[seg]) n += (d.cell & 15) == code ? 1 : 0;
-    if (n > kAeDigestCap) {
-      ctx_->Log(Logger::Level::kWarn, "anti-entropy: a segment of partition " + std::to_string(p) +
-                                          " is too big to compare (" + std::to_string(n) + " keys)");
-      return false;
+    // as many of its sixteenths as fit, from a random one on, so later rounds cover the rest.
+    size_t in_sixteenth[16] = {};
+    for (const auto& d : found[seg]) ++in_sixteenth[d.cell & 15];
+    uint32_t first = uint32_t(ctx_->random->Uniform(16));
+    for (uint32_t j = 0; j < 16; ++j) {
+      uint32_t code = (first + j) % 16;
+      if (req->keys.size() + in_sixteenth[code] > cap) break;
+      add(code);
     }
-    add(code);
+    if (req->buckets.empty()) {
+      ctx_->Log(Logger::Level::kWarn, "anti-entropy: a segment of partition " + std::to_string(p) +
+                                          " is too big to compare (" +
+                                          std::to_string(in_sixteenth[first]) + " keys in a sixteenth)");
+    }
     return false;  // the message is full
   }
   return true;
+}
+
+size_t AntiEntropy::DigestCap() const {
+  return std::clamp<size_t>(ctx_->cfg.ae_digest_keys, 1, kMaxAeDigests);
 }
 
 void AntiEntropy::OnPartsResp(const Message& m) {
@@ -597,7 +605,7 @@ void AntiEntropy::OnDigestReq(const Message& m) {
   }
   // Their keys we do not hold, in the cells asked about.
   for (const auto& [key, t] : theirs) {
-    if (t.seen || resp.keys.size() >= kAeDigestCap) continue;
+    if (t.seen || resp.keys.size() >= DigestCap()) continue;
     auto c = cells.find(Placement::PartitionOf(key));
     if (c == cells.end() || !c->second.test(CellOf(MerkleTree::KeyHash(key)))) continue;
     if (levels_.size() > 1 && !Shares(key, m.from_id)) continue;

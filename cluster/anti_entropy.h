@@ -28,7 +28,7 @@
 //   P -> A  kAeKeysResp   P Joins them and answers with its record wherever it still
 //                         differs from what A sent; A Joins those. The round is over.
 // A segment with more keys than one digest message takes is listed by sixteenths (cells,
-// the next bits of the key hash), a random one per round. A lost or repeated message costs
+// the next bits of the key hash), as many as fit from a random one on. A lost or repeated message costs
 // work, never data; a round that times out is forgotten, and the next finds what is left.
 // Trees compare only under the same ring, so both sides mean the same key set.
 // See docs/ARCHITECTURE.md, "Anti-entropy".
@@ -101,6 +101,8 @@ class AntiEntropy {
   // message has no room left for them. Adds the records it read to *scanned.
   bool AppendDigests(uint32_t p, uint32_t segs, const std::string& peer, Message* req,
                      size_t* scanned);
+  // Keys one digest message lists, at most (NodeConfig::ae_digest_keys).
+  size_t DigestCap() const;
   // Joins records from `peer`; returns how many changed the local copy. `differing`: gets
   // the local record (after the Join) of every key where it is not the one that came.
   uint64_t JoinAll(const std::vector<std::pair<std::string, Record>>& records,

@@ -66,6 +66,9 @@ struct NodeConfig {
   uint64_t tombstone_grace_ms = 10ull * 60 * 1000;  // keep tombstones at least this long
   size_t record_cache_bytes = 64ull << 20;  // LRU row cache of decoded records; 0 = off
   uint64_t ae_interval_ms = 10000;   // Merkle anti-entropy round period; 0 = off
+  // Keys one anti-entropy digest message lists, at most (anti_entropy.h); not in the TOML:
+  // tests lower it to reach the path of a segment bigger than a message.
+  size_t ae_digest_keys = 20000;
   // Ownership handoff (handoff.h): partition transfers in flight at once, and the byte
   // rate all of them together may send.
   int handoff_concurrency = 2;
