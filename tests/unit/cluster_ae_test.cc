@@ -329,6 +329,44 @@ TEST(AntiEntropyTest, LargeDivergenceConvergesInBoundedRounds) {
   EXPECT_EQ(missing, 0);
 }
 
+// Plants `keys` records named prefix + i (100-byte values) on all three nodes behind their
+// backs, then has the nodes recount: n3 misses every `every`-th and holds the older version
+// of the one after it. *newer gets the records n3 should end with where it differs.
+void PlantDivergence(AeNet& net, const std::string& prefix, int keys, int every,
+                     std::map<std::string, Record>* newer) {
+  for (int i = 0; i < keys; ++i) {
+    std::string key = prefix + std::to_string(i);
+    Record rec;
+    NewValue v;
+    v.value = std::string(100, 'a' + i % 26);
+    ASSERT_TRUE(ApplyWrite(&rec, {}, 77, v, 1'700'000'000'000ull, VersionLimits{}).ok());
+    Record n3rec = rec;
+    if (i % every == 1) {  // n3 holds the older version of these
+      v.value = "newer";
+      ASSERT_TRUE(ApplyWrite(&rec, rec.context, 77, v, 1'700'000'000'001ull, VersionLimits{}).ok());
+      (*newer)[key] = rec;
+    }
+    for (const char* id : {"n1", "n2", "n3"}) {
+      if (std::string(id) == "n3" && i % every == 0) {
+        (*newer)[key] = rec;  // n3 misses these
+        continue;
+      }
+      const Record& mine = std::string(id) == "n3" ? n3rec : rec;
+      ASSERT_TRUE(net.host(id).engine->Put(DataKey(key), EncodeRecord(mine)).ok());
+    }
+  }
+  for (const char* id : {"n1", "n2", "n3"}) {
+    ASSERT_TRUE(net.host(id).engine->Commit().ok());
+    net.node(id)->DropCaches();
+  }
+}
+
+uint64_t AeBytesSent(AeNet& net) {
+  uint64_t b = 0;
+  for (const char* id : {"n1", "n2", "n3"}) b += net.node(id)->stats().ae_bytes_sent;
+  return b;
+}
+
 // Replicas of 100,000 keys that differ in 40 (20 missing on n3, 20 older there) are brought
 // into sync sending about 1.5 KB per differing key in all (n3 compares with both peers, so
 // each difference is sent twice, and at this sparseness the tree levels cost most): the round
@@ -338,44 +376,14 @@ TEST(AntiEntropyTest, LargeDivergenceConvergesInBoundedRounds) {
 TEST(AntiEntropyTest, RepairBytesGrowWithTheDifferenceNotTheLeaves) {
   AeNet net;
   Boot(net, 0);
-  const int kKeys = 100000;
   std::map<std::string, Record> newer;
-  for (int i = 0; i < kKeys; ++i) {
-    std::string key = "k" + std::to_string(i);
-    Record rec;
-    NewValue v;
-    v.value = std::string(100, 'a' + i % 26);
-    ASSERT_TRUE(ApplyWrite(&rec, {}, 77, v, 1'700'000'000'000ull, VersionLimits{}).ok());
-    Record n3rec = rec;
-    if (i % 5000 == 1) {  // n3 holds the older version of these
-      v.value = "newer";
-      ASSERT_TRUE(ApplyWrite(&rec, rec.context, 77, v, 1'700'000'000'001ull, VersionLimits{}).ok());
-      newer[key] = rec;
-    }
-    for (const char* id : {"n1", "n2", "n3"}) {
-      if (std::string(id) == "n3" && i % 5000 == 0) {
-        newer[key] = rec;  // n3 misses these
-        continue;
-      }
-      const Record& mine = std::string(id) == "n3" ? n3rec : rec;
-      ASSERT_TRUE(net.host(id).engine->Put(DataKey(key), EncodeRecord(mine)).ok());
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(PlantDivergence(net, "k", 100000, 5000, &newer));
   ASSERT_EQ(newer.size(), 40u);
-  for (const char* id : {"n1", "n2", "n3"}) {
-    ASSERT_TRUE(net.host(id).engine->Commit().ok());
-    net.node(id)->DropCaches();
-  }
   net.RunFor(3000);  // the counts and the partition hashes catch up
-  auto sent = [&] {
-    uint64_t b = 0;
-    for (const char* id : {"n1", "n2", "n3"}) b += net.node(id)->stats().ae_bytes_sent;
-    return b;
-  };
-  uint64_t before = sent();
+  uint64_t before = AeBytesSent(net);
   net.node("n3")->SyncNow();
   net.RunFor(4000);  // each node hashes its 100,000 records first, 1,024 a tick
-  uint64_t bytes = sent() - before;
+  uint64_t bytes = AeBytesSent(net) - before;
   for (const auto& [key, rec] : newer) EXPECT_EQ(net.Local("n3", key), rec) << key;
   // 40 differing keys (about 115 bytes of key and value each), two peers compared.
   EXPECT_GT(bytes, 0u);
@@ -383,50 +391,20 @@ TEST(AntiEntropyTest, RepairBytesGrowWithTheDifferenceNotTheLeaves) {
   std::printf("anti-entropy bytes per differing key: %llu\n", (unsigned long long)(bytes / 40));
 }
 
-// One partition of 4,000 records (a hash tag puts every key there) where n3 differs in 16:
+// One partition of 4,000 records (a hash tag puts every key there) where n3 differs in 4:
 // the round compares that partition's segment hashes and digests only the differing
 // segments (about 250 keys each), not the whole partition.
 TEST(AntiEntropyTest, BigPartitionIsComparedBySegments) {
   AeNet net;
   Boot(net, 0);
-  const int kKeys = 4000;
   std::map<std::string, Record> newer;
-  for (int i = 0; i < kKeys; ++i) {
-    std::string key = "{big}" + std::to_string(i);
-    Record rec;
-    NewValue v;
-    v.value = std::string(100, 'a' + i % 26);
-    ASSERT_TRUE(ApplyWrite(&rec, {}, 77, v, 1'700'000'000'000ull, VersionLimits{}).ok());
-    Record n3rec = rec;
-    if (i % 2000 == 1) {  // n3 holds the older version of these
-      v.value = "newer";
-      ASSERT_TRUE(ApplyWrite(&rec, rec.context, 77, v, 1'700'000'000'001ull, VersionLimits{}).ok());
-      newer[key] = rec;
-    }
-    for (const char* id : {"n1", "n2", "n3"}) {
-      if (std::string(id) == "n3" && i % 2000 == 0) {
-        newer[key] = rec;  // n3 misses these
-        continue;
-      }
-      const Record& mine = std::string(id) == "n3" ? n3rec : rec;
-      ASSERT_TRUE(net.host(id).engine->Put(DataKey(key), EncodeRecord(mine)).ok());
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(PlantDivergence(net, "{big}", 4000, 2000, &newer));
   ASSERT_EQ(newer.size(), 4u);
-  for (const char* id : {"n1", "n2", "n3"}) {
-    ASSERT_TRUE(net.host(id).engine->Commit().ok());
-    net.node(id)->DropCaches();
-  }
   net.RunFor(500);
-  auto sent = [&] {
-    uint64_t b = 0;
-    for (const char* id : {"n1", "n2", "n3"}) b += net.node(id)->stats().ae_bytes_sent;
-    return b;
-  };
-  uint64_t before = sent();
+  uint64_t before = AeBytesSent(net);
   net.node("n3")->SyncNow();
   net.RunFor(1000);
-  uint64_t bytes = sent() - before;
+  uint64_t bytes = AeBytesSent(net) - before;
   for (const auto& [key, rec] : newer) EXPECT_EQ(net.Local("n3", key), rec) << key;
   // At most 4 of the 16 segments differ: per peer, their digests (~250 keys of ~24 bytes
   // each), 4 records each way and the hash levels (~12 KB). The whole partition's digests
