@@ -5,6 +5,7 @@
 #include <bitset>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cluster/key_layout.h"
 
@@ -494,6 +495,11 @@ bool AntiEntropy::AppendDigests(uint32_t p, uint32_t segs, const std::string& pe
   return true;
 }
 
+bool AntiEntropy::PastGrace(const Record& rec) const {
+  uint64_t grace = ctx_->cfg.tombstone_grace_ms;
+  return DeadFor(rec, ctx_->clock->WallMs(), grace, grace);
+}
+
 size_t AntiEntropy::DigestCap() const {
   return std::clamp<size_t>(ctx_->cfg.ae_digest_keys, 1, kMaxAeDigests);
 }
@@ -591,6 +597,7 @@ void AntiEntropy::OnDigestReq(const Message& m) {
                                     }
                                     Record rec;
                                     if (full || !DecodeRecord(v, &rec).ok()) return true;
+                                    if (it == theirs.end() && PastGrace(rec)) return true;
                                     full = !AppendAeRecord(std::string(rkey), std::move(rec), &resp, &bytes);
                                     return true;
                                   });
@@ -649,11 +656,16 @@ void AntiEntropy::OnDigestResp(const Message& m) {
   Message req;
   req.type = MsgType::kAeKeysReq;
   size_t bytes = 0;
+  // A key it names without sending its record is one it lacks (or one a full message left
+  // out: a later round takes that).
+  std::unordered_set<std::string_view> held;
+  for (const auto& r : m.records) held.insert(r.first);
   for (const auto& key : m.keys) {
     if (!Shares(key, round.peer)) continue;
     Record rec;
     bool found = false;
     if (!ctx_->store.Load(key, &rec, &found).ok() || !found) continue;
+    if (!held.count(key) && PastGrace(rec)) continue;
     if (!AppendAeRecord(key, std::move(rec), &req, &bytes)) break;
   }
   if (req.records.empty()) {

@@ -27,6 +27,9 @@
 //   A -> P  kAeKeysReq    A Joined P's records and sends its records of the wanted keys
 //   P -> A  kAeKeysResp   P Joins them and answers with its record wherever it still
 //                         differs from what A sent; A Joins those. The round is over.
+// A record dead past its grace period (PastGrace) is not sent to a peer that lacks the key,
+// in either direction: the peer may have reaped it, and a copy would restart that replica's
+// grace period, so two replicas reaping at different times would trade it for ever.
 // A segment with more keys than one digest message takes is listed by sixteenths (cells,
 // the next bits of the key hash), as many as fit from a random one on. A lost or repeated message costs
 // work, never data; a round that times out is forgotten, and the next finds what is left.
@@ -103,6 +106,9 @@ class AntiEntropy {
                      size_t* scanned);
   // Keys one digest message lists, at most (NodeConfig::ae_digest_keys).
   size_t DigestCap() const;
+  // Dead past the grace period by its timestamps (the test read repair makes): a record the
+  // replicas may be reaping, never handed to a peer that has no copy of it.
+  bool PastGrace(const Record& rec) const;
   // Joins records from `peer`; returns how many changed the local copy. `differing`: gets
   // the local record (after the Join) of every key where it is not the one that came.
   uint64_t JoinAll(const std::vector<std::pair<std::string, Record>>& records,

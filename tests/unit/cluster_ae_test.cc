@@ -257,6 +257,48 @@ TEST(AntiEntropyTest, BothSidesDivergeAndJoinWithoutResurrection) {
   }
 }
 
+// Replicas reap a dead record at their own times (cluster/reaper.h). Once its grace period
+// is over, anti-entropy does not hand it back to a replica that has already reaped it, in
+// either direction of a round: each copy would restart that replica's grace period, and two
+// replicas reaping turn about would trade the record for ever. A tombstone still within its
+// grace period does reach a replica without the key. Fails when OnDigestReq or OnDigestResp
+// sends a dead record past its grace period to a peer without the key.
+TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReapedIt) {
+  AeNet net;
+  for (const char* id : {"n1", "n2", "n3"}) {
+    NodeConfig c = net.Config(id, 0);  // rounds only on SyncNow
+    c.tombstone_grace_ms = 1000;
+    net.Add(c);
+  }
+  net.RunFor(1500);
+  for (const char* key : {"dead", "fresh"}) {
+    ASSERT_TRUE(net.Put("n1", key, "v").ok());
+    WriteRequest del;
+    del.op = OpKind::kDelete;
+    ASSERT_TRUE(net.Write("n1", key, del).ok());
+    if (std::string(key) == "dead") net.RunFor(1500);  // past its grace
+  }
+  net.RunFor(100);
+  for (const char* id : {"n1", "n2", "n3"}) {
+    ASSERT_FALSE(net.Local(id, "dead").siblings.empty()) << id;
+    ASSERT_FALSE(net.Local(id, "fresh").siblings.empty()) << id;
+  }
+  // n1 reaps both ("fresh" by force, as a replica whose reaper ran early).
+  ASSERT_TRUE(net.node("n1")->ReapLocal("dead", 1000).ok());
+  ASSERT_TRUE(net.node("n1")->ReapLocal("fresh", 0).ok());
+  ASSERT_TRUE(net.Local("n1", "dead").siblings.empty());
+  // n1 asks (its digests lack the keys), then n2 and n3 ask (n1 names the keys it lacks).
+  for (const char* id : {"n1", "n2", "n3"}) {
+    if (!net.Local("n1", "dead").siblings.empty()) (void)net.node("n1")->ReapLocal("dead", 1000);
+    EXPECT_EQ(net.node(id)->SyncNow(), 2u) << id;
+    net.RunFor(500);
+    EXPECT_TRUE(net.Local("n1", "dead").siblings.empty()) << "handed back by a round " << id << " started";
+  }
+  EXPECT_FALSE(net.Local("n1", "fresh").siblings.empty()) << "a tombstone within its grace is repaired";
+  EXPECT_EQ(net.Local("n1", "fresh"), net.Local("n2", "fresh"));
+  for (const char* id : {"n2", "n3"}) EXPECT_FALSE(net.Local(id, "dead").siblings.empty()) << id;
+}
+
 // Found by tests/fuzz/node_state_fuzz.cc: a row in the "d/" range that DataKey() cannot make
 // (shorter than "d/" + partition, or a partition out of range: corruption, a foreign tool)
 // threw out_of_range in the anti-entropy build (std::terminate) or read past the placement
