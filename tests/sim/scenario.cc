@@ -223,6 +223,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("cart", &s.cart, 0, 1000);
     t.Int("set", &s.set, 0, 1000);
     t.Int("delete", &s.del, 0, 1000);
+    t.Int("erase", &s.erase, 0, 1000);
     t.Int("counter", &s.counter, 0, 1000);
     t.Int("score", &s.score, 0, 1000);
     t.Int("cset", &s.cset, 0, 1000);
@@ -287,7 +288,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
       return bad("[[keyspace]] " + k.prefix + ": n must not exceed the nodes (initial_nodes)");
     }
   }
-  if (s.cart + s.set + s.del + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset + s.chset + s.chfloat + s.clist == 0) return bad("[workload] every weight is 0");
+  if (s.cart + s.set + s.del + s.erase + s.counter + s.score + s.cset + s.czadd + s.chash + s.czset + s.chset + s.chfloat + s.clist == 0) return bad("[workload] every weight is 0");
   if (s.suspect_after_ms > s.down_after_ms) {
     return bad("[timing] suspect_after_ms must not exceed down_after_ms");
   }

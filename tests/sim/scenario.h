@@ -73,6 +73,7 @@ struct Scenario {
   int cart = 3;     // DGET, add a unique item to the union of the siblings, DPUT with context
   int set = 1;      // blind SET (put without context)
   int del = 1;      // DGET, DDEL with context, put again with the delete's context
+  int erase = 0;    // DGET, DDEL with context, and no put after it (the key stays deleted)
   int counter = 1;  // INCR-style kCounterAdd +1
   int score = 0;    // ZINCRBY-style kScoreAdd +0.5 on a sorted-set member's score counter
   int cset = 0;     // SADD / SREM of a client's own members through the collection steps

@@ -22,6 +22,10 @@
 //   liveness       every request completes once within request_timeout_ms (+2 ticks); healing
 //                     goes quiet; the final R=N reads succeed.
 //   hints-drained  after healing no hinted record is left undelivered.
+//   gc             ([reaper] scenarios) after healing, every wholly dead record (tombstones,
+//                     expired values) is reaped from every member within settle_max_ms: no
+//                     replica hands a dead record back to one that reaped it (read repair,
+//                     anti-entropy), which would restart its grace period for ever.
 //   handoff        ([membership] scenarios) once the cluster has settled after the chaos
 //                     phase, and before anything reads (no read repair, no R=N sweep yet),
 //                     every acknowledged write is held in the local record (engine, not
@@ -580,7 +584,7 @@ class Sim {
   void ClientOp(int c);
   void OpCart(int c, int host, const std::string& key);
   void OpSet(int c, int host, const std::string& key);
-  void OpDel(int c, int host, const std::string& key);
+  void OpDel(int c, int host, const std::string& key, bool recreate = true);
   void OpCounter(int c, int host, const std::string& key);
   void OpScore(int c, int host, const std::string& key);
   void OpCollSet(int c, int host, const std::string& key);
@@ -617,6 +621,8 @@ class Sim {
   void FinalSweep();
   bool ReplicasAgree(std::string* why);
   void AwaitAntiEntropy();
+  size_t DeadRecords(std::string* first);
+  void AwaitReaped();
   void CheckInvariants();
   RunResult Result();
   void DoSabotage(const char* hook, const std::string& key, const WriteRec* w);
@@ -1103,13 +1109,14 @@ void Sim::ClientOp(int c) {
   std::vector<int> live = LiveHosts();
   if (live.empty()) return ClientNext(c);
   int host = live[client_rng_.Uniform(live.size())];
-  int total = sc_.cart + sc_.set + sc_.del + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset +
+  int total = sc_.cart + sc_.set + sc_.del + sc_.erase + sc_.counter + sc_.score + sc_.cset + sc_.czadd + sc_.chash + sc_.czset +
               sc_.chset + sc_.chfloat + sc_.clist;
   int pick = static_cast<int>(client_rng_.Uniform(static_cast<uint64_t>(total)));
   std::string k = std::to_string(client_rng_.Uniform(static_cast<uint64_t>(sc_.keys)));
   if ((pick -= sc_.cart) < 0) return OpCart(c, host, "cart-" + k);
   if ((pick -= sc_.set) < 0) return OpSet(c, host, "set-" + k);
   if ((pick -= sc_.del) < 0) return OpDel(c, host, "del-" + k);
+  if ((pick -= sc_.erase) < 0) return OpDel(c, host, "del-" + k, /*recreate=*/false);
   if ((pick -= sc_.counter) < 0) return OpCounter(c, host, "ctr-" + k);
   if ((pick -= sc_.score) < 0) return OpScore(c, host, "score-" + k);
   if ((pick -= sc_.cset) < 0) return OpCollSet(c, host, "cset-" + k);
@@ -1179,10 +1186,11 @@ void Sim::OpSet(int c, int host, const std::string& key) {
   });
 }
 
-// DGET; DDEL with the read's context; on success put a new value with the delete's context.
-void Sim::OpDel(int c, int host, const std::string& key) {
+// DGET; DDEL with the read's context; on success (and with `recreate`) put a new value with
+// the delete's context.
+void Sim::OpDel(int c, int host, const std::string& key, bool recreate) {
   Key(key, Cls::kDel);
-  bool ok = IssueRead(host, key, 0, "del read", [this, c, host, key](Status s, Record rec) {
+  bool ok = IssueRead(host, key, 0, "del read", [this, c, host, key, recreate](Status s, Record rec) {
     if (!s.ok()) {
       ++op_stats_["del"].second;
       return ClientNext(c);
@@ -1200,9 +1208,9 @@ void Sim::OpDel(int c, int host, const std::string& key) {
     del.has_context = true;
     del.context = rec.context;
     bool sent = IssueWrite(
-        host, key, std::move(del), "delete", [this, c, host, key, d](Status s2, Record rec2) {
+        host, key, std::move(del), "delete", [this, c, host, key, d, recreate](Status s2, Record rec2) {
           OnWriteDone(d, s2, rec2);
-          if (!s2.ok()) return ClientNext(c);
+          if (!s2.ok() || !recreate) return ClientNext(c);
           // Recreate, superseding the tombstone (the delete's reply context covers it).
           size_t p = NewWrite(c, key, Cls::kDel, OpKind::kPut);
           WriteRec& pw = writes_[p];
@@ -2606,6 +2614,41 @@ void Sim::AwaitAntiEntropy() {
   Note("anti-entropy: replicas still differ after settle_max_ms (" + why + ")");
 }
 
+// Wholly dead records (IsDeleted by the host's own wall clock) stored on the final members;
+// *first names one.
+size_t Sim::DeadRecords(std::string* first) {
+  size_t dead = 0;
+  for (auto& h : hosts_) {
+    if (h.role != Role::kMember || !h.node) continue;
+    const uint64_t wall = h.clock->WallMs();
+    (void)h.engine->Scan("", "", 0, [&](std::string_view k, std::string_view v) {
+      Record r;
+      if (!cluster::IsDataKey(k) || !cluster::DecodeRecord(v, &r).ok() || !cluster::IsDeleted(r, wall)) {
+        return true;
+      }
+      if (dead++ == 0) *first = std::string(cluster::ClientKeyOf(k)) + " on " + h.id;
+      return true;
+    });
+  }
+  return dead;
+}
+
+// With the reaper on: after healing every member reaps what is wholly dead, within
+// settle_max_ms (each record waits its grace period after the last change a member saw).
+void Sim::AwaitReaped() {
+  if (sc_.reap_grace_ms == 0 || !AllMembersRunning()) return;
+  uint64_t start = now_, deadline = now_ + sc_.settle_max_ms;
+  std::string first;
+  size_t dead = 0;
+  while ((dead = DeadRecords(&first)) > 0 && now_ < deadline) RunUntil(now_ + 10 * sc_.tick_ms);
+  if (dead > 0) {
+    Violate("gc", std::to_string(dead) + " wholly dead record(s) still stored " +
+                      std::to_string(now_ - start) + " ms after healing, e.g. " + first);
+  } else {
+    Note("gc: every dead record reaped after " + std::to_string(now_ - start) + " ms");
+  }
+}
+
 void Sim::CheckInvariants() {
   uint64_t wall = kEpochMs + now_;
   // Membership: one ring on every final member, made of exactly the final members.
@@ -2876,6 +2919,7 @@ RunResult Sim::Run() {
   if (AllMembersRunning()) CheckInvariants();
   if (AllMembersRunning() && (!coll_ops_.empty() || !hctr_.empty())) CheckCollections();
   if (AllMembersRunning() && !list_ops_.empty()) CheckLists();
+  AwaitReaped();  // after the checks: they read the replicas as healing left them
   return Result();
 }
 
