@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <bitset>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <xxhash.h>
 
 #include "cluster/key_layout.h"
 
@@ -274,6 +277,68 @@ size_t AntiEntropy::SyncNow() {
   size_t n = 0;
   for (const auto& p : ctx_->placement.partners()) n += ctx_->membership.IsReachable(p) ? 1 : 0;
   return n;
+}
+
+// Layout: "AEH1", TreeTag (8 bytes), the level count (4), then per saved partition its
+// number (4), its level hashes and its segment hashes (8 each, levels * (1 + kAeSegments)),
+// and an XXH3 of all that (8). Host byte order: the file never leaves the node.
+namespace {
+constexpr std::string_view kSavedMagic = "AEH1";
+template <typename T>
+void PutRaw(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+T GetRaw(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+}  // namespace
+
+std::string AntiEntropy::SaveHashes() const {
+  const size_t nl = levels_.size();
+  std::string out(kSavedMagic);
+  PutRaw<uint64_t>(&out, TreeTag());
+  PutRaw<uint32_t>(&out, uint32_t(nl));
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    if (!part_valid_[p] || part_seen_[p] != ctx_->store.partition_changes(p)) continue;
+    PutRaw<uint32_t>(&out, p);
+    for (size_t i = 0; i < nl; ++i) PutRaw<uint64_t>(&out, part_hash_[size_t(p) * nl + i]);
+    const uint64_t* seg = &seg_hash_[size_t(p) * nl * kAeSegments];
+    out.append(reinterpret_cast<const char*>(seg), nl * kAeSegments * sizeof(uint64_t));
+  }
+  PutRaw<uint64_t>(&out, XXH3_64bits(out.data(), out.size()));
+  return out;
+}
+
+bool AntiEntropy::RestoreHashes(std::string_view bytes) {
+  const size_t nl = levels_.size();
+  const size_t head = kSavedMagic.size() + 8 + 4, entry = 4 + nl * (1 + kAeSegments) * 8;
+  if (bytes.size() < head + 8 || bytes.substr(0, kSavedMagic.size()) != kSavedMagic) return false;
+  const size_t body = bytes.size() - 8;
+  if (GetRaw<uint64_t>(bytes.data() + body) != XXH3_64bits(bytes.data(), body)) return false;
+  if (GetRaw<uint64_t>(bytes.data() + kSavedMagic.size()) != TreeTag() ||
+      GetRaw<uint32_t>(bytes.data() + kSavedMagic.size() + 8) != nl || (body - head) % entry != 0) {
+    return false;
+  }
+  std::vector<uint32_t> parts;
+  for (size_t at = head; at < body; at += entry) {
+    uint32_t p = GetRaw<uint32_t>(bytes.data() + at);
+    if (p >= kPartitions || (!parts.empty() && p <= parts.back())) return false;
+    parts.push_back(p);
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const uint32_t p = parts[i];
+    const char* e = bytes.data() + head + i * entry + 4;
+    std::memcpy(&part_hash_[size_t(p) * nl], e, nl * 8);
+    std::memcpy(&seg_hash_[size_t(p) * nl * kAeSegments], e + nl * 8, nl * kAeSegments * 8);
+    part_seen_[p] = ctx_->store.partition_changes(p);
+    part_valid_[p] = true;
+  }
+  ctx_->Log(Logger::Level::kInfo, "anti-entropy: " + std::to_string(parts.size()) +
+                                      " partition hashes kept from the last clean stop");
+  return true;
 }
 
 void AntiEntropy::Reset() {

@@ -74,6 +74,14 @@ class AntiEntropy {
   void Expire(uint64_t id) { pending_.erase(id); }
   // After FLUSHALL: the trees describe data that is gone.
   void Reset();
+  // Restart without rehashing the store. At a clean stop, SaveHashes encodes the hashes of
+  // the partitions that are current (hashed since their last change); the next start hands
+  // them to RestoreHashes, and its first pass hashes only the other partitions. False (and
+  // nothing taken) when the bytes are damaged or the tree layout or keyspace policies have
+  // changed since. Node deletes the saved hashes as it reads them, before any write of
+  // its new life, so a later crash never finds hashes of a store that has moved on.
+  std::string SaveHashes() const;
+  bool RestoreHashes(std::string_view bytes);
 
  private:
   struct Round {

@@ -11,6 +11,8 @@
 //   "m/members"                  the member list as last seen (restored at start)
 //   "m/leaving"                  present while this node is leaving (survives a restart)
 //   "m/xfer/" + P + target       an outbound partition transfer and its acked cursor
+//   "m/ae-hashes"                anti-entropy partition hashes saved by a clean stop, read
+//                                and deleted by the next start (AntiEntropy::SaveHashes)
 //
 // Record keys. The cluster core replicates Records named by a record key ("rkey"). A plain
 // key (a string, a counter, a collection's header) is its own record key, except that a
@@ -42,6 +44,7 @@ constexpr std::string_view kHintEnd = "h0";
 constexpr std::string_view kIncarnationKey = "m/incarnation";
 constexpr std::string_view kMembersKey = "m/members";
 constexpr std::string_view kLeavingKey = "m/leaving";
+constexpr std::string_view kAeHashesKey = "m/ae-hashes";
 constexpr std::string_view kXferPrefix = "m/xfer/";
 constexpr std::string_view kXferEnd = "m/xfer0";
 constexpr size_t kDataKeyHead = 4;  // "d/" + 2 partition bytes

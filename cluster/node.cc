@@ -371,6 +371,14 @@ struct Node::Impl {
     ctx.requests.Reset((ctx.random->Next() & 0x7fffffffffffull) + 1);
     s = ctx.store.Recount();
     if (!s.ok()) return s;
+    // Partition hashes a clean stop saved (SaveForRestart): taken once, and deleted before
+    // any write of this life, so a crash later finds none (the log replays in order).
+    std::string trees;
+    if (ctx.engine->Get(kAeHashesKey, &trees).ok() && ctx.engine->Delete(kAeHashesKey).ok() &&
+        !ctx.standalone && !ae.RestoreHashes(trees)) {
+      ctx.Log(Logger::Level::kWarn, "anti-entropy: saved partition hashes refused (damaged, or "
+                                    "the tree layout or keyspaces changed): hashing the store");
+    }
     s = hints.Recount();
     if (!s.ok()) return s;
     s = handoff.Load();
@@ -741,6 +749,10 @@ Status Node::ReapLocalIf(const std::string& key, const std::function<bool(const 
   return impl_->ReapLocalIf(key, may_reap);
 }
 size_t Node::SyncNow() { return impl_->ae.SyncNow(); }
+Status Node::SaveForRestart() {
+  if (impl_->ctx.standalone) return Status::OK();
+  return impl_->ctx.engine->Put(kAeHashesKey, impl_->ae.SaveHashes());
+}
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 Status Node::Join(const std::string& cluster_addr, bool* staged) {
   Status s = impl_->CheckJoin(cluster_addr);

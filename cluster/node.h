@@ -254,6 +254,10 @@ class Node {
   // yet). Returns how many peers will be contacted; 0 when standalone. Works even with
   // ae_interval_ms = 0 (periodic rounds off).
   size_t SyncNow();
+  // A clean stop, as the last write before the final commit: saves the anti-entropy
+  // partition hashes that are current, so the next start hashes only what changed (a
+  // restarted node of 1M keys otherwise rehashes all of them, ~10 s, before its first round).
+  Status SaveForRestart();
 
   // Admin (DYNAMO ...). With auto_commit off, Join/Leave/Remove/Replace are validated and
   // staged (*staged = true) until Commit(); Plan() shows them and the partition moves they

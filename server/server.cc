@@ -1071,6 +1071,9 @@ void Server::PublishHttp() {
 
 int Server::Run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  if (Status saved = node_->SaveForRestart(); !saved.ok()) {
+    Log(cluster::Logger::Level::kWarn, "anti-entropy hashes not saved: " + saved.ToString());
+  }
   Status s = engine_->Commit();
   if (!s.ok()) {
     Log(cluster::Logger::Level::kError, "final commit failed: " + s.ToString());

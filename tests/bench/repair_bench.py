@@ -90,6 +90,16 @@ class Node:
         self.proc = None
 
 
+def two_nodes(prefix):
+    """A work directory and the two nodes of the cluster (not started), each seeded with
+    the other."""
+    if not os.path.exists(BIN):
+        sys.exit("%s not built" % BIN)
+    work = tempfile.mkdtemp(prefix=prefix)
+    cp = [free_port(), free_port()]
+    return work, Node(work, "n1", [cp[1]], cp[0]), Node(work, "n2", [cp[0]], cp[1])
+
+
 def wait_members_up(node, want, timeout=60):
     end = time.time() + timeout
     while time.time() < end:
@@ -147,12 +157,7 @@ def main():
     for tool in ("redis-cli", "redis-benchmark"):
         if not shutil.which(tool):
             sys.exit("%s not found" % tool)
-    if not os.path.exists(BIN):
-        sys.exit("%s not built" % BIN)
-    work = tempfile.mkdtemp(prefix="dynakv-repair-")
-    cp = [free_port(), free_port()]
-    a = Node(work, "n1", [cp[1]], cp[0])
-    b = Node(work, "n2", [cp[0]], cp[1])
+    work, a, b = two_nodes("dynakv-repair-")
     row = {"keys": args.keys, "diff": args.diff}
     try:
         a.start()
