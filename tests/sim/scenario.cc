@@ -212,6 +212,7 @@ Status LoadScenario(const std::string& path, Scenario* out) {
     t.Int("wipes", &s.wipes, 0, 10000);
     t.Span("downtime_ms", &s.downtime_ms);
     t.Rate("mid_write", &s.mid_write);
+    t.Rate("clean", &s.clean);
     t.Int("max_down", &s.max_down, 0, 16);
     t.Done();
   }

@@ -64,6 +64,8 @@ struct Scenario {
   int wipes = 0;                     // crash + data-directory loss + restart
   Range downtime_ms{100, 3000};
   double mid_write = 0.5;            // share of crashes that hit between apply and Commit
+  double clean = 0;                  // share of the other crashes that are clean stops instead
+                                     // (Node::SaveForRestart and a commit first, as SIGTERM)
   int max_down = 0;                  // at most this many nodes down at once (0 = nodes - 1)
 
   // [workload]: op mix weights; each class has its own `keys` keys.

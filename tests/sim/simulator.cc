@@ -488,7 +488,7 @@ class Sim {
   void CrashNow(Host& h, bool wipe, const char* how);
   void AccumulateStats(Host& h);
   void DropCalls(Host& h);
-  void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms);
+  void ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms, bool clean = false);
   void ScheduleTick(Host& h);
   void Tick(int idx, uint64_t life);
   void ScheduleReap(Host& h);
@@ -871,7 +871,7 @@ void Sim::CrashNow(Host& h, bool wipe, const char* how) {
   DropCalls(h);
 }
 
-void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
+void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms, bool clean) {
   int idx = h.index;
   auto restart = [this, idx, downtime_ms]() {
     At(now_ + downtime_ms, [this, idx]() {
@@ -879,6 +879,14 @@ void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms) {
       if (!hh.node && faults_on_ && Restartable(hh)) StartNode(hh);
     });
   };
+  if (clean) {
+    // What the server does after its loop stops on SIGTERM: save for the next start, commit.
+    (void)h.node->SaveForRestart();
+    (void)h.engine->Commit();
+    CrashNow(h, false, "clean stop");
+    restart();
+    return;
+  }
   if (!mid_write) {
     CrashNow(h, wipe, "idle");
     restart();
@@ -2858,9 +2866,11 @@ RunResult Sim::Run() {
     for (int i = 0; i < count; ++i) {
       uint64_t at = now_ + sc_.duration_ms / 10 + fault_rng_.Uniform(sc_.duration_ms * 3 / 4 + 1);
       bool mid = Chance(fault_rng_) < sc_.mid_write;
+      // (drawn only with [crashes] clean set, so other scenarios replay as before)
+      bool clean = !wipe && !mid && sc_.clean > 0 && Chance(fault_rng_) < sc_.clean;
       uint64_t downtime = Uniform(fault_rng_, sc_.downtime_ms);
       uint64_t pick = fault_rng_.Next();
-      At(at, [this, wipe, mid, downtime, pick]() {
+      At(at, [this, wipe, mid, downtime, pick, clean]() {
         if (!faults_on_) return;
         std::vector<int> live = LiveHosts();
         if (live.size() <= 1) return;  // keep one node for the clients
@@ -2872,7 +2882,7 @@ RunResult Sim::Run() {
         if (participants - live.size() + armed >= max_down) return;
         Host& h = hosts_[live[pick % live.size()]];
         if (h.crash_armed) return;
-        ArmCrash(h, wipe, mid, downtime);
+        ArmCrash(h, wipe, mid, downtime, clean);
       });
     }
   };
