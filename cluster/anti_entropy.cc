@@ -369,6 +369,14 @@ void AntiEntropy::Continue(Round round, Message* m) {
   SendAe(peer, m);
 }
 
+void AntiEntropy::ContinueOrFinish(Round round, Message* m, bool nothing_to_send) {
+  if (nothing_to_send) {
+    ++ctx_->stats.ae_rounds;
+    return;
+  }
+  Continue(std::move(round), m);
+}
+
 bool AntiEntropy::TakeRound(const Message& m, Round* round) {
   auto it = pending_.find(m.req_id);
   if (it == pending_.end() || it->second.peer != m.from_id) return false;
@@ -448,11 +456,8 @@ void AntiEntropy::OnTreeResp(const Message& m) {
       }
     }
   }
-  if (req.buckets.empty()) {
-    ++ctx_->stats.ae_rounds;  // our tree was rebuilt meanwhile and now agrees
-    return;
-  }
-  Continue(std::move(round), &req);
+  // Empty: our tree was rebuilt meanwhile and now agrees.
+  ContinueOrFinish(std::move(round), &req, req.buckets.empty());
 }
 
 void AntiEntropy::OnPartsReq(const Message& m) {
@@ -604,11 +609,8 @@ void AntiEntropy::OnPartsResp(const Message& m) {
     }
     if (segs != 0 && !AppendDigests(p, segs, peer, &req, &scanned)) break;
   }
-  if (req.buckets.empty()) {
-    ++ctx_->stats.ae_rounds;  // our hashes moved meanwhile and now agree
-    return;
-  }
-  Continue(std::move(round), &req);
+  // Empty: our hashes moved meanwhile and now agree.
+  ContinueOrFinish(std::move(round), &req, req.buckets.empty());
 }
 
 void AntiEntropy::OnDigestReq(const Message& m) {
@@ -733,11 +735,7 @@ void AntiEntropy::OnDigestResp(const Message& m) {
     if (!held.count(key) && PastGrace(rec)) continue;
     if (!AppendAeRecord(key, std::move(rec), &req, &bytes)) break;
   }
-  if (req.records.empty()) {
-    ++ctx_->stats.ae_rounds;
-    return;
-  }
-  Continue(std::move(round), &req);
+  ContinueOrFinish(std::move(round), &req, req.records.empty());
 }
 
 void AntiEntropy::OnKeysReq(const Message& m) {

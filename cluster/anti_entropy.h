@@ -103,6 +103,8 @@ class AntiEntropy {
   void StartRound(const std::string& peer, int retries = 0);
   // The next step of a round: a new request id for it, then the message to `peer`.
   void Continue(Round round, Message* m);
+  // Continue, or, when the step found nothing to send, count the round as finished.
+  void ContinueOrFinish(Round round, Message* m, bool nothing_to_send);
   void SendAe(const std::string& peer, Message* m);
   void ReplyAe(const Message& req, Message* m);
   // Takes the round `m` answers out of pending_ (false: unknown, or not from its peer).
