@@ -273,8 +273,8 @@ TEST(AntiEntropyTest, BothSidesDivergeAndJoinWithoutResurrection) {
   }
 }
 
-// Replicas reap a dead record at their own times (cluster/reaper.h). Once its grace period
-// is over, anti-entropy does not hand it back to a replica that has already reaped it, in
+// Replicas reap a dead record (a tombstone, or a value whose TTL ran out) at their own times
+// (cluster/reaper.h). Once its grace period is over, anti-entropy does not hand it back to a replica that has already reaped it, in
 // either direction of a round: each copy would restart that replica's grace period, and two
 // replicas reaping turn about would trade the record for ever. A tombstone still within its
 // grace period does reach a replica without the key. Fails when OnDigestReq or OnDigestResp
@@ -292,27 +292,40 @@ TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReaped
     WriteRequest del;
     del.op = OpKind::kDelete;
     ASSERT_TRUE(net.Write("n1", key, del).ok());
-    if (std::string(key) == "dead") net.RunFor(1500);  // past its grace
+    if (std::string(key) == "dead") {
+      // And a value whose TTL runs out at once: expired past its grace with "dead".
+      WriteRequest ttl;
+      ttl.value.value = "short-lived";
+      ttl.value.expiry_ms = net.clock.WallMs() + 50;
+      ASSERT_TRUE(net.Write("n1", "expired", std::move(ttl)).ok());
+      net.RunFor(1500);  // past their grace
+    }
   }
   net.RunFor(100);
   for (const char* id : {"n1", "n2", "n3"}) {
     ASSERT_FALSE(net.Local(id, "dead").siblings.empty()) << id;
     ASSERT_FALSE(net.Local(id, "fresh").siblings.empty()) << id;
+    ASSERT_FALSE(net.Local(id, "expired").siblings.empty()) << id;
   }
   // n1 reaps both ("fresh" by force, as a replica whose reaper ran early).
-  ASSERT_TRUE(net.node("n1")->ReapLocal("dead", 1000).ok());
   ASSERT_TRUE(net.node("n1")->ReapLocal("fresh", 0).ok());
-  ASSERT_TRUE(net.Local("n1", "dead").siblings.empty());
   // n1 asks (its digests lack the keys), then n2 and n3 ask (n1 names the keys it lacks).
   for (const char* id : {"n1", "n2", "n3"}) {
-    if (!net.Local("n1", "dead").siblings.empty()) (void)net.node("n1")->ReapLocal("dead", 1000);
+    for (const char* key : {"dead", "expired"}) {
+      if (!net.Local("n1", key).siblings.empty()) ASSERT_TRUE(net.node("n1")->ReapLocal(key, 1000).ok()) << key;
+    }
     EXPECT_EQ(net.node(id)->SyncNow(), 2u) << id;
     net.RunFor(500);
-    EXPECT_TRUE(net.Local("n1", "dead").siblings.empty()) << "handed back by a round " << id << " started";
+    for (const char* key : {"dead", "expired"}) {
+      EXPECT_TRUE(net.Local("n1", key).siblings.empty()) << key << " handed back by a round " << id << " started";
+    }
   }
   EXPECT_FALSE(net.Local("n1", "fresh").siblings.empty()) << "a tombstone within its grace is repaired";
   EXPECT_EQ(net.Local("n1", "fresh"), net.Local("n2", "fresh"));
-  for (const char* id : {"n2", "n3"}) EXPECT_FALSE(net.Local(id, "dead").siblings.empty()) << id;
+  for (const char* id : {"n2", "n3"}) {
+    EXPECT_FALSE(net.Local(id, "dead").siblings.empty()) << id;
+    EXPECT_FALSE(net.Local(id, "expired").siblings.empty()) << id;
+  }
 }
 
 // A clean stop saves the partition hashes that are current, and the next start hashes only
