@@ -279,7 +279,8 @@ size_t AntiEntropy::SyncNow() {
   return n;
 }
 
-// Layout: "AEH1", TreeTag (8 bytes), the level count (4), then per saved partition its
+// Layout: "AEH1", TreeTag (8 bytes), kPartitions and kAeSegments (4 each), the level count
+// (4), then per saved partition its
 // number (4), its level hashes and its segment hashes (8 each, levels * (1 + kAeSegments)),
 // and an XXH3 of all that (8). Host byte order: the file never leaves the node.
 namespace {
@@ -300,6 +301,8 @@ std::string AntiEntropy::SaveHashes() const {
   const size_t nl = levels_.size();
   std::string out(kSavedMagic);
   PutRaw<uint64_t>(&out, TreeTag());
+  PutRaw<uint32_t>(&out, kPartitions);
+  PutRaw<uint32_t>(&out, kAeSegments);
   PutRaw<uint32_t>(&out, uint32_t(nl));
   for (uint32_t p = 0; p < kPartitions; ++p) {
     if (!part_valid_[p] || part_seen_[p] != ctx_->store.partition_changes(p)) continue;
@@ -314,12 +317,14 @@ std::string AntiEntropy::SaveHashes() const {
 
 bool AntiEntropy::RestoreHashes(std::string_view bytes) {
   const size_t nl = levels_.size();
-  const size_t head = kSavedMagic.size() + 8 + 4, entry = 4 + nl * (1 + kAeSegments) * 8;
+  const size_t head = kSavedMagic.size() + 8 + 3 * 4, entry = 4 + nl * (1 + kAeSegments) * 8;
   if (bytes.size() < head + 8 || bytes.substr(0, kSavedMagic.size()) != kSavedMagic) return false;
   const size_t body = bytes.size() - 8;
   if (GetRaw<uint64_t>(bytes.data() + body) != XXH3_64bits(bytes.data(), body)) return false;
-  if (GetRaw<uint64_t>(bytes.data() + kSavedMagic.size()) != TreeTag() ||
-      GetRaw<uint32_t>(bytes.data() + kSavedMagic.size() + 8) != nl || (body - head) % entry != 0) {
+  const char* h = bytes.data() + kSavedMagic.size();
+  if (GetRaw<uint64_t>(h) != TreeTag() || GetRaw<uint32_t>(h + 8) != kPartitions ||
+      GetRaw<uint32_t>(h + 12) != kAeSegments || GetRaw<uint32_t>(h + 16) != nl ||
+      (body - head) % entry != 0) {
     return false;
   }
   std::vector<uint32_t> parts;

@@ -404,13 +404,13 @@ struct Node::Impl {
   }
 
   Status FlushLocal() {
+    ae.Reset();  // first: a delete that fails halfway leaves no hash of the rows it removed
     Status s = DeleteRange(ctx.engine, kDataPrefix, kDataEnd);
     if (!s.ok()) return s;
     s = DeleteRange(ctx.engine, kHintPrefix, kHintEnd);
     if (!s.ok()) return s;
     ctx.store.ResetAfterFlush();
     hints.ResetAfterFlush();
-    ae.Reset();
     handoff.Reset();
     // A new actor: dots we issued before the flush may live on at other replicas.
     ctx.actor = ctx.FreshActor();

@@ -118,7 +118,7 @@ NodeConfig HarnessConfig() {
 }
 
 // What a clean stop of this harness's node writes to m/ae-hashes before its partitions
-// ("AEH1", tree tag, level count; AntiEntropy::SaveHashes), so sealed rows get past them.
+// ("AEH1", tree tag, partitions, segments, level count; AntiEntropy::SaveHashes), so sealed rows get past them.
 const std::string& AeHashesHeader() {
   static const std::string header = [] {
     dynakv::storage::MemEngine engine;
@@ -128,8 +128,8 @@ const std::string& AeHashesHeader() {
     Node node(HarnessConfig(), &net, &clock, &rnd, &engine, nullptr);
     std::string saved;
     Check(node.Start().ok() && node.SaveForRestart().ok() && engine.Get(kAeHashesKey, &saved).ok());
-    Check(saved.size() == 24);  // header, no partition, checksum
-    return saved.substr(0, 16);
+    Check(saved.size() == 32);  // header, no partition, checksum
+    return saved.substr(0, 24);
   }();
   return header;
 }

@@ -328,6 +328,47 @@ TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReaped
   }
 }
 
+// The other side of the rule above: a replica that holds an older live version of the key
+// still gets the tombstone, however old it is, whichever side starts the round. Fails when
+// the sender of a round holds back a dead record past its grace from a replier that sent its
+// own older record (checked by mutation). (The replier holding back its tombstone from a
+// sender that listed the key is repaired by the round's last step anyway: the sender's
+// records of the keys the replier named are answered with the replier's joined record.)
+TEST(AntiEntropyTest, ATombstonePastItsGraceStillReachesAReplicaWithAnOlderValue) {
+  AeNet net;
+  for (const char* id : {"n1", "n2", "n3"}) {
+    NodeConfig c = net.Config(id, 0);  // rounds only on SyncNow
+    c.tombstone_grace_ms = 1000;
+    net.Add(c);
+  }
+  net.RunFor(1500);
+  // n3 misses the delete of `key` and holds the old value past the tombstone's grace.
+  auto stale_on_n3 = [&](const std::string& key) {
+    ASSERT_TRUE(net.Put("n1", key, "old").ok());
+    net.RunFor(100);
+    net.host("n3").alive = false;
+    WriteRequest del;
+    del.op = OpKind::kDelete;
+    ASSERT_TRUE(net.Write("n1", key, del).ok());
+    net.host("n3").alive = true;
+    net.RunFor(1500);  // past the grace period
+    ASSERT_EQ(LiveValues(net.Local("n3", key)), std::vector<std::string>{"old"}) << key;
+    ASSERT_TRUE(LiveValues(net.Local("n1", key)).empty()) << key;
+  };
+  // A round n1 starts: n3 names the key and sends its record; n1 sends the tombstone.
+  ASSERT_NO_FATAL_FAILURE(stale_on_n3("kA"));
+  EXPECT_EQ(net.node("n1")->SyncNow(), 2u);
+  net.RunFor(500);
+  EXPECT_TRUE(LiveValues(net.Local("n3", "kA")).empty()) << "a round n1 started";
+  EXPECT_EQ(net.Local("n3", "kA"), net.Local("n1", "kA"));
+  // A round n3 starts: its digest lists the key; the repliers send the tombstone.
+  ASSERT_NO_FATAL_FAILURE(stale_on_n3("kB"));
+  EXPECT_EQ(net.node("n3")->SyncNow(), 2u);
+  net.RunFor(500);
+  EXPECT_TRUE(LiveValues(net.Local("n3", "kB")).empty()) << "a round n3 started";
+  EXPECT_EQ(net.Local("n3", "kB"), net.Local("n1", "kB"));
+}
+
 // A clean stop saves the partition hashes that are current, and the next start hashes only
 // the partitions written since: none here. After a crash (no save since the last start,
 // which consumed the saved hashes) the whole store is hashed again, and so are hashes that
@@ -341,14 +382,23 @@ TEST(AntiEntropyTest, ACleanRestartKeepsThePartitionHashes) {
   net.RunFor(1000);  // a pass over the writes
   ASSERT_GE(net.node("n2")->stats().ae_records_hashed, 600u);
   const NodeConfig cfg = net.Config("n2", 300);
+  // What the stop will save (nothing changes before it does).
+  std::string before, after, gone;
+  ASSERT_TRUE(net.node("n2")->SaveForRestart().ok());
+  ASSERT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &before).ok());
   ASSERT_NO_FATAL_FAILURE(net.Restart("n2", cfg, /*clean=*/true));
-  std::string saved;
-  EXPECT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &saved).IsNotFound()) << "read once";
+  EXPECT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &gone).IsNotFound()) << "read once";
   net.RunFor(2000);
   NodeStats st = net.node("n2")->stats();
   EXPECT_EQ(st.ae_records_hashed, 0u);
   EXPECT_GT(st.ae_rounds, 0u);
   EXPECT_EQ(st.ae_keys_repaired, 0u);
+  // The kept hashes are the ones saved, not merely some marked valid.
+  ASSERT_TRUE(net.node("n2")->SaveForRestart().ok());
+  ASSERT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &after).ok());
+  EXPECT_GT(before.size(), 1000u);
+  EXPECT_EQ(after, before);
+  ASSERT_TRUE(net.host("n2").engine->Delete(kAeHashesKey).ok());
 
   // Written while n2 runs, then a crash: nothing saved, so everything is hashed again.
   ASSERT_TRUE(net.Put("n1", "k7", "changed").ok());
@@ -365,7 +415,9 @@ TEST(AntiEntropyTest, ACleanRestartKeepsThePartitionHashes) {
   ASSERT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &bytes).ok());
   bytes[bytes.size() / 2] ^= 1;
   ASSERT_TRUE(net.host("n2").engine->Put(kAeHashesKey, bytes).ok());
+  ASSERT_TRUE(net.host("n2").engine->Commit().ok());  // survives the crash: the start reads it
   ASSERT_NO_FATAL_FAILURE(net.Restart("n2", cfg, /*clean=*/false));
+  EXPECT_TRUE(net.host("n2").engine->Get(kAeHashesKey, &gone).IsNotFound()) << "read once";
   net.RunFor(2000);
   EXPECT_GE(net.node("n2")->stats().ae_records_hashed, 600u);
   EXPECT_EQ(net.node("n2")->stats().ae_keys_repaired, 0u);
