@@ -165,6 +165,16 @@ void Boot(AeNet& net, uint64_t ae_interval_ms) {
   net.RunFor(1500);
 }
 
+// Boot, with rounds only on SyncNow and tombstones kept `grace_ms`.
+void BootWithGrace(AeNet& net, uint64_t grace_ms) {
+  for (const char* id : {"n1", "n2", "n3"}) {
+    NodeConfig c = net.Config(id, 0);
+    c.tombstone_grace_ms = grace_ms;
+    net.Add(c);
+  }
+  net.RunFor(1500);
+}
+
 std::vector<std::string> LiveValues(const Record& rec) {
   std::vector<std::string> v;
   for (const Sibling* s : LiveSiblings(rec, 1'800'000'000'000ull)) v.push_back(s->value);
@@ -281,12 +291,7 @@ TEST(AntiEntropyTest, BothSidesDivergeAndJoinWithoutResurrection) {
 // sends a dead record past its grace period to a peer without the key.
 TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReapedIt) {
   AeNet net;
-  for (const char* id : {"n1", "n2", "n3"}) {
-    NodeConfig c = net.Config(id, 0);  // rounds only on SyncNow
-    c.tombstone_grace_ms = 1000;
-    net.Add(c);
-  }
-  net.RunFor(1500);
+  BootWithGrace(net, 1000);
   for (const char* key : {"dead", "fresh"}) {
     ASSERT_TRUE(net.Put("n1", key, "v").ok());
     WriteRequest del;
@@ -312,7 +317,9 @@ TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReaped
   // n1 asks (its digests lack the keys), then n2 and n3 ask (n1 names the keys it lacks).
   for (const char* id : {"n1", "n2", "n3"}) {
     for (const char* key : {"dead", "expired"}) {
-      if (!net.Local("n1", key).siblings.empty()) ASSERT_TRUE(net.node("n1")->ReapLocal(key, 1000).ok()) << key;
+      if (!net.Local("n1", key).siblings.empty()) {
+        ASSERT_TRUE(net.node("n1")->ReapLocal(key, 1000).ok()) << key;
+      }
     }
     EXPECT_EQ(net.node(id)->SyncNow(), 2u) << id;
     net.RunFor(500);
@@ -336,12 +343,7 @@ TEST(AntiEntropyTest, ADeadRecordPastItsGraceIsNotHandedBackToAReplicaThatReaped
 // records of the keys the replier named are answered with the replier's joined record.)
 TEST(AntiEntropyTest, ATombstonePastItsGraceStillReachesAReplicaWithAnOlderValue) {
   AeNet net;
-  for (const char* id : {"n1", "n2", "n3"}) {
-    NodeConfig c = net.Config(id, 0);  // rounds only on SyncNow
-    c.tombstone_grace_ms = 1000;
-    net.Add(c);
-  }
-  net.RunFor(1500);
+  BootWithGrace(net, 1000);
   // n3 misses the delete of `key` and holds the old value past the tombstone's grace.
   auto stale_on_n3 = [&](const std::string& key) {
     ASSERT_TRUE(net.Put("n1", key, "old").ok());
