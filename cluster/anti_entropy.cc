@@ -207,16 +207,7 @@ void AntiEntropy::PassStep(uint64_t now) {
     }
     // Taken as of the change count at its start: a write while it was cut short makes the
     // next pass hash it again.
-    const size_t nl = levels_.size();
-    std::copy(pass_sums_.begin(), pass_sums_.end(),
-              seg_hash_.begin() + ptrdiff_t(size_t(p) * nl * kAeSegments));
-    for (size_t i = 0; i < nl; ++i) {
-      uint64_t sum = 0;
-      for (uint32_t seg = 0; seg < kAeSegments; ++seg) sum += pass_sums_[i * kAeSegments + seg];
-      part_hash_[size_t(p) * nl + i] = sum;
-    }
-    part_seen_[p] = pass_changes_;
-    part_valid_[p] = true;
+    SetPartition(p, pass_sums_.data(), pass_changes_);
     pass_cursor_.clear();
     ++pass_part_;
   }
@@ -279,12 +270,12 @@ size_t AntiEntropy::SyncNow() {
   return n;
 }
 
-// Layout: "AEH1", TreeTag (8 bytes), kPartitions and kAeSegments (4 each), the level count
-// (4), then per saved partition its
-// number (4), its level hashes and its segment hashes (8 each, levels * (1 + kAeSegments)),
-// and an XXH3 of all that (8). Host byte order: the file never leaves the node.
+// Layout: "AEH2", TreeTag (8 bytes), kPartitions and kAeSegments (4 each), the level count
+// (4), then per saved partition its number (4) and its segment hashes (8 each, levels *
+// kAeSegments; the level hashes are their sums), and an XXH3 of all that (8). Host byte
+// order: the file never leaves the node.
 namespace {
-constexpr std::string_view kSavedMagic = "AEH1";
+constexpr std::string_view kSavedMagic = "AEH2";
 template <typename T>
 void PutRaw(std::string* out, T v) {
   out->append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -307,7 +298,6 @@ std::string AntiEntropy::SaveHashes() const {
   for (uint32_t p = 0; p < kPartitions; ++p) {
     if (!part_valid_[p] || part_seen_[p] != ctx_->store.partition_changes(p)) continue;
     PutRaw<uint32_t>(&out, p);
-    for (size_t i = 0; i < nl; ++i) PutRaw<uint64_t>(&out, part_hash_[size_t(p) * nl + i]);
     const uint64_t* seg = &seg_hash_[size_t(p) * nl * kAeSegments];
     out.append(reinterpret_cast<const char*>(seg), nl * kAeSegments * sizeof(uint64_t));
   }
@@ -317,7 +307,7 @@ std::string AntiEntropy::SaveHashes() const {
 
 bool AntiEntropy::RestoreHashes(std::string_view bytes) {
   const size_t nl = levels_.size();
-  const size_t head = kSavedMagic.size() + 8 + 3 * 4, entry = 4 + nl * (1 + kAeSegments) * 8;
+  const size_t head = kSavedMagic.size() + 8 + 3 * 4, entry = 4 + nl * kAeSegments * 8;
   if (bytes.size() < head + 8 || bytes.substr(0, kSavedMagic.size()) != kSavedMagic) return false;
   const size_t body = bytes.size() - 8;
   if (GetRaw<uint64_t>(bytes.data() + body) != XXH3_64bits(bytes.data(), body)) return false;
@@ -333,17 +323,26 @@ bool AntiEntropy::RestoreHashes(std::string_view bytes) {
     if (p >= kPartitions || (!parts.empty() && p <= parts.back())) return false;
     parts.push_back(p);
   }
+  std::vector<uint64_t> segs(nl * kAeSegments);  // aligned: the bytes need not be
   for (size_t i = 0; i < parts.size(); ++i) {
-    const uint32_t p = parts[i];
-    const char* e = bytes.data() + head + i * entry + 4;
-    std::memcpy(&part_hash_[size_t(p) * nl], e, nl * 8);
-    std::memcpy(&seg_hash_[size_t(p) * nl * kAeSegments], e + nl * 8, nl * kAeSegments * 8);
-    part_seen_[p] = ctx_->store.partition_changes(p);
-    part_valid_[p] = true;
+    std::memcpy(segs.data(), bytes.data() + head + i * entry + 4, segs.size() * 8);
+    SetPartition(parts[i], segs.data(), ctx_->store.partition_changes(parts[i]));
   }
   ctx_->Log(Logger::Level::kInfo, "anti-entropy: " + std::to_string(parts.size()) +
                                       " partition hashes kept from the last clean stop");
   return true;
+}
+
+void AntiEntropy::SetPartition(uint32_t p, const uint64_t* segs, uint32_t changes) {
+  const size_t nl = levels_.size();
+  std::copy(segs, segs + nl * kAeSegments, seg_hash_.begin() + ptrdiff_t(size_t(p) * nl * kAeSegments));
+  for (size_t i = 0; i < nl; ++i) {
+    uint64_t sum = 0;
+    for (uint32_t seg = 0; seg < kAeSegments; ++seg) sum += segs[i * kAeSegments + seg];
+    part_hash_[size_t(p) * nl + i] = sum;
+  }
+  part_seen_[p] = changes;
+  part_valid_[p] = true;
 }
 
 void AntiEntropy::Reset() {

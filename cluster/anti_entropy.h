@@ -98,6 +98,9 @@ class AntiEntropy {
   // `peer` both replicate (0 when p is not shared, or not hashed yet).
   uint64_t PartHashFor(uint32_t p, const std::string& peer) const;
   void SegHashesFor(uint32_t p, const std::string& peer, uint64_t* out) const;
+  // Partition p's segment hashes (levels_.size() * kAeSegments, by level), as of the
+  // store's change count `changes`; its level hashes are their sums.
+  void SetPartition(uint32_t p, const uint64_t* segs, uint32_t changes);
   void StartPass(uint64_t now);
   void PassStep(uint64_t now);
   void StartRound(const std::string& peer, int retries = 0);

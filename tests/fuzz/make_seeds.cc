@@ -306,11 +306,11 @@ void NodeStateSeeds() {
   Write("node_state_fuzz", "peer_frames_empty_store", frames);
   Write("node_state_fuzz", "leaving", Row(3, "", members) + Row(4, "", "1") + data + hints);
   // Saved anti-entropy hashes (tag 4 | 8, raw "\x01": the harness adds the header and the
-  // checksum): partitions 0 and 777, the harness's 3 levels of 1 + 16 hashes each.
+  // checksum): partitions 0 and 777, the harness's 3 levels of 16 segment hashes each.
   std::string saved;
   for (uint32_t p : {0u, 777u}) {
     saved += std::string(reinterpret_cast<const char*>(&p), 4);
-    for (int i = 0; i < 3 * 17; ++i) saved += std::string(8, char(i));
+    for (int i = 0; i < 3 * 16; ++i) saved += std::string(8, char(i));
   }
   Write("node_state_fuzz", "ae_hashes", Row(3, "", members) + data + Row(12, "\x01", saved));
 }

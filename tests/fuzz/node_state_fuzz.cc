@@ -118,7 +118,7 @@ NodeConfig HarnessConfig() {
 }
 
 // What a clean stop of this harness's node writes to m/ae-hashes before its partitions
-// ("AEH1", tree tag, partitions, segments, level count; AntiEntropy::SaveHashes), so sealed rows get past them.
+// ("AEH2", tree tag, partitions, segments, level count; AntiEntropy::SaveHashes), so sealed rows get past them.
 const std::string& AeHashesHeader() {
   static const std::string header = [] {
     dynakv::storage::MemEngine engine;
