@@ -372,7 +372,8 @@ struct Node::Impl {
     s = ctx.store.Recount();
     if (!s.ok()) return s;
     // Partition hashes a clean stop saved (SaveForRestart): taken once, and deleted before
-    // any write of this life, so a crash later finds none (the log replays in order).
+    // any data write of this life (only the incarnation comes first), so a crash later finds
+    // none (the log replays in order).
     std::string trees;
     if (ctx.engine->Get(kAeHashesKey, &trees).ok() && ctx.engine->Delete(kAeHashesKey).ok() &&
         !ctx.standalone && !ae.RestoreHashes(trees)) {

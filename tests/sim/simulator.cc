@@ -879,16 +879,13 @@ void Sim::ArmCrash(Host& h, bool wipe, bool mid_write, uint64_t downtime_ms, boo
       if (!hh.node && faults_on_ && Restartable(hh)) StartNode(hh);
     });
   };
-  if (clean) {
+  if (clean) {  // never mid-write or a wipe (schedule_crashes)
     // What the server does after its loop stops on SIGTERM: save for the next start, commit.
     (void)h.node->SaveForRestart();
     (void)h.engine->Commit();
-    CrashNow(h, false, "clean stop");
-    restart();
-    return;
   }
   if (!mid_write) {
-    CrashNow(h, wipe, "idle");
+    CrashNow(h, wipe, clean ? "clean stop" : "idle");
     restart();
     return;
   }
