@@ -52,8 +52,15 @@ class ReadQuorum {
     targets_.erase(t);
     if (ok) {
       // Replicas mostly agree: joining a record with itself changes nothing (a join is
-      // idempotent), so an equal reply skips the join.
-      if (replies_.empty() || !(rec == joined_)) joined_ = cluster::Join(joined_, rec);
+      // idempotent), so an equal reply skips the join; and the first reply, when already
+      // canonical, is the join so far as it is, without a copy (JoinKeeps).
+      if (replies_.empty()) {
+        first_is_joined_ = JoinKeeps(rec);
+        if (!first_is_joined_) joined_ = cluster::Join(joined_, rec);
+      } else if (!(rec == joined())) {
+        joined_ = cluster::Join(joined(), rec);
+        first_is_joined_ = false;
+      }
       replies_.push_back({from, std::move(rec)});
     } else {
       ++failed_;
@@ -66,16 +73,19 @@ class ReadQuorum {
     return Verdict::kPending;
   }
   bool AllIn() const { return targets_.empty(); }
-  const Record& joined() const { return joined_; }
+  const Record& joined() const { return first_is_joined_ ? replies_.front().record : joined_; }
   // The good replies; those whose record differs from joined() need read repair.
   const std::vector<Reply>& replies() const { return replies_; }
+  // Moves joined() out; the quorum is then spent (read it no more).
+  Record TakeJoined() { return first_is_joined_ ? std::move(replies_.front().record) : std::move(joined_); }
 
  private:
   size_t r_;
   std::vector<std::string> targets_;  // asked, not yet answered
   std::vector<Reply> replies_;        // good replies
   size_t failed_ = 0;
-  Record joined_;
+  Record joined_;                 // the join of the replies, unless first_is_joined_
+  bool first_is_joined_ = false;  // the join is replies_.front().record itself
 };
 
 // A write that needs w acknowledgements; the coordinator's own durable copy counts as one.

@@ -177,8 +177,12 @@ void ReadCoordinator::Progress(uint64_t id) {
     if (!Decided(p.quorum.Check(), "too few replicas answered the read", &s)) return;
     p.done = true;
     ReadCallback cb = std::move(p.cb);
-    ReadReply reply{p.quorum.joined()};
-    if (all_in) Finish(id);
+    ReadReply reply;
+    if (all_in) {
+      Finish(id, &reply.record);
+    } else {
+      reply.record = p.quorum.joined();
+    }
     cb(s, std::move(reply));  // last: the callback may re-enter the node
     return;
   }
@@ -186,8 +190,9 @@ void ReadCoordinator::Progress(uint64_t id) {
 }
 
 // Read repair (Dynamo §4.7): push the reconciled record to every replica that answered
-// with something different, then forget the request.
-void ReadCoordinator::Finish(uint64_t id) {
+// with something different, then forget the request; the reconciled record goes to
+// *joined_out when given.
+void ReadCoordinator::Finish(uint64_t id, Record* joined_out) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;
   Pending p = std::move(it->second);
@@ -217,6 +222,7 @@ void ReadCoordinator::Finish(uint64_t id) {
     m.record_ref = &joined;  // encoded by SendTo
     ctx_->SendTo(reply.node, &m);
   }
+  if (joined_out != nullptr) *joined_out = p.quorum.TakeJoined();
 }
 
 void ReadCoordinator::Expire(uint64_t id) {

@@ -56,7 +56,7 @@ class ReadCoordinator {
   void Ask(uint64_t id, std::string replica, Pending* p);  // a kReadReq, and expect its reply
   void AskSpares(uint64_t id, Pending* p);
   void Progress(uint64_t id);
-  void Finish(uint64_t id);
+  void Finish(uint64_t id, Record* joined_out = nullptr);
 
   NodeContext* ctx_;
   Forwarder* forwarder_;

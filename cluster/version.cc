@@ -409,6 +409,14 @@ Record Join(const Record& a, const Record& b) {
   return out;
 }
 
+bool JoinKeeps(const Record& r) {
+  const std::vector<Sibling>& s = r.siblings;
+  for (size_t i = 1; i < s.size(); ++i) {
+    if (s[i].lww || s[0].lww || !SiblingLess(s[i - 1], s[i]) || SameWrite(s[i - 1], s[i])) return false;
+  }
+  return true;  // the context: merging it into an empty one copies its entries in order
+}
+
 void Prune(Record* rec, uint64_t now_ms, const VersionLimits& limits) {
   size_t size = rec->context.size();
   if (size <= limits.prune_small) return;

@@ -137,6 +137,10 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
 // the merged context: a max over a total order, so it is still a join (it converges) and
 // never ends with no value where either side had one.
 Record Join(const Record& a, const Record& b);
+// True when Join(Record{}, r) == r: r is already in Join's canonical form (siblings in
+// strictly increasing order, no write twice, at most one sibling if any is lww). A joiner
+// may then take r as it is instead of joining a copy.
+bool JoinKeeps(const Record& r);
 
 // Bound the context size (small/big/young/old like Riak). Never removes an entry that a live
 // sibling's dot still names.

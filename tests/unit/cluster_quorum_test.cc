@@ -41,6 +41,36 @@ TEST(ReadQuorumTest, SucceedsAtRAndJoinsReplies) {
   EXPECT_EQ(stale, 3u);
 }
 
+// The first reply stands as the join when it is canonical (no copy); a reply out of Join's
+// canonical order is joined instead, and a later different reply joins either.
+TEST(ReadQuorumTest, JoinedIsTheJoinWhateverTheFirstReply) {
+  Record a = RecWith(1, "x"), b = RecWith(2, "y");
+  Record both = Join(a, b);
+  ASSERT_EQ(both.siblings.size(), 2u);
+  Record reversed = both;
+  std::swap(reversed.siblings[0], reversed.siblings[1]);  // same writes, not canonical
+  for (const Record& first : {a, both, reversed}) {
+    ReadQuorum q(2);
+    q.Expect("a");
+    q.Expect("b");
+    ASSERT_TRUE(q.Add("a", true, first));
+    EXPECT_EQ(q.joined(), Join(Record{}, first));
+    ASSERT_TRUE(q.Add("b", true, b));
+    EXPECT_EQ(q.joined(), both);
+    EXPECT_EQ(q.replies()[0].record, first);  // the replies are kept as they came
+    EXPECT_EQ(q.TakeJoined(), both);
+  }
+  // Equal replies: the joined record is the first reply itself, and TakeJoined moves it out.
+  ReadQuorum q(2);
+  q.Expect("a");
+  q.Expect("b");
+  ASSERT_TRUE(q.Add("a", true, a));
+  ASSERT_TRUE(q.Add("b", true, a));
+  EXPECT_EQ(q.joined(), a);
+  for (const auto& r : q.replies()) EXPECT_EQ(r.record, q.joined());  // nothing to repair
+  EXPECT_EQ(q.TakeJoined(), a);
+}
+
 TEST(ReadQuorumTest, FailsWhenTooFewCanAnswer) {
   ReadQuorum q(2);
   q.Expect("a");

@@ -374,6 +374,32 @@ TEST(JoinTest, WithEmptyIsIdentity) {
   }
 }
 
+// JoinKeeps(r) promises Join(Record{}, r) == r, which lets a read quorum take its first
+// reply as the join so far without copying it; it must say no to every record Join would
+// change: siblings out of order, a write twice, several siblings where one is lww.
+TEST(JoinTest, JoinKeepsExactlyTheRecordsJoinLeavesAlone) {
+  size_t kept = 0, changed = 0;
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    SCOPED_TRACE(seed);
+    Sim sim(seed, 3, 4);
+    for (int i = 0; i < 60; ++i) sim.Step();
+    for (Record r : sim.recs) {
+      // Disorder a copy at random: reversed siblings, a sibling twice, an lww mark.
+      switch (sim.rng.Uniform(4)) {
+        case 0: std::reverse(r.siblings.begin(), r.siblings.end()); break;
+        case 1: if (!r.siblings.empty()) r.siblings.push_back(r.siblings.back()); break;
+        case 2: if (!r.siblings.empty()) r.siblings[sim.rng.Uniform(r.siblings.size())].lww = true; break;
+        default: break;
+      }
+      bool same = Join(Record{}, r) == r;
+      ASSERT_EQ(JoinKeeps(r), same);
+      (same ? kept : changed)++;
+    }
+  }
+  EXPECT_GT(kept, 100u);  // both answers were exercised
+  EXPECT_GT(changed, 100u);
+}
+
 TEST(JoinTest, ConvergesAndKeepsEveryUnsupersededWrite) {
   for (uint64_t seed = 1; seed <= 100; ++seed) {
     SCOPED_TRACE(seed);
