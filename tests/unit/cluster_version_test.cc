@@ -400,6 +400,27 @@ TEST(JoinTest, JoinKeepsExactlyTheRecordsJoinLeavesAlone) {
   EXPECT_GT(changed, 100u);
 }
 
+// Join reads canonical inputs in place and sorts a copy of any other: siblings in any order
+// give the same join.
+TEST(JoinTest, SiblingOrderOfTheInputsDoesNotMatter) {
+  size_t shuffled = 0;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    SCOPED_TRACE(seed);
+    Sim sim(seed, 3, 4);
+    for (int i = 0; i < 80; ++i) sim.Step();
+    for (size_t i = 0; i + 1 < sim.recs.size(); ++i) {
+      Record a = sim.recs[i], b = sim.recs[i + 1];
+      Record want = Join(a, b);
+      std::reverse(a.siblings.begin(), a.siblings.end());
+      std::rotate(b.siblings.begin(), b.siblings.begin() + (b.siblings.empty() ? 0 : 1), b.siblings.end());
+      shuffled += a.siblings.size() > 1 || b.siblings.size() > 1;
+      ASSERT_EQ(Join(a, b), want);
+      ASSERT_EQ(Join(b, a), want);
+    }
+  }
+  EXPECT_GT(shuffled, 50u);
+}
+
 TEST(JoinTest, ConvergesAndKeepsEveryUnsupersededWrite) {
   for (uint64_t seed = 1; seed <= 100; ++seed) {
     SCOPED_TRACE(seed);
