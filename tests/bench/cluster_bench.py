@@ -4,7 +4,12 @@
 reference), memcached -t 1, and Dynomite where it has been built, in the same run.
 
     /usr/bin/python3 tests/bench/cluster_bench.py [--requests 100000] [--rounds 3]
-        [--workloads strings|collections|all]
+        [--workloads strings|collections|all] [--keys 100000] [--preload]
+
+`--keys` is redis-benchmark's keyspace (-r). `--preload` first writes every one of those keys
+(100-byte values, through `redis-cli --pipe`, untimed), so the timed GETs all hit and the
+stores hold the whole keyspace: issue #12's "a 3-node cluster holding 1M keys on each node"
+is `--keys 1000000 --preload`.
 
 `--workloads collections` runs redis-benchmark's hset, sadd, zadd, lpush, lpop and
 lrange_100 tests instead of set/get (issue #16 sets the target: standalone at least 0.8x
@@ -30,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import free_port
+from benchutil import free_port, pipe_set
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "build", "dynakv-server")
@@ -198,9 +203,9 @@ def start_dynomite(work, binary):
 PCT_RE = re.compile(r"^\s*([0-9.]+)% <= ([0-9.]+) milliseconds")
 
 
-def redis_benchmark(port, test, pipeline, requests, pids):
+def redis_benchmark(port, test, pipeline, requests, pids, keys=100000):
     argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50",
-            "-d", "100", "-r", "100000", "-n", str(requests), "-P", str(pipeline)]
+            "-d", "100", "-r", str(keys), "-n", str(requests), "-P", str(pipeline)]
     if test == "lrange_100":
         # redis-benchmark's own lrange_100 runs its LPUSH preload in the same process, which
         # would mix into the CPU and latency figures: preload 1,000 elements untimed, then
@@ -281,9 +286,14 @@ def run_round(args, work, systems, results):
         elif name == "dynomite":
             s = start_dynomite(work, args.dynomite)
         try:
+            if s.redis_port and args.preload:
+                t0 = time.time()
+                pipe_set(s.redis_port, 0, args.keys, b"key:%012d", b"x" * 100)
+                print("  %-15s preloaded %d keys in %.1f s" % (name, args.keys, time.time() - t0),
+                      flush=True)
             if s.redis_port:
                 for test, pipe in WORKLOADS:
-                    r = redis_benchmark(s.redis_port, test, pipe, args.requests, s.pids())
+                    r = redis_benchmark(s.redis_port, test, pipe, args.requests, s.pids(), args.keys)
                     results.setdefault(name, {}).setdefault("%s -P%d" % (test, pipe), []).append(r)
                     print("  %-15s %-9s %9.0f ops/s  cpu %6.1f us/op  p50 %6.3f  p99 %6.3f  "
                           "p99.9 %7.3f ms" % (name, "%s -P%d" % (test, pipe), r["ops"], r["cpu_us"],
@@ -379,6 +389,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--keys", type=int, default=100000, help="redis-benchmark -r (the keyspace)")
+    ap.add_argument("--preload", action="store_true",
+                    help="write every key of the keyspace before the timed workloads")
     ap.add_argument("--systems", default="redis-everysec,redis-always,memcached,standalone,"
                     "1-node,3-node,dynomite")
     ap.add_argument("--memcaslap-seconds", type=int, default=10)
@@ -404,8 +417,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {s: {wl: median_cell(runs) for wl, runs in w.items()} for s, w in results.items()}
-    print("\nmedians of %d rounds, %d requests, redis-benchmark -c 50 -d 100 -r 100000"
-          % (args.rounds, args.requests))
+    print("\nmedians of %d rounds, %d requests, redis-benchmark -c 50 -d 100 -r %d%s"
+          % (args.rounds, args.requests, args.keys, ", preloaded" if args.preload else ""))
     print("%-15s %-9s %10s %10s %8s %8s %8s" % ("system", "workload", "ops/s", "cpu us/op",
                                                  "p50 ms", "p99 ms", "p99.9 ms"))
     for s in systems:
@@ -419,7 +432,8 @@ def main():
     for label, v, target, ok in rows:
         print("%-55s %8.2f %10s  %s" % (label, v, target, "" if ok is None else "ok" if ok else "MISS"))
     with open(args.json, "w") as f:
-        json.dump({"rounds": args.rounds, "requests": args.requests, "raw": results,
+        json.dump({"rounds": args.rounds, "requests": args.requests, "keys": args.keys,
+                   "preload": args.preload, "raw": results,
                    "median": med,
                    "ratios": [{"label": l, "value": v, "target": t, "ok": ok}
                               for l, v, t, ok in rows]}, f, indent=1)
