@@ -144,6 +144,14 @@ class Engine {
     char* fill_to = nullptr;
     const char* fill_from = nullptr;
     size_t fill_len = 0;
+    // Bytes the records name instead of holding them (a big value's, shared with the
+    // memtable), in order: `data` goes in before fill_from[at]. fill_len counts them too.
+    struct Piece {
+      size_t at;
+      const char* data;
+      size_t len;
+    };
+    std::vector<Piece> fill_refs;
     bool has_pad = false;
     char pad_head[8] = {};
     // When >= 0, SyncTicket first fsyncs this directory: a log file was created, renamed or
@@ -158,6 +166,9 @@ class Engine {
     return CommitTicket{};
   }
   static Status SyncTicket(const CommitTicket& t);
+  // Copies `len` bytes of log into `to`: records[0, len - the pieces' bytes) with each piece
+  // put in before records[piece.at].
+  static void FillPieces(char* to, const char* records, size_t len, const std::vector<CommitTicket::Piece>& pieces);
   // An error means the batch (and every batch begun after it) is not durable: the caller
   // must fail their acknowledgements; the engine has taken their writes back.
   virtual Status FinishCommit(const CommitTicket& t, const Status& sync_status) { return Status::OK(); }

@@ -110,9 +110,14 @@ std::string_view FromVal(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
+// A memtable entry. A big value (kLogByRef and more, PutOwned) is kept as a shared buffer,
+// which the log buffer names instead of copying it (see AppendPutRef): the loop then never
+// copies a 100 MB value into the log (docs/ARCHITECTURE.md, "Big values").
 struct MemEntry {
-  std::string value;
+  std::string value;                          // the stored bytes, unless `shared` holds them
+  std::shared_ptr<const std::string> shared;  // a big value's bytes, shared with the log
   bool del = false;
+  std::string_view bytes() const { return shared ? std::string_view(*shared) : std::string_view(value); }
 };
 // A memtable: an open-addressing hash table (linear probing, 16-byte slots holding the
 // key's hash and its node) over individually allocated nodes with the key inline. A lookup
@@ -403,8 +408,14 @@ class LmdbEngine final : public Engine {
                            std::to_string(kRecordBytesMax) + "-byte log record limit");
     }
     if (!full_.ok()) return full_;
-    AppendPut(key, value);
-    ApplyMem(key, WriteOp::Kind::kPut, std::move(value), /*undoable=*/true);
+    if (value.size() >= kLogByRef) {
+      auto shared = std::make_shared<const std::string>(std::move(value));
+      AppendPutRef(key, shared);
+      ApplyMem(key, WriteOp::Kind::kPut, std::string(), /*undoable=*/true, std::move(shared));
+    } else {
+      AppendPut(key, value);
+      ApplyMem(key, WriteOp::Kind::kPut, std::move(value), /*undoable=*/true);
+    }
     if (opts_.sync == SyncMode::kAlways) return Commit();
     return Status::OK();
   }
@@ -468,7 +479,7 @@ class LmdbEngine final : public Engine {
         }
         const MemEntry* e = FindMem(key);
         DKV_ASSERT(e != nullptr);
-        value = e->value;
+        value = e->bytes();
         skip = e->del;
       } else {
         key = FromVal(k);
@@ -496,7 +507,7 @@ class LmdbEngine final : public Engine {
     if (wal_buf_.empty()) return Status::OK();
     Status s = AppendWal();
     if (!s.ok()) return DropUnlogged(std::move(s));
-    wal_buf_.clear();
+    ClearLog();
     undo_.clear();
     ++commits_;
     MaybeCheckpoint();
@@ -684,6 +695,7 @@ class LmdbEngine final : public Engine {
       t.data = queued.buf.get();
       t.fill_to = queued.buf.get();
       t.fill_from = queued.records.data();
+      t.fill_refs = Pieces(queued.refs);
     } else {
       DKV_ASSERT(undo_in_flight_ == 0);  // (a later fdatasync covers earlier tickets too)
       // Written here, the records could reach the disk (writeback) before a worker's
@@ -693,7 +705,7 @@ class LmdbEngine final : public Engine {
       if (Status s = SyncDirIfDirty(); !s.ok()) return DropUnlogged(std::move(s));
       Status s = WriteWal();
       if (!s.ok()) return DropUnlogged(std::move(s));
-      wal_buf_.clear();
+      ClearLog();
       undo_.clear();  // written: an fsync failure from here on ends the process (FinishCommit)
       t.fd = wal_fd_;
     }
@@ -765,7 +777,7 @@ class LmdbEngine final : public Engine {
   static constexpr size_t kInlineCommitBytes = 8 << 10;
   // Not while the directory needs its fsync: that goes to the worker with the write.
   bool CommitInline() const override {
-    return Direct() && wal_buf_.size() <= kInlineCommitBytes && !dir_dirty_;
+    return Direct() && LogBytes() <= kInlineCommitBytes && !dir_dirty_;
   }
 
  private:
@@ -779,35 +791,38 @@ class LmdbEngine final : public Engine {
     return nullptr;
   }
 
-  void ApplyMem(std::string_view key, WriteOp::Kind kind, std::string value, bool undoable) {
+  // `shared`, when given, holds the value's bytes instead of `value` (a big value, PutOwned).
+  void ApplyMem(std::string_view key, WriteOp::Kind kind, std::string value, bool undoable,
+                std::shared_ptr<const std::string> shared = nullptr) {
     auto [node, inserted] = mem_.Emplace(key);
     MemEntry& e = node->e;
     if (inserted) {
       mem_bytes_ += node->key_len + kEntryOverhead;
       mem_order_.fresh.push_back(node);
     } else {
-      mem_bytes_ -= e.value.size();
+      mem_bytes_ -= e.bytes().size();
       mem_dels_ -= e.del;
     }
-    mem_bytes_ += value.size();
+    mem_bytes_ += shared ? shared->size() : value.size();
     if (undoable) undo_.push_back(Undo{node, !inserted, std::move(e)});
     e.del = kind == WriteOp::Kind::kDelete;
     e.value = std::move(value);
+    e.shared = std::move(shared);
     mem_dels_ += e.del;
   }
 
   // Takes the unlogged ops back out of the table (newest first) and reports `why`. Ops of
   // tickets in flight stay unless `all` (a failed durable write: see FinishCommit).
   Status DropUnlogged(Status why, bool all = false) {
-    wal_buf_.clear();
+    ClearLog();
     size_t keep = all ? 0 : undo_in_flight_;
     for (auto u = undo_.rbegin(); u != undo_.rend() - static_cast<std::ptrdiff_t>(keep); ++u) {
       MemNode* node = u->node;
-      mem_bytes_ -= node->e.value.size();
+      mem_bytes_ -= node->e.bytes().size();
       mem_dels_ -= node->e.del;
       if (u->existed) {
         node->e = std::move(u->old);
-        mem_bytes_ += node->e.value.size();
+        mem_bytes_ += node->e.bytes().size();
         mem_dels_ += node->e.del;
       } else {
         mem_bytes_ -= node->key_len + kEntryOverhead;
@@ -865,7 +880,7 @@ class LmdbEngine final : public Engine {
       lost_ = DropUnlogged(std::move(s));
       return false;
     }
-    wal_buf_.clear();
+    ClearLog();
     undo_.clear();
     ++commits_;
     logged_ = true;
@@ -981,7 +996,7 @@ class LmdbEngine final : public Engine {
           rc = mdb_del(txn, dbi_, &k, nullptr);
           if (rc == MDB_NOTFOUND) rc = 0;  // deleting a missing key is not an error
         } else {
-          MDB_val v = ToVal(e.value);
+          MDB_val v = ToVal(e.bytes());
           rc = mdb_put(txn, dbi_, &k, &v, 0);
         }
       }
@@ -1234,7 +1249,7 @@ class LmdbEngine final : public Engine {
     const MemEntry* e = FindMem(key);
     if (e != nullptr) {
       if (e->del) return Status::NotFound();
-      *out = e->value;
+      *out = e->bytes();
       return Status::OK();
     }
     if (int rc = EnsureReadTxn(); rc != 0) return Error(rc, "begin read txn");
@@ -1313,6 +1328,50 @@ class LmdbEngine final : public Engine {
       if (!value.empty()) std::memcpy(p, value.data(), value.size());
     }
     SealRecord(at);
+  }
+  // AppendPut for a big value held in a shared buffer (PutOwned): the log buffer gets the
+  // record's head, key and value length; the value itself is named in wal_refs_, and the
+  // writers (PrepareBlocks' fill on the commit thread, SealBlocks, WriteWal) put it in
+  // place, so the loop never copies it. Same bytes in the log as AppendPut's.
+  static constexpr size_t kLogByRef = 1 << 20;
+  void AppendPutRef(std::string_view key, std::shared_ptr<const std::string> value) {
+    size_t head = 2 + VarintLen(key.size()) + key.size() + VarintLen(value->size());
+    RoomInLog(8 + head);
+    size_t at = wal_buf_.size();
+    wal_buf_.resize(at + 8 + head);
+    char* p = wal_buf_.data() + at + 8;
+    *p++ = 1;  // varint 1: one op
+    *p++ = 'P';
+    p = RawVarint(p, key.size());
+    if (!key.empty()) std::memcpy(p, key.data(), key.size());
+    RawVarint(p + key.size(), value->size());
+    // The checksum of head and value as if they were one run of bytes (XXH3's streaming
+    // digest equals the one-shot one).
+    if (!xxh_) xxh_.reset(XXH3_createState());
+    XXH3_64bits_reset(xxh_.get());
+    XXH3_64bits_update(xxh_.get(), wal_buf_.data() + at + 8, head);
+    XXH3_64bits_update(xxh_.get(), value->data(), value->size());
+    PutU32(&wal_buf_[at], static_cast<uint32_t>(head + value->size()) | kXxh3Flag);
+    PutU32(&wal_buf_[at + 4], static_cast<uint32_t>(XXH3_64bits_digest(xxh_.get())));
+    wal_ref_bytes_ += value->size();
+    wal_refs_.push_back(LogRef{wal_buf_.size(), std::move(value)});
+  }
+  struct LogRef {
+    size_t at;                                  // its bytes go in before wal_buf_[at]
+    std::shared_ptr<const std::string> bytes;
+  };
+  // The log's length with the named values: what the buffered records take in the file.
+  size_t LogBytes() const { return wal_buf_.size() + wal_ref_bytes_; }
+  void ClearLog() {
+    wal_buf_.clear();
+    wal_refs_.clear();
+    wal_ref_bytes_ = 0;
+  }
+  static std::vector<CommitTicket::Piece> Pieces(const std::vector<LogRef>& refs) {
+    std::vector<CommitTicket::Piece> out;
+    out.reserve(refs.size());
+    for (const LogRef& r : refs) out.push_back({r.at, r.bytes->data(), r.bytes->size()});
+    return out;
   }
   static size_t VarintLen(uint64_t v) {
     size_t n = 1;
@@ -1447,6 +1506,7 @@ class LmdbEngine final : public Engine {
     Block buf;              // len bytes, block-aligned, filled by SyncTicket (PrepareBlocks)
     size_t buf_capacity = 0;
     std::string records;    // the sealed records the blocks are filled from
+    std::vector<LogRef> refs;  // the big values the records name (AppendPutRef)
   };
   bool Direct() const { return direct_fd_ >= 0; }
 
@@ -1456,8 +1516,8 @@ class LmdbEngine final : public Engine {
   // so the loop does not copy the batch. The buffers come back through Recycle, so a stream
   // of big values reuses memory already faulted in.
   void PrepareBlocks(DirectWrite* w, CommitTicket* t) {
-    SealRecords(&wal_buf_);
-    size_t used = wal_buf_.size();
+    SealRecords(&wal_buf_, wal_refs_);
+    size_t used = LogBytes();
     size_t pad = PadFor(used);
     w->len = used + pad;
     if (spare_block_ && spare_block_capacity_ >= w->len && !TooBigToKeep(spare_block_capacity_, w->len)) {
@@ -1470,6 +1530,8 @@ class LmdbEngine final : public Engine {
     }
     spare_block_capacity_ = 0;
     w->records.swap(wal_buf_);
+    w->refs.swap(wal_refs_);  // kept (and the values alive) until FinishCommit
+    wal_ref_bytes_ = 0;
     wal_buf_.swap(spare_records_);  // empty, with the capacity of an earlier batch
     wal_buf_.clear();
     if (TooBigToKeep(wal_buf_.capacity(), used)) std::string().swap(wal_buf_);
@@ -1508,13 +1570,13 @@ class LmdbEngine final : public Engine {
   }
 
   Block SealBlocks(size_t* len_out) {
-    SealRecords(&wal_buf_);
-    size_t used = wal_buf_.size();
+    SealRecords(&wal_buf_, wal_refs_);
+    size_t used = LogBytes();
     size_t pad = PadFor(used);
     size_t len = used + pad;
     Block block = NewBlock(len);
     char* p = block.get();
-    std::memcpy(p, wal_buf_.data(), used);
+    FillPieces(p, wal_buf_.data(), used, Pieces(wal_refs_));
     std::memset(p + used, 0, pad);
     if (pad != 0) PadHead(pad, p + used);
     *len_out = len;
@@ -1541,13 +1603,17 @@ class LmdbEngine final : public Engine {
     return Block(static_cast<char*>(mem));
   }
 
-  // XORs this generation's mix into the checksum of every record in *buf.
-  void SealRecords(std::string* buf) const {
+  // XORs this generation's mix into the checksum of every record in *buf; a record whose
+  // value `refs` names ends where that value goes in (AppendPutRef).
+  void SealRecords(std::string* buf, const std::vector<LogRef>& refs) const {
     uint32_t mix = GenMix(wal_gen_);
+    size_t r = 0;
     for (size_t at = 0; at + 8 <= buf->size();) {
       uint32_t len = GetU32(&(*buf)[at]) & ~kXxh3Flag;
       PutU32(&(*buf)[at + 4], GetU32(&(*buf)[at + 4]) ^ mix);
-      at += 8 + len;
+      size_t next = at + 8 + len;
+      if (r < refs.size() && refs[r].at > at && refs[r].at <= next) next -= refs[r++].bytes->size();
+      at = next;
     }
   }
 
@@ -1562,21 +1628,32 @@ class LmdbEngine final : public Engine {
 
   Status WriteWal() {
     if (wal_fd_ < 0) return Status::IOError("write-ahead log in " + opts_.dir + " is not open");
-    SealRecords(&wal_buf_);
-    const char* p = wal_buf_.data();
-    size_t left = wal_buf_.size();
+    SealRecords(&wal_buf_, wal_refs_);
     uint64_t off = wal_bytes_;
-    while (left > 0) {
-      ssize_t n = ::pwrite(wal_fd_, p, left, static_cast<off_t>(off));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        int err = n < 0 ? errno : ENOSPC;
-        if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}
-        return ErrnoStatus(err, "write-ahead log write");
+    int err = 0;
+    auto write_all = [&](const char* p, size_t left) {
+      while (left > 0 && err == 0) {
+        ssize_t n = ::pwrite(wal_fd_, p, left, static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          err = n < 0 ? errno : ENOSPC;
+          return;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+        off += static_cast<uint64_t>(n);
       }
-      p += n;
-      left -= static_cast<size_t>(n);
-      off += static_cast<uint64_t>(n);
+    };
+    size_t from = 0;
+    for (const LogRef& r : wal_refs_) {  // the records, with each named value in its place
+      write_all(wal_buf_.data() + from, r.at - from);
+      write_all(r.bytes->data(), r.bytes->size());
+      from = r.at;
+    }
+    write_all(wal_buf_.data() + from, wal_buf_.size() - from);
+    if (err != 0) {
+      if (::ftruncate(wal_fd_, static_cast<off_t>(wal_bytes_)) != 0) {}
+      return ErrnoStatus(err, "write-ahead log write");
     }
     wal_pending_bytes_ = off - wal_bytes_;
     wal_bytes_ = off;
@@ -1762,6 +1839,12 @@ class LmdbEngine final : public Engine {
 
   size_t syncs_in_flight_ = 0;     // BeginCommit tickets awaiting FinishCommit
   std::string wal_buf_;            // records not yet written to the log
+  std::vector<LogRef> wal_refs_;   // big values those records name, in order (AppendPutRef)
+  size_t wal_ref_bytes_ = 0;       // their bytes
+  struct XxhFree {
+    void operator()(XXH3_state_t* p) const { XXH3_freeState(p); }
+  };
+  std::unique_ptr<XXH3_state_t, XxhFree> xxh_;  // AppendPutRef's streaming checksum
   bool logged_ = false;  // see HasPending
   int wal_fd_ = -1;
   int spare_fd_ = -1;              // a retired log kept for reuse (SparePath)

@@ -20,6 +20,19 @@ void AssertFail(const char* expr, const char* file, int line) {
 
 namespace storage {
 
+void Engine::FillPieces(char* to, const char* records, size_t len, const std::vector<CommitTicket::Piece>& pieces) {
+  size_t from = 0;
+  for (const CommitTicket::Piece& p : pieces) {
+    if (p.at > from) std::memcpy(to, records + from, p.at - from);
+    to += p.at - from;
+    if (p.len > 0) std::memcpy(to, p.data, p.len);
+    to += p.len;
+    len -= p.at - from + p.len;
+    from = p.at;
+  }
+  if (len > 0) std::memcpy(to, records + from, len);
+}
+
 Status Engine::SyncTicket(const CommitTicket& t) {
   if (!t.needs_sync || t.fd < 0) return Status::OK();
   if (t.dir_fd >= 0) {
@@ -30,7 +43,7 @@ Status Engine::SyncTicket(const CommitTicket& t) {
   }
   if (t.data != nullptr) {  // O_DIRECT|O_DSYNC: durable when the write returns
     if (t.fill_to != nullptr) {
-      if (t.fill_len > 0) std::memcpy(t.fill_to, t.fill_from, t.fill_len);
+      FillPieces(t.fill_to, t.fill_from, t.fill_len, t.fill_refs);
       std::memset(t.fill_to + t.fill_len, 0, t.len - t.fill_len);
       if (t.has_pad) std::memcpy(t.fill_to + t.fill_len, t.pad_head, sizeof t.pad_head);
     }

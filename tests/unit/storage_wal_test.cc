@@ -505,6 +505,68 @@ TEST(LmdbWal, GroupCommitsFilledOnTheWorkerReplay) {
   EXPECT_MODEL(*e, model);
 }
 
+// A value of 1 MB or more given to PutOwned is kept as one shared buffer that the log names
+// instead of copying (AppendPutRef): the memtable serves the caller's own bytes, and the
+// records replay exactly after a crash, whichever way the log is written: direct blocks
+// filled on a worker thread (BeginCommit/SyncTicket), direct blocks filled by Commit
+// (SealBlocks), or the buffered log (WriteWal). Each batch mixes big and small records, and
+// overwrites a big value before it is durable (the first value's record must still be written
+// whole).
+TEST(LmdbWal, BigValuesNamedByTheLogReplay) {
+  enum class Path { kWorker, kCommit, kBuffered };
+  for (Path path : {Path::kWorker, Path::kCommit, Path::kBuffered}) {
+    SCOPED_TRACE(path == Path::kWorker ? "worker" : path == Path::kCommit ? "commit" : "buffered");
+    TempDir d;
+    LmdbOptions o = Opts(d.path());
+    o.map_size_bytes = 256ull << 20;
+    o.direct_log = path != Path::kBuffered;
+    auto big = [](char c, size_t n) {
+      std::string v(n, c);
+      for (size_t j = 0; j < n; j += 4096) v[j] = static_cast<char>(j / 4096);
+      return v;
+    };
+    std::vector<std::vector<std::pair<std::string, std::string>>> batches = {
+        {{"a", "1"}, {"big1", big('x', 1u << 20)}, {"b", "2"}},
+        {{"big2", big('y', (3u << 20) + 5)}, {"big3", big('z', 2u << 20)}, {"c", std::string(70000, 'c')}},
+        {{"big1", big('w', (1u << 20) + 1)}, {"big1", big('v', 4u << 20)}, {"d", ""}},
+        {{"big2", "small now"}, {"e", big('u', 1u << 20)}},
+    };
+    Model model;
+    for (const auto& b : batches)
+      for (const auto& [k, v] : b) model[k] = v;
+    RunCrashingChild(End::kSigkill, [&](Child& child) {
+      auto e = ChildOpen(child, o);
+      for (const auto& b : batches) {
+        for (const auto& [k, v] : b) {
+          std::string value = v;
+          const char* bytes = value.data();
+          CHILD_OK(child, e->PutOwned(k, std::move(value)));
+          if (v.size() >= (1u << 20)) {  // the memtable holds the caller's buffer, not a copy
+            const char* seen = nullptr;
+            CHILD_OK(child, e->View(k, [&](std::string_view got) { seen = got.data(); }));
+            if (seen != bytes) child.Fail("a big value was copied into the memtable");
+          }
+        }
+        if (path == Path::kWorker) {
+          Result<Engine::CommitTicket> t = e->BeginCommit();
+          CHILD_OK(child, t.status());
+          ClobberStack();
+          Status synced;
+          std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
+          worker.join();
+          CHILD_OK(child, synced);
+          CHILD_OK(child, e->FinishCommit(t.value(), synced));
+        } else {
+          CHILD_OK(child, e->Commit());
+        }
+      }
+    });
+    auto e = MustOpen(o);
+    ASSERT_NE(e, nullptr);
+    EXPECT_MODEL(*e, model);
+  }
+}
+
 // A new log generation's name (and the retired logs' removal) is made durable by the next
 // log write, on the thread that writes (CommitTicket::dir_fd), not by the owner's loop when
 // the generation starts: a directory fsync waits for the file system journal, 20-25 ms while
