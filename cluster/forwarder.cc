@@ -117,7 +117,9 @@ void Forwarder::OnForwardResp(Message& m) {
   forwards_.erase(it);
   Status s = m.status();
   if (f.read_cb) {
-    f.read_cb(s, s.ok() ? ReadReply{std::move(m.record)} : ReadReply{});
+    ReadReply rr;
+    if (s.ok()) rr.record = std::move(m.record);
+    f.read_cb(s, std::move(rr));
   } else if (f.write_cb) {
     WriteReply wr;
     if (s.ok()) {

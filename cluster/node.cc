@@ -676,6 +676,20 @@ void Node::Read(const std::string& key, int r, ReadCallback done) {
   std::string buf;
   impl_->reads.Read(PlainRecordKeyRef(key, &buf), r, std::move(done));
 }
+void Node::ReadLeavingBig(const std::string& rkey, size_t big_at, ReadCallback done) {
+  impl_->reads.Read(rkey, 0, std::move(done), /*reaping=*/false, big_at);
+}
+Status Node::ViewOnlyCopy(const std::string& rkey, const std::function<void(std::string_view)>& see) {
+  NodeContext& ctx = impl_->ctx;
+  if (!ctx.standalone) {
+    size_t n = size_t(ctx.PolicyOf(rkey).n);
+    if (n != 1 && ctx.placement.node_count() != 1) return Status::NotSupported("other replicas hold the key");
+    std::vector<std::string> pref = ctx.placement.Preference(rkey, n);
+    if (pref.size() != 1 || pref.front() != ctx.cfg.id) return Status::NotSupported("other replicas hold the key");
+  }
+  if (ctx.store.Cached(rkey)) return Status::NotSupported("the row cache holds the key");
+  return ctx.store.View(rkey, see);
+}
 void Node::ReadRecord(const std::string& rkey, int r, ReadCallback done) {
   impl_->reads.Read(rkey, r, std::move(done));
 }

@@ -107,6 +107,8 @@ struct WriteRequest {
 
 struct ReadReply {
   Record record;        // reconciled (Join of the replies); context = record.context
+  bool big = false;     // ReadLeavingBig: the record is big, and its values were left out
+  std::string rkey;     // with big: the record key read (for ViewOnlyCopy)
 };
 
 // Durable copies of one write as acknowledgements keep arriving after the reply (WAIT).
@@ -186,6 +188,18 @@ class Node {
   using RangeCallback = std::function<void(Status, RangeReply)>;
   void ReadRange(const std::string& prefix, const std::string& after, size_t limit, int r,
                  RangeCallback done);
+  // Where this node is the only replica of record key `rkey` (PlainRecordKey of a client
+  // key; a standalone node, or N=1 placing the key here): the stored record, encoded
+  // (DecodeRecordViews), seen through `see` during the call, without a copy. NotSupported
+  // where other replicas hold the key, or where the row cache holds it (it keeps no big
+  // record): read it with Read. NotFound when there is no record. A GET of a big value
+  // copies it from here over several loop turns (server/commands_strings.cc).
+  Status ViewOnlyCopy(const std::string& rkey, const std::function<void(std::string_view)>& see);
+  // ReadRecord, except that where this node is the only replica a stored record of `big_at`
+  // bytes or more comes back without its values, ReadReply::big set and ReadReply::rkey
+  // naming it, so the caller can copy the value with ViewOnlyCopy over several turns
+  // instead of in this one.
+  void ReadLeavingBig(const std::string& rkey, size_t big_at, ReadCallback done);
   // A hint for a pipeline: call with stage 1 for each key about to be read or written, then
   // stage 2 for each, then stage 3, then run the commands; their cache misses then overlap.
   void Prefetch(std::string_view key, int stage);

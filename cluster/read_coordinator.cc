@@ -9,7 +9,7 @@
 
 namespace dynakv::cluster {
 
-void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, bool reaping) {
+void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, bool reaping, size_t big_at) {
   const KeyspacePolicy& pol = ctx_->PolicyOf(key);
   Status s = ctx_->CheckQuorum(&r, pol.r, pol.n, "r");
   if (!s.ok()) return done(s, ReadReply{});
@@ -20,14 +20,16 @@ void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, boo
     if (r > 1 && !ctx_->batching) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
     ReadReply reply;
     bool found = false;
-    s = ctx_->store.Load(key, &reply.record, &found);
+    s = big_at > 0 && !ctx_->batching ? ctx_->store.LoadLeavingBig(key, &reply.record, &found, big_at, &reply.big)
+                                      : ctx_->store.Load(key, &reply.record, &found);
+    if (reply.big) reply.rkey = key;
     return done(s, std::move(reply));
   }
-  Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms, reaping);
+  Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms, reaping, big_at);
 }
 
 void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback done,
-                                 bool forwarded, uint64_t timeout_ms, bool reaping) {
+                                 bool forwarded, uint64_t timeout_ms, bool reaping, size_t big_at) {
   const std::string& self = ctx_->cfg.id;
   std::vector<std::string> pref = ctx_->placement.Preference(key, size_t(ctx_->PolicyOf(key).n));
   if (pref.empty()) return done(Status::Unavailable("no nodes own this key"), {});
@@ -50,7 +52,9 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     // nobody to ask and nothing to repair, as on a standalone node.
     ReadReply reply;
     bool found = false;
-    Status s = ctx_->store.Load(key, &reply.record, &found);
+    Status s = big_at > 0 ? ctx_->store.LoadLeavingBig(key, &reply.record, &found, big_at, &reply.big)
+                          : ctx_->store.Load(key, &reply.record, &found);
+    if (reply.big) reply.rkey = key;
     return done(s, std::move(reply));
   }
   uint64_t id = ctx_->NewRequest(RequestKind::kRead, timeout_ms);

@@ -31,10 +31,12 @@ class ReadCoordinator {
   // A client read: the standalone fast path, else Coordinate.
   // reaping: the reaper's all-replica read of a record it believes dead; a dead record is
   // then not handed to a replica that has none (it reaped it already; see Finish).
-  void Read(const std::string& key, int r, ReadCallback done, bool reaping = false);
+  // big_at (> 0): where this node is the key's only replica, a record of big_at bytes or more
+  // comes back without its values and ReadReply::big set (Node::ReadLeavingBig).
+  void Read(const std::string& key, int r, ReadCallback done, bool reaping = false, size_t big_at = 0);
   // forwarded: another node handed us the request; coordinate even if we are not a replica.
   void Coordinate(const std::string& key, int r, ReadCallback done, bool forwarded,
-                  uint64_t timeout_ms, bool reaping = false);
+                  uint64_t timeout_ms, bool reaping = false, size_t big_at = 0);
   void OnReply(uint64_t id, const std::string& from, const Status& s, Record rec);
   void Expire(uint64_t id);
   // Asks the spares of every read that has waited read_retry_ms (call every tick).

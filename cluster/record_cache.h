@@ -41,6 +41,12 @@ class RecordCache {
   // The cached entry for key, or nullptr. *found says whether the replica has a record.
   // The pointer is valid until the next Put, Erase or Clear.
   const Record* Find(std::string_view key, bool* found);
+  // Whether key has a live entry (a record or a known absence), without counting a hit or a
+  // miss; a Find of the same key next is then cheap (the last lookup is remembered).
+  bool Has(std::string_view key) {
+    const Entry* e = Lookup(key);
+    return e != nullptr && !e->taken;
+  }
   // For a read-modify-write: moves the cached record out into *out (true), or false on a
   // miss. Until the next Put of the key the entry counts as a miss, so a caller that fails
   // half-way and never puts it back only costs a reload.

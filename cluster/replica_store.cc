@@ -23,8 +23,13 @@ Status ReplicaStore::LoadVersions(std::string_view key, Record* rec, bool* found
 
 // The record is decoded straight from the engine's bytes (Engine::View): each value is copied
 // once, into its own buffer, and none when `without_values` allows leaving them out.
+Status ReplicaStore::LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big) {
+  *big = false;
+  return LoadImpl(key, rec, found, /*take=*/false, big, big_at);
+}
+
 Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bool take,
-                              bool* without_values) {
+                              bool* without_values, size_t skip_values_at) {
   if (take) {
     if (cache_.Take(key, rec, found)) return Status::OK();
   } else if (const Record* hit = cache_.Find(key, found)) {
@@ -36,12 +41,12 @@ Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bo
   // One captured pointer: the viewer fits std::function's inline buffer (no allocation per read).
   struct Decode {
     Record* rec;
-    bool may_skip_values;
+    size_t skip_values_at;  // SIZE_MAX: never
     bool versions_only = false;
     Status status;
-  } d{rec, without_values != nullptr};
+  } d{rec, without_values != nullptr ? skip_values_at : SIZE_MAX};
   Status s = engine_->View(data_key_.Of(key), [p = &d](std::string_view bytes) {
-    p->versions_only = p->may_skip_values && bytes.size() >= kVersionsOnlyBytes;
+    p->versions_only = bytes.size() >= p->skip_values_at;
     p->status = DecodeRecord(bytes, p->rec, /*values=*/!p->versions_only);
   });
   if (s.IsNotFound()) {

@@ -43,6 +43,10 @@ class ReplicaStore {
   // does not copy the old one. Smaller records come back whole, as from Load.
   static constexpr size_t kVersionsOnlyBytes = 64 * 1024;
   Status LoadVersions(std::string_view key, Record* rec, bool* found, bool* without_values);
+  // Load (not taking from the cache), except that a stored record of `big_at` bytes or more
+  // comes back without its values and *big set (the caller copies what it needs from the
+  // engine's bytes itself: a big GET, server/commands_strings.cc).
+  Status LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big);
   // As Load, without the copy: *rec points at the cached record (an empty one when absent),
   // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
   Status Peek(std::string_view key, const Record** rec, bool* found);
@@ -92,6 +96,15 @@ class ReplicaStore {
   void ResetAfterFlush();
   void ClearCache() { cache_.Clear(); }
 
+  // Whether the row cache holds key's record or its absence (it never keeps a big record).
+  bool Cached(std::string_view key) { return cache_.Has(key); }
+  // The stored bytes of key's record, seen through `see` during the call (no copy, no
+  // decode, the row cache bypassed: the engine always holds the latest record); NotFound
+  // when there is none.
+  Status View(std::string_view key, const std::function<void(std::string_view)>& see) {
+    return engine_->View(data_key_.Of(key), see);
+  }
+
   // Pipeline hint (Node::Prefetch): stage 1..3 for the cache, 1..2 for the engine.
   void Prefetch(std::string_view key, int stage) {
     cache_.Prefetch(key, stage);
@@ -127,7 +140,8 @@ class ReplicaStore {
   uint64_t cache_misses() const { return cache_.misses(); }
 
  private:
-  Status LoadImpl(std::string_view key, Record* rec, bool* found, bool take, bool* without_values);
+  Status LoadImpl(std::string_view key, Record* rec, bool* found, bool take, bool* without_values,
+                  size_t skip_values_at = kVersionsOnlyBytes);
   // Whether the counts include the record at engine key `k` (see Recount).
   bool Counted(std::string_view k) const { return !counting_ || k < count_cursor_; }
   void Log(Logger::Level level, const std::string& msg) {

@@ -624,7 +624,27 @@ std::string EncodeRecord(Record&& rec) {
   return out;
 }
 
+namespace {
+Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views);
+}  // namespace
+
 Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
+  return DecodeRecordImpl(bytes, out, values, nullptr);
+}
+
+Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::string_view>* values) {
+  values->clear();
+  return DecodeRecordImpl(bytes, out, false, values);
+}
+
+uint64_t RecordSeal(std::string_view bytes) {
+  uint64_t seal = 0;
+  if (bytes.size() >= 8) std::memcpy(&seal, bytes.data() + bytes.size() - 8, 8);
+  return seal;
+}
+
+namespace {
+Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views) {
   if (bytes.size() < 1 + 8) return Status::Corruption("record too short");
   std::string_view body = bytes.substr(0, bytes.size() - 8);
   Reader tail(bytes.substr(bytes.size() - 8));
@@ -667,12 +687,14 @@ Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
       if (value.size() >= kDecodeSlackAt) s.value.reserve(value.size() + kEncodeInPlaceRoom);
       s.value.assign(value);
     }
+    if (views != nullptr) views->push_back(value);
     rec.siblings.push_back(std::move(s));
   }
   if (r.left() != 0) return Status::Corruption("trailing bytes in record");
   *out = std::move(rec);
   return Status::OK();
 }
+}  // namespace
 
 // ---- context token ------------------------------------------------------------------------
 

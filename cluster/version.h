@@ -191,6 +191,12 @@ inline void ReserveForEncoding(std::string* value, size_t size) {
 // a small APPEND, then fits without a new buffer).
 constexpr size_t kDecodeSlackAt = 64 * 1024;
 Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
+// DecodeRecord without the values' copies: (*values)[i] is sibling i's value inside `bytes`
+// (the siblings' own values are left empty). The checksum is verified as by DecodeRecord.
+Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::string_view>* values);
+// The stored checksum a record's bytes end with: two encodings of one key differ in it unless
+// they are the same record (a big GET copied over several turns checks it did not change).
+uint64_t RecordSeal(std::string_view bytes);
 
 // The client's opaque context token: printable ASCII ("c1" + base64url payload + checksum).
 // With a non-empty secret the checksum is an HMAC-SHA256 (truncated to 16 bytes), so a token

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cluster/key_layout.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -27,28 +28,114 @@ uint64_t MaxValueBytes(Server* s) { return uint64_t(s->config().proto_max_bulk_l
 
 // ---- GET ----
 
-void CmdGet(CommandCtx& ctx) {
-  // The hottest command: reply straight from the winning sibling, without a KeyView copy.
-  ReplyTo reply = ctx.reply;
-  Server* s = ctx.server;
-  s->node()->Read(ctx.args[1], 0, TimeRead(s, [reply, s](Status st, cluster::ReadReply rr) mutable {
-    if (!st.ok()) return ReplyStatus(reply, st);
-    const cluster::Sibling* win = cluster::Winner(rr.record, s->WallMs());
-    if (win == nullptr) {
-      s->stats().keyspace_misses++;
-      return reply.Send([](RespWriter& w) { w.Null(); });
+// A big value this node alone holds (a standalone node, or N=1): where its bytes lie in the
+// stored record of record key `rkey`, found without copying them (Node::ViewOnlyCopy).
+// ok = false: the key is read the usual way (other replicas, no record, a small one, or a
+// winner that is not a plain value).
+struct BigValue {
+  bool ok = false;
+  size_t record_size = 0;
+  uint64_t seal = 0;  // the record's checksum: the same record while it and the size hold
+  size_t offset = 0, len = 0;
+};
+constexpr size_t kBigValueBytes = 2 << 20;
+BigValue FindBigValue(Server* s, const std::string& rkey) {
+  BigValue b;
+  Status st = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
+    if (bytes.size() < kBigValueBytes) return;
+    cluster::Record rec;
+    std::vector<std::string_view> values;
+    if (!cluster::DecodeRecordViews(bytes, &rec, &values).ok()) return;
+    const cluster::Sibling* win = cluster::Winner(rec, s->WallMs());
+    if (win == nullptr || win->kind != cluster::ValueKind::kPlain) return;
+    std::string_view v = values[size_t(win - rec.siblings.data())];
+    b = BigValue{true, bytes.size(), cluster::RecordSeal(bytes), size_t(v.data() - bytes.data()), v.size()};
+  });
+  if (!st.ok()) b.ok = false;
+  return b;
+}
+
+// GET of a big value: the reply ($len, the value, CRLF) is built a slice at a time, one
+// step of ForEachBounded each, so a 100 MB value is copied over many loop turns (a copy
+// into memory the process has not used yet costs ~2.5 ms per MB on our VMs) while other
+// clients are served, and this client's later commands wait in order. Each slice reads the
+// record again and checks it is the same one; if a write replaced it meanwhile, the key is
+// read again, and answered as it is then (docs/ARCHITECTURE.md, "Big values").
+constexpr size_t kGetSliceBytes = 128 << 10;
+void GetValue(Server* s, const std::string& rkey, ReplyTo reply);
+void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b) {
+  auto out = std::make_shared<std::string>();
+  std::string head = "$" + std::to_string(b.len) + "\r\n";
+  out->reserve(head.size() + b.len + 2);
+  out->append(head);
+  auto changed = std::make_shared<bool>(false);
+  size_t n = std::max<size_t>(1, (b.len + kGetSliceBytes - 1) / kGetSliceBytes);
+  std::shared_ptr<Client> client = reply.shared_client();
+  ForEachBounded(s, client, n, [s, reply, rkey, out, b, changed, n](size_t i) mutable {
+    if (!*changed && reply.alive()) {
+      Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
+        if (bytes.size() != b.record_size || cluster::RecordSeal(bytes) != b.seal) {
+          *changed = true;
+          return;
+        }
+        size_t at = i * kGetSliceBytes;
+        if (at < b.len) out->append(bytes.data() + b.offset + at, std::min(kGetSliceBytes, b.len - at));
+      });
+      if (!vs.ok()) *changed = true;
     }
-    if (win->kind == cluster::ValueKind::kCollection) return ReplyErr(reply, kWrongType);
+    if (i + 1 < n) return;
+    if (*changed) return GetValue(s, rkey, reply);
     s->stats().keyspace_hits++;
-    if (win->kind == cluster::ValueKind::kPlain) {
-      // The reply owns rr: its value becomes the reply without a copy (RespWriter::Bulk).
-      std::string& value = rr.record.siblings[size_t(win - rr.record.siblings.data())].value;
-      return reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(value)); });
+    out->append("\r\n");
+    reply.Complete([&](std::string* dst, int) {
+      if (dst->empty()) dst->swap(*out);
+      else dst->append(*out);
+    });
+  });
+}
+
+void CmdGet(CommandCtx& ctx) {
+  std::string buf;
+  GetValue(ctx.server, cluster::PlainRecordKeyRef(ctx.args[1], &buf), ctx.reply);
+}
+
+// The reply to GET from a read's record (values loaded): nil, WRONGTYPE, or the winner's value.
+void ReplyWinner(Server* s, ReplyTo& reply, cluster::ReadReply& rr) {
+  // The hottest command: reply straight from the winning sibling, without a KeyView copy.
+  const cluster::Sibling* win = cluster::Winner(rr.record, s->WallMs());
+  if (win == nullptr) {
+    s->stats().keyspace_misses++;
+    return reply.Send([](RespWriter& w) { w.Null(); });
+  }
+  if (win->kind == cluster::ValueKind::kCollection) return ReplyErr(reply, kWrongType);
+  s->stats().keyspace_hits++;
+  if (win->kind == cluster::ValueKind::kPlain) {
+    // The reply owns rr: its value becomes the reply without a copy (RespWriter::Bulk).
+    std::string& value = rr.record.siblings[size_t(win - rr.record.siblings.data())].value;
+    return reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(value)); });
+  }
+  std::string v;
+  Status rs = cluster::ResolveValue(rr.record, s->WallMs(), &v);
+  if (!rs.ok()) return ReplyStatus(reply, rs);
+  reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(v)); });
+}
+
+void GetValue(Server* s, const std::string& rkey, ReplyTo reply) {
+  s->node()->ReadLeavingBig(rkey, kBigValueBytes, TimeRead(s, [reply, s](Status st, cluster::ReadReply rr) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    const cluster::Sibling* win = rr.big ? cluster::Winner(rr.record, s->WallMs()) : nullptr;
+    if (win != nullptr && win->kind != cluster::ValueKind::kCollection) {
+      // This node's own copy, big, its values left out: a plain value is copied over several
+      // turns; anything else (a counter) is read whole.
+      if (win->kind == cluster::ValueKind::kPlain) {
+        if (BigValue b = FindBigValue(s, rr.rkey); b.ok) return SlicedGet(s, rr.rkey, reply, b);
+      }
+      return s->node()->ReadRecord(rr.rkey, 0, [reply, s](Status st2, cluster::ReadReply whole) mutable {
+        if (!st2.ok()) return ReplyStatus(reply, st2);
+        ReplyWinner(s, reply, whole);
+      });
     }
-    std::string v;
-    Status rs = cluster::ResolveValue(rr.record, s->WallMs(), &v);
-    if (!rs.ok()) return ReplyStatus(reply, rs);
-    reply.Send([&](RespWriter& w) { w.BulkOwned(std::move(v)); });
+    ReplyWinner(s, reply, rr);  // (nil or WRONGTYPE need no values)
   }));
 }
 
@@ -379,6 +466,11 @@ void CmdSetrange(CommandCtx& ctx) {
 }
 
 void CmdStrlen(CommandCtx& ctx) {
+  std::string buf;
+  if (BigValue b = FindBigValue(ctx.server, cluster::PlainRecordKeyRef(ctx.args[1], &buf)); b.ok) {  // its length, not a copy
+    ctx.server->stats().keyspace_hits++;
+    return ctx.reply.Send([&](RespWriter& w) { w.Int(int64_t(b.len)); });
+  }
   ReplyTo reply = ctx.reply;
   ReadKey(ctx.server, ctx.args[1], 0, [reply](Status s, KeyView v) mutable {
     if (!s.ok()) return ReplyStatus(reply, s);

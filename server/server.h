@@ -167,6 +167,7 @@ class ReplyTo {
   }
   bool alive() const { return c_ && !c_->closing; }
   Client* client() const { return c_.get(); }
+  const std::shared_ptr<Client>& shared_client() const { return c_; }
   int proto() const { return c_ ? c_->proto : 2; }
 
  private:

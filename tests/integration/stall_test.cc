@@ -353,11 +353,13 @@ TEST(Stall, HeavyCommandsNextToALatencyProbeStandalone) {
   PrintSummary();
 }
 
-// Big values (100 MB, and a 10 MB DGET of 100 siblings x 100 KB): measured and printed, not
-// yet bounded. The loop still does whole-value work in one turn (a SET hashes and logs the
-// value, a GET copies it out of storage; docs/ARCHITECTURE.md "Big values"); the probe's p99
-// and the node's longest loop turn are printed for the record, and the test checks that the
-// node serves the value intact, keeps answering and puts big buffers in huge pages.
+// Big values (100 MB, and a 10 MB DGET of 100 siblings x 100 KB). SET then GET of 100 MB is
+// bounded (the log names the value instead of copying it; a GET copies it a slice per step
+// over several turns; docs/ARCHITECTURE.md "Big values"): its probe p99 is asserted. The
+// others are measured and printed, not asserted: a SET still hashes the value three times in
+// one turn, SETRANGE builds its zero-filled value in one turn, and a DGET copies its
+// siblings. The test also checks that the node serves the value intact, keeps answering and
+// puts big buffers in huge pages.
 TEST(Stall, HundredMegabyteValuesNextToALatencyProbe) {
   ServerProcess server;
   ASSERT_TRUE(server.Start()) << server.last_error();
@@ -374,7 +376,7 @@ TEST(Stall, HundredMegabyteValuesNextToALatencyProbe) {
     Reply r = c("GET", "big");
     ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
     EXPECT_EQ(r->len, big.size());
-  }, /*assert_p99=*/false);
+  });
   // Big buffers are advised huge pages where the kernel has them (server/allocator.h): some
   // mapping carries the advice ("hg" in its VmFlags). Whether the kernel found free huge
   // pages for it (AnonHugePages) depends on the machine, so that is only printed.
@@ -401,6 +403,127 @@ TEST(Stall, HundredMegabyteValuesNextToALatencyProbe) {
   EXPECT_TRUE(IsStatus(c("PING"), "PONG"));
   EXPECT_TRUE(server.Running());
   PrintSummary();
+}
+
+// A GET of a big value is copied a slice per step over several loop turns. Its reply is
+// still the whole value of one moment: the value as it was, or as a write that replaced it
+// while it was being copied left it (then it is read again), never a mix; the client's
+// pipelined commands after it answer in order; STRLEN answers a big value's length without
+// copying it; inside MULTI/EXEC the copy runs at once.
+void CheckBigValueReads(int port) {
+  Conn a(port, 120000), b(port, 120000);
+  auto value = [](char fill, size_t n) {
+    std::string v(n, fill);
+    for (size_t i = 0; i < n; i += 100003) v[i] = static_cast<char>('0' + (i / 100003) % 10);
+    return v;
+  };
+  const std::string v1 = value('a', 24u << 20), v2 = value('b', (12u << 20) + 7);
+  ASSERT_TRUE(IsStatus(a.Cmd({"SET", "big", v1}), "OK"));
+  // Pipelined behind a sliced GET: in order, each whole.
+  a.Append({"GET", "big"});
+  a.Append({"STRLEN", "big"});
+  a.Append({"SET", "small", "1"});
+  a.Append({"GET", "small"});
+  a.Append({"GET", "missing"});
+  ASSERT_TRUE(a.Send());
+  Reply r = a.Read();
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+  EXPECT_TRUE(std::string_view(r->str, r->len) == v1);
+  EXPECT_TRUE(IsInt(a.Read(), static_cast<long long>(v1.size())));
+  EXPECT_TRUE(IsStatus(a.Read(), "OK"));
+  r = a.Read();
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+  EXPECT_EQ(std::string(r->str, r->len), "1");
+  r = a.Read();
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  // Overwrites while GETs are being copied: every reply is one value whole. A small value
+  // arrives in one read, so it lands while the GET is still copying (the GET then reads the
+  // key again); a big one mostly lands after.
+  int got_old = 0, got_new = 0;
+  std::string cur = v1;
+  for (int i = 0; i < 16; i++) {
+    std::string next = i % 4 == 3 ? (cur == v1 ? v2 : v1) : "small-" + std::to_string(i);
+    a.Append({"GET", "big"});
+    ASSERT_TRUE(a.Send());
+    ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", next}), "OK"));
+    r = a.Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    std::string_view got(r->str, r->len);
+    ASSERT_TRUE(got == cur || got == next) << "a GET answered " << got.size() << " bytes that are neither value";
+    (got == cur ? got_old : got_new)++;
+    cur = next;
+    if (cur.size() < 100) {  // make it big again for the next GET
+      cur = i % 2 ? v1 : v2;
+      ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", cur}), "OK"));
+    }
+  }
+  // A value of one size edited at both ends (MULTI: two SETRANGEs) while a GET copies it: a
+  // reply mixing the two versions (one end old, the other new) would be caught.
+  std::string huge = value('h', 96u << 20);
+  ASSERT_TRUE(IsStatus(b.Cmd({"SET", "huge", huge}), "OK"));
+  for (int i = 0; i < 4; i++) {
+    std::string next = huge;
+    next.front() = next.back() = static_cast<char>('A' + i);
+    a.Append({"GET", "huge"});
+    ASSERT_TRUE(a.Send());
+    b.Append({"MULTI"});
+    b.Append({"SETRANGE", "huge", "0", std::string(1, next.front())});
+    b.Append({"SETRANGE", "huge", std::to_string(next.size() - 1), std::string(1, next.back())});
+    b.Append({"EXEC"});
+    ASSERT_TRUE(b.Send());
+    for (int k = 0; k < 4; k++) ASSERT_TRUE(b.Read());
+    r = a.Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    std::string_view got(r->str, r->len);
+    ASSERT_TRUE(got == huge || got == next) << "a GET mixed two versions: first byte " << got.front()
+                                            << ", last byte " << got.back();
+    (got == huge ? got_old : got_new)++;
+    huge = next;
+  }
+  std::printf("GETs under overwrites: %d saw the value they started on, %d the one written meanwhile\n",
+              got_old, got_new);
+  EXPECT_GT(got_new, 0) << "no overwrite landed while a GET was copying: the test checks nothing";
+  // STRLEN of a big value, and of one that became small; a big value inside MULTI/EXEC.
+  ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", v1}), "OK"));
+  EXPECT_TRUE(IsInt(b("STRLEN", "big"), static_cast<long long>(v1.size())));
+  Reply multi = a("MULTI");
+  ASSERT_TRUE(IsStatus(multi, "OK"));
+  ASSERT_TRUE(IsStatus(a("GET", "big"), "QUEUED"));
+  ASSERT_TRUE(IsStatus(a("STRLEN", "big"), "QUEUED"));
+  r = a("EXEC");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) << Describe(r);
+  ASSERT_EQ(r->element[0]->type, REDIS_REPLY_STRING);
+  EXPECT_TRUE(std::string_view(r->element[0]->str, r->element[0]->len) == v1);
+  EXPECT_EQ(r->element[1]->integer, (long long)v1.size());
+  ASSERT_TRUE(IsStatus(a("SET", "big", "tiny"), "OK"));
+  EXPECT_TRUE(IsInt(a("STRLEN", "big"), 4));
+  r = a("GET", "big");
+  ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+  EXPECT_EQ(std::string(r->str, r->len), "tiny");
+  // A big value that expires is gone for GET and STRLEN alike.
+  ASSERT_TRUE(IsStatus(a.Cmd({"SET", "brief", v2, "PX", "300"}), "OK"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  r = a("GET", "brief");
+  EXPECT_TRUE(r && r->type == REDIS_REPLY_NIL) << Describe(r);
+  EXPECT_TRUE(IsInt(a("STRLEN", "brief"), 0));
+}
+
+TEST(Stall, BigValueReadsAreWholeAndInOrder) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start()) << server.last_error();
+  CheckBigValueReads(server.port());
+  EXPECT_TRUE(server.Running());
+}
+
+// The same where the node is a cluster's only member (the key's only replica).
+TEST(Stall, BigValueReadsAreWholeAndInOrderOneNodeCluster) {
+  ClusterOptions opts;
+  opts.nodes = 1;
+  opts.n = opts.r = opts.w = 1;
+  Cluster cl(opts);
+  ASSERT_TRUE(cl.Start()) << cl.last_error();
+  CheckBigValueReads(cl.node(0).port());
+  EXPECT_TRUE(cl.node(0).Running());
 }
 
 TEST(Stall, HeavyCommandsNextToALatencyProbeCluster) {

@@ -1061,6 +1061,35 @@ TEST(RecordCodecTest, RoundTripTruncationAndBitFlips) {
   }
 }
 
+// DecodeRecordViews gives what DecodeRecord gives, with each value as a view into the bytes
+// instead of a copy, and refuses what it refuses; RecordSeal tells two encodings apart.
+TEST(RecordCodecTest, ViewsPointAtTheValuesInsideTheBytes) {
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    SCOPED_TRACE(seed);
+    SeededRandom rng(seed);
+    Record r = RandomRecord(rng);
+    std::string enc = EncodeRecord(r);
+    Record d;
+    std::vector<std::string_view> views;
+    ASSERT_TRUE(DecodeRecordViews(enc, &d, &views).ok());
+    ASSERT_EQ(views.size(), r.siblings.size());
+    for (size_t i = 0; i < views.size(); ++i) {
+      EXPECT_EQ(views[i], r.siblings[i].value);
+      EXPECT_TRUE(views[i].empty() || (views[i].data() >= enc.data() && views[i].data() + views[i].size() <= enc.data() + enc.size()));
+      EXPECT_TRUE(d.siblings[i].value.empty());
+      d.siblings[i].value = r.siblings[i].value;
+    }
+    EXPECT_EQ(d, r);
+    std::string bad = enc;
+    bad[rng.Uniform(bad.size())] ^= 1;
+    EXPECT_EQ(DecodeRecordViews(bad, &d, &views).code(), Code::kCorruption);
+    Record r2 = r;
+    ASSERT_TRUE(ApplyWrite(&r2, r.context, 77, Plain("other"), 5000, {}).ok());
+    EXPECT_NE(RecordSeal(EncodeRecord(r2)), RecordSeal(enc));
+    EXPECT_EQ(RecordSeal(EncodeRecord(r)), RecordSeal(enc));
+  }
+}
+
 // Decoding gives back what was encoded, with room past every value of kDecodeSlackAt bytes
 // or more (a reply's header goes in front without a new buffer); the decoder that leaves
 // values out agrees with it on everything else.
