@@ -448,6 +448,19 @@ TEST(LmdbWal, OnePutRecordsReplayAcrossLengthBoundaries) {
   for (size_t i = 0; i < sizeof junk; ++i) junk[i] = static_cast<char>(0x5a ^ i);
 }
 
+// A group commit as the server runs it: BeginCommit on the owner, the stack below reused,
+// SyncTicket on another thread, FinishCommit back on the owner.
+void CommitOnAWorker(Child& child, Engine* e) {
+  Result<Engine::CommitTicket> t = e->BeginCommit();
+  CHILD_OK(child, t.status());
+  ClobberStack();
+  Status synced;
+  std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
+  worker.join();
+  CHILD_OK(child, synced);
+  CHILD_OK(child, e->FinishCommit(t.value(), synced));
+}
+
 // Group commits in direct mode are filled by SyncTicket from the records BeginCommit queued
 // (PrepareBlocks): batches of every size, the tiniest (a records string short enough to live
 // inside its object) and big ones whose buffers are then recycled or given back, replay
@@ -490,14 +503,7 @@ TEST(LmdbWal, GroupCommitsFilledOnTheWorkerReplay) {
     auto e = ChildOpen(child, o);
     for (const auto& b : batches) {
       CHILD_OK(child, e->Write(b));
-      Result<Engine::CommitTicket> t = e->BeginCommit();
-      CHILD_OK(child, t.status());
-      ClobberStack();
-      Status synced;
-      std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
-      worker.join();
-      CHILD_OK(child, synced);
-      CHILD_OK(child, e->FinishCommit(t.value(), synced));
+      CommitOnAWorker(child, e);
     }
   });
   auto e = MustOpen(o);
@@ -548,14 +554,7 @@ TEST(LmdbWal, BigValuesNamedByTheLogReplay) {
           }
         }
         if (path == Path::kWorker) {
-          Result<Engine::CommitTicket> t = e->BeginCommit();
-          CHILD_OK(child, t.status());
-          ClobberStack();
-          Status synced;
-          std::thread worker([&] { synced = Engine::SyncTicket(t.value()); });
-          worker.join();
-          CHILD_OK(child, synced);
-          CHILD_OK(child, e->FinishCommit(t.value(), synced));
+          CommitOnAWorker(child, e);
         } else {
           CHILD_OK(child, e->Commit());
         }
