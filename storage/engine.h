@@ -146,10 +146,14 @@ class Engine {
     size_t fill_len = 0;
     // Bytes the records name instead of holding them (a big value's, shared with the
     // memtable), in order: `data` goes in before fill_from[at]. fill_len counts them too.
+    // The record the piece ends has its head at sum_at in the filled bytes, and its checksum
+    // still to be XORed in (FillPieces hashes the record once it is whole: on the thread
+    // that writes it, not the owner's loop).
     struct Piece {
       size_t at;
       const char* data;
       size_t len;
+      size_t sum_at;
     };
     std::vector<Piece> fill_refs;
     bool has_pad = false;
@@ -167,7 +171,7 @@ class Engine {
   }
   static Status SyncTicket(const CommitTicket& t);
   // Copies `len` bytes of log into `to`: records[0, len - the pieces' bytes) with each piece
-  // put in before records[piece.at].
+  // put in before records[piece.at], then completes the checksum of each piece's record.
   static void FillPieces(char* to, const char* records, size_t len, const std::vector<CommitTicket::Piece>& pieces);
   // An error means the batch (and every batch begun after it) is not durable: the caller
   // must fail their acknowledgements; the engine has taken their writes back.

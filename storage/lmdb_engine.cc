@@ -1332,7 +1332,10 @@ class LmdbEngine final : public Engine {
   // AppendPut for a big value held in a shared buffer (PutOwned): the log buffer gets the
   // record's head, key and value length; the value itself is named in wal_refs_, and the
   // writers (PrepareBlocks' fill on the commit thread, SealBlocks, WriteWal) put it in
-  // place, so the loop never copies it. Same bytes in the log as AppendPut's.
+  // place, so the loop never copies it. Same bytes in the log as AppendPut's. The record's
+  // checksum is left 0 here and XORed in once the record is whole (Engine::FillPieces, on
+  // the commit thread for a group commit; SumRefsInPlace for the buffered log), so the loop
+  // does not hash the value either.
   static constexpr size_t kLogByRef = 1 << 20;
   void AppendPutRef(std::string_view key, std::shared_ptr<const std::string> value) {
     size_t head = 2 + VarintLen(key.size()) + key.size() + VarintLen(value->size());
@@ -1345,21 +1348,28 @@ class LmdbEngine final : public Engine {
     p = RawVarint(p, key.size());
     if (!key.empty()) std::memcpy(p, key.data(), key.size());
     RawVarint(p + key.size(), value->size());
-    // The checksum of head and value as if they were one run of bytes (XXH3's streaming
-    // digest equals the one-shot one).
-    if (!xxh_) xxh_.reset(XXH3_createState());
-    XXH3_64bits_reset(xxh_.get());
-    XXH3_64bits_update(xxh_.get(), wal_buf_.data() + at + 8, head);
-    XXH3_64bits_update(xxh_.get(), value->data(), value->size());
     PutU32(&wal_buf_[at], static_cast<uint32_t>(head + value->size()) | kXxh3Flag);
-    PutU32(&wal_buf_[at + 4], static_cast<uint32_t>(XXH3_64bits_digest(xxh_.get())));
+    PutU32(&wal_buf_[at + 4], 0);  // the checksum: see above
     wal_ref_bytes_ += value->size();
-    wal_refs_.push_back(LogRef{wal_buf_.size(), std::move(value)});
+    wal_refs_.push_back(LogRef{wal_buf_.size(), at, std::move(value)});
   }
   struct LogRef {
     size_t at;                                  // its bytes go in before wal_buf_[at]
+    size_t head;                                // its record's head in wal_buf_
     std::shared_ptr<const std::string> bytes;
   };
+  // The buffered log's writer has no blocks to fill: it XORs each named value's record
+  // checksum in here, head and value hashed as one run of bytes (XXH3's streaming digest
+  // equals the one-shot one FillPieces takes).
+  void SumRefsInPlace() {
+    for (const LogRef& r : wal_refs_) {
+      if (!xxh_) xxh_.reset(XXH3_createState());
+      XXH3_64bits_reset(xxh_.get());
+      XXH3_64bits_update(xxh_.get(), wal_buf_.data() + r.head + 8, r.at - r.head - 8);
+      XXH3_64bits_update(xxh_.get(), r.bytes->data(), r.bytes->size());
+      PutU32(&wal_buf_[r.head + 4], GetU32(&wal_buf_[r.head + 4]) ^ static_cast<uint32_t>(XXH3_64bits_digest(xxh_.get())));
+    }
+  }
   // The log's length with the named values: what the buffered records take in the file.
   size_t LogBytes() const { return wal_buf_.size() + wal_ref_bytes_; }
   void ClearLog() {
@@ -1370,7 +1380,11 @@ class LmdbEngine final : public Engine {
   static std::vector<CommitTicket::Piece> Pieces(const std::vector<LogRef>& refs) {
     std::vector<CommitTicket::Piece> out;
     out.reserve(refs.size());
-    for (const LogRef& r : refs) out.push_back({r.at, r.bytes->data(), r.bytes->size()});
+    size_t before = 0;  // the named bytes in front of this record in the filled log
+    for (const LogRef& r : refs) {
+      out.push_back({r.at, r.bytes->data(), r.bytes->size(), r.head + before});
+      before += r.bytes->size();
+    }
     return out;
   }
   static size_t VarintLen(uint64_t v) {
@@ -1628,6 +1642,7 @@ class LmdbEngine final : public Engine {
 
   Status WriteWal() {
     if (wal_fd_ < 0) return Status::IOError("write-ahead log in " + opts_.dir + " is not open");
+    SumRefsInPlace();
     SealRecords(&wal_buf_, wal_refs_);
     uint64_t off = wal_bytes_;
     int err = 0;

@@ -10,6 +10,8 @@
 
 #include "storage/engine.h"
 
+#include <xxhash.h>
+
 namespace dynakv {
 
 void AssertFail(const char* expr, const char* file, int line) {
@@ -21,6 +23,7 @@ void AssertFail(const char* expr, const char* file, int line) {
 namespace storage {
 
 void Engine::FillPieces(char* to, const char* records, size_t len, const std::vector<CommitTicket::Piece>& pieces) {
+  char* const start = to;
   size_t from = 0;
   for (const CommitTicket::Piece& p : pieces) {
     if (p.at > from) std::memcpy(to, records + from, p.at - from);
@@ -31,6 +34,14 @@ void Engine::FillPieces(char* to, const char* records, size_t len, const std::ve
     from = p.at;
   }
   if (len > 0) std::memcpy(to, records + from, len);
+  for (const CommitTicket::Piece& p : pieces) {  // the log record format: storage/lmdb_engine.cc
+    char* head = start + p.sum_at;
+    uint32_t rec_len = 0, sum = 0;
+    std::memcpy(&rec_len, head, 4);
+    std::memcpy(&sum, head + 4, 4);
+    sum ^= static_cast<uint32_t>(XXH3_64bits(head + 8, rec_len & ~(1u << 31)));
+    std::memcpy(head + 4, &sum, 4);
+  }
 }
 
 Status Engine::SyncTicket(const CommitTicket& t) {
