@@ -1565,7 +1565,9 @@ void Sim::CheckLists() {
   while (*open > 0 && now_ < deadline) RunUntil(now_ + sc_.tick_ms);
   Settle("the list sweep");
   uint64_t now = kEpochMs + now_;
-  for (auto& [key, ops] : list_ops_) {
+  for (auto& entry : list_ops_) {
+    const std::string& key = entry.first;  // not a structured binding: a lambda below uses it
+    auto& ops = entry.second;
     std::optional<std::vector<std::pair<std::string, std::string>>> first;
     std::string first_id;
     for (const std::string& id : RefHost().node->PreferenceList(key)) {
