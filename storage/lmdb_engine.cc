@@ -1618,7 +1618,8 @@ class LmdbEngine final : public Engine {
   }
 
   // XORs this generation's mix into the checksum of every record in *buf; a record whose
-  // value `refs` names ends where that value goes in (AppendPutRef).
+  // value `refs` names (its head at LogRef::head) holds that value's bytes only in the log
+  // it is filled into (AppendPutRef).
   void SealRecords(std::string* buf, const std::vector<LogRef>& refs) const {
     uint32_t mix = GenMix(wal_gen_);
     size_t r = 0;
@@ -1626,7 +1627,7 @@ class LmdbEngine final : public Engine {
       uint32_t len = GetU32(&(*buf)[at]) & ~kXxh3Flag;
       PutU32(&(*buf)[at + 4], GetU32(&(*buf)[at + 4]) ^ mix);
       size_t next = at + 8 + len;
-      if (r < refs.size() && refs[r].at > at && refs[r].at <= next) next -= refs[r++].bytes->size();
+      if (r < refs.size() && refs[r].head == at) next -= refs[r++].bytes->size();
       at = next;
     }
   }
