@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -14,10 +15,25 @@ namespace dynakv::cluster {
 
 // Delivers opaque frames between nodes, addressed by cluster address ("host:port").
 // Best effort: a frame may be lost, delayed, duplicated or reordered; the core copes.
+// A frame in three pieces, whose middle is a shared buffer's bytes (a big record as the
+// engine stores it): sent as head, *middle, tail without being joined into one string, so a
+// 100 MB value is neither copied into a frame nor once per replica (docs/ARCHITECTURE.md,
+// "Big values").
+struct SplitFrame {
+  std::string head;
+  std::shared_ptr<const std::string> middle;
+  std::string tail;
+  size_t size() const { return head.size() + middle->size() + tail.size(); }
+  std::string Join() const { return head + *middle + tail; }
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
   virtual void Send(const std::string& to_addr, std::string frame) = 0;
+  // The same frame as Send(to_addr, frame.Join()); a transport that can write pieces
+  // overrides it.
+  virtual void SendSplit(const std::string& to_addr, const SplitFrame& frame) { Send(to_addr, frame.Join()); }
 };
 
 class Clock {

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -27,6 +28,10 @@ namespace {
 class Writer {
  public:
   explicit Writer(std::string* out) : out_(out) {}
+  // Split mode (EncodeSplitFrame): the one record the payload carries is written as its
+  // length only, its bytes being `split_bytes`; split_at() is where they belong.
+  Writer(std::string* out, std::string_view split_bytes) : out_(out), split_(split_bytes), splitting_(true) {}
+  size_t split_at() const { return split_at_; }
   void U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
   void U16(uint16_t v) { Fixed(v, 2); }
   void U32(uint32_t v) { Fixed(v, 4); }
@@ -38,6 +43,12 @@ class Writer {
   // A record as a length-prefixed string, encoded in place (the same bytes as
   // Str(EncodeRecord(rec))).
   void Rec(const Record& rec) {
+    if (splitting_) {
+      DKV_ASSERT(split_at_ == SIZE_MAX);
+      U32(static_cast<uint32_t>(split_.size()));
+      split_at_ = out_->size();
+      return;
+    }
     size_t at = out_->size();
     U32(0);
     AppendRecord(rec, out_);
@@ -60,6 +71,9 @@ class Writer {
     out_->append(b, static_cast<size_t>(n));
   }
   std::string* out_;
+  std::string_view split_;
+  bool splitting_ = false;
+  size_t split_at_ = SIZE_MAX;
 };
 
 // Bounds-checked reader: every accessor fails (sticky) instead of reading past the end.
@@ -123,8 +137,7 @@ void EncodeRecords(Writer* w, const std::vector<std::pair<std::string, Record>>&
   }
 }
 
-void EncodePayload(const Message& m, std::string* out) {
-  Writer w(out);
+void EncodePayloadWith(const Message& m, Writer& w) {
   w.Str(m.from_id);
   w.Str(m.from_addr);
   switch (m.type) {
@@ -296,7 +309,12 @@ void EncodePayload(const Message& m, std::string* out) {
   }
 }
 
-bool DecodeRecordField(Reader* r, Record* rec);
+void EncodePayload(const Message& m, std::string* out) {
+  Writer w(out);
+  EncodePayloadWith(m, w);
+}
+
+bool DecodeRecordField(Reader* r, Record* rec, std::string* adopt = nullptr, std::string* encoded = nullptr);
 
 // (key, record) pairs: anti-entropy key messages and handoff chunks.
 bool DecodeRecords(Reader* r, std::vector<std::pair<std::string, Record>>* out) {
@@ -340,13 +358,21 @@ bool DecodeCode(Reader* r, Message* m) {
   return r->ok();
 }
 
-bool DecodeRecordField(Reader* r, Record* rec) {
+// adopt: the buffer that holds the frame (DecodeFrameTaking), given to a big value, or with
+// `encoded`, made the record's bytes (Message::record_bytes).
+bool DecodeRecordField(Reader* r, Record* rec, std::string* adopt, std::string* encoded) {
   std::string_view bytes = r->View(kMaxPayloadBytes);
   if (!r->ok()) return false;
+  if (adopt != nullptr && bytes.size() >= kEncodeInPlaceBytes) {
+    bool kept = false;
+    if (!DecodeRecordTaking(bytes, adopt, rec, encoded != nullptr, &kept).ok()) return false;
+    if (kept) *encoded = std::move(*adopt);
+    return true;
+  }
   return DecodeRecord(bytes, rec).ok();
 }
 
-bool DecodePayload(std::string_view payload, Message* m) {
+bool DecodePayload(std::string_view payload, Message* m, std::string* adopt) {
   Reader r(payload);
   m->from_id = r.Str(kMaxIdBytes);
   m->from_addr = r.Str(kMaxIdBytes);
@@ -387,7 +413,7 @@ bool DecodePayload(std::string_view payload, Message* m) {
       if (f > 1) return false;
       m->found = f == 1;
       if (m->found) {
-        if (!DecodeRecordField(&r, &m->record)) return false;
+        if (!DecodeRecordField(&r, &m->record, adopt)) return false;
       } else {
         if (!r.View(0).empty() || !r.ok()) return false;
         m->record = Record();
@@ -399,7 +425,10 @@ bool DecodePayload(std::string_view payload, Message* m) {
     case MsgType::kHintedWrite:
       m->req_id = r.U64();
       m->key = r.Str();
-      if (!DecodeRecordField(&r, &m->record)) return false;
+      if (!DecodeRecordField(&r, &m->record, adopt,
+                             m->type == MsgType::kWriteReq ? &m->record_bytes : nullptr)) {
+        return false;
+      }
       m->hint_owner = r.Str(kMaxIdBytes);
       break;
     case MsgType::kWriteAck:
@@ -435,7 +464,7 @@ bool DecodePayload(std::string_view payload, Message* m) {
       m->req_id = r.U64();
       if (!DecodeCode(&r, m)) return false;
       if (!r.Vv(&m->context)) return false;
-      if (!DecodeRecordField(&r, &m->record)) return false;
+      if (!DecodeRecordField(&r, &m->record, adopt)) return false;
       break;
     case MsgType::kScanReq:
       m->req_id = r.U64();
@@ -589,7 +618,74 @@ std::string EncodeFrame(const Message& msg, std::string_view secret) {
   return out;
 }
 
+SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
+                            std::shared_ptr<const std::string> record_bytes) {
+  std::string out;
+  out.resize(kFrameHeaderBytes);
+  Writer w(&out, *record_bytes);
+  EncodePayloadWith(msg, w);
+  DKV_ASSERT(w.split_at() != SIZE_MAX);
+  size_t payload_len = out.size() - kFrameHeaderBytes + record_bytes->size();
+  DKV_ASSERT(payload_len <= kMaxPayloadBytes);
+  std::string header;
+  Writer h(&header);
+  h.U16(kFrameMagic);
+  h.U8(kFrameVersion);
+  h.U8(static_cast<uint8_t>(msg.type));
+  h.U32(static_cast<uint32_t>(payload_len));
+  std::memcpy(out.data(), header.data(), kFrameHeaderBytes);
+  SplitFrame f;
+  f.tail.assign(out, w.split_at());
+  out.resize(w.split_at());
+  f.head = std::move(out);
+  f.middle = std::move(record_bytes);
+  // The trailer over the three pieces as they follow each other: what EncodeFrame computes
+  // over the joined bytes.
+  if (!secret.empty()) {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t md_len = 0;
+    bool ok = ctx != nullptr &&
+              EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), params) == 1;
+    for (std::string_view piece : {std::string_view(f.head), std::string_view(*f.middle), std::string_view(f.tail)}) {
+      ok = ok && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(piece.data()), piece.size()) == 1;
+    }
+    ok = ok && EVP_MAC_final(ctx, md, &md_len, sizeof(md)) == 1;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    DKV_ASSERT(ok && md_len >= kMacBytes);
+    f.tail.append(reinterpret_cast<const char*>(md), kMacBytes);
+  } else {
+    XXH64_state_t* st = XXH64_createState();
+    DKV_ASSERT(st != nullptr);
+    XXH64_reset(st, 0);
+    XXH64_update(st, f.head.data(), f.head.size());
+    XXH64_update(st, f.middle->data(), f.middle->size());
+    XXH64_update(st, f.tail.data(), f.tail.size());
+    uint64_t sum = XXH64_digest(st);
+    XXH64_freeState(st);
+    Writer(&f.tail).U64(sum);
+  }
+  return f;
+}
+
+namespace {
+Status DecodeFrameImpl(std::string_view frame, std::string_view secret, Message* out, std::string* adopt);
+}  // namespace
+
 Status DecodeFrame(std::string_view frame, std::string_view secret, Message* out) {
+  return DecodeFrameImpl(frame, secret, out, nullptr);
+}
+
+Status DecodeFrameTaking(std::string* buf, size_t at, std::string_view secret, Message* out) {
+  return DecodeFrameImpl(std::string_view(*buf).substr(at), secret, out, buf);
+}
+
+namespace {
+Status DecodeFrameImpl(std::string_view frame, std::string_view secret, Message* out, std::string* adopt) {
   size_t trailer = TrailerBytes(!secret.empty());
   if (frame.size() < kFrameHeaderBytes + trailer) return Status::Corruption("frame truncated");
   Reader h(frame.substr(0, kFrameHeaderBytes));
@@ -620,11 +716,12 @@ Status DecodeFrame(std::string_view frame, std::string_view secret, Message* out
   }
   *out = Message();
   out->type = static_cast<MsgType>(type);
-  if (!DecodePayload(body.substr(kFrameHeaderBytes), out)) {
+  if (!DecodePayload(body.substr(kFrameHeaderBytes), out, adopt)) {
     return Status::Corruption("malformed message payload");
   }
   return Status::OK();
 }
+}  // namespace
 
 void FrameSplitter::Feed(std::string_view bytes) {
   // Compact lazily so a long-lived connection does not grow its buffer without bound and

@@ -18,10 +18,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cluster/env.h"
 #include "cluster/member_state.h"
 #include "cluster/node.h"
 #include "cluster/version.h"
@@ -106,6 +108,10 @@ struct Message {
   // Encoding only: when set, encoded in place of `record`, so a replica answers a read from
   // its cached record without copying it. Must stay valid until the message is encoded.
   const Record* record_ref = nullptr;
+  // Decoding only (DecodeFrameTaking, a write of a big value): the record's bytes as they
+  // came, moved to the front of the frame's buffer; `record` then lacks its biggest value
+  // (empty), which only these bytes hold. Empty otherwise.
+  std::string record_bytes;
   VersionVector context;   // forward request (has_context) and forward response
   std::string hint_owner;  // hinted write: the node the record is meant for
   std::vector<std::string> keys;  // scan response: one page of live keys, in order; ae
@@ -141,9 +147,22 @@ inline size_t TrailerBytes(bool has_secret) { return has_secret ? kMacBytes : kC
 
 std::string EncodeFrame(const Message& msg, std::string_view secret);
 
+// EncodeFrame's bytes for a message that carries one record (a write, hinted write, read
+// repair or read response), with `record_bytes` (that record's EncodeRecord bytes, as the
+// engine holds them) as the frame's middle piece instead of being copied into it. The
+// message's own record is not read. The trailer is computed over the pieces in order.
+SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
+                            std::shared_ptr<const std::string> record_bytes);
+
 // Corruption on bad magic/version/type/length/checksum/payload; InvalidArgument when the
 // MAC does not match (wrong or missing secret). *out is unspecified on error.
 Status DecodeFrame(std::string_view frame, std::string_view secret, Message* out);
+// DecodeFrame of the frame at (*buf)[at, end), where a big record value (kEncodeInPlaceBytes
+// or more) takes *buf's memory instead of being copied out of it (DecodeRecordTaking): a
+// 100 MB write that arrived is not copied again. A write request's record stays encoded
+// instead (Message::record_bytes), for the replica to store as it came. *buf is unspecified
+// afterwards.
+Status DecodeFrameTaking(std::string* buf, size_t at, std::string_view secret, Message* out);
 
 // Cuts a byte stream into frames. Feed() bytes as they arrive; call Next() until it returns
 // kNeedMore. After kError the stream is unusable (close the connection); error() says why.

@@ -118,6 +118,13 @@ struct Node::Impl {
     if (Decode(frame, &m)) Dispatch(m);
   }
 
+  void OnFrameTaking(std::string buf, size_t at) {
+    Message m;
+    Status s = DecodeFrameTaking(&buf, at, cfg().cluster_secret, &m);
+    if (!s.ok()) return ctx.Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
+    Dispatch(m);
+  }
+
   bool Decode(std::string_view frame, Message* m) {
     Status s = DecodeFrame(frame, cfg().cluster_secret, m);
     if (!s.ok()) ctx.Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
@@ -267,8 +274,8 @@ struct Node::Impl {
   }
 
   // A replica's half of a write (or a hint for a node that is down).
-  void OnReplicaWrite(const Message& m) {
-    Status ws = m.type == MsgType::kWriteReq ? ctx.store.Join(m.key, m.record)
+  void OnReplicaWrite(Message& m) {
+    Status ws = m.type == MsgType::kWriteReq ? ctx.store.JoinTaking(m.key, std::move(m.record), std::move(m.record_bytes))
                                               : hints.Store(m.hint_owner, m.key, m.record);
     if (ws.ok() && m.type == MsgType::kWriteReq) handoff.NoteStored(m.key);
     Message ack;
@@ -671,6 +678,7 @@ Node::~Node() = default;
 Status Node::Start() { return impl_->Start(); }
 void Node::OnMessage(std::string_view frame) { impl_->OnMessage(frame); }
 void Node::OnMessages(std::span<const std::string_view> frames) { impl_->OnMessages(frames); }
+void Node::OnFrameTaking(std::string buf, size_t at) { impl_->OnFrameTaking(std::move(buf), at); }
 void Node::OnTick() { impl_->OnTick(); }
 void Node::Read(const std::string& key, int r, ReadCallback done) {
   std::string buf;

@@ -165,6 +165,9 @@ class Node {
   void OnMessage(std::string_view frame);  // a frame from any peer
   // Frames from one peer, in order; the same as OnMessage on each, faster (prefetching).
   void OnMessages(std::span<const std::string_view> frames);
+  // A frame that fills `buf` from `at` to its end, handed over whole: a big record value in
+  // it takes the buffer instead of being copied (DecodeFrameTaking). Else as OnMessage.
+  void OnFrameTaking(std::string buf, size_t at);
   void OnTick();                           // call every few ms; drives timeouts + gossip
 
   // Client requests. r/w 0 = the key's default (its keyspace policy's, else the config's);

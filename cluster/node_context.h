@@ -83,6 +83,16 @@ struct NodeContext {
   void SendFrameTo(const std::string& id, std::string frame) {
     if (const std::string* addr = AddrOf(id)) transport->Send(*addr, std::move(frame));
   }
+  // The same for a frame around a big record's stored bytes (EncodeSplitFrame).
+  SplitFrame EncodeSplit(Message* m, std::shared_ptr<const std::string> record_bytes) {
+    m->from_id = cfg.id;
+    m->from_addr = cfg.cluster_addr;
+    return EncodeSplitFrame(*m, cfg.cluster_secret, std::move(record_bytes));
+  }
+  void SendSplit(const std::string& addr, const SplitFrame& frame) { transport->SendSplit(addr, frame); }
+  void SendSplitTo(const std::string& id, const SplitFrame& frame) {
+    if (const std::string* addr = AddrOf(id)) transport->SendSplit(*addr, frame);
+  }
 
   uint64_t NewRequest(RequestKind kind, uint64_t timeout_ms) {
     return requests.Add(kind, clock->NowMs() + timeout_ms);

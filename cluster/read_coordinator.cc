@@ -120,6 +120,11 @@ void ReadCoordinator::OnReadReq(const Message& m) {
   Message resp;
   resp.type = MsgType::kReadResp;
   resp.req_id = m.req_id;
+  if (std::shared_ptr<const std::string> bytes = ctx_->store.BigBytes(m.key)) {
+    // A big record goes as the engine holds it: not decoded, not copied into the frame.
+    resp.found = true;
+    return ctx_->SendSplit(m.from_addr, ctx_->EncodeSplit(&resp, std::move(bytes)));
+  }
   bool found = false;
   const Record* rec = nullptr;
   resp.set_status(ctx_->store.Peek(m.key, &rec, &found));
@@ -184,6 +189,10 @@ void ReadCoordinator::Progress(uint64_t id) {
     ReadReply reply;
     if (all_in) {
       Finish(id, &reply.record);
+    } else if (HoldsBigValue(p.quorum.joined())) {
+      // Not copied for read repair: the replicas still to answer are left to anti-entropy.
+      reply.record = p.quorum.TakeJoined();
+      p.taken = true;
     } else {
       reply.record = p.quorum.joined();
     }
@@ -201,6 +210,7 @@ void ReadCoordinator::Finish(uint64_t id, Record* joined_out) {
   if (it == reads_.end()) return;
   Pending p = std::move(it->second);
   reads_.erase(it);
+  if (p.taken) return;
   const Record& joined = p.quorum.joined();
   // A record dead past the grace period is being reaped: a replica that has no copy any
   // more (it reaped it) is not handed it back, or two replicas' reapers would hand a

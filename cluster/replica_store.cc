@@ -102,6 +102,120 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
   return s;
 }
 
+namespace {
+// a and b hold the same versions: the same context and siblings, values not compared.
+bool SameVersions(const Record& a, const Record& b) {
+  if (!(a.context == b.context) || a.siblings.size() != b.siblings.size()) return false;
+  for (size_t i = 0; i < a.siblings.size(); ++i) {
+    const Sibling& x = a.siblings[i];
+    const Sibling& y = b.siblings[i];
+    if (!(x.dot == y.dot) || x.timestamp_ms != y.timestamp_ms || x.kind != y.kind ||
+        x.expiry_ms != y.expiry_ms || x.flags != y.flags || x.lww != y.lww) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Plain values and tombstones only: one dot, one write, one value (a counter's or a
+// collection header's value is merged, not chosen).
+bool OnlyPlain(const Record& r) {
+  return std::all_of(r.siblings.begin(), r.siblings.end(), [](const Sibling& s) {
+    return s.kind == ValueKind::kPlain || s.kind == ValueKind::kTombstone;
+  });
+}
+}  // namespace
+
+Status ReplicaStore::JoinTaking(std::string_view key, Record&& incoming, std::string encoded) {
+  bool has_bytes = !encoded.empty();
+  size_t big = 0;
+  for (size_t i = 1; i < incoming.siblings.size(); ++i) {
+    if (incoming.siblings[i].value.size() > incoming.siblings[big].value.size()) big = i;
+  }
+  // The whole record, for the joins below that need every value.
+  auto whole = [&]() -> Status {
+    if (!has_bytes) return Status::OK();
+    has_bytes = false;
+    return DecodeRecord(encoded, &incoming);
+  };
+  if (incoming.siblings.empty() || !JoinKeeps(incoming) || !OnlyPlain(incoming) ||
+      (!has_bytes && incoming.siblings[big].value.size() < kEncodeInPlaceBytes)) {
+    if (Status s = whole(); !s.ok()) return s;
+    return Join(key, incoming);
+  }
+  Record local;
+  bool found = false, without_values = false;
+  Status s = LoadVersions(key, &local, &found, &without_values);
+  if (!s.ok()) return s;
+  // The join's versions, with the big value set aside (Join would copy it).
+  std::string value;
+  if (!has_bytes) {
+    value = std::move(incoming.siblings[big].value);
+    incoming.siblings[big].value.clear();
+  }
+  bool keeps = OnlyPlain(local) && SameVersions(cluster::Join(local, incoming), incoming);
+  if (!has_bytes) incoming.siblings[big].value = std::move(value);
+  bool was_live = found && !IsDeleted(local, clock_->WallMs());
+  // Local siblings survive the join, or it merges values: the whole join, from the record as
+  // stored (LoadVersions may have taken it out of the row cache, which only costs a load).
+  if (!keeps) {
+    if (s = whole(); !s.ok()) return s;
+    return Join(key, incoming);
+  }
+  // Every sibling of the join is one of incoming's, by dot: the same writes, the same values.
+  if (found && SameVersions(local, incoming)) return Status::OK();  // a retried delivery
+  if (has_bytes) return StoreEncoded(key, incoming, std::move(encoded), found, was_live);
+  return Store(key, std::move(incoming), found, was_live);
+}
+
+std::shared_ptr<const std::string> ReplicaStore::BigBytes(std::string_view key) {
+  bool found = false;
+  if (cache_.Find(key, &found) != nullptr) return nullptr;
+  std::shared_ptr<const std::string> bytes = SharedBytes(key);
+  if (bytes != nullptr) return bytes;
+  (void)engine_->View(data_key_.Of(key), [&](std::string_view stored) {
+    Record versions;
+    std::vector<std::string_view> values;
+    if (stored.size() >= kEncodeInPlaceBytes && DecodeRecordViews(stored, &versions, &values).ok()) {
+      bytes = std::make_shared<const std::string>(stored);
+    }
+  });
+  return bytes;
+}
+
+Status ReplicaStore::StoreEncoded(std::string_view key, const Record& versions, std::string bytes,
+                                  bool existed, bool was_live) {
+  if (versions.siblings.size() >= limits_->warn_siblings) WarnSiblings(key, versions.siblings.size());
+  Status s = Persist(key, versions, std::move(bytes), existed, was_live);
+  cache_.Erase(key);
+  return s;
+}
+
+Status ReplicaStore::Persist(std::string_view key, const Record& rec, std::string bytes, bool existed,
+                             bool was_live) {
+  std::string_view dkey = data_key_.Of(key);
+  Status s = engine_->PutOwned(dkey, std::move(bytes));
+  ++part_changes_[data_key_.partition()];  // also on failure: the engine may have part of it
+  if (!s.ok()) return s;
+  uint32_t part = data_key_.partition();
+  ++part_writes_[part];
+  if (Counted(dkey)) {
+    if (!existed) ++part_count_[part];
+    bool plain = IsPlainRecordKey(key);  // DBSIZE and INFO count client keys, not elements
+    if (!existed && plain) ++key_count_;
+    bool live = plain && !IsDeleted(rec, clock_->WallMs());
+    if (live && !was_live) ++live_count_;
+    if (plain && !live && was_live && live_count_ > 0) --live_count_;
+  }
+  for (const Sibling& sib : rec.siblings) {
+    if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
+      ++expiring_writes_;
+      break;
+    }
+  }
+  return s;
+}
+
 Status ReplicaStore::Erase(std::string_view key, const Record& rec) {
   std::string_view dkey = data_key_.Of(key);
   bool counted = Counted(dkey);

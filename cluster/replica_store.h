@@ -51,6 +51,12 @@ class ReplicaStore {
   // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
   Status Peek(std::string_view key, const Record** rec, bool* found);
 
+  // Store for a record already encoded: `bytes` are its EncodeRecord bytes, `versions` the
+  // record with some or all of its values left out (only its versions are read). The row
+  // cache drops the key (a record stored this way is a big one, which it would not keep).
+  Status StoreEncoded(std::string_view key, const Record& versions, std::string bytes, bool existed,
+                      bool was_live);
+
   // Persists `rec` as the local record of `key` (into the engine's pending batch).
   // existed / was_live: whether there was a record and whether its value was live, so the
   // counts stay exact without a scan. The record goes into the cache by copy, or by move
@@ -62,6 +68,14 @@ class ReplicaStore {
   // *changed (if given) says whether the local copy changed; *merged_out gets the result.
   Status Join(std::string_view key, const Record& incoming, bool* changed = nullptr,
               Record* merged_out = nullptr);
+  // The same for a record the caller gives away (a write that arrived, its value in the
+  // frame's buffer: DecodeFrameTaking). When it holds a value of kEncodeInPlaceBytes or more
+  // and the join is `incoming` itself (it covers every local sibling, as a SET over the key
+  // does), it is stored as it came: its values moved, not copied, and the local record read
+  // without its values. Otherwise as Join above.
+  // With `encoded`: incoming's encoding, from which its biggest value was left out
+  // (Message::record_bytes); stored as it is when the join keeps it.
+  Status JoinTaking(std::string_view key, Record&& incoming, std::string encoded = {});
 
   // Deletes the local record of `key`, which was `rec` (the reaper's last step).
   Status Erase(std::string_view key, const Record& rec);
@@ -104,6 +118,16 @@ class ReplicaStore {
   Status View(std::string_view key, const std::function<void(std::string_view)>& see) {
     return engine_->View(data_key_.Of(key), see);
   }
+  // The stored record's bytes (EncodeRecord) when the engine holds them in a shared buffer
+  // (a big record just stored; Engine::SharedValue), else null.
+  std::shared_ptr<const std::string> SharedBytes(std::string_view key) {
+    return engine_->SharedValue(data_key_.Of(key));
+  }
+  // The stored bytes of a record of kEncodeInPlaceBytes or more that the row cache does not
+  // hold, for a reply that carries them as they are (EncodeSplitFrame): SharedBytes, or else
+  // one copy of the engine's bytes, checksum verified. Null when the record is smaller,
+  // cached, absent or damaged (Load then says which).
+  std::shared_ptr<const std::string> BigBytes(std::string_view key);
 
   // Pipeline hint (Node::Prefetch): stage 1..3 for the cache, 1..2 for the engine.
   void Prefetch(std::string_view key, int stage) {
@@ -148,6 +172,8 @@ class ReplicaStore {
     if (logger_) logger_->Log(level, msg);
   }
   void WarnSiblings(std::string_view key, size_t n);
+  // Store's and StoreEncoded's write of the bytes and the counts it keeps (not the cache).
+  Status Persist(std::string_view key, const Record& rec, std::string bytes, bool existed, bool was_live);
 
   storage::Engine* engine_;
   Clock* clock_;
@@ -183,26 +209,8 @@ Status ReplicaStore::Store(std::string_view key, R&& rec, bool existed, bool was
   } else {
     bytes = EncodeRecord(rec);
   }
-  std::string_view dkey = data_key_.Of(key);
-  Status s = engine_->PutOwned(dkey, std::move(bytes));
-  ++part_changes_[data_key_.partition()];  // also on failure: the engine may have part of it
+  Status s = Persist(key, rec, std::move(bytes), existed, was_live);
   if (s.ok()) {
-    uint32_t part = data_key_.partition();
-    ++part_writes_[part];
-    if (Counted(dkey)) {
-      if (!existed) ++part_count_[part];
-      bool plain = IsPlainRecordKey(key);  // DBSIZE and INFO count client keys, not elements
-      if (!existed && plain) ++key_count_;
-      bool live = plain && !IsDeleted(rec, clock_->WallMs());
-      if (live && !was_live) ++live_count_;
-      if (plain && !live && was_live && live_count_ > 0) --live_count_;
-    }
-    for (const Sibling& sib : rec.siblings) {
-      if (sib.expiry_ms != 0 || sib.kind == ValueKind::kTombstone) {
-        ++expiring_writes_;
-        break;
-      }
-    }
     if (taken) {
       cache_.Erase(key);  // rec lost its value to the encoding; the cache would not keep it
     } else {

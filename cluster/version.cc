@@ -637,6 +637,35 @@ Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::s
   return DecodeRecordImpl(bytes, out, false, values);
 }
 
+Status DecodeRecordTaking(std::string_view bytes, std::string* owner, Record* out,
+                          bool keep_encoded, bool* kept) {
+  if (kept) *kept = false;
+  std::vector<std::string_view> views;
+  Status s = DecodeRecordImpl(bytes, out, false, &views);
+  if (!s.ok()) return s;
+  size_t big = 0;
+  for (size_t i = 1; i < views.size(); ++i) {
+    if (views[i].size() > views[big].size()) big = i;
+  }
+  bool take = !views.empty() && views[big].size() >= kEncodeInPlaceBytes;
+  // The small values first: moving the big one may overwrite their bytes.
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (!take || i != big) out->siblings[i].value.assign(views[i]);
+  }
+  if (take && keep_encoded) {
+    DKV_ASSERT(bytes.data() >= owner->data() && bytes.data() + bytes.size() <= owner->data() + owner->size());
+    std::memmove(owner->data(), bytes.data(), bytes.size());
+    owner->resize(bytes.size());
+    if (kept) *kept = true;
+  } else if (take) {
+    DKV_ASSERT(views[big].data() >= owner->data() && views[big].data() + views[big].size() <= owner->data() + owner->size());
+    std::memmove(owner->data(), views[big].data(), views[big].size());
+    owner->resize(views[big].size());
+    out->siblings[big].value = std::move(*owner);
+  }
+  return Status::OK();
+}
+
 uint64_t RecordSeal(std::string_view bytes) {
   uint64_t seal = 0;
   if (bytes.size() >= 8) std::memcpy(&seal, bytes.data() + bytes.size() - 8, 8);

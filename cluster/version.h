@@ -171,6 +171,14 @@ void AppendRecord(const Record& rec, std::string* out);
 // value is not copied when the buffer has room, which RespParser reserves for big arguments).
 // That value is left empty in *rec; smaller records are encoded as EncodeRecord(const&) does.
 constexpr size_t kEncodeInPlaceBytes = 1 << 20;
+// A sibling's value is of kEncodeInPlaceBytes or more: the record is one a node moves rather
+// than copies where it can (docs/ARCHITECTURE.md, "Big values").
+inline bool HoldsBigValue(const Record& r) {
+  for (const Sibling& s : r.siblings) {
+    if (s.value.size() >= kEncodeInPlaceBytes) return true;
+  }
+  return false;
+}
 std::string EncodeRecord(Record&& rec);
 // Room a value's buffer keeps past its size for that (a record's head, tail and checksum;
 // RespParser reserves as much for a big argument).
@@ -194,6 +202,14 @@ Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
 // DecodeRecord without the values' copies: (*values)[i] is sibling i's value inside `bytes`
 // (the siblings' own values are left empty). The checksum is verified as by DecodeRecord.
 Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::string_view>* values);
+// DecodeRecord of `bytes`, which lie inside *owner (a frame that arrived): the biggest
+// value, when of kEncodeInPlaceBytes or more, takes owner's buffer (moved to its front)
+// instead of being copied out of it; smaller values are copied. *owner is moved from.
+// keep_encoded: the biggest value is left out of *out instead (empty), and *owner becomes
+// the record's bytes themselves (moved to its front; *kept set), for a caller that stores
+// them as they are. *kept stays false, and *owner untouched, when no value is that big.
+Status DecodeRecordTaking(std::string_view bytes, std::string* owner, Record* out,
+                          bool keep_encoded = false, bool* kept = nullptr);
 // The stored checksum a record's bytes end with: two encodings of one key differ in it unless
 // they are the same record (a big GET copied over several turns checks it did not change).
 uint64_t RecordSeal(std::string_view bytes);

@@ -268,6 +268,9 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   }
   WriteReply reply;
   Status s;
+  // A big record the engine keeps in a shared buffer goes to the replicas as those bytes
+  // (EncodeSplitFrame): not read back, not copied into a frame, not copied per replica.
+  std::shared_ptr<const std::string> stored_bytes;
   if (stand_in) {
     s = ApplyStandIn(key, pref.front(), req, &reply.record);
     if (s.ok()) s = hints_->Store(pref.front(), key, reply.record);
@@ -277,8 +280,11 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     if (s.ok() && req.want_record) {
       s = ctx_->store.Store(key, reply.record, existed, was_live);
     } else if (s.ok()) {
+      bool big = HoldsBigValue(reply.record);
+      if (big) reply.context = reply.record.context;
       s = ctx_->store.Store(key, std::move(reply.record), existed, was_live);  // no copy
       reply.record = Record();
+      if (s.ok() && big) stored_bytes = ctx_->store.SharedBytes(key);
     }
     if (s.ok() && on_stored_ && ctx_->keyspaces.mixed_n()) on_stored_(key);
   }
@@ -286,12 +292,12 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   // What the replicas get: the record as stored, read back from the row cache when the
   // caller did not want it in the reply (it moved there).
   const Record* stored = &reply.record;
-  if (!stand_in && !req.want_record) {
+  if (!stand_in && !req.want_record && stored_bytes == nullptr) {
     bool found = false;
     s = ctx_->store.Peek(key, &stored, &found);
     if (!s.ok()) return done(s, {});
   }
-  reply.context = stored->context;
+  if (stored_bytes == nullptr) reply.context = stored->context;
   if (!stand_in && pref.size() == 1 && pref.front() == self) {
     // This node is the key's only replica (a 1-node cluster): the write is as complete as it
     // will be, with nothing to wait for, as on a standalone node.
@@ -309,10 +315,11 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   std::vector<uint32_t> walk;  // the fallbacks past the top N, computed only when needed
   size_t fallback = pref.size();
   std::string frame;  // the kWriteReq frame: the same bytes for every replica, encoded once
+  SplitFrame split;   // the same, around stored_bytes
   Message m;          // one message for every replica (a Message is large to build)
   m.req_id = id;
   m.key = key;
-  m.record_ref = stored;  // encoded here, no copy per replica
+  m.record_ref = stored_bytes ? nullptr : stored;  // encoded here, no copy per replica
   for (const auto& t : pref) {
     if (t == self || (stand_in && t == pref.front())) continue;
     std::string to = SendTarget(t, key, &walk, &fallback);
@@ -320,11 +327,20 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
     if (to != t) {
       m.type = MsgType::kHintedWrite;
       m.hint_owner = t;
-      ctx_->SendTo(to, &m);
+      if (stored_bytes) {
+        ctx_->SendSplitTo(to, ctx_->EncodeSplit(&m, stored_bytes));
+      } else {
+        ctx_->SendTo(to, &m);
+      }
       m.hint_owner.clear();
       continue;
     }
     m.type = MsgType::kWriteReq;
+    if (stored_bytes) {
+      if (split.middle == nullptr) split = ctx_->EncodeSplit(&m, stored_bytes);
+      ctx_->SendSplitTo(to, split);
+      continue;
+    }
     if (frame.empty()) frame = ctx_->Encode(&m);
     ctx_->SendFrameTo(to, frame);
   }

@@ -10,6 +10,8 @@ namespace dynakv::server {
 namespace {
 constexpr uint64_t kFrameBytesMax = 640ull * 1024 * 1024;  // > proto_max_bulk_len + headers
 constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 1000;
+// An inbound frame this big gets its buffer reserved whole and is handed to the node with it.
+constexpr uint32_t kTakeFrameBytes = 1u << 20;
 
 void PutU32(char* p, uint32_t v) {
   p[0] = static_cast<char>(v >> 24);
@@ -33,6 +35,16 @@ Status ResolveAddr(const std::string& addr, sockaddr_storage* out) {
 }
 }  // namespace
 
+// A piece of what is queued for a peer: bytes of its own, or a shared buffer's (the middle of
+// a SplitFrame: a big record as the engine holds it).
+struct Piece {
+  std::string own;
+  std::shared_ptr<const std::string> shared;
+  bool starts_frame = false;  // a frame's length prefix
+  const char* data() const { return shared ? shared->data() : own.data(); }
+  size_t size() const { return shared ? shared->size() : own.size(); }
+};
+
 struct PeerTransport::Peer {
   PeerTransport* owner;
   std::string addr;
@@ -41,7 +53,7 @@ struct PeerTransport::Peer {
   bool connected = false, connecting = false;
   uint64_t backoff_ms = kBackoffMinMs;
   // Frames waiting for the connection: each a 4-byte length prefix, then the frame.
-  std::deque<std::string> queue;
+  std::deque<Piece> queue;
   uint64_t queued_bytes = 0;
   bool dirty = false;  // frames were queued in this release; pumped once at its end
   std::unique_ptr<TlsConn> tls;  // tls.cluster: this connection's session
@@ -60,7 +72,7 @@ struct PeerTransport::Inbound {
 // iteration cost one system call per peer, not one per frame.
 struct WriteReq {
   uv_write_t req;
-  std::vector<std::string> data;
+  std::vector<Piece> data;
   std::vector<uv_buf_t> bufs;
   PeerTransport::Peer* peer;
 };
@@ -68,10 +80,10 @@ constexpr size_t kMaxBufsPerWrite = 1024;  // IOV_MAX: 512 frames (prefix + fram
 
 // One uv_write of `data` on tcp. A failure on an outbound link (p) fails the peer; on an
 // inbound one the read side notices.
-void PeerTransport::WriteOut(uv_tcp_t* tcp, std::vector<std::string> data, Peer* p) {
+void PeerTransport::WriteOut(uv_tcp_t* tcp, std::string data, Peer* p) {
   auto* w = new WriteReq;
-  w->data = std::move(data);
-  for (auto& d : w->data) w->bufs.push_back(uv_buf_init(d.data(), static_cast<unsigned>(d.size())));
+  w->data.push_back(Piece{std::move(data), nullptr});
+  w->bufs.push_back(uv_buf_init(w->data[0].own.data(), static_cast<unsigned>(w->data[0].size())));
   w->peer = p;
   w->req.data = w;
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp), w->bufs.data(),
@@ -133,7 +145,12 @@ Status PeerTransport::Listen(const std::string& addr) {
 
 void PeerTransport::Send(const std::string& to_addr, std::string frame) {
   if (closed_) return;
-  held_.push_back(Held{kUntagged, to_addr, std::move(frame)});
+  held_.push_back(Held{kUntagged, to_addr, std::move(frame), nullptr, {}});
+}
+
+void PeerTransport::SendSplit(const std::string& to_addr, const cluster::SplitFrame& frame) {
+  if (closed_) return;
+  held_.push_back(Held{kUntagged, to_addr, frame.head, frame.middle, frame.tail});
 }
 
 void PeerTransport::TagUntagged(uint64_t batch) {
@@ -152,7 +169,7 @@ void PeerTransport::ReleaseUpTo(uint64_t durable_batch) {
   while (!held_.empty() && held_.front().batch <= durable_batch) {
     Held h = std::move(held_.front());
     held_.pop_front();
-    Deliver(h.addr, std::move(h.frame));
+    Deliver(std::move(h));
   }
   for (Peer* p : dirty_) {
     p->dirty = false;
@@ -166,25 +183,30 @@ void PeerTransport::ReleaseUpTo(uint64_t durable_batch) {
   dirty_.clear();
 }
 
-void PeerTransport::Deliver(const std::string& addr, std::string frame) {
-  auto& slot = peers_[addr];
+void PeerTransport::Deliver(Held h) {
+  auto& slot = peers_[h.addr];
   if (!slot) {
     slot = std::make_unique<Peer>();
     slot->owner = this;
-    slot->addr = addr;
+    slot->addr = h.addr;
   }
   Peer* p = slot.get();
-  if (p->queued_bytes + frame.size() > queue_bytes_max_ || frame.size() > kFrameBytesMax) {
+  size_t size = h.frame.size() + (h.middle ? h.middle->size() + h.tail.size() : 0);
+  if (p->queued_bytes + size > queue_bytes_max_ || size > kFrameBytesMax) {
     stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
     return;
   }
   // The length prefix is its own buffer of the writev (4 bytes: no allocation), so the frame
   // goes out as the core encoded it, without a copy.
   std::string prefix(4, '\0');
-  PutU32(prefix.data(), static_cast<uint32_t>(frame.size()));
-  p->queued_bytes += prefix.size() + frame.size();
-  p->queue.push_back(std::move(prefix));
-  p->queue.push_back(std::move(frame));
+  PutU32(prefix.data(), static_cast<uint32_t>(size));
+  p->queued_bytes += prefix.size() + size;
+  p->queue.push_back(Piece{std::move(prefix), nullptr, true});
+  p->queue.push_back(Piece{std::move(h.frame), nullptr});
+  if (h.middle) {
+    p->queue.push_back(Piece{{}, std::move(h.middle)});
+    p->queue.push_back(Piece{std::move(h.tail), nullptr});
+  }
   stats_.frames_sent++;
   if (!p->dirty) {  // written (or connected) once, when the release ends
     p->dirty = true;
@@ -270,7 +292,7 @@ void PeerTransport::Pump(Peer* p) {
     // One TLS write of everything queued (kept inside the session until the handshake is done).
     std::string plain;
     while (!p->queue.empty()) {
-      plain += p->queue.front();
+      plain.append(p->queue.front().data(), p->queue.front().size());
       p->queued_bytes -= p->queue.front().size();
       p->queue.pop_front();
     }
@@ -290,7 +312,7 @@ void PeerTransport::Pump(Peer* p) {
       p->queue.pop_front();
       p->queued_bytes -= w->data.back().size();
     }
-    for (auto& d : w->data) w->bufs.push_back(uv_buf_init(d.data(), static_cast<unsigned>(d.size())));
+    for (auto& d : w->data) w->bufs.push_back(uv_buf_init(const_cast<char*>(d.data()), static_cast<unsigned>(d.size())));
     w->peer = p;
     w->req.data = w;
     int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(p->tcp), w->bufs.data(),
@@ -322,7 +344,8 @@ void PeerTransport::PeerFailed(Peer* p) {
   p->tls.reset();
   // Frames queued for a dead peer are dropped: the core has timeouts for exactly this case,
   // and delivering minutes-old gossip later would only confuse failure detection.
-  stats_.frames_dropped += p->queue.size() / 2;  // prefix + frame each
+  stats_.frames_dropped += static_cast<uint64_t>(
+      std::count_if(p->queue.begin(), p->queue.end(), [](const Piece& x) { return x.starts_frame; }));
   p->queue.clear();
   p->queued_bytes = 0;
   if (closed_ || p->retry) return;
@@ -400,8 +423,34 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
       bad = true;
       break;
     }
-    if (in->buf.size() - off - 4 < len) break;
+    if (in->buf.size() - off - 4 < len) {
+      // A big frame still arriving: once an eighth of it is here, room for all of it, so the
+      // buffer is not regrown (each regrowth a copy, in one turn, into fresh memory). Not
+      // before: a peer may announce a length it never sends.
+      size_t want = off + 4 + size_t(len);
+      if (len >= kTakeFrameBytes && in->buf.capacity() < want && in->buf.size() - off >= len / 8) {
+        if (off > 0) {
+          in->buf.erase(0, off);
+          want -= off;
+          off = 0;
+        }
+        in->buf.reserve(want);
+      }
+      break;
+    }
     self->stats_.frames_received++;
+    if (len >= kTakeFrameBytes && self->node_) {
+      // A big frame is handed over with the buffer it arrived in (Node::OnFrameTaking: its
+      // value takes that memory); the frames before it go first, those after it stay.
+      if (!frames.empty()) self->node_->OnMessages(frames);
+      frames.clear();
+      std::string whole = std::move(in->buf);
+      in->buf.assign(whole, off + 4 + len);
+      whole.resize(off + 4 + len);
+      self->node_->OnFrameTaking(std::move(whole), off + 4);
+      off = 0;
+      continue;
+    }
     frames.emplace_back(in->buf.data() + off + 4, len);
     off += 4 + len;
   }

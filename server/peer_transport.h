@@ -38,6 +38,8 @@ class PeerTransport final : public cluster::Transport {
   void set_tls(const TlsContext* tls) { tls_ = tls; }  // before Listen and the first Send
   Status Listen(const std::string& addr);
   void Send(const std::string& to_addr, std::string frame) override;
+  // The pieces are queued and written as they are (one writev), the middle one shared.
+  void SendSplit(const std::string& to_addr, const cluster::SplitFrame& frame) override;
   // Frames wait until the group commit they may acknowledge is durable. The server tags the
   // frames queued since the last call with the batch that must be durable first
   // (TagUntagged), hands over those whose batch is (ReleaseUpTo), and drops the untagged
@@ -67,7 +69,7 @@ class PeerTransport final : public cluster::Transport {
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRetry(uv_timer_t* t);
   void PeerFailed(Peer* p);
-  void WriteOut(uv_tcp_t* tcp, std::vector<std::string> data, Peer* p);
+  void WriteOut(uv_tcp_t* tcp, std::string data, Peer* p);
   bool OutboundTlsRead(Peer* p, const char* data, size_t len);
   void LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error);
 
@@ -84,11 +86,13 @@ class PeerTransport final : public cluster::Transport {
   struct Held {
     uint64_t batch;
     std::string addr, frame;
+    std::shared_ptr<const std::string> middle;  // SendSplit: frame, *middle, tail
+    std::string tail;
   };
   static constexpr uint64_t kUntagged = UINT64_MAX;
   std::deque<Held> held_;
   std::vector<Peer*> dirty_;  // peers with frames queued by the release in progress
-  void Deliver(const std::string& addr, std::string frame);
+  void Deliver(Held h);
   std::vector<Inbound*> inbound_;
   std::vector<std::string_view> frames_;  // OnInboundRead's whole frames, reused
   Stats stats_;

@@ -77,6 +77,12 @@ class Engine {
     return s;
   }
 
+  // The stored bytes of `key` when the engine holds them in a shared, immutable buffer (a
+  // big value PutOwned kept whole: LmdbEngine's kLogByRef and more), so a caller may keep
+  // them past the call without a copy; null otherwise (absent, deleted, small, or held
+  // another way). The default holds nothing shared.
+  virtual std::shared_ptr<const std::string> SharedValue(std::string_view key) { return nullptr; }
+
   // Apply one atomic batch to the pending state. On error nothing of the batch is applied.
   // NoSpace when the store is full and could not grow: the caller reports it; no data lost.
   virtual Status Write(const std::vector<WriteOp>& batch) = 0;

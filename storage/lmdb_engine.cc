@@ -371,6 +371,12 @@ class LmdbEngine final : public Engine {
     return s;
   }
 
+  std::shared_ptr<const std::string> SharedValue(std::string_view key) override {
+    if (!CheckKey(key).ok()) return nullptr;
+    const MemEntry* e = FindMem(key);
+    return e != nullptr && !e->del ? e->shared : nullptr;
+  }
+
   Status Write(const std::vector<WriteOp>& batch) override {
     std::vector<WriteOp> copy(batch);
     return WriteOwned(std::move(copy));

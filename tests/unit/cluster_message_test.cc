@@ -448,5 +448,99 @@ TEST(MessageTest, PublishFrameRejectsBadFlagAndTruncation) {
   EXPECT_FALSE(DecodeFrame(reseal(cut), "", &out).ok());
 }
 
+// A record with a value of kEncodeInPlaceBytes or more next to a small sibling.
+Record BigRecord() {
+  Record rec = SampleRecord();
+  NewValue v;
+  v.value.assign(kEncodeInPlaceBytes + 123, 'b');
+  v.value[77] = 'q';
+  VersionVector stale;
+  EXPECT_TRUE(ApplyWrite(&rec, stale, 33, v, 3000, VersionLimits{}).ok());  // a third sibling
+  return rec;
+}
+
+// The frame around a record's stored bytes (EncodeSplitFrame) is EncodeFrame's, byte for
+// byte, with the bytes shared rather than copied.
+TEST(MessageTest, SplitFrameIsTheFrameEncodeFrameMakes) {
+  for (std::string secret : {"", "s3cret"}) {
+    for (Record rec : {SampleRecord(), BigRecord()}) {
+      for (MsgType t : {MsgType::kWriteReq, MsgType::kHintedWrite, MsgType::kReadRepair, MsgType::kReadResp}) {
+        Message m;
+        m.type = t;
+        m.from_id = "n1";
+        m.from_addr = "10.0.0.1:7379";
+        m.req_id = 99;
+        m.key = "some key";
+        m.found = true;
+        if (t == MsgType::kHintedWrite) m.hint_owner = "n3";
+        auto bytes = std::make_shared<const std::string>(EncodeRecord(rec));
+        SplitFrame split = EncodeSplitFrame(m, secret, bytes);
+        EXPECT_EQ(split.middle.get(), bytes.get());
+        m.record = rec;
+        std::string whole = EncodeFrame(m, secret);
+        ASSERT_EQ(split.size(), whole.size());
+        EXPECT_TRUE(split.Join() == whole) << static_cast<int>(t) << " secret=" << secret;
+        Message out;
+        ASSERT_TRUE(DecodeFrame(split.Join(), secret, &out).ok());
+        EXPECT_EQ(out.record, rec);
+      }
+    }
+  }
+}
+
+// DecodeFrameTaking: a big value takes the frame's buffer (no copy); a write request keeps
+// its record's bytes as they came instead. Damage is still refused.
+TEST(MessageTest, TakingDecodeMovesTheBigValueInsteadOfCopyingIt) {
+  for (std::string secret : {"", "k"}) {
+    Record rec = BigRecord();
+    for (MsgType t : {MsgType::kReadResp, MsgType::kWriteReq, MsgType::kHintedWrite}) {
+      Message m;
+      m.type = t;
+      m.from_id = "n2";
+      m.from_addr = "10.0.0.2:7379";
+      m.req_id = 5;
+      m.key = "k";
+      m.found = true;
+      m.record = rec;
+      std::string buf = "pfx:" + EncodeFrame(m, secret);
+      const char* memory = buf.data();
+      Message out;
+      ASSERT_TRUE(DecodeFrameTaking(&buf, 4, secret, &out).ok());
+      EXPECT_EQ(out.req_id, 5u);
+      if (t == MsgType::kWriteReq) {
+        EXPECT_EQ(out.record_bytes, EncodeRecord(rec));
+        EXPECT_EQ(out.record_bytes.data(), memory);
+        Record versions = rec;
+        for (Sibling& s : versions.siblings) {
+          if (s.value.size() >= kEncodeInPlaceBytes) s.value.clear();
+        }
+        EXPECT_EQ(out.record, versions);
+      } else {
+        EXPECT_TRUE(out.record_bytes.empty());
+        EXPECT_EQ(out.record, rec);
+        bool moved = false;
+        for (const Sibling& s : out.record.siblings) moved |= s.value.data() == memory;
+        EXPECT_TRUE(moved);
+      }
+      // One flipped byte inside the big value: refused, by the frame's trailer.
+      std::string bad = "pfx:" + EncodeFrame(m, secret);
+      bad[bad.size() / 2] ^= 1;
+      EXPECT_FALSE(DecodeFrameTaking(&bad, 4, secret, &out).ok());
+    }
+    // A small record decodes as DecodeFrame decodes it, copied.
+    Message w;
+    w.type = MsgType::kWriteReq;
+    w.from_id = "n2";
+    w.from_addr = "a:1";
+    w.key = "small";
+    w.record = SampleRecord();
+    std::string buf = EncodeFrame(w, secret);
+    Message out;
+    ASSERT_TRUE(DecodeFrameTaking(&buf, 0, secret, &out).ok());
+    EXPECT_TRUE(out.record_bytes.empty());
+    EXPECT_EQ(out.record, w.record);
+  }
+}
+
 }  // namespace
 }  // namespace dynakv::cluster

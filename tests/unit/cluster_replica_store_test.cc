@@ -144,5 +144,65 @@ TEST(ReplicaStoreTest, FlushEndsACountInProgress) {
   EXPECT_EQ(store.live_count(), 1u);
 }
 
+// JoinTaking (a write that arrived, given away, its big value maybe only in its encoding)
+// leaves the store as Join leaves it: records, counts and all, over writes as coordinators
+// make them (concurrent, superseding, stale, duplicated, deletes; big and small values).
+TEST(ReplicaStoreTest, JoinTakingStoresWhatJoinStores) {
+  storage::MemEngine e_join, e_take, e_bytes;
+  FakeClock clock;
+  VersionLimits limits;
+  ReplicaStore joined(&e_join, &clock, nullptr, 1 << 20, &limits);
+  ReplicaStore taken(&e_take, &clock, nullptr, 1 << 20, &limits);
+  ReplicaStore from_bytes(&e_bytes, &clock, nullptr, 1 << 20, &limits);
+  SeededRandom rnd(11);
+  std::vector<Record> coordinators(3);  // each coordinator's copy of the key
+  size_t big_kept = 0, small = 0;
+  for (int step = 0; step < 200; ++step) {
+    std::string key = Key(int(rnd.Uniform(3)));
+    size_t who = rnd.Uniform(3);
+    Record& r = coordinators[who];
+    if (rnd.Uniform(3) == 0) r = Join(r, coordinators[rnd.Uniform(3)]);  // it learned more
+    NewValue v;
+    if (rnd.Uniform(8) == 0) {
+      v.kind = ValueKind::kTombstone;
+    } else if (rnd.Uniform(2) == 0) {
+      v.value.assign(kEncodeInPlaceBytes + rnd.Uniform(100), char('a' + step % 26));
+    } else {
+      v.value = "small " + std::to_string(step);
+    }
+    VersionVector ctx = rnd.Uniform(4) == 0 ? VersionVector() : r.context;  // blind or not
+    clock.now_ms += 1;
+    ASSERT_TRUE(ApplyWrite(&r, ctx, ActorId(who + 1), v, clock.WallMs(), limits).ok());
+    for (int delivery = 0; delivery < (rnd.Uniform(4) == 0 ? 2 : 1); ++delivery) {
+      ASSERT_TRUE(joined.Join(key, r).ok());
+      ASSERT_TRUE(taken.JoinTaking(key, Record(r)).ok());
+      Record versions = r;
+      std::string bytes;
+      if (HoldsBigValue(r)) {
+        bytes = EncodeRecord(r);
+        size_t big = 0;
+        for (size_t i = 1; i < versions.siblings.size(); ++i) {
+          if (versions.siblings[i].value.size() > versions.siblings[big].value.size()) big = i;
+        }
+        versions.siblings[big].value.clear();
+      }
+      ASSERT_TRUE(from_bytes.JoinTaking(key, std::move(versions), std::move(bytes)).ok());
+      Record want, got, got_bytes;
+      bool f1 = false, f2 = false, f3 = false;
+      ASSERT_TRUE(joined.Load(key, &want, &f1).ok());
+      ASSERT_TRUE(taken.Load(key, &got, &f2).ok());
+      ASSERT_TRUE(from_bytes.Load(key, &got_bytes, &f3).ok());
+      ASSERT_TRUE(f1 && f2 && f3);
+      ASSERT_TRUE(got == want) << "step " << step;
+      ASSERT_TRUE(got_bytes == want) << "step " << step;
+      ASSERT_EQ(CountsOf(taken), CountsOf(joined));
+      ASSERT_EQ(CountsOf(from_bytes), CountsOf(joined));
+      (HoldsBigValue(want) && want == r ? big_kept : small)++;
+    }
+  }
+  EXPECT_GT(big_kept, 20u);  // the path that stores the record as it came was taken
+  EXPECT_GT(small, 20u);
+}
+
 }  // namespace
 }  // namespace dynakv::cluster
