@@ -110,6 +110,7 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     Record rec;
     bool found = false;
     Status s = ctx_->store.Load(key, &rec, &found);
+    p.crossing_ms = CrossingMs(rec);  // the peers' copies are likely as big
     OnReply(id, self, s, std::move(rec));
   } else {
     Progress(id);
@@ -244,6 +245,11 @@ void ReadCoordinator::Expire(uint64_t id) {
   if (it == reads_.end()) return;
   Pending& p = it->second;
   if (p.done) return Finish(id);  // repair what answered
+  if (p.crossing_ms > 0) {  // a big record: more time, once
+    ctx_->requests.Rearm(id, RequestKind::kRead, ctx_->clock->NowMs() + p.crossing_ms);
+    p.crossing_ms = 0;
+    return;
+  }
   ++ctx_->stats.coordinator_timeouts;
   ++ctx_->stats.read_timeouts;
   p.done = true;

@@ -53,16 +53,13 @@ class RequestTable {
   // A new id, expiring at deadline_ms.
   uint64_t Add(RequestKind kind, uint64_t deadline_ms) {
     uint64_t id = next_id_++;
-    Timer t{deadline_ms, seq_++, id, kind};
-    std::deque<Timer>& q = fifo_[static_cast<size_t>(kind)];
-    if (q.empty() || q.back().deadline_ms <= deadline_ms) {
-      q.push_back(t);
-    } else {
-      early_.insert(t);
-    }
-    ++size_;
+    Arm(id, kind, deadline_ms);
     return id;
   }
+
+  // One more deadline for request `id` (of `kind`): its handler is called at each. A module
+  // that gives a request more time (a big value still crossing) ignores the earlier one.
+  void Rearm(uint64_t id, RequestKind kind, uint64_t deadline_ms) { Arm(id, kind, deadline_ms); }
 
   // Calls the handler of every request whose deadline is <= now_ms, in deadline order (equal
   // deadlines: in the order added). Collects first: handlers may add requests.
@@ -71,6 +68,17 @@ class RequestTable {
   size_t size() const { return size_; }
 
  private:
+  void Arm(uint64_t id, RequestKind kind, uint64_t deadline_ms) {
+    Timer t{deadline_ms, seq_++, id, kind};
+    std::deque<Timer>& q = fifo_[static_cast<size_t>(kind)];
+    if (q.empty() || q.back().deadline_ms <= deadline_ms) {
+      q.push_back(t);
+    } else {
+      early_.insert(t);
+    }
+    ++size_;
+  }
+
   struct Timer {
     uint64_t deadline_ms;
     uint64_t seq;  // order of Add: ids start at random, so they could wrap

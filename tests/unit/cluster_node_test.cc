@@ -444,6 +444,40 @@ TEST(NodeTest, WritesOverBigSiblingsKeepWhatTheyDoNotSupersede) {
   EXPECT_FALSE(gone.record.context.empty());
 }
 
+// A big record gets time to cross between the nodes: 10 ms per MB past the request timeout
+// (500 ms here), for a write and for a read. With both peers slow for 550 ms, a small
+// record's write and read time out; a 10 MB one's (100 ms more) complete.
+TEST(NodeTest, BigRecordsGetTimeToCross) {
+  Cluster c;
+  Boot(c, 3);
+  for (bool big : {false, true}) {
+    SCOPED_TRACE(big ? "10 MB" : "small");
+    const std::string key = big ? "big" : "small";
+    WriteRequest req;
+    req.value.value = big ? std::string(10u << 20, 'b') : "v";
+    auto wrote = std::make_shared<Outcome>();
+    c.held = {"n2", "n3"};
+    c.node("n1")->Write(key, std::move(req), [wrote](Status s, WriteReply) {
+      wrote->done = true;
+      wrote->status = s;
+    });
+    c.RunFor(550);
+    c.Release();
+    c.RunUntil(&wrote->done);
+    ASSERT_TRUE(wrote->done);
+    EXPECT_EQ(wrote->status.ok(), big) << wrote->status.ToString();
+    if (!big) ASSERT_TRUE(Put(c, c.node("n1"), key, "v").status.ok());
+    c.held = {"n2", "n3"};
+    auto read = StartRead(c, c.node("n1"), key, 2);
+    c.RunFor(550);
+    c.Release();
+    c.RunUntil(&read->done);
+    ASSERT_TRUE(read->done);
+    EXPECT_EQ(read->status.ok(), big) << read->status.ToString();
+    if (big) EXPECT_EQ(Values(read->record), std::vector<std::string>{std::string(10u << 20, 'b')});
+  }
+}
+
 TEST(NodeTest, DeleteIsATombstone) {
   Cluster c;
   Boot(c, 3);

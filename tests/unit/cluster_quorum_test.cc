@@ -185,5 +185,22 @@ TEST(RequestTableTest, HandlersMayAddRequests) {
   EXPECT_EQ(fired, 2);
 }
 
+// Rearm: one more deadline for a request that has one (a big record given more time); the
+// handler sees the same id at each, in deadline order with the others of its kind.
+TEST(RequestTableTest, RearmFiresTheSameIdAgainLater) {
+  RequestTable t;
+  std::vector<uint64_t> fired;
+  t.OnExpire(RequestKind::kRead, [&](uint64_t id) { fired.push_back(id); });
+  uint64_t a = t.Add(RequestKind::kRead, 100);
+  uint64_t b = t.Add(RequestKind::kRead, 200);
+  t.ExpireDue(100);
+  EXPECT_EQ(fired, std::vector<uint64_t>{a});
+  t.Rearm(a, RequestKind::kRead, 250);
+  EXPECT_EQ(t.size(), 2u);
+  t.ExpireDue(300);
+  EXPECT_EQ(fired, (std::vector<uint64_t>{a, b, a}));
+  EXPECT_EQ(t.size(), 0u);
+}
+
 }  // namespace
 }  // namespace dynakv::cluster
