@@ -121,6 +121,10 @@ struct Node::Impl {
   void OnFrameTaking(std::string buf, size_t at) {
     Message m;
     Status s = DecodeFrameTaking(&buf, at, cfg().cluster_secret, &m);
+    OnDecoded(s, m);
+  }
+
+  void OnDecoded(const Status& s, Message& m) {
     if (!s.ok()) return ctx.Log(Logger::Level::kWarn, "dropped inter-node frame: " + s.ToString());
     Dispatch(m);
   }
@@ -679,6 +683,7 @@ Status Node::Start() { return impl_->Start(); }
 void Node::OnMessage(std::string_view frame) { impl_->OnMessage(frame); }
 void Node::OnMessages(std::span<const std::string_view> frames) { impl_->OnMessages(frames); }
 void Node::OnFrameTaking(std::string buf, size_t at) { impl_->OnFrameTaking(std::move(buf), at); }
+void Node::OnDecoded(const Status& decoded, Message& m) { impl_->OnDecoded(decoded, m); }
 void Node::OnTick() { impl_->OnTick(); }
 void Node::Read(const std::string& key, int r, ReadCallback done) {
   std::string buf;

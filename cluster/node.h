@@ -43,6 +43,8 @@
 
 namespace dynakv::cluster {
 
+struct Message;
+
 struct NodeConfig {
   std::string id = "n1";             // stable node identity
   std::string cluster_addr;          // "host:port" peers reach us on; "" = standalone
@@ -168,6 +170,12 @@ class Node {
   // A frame that fills `buf` from `at` to its end, handed over whole: a big record value in
   // it takes the buffer instead of being copied (DecodeFrameTaking). Else as OnMessage.
   void OnFrameTaking(std::string buf, size_t at);
+  // The same in two halves, so the decode (the frame's checksum, the record's, moving the
+  // value: tens of ms for 100 MB) can run off the node's thread: the transport calls
+  // DecodeFrameTaking (cluster/message.h; a pure function) with config().cluster_secret on
+  // any thread, then OnDecoded with what it returned on the node's own. A transport may
+  // deliver frames out of order, so the ones behind a big frame need not wait for it.
+  void OnDecoded(const Status& decoded, Message& m);
   void OnTick();                           // call every few ms; drives timeouts + gossip
 
   // Client requests. r/w 0 = the key's default (its keyspace policy's, else the config's);

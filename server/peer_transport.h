@@ -72,6 +72,7 @@ class PeerTransport final : public cluster::Transport {
   void WriteOut(uv_tcp_t* tcp, std::string data, Peer* p);
   bool OutboundTlsRead(Peer* p, const char* data, size_t len);
   void LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error);
+  void DecodeOffLoop(std::string buf, size_t at);
 
   uv_loop_t* loop_;
   cluster::Logger* log_;
@@ -82,6 +83,7 @@ class PeerTransport final : public cluster::Transport {
   uv_tcp_t listener_;
   bool listening_ = false;
   bool closed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, std::unique_ptr<Peer>> peers_;
   struct Held {
     uint64_t batch;

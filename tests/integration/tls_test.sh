@@ -300,6 +300,18 @@ done
 got=$(timeout 10 redis-cli -p "${RPORTS[2]}" DGET ck R 3) || fail "DGET R 3"
 grep -q "replicated over tls" <<<"$got" || fail "DGET ck R 3 through node 2: $got"
 log "TLS cluster: 3 members up, a write through node 0 read back through nodes 1 and 2 (and with R=3)"
+# A big value (8 MB: the frames that go as the stored bytes, and arrive decoded off the loop)
+# crosses the TLS links whole, and reads back through the other nodes.
+$PY - "${RPORTS[0]}" "${RPORTS[1]}" "${RPORTS[2]}" <<'EOF' || fail "an 8 MB value over the TLS cluster"
+import sys, redis
+ports = [int(p) for p in sys.argv[1:]]
+v = bytes(range(256)) * (8 * 4096)
+assert redis.Redis(port=ports[0], socket_timeout=30).set("bigtls", v)
+for p in ports[1:]:
+    got = redis.Redis(port=p, socket_timeout=30).get("bigtls")
+    assert got == v, "node on port %d: %s" % (p, "nil" if got is None else "%d bytes" % len(got))
+EOF
+log "TLS cluster: an 8 MB value written through node 0 read back whole through nodes 1 and 2"
 # Plain bytes on a TLS cluster port: closed, logged, the node unaffected.
 $PY - "${CPORTS[1]}" <<'EOF' || fail "plain bytes on the TLS cluster port were not refused"
 import socket, sys
