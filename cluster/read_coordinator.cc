@@ -121,14 +121,16 @@ void ReadCoordinator::OnReadReq(const Message& m) {
   Message resp;
   resp.type = MsgType::kReadResp;
   resp.req_id = m.req_id;
-  if (std::shared_ptr<const std::string> bytes = ctx_->store.BigBytes(m.key)) {
-    // A big record goes as the engine holds it: not decoded, not copied into the frame.
-    resp.found = true;
-    return ctx_->SendSplit(m.from_addr, ctx_->EncodeSplit(&resp, std::move(bytes)));
-  }
   bool found = false;
   const Record* rec = nullptr;
-  resp.set_status(ctx_->store.Peek(m.key, &rec, &found));
+  std::shared_ptr<const std::string> big;
+  resp.set_status(ctx_->store.PeekOrShare(m.key, &rec, &found, &big));
+  if (big != nullptr) {
+    // A big record goes as the engine holds it: its values not decoded, not copied into the
+    // frame.
+    resp.found = true;
+    return ctx_->SendSplit(m.from_addr, ctx_->EncodeSplit(&resp, std::move(big)));
+  }
   resp.found = found;
   resp.record_ref = rec;  // encoded by Send, before the store can change
   ctx_->Send(m.from_addr, &resp);

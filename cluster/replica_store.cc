@@ -79,6 +79,27 @@ Status ReplicaStore::Peek(std::string_view key, const Record** rec, bool* found)
   return s;
 }
 
+Status ReplicaStore::PeekOrShare(std::string_view key, const Record** rec, bool* found,
+                                 std::shared_ptr<const std::string>* big) {
+  big->reset();
+  if (const Record* hit = cache_.Find(key, found)) {
+    *rec = hit;
+    return Status::OK();
+  }
+  bool versions_only = false;
+  Status s = LoadImpl(key, &scratch_, found, /*take=*/false, &versions_only, kEncodeInPlaceBytes);
+  *rec = &scratch_;
+  if (!s.ok() || !versions_only) return s;
+  // Verified by that load; the bytes are the engine's shared buffer, or copied once.
+  *big = SharedBytes(key);
+  if (*big == nullptr) {
+    s = engine_->View(data_key_.Of(key), [big](std::string_view bytes) {
+      *big = std::make_shared<const std::string>(bytes);
+    });
+  }
+  return s;
+}
+
 Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* changed,
                           Record* merged_out) {
   if (changed) *changed = false;
@@ -166,21 +187,6 @@ Status ReplicaStore::JoinTaking(std::string_view key, Record&& incoming, std::st
   if (found && SameVersions(local, incoming)) return Status::OK();  // a retried delivery
   if (has_bytes) return StoreEncoded(key, incoming, std::move(encoded), found, was_live);
   return Store(key, std::move(incoming), found, was_live);
-}
-
-std::shared_ptr<const std::string> ReplicaStore::BigBytes(std::string_view key) {
-  bool found = false;
-  if (cache_.Find(key, &found) != nullptr) return nullptr;
-  std::shared_ptr<const std::string> bytes = SharedBytes(key);
-  if (bytes != nullptr) return bytes;
-  (void)engine_->View(data_key_.Of(key), [&](std::string_view stored) {
-    Record versions;
-    std::vector<std::string_view> values;
-    if (stored.size() >= kEncodeInPlaceBytes && DecodeRecordViews(stored, &versions, &values).ok()) {
-      bytes = std::make_shared<const std::string>(stored);
-    }
-  });
-  return bytes;
 }
 
 Status ReplicaStore::StoreEncoded(std::string_view key, const Record& versions, std::string bytes,

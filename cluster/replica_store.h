@@ -50,6 +50,12 @@ class ReplicaStore {
   // As Load, without the copy: *rec points at the cached record (an empty one when absent),
   // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
   Status Peek(std::string_view key, const Record** rec, bool* found);
+  // Peek for a reply that can carry a big record as it is stored (EncodeSplitFrame): a stored
+  // record of kEncodeInPlaceBytes or more comes back as *big, its bytes (SharedBytes, or one
+  // copy of the engine's, checksum verified), with *rec holding only its versions. Otherwise
+  // *big is null and this is Peek, at Peek's cost.
+  Status PeekOrShare(std::string_view key, const Record** rec, bool* found,
+                     std::shared_ptr<const std::string>* big);
 
   // Store for a record already encoded: `bytes` are its EncodeRecord bytes, `versions` the
   // record with some or all of its values left out (only its versions are read). The row
@@ -123,11 +129,7 @@ class ReplicaStore {
   std::shared_ptr<const std::string> SharedBytes(std::string_view key) {
     return engine_->SharedValue(data_key_.Of(key));
   }
-  // The stored bytes of a record of kEncodeInPlaceBytes or more that the row cache does not
-  // hold, for a reply that carries them as they are (EncodeSplitFrame): SharedBytes, or else
-  // one copy of the engine's bytes, checksum verified. Null when the record is smaller,
-  // cached, absent or damaged (Load then says which).
-  std::shared_ptr<const std::string> BigBytes(std::string_view key);
+
 
   // Pipeline hint (Node::Prefetch): stage 1..3 for the cache, 1..2 for the engine.
   void Prefetch(std::string_view key, int stage) {
