@@ -63,15 +63,18 @@ BigValue FindBigValue(Server* s, const std::string& rkey) {
 // read again, and answered as it is then (docs/ARCHITECTURE.md, "Big values").
 constexpr size_t kGetSliceBytes = 128 << 10;
 void GetValue(Server* s, const std::string& rkey, ReplyTo reply);
-void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b) {
+// The reply `$count`, the value's bytes [from, from + count), CRLF, built a slice per step;
+// `again` answers instead when the record changed meanwhile (it reads the key afresh).
+void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
+                 size_t count, std::function<void()> again) {
   auto out = std::make_shared<std::string>();
-  std::string head = "$" + std::to_string(b.len) + "\r\n";
-  out->reserve(head.size() + b.len + 2);
+  std::string head = "$" + std::to_string(count) + "\r\n";
+  out->reserve(head.size() + count + 2);
   out->append(head);
   auto changed = std::make_shared<bool>(false);
-  size_t n = std::max<size_t>(1, (b.len + kGetSliceBytes - 1) / kGetSliceBytes);
+  size_t n = std::max<size_t>(1, (count + kGetSliceBytes - 1) / kGetSliceBytes);
   std::shared_ptr<Client> client = reply.shared_client();
-  ForEachBounded(s, client, n, [s, reply, rkey, out, b, changed, n](size_t i) mutable {
+  ForEachBounded(s, client, n, [s, reply, rkey, out, b, from, count, changed, n, again](size_t i) mutable {
     if (!*changed && reply.alive()) {
       Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
         if (bytes.size() != b.record_size || cluster::RecordSeal(bytes) != b.seal) {
@@ -79,12 +82,12 @@ void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue
           return;
         }
         size_t at = i * kGetSliceBytes;
-        if (at < b.len) out->append(bytes.data() + b.offset + at, std::min(kGetSliceBytes, b.len - at));
+        if (at < count) out->append(bytes.data() + b.offset + from + at, std::min(kGetSliceBytes, count - at));
       });
       if (!vs.ok()) *changed = true;
     }
     if (i + 1 < n) return;
-    if (*changed) return GetValue(s, rkey, reply);
+    if (*changed) return again();
     s->stats().keyspace_hits++;
     out->append("\r\n");
     reply.Complete([&](std::string* dst, int) {
@@ -92,6 +95,10 @@ void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue
       else dst->append(*out);
     });
   });
+}
+
+void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b) {
+  SlicedReply(s, rkey, reply, b, 0, b.len, [s, rkey, reply]() { GetValue(s, rkey, reply); });
 }
 
 void CmdGet(CommandCtx& ctx) {
