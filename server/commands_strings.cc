@@ -485,23 +485,51 @@ void CmdStrlen(CommandCtx& ctx) {
   });
 }
 
+// GETRANGE's bytes of a value of `len` bytes, as Redis normalises start and end: false for
+// the empty reply.
+bool RangeOf(int64_t len, int64_t start, int64_t end, size_t* from, size_t* count) {
+  int64_t a = start, b = end;
+  if (a < 0 && b < 0 && a > b) return false;
+  if (a < 0) a = len + a;
+  if (b < 0) b = len + b;
+  if (a < 0) a = 0;
+  if (b < 0) b = 0;
+  if (b >= len) b = len - 1;
+  if (len == 0 || a > b) return false;
+  *from = size_t(a);
+  *count = size_t(b - a + 1);
+  return true;
+}
+
+void GetrangeRead(Server* s, const std::string& key, int64_t start, int64_t end, ReplyTo reply);
+
 void CmdGetrange(CommandCtx& ctx) {
   int64_t start, end;
   if (!ParseInt64(ctx.args[2], &start) || !ParseInt64(ctx.args[3], &end)) return ReplyErr(ctx.reply, kNotInt);
-  ReplyTo reply = ctx.reply;
-  ReadKey(ctx.server, ctx.args[1], 0, [reply, start, end](Status s, KeyView v) mutable {
-    if (!s.ok()) return ReplyStatus(reply, s);
-    int64_t len = int64_t(v.value.size());
-    int64_t a = start, b = end;
-    if (a < 0 && b < 0 && a > b) return reply.Send([](RespWriter& w) { w.Bulk(""); });
-    if (a < 0) a = len + a;
-    if (b < 0) b = len + b;
-    if (a < 0) a = 0;
-    if (b < 0) b = 0;
-    if (b >= len) b = len - 1;
+  GetrangeRead(ctx.server, ctx.args[1], start, end, ctx.reply);
+}
+
+// A big value this node alone holds is not copied whole: the range is read from the stored
+// record, over several turns when it is big itself (SlicedReply), as GET reads it.
+void GetrangeRead(Server* s, const std::string& key, int64_t start, int64_t end, ReplyTo reply) {
+  std::string buf;
+  const std::string& rkey = cluster::PlainRecordKeyRef(key, &buf);
+  if (BigValue b = FindBigValue(s, rkey); b.ok) {
+    size_t from = 0, count = 0;
+    if (!RangeOf(int64_t(b.len), start, end, &from, &count)) {
+      s->stats().keyspace_hits++;
+      return reply.Send([](RespWriter& w) { w.Bulk(""); });
+    }
+    return SlicedReply(s, rkey, reply, b, from, count,
+                       [s, key, start, end, reply]() { GetrangeRead(s, key, start, end, reply); });
+  }
+  ReadKey(s, key, 0, [reply, start, end](Status st, KeyView v) mutable {
+    if (!st.ok()) return ReplyStatus(reply, st);
+    size_t from = 0, count = 0;
+    bool some = v.exists && RangeOf(int64_t(v.value.size()), start, end, &from, &count);
     reply.Send([&](RespWriter& w) {
-      if (!v.exists || len == 0 || a > b) w.Bulk("");
-      else w.Bulk(std::string_view(v.value).substr(size_t(a), size_t(b - a + 1)));
+      if (!some) w.Bulk("");
+      else w.Bulk(std::string_view(v.value).substr(from, count));
     });
   });
 }

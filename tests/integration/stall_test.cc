@@ -354,8 +354,9 @@ TEST(Stall, HeavyCommandsNextToALatencyProbeStandalone) {
 }
 
 // Big values (100 MB, and a 10 MB DGET of 100 siblings x 100 KB). SET then GET of 100 MB is
-// bounded (the log names the value instead of copying it; a GET copies it a slice per step
-// over several turns; docs/ARCHITECTURE.md "Big values"): its probe p99 is asserted. The
+// bounded (the log names the value instead of copying it; a GET, and a GETRANGE, copies it a
+// slice per step over several turns; docs/ARCHITECTURE.md "Big values"): their probe p99 is
+// asserted. The
 // others are measured and printed, not asserted: a SET still hashes the value three times in
 // one turn, SETRANGE builds its zero-filled value in one turn, and a DGET copies its
 // siblings. The test also checks that the node serves the value intact, keeps answering and
@@ -376,6 +377,14 @@ TEST(Stall, HundredMegabyteValuesNextToALatencyProbe) {
     Reply r = c("GET", "big");
     ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
     EXPECT_EQ(r->len, big.size());
+  });
+  UnderProbe("GETRANGE of a 100 MB value", server.port(), c, 2, [&](Conn& c) {
+    Reply r = c("GETRANGE", "big", "0", "-1");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    EXPECT_EQ(r->len, big.size());
+    r = c("GETRANGE", "big", "-100", "-1");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    EXPECT_EQ(std::string(r->str, r->len), std::string(100, 'B'));
   });
   // Big buffers are advised huge pages where the kernel has them (server/allocator.h): some
   // mapping carries the advice ("hg" in its VmFlags). Whether the kernel found free huge
@@ -483,6 +492,40 @@ void CheckBigValueReads(int port) {
   std::printf("GETs under overwrites: %d saw the value they started on, %d the one written meanwhile\n",
               got_old, got_new);
   EXPECT_GT(got_new, 0) << "no overwrite landed while a GET was copying: the test checks nothing";
+  // GETRANGE of a big value reads the range only (over several turns when it is big): every
+  // range Redis's normalisation gives, pipelined in order; under overwrites a range of one
+  // value whole.
+  ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", v1}), "OK"));
+  const long long n1 = static_cast<long long>(v1.size());
+  const std::vector<std::pair<long long, long long>> ranges = {
+      {0, 99}, {-100, -1}, {5'000'000, 6'500'000}, {0, -1}, {n1 - 3, n1 + 50}, {-n1 - 10, 9},
+      {n1, n1 + 5}, {10, 5}, {-5, -10}, {(1 << 17) - 1, (1 << 17) + 1}};
+  for (auto [from, to] : ranges) a.Append({"GETRANGE", "big", std::to_string(from), std::to_string(to)});
+  a.Append({"PING"});
+  ASSERT_TRUE(a.Send());
+  for (auto [from, to] : ranges) {
+    long long f = from < 0 ? std::max(0LL, n1 + from) : from, t = to < 0 ? n1 + to : std::min(to, n1 - 1);
+    if (from < 0 && to < 0 && from > to) t = -1;
+    std::string want = f <= t && t >= 0 ? v1.substr(size_t(f), size_t(t - f + 1)) : "";
+    r = a.Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    EXPECT_TRUE(std::string_view(r->str, r->len) == want)
+        << "GETRANGE big " << from << " " << to << ": " << r->len << " bytes, want " << want.size();
+  }
+  EXPECT_TRUE(IsStatus(a.Read(), "PONG"));
+  for (int i = 0; i < 6; i++) {
+    const std::string& next = i % 2 ? v1 : v2;
+    const std::string& before = i % 2 ? v2 : v1;
+    a.Append({"GETRANGE", "big", "1000", "-1000"});
+    ASSERT_TRUE(a.Send());
+    ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", next}), "OK"));
+    r = a.Read();
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_STRING) << Describe(r);
+    std::string_view got(r->str, r->len);
+    ASSERT_TRUE(got == std::string_view(before).substr(1000, before.size() - 1999) ||
+                got == std::string_view(next).substr(1000, next.size() - 1999))
+        << "a GETRANGE answered " << got.size() << " bytes that are no range of either value";
+  }
   // STRLEN of a big value, and of one that became small; a big value inside MULTI/EXEC.
   ASSERT_TRUE(IsStatus(b.Cmd({"SET", "big", v1}), "OK"));
   EXPECT_TRUE(IsInt(b("STRLEN", "big"), static_cast<long long>(v1.size())));
