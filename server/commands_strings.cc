@@ -37,6 +37,8 @@ struct BigValue {
   size_t record_size = 0;
   uint64_t seal = 0;  // the record's checksum: the same record while it and the size hold
   size_t offset = 0, len = 0;
+  uint64_t expiry_ms = 0;  // the winner's
+  uint32_t flags = 0;
 };
 constexpr size_t kBigValueBytes = 2 << 20;
 BigValue FindBigValue(Server* s, const std::string& rkey) {
@@ -49,7 +51,8 @@ BigValue FindBigValue(Server* s, const std::string& rkey) {
     const cluster::Sibling* win = cluster::Winner(rec, s->WallMs());
     if (win == nullptr || win->kind != cluster::ValueKind::kPlain) return;
     std::string_view v = values[size_t(win - rec.siblings.data())];
-    b = BigValue{true, bytes.size(), cluster::RecordSeal(bytes), size_t(v.data() - bytes.data()), v.size()};
+    b = BigValue{true, bytes.size(), cluster::RecordSeal(bytes), size_t(v.data() - bytes.data()), v.size(),
+                 win->expiry_ms, win->flags};
   });
   if (!st.ok()) b.ok = false;
   return b;
@@ -63,18 +66,16 @@ BigValue FindBigValue(Server* s, const std::string& rkey) {
 // read again, and answered as it is then (docs/ARCHITECTURE.md, "Big values").
 constexpr size_t kGetSliceBytes = 128 << 10;
 void GetValue(Server* s, const std::string& rkey, ReplyTo reply);
-// The reply `$count`, the value's bytes [from, from + count), CRLF, built a slice per step;
-// `again` answers instead when the record changed meanwhile (it reads the key afresh).
-void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
-                 size_t count, std::function<void()> again) {
-  auto out = std::make_shared<std::string>();
-  std::string head = "$" + std::to_string(count) + "\r\n";
-  out->reserve(head.size() + count + 2);
-  out->append(head);
+// Copies the value's bytes [from, from + count) onto *out a slice per step, over as many
+// loop turns as it takes, then calls done(changed): changed when the record is not the one
+// b was found in any more (each slice reads it again and checks). done runs in the same
+// turn as the last slice's check.
+void SlicedCopy(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
+                size_t count, std::shared_ptr<std::string> out, std::function<void(bool changed)> done) {
   auto changed = std::make_shared<bool>(false);
   size_t n = std::max<size_t>(1, (count + kGetSliceBytes - 1) / kGetSliceBytes);
   std::shared_ptr<Client> client = reply.shared_client();
-  ForEachBounded(s, client, n, [s, reply, rkey, out, b, from, count, changed, n, again](size_t i) mutable {
+  ForEachBounded(s, client, n, [s, reply, rkey, out, b, from, count, changed, n, done](size_t i) mutable {
     if (!*changed && reply.alive()) {
       Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
         if (bytes.size() != b.record_size || cluster::RecordSeal(bytes) != b.seal) {
@@ -86,8 +87,20 @@ void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigVal
       });
       if (!vs.ok()) *changed = true;
     }
-    if (i + 1 < n) return;
-    if (*changed) return again();
+    if (i + 1 == n) done(*changed);
+  });
+}
+
+// The reply `$count`, the value's bytes [from, from + count), CRLF, built a slice per step;
+// `again` answers instead when the record changed meanwhile (it reads the key afresh).
+void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
+                 size_t count, std::function<void()> again) {
+  auto out = std::make_shared<std::string>();
+  std::string head = "$" + std::to_string(count) + "\r\n";
+  out->reserve(head.size() + count + 2);
+  out->append(head);
+  SlicedCopy(s, rkey, reply, b, from, count, out, [s, reply, out, again](bool changed) mutable {
+    if (changed) return again();
     s->stats().keyspace_hits++;
     out->append("\r\n");
     reply.Complete([&](std::string* dst, int) {
@@ -411,10 +424,7 @@ void CmdMsetnx(CommandCtx& ctx) {
 // f may take cur.value (moving it is not a copy; a 100 MB value is then copied at most once).
 using Modify = std::function<std::string(KeyView& cur, std::string* out, int64_t* reply_int)>;
 
-void ReadModifyWrite(CommandCtx& ctx, Modify f) {
-  ReplyTo reply = ctx.reply;
-  Server* s = ctx.server;
-  std::string key = ctx.args[1];
+void ReadModifyWrite(Server* s, ReplyTo reply, const std::string& key, Modify f) {
   ReadKey(s, key, 0, [s, reply, key, f = std::move(f)](Status st, KeyView cur) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     std::string next;
@@ -433,17 +443,58 @@ void ReadModifyWrite(CommandCtx& ctx, Modify f) {
   });
 }
 
-void CmdAppend(CommandCtx& ctx) {
-  std::string suffix = std::move(ctx.args[2]);
-  ReadModifyWrite(ctx, [suffix](KeyView& cur, std::string* out, int64_t* n) {
+// APPEND and SETRANGE of a big value this node alone holds: the new value is the old one
+// copied a slice per step (SlicedCopy, over several turns), then changed by `edit` and
+// written in the turn of the last check that the record is still the one read. The write
+// supersedes what this node holds (no context: it holds the only copy, and it is the one
+// read), so the old value is not loaded again. A record changed meanwhile makes the command
+// start over (`again`). `extra`: the bytes the edit adds, reserved up front.
+using Edit = std::function<int64_t(std::string* v)>;
+void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigValue& b, size_t extra,
+                  Edit edit, std::function<void()> again) {
+  std::string buf;
+  std::string rkey = cluster::PlainRecordKeyRef(key, &buf);
+  auto out = std::make_shared<std::string>();
+  out->reserve(b.len + extra + cluster::kEncodeInPlaceRoom);
+  SlicedCopy(s, rkey, reply, b, 0, b.len, out, [s, key, reply, b, out, edit, again](bool changed) mutable {
+    if (changed) return again();
+    int64_t n = edit(out.get());
+    if (out->size() > MaxValueBytes(s)) {
+      return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    WriteValue(s, key, std::move(*out), b.expiry_ms, b.flags, nullptr, 0,
+               [reply, n](Status st, cluster::WriteReply) mutable {
+                 if (!st.ok()) return ReplyStatus(reply, st);
+                 reply.Send([&](RespWriter& w) { w.Int(n); });
+               }, /*want_context=*/false);
+  });
+}
+
+// The appended bytes are shared by the steps that may need them (not copied per closure).
+void AppendTo(Server* s, const std::string& key, std::shared_ptr<const std::string> suffix, ReplyTo reply) {
+  std::string buf;
+  if (BigValue b = FindBigValue(s, cluster::PlainRecordKeyRef(key, &buf)); b.ok) {
+    return SlicedModify(s, key, reply, b, suffix->size(), [suffix](std::string* v) {
+      v->append(*suffix);
+      return int64_t(v->size());
+    }, [s, key, suffix, reply]() { AppendTo(s, key, suffix, reply); });
+  }
+  ReadModifyWrite(s, reply, key, [suffix](KeyView& cur, std::string* out, int64_t* n) {
     std::string v = cur.exists ? std::move(cur.value) : std::string();
-    cluster::ReserveForEncoding(&v, v.size() + suffix.size());
-    v += suffix;
+    cluster::ReserveForEncoding(&v, v.size() + suffix->size());
+    v += *suffix;
     *n = int64_t(v.size());
     *out = std::move(v);
     return std::string();
   });
 }
+
+void CmdAppend(CommandCtx& ctx) {
+  AppendTo(ctx.server, ctx.args[1], std::make_shared<const std::string>(std::move(ctx.args[2])), ctx.reply);
+}
+
+void SetRangeOf(Server* s, const std::string& key, int64_t off, std::shared_ptr<const std::string> piece,
+                ReplyTo reply);
 
 void CmdSetrange(CommandCtx& ctx) {
   int64_t off;
@@ -454,18 +505,35 @@ void CmdSetrange(CommandCtx& ctx) {
   if (!ctx.args[3].empty() && uint64_t(off) + ctx.args[3].size() > MaxValueBytes(ctx.server)) {
     return ReplyErr(ctx.reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
   }
-  std::string piece = std::move(ctx.args[3]);
-  ReadModifyWrite(ctx, [piece, off](KeyView& cur, std::string* out, int64_t* n) {
+  SetRangeOf(ctx.server, ctx.args[1], off, std::make_shared<const std::string>(std::move(ctx.args[3])), ctx.reply);
+}
+
+void SetRangeOf(Server* s, const std::string& key, int64_t off, std::shared_ptr<const std::string> piece,
+                ReplyTo reply) {
+  std::string buf;
+  if (BigValue b = FindBigValue(s, cluster::PlainRecordKeyRef(key, &buf)); b.ok && !piece->empty()) {
+    size_t end = size_t(off) + piece->size();
+    size_t grows = end > b.len ? end - b.len : 0;
+    // Sliced unless it grows the value by more than a slice (its zero fill would be one turn).
+    if (grows <= kGetSliceBytes) {
+      return SlicedModify(s, key, reply, b, grows, [off, piece, end](std::string* v) {
+        if (v->size() < end) v->resize(end, '\0');
+        v->replace(size_t(off), piece->size(), *piece);
+        return int64_t(v->size());
+      }, [s, key, off, piece, reply]() { SetRangeOf(s, key, off, piece, reply); });
+    }
+  }
+  ReadModifyWrite(s, reply, key, [piece, off](KeyView& cur, std::string* out, int64_t* n) {
     std::string v = cur.exists ? std::move(cur.value) : std::string();
-    if (piece.empty()) {
+    if (piece->empty()) {
       *n = int64_t(v.size());
       return std::string("nowrite");
     }
-    if (v.size() < uint64_t(off) + piece.size()) {
-      cluster::ReserveForEncoding(&v, size_t(off) + piece.size());
-      v.resize(size_t(off) + piece.size(), '\0');
+    if (v.size() < uint64_t(off) + piece->size()) {
+      cluster::ReserveForEncoding(&v, size_t(off) + piece->size());
+      v.resize(size_t(off) + piece->size(), '\0');
     }
-    v.replace(size_t(off), piece.size(), piece);
+    v.replace(size_t(off), piece->size(), *piece);
     *n = int64_t(v.size());
     *out = std::move(v);
     return std::string();
