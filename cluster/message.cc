@@ -587,6 +587,21 @@ uint32_t LoadU32(const char* p) {
 
 }  // namespace
 
+namespace {
+// The frame header, over the kFrameHeaderBytes *out starts with.
+void PutFrameHeader(MsgType type, size_t payload_len, std::string* out) {
+  DKV_ASSERT(payload_len <= kMaxPayloadBytes);
+  std::string header;
+  header.reserve(kFrameHeaderBytes);
+  Writer w(&header);
+  w.U16(kFrameMagic);
+  w.U8(kFrameVersion);
+  w.U8(static_cast<uint8_t>(type));
+  w.U32(static_cast<uint32_t>(payload_len));
+  std::memcpy(out->data(), header.data(), kFrameHeaderBytes);
+}
+}  // namespace
+
 std::string EncodeFrame(const Message& msg, std::string_view secret) {
   std::string out;
   // Room for the common messages in one allocation (a guess: larger ones grow as before).
@@ -598,16 +613,7 @@ std::string EncodeFrame(const Message& msg, std::string_view secret) {
   out.reserve(hint);
   out.resize(kFrameHeaderBytes);
   EncodePayload(msg, &out);
-  size_t payload_len = out.size() - kFrameHeaderBytes;
-  DKV_ASSERT(payload_len <= kMaxPayloadBytes);
-  std::string header;
-  header.reserve(kFrameHeaderBytes);
-  Writer w(&header);
-  w.U16(kFrameMagic);
-  w.U8(kFrameVersion);
-  w.U8(static_cast<uint8_t>(msg.type));
-  w.U32(static_cast<uint32_t>(payload_len));
-  std::memcpy(out.data(), header.data(), kFrameHeaderBytes);
+  PutFrameHeader(msg.type, out.size() - kFrameHeaderBytes, &out);
   if (!secret.empty()) {
     unsigned char mac[kMacBytes];
     Mac(secret, out, mac);
@@ -625,15 +631,7 @@ SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
   Writer w(&out, *record_bytes);
   EncodePayloadWith(msg, w);
   DKV_ASSERT(w.split_at() != SIZE_MAX);
-  size_t payload_len = out.size() - kFrameHeaderBytes + record_bytes->size();
-  DKV_ASSERT(payload_len <= kMaxPayloadBytes);
-  std::string header;
-  Writer h(&header);
-  h.U16(kFrameMagic);
-  h.U8(kFrameVersion);
-  h.U8(static_cast<uint8_t>(msg.type));
-  h.U32(static_cast<uint32_t>(payload_len));
-  std::memcpy(out.data(), header.data(), kFrameHeaderBytes);
+  PutFrameHeader(msg.type, out.size() - kFrameHeaderBytes + record_bytes->size(), &out);
   SplitFrame f;
   f.tail.assign(out, w.split_at());
   out.resize(w.split_at());

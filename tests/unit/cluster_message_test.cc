@@ -459,20 +459,27 @@ Record BigRecord() {
   return rec;
 }
 
+// A message of type t that carries rec (a write, hinted write, read repair or read reply).
+Message Carrying(MsgType t, Record rec) {
+  Message m;
+  m.type = t;
+  m.from_id = "n1";
+  m.from_addr = "10.0.0.1:7379";
+  m.req_id = 99;
+  m.key = "some key";
+  m.found = true;
+  if (t == MsgType::kHintedWrite) m.hint_owner = "n3";
+  m.record = std::move(rec);
+  return m;
+}
+
 // The frame around a record's stored bytes (EncodeSplitFrame) is EncodeFrame's, byte for
 // byte, with the bytes shared rather than copied.
 TEST(MessageTest, SplitFrameIsTheFrameEncodeFrameMakes) {
   for (std::string secret : {"", "s3cret"}) {
     for (Record rec : {SampleRecord(), BigRecord()}) {
       for (MsgType t : {MsgType::kWriteReq, MsgType::kHintedWrite, MsgType::kReadRepair, MsgType::kReadResp}) {
-        Message m;
-        m.type = t;
-        m.from_id = "n1";
-        m.from_addr = "10.0.0.1:7379";
-        m.req_id = 99;
-        m.key = "some key";
-        m.found = true;
-        if (t == MsgType::kHintedWrite) m.hint_owner = "n3";
+        Message m = Carrying(t, Record());
         auto bytes = std::make_shared<const std::string>(EncodeRecord(rec));
         SplitFrame split = EncodeSplitFrame(m, secret, bytes);
         EXPECT_EQ(split.middle.get(), bytes.get());
@@ -494,19 +501,12 @@ TEST(MessageTest, TakingDecodeMovesTheBigValueInsteadOfCopyingIt) {
   for (std::string secret : {"", "k"}) {
     Record rec = BigRecord();
     for (MsgType t : {MsgType::kReadResp, MsgType::kWriteReq, MsgType::kHintedWrite}) {
-      Message m;
-      m.type = t;
-      m.from_id = "n2";
-      m.from_addr = "10.0.0.2:7379";
-      m.req_id = 5;
-      m.key = "k";
-      m.found = true;
-      m.record = rec;
+      Message m = Carrying(t, rec);
       std::string buf = "pfx:" + EncodeFrame(m, secret);
       const char* memory = buf.data();
       Message out;
       ASSERT_TRUE(DecodeFrameTaking(&buf, 4, secret, &out).ok());
-      EXPECT_EQ(out.req_id, 5u);
+      EXPECT_EQ(out.req_id, 99u);
       if (t == MsgType::kWriteReq) {
         EXPECT_EQ(out.record_bytes, EncodeRecord(rec));
         EXPECT_EQ(out.record_bytes.data(), memory);
