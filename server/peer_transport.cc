@@ -53,7 +53,8 @@ struct PeerTransport::Peer {
   uv_timer_t* retry = nullptr;
   bool connected = false, connecting = false;
   uint64_t backoff_ms = kBackoffMinMs;
-  // Frames waiting for the connection: each a 4-byte length prefix, then the frame.
+  // Frames waiting for the connection: each a 4-byte length prefix, then the frame (a split
+  // frame: its three pieces).
   std::deque<Piece> queue;
   uint64_t queued_bytes = 0;
   bool dirty = false;  // frames were queued in this release; pumped once at its end
@@ -77,7 +78,7 @@ struct WriteReq {
   std::vector<uv_buf_t> bufs;
   PeerTransport::Peer* peer;
 };
-constexpr size_t kMaxBufsPerWrite = 1024;  // IOV_MAX: 512 frames (prefix + frame each)
+constexpr size_t kMaxBufsPerWrite = 1024;  // IOV_MAX: prefix + frame each (a split frame: 4)
 
 // One uv_write of `data` on tcp. A failure on an outbound link (p) fails the peer; on an
 // inbound one the read side notices.
