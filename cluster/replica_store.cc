@@ -44,7 +44,7 @@ Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bo
     size_t skip_values_at;  // SIZE_MAX: never
     bool versions_only = false;
     Status status;
-  } d{rec, without_values != nullptr ? skip_values_at : SIZE_MAX};
+  } d{rec, without_values != nullptr ? skip_values_at : SIZE_MAX, false, Status::OK()};
   Status s = engine_->View(data_key_.Of(key), [p = &d](std::string_view bytes) {
     p->versions_only = bytes.size() >= p->skip_values_at;
     p->status = DecodeRecord(bytes, p->rec, /*values=*/!p->versions_only);
