@@ -111,6 +111,12 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     bool found = false;
     Status s = ctx_->store.Load(key, &rec, &found);
     p.crossing_ms = CrossingMs(rec);  // the peers' copies are likely as big
+    if (p.crossing_ms > 0) {
+      // No speculative retry while a big reply is on its way (it would send another): the
+      // spares wait for a failed reply or the first deadline.
+      p.held_spares = std::move(p.spares);
+      p.spares.clear();
+    }
     OnReply(id, self, s, std::move(rec));
   } else {
     Progress(id);
@@ -160,6 +166,8 @@ void ReadCoordinator::Ask(uint64_t id, std::string replica, Pending* p) {
 }
 
 void ReadCoordinator::AskSpares(uint64_t id, Pending* p) {
+  for (auto& t : p->held_spares) p->spares.push_back(std::move(t));
+  p->held_spares.clear();
   for (auto& t : p->spares) {
     ++ctx_->stats.read_retries;
     Ask(id, std::move(t), p);
@@ -247,7 +255,8 @@ void ReadCoordinator::Expire(uint64_t id) {
   if (it == reads_.end()) return;
   Pending& p = it->second;
   if (p.done) return Finish(id);  // repair what answered
-  if (p.crossing_ms > 0) {  // a big record: more time, once
+  if (p.crossing_ms > 0) {  // a big record: more time, once, and the spares asked now
+    AskSpares(id, &p);
     ctx_->requests.Rearm(id, RequestKind::kRead, ctx_->clock->NowMs() + p.crossing_ms);
     p.crossing_ms = 0;
     return;

@@ -52,6 +52,7 @@ class ReadCoordinator {
     bool reaping = false;
     bool taken = false;  // the client's answer took the joined record (a big one): no repair
     uint64_t crossing_ms = 0;  // more time for a big record, given at the first deadline
+    std::vector<std::string> held_spares;  // a big read's spares: asked on a failure or then
     ReadCallback cb;
     std::vector<std::string> spares;  // replicas not asked yet
     uint64_t retry_at_ms = 0;         // when the spares are asked if the read is undecided

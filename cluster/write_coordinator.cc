@@ -306,7 +306,7 @@ void WriteCoordinator::Coordinate(const std::string& key, WriteRequest req, Writ
   }
 
   // A big record gets time to cross (its size: the stored bytes, or its values).
-  uint64_t crossing = stored_bytes ? stored_bytes->size() / (100 * 1024) : CrossingMs(*stored);
+  uint64_t crossing = stored_bytes ? CrossingMs(stored_bytes->size()) : CrossingMs(*stored);
   uint64_t id = ctx_->NewRequest(RequestKind::kWrite, timeout_ms + crossing);
   Pending& p = writes_[id];
   p.quorum = WriteQuorum(req.w, (stand_in || Contains(pref, self)) ? 1 : 0);

@@ -194,7 +194,9 @@ void PeerTransport::Deliver(Held h) {
   }
   Peer* p = slot.get();
   size_t size = h.frame.size() + (h.middle ? h.middle->size() + h.tail.size() : 0);
-  if (p->queued_bytes + size > queue_bytes_max_ || size > kFrameBytesMax) {
+  // The bound holds frames back from a slow peer; one frame bigger than it (a value of up to
+  // proto_max_bulk_len) still goes when nothing else waits for that peer.
+  if ((p->queued_bytes > 0 && p->queued_bytes + size > queue_bytes_max_) || size > kFrameBytesMax) {
     stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
     return;
   }
