@@ -5,7 +5,10 @@
 // endian) on the wire; the cluster codec inside authenticates them. Sends are buffered until
 // the server's group commit has made the writes they acknowledge durable (Release()), and
 // each peer's queue is bounded (bytes): past the bound frames are dropped, which the core
-// treats like any lost message (timeouts, retries, anti-entropy).
+// treats like any lost message (timeouts, retries, anti-entropy); one frame bigger than the
+// bound still goes when the queue is empty. A frame may also be sent as three pieces
+// (SendSplit: a big record's stored bytes in the middle), and a big inbound frame is decoded
+// on libuv's thread pool and dispatched later (DecodeOffLoop): frames may be reordered.
 // Inbound: the cluster listener accepts peers and hands each whole frame to Node::OnMessage.
 // With tls.cluster (set_tls), both directions speak TLS only (server/tls.h): each side presents
 // its certificate and checks the other's against tls.ca_cert_file; a link whose handshake
