@@ -19,13 +19,20 @@ void ReadCoordinator::Read(const std::string& key, int r, ReadCallback done, boo
     // transaction's reads (docs/ARCHITECTURE.md, "Transactions"): this replica's copy.
     if (r > 1 && !ctx_->batching) return done(Status::Unavailable("only 1 replica (standalone node)"), {});
     ReadReply reply;
-    bool found = false;
-    s = big_at > 0 && !ctx_->batching ? ctx_->store.LoadLeavingBig(key, &reply.record, &found, big_at, &reply.big)
-                                      : ctx_->store.Load(key, &reply.record, &found);
-    if (reply.big) reply.rkey = key;
+    s = LoadOwn(key, ctx_->batching ? 0 : big_at, &reply);
     return done(s, std::move(reply));
   }
   Coordinate(key, r, std::move(done), /*forwarded=*/false, ctx_->cfg.request_timeout_ms, reaping, big_at);
+}
+
+// This node's copy as the whole answer (it is the key's only replica); with big_at > 0 a
+// record of big_at bytes or more without its values (ReadReply::big, rkey).
+Status ReadCoordinator::LoadOwn(const std::string& key, size_t big_at, ReadReply* reply) {
+  bool found = false;
+  Status s = big_at > 0 ? ctx_->store.LoadLeavingBig(key, &reply->record, &found, big_at, &reply->big)
+                        : ctx_->store.Load(key, &reply->record, &found);
+  if (reply->big) reply->rkey = key;
+  return s;
 }
 
 void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback done,
@@ -51,10 +58,7 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
     // This node is the key's only replica (a 1-node cluster): its copy is the answer, with
     // nobody to ask and nothing to repair, as on a standalone node.
     ReadReply reply;
-    bool found = false;
-    Status s = big_at > 0 ? ctx_->store.LoadLeavingBig(key, &reply.record, &found, big_at, &reply.big)
-                          : ctx_->store.Load(key, &reply.record, &found);
-    if (reply.big) reply.rkey = key;
+    Status s = LoadOwn(key, big_at, &reply);
     return done(s, std::move(reply));
   }
   uint64_t id = ctx_->NewRequest(RequestKind::kRead, timeout_ms);

@@ -58,6 +58,7 @@ class ReadCoordinator {
     uint64_t retry_at_ms = 0;         // when the spares are asked if the read is undecided
     uint64_t started_ms = 0;
   };
+  Status LoadOwn(const std::string& key, size_t big_at, ReadReply* reply);
   void Ask(uint64_t id, std::string replica, Pending* p);  // a kReadReq, and expect its reply
   void AskSpares(uint64_t id, Pending* p);
   void Progress(uint64_t id);

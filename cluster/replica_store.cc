@@ -149,10 +149,7 @@ bool OnlyPlain(const Record& r) {
 
 Status ReplicaStore::JoinTaking(std::string_view key, Record&& incoming, std::string encoded) {
   bool has_bytes = !encoded.empty();
-  size_t big = 0;
-  for (size_t i = 1; i < incoming.siblings.size(); ++i) {
-    if (incoming.siblings[i].value.size() > incoming.siblings[big].value.size()) big = i;
-  }
+  size_t big = BiggestValue(incoming);
   // The whole record, for the joins below that need every value.
   auto whole = [&]() -> Status {
     if (!has_bytes) return Status::OK();

@@ -596,10 +596,7 @@ void AppendRecord(const Record& rec, std::string* dst) {
 }
 
 std::string EncodeRecord(Record&& rec) {
-  size_t big = 0;
-  for (size_t i = 1; i < rec.siblings.size(); ++i) {
-    if (rec.siblings[i].value.size() > rec.siblings[big].value.size()) big = i;
-  }
+  size_t big = BiggestValue(rec);
   if (rec.siblings.empty() || rec.siblings[big].value.size() < kEncodeInPlaceBytes) {
     return EncodeRecord(static_cast<const Record&>(rec));
   }

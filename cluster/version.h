@@ -173,6 +173,14 @@ void AppendRecord(const Record& rec, std::string* out);
 constexpr size_t kEncodeInPlaceBytes = 1 << 20;
 // A sibling's value is of kEncodeInPlaceBytes or more: the record is one a node moves rather
 // than copies where it can (docs/ARCHITECTURE.md, "Big values").
+// The index of the sibling with the biggest value (the first of equals; 0 when there is none).
+inline size_t BiggestValue(const Record& r) {
+  size_t big = 0;
+  for (size_t i = 1; i < r.siblings.size(); ++i) {
+    if (r.siblings[i].value.size() > r.siblings[big].value.size()) big = i;
+  }
+  return big;
+}
 inline bool HoldsBigValue(const Record& r) {
   for (const Sibling& s : r.siblings) {
     if (s.value.size() >= kEncodeInPlaceBytes) return true;

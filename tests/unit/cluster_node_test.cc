@@ -466,7 +466,9 @@ TEST(NodeTest, BigRecordsGetTimeToCross) {
     c.RunUntil(&wrote->done);
     ASSERT_TRUE(wrote->done);
     EXPECT_EQ(wrote->status.ok(), big) << wrote->status.ToString();
-    if (!big) ASSERT_TRUE(Put(c, c.node("n1"), key, "v").status.ok());
+    if (!big) {
+      ASSERT_TRUE(Put(c, c.node("n1"), key, "v").status.ok());
+    }
     c.held = {"n2", "n3"};
     c.count_types = true;
     c.sent.clear();
@@ -481,7 +483,9 @@ TEST(NodeTest, BigRecordsGetTimeToCross) {
     c.RunUntil(&read->done);
     ASSERT_TRUE(read->done);
     EXPECT_EQ(read->status.ok(), big) << read->status.ToString();
-    if (big) EXPECT_EQ(Values(read->record), std::vector<std::string>{std::string(10u << 20, 'b')});
+    if (big) {
+      EXPECT_EQ(Values(read->record), std::vector<std::string>{std::string(10u << 20, 'b')});
+    }
   }
 }
 

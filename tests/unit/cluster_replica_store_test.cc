@@ -180,11 +180,7 @@ TEST(ReplicaStoreTest, JoinTakingStoresWhatJoinStores) {
       std::string bytes;
       if (HoldsBigValue(r)) {
         bytes = EncodeRecord(r);
-        size_t big = 0;
-        for (size_t i = 1; i < versions.siblings.size(); ++i) {
-          if (versions.siblings[i].value.size() > versions.siblings[big].value.size()) big = i;
-        }
-        versions.siblings[big].value.clear();
+        versions.siblings[BiggestValue(versions)].value.clear();
       }
       ASSERT_TRUE(from_bytes.JoinTaking(key, std::move(versions), std::move(bytes)).ok());
       Record want, got, got_bytes;
