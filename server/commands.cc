@@ -281,6 +281,7 @@ void Server::Dispatch(const std::shared_ptr<Client>& c) {
   if (!header_add && cluster::HasHeldHeaders(this)) cluster::FlushHeldHeaders(this);
   if (!list_hold && cluster::HasHeldLists(this)) cluster::FlushHeldLists(this);
   slot->spec = spec;
+  slot->data_free = (spec->flags & kCmdNoData) != 0;
   slot->bounded = false;
   slot->start_ns = SteadyNs();
   c->dispatching = slot;

@@ -32,6 +32,10 @@ enum CommandFlags : uint32_t {
   // A list push or pop that only queues on its key (LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP):
   // runs with held list queues open, and may hold its own (cluster::ListHost::hold_list_queues).
   kCmdListHold = 1 << 8,
+  // Its reply shows nothing stored (PING ECHO TIME HELLO AUTH SELECT QUIT COMMAND): on a
+  // connection with nothing else to send it leaves without waiting for the group commit in
+  // flight (Server::CommitAndFlush).
+  kCmdNoData = 1 << 9,
 };
 
 // Closes what the adds and list commands run just before held open (held header writes,

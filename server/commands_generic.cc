@@ -561,19 +561,19 @@ void CmdFlush(CommandCtx& ctx) {
 
 void RegisterGeneric(std::vector<CommandSpec>* t) {
   t->insert(t->end(), {
-                          {"ping", -1, kCmdFast | kCmdPubSubOk, CmdPing, 0, 0, 0},
-                          {"echo", 2, kCmdFast, CmdEcho, 0, 0, 0},
-                          {"quit", -1, kCmdNoAuth | kCmdFast | kCmdPubSubOk, CmdQuit, 0, 0, 0},
-                          {"auth", -2, kCmdNoAuth | kCmdFast, CmdAuth, 0, 0, 0},
-                          {"hello", -1, kCmdNoAuth | kCmdFast, CmdHello, 0, 0, 0},
-                          {"select", 2, kCmdFast, CmdSelect, 0, 0, 0},
+                          {"ping", -1, kCmdFast | kCmdPubSubOk | kCmdNoData, CmdPing, 0, 0, 0},
+                          {"echo", 2, kCmdFast | kCmdNoData, CmdEcho, 0, 0, 0},
+                          {"quit", -1, kCmdNoAuth | kCmdFast | kCmdPubSubOk | kCmdNoData, CmdQuit, 0, 0, 0},
+                          {"auth", -2, kCmdNoAuth | kCmdFast | kCmdNoData, CmdAuth, 0, 0, 0},
+                          {"hello", -1, kCmdNoAuth | kCmdFast | kCmdNoData, CmdHello, 0, 0, 0},
+                          {"select", 2, kCmdFast | kCmdNoData, CmdSelect, 0, 0, 0},
                           {"client", -2, 0, CmdClient, 0, 0, 0},
-                          {"command", -1, 0, CmdCommand, 0, 0, 0},
+                          {"command", -1, kCmdNoData, CmdCommand, 0, 0, 0},
                           {"config", -2, kCmdAdmin, CmdConfig, 0, 0, 0},
                           {"info", -1, 0, CmdInfo, 0, 0, 0},
                           {"shutdown", -1, kCmdAdmin, CmdShutdown, 0, 0, 0},
                           {"dbsize", 1, kCmdReadonly | kCmdFast, CmdDbsize, 0, 0, 0},
-                          {"time", 1, kCmdFast, CmdTime, 0, 0, 0},
+                          {"time", 1, kCmdFast | kCmdNoData, CmdTime, 0, 0, 0},
                           {"flushdb", -1, kCmdWrite, CmdFlush, 0, 0, 0},
                           {"flushall", -1, kCmdWrite, CmdFlush, 0, 0, 0},
                       });

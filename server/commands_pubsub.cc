@@ -38,6 +38,7 @@ void Push(Server* s, Client* c, std::string_view bytes, std::vector<Client*>* ov
   if (c->closing) return;
   if (c->waiting.empty()) {
     c->out.append(bytes);
+    c->out_shows_data = true;  // pushes keep the commit wait they always had
     s->MarkForFlush(c);
   } else {
     c->waiting.emplace_back();  // deque: the ReplyTo slots before it stay where they are

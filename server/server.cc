@@ -700,14 +700,19 @@ void Server::CommitAndFlush() {
     c->in_flush_list = false;
     if (c->closing) continue;
     if (!c->out.empty()) {
-      if (!c->held.empty() && c->held.back().first == tag) {
+      // Replies that show nothing stored (a PING next to a 100 MB write) wait for no batch
+      // of their own, only for this client's earlier replies: tags stay in order, so a
+      // failed commit fails everything after its first reply (FailBatch).
+      uint64_t t = c->out_shows_data ? tag : c->held.empty() ? durable_batch_ : c->held.back().first;
+      if (!c->held.empty() && c->held.back().first == t) {
         c->held.back().second.append(c->out);
         c->out.clear();
       } else {
-        c->held.emplace_back(tag, std::move(c->out));
+        c->held.emplace_back(t, std::move(c->out));
         c->out.clear();
       }
     }
+    c->out_shows_data = false;
     if (!c->in_held_list) {
       c->in_held_list = true;
       held_clients_.push_back(c);
@@ -892,6 +897,7 @@ void Server::FailBatch(uint64_t batch, const Status& s) {
     keep += msg;
     c->held.clear();
     c->out.clear();
+    c->out_shows_data = false;
     c->waiting.clear();
     c->close_after_flush = true;
     TryWriteLast(c, std::move(keep));

@@ -62,6 +62,9 @@ struct PendingReply {
   // dispatch to reply, not only its first turn's.
   bool bounded = false;
   std::vector<std::string> slow_args;
+  // The command's reply shows nothing stored (kCmdNoData); false for every other reply and
+  // for pushes, which wait for the group commit as before.
+  bool data_free = false;
 };
 
 enum class Protocol : uint8_t { kResp, kMemcache };
@@ -118,6 +121,7 @@ struct Client : std::enable_shared_from_this<Client> {
   std::unique_ptr<protocol::McBinParser> mc_bin;
 
   std::string out;                  // completed replies, in order, not yet tagged with a batch
+  bool out_shows_data = false;      // some reply in `out` may show a write (not kCmdNoData)
   // Replies wait here, tagged with the group-commit batch that must be durable before they
   // may leave (a reply may report a write, or a read of a write, of that batch).
   std::deque<std::pair<uint64_t, std::string>> held;
@@ -416,6 +420,7 @@ void ReplyTo::Complete(F&& f) {
   // The front reply writes straight to `out`; later ones wait in their own buffer.
   bool front = !c->waiting.empty() && &c->waiting.front() == slot;
   std::string* dst = front ? &c->out : &slot->buf;
+  if (front && !slot->data_free) c->out_shows_data = true;
   size_t before = dst->size();
   f(dst, c->proto);
   if (slot->spec != nullptr || (dst->size() > before && (*dst)[before] == '-')) {
@@ -425,6 +430,7 @@ void ReplyTo::Complete(F&& f) {
   if (!front) return;  // an earlier reply is still running; it will release this one
   c->waiting.pop_front();
   while (!c->waiting.empty() && c->waiting.front().done) {
+    if (!c->waiting.front().data_free) c->out_shows_data = true;
     c->out.append(c->waiting.front().buf);
     c->waiting.pop_front();
   }
