@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "cluster/key_layout.h"
+#include "server/big_value.h"
 #include "server/commands.h"
 
 namespace dynakv::server {
@@ -28,87 +29,7 @@ uint64_t MaxValueBytes(Server* s) { return uint64_t(s->config().proto_max_bulk_l
 
 // ---- GET ----
 
-// A big value this node alone holds (a standalone node, or N=1): where its bytes lie in the
-// stored record of record key `rkey`, found without copying them (Node::ViewOnlyCopy).
-// ok = false: the key is read the usual way (other replicas, no record, a small one, or a
-// winner that is not a plain value).
-struct BigValue {
-  bool ok = false;
-  size_t record_size = 0;
-  uint64_t seal = 0;  // the record's checksum: the same record while it and the size hold
-  size_t offset = 0, len = 0;
-  uint64_t expiry_ms = 0;  // the winner's
-  uint32_t flags = 0;
-};
-constexpr size_t kBigValueBytes = 2 << 20;
-BigValue FindBigValue(Server* s, const std::string& rkey) {
-  BigValue b;
-  Status st = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
-    if (bytes.size() < kBigValueBytes) return;
-    cluster::Record rec;
-    std::vector<std::string_view> values;
-    if (!cluster::DecodeRecordViews(bytes, &rec, &values).ok()) return;
-    const cluster::Sibling* win = cluster::Winner(rec, s->WallMs());
-    if (win == nullptr || win->kind != cluster::ValueKind::kPlain) return;
-    std::string_view v = values[size_t(win - rec.siblings.data())];
-    b = BigValue{true, bytes.size(), cluster::RecordSeal(bytes), size_t(v.data() - bytes.data()), v.size(),
-                 win->expiry_ms, win->flags};
-  });
-  if (!st.ok()) b.ok = false;
-  return b;
-}
-
-// GET of a big value: the reply ($len, the value, CRLF) is built a slice at a time, one
-// step of ForEachBounded each, so a 100 MB value is copied over many loop turns (a copy
-// into memory the process has not used yet costs ~2.5 ms per MB on our VMs) while other
-// clients are served, and this client's later commands wait in order. Each slice reads the
-// record again and checks it is the same one; if a write replaced it meanwhile, the key is
-// read again, and answered as it is then (docs/ARCHITECTURE.md, "Big values").
-constexpr size_t kGetSliceBytes = 128 << 10;
 void GetValue(Server* s, const std::string& rkey, ReplyTo reply);
-// Copies the value's bytes [from, from + count) onto *out a slice per step, over as many
-// loop turns as it takes, then calls done(changed): changed when the record is not the one
-// b was found in any more (each slice reads it again and checks). done runs in the same
-// turn as the last slice's check.
-void SlicedCopy(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
-                size_t count, std::shared_ptr<std::string> out, std::function<void(bool changed)> done) {
-  auto changed = std::make_shared<bool>(false);
-  size_t n = std::max<size_t>(1, (count + kGetSliceBytes - 1) / kGetSliceBytes);
-  std::shared_ptr<Client> client = reply.shared_client();
-  ForEachBounded(s, client, n, [s, reply, rkey, out, b, from, count, changed, n, done](size_t i) mutable {
-    if (!*changed && reply.alive()) {
-      Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
-        if (bytes.size() != b.record_size || cluster::RecordSeal(bytes) != b.seal) {
-          *changed = true;
-          return;
-        }
-        size_t at = i * kGetSliceBytes;
-        if (at < count) out->append(bytes.data() + b.offset + from + at, std::min(kGetSliceBytes, count - at));
-      });
-      if (!vs.ok()) *changed = true;
-    }
-    if (i + 1 == n) done(*changed);
-  });
-}
-
-// The reply `$count`, the value's bytes [from, from + count), CRLF, built a slice per step;
-// `again` answers instead when the record changed meanwhile (it reads the key afresh).
-void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
-                 size_t count, std::function<void()> again) {
-  auto out = std::make_shared<std::string>();
-  std::string head = "$" + std::to_string(count) + "\r\n";
-  out->reserve(head.size() + count + 2);
-  out->append(head);
-  SlicedCopy(s, rkey, reply, b, from, count, out, [s, reply, out, again](bool changed) mutable {
-    if (changed) return again();
-    s->stats().keyspace_hits++;
-    out->append("\r\n");
-    reply.Complete([&](std::string* dst, int) {
-      if (dst->empty()) dst->swap(*out);
-      else dst->append(*out);
-    });
-  });
-}
 
 void SlicedGet(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b) {
   SlicedReply(s, rkey, reply, b, 0, b.len, [s, rkey, reply]() { GetValue(s, rkey, reply); });
@@ -440,33 +361,6 @@ void ReadModifyWrite(Server* s, ReplyTo reply, const std::string& key, Modify f)
                  if (!st2.ok()) return ReplyStatus(reply, st2);
                  reply.Send([&](RespWriter& w) { w.Int(n); });
                });
-  });
-}
-
-// APPEND and SETRANGE of a big value this node alone holds: the new value is the old one
-// copied a slice per step (SlicedCopy, over several turns), then changed by `edit` and
-// written in the turn of the last check that the record is still the one read. The write
-// supersedes what this node holds (no context: it holds the only copy, and it is the one
-// read), so the old value is not loaded again. A record changed meanwhile makes the command
-// start over (`again`). `extra`: the bytes the edit adds, reserved up front.
-using Edit = std::function<int64_t(std::string* v)>;
-void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigValue& b, size_t extra,
-                  Edit edit, std::function<void()> again) {
-  std::string buf;
-  std::string rkey = cluster::PlainRecordKeyRef(key, &buf);
-  auto out = std::make_shared<std::string>();
-  out->reserve(b.len + extra + cluster::kEncodeInPlaceRoom);
-  SlicedCopy(s, rkey, reply, b, 0, b.len, out, [s, key, reply, b, out, edit, again](bool changed) mutable {
-    if (changed) return again();
-    int64_t n = edit(out.get());
-    if (out->size() > MaxValueBytes(s)) {
-      return ReplyErr(reply, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-    }
-    WriteValue(s, key, std::move(*out), b.expiry_ms, b.flags, nullptr, 0,
-               [reply, n](Status st, cluster::WriteReply) mutable {
-                 if (!st.ok()) return ReplyStatus(reply, st);
-                 reply.Send([&](RespWriter& w) { w.Int(n); });
-               }, /*want_context=*/false);
   });
 }
 
