@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "server/commands.h"
 
@@ -28,7 +29,10 @@ struct BigValue {
   uint32_t flags = 0;
 };
 constexpr size_t kBigValueBytes = 2 << 20;
-BigValue FindBigValue(Server* s, const std::string& rkey);
+// `see`, if given, sees the value's bytes in place during the call (the record is decoded,
+// and its checksum checked, once for both).
+BigValue FindBigValue(Server* s, const std::string& rkey,
+                      const std::function<void(std::string_view value)>& see = nullptr);
 
 // GET of a big value: the reply ($len, the value, CRLF) is built a slice at a time, one
 // step of ForEachBounded each, so a 100 MB value is copied over many loop turns (a copy
@@ -37,26 +41,38 @@ BigValue FindBigValue(Server* s, const std::string& rkey);
 // record again and checks it is the same one; if a write replaced it meanwhile, the key is
 // read again, and answered as it is then (docs/ARCHITECTURE.md, "Big values").
 constexpr size_t kGetSliceBytes = 128 << 10;
-// Copies the value's bytes [from, from + count) onto *out a slice per step, over as many
-// loop turns as it takes, then calls done(changed): changed when the record is not the one
-// b was found in any more (each slice reads it again and checks). done runs in the same
-// turn as the last slice's check.
+// Copies the value's bytes [from, from + count), then `fill` zero bytes, onto *out a slice
+// per step, over as many loop turns as it takes, then calls done(changed): changed when the
+// record is not the one b was found in any more (each slice reads it again and checks).
+// done runs in the same turn as the last slice's check.
 void SlicedCopy(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
-                size_t count, std::shared_ptr<std::string> out, std::function<void(bool changed)> done);
+                size_t count, size_t fill, std::shared_ptr<std::string> out,
+                std::function<void(bool changed)> done);
 
 // The reply `$count`, the value's bytes [from, from + count), CRLF, built a slice per step;
 // `again` answers instead when the record changed meanwhile (it reads the key afresh).
 void SlicedReply(Server* s, const std::string& rkey, ReplyTo reply, const BigValue& b, size_t from,
                  size_t count, std::function<void()> again);
 
-// APPEND and SETRANGE of a big value this node alone holds: the new value is the old one
-// copied a slice per step (SlicedCopy, over several turns), then changed by `edit` and
-// written in the turn of the last check that the record is still the one read. The write
-// supersedes what this node holds (no context: it holds the only copy, and it is the one
-// read), so the old value is not loaded again. A record changed meanwhile makes the command
-// start over (`again`). `extra`: the bytes the edit adds, reserved up front.
-using Edit = std::function<int64_t(std::string* v)>;
-void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigValue& b, size_t extra,
+// APPEND, SETRANGE, SETBIT and BITFIELD of a big value this node alone holds: the new value
+// is the old one copied a slice per step (SlicedCopy, over several turns) and grown by `fill`
+// zero bytes the same way, then changed by `edit` and written in the turn of the last check
+// that the record is still the one read. The write supersedes what this node holds (no
+// context: it holds the only copy, and it is the one read), so the old value is not loaded
+// again. A record changed meanwhile makes the command start over (`again`). `extra`: the
+// bytes the edit adds, reserved up front. The edit says whether to write (SETBIT of a bit
+// already so does not) and what to reply once written.
+struct Edited {
+  bool write = true;
+  std::function<void(protocol::RespWriter&)> reply;
+};
+using Edit = std::function<Edited(std::string* v)>;
+void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigValue& b, size_t fill, size_t extra,
                   Edit edit, std::function<void()> again);
+
+// Where record key `rkey` holds a big value this node alone holds: calls `see` with the
+// value's bytes in place, during the call (no copy), and returns true. For the commands that
+// read a few bytes of it (GETBIT, BITFIELD's GETs) or one pass over it (BITCOUNT, BITPOS).
+bool ViewBigValue(Server* s, const std::string& rkey, const std::function<void(std::string_view value)>& see);
 
 }  // namespace dynakv::server

@@ -19,16 +19,45 @@ uint8_t ByteAt(std::string_view s, uint64_t i) {
   return i < s.size() ? static_cast<uint8_t>(s[i]) : 0;
 }
 
+// Set bits in `words` 8-byte words at p. The x86-64 baseline has no POPCNT instruction, so
+// std::popcount is a bit-twiddling sequence there (about 2 GB/s: BITCOUNT of a 100 MB value
+// held the loop ~45 ms); the same loop compiled for POPCNT runs where the CPU has it.
+template <typename Count>
+inline int64_t CountWords(const char* p, size_t words, Count count) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  for (; i + 4 <= words; i += 4) {
+    uint64_t w[4];
+    std::memcpy(w, p + i * 8, 32);
+    a += count(w[0]);
+    b += count(w[1]);
+    c += count(w[2]);
+    d += count(w[3]);
+  }
+  for (; i < words; i++) {
+    uint64_t w;
+    std::memcpy(&w, p + i * 8, 8);
+    a += count(w);
+  }
+  return int64_t(a + b + c + d);
+}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("popcnt"))) int64_t CountWordsPopcnt(const char* p, size_t words) {
+  return CountWords(p, words, [](uint64_t w) { return uint64_t(__builtin_popcountll(w)); });
+}
+const bool kHavePopcnt = __builtin_cpu_supports("popcnt");
+#endif
+
 // Set bits in bytes [from, to) of s.
 int64_t CountBytes(std::string_view s, size_t from, size_t to) {
   int64_t n = 0;
-  size_t i = from;
-  for (; i + 8 <= to; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    n += std::popcount(w);
-  }
-  for (; i < to; i++) n += std::popcount(static_cast<uint8_t>(s[i]));
+  size_t words = to > from ? (to - from) / 8 : 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (kHavePopcnt) n = CountWordsPopcnt(s.data() + from, words);
+  else
+#endif
+    n = CountWords(s.data() + from, words, [](uint64_t w) { return uint64_t(std::popcount(w)); });
+  for (size_t i = from + words * 8; i < to; i++) n += std::popcount(static_cast<uint8_t>(s[i]));
   return n;
 }
 
@@ -294,19 +323,33 @@ std::string ParseFieldOps(const std::vector<std::string>& args, size_t from, uin
   return "";
 }
 
+size_t FieldOpsBytes(const std::vector<FieldOp>& ops) {
+  size_t bytes = 0;
+  for (const auto& op : ops) {
+    if (op.kind != FieldOp::kGet) bytes = std::max(bytes, size_t((op.offset + uint64_t(op.type.bits) - 1) >> 3) + 1);
+  }
+  return bytes;
+}
+
+std::vector<FieldResult> RunFieldGets(std::string_view s, const std::vector<FieldOp>& ops) {
+  std::vector<FieldResult> out;
+  out.reserve(ops.size());
+  for (const auto& op : ops) {
+    FieldResult r;
+    r.value = op.type.is_signed ? GetSigned(s, op.offset, op.type.bits)
+                                : int64_t(GetUnsigned(s, op.offset, op.type.bits));
+    out.push_back(r);
+  }
+  return out;
+}
+
 std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops,
                                      bool* changed) {
   bool dirty = false;
-  bool any_write = false;
-  uint64_t highest = 0;
-  for (const auto& op : ops) {
-    if (op.kind == FieldOp::kGet) continue;
-    any_write = true;
-    highest = std::max(highest, op.offset + uint64_t(op.type.bits) - 1);
-  }
-  if (any_write && s->size() < (highest >> 3) + 1) {
-    cluster::ReserveForEncoding(s, size_t(highest >> 3) + 1);
-    s->resize(size_t(highest >> 3) + 1, '\0');
+  size_t need = FieldOpsBytes(ops);
+  if (s->size() < need) {
+    cluster::ReserveForEncoding(s, need);
+    s->resize(need, '\0');
     dirty = true;
   }
   std::vector<FieldResult> out;

@@ -91,6 +91,13 @@ std::string ParseFieldOps(const std::vector<std::string>& args, size_t from, uin
 std::vector<FieldResult> RunFieldOps(std::string* s, const std::vector<FieldOp>& ops,
                                      bool* changed = nullptr);
 
+// The GETs of `ops` (every op must be a GET) on `s` as it is: RunFieldOps' results without
+// a copy of s to run on.
+std::vector<FieldResult> RunFieldGets(std::string_view s, const std::vector<FieldOp>& ops);
+// The bytes a value has once `ops` ran (RunFieldOps grows it to the farthest written bit):
+// 0 when no op writes.
+size_t FieldOpsBytes(const std::vector<FieldOp>& ops);
+
 // Parses a bit offset argument: a non-negative integer, or "#N" (N * bits) when hash_bits > 0;
 // false when it is not one or its byte is at or past max_bytes.
 bool ParseBitOffset(std::string_view s, int hash_bits, uint64_t max_bytes, uint64_t* out);

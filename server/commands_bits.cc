@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 
+#include "cluster/key_layout.h"
+#include "server/big_value.h"
 #include "server/bitops.h"
 #include "server/collections.h"
 #include "server/lists.h"
@@ -61,6 +63,8 @@ void ReadModifyWrite(Server* s, ReplyTo reply, std::string key, Change change, A
 
 // ---- SETBIT / GETBIT ----
 
+void SetBitOf(Server* s, const std::string& key, uint64_t offset, int on, ReplyTo reply);
+
 void CmdSetbit(CommandCtx& ctx) {
   uint64_t offset;
   if (!bits::ParseBitOffset(ctx.args[2], 0, MaxValueBytes(ctx.server), &offset)) {
@@ -68,12 +72,30 @@ void CmdSetbit(CommandCtx& ctx) {
   }
   int64_t on;
   if (!ParseInt64(ctx.args[3], &on) || (on & ~int64_t(1)) != 0) return ReplyErr(ctx, kBadBit);
+  SetBitOf(ctx.server, ctx.args[1], offset, int(on), ctx.reply);
+}
+
+// A big value this node alone holds (server/big_value.h) is read in place for the old bit,
+// and copied over several turns only when the bit changes or the value grows.
+void SetBitOf(Server* s, const std::string& key, uint64_t offset, int on, ReplyTo reply) {
+  std::string buf;
+  const std::string& rkey = cluster::PlainRecordKeyRef(key, &buf);
+  int was = 0;
+  if (BigValue b = FindBigValue(s, rkey, [&](std::string_view v) { was = bits::GetBit(v, offset); }); b.ok) {
+    size_t need = size_t(offset >> 3) + 1;
+    if (need <= b.len && was == on) return reply.Send([&](RespWriter& w) { w.Int(was); });
+    size_t fill = need > b.len ? need - b.len : 0;
+    return SlicedModify(s, key, reply, b, fill, 0, [offset, on](std::string* v) {
+      int was = bits::SetBit(v, offset, on);
+      return Edited{true, [was](RespWriter& w) { w.Int(was); }};
+    }, [s, key, offset, on, reply]() { SetBitOf(s, key, offset, on, reply); });
+  }
   auto old = std::make_shared<int>(0);
   ReadModifyWrite(
-      ctx.server, ctx.reply, ctx.args[1],
+      s, reply, key,
       [offset, on, old](const KeyView& cur, std::string* v) {
         size_t before = v->size();
-        *old = bits::SetBit(v, offset, int(on));
+        *old = bits::SetBit(v, offset, on);
         // Redis writes when the key is new, grew, or the bit changed.
         return !cur.exists || v->size() != before || *old != on;
       },
@@ -84,6 +106,12 @@ void CmdGetbit(CommandCtx& ctx) {
   uint64_t offset;
   if (!bits::ParseBitOffset(ctx.args[2], 0, MaxValueBytes(ctx.server), &offset)) {
     return ReplyErr(ctx, kBadOffset);
+  }
+  std::string buf;
+  int bit = 0;
+  if (ViewBigValue(ctx.server, cluster::PlainRecordKeyRef(ctx.args[1], &buf),
+                   [&](std::string_view v) { bit = bits::GetBit(v, offset); })) {
+    return ctx.reply.Send([&](RespWriter& w) { w.Int(bit); });
   }
   ReplyTo reply = ctx.reply;
   ReadKey(ctx.server, ctx.args[1], 0, [reply, offset](Status st, KeyView v) mutable {
@@ -102,25 +130,54 @@ bool ParseUnit(std::string_view s, bool* bit_unit) {
   return true;
 }
 
+// BITCOUNT and BITPOS of an existing key's value; the arguments are checked only then, as
+// Redis 7.0 does.
+void ReplyBitcount(ReplyTo& reply, const std::vector<std::string>& a, std::string_view value) {
+  int64_t start = 0, end = -1;
+  bool bit_unit = false, has_range = false;
+  if (a.size() == 4 || a.size() == 5) {
+    if (!ParseInt64(a[2], &start) || !ParseInt64(a[3], &end)) return ReplyErr(reply, kNotInt);
+    if (a.size() == 5 && !ParseUnit(a[4], &bit_unit)) return ReplyErr(reply, kSyntax);
+    has_range = true;
+  } else if (a.size() != 2) {
+    return ReplyErr(reply, kSyntax);
+  }
+  int64_t n = bits::BitCount(value, has_range, start, end, bit_unit);
+  reply.Send([&](RespWriter& w) { w.Int(n); });
+}
+
+void ReplyBitpos(ReplyTo& reply, const std::vector<std::string>& a, int64_t bit, std::string_view value) {
+  int64_t start = 0, end = 0;
+  bool bit_unit = false, has_start = false, has_end = false;
+  if (a.size() >= 4 && a.size() <= 6) {
+    if (!ParseInt64(a[3], &start)) return ReplyErr(reply, kNotInt);
+    if (a.size() == 6 && !ParseUnit(a[5], &bit_unit)) return ReplyErr(reply, kSyntax);
+    if (a.size() >= 5) {
+      if (!ParseInt64(a[4], &end)) return ReplyErr(reply, kNotInt);
+      has_end = true;
+    }
+    has_start = true;
+  } else if (a.size() != 3) {
+    return ReplyErr(reply, kSyntax);
+  }
+  int64_t pos = bits::BitPos(value, int(bit), has_start, start, has_end, end, bit_unit);
+  reply.Send([&](RespWriter& w) { w.Int(pos); });
+}
+
+// A big value this node alone holds is counted or searched in place (one pass, no copy).
 void CmdBitcount(CommandCtx& ctx) {
+  std::string buf;
+  if (ViewBigValue(ctx.server, cluster::PlainRecordKeyRef(ctx.args[1], &buf),
+                   [&](std::string_view v) { ReplyBitcount(ctx.reply, ctx.args, v); })) {
+    return;
+  }
   // Redis 7.0 looks the key up first: a missing key answers 0 whatever the range arguments.
   ReplyTo reply = ctx.reply;
   auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
   ReadKey(ctx.server, (*args)[1], 0, [reply, args](Status st, KeyView v) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     if (!v.exists) return reply.Send([](RespWriter& w) { w.Int(0); });
-    const auto& a = *args;
-    int64_t start = 0, end = -1;
-    bool bit_unit = false, has_range = false;
-    if (a.size() == 4 || a.size() == 5) {
-      if (!ParseInt64(a[2], &start) || !ParseInt64(a[3], &end)) return ReplyErr(reply, kNotInt);
-      if (a.size() == 5 && !ParseUnit(a[4], &bit_unit)) return ReplyErr(reply, kSyntax);
-      has_range = true;
-    } else if (a.size() != 2) {
-      return ReplyErr(reply, kSyntax);
-    }
-    int64_t n = bits::BitCount(v.value, has_range, start, end, bit_unit);
-    reply.Send([&](RespWriter& w) { w.Int(n); });
+    ReplyBitcount(reply, *args, v.value);
   });
 }
 
@@ -128,28 +185,18 @@ void CmdBitpos(CommandCtx& ctx) {
   int64_t bit;
   if (!ParseInt64(ctx.args[2], &bit)) return ReplyErr(ctx, kNotInt);
   if (bit != 0 && bit != 1) return ReplyErr(ctx, "ERR The bit argument must be 1 or 0.");
+  std::string buf;
+  if (ViewBigValue(ctx.server, cluster::PlainRecordKeyRef(ctx.args[1], &buf),
+                   [&](std::string_view v) { ReplyBitpos(ctx.reply, ctx.args, bit, v); })) {
+    return;
+  }
   ReplyTo reply = ctx.reply;
   auto args = std::make_shared<std::vector<std::string>>(std::move(ctx.args));
   ReadKey(ctx.server, (*args)[1], 0, [reply, args, bit](Status st, KeyView v) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     // A missing key is an endless run of zero bits.
     if (!v.exists) return reply.Send([&](RespWriter& w) { w.Int(bit ? -1 : 0); });
-    const auto& a = *args;
-    int64_t start = 0, end = 0;
-    bool bit_unit = false, has_start = false, has_end = false;
-    if (a.size() >= 4 && a.size() <= 6) {
-      if (!ParseInt64(a[3], &start)) return ReplyErr(reply, kNotInt);
-      if (a.size() == 6 && !ParseUnit(a[5], &bit_unit)) return ReplyErr(reply, kSyntax);
-      if (a.size() >= 5) {
-        if (!ParseInt64(a[4], &end)) return ReplyErr(reply, kNotInt);
-        has_end = true;
-      }
-      has_start = true;
-    } else if (a.size() != 3) {
-      return ReplyErr(reply, kSyntax);
-    }
-    int64_t pos = bits::BitPos(v.value, int(bit), has_start, start, has_end, end, bit_unit);
-    reply.Send([&](RespWriter& w) { w.Int(pos); });
+    ReplyBitpos(reply, *args, bit, v.value);
   });
 }
 
@@ -209,15 +256,20 @@ void CmdBitop(CommandCtx& ctx) {
 
 // ---- BITFIELD / BITFIELD_RO ----
 
-void SendFieldResults(ReplyTo& reply, const std::vector<bits::FieldResult>& res) {
-  reply.Send([&](RespWriter& w) {
-    w.Array(res.size());
-    for (const auto& r : res) {
-      if (r.null) w.Null();
-      else w.Int(r.value);
-    }
-  });
+void WriteFieldResults(RespWriter& w, const std::vector<bits::FieldResult>& res) {
+  w.Array(res.size());
+  for (const auto& r : res) {
+    if (r.null) w.Null();
+    else w.Int(r.value);
+  }
 }
+
+void SendFieldResults(ReplyTo& reply, const std::vector<bits::FieldResult>& res) {
+  reply.Send([&](RespWriter& w) { WriteFieldResults(w, res); });
+}
+
+void BitfieldOf(Server* s, const std::string& key, std::shared_ptr<const std::vector<bits::FieldOp>> ops,
+                bool readonly, ReplyTo reply);
 
 void BitfieldGeneric(CommandCtx& ctx, bool ro_command) {
   std::vector<bits::FieldOp> ops;
@@ -225,21 +277,42 @@ void BitfieldGeneric(CommandCtx& ctx, bool ro_command) {
   std::string err = bits::ParseFieldOps(ctx.args, 2, MaxValueBytes(ctx.server), &ops, &readonly);
   if (!err.empty()) return ReplyErr(ctx, err);
   if (!readonly && ro_command) return ReplyErr(ctx, "ERR BITFIELD_RO only supports the GET subcommand");
-  ReplyTo reply = ctx.reply;
+  BitfieldOf(ctx.server, ctx.args[1], std::make_shared<const std::vector<bits::FieldOp>>(std::move(ops)), readonly,
+             ctx.reply);
+}
+
+// A big value this node alone holds: GETs read it in place; writes copy it over several
+// turns (SlicedModify), grown first to the farthest written bit as Redis grows it.
+void BitfieldOf(Server* s, const std::string& key, std::shared_ptr<const std::vector<bits::FieldOp>> ops,
+                bool readonly, ReplyTo reply) {
+  std::string buf;
+  const std::string& rkey = cluster::PlainRecordKeyRef(key, &buf);
   if (readonly) {
-    ReadKey(ctx.server, ctx.args[1], 0, [reply, ops = std::move(ops)](Status st, KeyView v) mutable {
+    std::vector<bits::FieldResult> res;
+    if (ViewBigValue(s, rkey, [&](std::string_view v) { res = bits::RunFieldGets(v, *ops); })) {
+      return SendFieldResults(reply, res);
+    }
+    ReadKey(s, key, 0, [reply, ops](Status st, KeyView v) mutable {
       if (!st.ok()) return ReplyStatus(reply, st);
-      auto res = bits::RunFieldOps(&v.value, ops);
-      SendFieldResults(reply, res);
+      SendFieldResults(reply, bits::RunFieldGets(v.value, *ops));
     });
     return;
   }
+  if (BigValue b = FindBigValue(s, rkey); b.ok) {
+    size_t need = bits::FieldOpsBytes(*ops);
+    size_t fill = need > b.len ? need - b.len : 0;
+    return SlicedModify(s, key, reply, b, fill, 0, [ops, fill](std::string* v) {
+      bool changed = false;
+      auto res = std::make_shared<std::vector<bits::FieldResult>>(bits::RunFieldOps(v, *ops, &changed));
+      return Edited{changed || fill > 0, [res](RespWriter& w) { WriteFieldResults(w, *res); }};
+    }, [s, key, ops, reply]() { BitfieldOf(s, key, ops, false, reply); });
+  }
   auto res = std::make_shared<std::vector<bits::FieldResult>>();
   ReadModifyWrite(
-      ctx.server, reply, ctx.args[1],
-      [ops = std::move(ops), res](const KeyView& cur, std::string* v) {
+      s, reply, key,
+      [ops, res](const KeyView& cur, std::string* v) {
         bool changed = false;
-        *res = bits::RunFieldOps(v, ops, &changed);
+        *res = bits::RunFieldOps(v, *ops, &changed);
         // Redis creates or zero-pads the string even when every write then fails.
         return !cur.exists || changed;
       },

@@ -368,9 +368,10 @@ void ReadModifyWrite(Server* s, ReplyTo reply, const std::string& key, Modify f)
 void AppendTo(Server* s, const std::string& key, std::shared_ptr<const std::string> suffix, ReplyTo reply) {
   std::string buf;
   if (BigValue b = FindBigValue(s, cluster::PlainRecordKeyRef(key, &buf)); b.ok) {
-    return SlicedModify(s, key, reply, b, suffix->size(), [suffix](std::string* v) {
+    return SlicedModify(s, key, reply, b, 0, suffix->size(), [suffix](std::string* v) {
       v->append(*suffix);
-      return int64_t(v->size());
+      int64_t n = int64_t(v->size());
+      return Edited{true, [n](RespWriter& w) { w.Int(n); }};
     }, [s, key, suffix, reply]() { AppendTo(s, key, suffix, reply); });
   }
   ReadModifyWrite(s, reply, key, [suffix](KeyView& cur, std::string* out, int64_t* n) {
@@ -408,14 +409,14 @@ void SetRangeOf(Server* s, const std::string& key, int64_t off, std::shared_ptr<
   if (BigValue b = FindBigValue(s, cluster::PlainRecordKeyRef(key, &buf)); b.ok && !piece->empty()) {
     size_t end = size_t(off) + piece->size();
     size_t grows = end > b.len ? end - b.len : 0;
-    // Sliced unless it grows the value by more than a slice (its zero fill would be one turn).
-    if (grows <= kGetSliceBytes) {
-      return SlicedModify(s, key, reply, b, grows, [off, piece, end](std::string* v) {
-        if (v->size() < end) v->resize(end, '\0');
-        v->replace(size_t(off), piece->size(), *piece);
-        return int64_t(v->size());
-      }, [s, key, off, piece, reply]() { SetRangeOf(s, key, off, piece, reply); });
-    }
+    // The zero fill up to `off` comes a slice per step too; the piece lands in the last turn.
+    size_t fill = size_t(off) > b.len ? size_t(off) - b.len : 0;
+    return SlicedModify(s, key, reply, b, fill, grows - fill, [off, piece, end](std::string* v) {
+      if (v->size() < end) v->resize(end, '\0');
+      v->replace(size_t(off), piece->size(), *piece);
+      int64_t n = int64_t(v->size());
+      return Edited{true, [n](RespWriter& w) { w.Int(n); }};
+    }, [s, key, off, piece, reply]() { SetRangeOf(s, key, off, piece, reply); });
   }
   ReadModifyWrite(s, reply, key, [piece, off](KeyView& cur, std::string* out, int64_t* n) {
     std::string v = cur.exists ? std::move(cur.value) : std::string();

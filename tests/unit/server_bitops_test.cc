@@ -309,6 +309,31 @@ TEST(Bitfield, ChangedSaysWhetherTheStringMustBeWritten) {
   EXPECT_EQ(s, "\x06\x00"s);
 }
 
+// BITFIELD_RO on a big value reads it in place: the GETs alone, on a view, give what
+// RunFieldOps gives on a copy; FieldOpsBytes is the length RunFieldOps grows a value to.
+TEST(Bitfield, GetsOnAViewAnswerAsRunFieldOps) {
+  const std::string s = "\x81\x7f\x00\xff\x10"s;
+  auto ops = Ops({"GET", "u8", "0", "GET", "i8", "0", "GET", "i5", "3", "GET", "u16", "#1", "GET", "i64", "0",
+                  "GET", "u63", "30", "GET", "u4", "100"});
+  std::string copy = s;
+  auto want = RunFieldOps(&copy, ops);
+  auto got = RunFieldGets(s, ops);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i].value, want[i].value) << "op " << i;
+    EXPECT_FALSE(got[i].null);
+  }
+  EXPECT_EQ(got[0].value, 0x81);
+  EXPECT_EQ(got[1].value, -127);
+  EXPECT_EQ(RunFieldGets(std::string_view(), ops)[0].value, 0);
+  EXPECT_EQ(FieldOpsBytes(ops), 0u);  // GETs grow nothing
+  EXPECT_EQ(FieldOpsBytes(Ops({"SET", "u8", "0", "1"})), 1u);
+  EXPECT_EQ(FieldOpsBytes(Ops({"GET", "u8", "800", "SET", "u8", "9", "1", "INCRBY", "i16", "#3", "1"})), 8u);
+  std::string grown;
+  RunFieldOps(&grown, Ops({"SET", "u1", "70", "1", "GET", "u8", "800"}));
+  EXPECT_EQ(grown.size(), FieldOpsBytes(Ops({"SET", "u1", "70", "1"})));
+}
+
 TEST(Bitfield, ParseErrorsAreRedisTexts) {
   auto err = [](const std::vector<std::string>& a) {
     std::vector<FieldOp> ops;
