@@ -19,18 +19,20 @@ Status Hints::Store(const std::string& owner, const std::string& key, const Reco
   }
   std::string hk = HintKey(owner, key);
   std::string bytes;
-  Record merged = rec;
   Status s = ctx_->engine->Get(hk, &bytes);
   bool existed = s.ok();
+  std::string encoded;  // rec itself for a first hint (a big one is not copied first)
   if (existed) {
     Record old;
-    if (DecodeRecord(bytes, &old).ok()) merged = cluster::Join(old, rec);
+    encoded = DecodeRecord(bytes, &old).ok() ? EncodeRecord(cluster::Join(old, rec)) : EncodeRecord(rec);
   } else if (!s.IsNotFound()) {
     return s;
   } else if (count_ >= ctx_->cfg.max_hints) {
     return Status::Limit("hint store full");
+  } else {
+    encoded = EncodeRecord(rec);
   }
-  s = ctx_->engine->Put(hk, EncodeRecord(merged));
+  s = ctx_->engine->Put(hk, std::move(encoded));
   if (!s.ok()) return s;
   if (!existed) {
     ++count_;
@@ -110,15 +112,27 @@ void Hints::Deliver(uint64_t now_ms) {
     Message msg;
     msg.type = MsgType::kWriteReq;
     msg.key = key;
-    if (!DecodeRecord(bytes, &msg.record).ok()) {
+    // A big hint goes as the bytes it is stored as (EncodeSplitFrame; checked here, not
+    // decoded and encoded again), and gets time to cross, as a big write does: without it a
+    // 100 MB hint timed out before its ack and went again every pass.
+    bool big = bytes.size() >= kEncodeInPlaceBytes;
+    Record head;
+    std::vector<std::string_view> values;
+    if (!(big ? DecodeRecordViews(bytes, &head, &values) : DecodeRecord(bytes, &msg.record)).ok()) {
       if (ctx_->engine->Delete(hk).ok()) Dropped(hk);
       continue;
     }
-    uint64_t id = ctx_->NewRequest(RequestKind::kHintDelivery, ctx_->cfg.request_timeout_ms);
+    uint64_t id = ctx_->NewRequest(RequestKind::kHintDelivery,
+                                   ctx_->cfg.request_timeout_ms + (big ? CrossingMs(bytes.size()) : 0));
     msg.req_id = id;
     in_flight_.insert(hk);
-    deliveries_[id] = Delivery{hk, std::move(bytes)};
-    ctx_->SendTo(target, &msg);
+    auto shared = std::make_shared<const std::string>(std::move(bytes));
+    deliveries_[id] = Delivery{hk, shared};
+    if (big) {
+      ctx_->SendSplitTo(target, ctx_->EncodeSplit(&msg, std::move(shared)));
+    } else {
+      ctx_->SendTo(target, &msg);
+    }
   }
 }
 
@@ -131,7 +145,7 @@ bool Hints::OnAck(uint64_t id, const Status& s) {
   if (!s.ok()) return true;
   std::string now;
   // Delete only what was delivered: a hint that grew meanwhile is delivered next pass.
-  if (ctx_->engine->Get(d.hint_key, &now).ok() && now == d.bytes) {
+  if (ctx_->engine->Get(d.hint_key, &now).ok() && now == *d.bytes) {
     if (ctx_->engine->Delete(d.hint_key).ok()) Dropped(d.hint_key);
   }
   ++ctx_->stats.hints_delivered;

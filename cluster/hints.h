@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -50,7 +51,9 @@ class Hints {
   // A hinted record on its way to its owner; deleted here once the owner acked.
   struct Delivery {
     std::string hint_key;
-    std::string bytes;  // the hint as sent: a newer hint for the key is kept
+    // The hint as sent: a newer hint for the key is kept. Shared with the frame a big one
+    // went out in (its stored bytes are the frame's record, not a copy).
+    std::shared_ptr<const std::string> bytes;
   };
 
   void Dropped(const std::string& hint_key);  // a hint was deleted: count it out

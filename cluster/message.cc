@@ -288,6 +288,10 @@ void EncodePayloadWith(const Message& m, Writer& w) {
       w.U64(m.load_keys);
       w.U64(m.load_bytes);
       break;
+    case MsgType::kReadComing:
+      w.U64(m.req_id);
+      w.U64(m.load_bytes);
+      break;
     case MsgType::kRangeReq:
       w.U64(m.req_id);
       w.Str(m.key);
@@ -541,6 +545,10 @@ bool DecodePayload(std::string_view payload, Message* m, std::string* adopt) {
       break;
     case MsgType::kLoad:
       m->load_keys = r.U64();
+      m->load_bytes = r.U64();
+      break;
+    case MsgType::kReadComing:
+      m->req_id = r.U64();
       m->load_bytes = r.U64();
       break;
     case MsgType::kRangeReq:

@@ -73,8 +73,11 @@ enum class MsgType : uint8_t {
                       //   hashes (= the sender's keys in those cells, their item hashes)
   kAeDigestResp = 26, // req_id, code/error, records (= the replier's, where they differ or
                       //   the sender lacks them), keys (= the sender's records wanted)
+  // A replica answering a read with a big record (kEncodeInPlaceBytes or more) says so first,
+  // so the reader gives it time to cross (ReadCoordinator::OnComing). No reply.
+  kReadComing = 27,   // req_id, load_bytes (= the coming record's size)
 };
-constexpr uint8_t kMaxMsgType = 26;
+constexpr uint8_t kMaxMsgType = 27;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1u << 18;  // tree, partition and segment hashes per message
 constexpr size_t kMaxAeBucket = 1u << 23;  // any tree node, partition or cell index

@@ -171,6 +171,7 @@ struct Node::Impl {
       case MsgType::kGossip: return OnGossip(m);
       case MsgType::kReadReq: return reads.OnReadReq(m);
       case MsgType::kReadResp: return reads.OnReply(m.req_id, m.from_id, m.status(), std::move(m.record));
+      case MsgType::kReadComing: return reads.OnComing(m.req_id, m.load_bytes);
       case MsgType::kWriteReq:
       case MsgType::kHintedWrite: return OnReplicaWrite(m);
       case MsgType::kWriteAck: return OnWriteAck(m);

@@ -137,13 +137,29 @@ void ReadCoordinator::OnReadReq(const Message& m) {
   resp.set_status(ctx_->store.PeekOrShare(m.key, &rec, &found, &big));
   if (big != nullptr) {
     // A big record goes as the engine holds it: its values not decoded, not copied into the
-    // frame.
+    // frame. A small note goes first (the peer's queue keeps the order), so the reader knows
+    // to wait for it even when its own copy has not arrived yet.
+    Message coming;
+    coming.type = MsgType::kReadComing;
+    coming.req_id = m.req_id;
+    coming.load_bytes = big->size();
+    ctx_->Send(m.from_addr, &coming);
     resp.found = true;
     return ctx_->SendSplit(m.from_addr, ctx_->EncodeSplit(&resp, std::move(big)));
   }
   resp.found = found;
   resp.record_ref = rec;  // encoded by Send, before the store can change
   ctx_->Send(m.from_addr, &resp);
+}
+
+void ReadCoordinator::OnComing(uint64_t id, uint64_t bytes) {
+  auto it = reads_.find(id);
+  if (it == reads_.end() || it->second.done || it->second.crossed) return;
+  Pending& p = it->second;
+  p.crossing_ms = std::max(p.crossing_ms, CrossingMs(size_t(bytes)));
+  if (p.crossing_ms == 0) return;
+  for (auto& t : p.spares) p.held_spares.push_back(std::move(t));
+  p.spares.clear();
 }
 
 void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status& s,
@@ -263,6 +279,7 @@ void ReadCoordinator::Expire(uint64_t id) {
     AskSpares(id, &p);
     ctx_->requests.Rearm(id, RequestKind::kRead, ctx_->clock->NowMs() + p.crossing_ms);
     p.crossing_ms = 0;
+    p.crossed = true;
     return;
   }
   ++ctx_->stats.coordinator_timeouts;

@@ -43,6 +43,10 @@ class ReadCoordinator {
   void OnTick(uint64_t now_ms);
   // A replica's side: answer a kReadReq from the local copy.
   void OnReadReq(const Message& m);
+  // A replica said a big reply of `bytes` is on its way (kReadComing): the read gets the time
+  // it takes to cross at its first deadline, as one whose own copy is big, and asks no spare
+  // meanwhile (a second big reply would only slow the first). Once per read.
+  void OnComing(uint64_t id, uint64_t bytes);
 
  private:
   struct Pending {
@@ -52,6 +56,7 @@ class ReadCoordinator {
     bool reaping = false;
     bool taken = false;  // the client's answer took the joined record (a big one): no repair
     uint64_t crossing_ms = 0;  // more time for a big record, given at the first deadline
+    bool crossed = false;      // that time was given (once per read)
     std::vector<std::string> held_spares;  // a big read's spares: asked on a failure or then
     ReadCallback cb;
     std::vector<std::string> spares;  // replicas not asked yet

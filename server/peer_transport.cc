@@ -195,8 +195,13 @@ void PeerTransport::Deliver(Held h) {
   Peer* p = slot.get();
   size_t size = h.frame.size() + (h.middle ? h.middle->size() + h.tail.size() : 0);
   // The bound holds frames back from a slow peer; one frame bigger than it (a value of up to
-  // proto_max_bulk_len) still goes when nothing else waits for that peer.
-  if ((p->queued_bytes > 0 && p->queued_bytes + size > queue_bytes_max_) || size > kFrameBytesMax) {
+  // proto_max_bulk_len) still goes when little else waits for that peer: under 1 MB, such as
+  // the kReadComing note sent just before a big read reply (which an empty-queue rule
+  // dropped), so what is queued stays under the bound plus one frame plus 1 MB.
+  const uint64_t little = std::min<uint64_t>(1u << 20, queue_bytes_max_ / 4);
+  bool room = size + little > queue_bytes_max_ ? p->queued_bytes <= little
+                                               : p->queued_bytes + size <= queue_bytes_max_;
+  if (!room || size > kFrameBytesMax) {
     stats_.frames_dropped++;  // bounded queue: the core treats this as a lost message
     return;
   }

@@ -236,6 +236,9 @@ std::vector<Message> SampleMessages() {
   pb.value.value = "hello";
   pb.sharded = true;
   out.push_back(pb);
+  Message rc = base(MsgType::kReadComing);
+  rc.load_bytes = 100u << 20;
+  out.push_back(rc);
   return out;
 }
 

@@ -122,7 +122,7 @@ class Cluster {
       if (DecodeFrame(frame, "", &m).ok()) ++sent[m.type];
     }
     auto dest = by_addr_.find(to);
-    if (dest != by_addr_.end() && held.count(dest->second)) {  // slow, not lost
+    if (dest != by_addr_.end() && held.count(dest->second) && frame.size() >= held_min_bytes) {  // slow, not lost
       held_.push_back({from, to, std::move(frame)});
       return;
     }
@@ -197,8 +197,10 @@ class Cluster {
   bool count_types = false;         // count the frames sent, by type, into `sent`
   std::map<MsgType, int> sent;
   std::set<std::string> held;       // frames to these nodes wait until Release
+  size_t held_min_bytes = 0;        // ... those of at least this many bytes (0: all)
   void Release() {
     held.clear();
+    held_min_bytes = 0;
     for (auto& p : held_) queue_.push_back(std::move(p));
     held_.clear();
     Deliver();

@@ -197,6 +197,11 @@ std::vector<Message> AllTypes() {
   load.load_keys = 123456789;
   load.load_bytes = 1ull << 40;
   out.push_back(load);
+  Message coming;
+  coming.type = MsgType::kReadComing;
+  coming.req_id = 57;
+  coming.load_bytes = 300ull << 20;
+  out.push_back(coming);
   Message rs;
   rs.type = MsgType::kRangeResp;
   rs.req_id = 56;

@@ -489,6 +489,38 @@ TEST(NodeTest, BigRecordsGetTimeToCross) {
   }
 }
 
+// A read through a node whose own copy of a big record has not arrived: the replica that
+// answers with the big record says first that it is coming (kReadComing), so the read waits
+// for it past request_timeout_ms instead of failing at its first deadline, and asks no spare
+// meanwhile.
+TEST(NodeTest, ABigReadReplySaysItIsComing) {
+  Cluster c;
+  Boot(c, 3);
+  const std::string value(10u << 20, 'c');
+  c.Kill("n2");  // its copy is lost on the way; n1 and n3 make W=2
+  WriteRequest req;
+  req.value.value = value;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(req)).status.ok());
+  c.Revive("n2");
+  EXPECT_TRUE(LocalRecord(c, "n2", "big").siblings.empty());
+  c.held = {"n2"};
+  c.held_min_bytes = 1u << 20;  // the note passes; the big reply is slow
+  c.count_types = true;
+  c.sent.clear();
+  auto read = StartRead(c, c.node("n2"), "big", 2);
+  c.RunFor(400);  // request_timeout_ms is 500 here; 10 MB get ~200 ms more
+  EXPECT_EQ(c.sent[MsgType::kReadComing], 1);
+  EXPECT_EQ(c.sent[MsgType::kReadReq], 1) << "a spare was asked while the big reply was coming";
+  c.RunFor(250);
+  EXPECT_FALSE(read->done) << read->status.ToString();
+  c.count_types = false;
+  c.Release();
+  c.RunUntil(&read->done);
+  ASSERT_TRUE(read->done);
+  ASSERT_TRUE(read->status.ok()) << read->status.ToString();
+  EXPECT_EQ(Values(read->record), std::vector<std::string>{value});
+}
+
 TEST(NodeTest, DeleteIsATombstone) {
   Cluster c;
   Boot(c, 3);
@@ -800,6 +832,45 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
   for (auto id : {"n2", "n3", "n4"}) delivered += c.node(id)->stats().hints_delivered;
   EXPECT_EQ(delivered, 1u);
   for (auto id : {"n2", "n3", "n4"}) EXPECT_TRUE(c.node(id)->PendingHints().empty()) << id;
+}
+
+// A big hint goes to its owner as the bytes it is stored as, and its delivery gets the same
+// time to cross as a big write (20 MB: request_timeout_ms + ~400 ms). Held on its way past
+// request_timeout_ms, it is sent once and delivered whole; before, it timed out and went
+// again.
+TEST(NodeTest, BigHintsGetTimeToCross) {
+  Cluster c;
+  Boot(c, 5, /*n=*/3, /*r=*/2, /*w=*/3);
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    std::string k = "bh" + std::to_string(i);
+    auto p = c.node("n1")->PreferenceList(k);
+    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) key = k;
+  }
+  c.Kill("n5");
+  c.RunFor(2500);
+  const std::string value(20u << 20, 'h');
+  WriteRequest req;
+  req.value.value = value;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), key, std::move(req)).status.ok());
+  c.held = {"n5"};
+  c.count_types = true;
+  c.sent.clear();
+  c.Revive("n5");
+  for (int i = 0; i < 500 && c.sent[MsgType::kWriteReq] == 0; ++i) c.RunFor(10);
+  ASSERT_EQ(c.sent[MsgType::kWriteReq], 1) << "the hint was not sent";
+  c.RunFor(700);  // past request_timeout_ms (500 here), within the ~400 ms 20 MB get more
+  EXPECT_EQ(c.sent[MsgType::kWriteReq], 1) << "the delivery timed out and the hint went again";
+  c.count_types = false;
+  c.Release();
+  c.RunFor(1000);
+  EXPECT_EQ(Values(LocalRecord(c, "n5", key)), std::vector<std::string>{value});
+  uint64_t delivered = 0;
+  for (auto id : {"n2", "n3", "n4"}) {
+    delivered += c.node(id)->stats().hints_delivered;
+    EXPECT_TRUE(c.node(id)->PendingHints().empty()) << id;
+  }
+  EXPECT_EQ(delivered, 1u);
 }
 
 // limits.max_hints: a stand-in holding its cap of hints refuses another, so a write that
