@@ -91,6 +91,50 @@ void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigVal
   });
 }
 
+void SlicedBulks(Server* s, const std::string& rkey, ReplyTo reply, size_t record_size, uint64_t seal,
+                 std::string head, std::vector<std::pair<size_t, size_t>> parts, std::function<void()> again) {
+  // One step per slice of each part (one for an empty part), in reply order.
+  struct Step {
+    size_t part, at;
+  };
+  auto steps = std::make_shared<std::vector<Step>>();
+  size_t bytes = head.size();
+  for (size_t p = 0; p < parts.size(); p++) {
+    for (size_t at = 0; at == 0 || at < parts[p].second; at += kGetSliceBytes) steps->push_back({p, at});
+    bytes += parts[p].second + 24;
+  }
+  auto out = std::make_shared<std::string>();
+  out->reserve(bytes);
+  out->append(head);
+  auto changed = std::make_shared<bool>(false);
+  auto shared_parts = std::make_shared<const std::vector<std::pair<size_t, size_t>>>(std::move(parts));
+  size_t n = steps->size();
+  std::shared_ptr<Client> client = reply.shared_client();
+  ForEachBounded(s, client, std::max<size_t>(n, 1), [s, reply, rkey, record_size, seal, steps, shared_parts, out,
+                                                     changed, n, again](size_t i) mutable {
+    if (n > 0 && !*changed && reply.alive()) {
+      const Step& st = (*steps)[i];
+      auto [offset, len] = (*shared_parts)[st.part];
+      Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
+        if (bytes.size() != record_size || cluster::RecordSeal(bytes) != seal) {
+          *changed = true;
+          return;
+        }
+        if (st.at == 0) out->append("$" + std::to_string(len) + "\r\n");
+        out->append(bytes.data() + offset + st.at, std::min(kGetSliceBytes, len - std::min(len, st.at)));
+        if (st.at + kGetSliceBytes >= len) out->append("\r\n");
+      });
+      if (!vs.ok()) *changed = true;
+    }
+    if (i + 1 < std::max<size_t>(n, 1)) return;
+    if (*changed) return again();
+    reply.Complete([&](std::string* dst, int) {
+      if (dst->empty()) dst->swap(*out);
+      else dst->append(*out);
+    });
+  });
+}
+
 bool ViewBigValue(Server* s, const std::string& rkey, const std::function<void(std::string_view value)>& see) {
   return FindBigValue(s, rkey, see).ok;
 }

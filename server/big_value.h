@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "server/commands.h"
 
@@ -69,6 +71,14 @@ struct Edited {
 using Edit = std::function<Edited(std::string* v)>;
 void SlicedModify(Server* s, const std::string& key, ReplyTo reply, const BigValue& b, size_t fill, size_t extra,
                   Edit edit, std::function<void()> again);
+
+// DGET of a big record this node alone holds: the reply `head` (the array headers and the
+// context token, built by the caller), then each part [offset, offset + len) of the stored
+// record as a bulk string, copied a slice per step over as many turns as it takes; each
+// slice checks the record is still the one of `record_size` bytes and checksum `seal`.
+// `again` answers instead when it changed meanwhile (it reads the key afresh).
+void SlicedBulks(Server* s, const std::string& rkey, ReplyTo reply, size_t record_size, uint64_t seal,
+                 std::string head, std::vector<std::pair<size_t, size_t>> parts, std::function<void()> again);
 
 // Where record key `rkey` holds a big value this node alone holds: calls `see` with the
 // value's bytes in place, during the call (no copy), and returns true. For the commands that

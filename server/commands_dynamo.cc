@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <iterator>
 
+#include "cluster/key_layout.h"
 #include "cluster/partition_ring.h"
+#include "server/big_value.h"
 #include "server/commands_backup.h"
 
 namespace dynakv::server {
@@ -59,14 +61,15 @@ std::string SiblingValue(const cluster::Sibling& sib) {
   return std::to_string(c.Value());
 }
 
-// DGET key [R n] -> [context, [value, ...]]
-void CmdDget(CommandCtx& ctx) {
-  int r;
-  std::string err = ParseQuorum(ctx.args, 2, "R", int(ctx.server->config().n), &r);
-  if (!err.empty()) return ReplyErr(ctx.reply, err);
-  ReplyTo reply = ctx.reply;
-  Server* s = ctx.server;
-  std::string key = ctx.args[1];
+// DGET of a big record this node alone holds (standalone, or N=1; server/big_value.h): the
+// siblings are copied a slice per step over several turns, as a big GET's value is, instead
+// of read whole and copied again into the reply in one turn. False: read it the usual way
+// (other replicas hold it, it is small or cached, or a sibling is a counter, whose value
+// the reply shows as a number).
+bool SlicedDget(Server* s, const std::string& key, int r, ReplyTo reply);
+
+void DgetOf(Server* s, const std::string& key, int r, ReplyTo reply) {
+  if (SlicedDget(s, key, r, reply)) return;
   s->node()->Read(key, r, TimeRead(s, [s, reply, key](Status st, cluster::ReadReply rr) mutable {
     if (!st.ok()) return ReplyStatus(reply, st);
     std::string token = cluster::EncodeContext(rr.record.context, TokenKey(s, key));
@@ -78,6 +81,45 @@ void CmdDget(CommandCtx& ctx) {
       for (const auto* sib : live) w.Bulk(SiblingValue(*sib));
     });
   }));
+}
+
+bool SlicedDget(Server* s, const std::string& key, int r, ReplyTo reply) {
+  std::string buf;
+  std::string rkey = cluster::PlainRecordKeyRef(key, &buf);
+  bool found = false;
+  size_t record_size = 0;
+  uint64_t seal = 0;
+  std::string head;
+  std::vector<std::pair<size_t, size_t>> parts;
+  Status st = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
+    if (bytes.size() < kBigValueBytes) return;
+    cluster::Record rec;
+    std::vector<std::string_view> values;
+    if (!cluster::DecodeRecordViews(bytes, &rec, &values).ok()) return;
+    auto live = cluster::LiveSiblings(rec, s->WallMs());
+    for (const auto* sib : live) {
+      if (sib->kind == cluster::ValueKind::kCounter) return;
+      std::string_view v = values[size_t(sib - rec.siblings.data())];
+      parts.emplace_back(size_t(v.data() - bytes.data()), v.size());
+    }
+    std::string token = cluster::EncodeContext(rec.context, TokenKey(s, key));
+    head = "*2\r\n$" + std::to_string(token.size()) + "\r\n" + token + "\r\n*" + std::to_string(live.size()) + "\r\n";
+    record_size = bytes.size();
+    seal = cluster::RecordSeal(bytes);
+    found = true;
+  });
+  if (!st.ok() || !found) return false;
+  SlicedBulks(s, rkey, reply, record_size, seal, std::move(head), std::move(parts),
+              [s, key, r, reply]() { DgetOf(s, key, r, reply); });
+  return true;
+}
+
+// DGET key [R n] -> [context, [value, ...]]
+void CmdDget(CommandCtx& ctx) {
+  int r;
+  std::string err = ParseQuorum(ctx.args, 2, "R", int(ctx.server->config().n), &r);
+  if (!err.empty()) return ReplyErr(ctx.reply, err);
+  DgetOf(ctx.server, ctx.args[1], r, ctx.reply);
 }
 
 void DWrite(CommandCtx& ctx, bool is_delete) {
