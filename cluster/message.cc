@@ -292,6 +292,10 @@ void EncodePayloadWith(const Message& m, Writer& w) {
       w.U64(m.req_id);
       w.U64(m.load_bytes);
       break;
+    case MsgType::kWriteAcks:
+      w.U32(static_cast<uint32_t>(m.hashes.size()));
+      for (uint64_t id : m.hashes) w.U64(id);
+      break;
     case MsgType::kRangeReq:
       w.U64(m.req_id);
       w.Str(m.key);
@@ -550,6 +554,9 @@ bool DecodePayload(std::string_view payload, Message* m, std::string* adopt) {
     case MsgType::kReadComing:
       m->req_id = r.U64();
       m->load_bytes = r.U64();
+      break;
+    case MsgType::kWriteAcks:
+      if (!DecodeHashes(&r, &m->hashes)) return false;
       break;
     case MsgType::kRangeReq:
       m->req_id = r.U64();

@@ -76,8 +76,11 @@ enum class MsgType : uint8_t {
   // A replica answering a read with a big record (kEncodeInPlaceBytes or more) says so first,
   // so the reader gives it time to cross (ReadCoordinator::OnComing). No reply.
   kReadComing = 27,   // req_id, load_bytes (= the coming record's size)
+  // The successful acks of writes that arrived from one peer together (Node::OnMessages),
+  // one frame for all: the same as a kWriteAck with code OK for each.
+  kWriteAcks = 28,    // hashes (= the req_ids)
 };
-constexpr uint8_t kMaxMsgType = 27;
+constexpr uint8_t kMaxMsgType = 28;
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1u << 18;  // tree, partition and segment hashes per message
 constexpr size_t kMaxAeBucket = 1u << 23;  // any tree node, partition or cell index

@@ -48,6 +48,11 @@ struct Node::Impl {
   // outlives it; a nested call (a handler that delivers a frame in place) uses its own.
   std::vector<Message> batch_;
   bool in_batch_ = false;
+  // The successful acks of replica writes that arrived together (OnMessages), with the
+  // address each goes to: one kWriteAcks frame per peer when the batch has been handled
+  // (FlushAcks), instead of a frame, an encode and a decode per write.
+  std::vector<std::pair<std::string, uint64_t>> held_acks_;
+  bool hold_acks_ = false;
   static constexpr size_t kKeptBatch = 2048;  // 1 MB of Message
   static constexpr uint64_t kLoadEveryMs = 5000;
 
@@ -156,10 +161,35 @@ struct Node::Impl {
         }
       }
     }
+    bool hold = std::exchange(hold_acks_, true);
     for (Message& m : batch) Dispatch(m);
+    hold_acks_ = hold;
+    if (!hold) FlushAcks();
     batch.clear();
     if (batch.capacity() > kKeptBatch) std::vector<Message>().swap(batch);  // a rare flood
     if (outer) in_batch_ = false;
+  }
+
+  void FlushAcks() {
+    if (held_acks_.empty()) return;
+    std::vector<std::pair<std::string, uint64_t>> acks;
+    acks.swap(held_acks_);
+    std::vector<std::pair<const std::string*, Message>> out;  // one per peer, first-seen order
+    for (const auto& ack : acks) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const auto& o) { return *o.first == ack.first; });
+      if (it == out.end()) it = out.insert(out.end(), {&ack.first, Message()});
+      it->second.hashes.push_back(ack.second);
+    }
+    for (auto& [addr, m] : out) {
+      if (m.hashes.size() == 1) {  // alone: the plain ack
+        m.type = MsgType::kWriteAck;
+        m.req_id = m.hashes.front();
+        m.hashes.clear();
+      } else {
+        m.type = MsgType::kWriteAcks;
+      }
+      ctx.Send(*addr, &m);  // released by the owner only after engine Commit
+    }
   }
 
   void Dispatch(Message& m) {
@@ -175,6 +205,11 @@ struct Node::Impl {
       case MsgType::kWriteReq:
       case MsgType::kHintedWrite: return OnReplicaWrite(m);
       case MsgType::kWriteAck: return OnWriteAck(m);
+      case MsgType::kWriteAcks:
+        for (uint64_t id : m.hashes) {
+          if (!hints.OnAck(id, Status::OK())) writes.OnAck(id, m.from_id, Status::OK());
+        }
+        return;
       case MsgType::kWriteBatch: return OnReplicaBatch(m);
       case MsgType::kReadRepair: return OnReadRepair(m);
       case MsgType::kForwardReq: return forwarder.OnForwardReq(m);
@@ -283,6 +318,10 @@ struct Node::Impl {
     Status ws = m.type == MsgType::kWriteReq ? ctx.store.JoinTaking(m.key, std::move(m.record), std::move(m.record_bytes))
                                               : hints.Store(m.hint_owner, m.key, m.record);
     if (ws.ok() && m.type == MsgType::kWriteReq) handoff.NoteStored(m.key);
+    if (ws.ok() && hold_acks_) {
+      held_acks_.emplace_back(m.from_addr, m.req_id);
+      return;
+    }
     Message ack;
     ack.type = MsgType::kWriteAck;
     ack.req_id = m.req_id;

@@ -239,6 +239,9 @@ std::vector<Message> SampleMessages() {
   Message rc = base(MsgType::kReadComing);
   rc.load_bytes = 100u << 20;
   out.push_back(rc);
+  Message wa2 = base(MsgType::kWriteAcks);
+  wa2.hashes = {77, 78, 79};
+  out.push_back(wa2);
   return out;
 }
 

@@ -202,6 +202,10 @@ std::vector<Message> AllTypes() {
   coming.req_id = 57;
   coming.load_bytes = 300ull << 20;
   out.push_back(coming);
+  Message acks;
+  acks.type = MsgType::kWriteAcks;
+  acks.hashes = {1, 2, 1ull << 63, 77};
+  out.push_back(acks);
   Message rs;
   rs.type = MsgType::kRangeResp;
   rs.req_id = 56;

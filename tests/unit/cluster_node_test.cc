@@ -122,6 +122,8 @@ TEST(NodeTest, FramesHandledInBatchesAsTheServerDeliversThem) {
   Cluster c;
   c.batched = true;
   Boot(c, 3);
+  c.count_types = true;
+  c.sent.clear();
   std::vector<std::shared_ptr<Outcome>> writes;
   for (int i = 0; i < 60; ++i) {
     auto out = std::make_shared<Outcome>();
@@ -142,6 +144,12 @@ TEST(NodeTest, FramesHandledInBatchesAsTheServerDeliversThem) {
     ASSERT_EQ(writes[size_t(i)]->calls, 1) << i;
     ASSERT_TRUE(writes[size_t(i)]->status.ok()) << i << " " << writes[size_t(i)]->status.ToString();
   }
+  // The 120 replica writes arrived in batches: their acks went as one kWriteAcks per peer
+  // and batch, not a frame each.
+  EXPECT_EQ(c.sent[MsgType::kWriteReq], 120);
+  EXPECT_GT(c.sent[MsgType::kWriteAcks], 0);
+  EXPECT_LE(c.sent[MsgType::kWriteAck] + c.sent[MsgType::kWriteAcks], 12);
+  c.count_types = false;
   std::vector<std::shared_ptr<Outcome>> reads;
   for (int i = 0; i < 60; ++i) {
     reads.push_back(StartRead(c, c.node("n" + std::to_string(1 + (i + 1) % 3)), "k" + std::to_string(i), 3));
