@@ -287,6 +287,7 @@ void EncodePayloadWith(const Message& m, Writer& w) {
     case MsgType::kLoad:
       w.U64(m.load_keys);
       w.U64(m.load_bytes);
+      w.U64(m.features);
       break;
     case MsgType::kReadComing:
       w.U64(m.req_id);
@@ -550,6 +551,7 @@ bool DecodePayload(std::string_view payload, Message* m, std::string* adopt) {
     case MsgType::kLoad:
       m->load_keys = r.U64();
       m->load_bytes = r.U64();
+      if (!r.done()) m->features = r.U64();  // absent from an older release's
       break;
     case MsgType::kReadComing:
       m->req_id = r.U64();

@@ -81,6 +81,9 @@ enum class MsgType : uint8_t {
   kWriteAcks = 28,    // hashes (= the req_ids)
 };
 constexpr uint8_t kMaxMsgType = 28;
+// kLoad's features: message types a node of an older release would drop, sent to a peer only
+// once its kLoad says it understands them (a rolling upgrade mixes releases).
+constexpr uint64_t kFeatureWriteAcks = 1;  // kWriteAcks
 constexpr size_t kMaxScanKeys = 100000;
 constexpr size_t kMaxAeHashes = 1u << 18;  // tree, partition and segment hashes per message
 constexpr size_t kMaxAeBucket = 1u << 23;  // any tree node, partition or cell index
@@ -139,6 +142,7 @@ struct Message {
 
   bool sharded = false;  // publish: SPUBLISH (shard channel) rather than PUBLISH
   uint64_t load_keys = 0, load_bytes = 0;  // load: live keys, storage bytes
+  uint64_t features = 0;  // load: what the sender understands (kFeature*); 0 from older releases
 
   const Record& rec() const { return record_ref ? *record_ref : record; }
   Status status() const { return code == Code::kOk ? Status::OK() : Status(code, error); }

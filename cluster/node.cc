@@ -8,6 +8,7 @@
 #include <charconv>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "cluster/anti_entropy.h"
@@ -53,6 +54,9 @@ struct Node::Impl {
   // (FlushAcks), instead of a frame, an encode and a decode per write.
   std::vector<std::pair<std::string, uint64_t>> held_acks_;
   bool hold_acks_ = false;
+  // Peers (by address) whose last kLoad said they understand kWriteAcks; the others (an older
+  // release during a rolling upgrade, or one not heard from yet) get one kWriteAck each.
+  std::set<std::string> acks_peers_;
   static constexpr size_t kKeptBatch = 2048;  // 1 MB of Message
   static constexpr uint64_t kLoadEveryMs = 5000;
 
@@ -180,15 +184,18 @@ struct Node::Impl {
       if (it == out.end()) it = out.insert(out.end(), {&ack.first, Message()});
       it->second.hashes.push_back(ack.second);
     }
-    for (auto& [addr, m] : out) {
-      if (m.hashes.size() == 1) {  // alone: the plain ack
-        m.type = MsgType::kWriteAck;
-        m.req_id = m.hashes.front();
-        m.hashes.clear();
-      } else {
+    for (auto& [addr, m] : out) {  // released by the owner only after engine Commit
+      if (m.hashes.size() > 1 && acks_peers_.count(*addr)) {
         m.type = MsgType::kWriteAcks;
+        ctx.Send(*addr, &m);
+        continue;
       }
-      ctx.Send(*addr, &m);  // released by the owner only after engine Commit
+      Message ack;  // alone, or to a peer that would drop kWriteAcks: the plain ack each
+      ack.type = MsgType::kWriteAck;
+      for (uint64_t id : m.hashes) {
+        ack.req_id = id;
+        ctx.Send(*addr, &ack);
+      }
     }
   }
 
@@ -228,6 +235,11 @@ struct Node::Impl {
       case MsgType::kHandoffAck: return handoff.OnAck(m);
       case MsgType::kLoad:
         loads[m.from_id] = {m.load_keys, m.load_bytes, ctx.clock->NowMs()};
+        if (m.features & kFeatureWriteAcks) {
+          acks_peers_.insert(m.from_addr);
+        } else {
+          acks_peers_.erase(m.from_addr);  // an older release (or one rolled back to it)
+        }
         return;
       case MsgType::kRangeReq: return ranges.OnRangeReq(m);
       case MsgType::kRangeResp: return ranges.OnRangeResp(m);
@@ -245,6 +257,7 @@ struct Node::Impl {
     m.type = MsgType::kLoad;
     m.load_keys = ctx.store.live_count();
     m.load_bytes = ctx.engine->Stats().used_bytes;
+    m.features = kFeatureWriteAcks;
     for (const auto& st : ctx.membership.Digest()) {
       if (st.id != cfg().id && ctx.membership.IsReachable(st.id)) ctx.Send(st.cluster_addr, &m);
     }

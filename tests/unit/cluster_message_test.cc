@@ -196,6 +196,7 @@ std::vector<Message> AllTypes() {
   load.type = MsgType::kLoad;
   load.load_keys = 123456789;
   load.load_bytes = 1ull << 40;
+  load.features = kFeatureWriteAcks;
   out.push_back(load);
   Message coming;
   coming.type = MsgType::kReadComing;
@@ -245,6 +246,7 @@ void ExpectSame(const Message& a, const Message& b) {
   EXPECT_EQ(a.records, b.records);
   EXPECT_EQ(a.load_keys, b.load_keys);
   EXPECT_EQ(a.load_bytes, b.load_bytes);
+  EXPECT_EQ(a.features, b.features);
   if (a.type == MsgType::kRangeReq) {
     EXPECT_EQ(a.value.value, b.value.value);
     EXPECT_EQ(a.r, b.r);
