@@ -304,6 +304,9 @@ struct Node::Impl {
       MemberStatus was = it->second;
       it->second = m.status;
       if (m.id == cfg().id && fresh) continue;  // ourselves at start: the ready line says it
+      // A member up (new, back, or first seen): our load, and the features it carries, go to
+      // it at once rather than within kLoadEveryMs (it batches its acks to us only then).
+      if (m.id != cfg().id && m.status == MemberStatus::kUp) next_load_ms = now;
       std::string item = m.id + (fresh ? " (" + m.cluster_addr + ") is " : " is now ") +
                          MemberStatusName(m.status) +
                          (fresh ? "" : std::string(" (was ") + MemberStatusName(was) + ")");

@@ -121,8 +121,7 @@ TEST(NodeTest, WriteThroughOneReadThroughAnother) {
 TEST(NodeTest, FramesHandledInBatchesAsTheServerDeliversThem) {
   Cluster c;
   c.batched = true;
-  Boot(c, 3);
-  c.RunFor(5100);  // every node's kLoad has said it understands kWriteAcks
+  Boot(c, 3);  // each node sent its kLoad (saying it understands kWriteAcks) on seeing the others up
   c.count_types = true;
   c.sent.clear();
   std::vector<std::shared_ptr<Outcome>> writes;
