@@ -114,7 +114,7 @@ void SlicedBulks(Server* s, const std::string& rkey, ReplyTo reply, size_t recor
                                                      changed, n, again](size_t i) mutable {
     if (n > 0 && !*changed && reply.alive()) {
       const Step& st = (*steps)[i];
-      auto [offset, len] = (*shared_parts)[st.part];
+      const size_t offset = (*shared_parts)[st.part].first, len = (*shared_parts)[st.part].second;
       Status vs = s->node()->ViewOnlyCopy(rkey, [&](std::string_view bytes) {
         if (bytes.size() != record_size || cluster::RecordSeal(bytes) != seal) {
           *changed = true;

@@ -7,7 +7,9 @@
 // default R and write back with the context they read, as APPEND does: atomic on one node, and
 // in a cluster a concurrent write elsewhere becomes a sibling instead of being lost. BITOP
 // writes its destination like SET (superseding what the coordinator knows). The argument
-// and key checks run in Redis 7.0's order, so errors and replies match redis-server's.
+// and key checks run in Redis 7.0's order, so errors and replies match redis-server's. A big
+// value this node alone holds is read in place and rewritten a slice per turn
+// (server/big_value.h), so a 100 MB bitmap does not hold the loop.
 #include "server/commands_bits.h"
 
 #include <algorithm>

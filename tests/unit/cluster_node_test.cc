@@ -399,6 +399,18 @@ void BootUncached(Cluster& c, int count, int n, int r, int w) {
   c.RunFor(1500);
 }
 
+// Keys (prefix + a number) that n1 coordinates (first in their preference list) with n5
+// among their replicas: the hinted-handoff tests take n5 down.
+std::vector<std::string> KeysFromN1WithN5(Cluster& c, const std::string& prefix, size_t count) {
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < count; ++i) {
+    std::string k = prefix + std::to_string(i);
+    auto p = c.node("n1")->PreferenceList(k);
+    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) keys.push_back(k);
+  }
+  return keys;
+}
+
 std::string BigValue(char fill) {
   std::string v(200 * 1024, fill);
   v[12345] = '#';
@@ -857,12 +869,7 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
   Cluster c;
   Boot(c, 5, /*n=*/3, /*r=*/2, /*w=*/3);
   // A key whose preference list holds n1 and n5; n5 goes down.
-  std::string key;
-  for (int i = 0; key.empty(); ++i) {
-    std::string k = "h" + std::to_string(i);
-    auto p = c.node("n1")->PreferenceList(k);
-    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) key = k;
-  }
+  const std::string key = KeysFromN1WithN5(c, "h", 1)[0];
   c.Kill("n5");
   c.RunFor(2500);  // n5 is now down in everyone's view
   auto w = Put(c, c.node("n1"), key, "hinted");
@@ -895,12 +902,7 @@ TEST(NodeTest, SloppyQuorumAndHintedHandoff) {
 TEST(NodeTest, BigHintsGetTimeToCross) {
   Cluster c;
   Boot(c, 5, /*n=*/3, /*r=*/2, /*w=*/3);
-  std::string key;
-  for (int i = 0; key.empty(); ++i) {
-    std::string k = "bh" + std::to_string(i);
-    auto p = c.node("n1")->PreferenceList(k);
-    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) key = k;
-  }
+  const std::string key = KeysFromN1WithN5(c, "bh", 1)[0];
   c.Kill("n5");
   c.RunFor(2500);
   const std::string value(20u << 20, 'h');
@@ -939,12 +941,7 @@ TEST(NodeTest, HintCapRefusesTheStandInAndLosesNothing) {
     c.Add(cfg);
   }
   c.RunFor(1500);
-  std::vector<std::string> keys;  // coordinated by n1, with n5 among the replicas
-  for (int i = 0; keys.size() < 24; ++i) {
-    std::string k = "cap" + std::to_string(i);
-    auto p = c.node("n1")->PreferenceList(k);
-    if (p[0] == "n1" && std::find(p.begin(), p.end(), "n5") != p.end()) keys.push_back(k);
-  }
+  const std::vector<std::string> keys = KeysFromN1WithN5(c, "cap", 24);
   c.Kill("n5");
   c.RunFor(2500);
   std::vector<std::string> acked, refused;

@@ -95,7 +95,9 @@ TEST(ReplicaStoreTest, ChunkedRecountStaysExactUnderWrites) {
       if (e % 5 == 0) {
         Record rec;
         ASSERT_TRUE(store.Load(Key(e), &rec, &found).ok());
-        if (found) ASSERT_TRUE(store.Erase(Key(e), rec).ok());
+        if (found) {
+          ASSERT_TRUE(store.Erase(Key(e), rec).ok());
+        }
       }
     }
     if (round == 3) {
