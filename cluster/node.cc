@@ -1,6 +1,9 @@
 // cluster/node.cc: Node composes the modules of one Dynamo node and routes to them: one
 // line per message type, one per timer kind. It owns only the glue: start-up, gossip wiring
 // (membership -> placement, persisted with the data), FLUSHALL and membership admin.
+// Over 900 lines, still that one job: the rest is the inbound batch's handling (decode,
+// prefetch, dispatch, and the acks it holds until the batch ends, sent per peer only as the
+// peer's kLoad features allow), which is routing state, not a module's.
 // The modules and the path of a request: docs/ARCHITECTURE.md.
 #include "cluster/node.h"
 
