@@ -7,28 +7,101 @@
 
 namespace dynakv::cluster {
 
-Node::RangeReply JoinPages(
-    const std::vector<const std::vector<std::pair<std::string, Record>>*>& pages,
-    const std::vector<bool>& ends) {
-  Node::RangeReply out;
+namespace {
+
+using Elements = std::vector<std::pair<std::string, Record>>;
+
+// An element of a merged answer that one page lacks (has = false) or holds differently.
+struct StaleElement {
+  size_t index;  // in the answer
+  bool has;
+};
+
+// Elements > this lie past a page that was cut by its limit (nullptr: no page was cut).
+const std::string* CutOf(const std::vector<Elements*>& pages, const std::vector<bool>& ends) {
   const std::string* cut = nullptr;
   for (size_t i = 0; i < pages.size(); ++i) {
     if (ends[i] || pages[i]->empty()) continue;
     const std::string& last = pages[i]->back().first;
     if (cut == nullptr || last < *cut) cut = &last;
   }
-  out.done = cut == nullptr;
-  std::map<std::string, Record> joined;
-  for (const auto* page : pages) {
-    for (const auto& [e, rec] : *page) {
-      if (cut != nullptr && e > *cut) break;
-      auto [it, fresh] = joined.try_emplace(e, rec);
-      if (!fresh) it->second = Join(it->second, rec);
+  return cut;
+}
+
+// A merge of the sorted pages, one element at a time. An element every holder has alike (the
+// usual case) is that copy, moved when `take`; otherwise the copies are joined in page order.
+// Read repair's comparison falls out of the same pass: *stale lists, per page, the answer's
+// elements that page lacks or holds differently (docs/ARCHITECTURE.md, "Collections").
+Node::RangeReply MergePages(const std::vector<Elements*>& pages, const std::vector<bool>& ends,
+                            bool take, std::vector<std::vector<StaleElement>>* stale) {
+  Node::RangeReply out;
+  const std::string* cut_at = CutOf(pages, ends);
+  out.done = cut_at == nullptr;
+  const std::string cut_copy = cut_at != nullptr ? *cut_at : std::string();  // `take` moves it
+  const std::string* cut = cut_at != nullptr ? &cut_copy : nullptr;
+  const size_t k = pages.size();
+  if (stale != nullptr) stale->assign(k, {});
+  std::vector<size_t> at(k, 0);
+  std::vector<size_t> holders;
+  holders.reserve(k);
+  size_t most = 0;
+  for (const Elements* pg : pages) most = std::max(most, pg->size());
+  out.elements.reserve(most);
+  for (;;) {
+    const std::string* least = nullptr;
+    for (size_t i = 0; i < k; ++i) {
+      if (at[i] == pages[i]->size()) continue;
+      const std::string& e = (*pages[i])[at[i]].first;
+      if (least == nullptr || e < *least) least = &e;
     }
+    if (least == nullptr || (cut != nullptr && *least > *cut)) break;
+    holders.clear();
+    for (size_t i = 0; i < k; ++i) {
+      if (at[i] < pages[i]->size() && (*pages[i])[at[i]].first == *least) holders.push_back(i);
+    }
+    auto& first = (*pages[holders[0]])[at[holders[0]]];
+    bool alike = JoinKeeps(first.second);
+    for (size_t j = 1; alike && j < holders.size(); ++j) {
+      alike = (*pages[holders[j]])[at[holders[j]]].second == first.second;
+    }
+    const size_t index = out.elements.size();
+    if (alike) {
+      // Join(a, a) is a when a is canonical: nothing to join, and no holder is stale.
+      if (take) {
+        out.elements.emplace_back(std::move(first.first), std::move(first.second));
+      } else {
+        out.elements.emplace_back(first.first, first.second);
+      }
+    } else {
+      Record joined = first.second;
+      for (size_t j = 1; j < holders.size(); ++j) {
+        joined = Join(joined, (*pages[holders[j]])[at[holders[j]]].second);
+      }
+      if (stale != nullptr) {
+        for (size_t h : holders) {
+          if (!((*pages[h])[at[h]].second == joined)) (*stale)[h].push_back({index, true});
+        }
+      }
+      out.elements.emplace_back(take ? std::move(first.first) : first.first, std::move(joined));
+    }
+    if (stale != nullptr && holders.size() < k) {
+      for (size_t i = 0, h = 0; i < k; ++i) {
+        if (h < holders.size() && holders[h] == i) {
+          ++h;
+        } else {
+          (*stale)[i].push_back({index, false});
+        }
+      }
+    }
+    for (size_t h : holders) ++at[h];
   }
-  out.elements.reserve(joined.size());
-  for (auto& [e, rec] : joined) out.elements.emplace_back(e, std::move(rec));
   return out;
+}
+
+}  // namespace
+
+Node::RangeReply JoinPages(const std::vector<Elements*>& pages, const std::vector<bool>& ends) {
+  return MergePages(pages, ends, /*take=*/false, nullptr);
 }
 
 void RangeReader::Read(const std::string& prefix, const std::string& after, size_t limit, int r,
@@ -118,12 +191,14 @@ void RangeReader::Progress(uint64_t id) {
   if (!p.answered) {
     if (p.pages.size() >= p.r) {
       p.answered = true;
-      Node::RangeReply reply = Joined(p);
       Node::RangeCallback cb = std::move(p.cb);
+      Node::RangeReply reply;
       if (p.waiting.empty()) {
         Pending done = std::move(p);
         reads_.erase(it);
-        Repair(done);
+        reply = JoinAndRepair(&done);  // one pass: the pages move into the answer
+      } else {
+        reply = Joined(p);  // copied: the pages are joined again for the repair
       }
       cb(Status::OK(), std::move(reply));  // last: the callback may re-enter the node
       return;
@@ -140,37 +215,44 @@ void RangeReader::Progress(uint64_t id) {
   if (p.waiting.empty()) {
     Pending done = std::move(p);
     reads_.erase(it);
-    Repair(done);
+    JoinAndRepair(&done);
   }
 }
 
-Node::RangeReply RangeReader::Joined(const Pending& p) {
-  std::vector<const std::vector<std::pair<std::string, Record>>*> pages;
+Node::RangeReply RangeReader::Joined(Pending& p) {
+  std::vector<Elements*> pages;
   std::vector<bool> ends;
-  for (const Page& pg : p.pages) {
+  for (Page& pg : p.pages) {
     pages.push_back(&pg.elements);
     ends.push_back(pg.end);
   }
-  return JoinPages(pages, ends);
+  return MergePages(pages, ends, /*take=*/false, nullptr);
 }
 
-// Per-element read repair over the part of the range every good reply covers.
-void RangeReader::Repair(const Pending& p) {
-  if (p.pages.size() < 2) return;
-  Node::RangeReply joined = Joined(p);
+// Per-element read repair over the part of the range every good reply covers; the join is
+// returned (its records moved out of the pages, which are spent).
+Node::RangeReply RangeReader::JoinAndRepair(Pending* p) {
+  std::vector<Elements*> pages;
+  std::vector<bool> ends;
+  for (Page& pg : p->pages) {
+    pages.push_back(&pg.elements);
+    ends.push_back(pg.end);
+  }
+  std::vector<std::vector<StaleElement>> stale;
+  bool repair = p->pages.size() >= 2;
+  Node::RangeReply joined = MergePages(pages, ends, /*take=*/true, repair ? &stale : nullptr);
+  if (!repair) return joined;
   uint64_t now = ctx_->clock->WallMs();
   uint64_t grace = ctx_->cfg.tombstone_grace_ms;
-  for (const Page& pg : p.pages) {
-    size_t i = 0;
-    for (const auto& [e, rec] : joined.elements) {
-      while (i < pg.elements.size() && pg.elements[i].first < e) ++i;
-      bool has = i < pg.elements.size() && pg.elements[i].first == e;
-      if (has && pg.elements[i].second == rec) continue;
+  for (size_t i = 0; i < p->pages.size(); ++i) {
+    const std::string& node = p->pages[i].node;
+    for (const StaleElement& st : stale[i]) {
+      const auto& [e, rec] = joined.elements[st.index];
       // Being reaped: a replica that dropped it is not handed it back (see ReadCoordinator).
-      if (!has && DeadFor(rec, now, grace, grace)) continue;
+      if (!st.has && DeadFor(rec, now, grace, grace)) continue;
       ++ctx_->stats.read_repairs;
-      std::string rkey = p.prefix + e;
-      if (pg.node == ctx_->cfg.id) {
+      std::string rkey = p->prefix + e;
+      if (node == ctx_->cfg.id) {
         Status s = ctx_->store.Join(rkey, rec);
         if (!s.ok()) ctx_->Log(Logger::Level::kWarn, "local read repair failed: " + s.ToString());
         continue;
@@ -178,10 +260,11 @@ void RangeReader::Repair(const Pending& p) {
       Message m;
       m.type = MsgType::kReadRepair;
       m.key = std::move(rkey);
-      m.record = rec;
-      ctx_->SendTo(pg.node, &m);
+      m.record_ref = &rec;  // encoded by SendTo
+      ctx_->SendTo(node, &m);
     }
   }
+  return joined;
 }
 
 void RangeReader::Expire(uint64_t id) {
@@ -189,7 +272,10 @@ void RangeReader::Expire(uint64_t id) {
   if (it == reads_.end()) return;
   Pending p = std::move(it->second);
   reads_.erase(it);
-  if (p.answered) return Repair(p);
+  if (p.answered) {
+    JoinAndRepair(&p);
+    return;
+  }
   ++ctx_->stats.coordinator_timeouts;
   p.cb(Status::Unavailable("read timed out waiting for replicas"), {});
 }

@@ -53,17 +53,17 @@ class RangeReader {
   };
   void Add(uint64_t id, const std::string& from, const Status& s, Page page);
   void Progress(uint64_t id);
-  static Node::RangeReply Joined(const Pending& p);  // JoinPages of the good replies
-  void Repair(const Pending& p);
+  static Node::RangeReply Joined(Pending& p);  // the good replies joined, copied
+  Node::RangeReply JoinAndRepair(Pending* p);  // joined, moved; read repair of the rest
 
   NodeContext* ctx_;
   std::map<uint64_t, Pending> reads_;
 };
 
-// The join of replica pages (exposed for tests): elements in order, cut at the smallest
-// last element of a page that did not reach the end; *done when no page was cut.
-Node::RangeReply JoinPages(
-    const std::vector<const std::vector<std::pair<std::string, Record>>*>& pages,
-    const std::vector<bool>& ends);
+// The join of replica pages (exposed for tests; the pages are not changed): elements in
+// order, cut at the smallest last element of a page that did not reach the end; done when
+// no page was cut.
+Node::RangeReply JoinPages(const std::vector<std::vector<std::pair<std::string, Record>>*>& pages,
+                           const std::vector<bool>& ends);
 
 }  // namespace dynakv::cluster
