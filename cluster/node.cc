@@ -394,6 +394,7 @@ struct Node::Impl {
       }
     }
     reads.OnTick(now);
+    ranges.OnTick(now);
     ctx.requests.ExpireDue(now);
   }
 

@@ -129,28 +129,75 @@ void RangeReader::Read(const std::string& prefix, const std::string& after, size
   uint64_t id = ctx_->NewRequest(RequestKind::kRange, ctx_->cfg.request_timeout_ms);
   Pending& p = reads_[id];
   p.prefix = prefix;
+  p.after = after;
+  p.limit = limit;
   p.r = static_cast<size_t>(r);
   p.cb = std::move(done);
-  p.waiting = pref;
-  bool local = false;
-  for (auto& t : pref) {
-    if (t == self) {
-      local = true;
-      continue;
+  // Ask R replicas, as a point read does: this node's page (free) and the first reachable
+  // peers; the others are spares, asked when an asked one fails or has not answered within
+  // the retry wait. Fewer than R reachable, or read_retry_ms = 0: ask them all.
+  bool local = Contains(pref, self);
+  size_t want = p.r - (local ? 1 : 0);
+  std::vector<std::string> ask;
+  if (ctx_->cfg.read_retry_ms > 0) {
+    for (const auto& t : pref) {
+      if (t == self) continue;
+      if (ask.size() < want && ctx_->membership.IsReachable(t)) {
+        ask.push_back(t);
+      } else {
+        p.spares.push_back(t);
+      }
     }
-    Message m;
-    m.type = MsgType::kRangeReq;
-    m.req_id = id;
-    m.key = prefix;
-    m.value.value = after;
-    m.r = static_cast<int32_t>(limit);
-    ctx_->SendTo(t, &m);
+    if (ask.size() < want) {
+      for (auto& t : p.spares) ask.push_back(std::move(t));
+      p.spares.clear();
+    }
+    uint64_t now = ctx_->clock->NowMs();
+    p.started_ms = now;
+    uint64_t wait = std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
+    p.retry_at_ms = now + std::min(wait, std::max(ctx_->cfg.read_retry_ms,
+                                                  ctx_->cfg.request_timeout_ms / 4));
+  } else {
+    for (const auto& t : pref) {
+      if (t != self) ask.push_back(t);
+    }
   }
+  for (auto& t : ask) Ask(id, std::move(t), &p);
   if (local) {
+    p.waiting.push_back(self);
     Page page;
     page.node = self;
     s = ctx_->store.ScanElements(prefix, after, limit, &page.elements, &page.end);
     Add(id, self, s, std::move(page));
+  }
+}
+
+void RangeReader::Ask(uint64_t id, std::string replica, Pending* p) {
+  Message m;
+  m.type = MsgType::kRangeReq;
+  m.req_id = id;
+  m.key = p->prefix;
+  m.value.value = p->after;
+  m.r = static_cast<int32_t>(p->limit);
+  ctx_->SendTo(replica, &m);
+  p->waiting.push_back(std::move(replica));
+}
+
+void RangeReader::AskSpares(uint64_t id, Pending* p) {
+  for (auto& t : p->spares) {
+    ++ctx_->stats.read_retries;
+    Ask(id, std::move(t), p);
+  }
+  p->spares.clear();
+}
+
+// As ReadCoordinator::OnTick: reads are made in id order with nearly nondecreasing retry
+// times, so the due ones lead the map.
+void RangeReader::OnTick(uint64_t now_ms) {
+  for (auto& [id, p] : reads_) {
+    if (p.spares.empty() || p.answered) continue;
+    if (p.retry_at_ms > now_ms) break;
+    AskSpares(id, &p);
   }
 }
 
@@ -180,7 +227,15 @@ void RangeReader::Add(uint64_t id, const std::string& from, const Status& s, Pag
   auto w = std::find(p.waiting.begin(), p.waiting.end(), from);
   if (w == p.waiting.end()) return;  // not asked, or answered already
   p.waiting.erase(w);
-  if (s.ok()) p.pages.push_back(std::move(page));
+  if (from != ctx_->cfg.id && p.started_ms != 0) {
+    uint64_t took = (ctx_->clock->NowMs() - p.started_ms) << 6;
+    reply_ms64_ = std::max(took, reply_ms64_ - (reply_ms64_ >> 6));
+  }
+  if (s.ok()) {
+    p.pages.push_back(std::move(page));
+  } else if (!p.answered) {
+    AskSpares(id, &p);  // before the verdict
+  }
   Progress(id);
 }
 

@@ -1826,8 +1826,9 @@ TEST(ElementRecordTest, RangeReadRepairsAStaleReplicaElementByElement) {
     ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('s', "s", "e" + std::to_string(i)), "").status.ok());
   }
   c.Revive("n3");
-  RangeOutcome stale = Range(c, c.node("n3"), ElementPrefix('s', "s"), "", 0, 1);
-  // n3 coordinates and answers from the first reply; all replies are then repaired.
+  RangeOutcome stale = Range(c, c.node("n3"), ElementPrefix('s', "s"), "", 0, 2);
+  // n3 coordinates, asks R = 2 replicas (itself and a peer that has the elements), and
+  // repairs its own copy element by element.
   ASSERT_TRUE(stale.status.ok());
   c.RunFor(200);
   for (int i = 0; i < 6; ++i) {
@@ -1842,6 +1843,62 @@ TEST(ElementRecordTest, RangeReadRepairsAStaleReplicaElementByElement) {
   c.RunFor(3000);
   RangeOutcome down = Range(c, c.node("n1"), ElementPrefix('s', "s"), "", 0, 2);
   EXPECT_FALSE(down.status.ok());
+}
+
+// Range reads ask R replicas, as point reads do (range_reader.h): with R=2 a coordinating
+// replica asks one peer; a silent peer's spare is asked after read_retry_ms and the page
+// still comes long before the request timeout; read_retry_ms = 0 asks all N.
+TEST(ElementRecordTest, RangeReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
+  Cluster c;
+  Boot(c, 3);
+  const std::string prefix = ElementPrefix('s', "s");
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(PutRecord(c, c.node("n1"), ElementKey('s', "s", "e" + std::to_string(i)), "").status.ok());
+  }
+  c.count_types = true;
+  RangeOutcome first = Range(c, c.node("n1"), prefix, "", 0, 2);
+  ASSERT_TRUE(first.status.ok());
+  EXPECT_EQ(first.reply.elements.size(), 4u);
+  EXPECT_EQ(c.sent[MsgType::kRangeReq], 1);
+  EXPECT_EQ(c.sent[MsgType::kRangeResp], 1);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 0u);
+
+  std::vector<std::string> pref = c.node("n1")->PreferenceList(prefix);
+  ASSERT_EQ(pref.size(), 3u);
+  std::string asked = pref[0] == "n1" ? pref[1] : pref[0];
+  c.Kill(asked);  // silent, not yet suspected: asked first
+  c.sent.clear();
+  uint64_t start = c.clock.now_ms;
+  auto out = std::make_shared<RangeOutcome>();
+  c.node("n1")->ReadRange(prefix, "", 0, 2, [out](Status s, Node::RangeReply rr) {
+    ++out->calls;
+    out->done = true;
+    out->status = s;
+    out->reply = std::move(rr);
+  });
+  c.RunUntil(&out->done);
+  uint64_t took = c.clock.now_ms - start;
+  ASSERT_TRUE(out->status.ok()) << out->status.ToString();
+  EXPECT_EQ(out->reply.elements.size(), 4u);
+  EXPECT_GE(took, 50u);   // read_retry_ms
+  EXPECT_LE(took, 100u);  // a tick or two later; the request timeout is 500
+  EXPECT_EQ(c.sent[MsgType::kRangeReq], 2);
+  EXPECT_EQ(c.node("n1")->stats().read_retries, 1u);
+  c.RunFor(600);
+  EXPECT_EQ(out->calls, 1);
+  c.Revive(asked);
+
+  Cluster all;
+  for (int i = 1; i <= 3; ++i) {
+    NodeConfig cfg = all.Config("n" + std::to_string(i));
+    cfg.read_retry_ms = 0;
+    all.Add(cfg);
+  }
+  all.RunFor(1500);
+  ASSERT_TRUE(PutRecord(all, all.node("n1"), ElementKey('s', "s", "x"), "").status.ok());
+  all.count_types = true;
+  ASSERT_TRUE(Range(all, all.node("n1"), prefix, "", 0, 2).status.ok());
+  EXPECT_EQ(all.sent[MsgType::kRangeReq], 2);
 }
 
 TEST(ElementRecordTest, HandoffMovesElementsWithTheirCollection) {
