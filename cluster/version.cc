@@ -67,6 +67,7 @@ bool GetVersionVector(Reader* r, VersionVector* out) {
   uint64_t n = 0;
   if (!r->Count(kMaxEntries, kMinEntryBytes, &n)) return false;
   VersionVector vv;
+  vv.Reserve(n);  // one allocation, not one per doubling
   ActorId prev = 0;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t actor = 0, counter = 0, ts = 0;

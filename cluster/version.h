@@ -56,6 +56,7 @@ class VersionVector {
   Ordering Compare(const VersionVector& other) const;  // kBefore: this < other
   bool Descends(const VersionVector& other) const;  // this >= other
   void Erase(ActorId actor);
+  void Reserve(size_t n) { entries_.reserve(n); }  // room for n entries (a decoder's count)
   const VVEntry* Find(ActorId actor) const;         // nullptr when absent
   const std::vector<VVEntry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }

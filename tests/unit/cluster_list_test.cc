@@ -86,8 +86,12 @@ TEST(ListPositionTest, BetweenIsStrictlyBetweenOverRandomInserts) {
     std::string p = ListPositionBetween(lo, hi, rng());
     ASSERT_FALSE(p.empty());
     ASSERT_TRUE(IsListPosition(p));
-    if (!lo.empty()) ASSERT_LT(lo, p);
-    if (!hi.empty()) ASSERT_LT(p, hi);
+    if (!lo.empty()) {
+      ASSERT_LT(lo, p);
+    }
+    if (!hi.empty()) {
+      ASSERT_LT(p, hi);
+    }
     list.insert(list.begin() + long(at), p);
   }
   EXPECT_TRUE(std::is_sorted(list.begin(), list.end()));

@@ -102,7 +102,9 @@ TEST(OpsView, PrometheusTextIsWellFormed) {
       EXPECT_TRUE(typed.insert(name).second) << "family typed twice: " << name;
       type_of[name] = type;
       EXPECT_EQ(name.rfind("dynakv_", 0), 0u) << name;
-      if (type == "counter") EXPECT_TRUE(name.size() > 6 && name.substr(name.size() - 6) == "_total") << name;
+      if (type == "counter") {
+        EXPECT_TRUE(name.size() > 6 && name.substr(name.size() - 6) == "_total") << name;
+      }
       continue;
     }
     std::smatch m;
