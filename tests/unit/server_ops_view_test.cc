@@ -216,11 +216,18 @@ TEST(OpsView, ClusterJson) {
   bool in_str = false;
   for (size_t i = 0; i < j.size(); i++) {
     if (in_str) {
-      if (j[i] == '\\') i++;
-      else if (j[i] == '"') in_str = false;
-    } else if (j[i] == '"') in_str = true;
-    else if (j[i] == '{' || j[i] == '[') depth++;
-    else if (j[i] == '}' || j[i] == ']') ASSERT_GE(--depth, 0);
+      if (j[i] == '\\') {
+        i++;
+      } else if (j[i] == '"') {
+        in_str = false;
+      }
+    } else if (j[i] == '"') {
+      in_str = true;
+    } else if (j[i] == '{' || j[i] == '[') {
+      depth++;
+    } else if (j[i] == '}' || j[i] == ']') {
+      ASSERT_GE(--depth, 0);
+    }
   }
   EXPECT_EQ(depth, 0);
 }
