@@ -240,6 +240,16 @@ TEST(NodeTest, ReadRepairFixesAStaleReplica) {
   EXPECT_GE(c.node("n3")->stats().read_repairs, 1u);
 }
 
+// Three nodes with read_retry_ms = 0: every read asks all N, as the Dynamo paper's do.
+void BootAskingAllN(Cluster& c) {
+  for (int i = 1; i <= 3; ++i) {
+    NodeConfig cfg = c.Config("n" + std::to_string(i));
+    cfg.read_retry_ms = 0;
+    c.Add(cfg);
+  }
+  c.RunFor(1500);
+}
+
 // Reads ask R replicas (read_coordinator.h): with R=2 a coordinating replica asks one peer,
 // the first reachable other replica in preference order. The spare is asked only when that
 // peer stays silent for read_retry_ms, and the read then succeeds long before the request
@@ -273,12 +283,7 @@ TEST(NodeTest, ReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
   c.Revive(asked);
 
   Cluster all;
-  for (int i = 1; i <= 3; ++i) {
-    NodeConfig cfg = all.Config("n" + std::to_string(i));
-    cfg.read_retry_ms = 0;
-    all.Add(cfg);
-  }
-  all.RunFor(1500);
+  BootAskingAllN(all);
   ASSERT_TRUE(Put(all, all.node("n1"), "k", "v").status.ok());
   all.count_types = true;
   ASSERT_TRUE(Get(all, all.node("n1"), "k", 2).status.ok());
@@ -1889,12 +1894,7 @@ TEST(ElementRecordTest, RangeReadsAskRReplicasAndTheSpareWhenOneIsSilent) {
   c.Revive(asked);
 
   Cluster all;
-  for (int i = 1; i <= 3; ++i) {
-    NodeConfig cfg = all.Config("n" + std::to_string(i));
-    cfg.read_retry_ms = 0;
-    all.Add(cfg);
-  }
-  all.RunFor(1500);
+  BootAskingAllN(all);
   ASSERT_TRUE(PutRecord(all, all.node("n1"), ElementKey('s', "s", "x"), "").status.ok());
   all.count_types = true;
   ASSERT_TRUE(Range(all, all.node("n1"), prefix, "", 0, 2).status.ok());
