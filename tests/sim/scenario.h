@@ -86,6 +86,14 @@ struct Scenario {
   int chfloat = 0;  // HINCRBYFLOAT +0.5 of one hash field every client increments (collection steps)
   int clist = 0;    // LPUSH/RPUSH of a unique value, or LPOP/RPOP, through the list engine
 
+  // No fault of any kind: no frame dropped, duplicated or reordered, no partition, crash,
+  // wipe, membership change, outlier clock or dead node. Every client operation must then
+  // succeed (the `clean` invariant).
+  bool FaultFree() const {
+    return drop_rate == 0 && dup_rate == 0 && reorder_rate == 0 && !partitions && crashes == 0 &&
+           wipes == 0 && !membership && outlier_skew_ms == 0 && !availability;
+  }
+
   // [availability]: after healing, keep `down` nodes dead long enough to be declared down
   // and require every write from a live node to succeed (sloppy quorum + hinted handoff).
   bool availability = false;
