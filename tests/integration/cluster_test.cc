@@ -829,6 +829,45 @@ TEST_F(ClusterTest, PerRequestQuorumOptions) {
   EXPECT_TRUE(IsErrorPrefix(c(0)("DPUT", "q", "x", "", "W", "0"), "ERR"));
 }
 
+// A whole-collection read (HGETALL: a header read, then a range read of the elements) asks
+// R = 2 replicas, this node and the first reachable peer, and the third is a spare. With that
+// peer frozen (SIGSTOP: not yet suspected, so still asked first), the read goes to the spare
+// after the retry wait and answers well within the request timeout, for the elements' range
+// read as for the header's point read.
+TEST_F(ClusterTest, CollectionReadsAskTheSpareWhenAReplicaFreezes) {
+  StartCluster(3);
+  const int kKeys = 12, kFields = 30;
+  for (int k = 0; k < kKeys; k++) {
+    std::vector<std::string> args = {"HSET", "frz:" + std::to_string(k)};
+    for (int f = 0; f < kFields; f++) {
+      args.push_back("f" + std::to_string(f));
+      args.push_back("v" + std::to_string(f));
+    }
+    ASSERT_TRUE(IsInt(c(0).Cmd(args), kFields)) << k;
+  }
+  long long retries_before = InfoNum(c(0), "read_retries");
+  ASSERT_GE(retries_before, 0);
+  ASSERT_EQ(::kill(node(2).pid(), SIGSTOP), 0);
+  auto t0 = SteadyClock::now();
+  std::vector<long long> took;
+  // Before node 2 is declared down (kDownMs): until then reads still ask it first.
+  for (int k = 0; k < kKeys && MsSince(t0) < kDownMs - 400; k++) {
+    Timed all = TimedCmd(c(0), {"HGETALL", "frz:" + std::to_string(k)});
+    took.push_back(all.ms);
+    EXPECT_TRUE(IsArray(all.reply, 2 * kFields)) << k << ": " << Describe(all.reply);
+    EXPECT_LT(all.ms, kRequestTimeoutMs) << k << ": waited for the frozen replica";
+  }
+  long long retries = InfoNum(c(0), "read_retries") - retries_before;
+  ASSERT_EQ(::kill(node(2).pid(), SIGCONT), 0);
+  std::string ms;
+  for (long long t : took) ms += " " + std::to_string(t);
+  std::printf("[spare] %zu HGETALLs with a frozen replica, ms:%s; spares asked: %lld\n", took.size(),
+              ms.c_str(), retries);
+  EXPECT_GE(took.size(), 3u);
+  // A key whose first asked peer is node 2 asks the spare twice: its header, its elements.
+  EXPECT_GE(retries, 2) << "no read asked node 2 first (12 keys): the test proved nothing";
+}
+
 // SLOWLOG counts a command's execution, as Redis: a write that waited half a second for a
 // frozen replica (W=3, then UNAVAILABLE at the request timeout) is not in it; a command that
 // held the loop (DEBUG SLEEP) is. INFO commandstats still counts the whole wait.
