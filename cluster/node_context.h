@@ -8,8 +8,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cluster/env.h"
 #include "cluster/keyspace.h"
@@ -20,6 +22,7 @@
 #include "cluster/replica_store.h"
 #include "cluster/request_table.h"
 #include "storage/engine.h"
+#include "storage/status.h"
 
 namespace dynakv::cluster {
 
@@ -92,6 +95,25 @@ struct NodeContext {
   void SendSplit(const std::string& addr, const SplitFrame& frame) { transport->SendSplit(addr, frame); }
   void SendSplitTo(const std::string& id, const SplitFrame& frame) {
     if (const std::string* addr = AddrOf(id)) transport->SendSplit(*addr, frame);
+  }
+
+  // The replicas a read asks first (docs/ARCHITECTURE.md, "Reads ask R replicas"), as bits
+  // by position in pref: the first `want` that are not this node and that the failure
+  // detector holds reachable. With fewer reachable, *all is set: every other replica is
+  // asked too, these first. N is at most 16 (config.cc).
+  uint64_t FirstAsked(const std::vector<std::string>& pref, size_t want, bool* all) const {
+    DKV_ASSERT(pref.size() <= 64);
+    uint64_t asked = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < pref.size(); ++i) {
+      if (pref[i] == cfg.id) continue;
+      if (n < want && membership.IsReachable(pref[i])) {
+        asked |= uint64_t{1} << i;
+        ++n;
+      }
+    }
+    *all = n < want;
+    return asked;
   }
 
   uint64_t NewRequest(RequestKind kind, uint64_t timeout_ms) {

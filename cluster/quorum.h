@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,6 +87,26 @@ class ReadQuorum {
   size_t failed_ = 0;
   Record joined_;                 // the join of the replies, unless first_is_joined_
   bool first_is_joined_ = false;  // the join is replies_.front().record itself
+};
+
+// When a read asks its spares (docs/ARCHITECTURE.md, "Reads ask R replicas"), from how long
+// replicas have been taking to answer as this node sees it: a decaying maximum, in 1/64 ms
+// (each reply takes 1/64 off, so a burst of slow replies is forgotten after a few hundred
+// fast ones). A read waits twice this, at least retry_ms, so an overloaded node (whose
+// replies wait in its own queue) does not double its load with retries; and at most a
+// quarter of the request's time, so a spare always has the rest to answer (one reply slowed
+// by a reconnecting peer link must not push retries past the timeout). Point reads and
+// range reads each keep one.
+class RetryWait {
+ public:
+  void Note(uint64_t took_ms) { ms64_ = std::max(took_ms << 6, ms64_ - (ms64_ >> 6)); }
+  uint64_t For(uint64_t retry_ms, uint64_t timeout_ms) const {
+    uint64_t wait = std::max(retry_ms, 2 * (ms64_ >> 6));
+    return std::min(wait, std::max(retry_ms, timeout_ms / 4));
+  }
+
+ private:
+  uint64_t ms64_ = 0;
 };
 
 // A write that needs w acknowledgements; the coordinator's own durable copy counts as one.

@@ -137,32 +137,24 @@ void RangeReader::Read(const std::string& prefix, const std::string& after, size
   // peers; the others are spares, asked when an asked one fails or has not answered within
   // the retry wait. Fewer than R reachable, or read_retry_ms = 0: ask them all.
   bool local = Contains(pref, self);
-  size_t want = p.r - (local ? 1 : 0);
-  std::vector<std::string> ask;
+  uint64_t asked = 0;
+  bool ask_rest = true;
   if (ctx_->cfg.read_retry_ms > 0) {
-    for (const auto& t : pref) {
-      if (t == self) continue;
-      if (ask.size() < want && ctx_->membership.IsReachable(t)) {
-        ask.push_back(t);
-      } else {
-        p.spares.push_back(t);
-      }
-    }
-    if (ask.size() < want) {
-      for (auto& t : p.spares) ask.push_back(std::move(t));
-      p.spares.clear();
-    }
-    uint64_t now = ctx_->clock->NowMs();
-    p.started_ms = now;
-    uint64_t wait = std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
-    p.retry_at_ms = now + std::min(wait, std::max(ctx_->cfg.read_retry_ms,
-                                                  ctx_->cfg.request_timeout_ms / 4));
-  } else {
-    for (const auto& t : pref) {
-      if (t != self) ask.push_back(t);
+    asked = ctx_->FirstAsked(pref, p.r - (local ? 1 : 0), &ask_rest);
+    p.started_ms = ctx_->clock->NowMs();
+    p.retry_at_ms = p.started_ms + retry_wait_.For(ctx_->cfg.read_retry_ms, ctx_->cfg.request_timeout_ms);
+  }
+  for (size_t i = 0; i < pref.size(); ++i) {
+    if (asked >> i & 1) Ask(id, pref[i], &p);
+  }
+  for (size_t i = 0; i < pref.size(); ++i) {
+    if (asked >> i & 1 || pref[i] == self) continue;
+    if (ask_rest) {
+      Ask(id, pref[i], &p);
+    } else {
+      p.spares.push_back(pref[i]);
     }
   }
-  for (auto& t : ask) Ask(id, std::move(t), &p);
   if (local) {
     p.waiting.push_back(self);
     Page page;
@@ -227,10 +219,7 @@ void RangeReader::Add(uint64_t id, const std::string& from, const Status& s, Pag
   auto w = std::find(p.waiting.begin(), p.waiting.end(), from);
   if (w == p.waiting.end()) return;  // not asked, or answered already
   p.waiting.erase(w);
-  if (from != ctx_->cfg.id && p.started_ms != 0) {
-    uint64_t took = (ctx_->clock->NowMs() - p.started_ms) << 6;
-    reply_ms64_ = std::max(took, reply_ms64_ - (reply_ms64_ >> 6));
-  }
+  if (from != ctx_->cfg.id && p.started_ms != 0) retry_wait_.Note(ctx_->clock->NowMs() - p.started_ms);
   if (s.ok()) {
     p.pages.push_back(std::move(page));
   } else if (!p.answered) {
@@ -274,28 +263,29 @@ void RangeReader::Progress(uint64_t id) {
   }
 }
 
-Node::RangeReply RangeReader::Joined(Pending& p) {
+namespace {
+// MergePages over the good replies of a read.
+template <typename Page>
+Node::RangeReply MergeReplies(std::vector<Page>& replies, bool take,
+                              std::vector<std::vector<StaleElement>>* stale) {
   std::vector<Elements*> pages;
   std::vector<bool> ends;
-  for (Page& pg : p.pages) {
+  for (Page& pg : replies) {
     pages.push_back(&pg.elements);
     ends.push_back(pg.end);
   }
-  return MergePages(pages, ends, /*take=*/false, nullptr);
+  return MergePages(pages, ends, take, stale);
 }
+}  // namespace
+
+Node::RangeReply RangeReader::Joined(Pending& p) { return MergeReplies(p.pages, /*take=*/false, nullptr); }
 
 // Per-element read repair over the part of the range every good reply covers; the join is
 // returned (its records moved out of the pages, which are spent).
 Node::RangeReply RangeReader::JoinAndRepair(Pending* p) {
-  std::vector<Elements*> pages;
-  std::vector<bool> ends;
-  for (Page& pg : p->pages) {
-    pages.push_back(&pg.elements);
-    ends.push_back(pg.end);
-  }
   std::vector<std::vector<StaleElement>> stale;
   bool repair = p->pages.size() >= 2;
-  Node::RangeReply joined = MergePages(pages, ends, /*take=*/true, repair ? &stale : nullptr);
+  Node::RangeReply joined = MergeReplies(p->pages, /*take=*/true, repair ? &stale : nullptr);
   if (!repair) return joined;
   uint64_t now = ctx_->clock->WallMs();
   uint64_t grace = ctx_->cfg.tombstone_grace_ms;

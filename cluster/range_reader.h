@@ -22,6 +22,7 @@
 
 #include "cluster/node.h"
 #include "cluster/node_context.h"
+#include "cluster/quorum.h"
 
 namespace dynakv::cluster {
 
@@ -68,10 +69,7 @@ class RangeReader {
 
   NodeContext* ctx_;
   std::map<uint64_t, Pending> reads_;
-  // How long peers take to send a page, a decaying maximum in 1/64 ms, as
-  // ReadCoordinator's: a read waits twice this (at least read_retry_ms, at most a quarter of
-  // the request timeout) before asking a spare.
-  uint64_t reply_ms64_ = 0;
+  RetryWait retry_wait_;  // when a read asks its spares (quorum.h)
 };
 
 // The join of replica pages (exposed for tests; the pages are not changed): elements in

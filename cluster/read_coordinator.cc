@@ -73,35 +73,20 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
   size_t want = static_cast<size_t>(r) - (local ? 1 : 0);
   p.quorum.Reserve(pref.size());
   // The peers to ask now, as bits of `asked` by position in pref (no copies of their ids
-  // until Ask). N is at most 16 (config.cc).
-  DKV_ASSERT(pref.size() <= 64);
+  // until Ask); with ask_rest every other peer too, after those.
   uint64_t asked = 0;
-  size_t n_ask = 0;
-  bool ask_rest = false;  // then every other peer too, after those
+  bool ask_rest = true;
   if (ctx_->cfg.read_retry_ms > 0) {
-    for (size_t i = 0; i < pref.size(); ++i) {
-      if (pref[i] == self) continue;
-      if (n_ask < want && ctx_->membership.IsReachable(pref[i])) {
-        asked |= uint64_t{1} << i;
-        ++n_ask;
-      }
-    }
-    if (n_ask < want) {  // fewer than R reachable: ask all, the reachable ones first
-      ask_rest = true;
-    } else if (pref.size() > n_ask + (local ? 1 : 0)) {
+    asked = ctx_->FirstAsked(pref, want, &ask_rest);
+    size_t n_ask = static_cast<size_t>(__builtin_popcountll(asked));
+    if (!ask_rest && pref.size() > n_ask + (local ? 1 : 0)) {
       p.spares.reserve(pref.size() - n_ask - (local ? 1 : 0));
       for (size_t i = 0; i < pref.size(); ++i) {
         if (!(asked >> i & 1) && pref[i] != self) p.spares.push_back(pref[i]);
       }
     }
     p.started_ms = ctx_->clock->NowMs();
-    // At most a quarter of the request's time, so a spare always has the rest to answer
-    // (one reply slowed by a reconnecting peer link must not push retries past the timeout).
-    uint64_t wait = std::max(ctx_->cfg.read_retry_ms, 2 * (reply_ms64_ >> 6));
-    wait = std::min(wait, std::max(ctx_->cfg.read_retry_ms, timeout_ms / 4));
-    p.retry_at_ms = p.started_ms + wait;
-  } else {
-    ask_rest = true;
+    p.retry_at_ms = p.started_ms + retry_wait_.For(ctx_->cfg.read_retry_ms, timeout_ms);
   }
   for (size_t i = 0; i < pref.size(); ++i) {
     if (asked >> i & 1) Ask(id, pref[i], &p);
@@ -169,8 +154,7 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   // Not asked, or answered already (duplicate): ignored.
   if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
   if (from != ctx_->cfg.id && it->second.started_ms != 0) {
-    uint64_t took = (ctx_->clock->NowMs() - it->second.started_ms) << 6;
-    reply_ms64_ = std::max(took, reply_ms64_ - (reply_ms64_ >> 6));
+    retry_wait_.Note(ctx_->clock->NowMs() - it->second.started_ms);
   }
   if (!s.ok() && !it->second.done) AskSpares(id, &it->second);  // before the verdict
   Progress(id);

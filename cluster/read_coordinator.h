@@ -72,12 +72,7 @@ class ReadCoordinator {
   NodeContext* ctx_;
   Forwarder* forwarder_;
   std::map<uint64_t, Pending> reads_;
-  // How long replicas have been taking to answer, as seen here: a decaying maximum, in 1/64
-  // ms (each reply takes 1/64 off, so a burst of slow replies is forgotten after a few hundred
-  // fast ones). A read waits twice this (at least read_retry_ms, at most a quarter of the
-  // request timeout) before asking a spare, so an overloaded node (whose replies wait in its
-  // own queue) does not double its load with retries.
-  uint64_t reply_ms64_ = 0;
+  RetryWait retry_wait_;  // when a read asks its spares (quorum.h)
 };
 
 }  // namespace dynakv::cluster
