@@ -148,7 +148,7 @@ struct Node::Impl {
   }
 
   // Frames that arrived together: all decoded, the records their keys name loaded into the
-  // CPU cache in three passes (as the server does for a client's pipeline, Node::Prefetch),
+  // CPU cache in passes (as the server does for a client's pipeline, Node::Prefetch),
   // then handled in order. A replica's record lookup for a random key was a quarter of its
   // loop's time, every step a cache miss; this way the misses of a batch overlap.
   void OnMessages(std::span<const std::string_view> frames) {
@@ -161,7 +161,7 @@ struct Node::Impl {
     for (std::string_view f : frames) {
       if (!Decode(f, &batch.emplace_back())) batch.pop_back();
     }
-    for (int stage = 1; stage <= 3; ++stage) {
+    for (int stage = 1; stage <= Node::kPrefetchStages; ++stage) {
       for (const Message& m : batch) {
         if (m.type == MsgType::kWriteReq || m.type == MsgType::kReadReq) {
           ctx.store.Prefetch(m.key, stage);

@@ -212,7 +212,9 @@ class Node {
   // instead of in this one.
   void ReadLeavingBig(const std::string& rkey, size_t big_at, ReadCallback done);
   // A hint for a pipeline: call with stage 1 for each key about to be read or written, then
-  // stage 2 for each, then stage 3, then run the commands; their cache misses then overlap.
+  // stage 2 for each, and so on to kPrefetchStages, then run the commands; their cache
+  // misses then overlap.
+  static constexpr int kPrefetchStages = 4;
   void Prefetch(std::string_view key, int stage);
   void Write(const std::string& key, WriteRequest req, WriteCallback done);
   void WriteRecord(const std::string& rkey, WriteRequest req, WriteCallback done);

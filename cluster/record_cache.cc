@@ -92,9 +92,14 @@ void RecordCache::Prefetch(std::string_view key, int stage) const {
     const Entry* e = slots_[i].entry;
     if (stage == 2) {
       __builtin_prefetch(e);
-    } else if (e->key() == key) {  // stage 3: the record's arrays, which a write reads first
+    } else if (e->key() != key) {
+    } else if (stage == 3) {  // the record's arrays, which a write reads first
       if (!e->rec.siblings.empty()) __builtin_prefetch(e->rec.siblings.data());
       if (!e->rec.context.entries().empty()) __builtin_prefetch(e->rec.context.entries().data());
+    } else if (e->rec.siblings.size() == 1) {  // stage 4: the value a read copies out
+      const std::string& v = e->rec.siblings[0].value;
+      __builtin_prefetch(v.data());
+      if (v.size() > 64) __builtin_prefetch(v.data() + 64);
     }
     return;
   }

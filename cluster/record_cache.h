@@ -59,7 +59,8 @@ class RecordCache {
   }
   // A hint, no effect on contents: stage 1 loads the key's home slot into the CPU cache,
   // stage 2 (after stage 1 for a batch of keys) the entry that slot chain names, stage 3 the
-  // record's sibling and clock arrays. Called for the commands of a pipeline before they
+  // record's sibling and clock arrays, stage 4 the first bytes of a lone sibling's value
+  // (what a read copies into its reply). Called for the commands of a pipeline before they
   // run, so their cache misses overlap.
   void Prefetch(std::string_view key, int stage) const;
   void Erase(std::string_view key);

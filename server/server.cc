@@ -446,7 +446,7 @@ bool Server::ParkIfBusy(Client* c, const char* data, size_t len, size_t max_wait
   return true;
 }
 
-// Commands are parsed up to kLookahead at a time; their keys are prefetched (three stages, see
+// Commands are parsed up to kLookahead at a time; their keys are prefetched (in stages, see
 // Node::Prefetch) before any of them runs, so the cache misses of a pipeline overlap instead
 // of being paid one after another. A read's lone command may instead wait for RunDeferred,
 // which does the same across clients. from_read: called for a socket read (not for input
@@ -488,7 +488,9 @@ void Server::HandleInput(const std::shared_ptr<Client>& c, const char* data, siz
       return;
     }
     if (n > 1) {
-      for (int stage = 1; stage <= 3; ++stage) PrefetchKeys(*c, n, stage);
+      for (int stage = 1; stage <= cluster::Node::kPrefetchStages; ++stage) {
+        PrefetchKeys(*c, n, stage);
+      }
     }
     RunParsed(c, n);
     if (failed && !c->closing && !c->close_after_flush) {
@@ -527,7 +529,7 @@ void Server::RunDeferred() {
   HoldScope hold_scope(this);  // the adds of every client below may share held writes
   std::vector<std::shared_ptr<Client>> list;
   list.swap(deferred_);
-  for (int stage = 1; stage <= 3; ++stage) {
+  for (int stage = 1; stage <= cluster::Node::kPrefetchStages; ++stage) {
     for (const auto& c : list) PrefetchKeys(*c, c->deferred, stage);
   }
   for (const auto& c : list) {

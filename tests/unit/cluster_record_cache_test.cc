@@ -408,5 +408,41 @@ TEST(RecordCache, OversizedUpdateDropsTheStaleEntry) {
   EXPECT_EQ(c.bytes(), 0u);
 }
 
+// Prefetch is a hint: at every stage (Node::kPrefetchStages), for hits, misses, taken
+// entries, negative entries and records of 0, 1 or 2 siblings with short, empty or long
+// values, it changes no entry and counts no hit or miss (the sanitizer build also checks
+// that stage 4 reads only live siblings).
+TEST(RecordCache, PrefetchChangesNothing) {
+  RecordCache c(1 << 20);
+  c.Put("short", Rec("x"), true);
+  c.Put("empty", Rec(""), true);
+  c.Put("long", Rec(std::string(1000, 'L')), true);
+  Record two = Rec("a");
+  Sibling b = two.siblings[0];
+  b.dot = {8, 1};
+  b.value = std::string(200, 'b');
+  two.siblings.push_back(b);
+  c.Put("two", two, true);
+  c.Put("none", Record(), false);
+  c.Put("taken", Rec("t"), true);
+  Record out;
+  bool found = false;
+  ASSERT_TRUE(c.Take("taken", &out, &found));
+  const uint64_t hits = c.hits(), misses = c.misses();
+  const size_t bytes = c.bytes(), entries = c.entries();
+  for (int stage = 1; stage <= 4; ++stage) {
+    for (const char* k : {"short", "empty", "long", "two", "none", "taken", "missing", ""}) c.Prefetch(k, stage);
+  }
+  EXPECT_EQ(c.hits(), hits);
+  EXPECT_EQ(c.misses(), misses);
+  EXPECT_EQ(c.bytes(), bytes);
+  EXPECT_EQ(c.entries(), entries);
+  ASSERT_NE(c.Find("long", &found), nullptr);
+  EXPECT_EQ(c.Find("long", &found)->siblings.at(0).value, std::string(1000, 'L'));
+  ASSERT_NE(c.Find("two", &found), nullptr);
+  EXPECT_EQ(*c.Find("two", &found), two);
+  EXPECT_EQ(c.Find("taken", &found), nullptr);
+}
+
 }  // namespace
 }  // namespace dynakv::cluster
