@@ -230,7 +230,8 @@ class Node {
   // key strictly greater than start_after ("" = from the first key), in key order, at most
   // `limit` (0 = all) of them; the visitor returns false to stop.
   // Client keys only: a collection's elements are not visited. values = false: the records'
-  // values are left empty (not copied), for walks that need only versions and kinds.
+  // values are left empty (not copied), for walks that need only versions and kinds; a big
+  // record's checksum is then not verified (DecodeRecordVersions), so load what you act on.
   Status ScanLocal(std::string_view start_after, size_t limit,
                    const std::function<bool(std::string_view key, const Record&)>& visit,
                    bool values = true);

@@ -90,7 +90,8 @@ class ReplicaStore {
   // record key) order, at most `limit` (0 = all); the visitor returns false to stop.
   // Corrupt records are skipped. plain_only: only plain records (no collection elements),
   // and start_after and the visited keys are client keys; element records are sought past,
-  // not read. values = false: the visited records' values are left empty (DecodeRecord).
+  // not read. values = false: the visited records' values are left empty, and a big one's
+  // checksum is not verified (DecodeRecordVersions): load a record before acting on it.
   Status Scan(std::string_view start_after, size_t limit,
               const std::function<bool(std::string_view key, const Record&)>& visit,
               bool plain_only = false, bool values = true);

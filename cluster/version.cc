@@ -623,11 +623,16 @@ std::string EncodeRecord(Record&& rec) {
 }
 
 namespace {
-Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views);
+Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views,
+                        bool verify = true);
 }  // namespace
 
 Status DecodeRecord(std::string_view bytes, Record* out, bool values) {
   return DecodeRecordImpl(bytes, out, values, nullptr);
+}
+
+Status DecodeRecordVersions(std::string_view bytes, Record* out) {
+  return DecodeRecordImpl(bytes, out, false, nullptr, /*verify=*/bytes.size() < kScanCheckedBytes);
 }
 
 Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::string_view>* values) {
@@ -671,16 +676,19 @@ uint64_t RecordSeal(std::string_view bytes) {
 }
 
 namespace {
-Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views) {
+Status DecodeRecordImpl(std::string_view bytes, Record* out, bool values, std::vector<std::string_view>* views,
+                        bool verify) {
   if (bytes.size() < 1 + 8) return Status::Corruption("record too short");
   std::string_view body = bytes.substr(0, bytes.size() - 8);
-  Reader tail(bytes.substr(bytes.size() - 8));
-  uint64_t want = 0;
-  (void)tail.Fixed64(&want);
-  uint8_t sealed = static_cast<uint8_t>(body[0]);
-  uint64_t got = sealed == kRecordFormatXxh64 ? XXH64(body.data(), body.size(), kRecordSeed)
-                                              : XXH3_64bits_withSeed(body.data(), body.size(), kRecordSeed);
-  if (got != want) return Status::Corruption("record checksum mismatch");
+  if (verify) {
+    Reader tail(bytes.substr(bytes.size() - 8));
+    uint64_t want = 0;
+    (void)tail.Fixed64(&want);
+    uint8_t sealed = static_cast<uint8_t>(body[0]);
+    uint64_t got = sealed == kRecordFormatXxh64 ? XXH64(body.data(), body.size(), kRecordSeed)
+                                                : XXH3_64bits_withSeed(body.data(), body.size(), kRecordSeed);
+    if (got != want) return Status::Corruption("record checksum mismatch");
+  }
 
   Reader r(body);
   uint8_t format = 0;

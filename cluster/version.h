@@ -218,6 +218,14 @@ inline void ReserveForEncoding(std::string* value, size_t size) {
 // a small APPEND, then fits without a new buffer).
 constexpr size_t kDecodeSlackAt = 64 * 1024;
 Status DecodeRecord(std::string_view bytes, Record* out, bool values = true);
+// DecodeRecord(values = false) for a walk that only picks candidates and loads, verified,
+// whatever it acts on (ReplicaStore::Scan with values = false: the reaper, KEYS, SCAN,
+// RANDOMKEY). A record of kScanCheckedBytes or more is parsed, bounds-checked, without its
+// checksum: a walk meeting a 300 MB record hashed all of it on every reaper step (50-130 ms
+// loop turns, every ~100 ms, for as long as the reaper had work). Smaller records are
+// verified as by DecodeRecord.
+constexpr size_t kScanCheckedBytes = 64 * 1024;
+Status DecodeRecordVersions(std::string_view bytes, Record* out);
 // DecodeRecord without the values' copies: (*values)[i] is sibling i's value inside `bytes`
 // (the siblings' own values are left empty). The checksum is verified as by DecodeRecord.
 Status DecodeRecordViews(std::string_view bytes, Record* out, std::vector<std::string_view>* values);

@@ -1128,6 +1128,52 @@ TEST(RecordCodecTest, DecodingWithOrWithoutValuesAgrees) {
   }
 }
 
+// DecodeRecordVersions (the walks of ReplicaStore::Scan without values) gives what
+// DecodeRecord(values = false) gives. A record under kScanCheckedBytes is verified as
+// before; a bigger one is parsed without its checksum, so a flipped value byte goes unseen
+// (whoever acts on it loads it verified), while a broken structure is still refused and
+// random bytes of that size never crash the parse.
+TEST(RecordCodecTest, VersionsOfABigRecordSkipTheChecksum) {
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    SCOPED_TRACE(seed);
+    SeededRandom rng(seed);
+    Record r = RandomRecord(rng);
+    if (r.siblings.empty()) continue;
+    bool big = seed % 2 == 0;
+    if (big) r.siblings[rng.Uniform(r.siblings.size())].value.assign(kScanCheckedBytes + rng.Uniform(5000), 'v');
+    std::string enc = EncodeRecord(r);
+    Record meta, want;
+    ASSERT_TRUE(DecodeRecord(enc, &want, /*values=*/false).ok());
+    ASSERT_TRUE(DecodeRecordVersions(enc, &meta).ok());
+    EXPECT_EQ(meta, want);
+    // A flipped byte inside the biggest value: the checksum alone can tell.
+    size_t at = enc.find(std::string(64, 'v'));
+    if (at == std::string::npos) at = enc.size() / 2;
+    std::string bad = enc;
+    bad[at + 10] ^= 1;
+    Record d;
+    EXPECT_EQ(DecodeRecord(bad, &d, /*values=*/false).code(), Code::kCorruption);
+    if (big) {
+      ASSERT_TRUE(DecodeRecordVersions(bad, &d).ok());
+      EXPECT_EQ(d, want);
+    } else {
+      EXPECT_EQ(DecodeRecordVersions(bad, &d).code(), Code::kCorruption);
+    }
+    // Truncated or extended: the structure no longer parses, checksum or not.
+    EXPECT_EQ(DecodeRecordVersions(std::string_view(enc).substr(0, enc.size() - 9), &d).code(), Code::kCorruption);
+    EXPECT_EQ(DecodeRecordVersions(enc + std::string(9, '\0'), &d).code(), Code::kCorruption);
+  }
+  SeededRandom rng(99);
+  for (int i = 0; i < 200; ++i) {
+    std::string junk(kScanCheckedBytes + rng.Uniform(100), '\0');
+    for (char& c : junk) c = static_cast<char>(rng.Uniform(4) ? rng.Uniform(3) : rng.Next());
+    junk[0] = 2;
+    Record d;
+    Status st = DecodeRecordVersions(junk, &d);
+    EXPECT_TRUE(st.ok() || st.code() == Code::kCorruption);
+  }
+}
+
 // EncodeRecord(Record&&) writes exactly EncodeRecord(const&)'s bytes; with a value of at least
 // kEncodeInPlaceBytes it takes that value's buffer (the record around it, no copy when the
 // buffer has room) and leaves the value empty; smaller records are left as they were.
