@@ -124,20 +124,6 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
 }
 
 namespace {
-// a and b hold the same versions: the same context and siblings, values not compared.
-bool SameVersions(const Record& a, const Record& b) {
-  if (!(a.context == b.context) || a.siblings.size() != b.siblings.size()) return false;
-  for (size_t i = 0; i < a.siblings.size(); ++i) {
-    const Sibling& x = a.siblings[i];
-    const Sibling& y = b.siblings[i];
-    if (!(x.dot == y.dot) || x.timestamp_ms != y.timestamp_ms || x.kind != y.kind ||
-        x.expiry_ms != y.expiry_ms || x.flags != y.flags || x.lww != y.lww) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Plain values and tombstones only: one dot, one write, one value (a counter's or a
 // collection header's value is merged, not chosen).
 bool OnlyPlain(const Record& r) {

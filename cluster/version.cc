@@ -420,6 +420,28 @@ Record Join(const Record& a, const Record& b) {
   return out;
 }
 
+bool SameVersions(const Record& a, const Record& b) {
+  if (!(a.context == b.context) || a.siblings.size() != b.siblings.size()) return false;
+  for (size_t i = 0; i < a.siblings.size(); ++i) {
+    const Sibling& x = a.siblings[i];
+    const Sibling& y = b.siblings[i];
+    if (!(x.dot == y.dot) || x.timestamp_ms != y.timestamp_ms || x.kind != y.kind ||
+        x.expiry_ms != y.expiry_ms || x.flags != y.flags || x.lww != y.lww) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SameRecord(const Record& a, const Record& b) {
+  if (!SameVersions(a, b)) return false;
+  for (size_t i = 0; i < a.siblings.size(); ++i) {
+    const Sibling& x = a.siblings[i];
+    if (x.kind != ValueKind::kPlain && x.kind != ValueKind::kTombstone && x.value != b.siblings[i].value) return false;
+  }
+  return true;
+}
+
 bool JoinKeeps(const Record& r) {
   const std::vector<Sibling>& s = r.siblings;
   for (size_t i = 1; i < s.size(); ++i) {

@@ -142,6 +142,13 @@ Record Join(const Record& a, const Record& b);
 // strictly increasing order, no write twice, at most one sibling if any is lww). A joiner
 // may then take r as it is instead of joining a copy.
 bool JoinKeeps(const Record& r);
+// a and b hold the same versions: the same context and siblings, values not compared.
+bool SameVersions(const Record& a, const Record& b);
+// a and b are the same record as far as a read's replies can differ: SameVersions, and the
+// values of counters and collection headers equal (those merge under one dot). A plain
+// value or tombstone is named by its write (dot and timestamp), so its bytes are not
+// compared: comparing two replies' 100 MB values held a coordinator's loop 30-60 ms.
+bool SameRecord(const Record& a, const Record& b);
 
 // Bound the context size (small/big/young/old like Riak). Never removes an entry that a live
 // sibling's dot still names.
