@@ -53,12 +53,13 @@ class ReadQuorum {
     targets_.erase(t);
     if (ok) {
       // Replicas mostly agree: joining a record with itself changes nothing (a join is
-      // idempotent), so an equal reply skips the join; and the first reply, when already
-      // canonical, is the join so far as it is, without a copy (JoinKeeps).
+      // idempotent), so an equal reply (the same writes: SameRecord) skips the join; and
+      // the first reply, when already canonical, is the join so far as it is, without a
+      // copy (JoinKeeps).
       if (replies_.empty()) {
         first_is_joined_ = JoinKeeps(rec);
         if (!first_is_joined_) joined_ = cluster::Join(joined_, rec);
-      } else if (!(rec == joined())) {
+      } else if (!SameRecord(rec, joined())) {
         joined_ = cluster::Join(joined(), rec);
         first_is_joined_ = false;
       }
@@ -75,7 +76,8 @@ class ReadQuorum {
   }
   bool AllIn() const { return targets_.empty(); }
   const Record& joined() const { return first_is_joined_ ? replies_.front().record : joined_; }
-  // The good replies; those whose record differs from joined() need read repair.
+  // The good replies; those whose record differs from joined() (!SameRecord) need read
+  // repair.
   const std::vector<Reply>& replies() const { return replies_; }
   // Moves joined() out; the quorum is then spent (read it no more).
   Record TakeJoined() { return first_is_joined_ ? std::move(replies_.front().record) : std::move(joined_); }

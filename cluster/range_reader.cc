@@ -62,7 +62,7 @@ Node::RangeReply MergePages(const std::vector<Elements*>& pages, const std::vect
     auto& first = (*pages[holders[0]])[at[holders[0]]];
     bool alike = JoinKeeps(first.second);
     for (size_t j = 1; alike && j < holders.size(); ++j) {
-      alike = (*pages[holders[j]])[at[holders[j]]].second == first.second;
+      alike = SameRecord((*pages[holders[j]])[at[holders[j]]].second, first.second);
     }
     const size_t index = out.elements.size();
     if (alike) {
@@ -79,7 +79,7 @@ Node::RangeReply MergePages(const std::vector<Elements*>& pages, const std::vect
       }
       if (stale != nullptr) {
         for (size_t h : holders) {
-          if (!((*pages[h])[at[h]].second == joined)) (*stale)[h].push_back({index, true});
+          if (!SameRecord((*pages[h])[at[h]].second, joined)) (*stale)[h].push_back({index, true});
         }
       }
       out.elements.emplace_back(take ? std::move(first.first) : first.first, std::move(joined));

@@ -237,7 +237,7 @@ void ReadCoordinator::Finish(uint64_t id, Record* joined_out) {
   uint64_t now = ctx_->clock->WallMs();
   bool reapable = p.reaping ? IsDeleted(joined, now) : DeadFor(joined, now, grace, grace);
   for (const auto& reply : p.quorum.replies()) {
-    if (reply.record == joined) continue;
+    if (SameRecord(reply.record, joined)) continue;
     if (reapable && reply.record.siblings.empty()) continue;
     ++ctx_->stats.read_repairs;
     if (reply.node == ctx_->cfg.id) {
