@@ -641,21 +641,11 @@ std::string EncodeFrame(const Message& msg, std::string_view secret) {
   return out;
 }
 
-SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
-                            std::shared_ptr<const std::string> record_bytes) {
+namespace {
+// The trailer over a split frame's three pieces as they follow each other: what EncodeFrame
+// computes over the joined bytes.
+std::string SplitTrailer(const SplitFrame& f, std::string_view secret) {
   std::string out;
-  out.resize(kFrameHeaderBytes);
-  Writer w(&out, *record_bytes);
-  EncodePayloadWith(msg, w);
-  DKV_ASSERT(w.split_at() != SIZE_MAX);
-  PutFrameHeader(msg.type, out.size() - kFrameHeaderBytes + record_bytes->size(), &out);
-  SplitFrame f;
-  f.tail.assign(out, w.split_at());
-  out.resize(w.split_at());
-  f.head = std::move(out);
-  f.middle = std::move(record_bytes);
-  // The trailer over the three pieces as they follow each other: what EncodeFrame computes
-  // over the joined bytes.
   if (!secret.empty()) {
     EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
@@ -672,7 +662,7 @@ SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
     EVP_MAC_CTX_free(ctx);
     EVP_MAC_free(mac);
     DKV_ASSERT(ok && md_len >= kMacBytes);
-    f.tail.append(reinterpret_cast<const char*>(md), kMacBytes);
+    out.assign(reinterpret_cast<const char*>(md), kMacBytes);
   } else {
     XXH64_state_t* st = XXH64_createState();
     DKV_ASSERT(st != nullptr);
@@ -682,8 +672,27 @@ SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
     XXH64_update(st, f.tail.data(), f.tail.size());
     uint64_t sum = XXH64_digest(st);
     XXH64_freeState(st);
-    Writer(&f.tail).U64(sum);
+    Writer(&out).U64(sum);
   }
+  return out;
+}
+}  // namespace
+
+SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
+                            std::shared_ptr<const std::string> record_bytes) {
+  std::string out;
+  out.resize(kFrameHeaderBytes);
+  Writer w(&out, *record_bytes);
+  EncodePayloadWith(msg, w);
+  DKV_ASSERT(w.split_at() != SIZE_MAX);
+  PutFrameHeader(msg.type, out.size() - kFrameHeaderBytes + record_bytes->size(), &out);
+  SplitFrame f;
+  f.tail.assign(out, w.split_at());
+  out.resize(w.split_at());
+  f.head = std::move(out);
+  f.middle = std::move(record_bytes);
+  f.trailer = [key = std::string(secret)](const SplitFrame& frame) { return SplitTrailer(frame, key); };
+  f.trailer_bytes = TrailerBytes(!secret.empty());
   return f;
 }
 

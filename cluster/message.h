@@ -160,7 +160,8 @@ std::string EncodeFrame(const Message& msg, std::string_view secret);
 // EncodeFrame's bytes for a message that carries one record (a write, hinted write, read
 // repair or read response), with `record_bytes` (that record's EncodeRecord bytes, as the
 // engine holds them) as the frame's middle piece instead of being copied into it. The
-// message's own record is not read. The trailer is computed over the pieces in order.
+// message's own record is not read. The trailer, over the pieces in order, is left to the
+// sender (SplitFrame::trailer).
 SplitFrame EncodeSplitFrame(const Message& msg, std::string_view secret,
                             std::shared_ptr<const std::string> record_bytes);
 

@@ -8,7 +8,9 @@
 // treats like any lost message (timeouts, retries, anti-entropy); one frame bigger than the
 // bound still goes when the queue is empty. A frame may also be sent as three pieces
 // (SendSplit: a big record's stored bytes in the middle), and a big inbound frame is decoded
-// on libuv's thread pool and dispatched later (DecodeOffLoop): frames may be reordered.
+// on libuv's thread pool and dispatched later (DecodeOffLoop): frames may be reordered. A
+// split frame's trailer (a pass over its middle) is computed on the pool too (TrailerWork):
+// its head and middle go out meanwhile, and what follows it waits for the trailer.
 // Inbound: the cluster listener accepts peers and hands each whole frame to Node::OnMessage.
 // With tls.cluster (set_tls), both directions speak TLS only (server/tls.h): each side presents
 // its certificate and checks the other's against tls.ca_cert_file; a link whose handshake
@@ -61,6 +63,7 @@ class PeerTransport final : public cluster::Transport {
  // Public only so the .cc's write-request helper can name it.
   struct Peer;
   struct Inbound;
+  struct TrailerWork;
 
  private:
   void Connect(Peer* p);
@@ -76,6 +79,7 @@ class PeerTransport final : public cluster::Transport {
   bool OutboundTlsRead(Peer* p, const char* data, size_t len);
   void LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error);
   void DecodeOffLoop(std::string buf, size_t at);
+  std::shared_ptr<TrailerWork> TrailerFor(const cluster::SplitFrame& frame);
 
   uv_loop_t* loop_;
   cluster::Logger* log_;
@@ -91,9 +95,13 @@ class PeerTransport final : public cluster::Transport {
   struct Held {
     uint64_t batch;
     std::string addr, frame;
-    std::shared_ptr<const std::string> middle;  // SendSplit: frame, *middle, tail
+    std::shared_ptr<const std::string> middle;  // SendSplit: frame, *middle, tail, trailer
     std::string tail;
+    std::shared_ptr<TrailerWork> trailer;  // null: the tail ends with it
   };
+  // The last split frame's trailer job: the same frame sent to several replicas (a write)
+  // is hashed once.
+  std::weak_ptr<TrailerWork> last_trailer_;
   static constexpr uint64_t kUntagged = UINT64_MAX;
   std::deque<Held> held_;
   std::vector<Peer*> dirty_;  // peers with frames queued by the release in progress
