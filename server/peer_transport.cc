@@ -13,6 +13,8 @@ constexpr uint64_t kFrameBytesMax = 640ull * 1024 * 1024;  // > proto_max_bulk_l
 constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 1000;
 // An inbound frame this big gets its buffer reserved whole and is handed to the node with it.
 constexpr uint32_t kTakeFrameBytes = 1u << 20;
+// One read's most (OnAlloc); a TLS link's plaintext from one read is no more.
+constexpr size_t kReadBytes = 256 * 1024;
 
 void PutU32(char* p, uint32_t v) {
   p[0] = static_cast<char>(v >> 24);
@@ -467,7 +469,7 @@ void PeerTransport::OnAccept(uv_stream_t* server, int status) {
 }
 
 void PeerTransport::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
-  static char scratch[256 * 1024];
+  static char scratch[kReadBytes];
   *buf = uv_buf_init(scratch, sizeof(scratch));
 }
 
@@ -512,7 +514,10 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
       // A big frame still arriving: once 1 MB of it is here, room for all of it, so the
       // buffer is not regrown (each regrowth a copy, in one turn, into memory the process
       // has not touched: 2.5 ms per MB here). Not before: a peer may announce a length it
-      // never sends (and room not written to costs address space, not memory).
+      // never sends (and room not written to costs address space, not memory). The room
+      // has one read to spare: the read that ends the frame brings the next frames' first
+      // bytes too, and a buffer of exactly the frame's size was regrown by it, the whole
+      // frame copied (300-900 ms turns on every node a 100 MB frame reached).
       size_t want = off + 4 + size_t(len);
       if (len >= kTakeFrameBytes && in->buf.capacity() < want && in->buf.size() - off >= kTakeFrameBytes) {
         if (off > 0) {
@@ -520,7 +525,7 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
           want -= off;
           off = 0;
         }
-        in->buf.reserve(want);
+        in->buf.reserve(want + kReadBytes);
       }
       break;
     }
