@@ -138,6 +138,9 @@ struct MemberInfo {
 
 struct NodeStats {
   uint64_t read_retries = 0;  // spare replicas asked: a replica failed or was slow
+  // Reads of a big record answered by a peer's copy with the same versions, this node's own
+  // copy not loaded whole (ReadCoordinator, Pending::own).
+  uint64_t big_reads_from_peer = 0;
   uint64_t reads = 0, writes = 0, read_repairs = 0, coordinator_timeouts = 0,
            forwarded = 0, hints_stored = 0, hints_delivered = 0, cache_hits = 0,
            cache_misses = 0;

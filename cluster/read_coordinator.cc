@@ -97,14 +97,27 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
   if (local) {
     p.quorum.Expect(self);
     Record rec;
-    bool found = false;
-    Status s = ctx_->store.Load(key, &rec, &found);
-    p.crossing_ms = CrossingMs(rec);  // the peers' copies are likely as big
+    bool found = false, big = false;
+    size_t bytes = 0;
+    Status s = r >= 2 ? ctx_->store.LoadLeavingBig(key, &rec, &found, kEncodeInPlaceBytes, &big, &bytes)
+                      : ctx_->store.Load(key, &rec, &found);
+    p.crossing_ms = big ? CrossingMs(bytes) : CrossingMs(rec);  // the peers' copies are likely as big
     if (p.crossing_ms > 0) {
       // No speculative retry while a big reply is on its way (it would send another): the
       // spares wait for a failed reply or the first deadline.
       p.held_spares = std::move(p.spares);
       p.spares.clear();
+    }
+    if (big) {
+      bool plain = std::all_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& x) {
+        return x.kind == ValueKind::kPlain || x.kind == ValueKind::kTombstone;
+      });
+      if (plain) {
+        p.own = std::move(rec);
+        p.own_held = true;
+        return Progress(id);
+      }
+      s = ctx_->store.Load(key, &rec, &found);  // a counter's or header's value merges: whole
     }
     OnReply(id, self, s, std::move(rec));
   } else {
@@ -151,6 +164,21 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
                               Record rec) {
   auto it = reads_.find(id);
   if (it == reads_.end()) return;  // finished: a late or duplicate reply
+  Pending& p = it->second;
+  if (p.own_held && from != ctx_->cfg.id) {
+    if (s.ok() && SameVersions(rec, p.own)) {
+      // The same writes (plain values: the same bytes): the peer's copy answers, and this
+      // node's versions stand for its own reply (SameRecord to the joined one: no repair).
+      if (!p.quorum.Add(from, true, std::move(rec))) return;
+      p.own_held = false;
+      p.quorum.Add(ctx_->cfg.id, true, std::move(p.own));
+      p.own = Record();
+      ++ctx_->stats.big_reads_from_peer;
+      if (p.started_ms != 0) retry_wait_.Note(ctx_->clock->NowMs() - p.started_ms);
+      return Progress(id);
+    }
+    ReleaseOwn(&p);
+  }
   // Not asked, or answered already (duplicate): ignored.
   if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
   if (from != ctx_->cfg.id && it->second.started_ms != 0) {
@@ -158,6 +186,17 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   }
   if (!s.ok() && !it->second.done) AskSpares(id, &it->second);  // before the verdict
   Progress(id);
+}
+
+// This node's held copy (Pending::own) joins the quorum whole: loaded now, as Load would have
+// at the start.
+void ReadCoordinator::ReleaseOwn(Pending* p) {
+  p->own_held = false;
+  p->own = Record();
+  Record rec;
+  bool found = false;
+  Status s = ctx_->store.Load(p->key, &rec, &found);
+  p->quorum.Add(ctx_->cfg.id, s.ok(), std::move(rec));
 }
 
 void ReadCoordinator::Ask(uint64_t id, std::string replica, Pending* p) {

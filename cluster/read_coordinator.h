@@ -62,10 +62,18 @@ class ReadCoordinator {
     std::vector<std::string> spares;  // replicas not asked yet
     uint64_t retry_at_ms = 0;         // when the spares are asked if the read is undecided
     uint64_t started_ms = 0;
+    // This node's copy, when big (kEncodeInPlaceBytes or more, plain values) and R >= 2: its
+    // versions only, held back from the quorum until a peer's reply comes. A peer's copy with
+    // the same versions then answers for both, so the coordinator does not copy its own
+    // 100 MB out of the store in one loop turn; any other reply has it load its copy whole
+    // (ReleaseOwn) and join as before.
+    Record own;
+    bool own_held = false;
   };
   Status LoadOwn(const std::string& key, size_t big_at, ReadReply* reply);
   void Ask(uint64_t id, std::string replica, Pending* p);  // a kReadReq, and expect its reply
   void AskSpares(uint64_t id, Pending* p);
+  void ReleaseOwn(Pending* p);
   void Progress(uint64_t id);
   void Finish(uint64_t id, Record* joined_out = nullptr);
 

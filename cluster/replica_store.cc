@@ -23,17 +23,37 @@ Status ReplicaStore::LoadVersions(std::string_view key, Record* rec, bool* found
 
 // The record is decoded straight from the engine's bytes (Engine::View): each value is copied
 // once, into its own buffer, and none when `without_values` allows leaving them out.
-Status ReplicaStore::LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big) {
+Status ReplicaStore::LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big,
+                                    size_t* stored_bytes) {
   *big = false;
-  return LoadImpl(key, rec, found, /*take=*/false, big, big_at);
+  return LoadImpl(key, rec, found, /*take=*/false, big, big_at, stored_bytes);
 }
 
 Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bool take,
-                              bool* without_values, size_t skip_values_at) {
+                              bool* without_values, size_t skip_values_at, size_t* stored_bytes) {
   if (take) {
     if (cache_.Take(key, rec, found)) return Status::OK();
   } else if (const Record* hit = cache_.Find(key, found)) {
-    *rec = *hit;
+    size_t value_bytes = 0;
+    for (const Sibling& x : hit->siblings) value_bytes += x.value.size();
+    if (without_values == nullptr || value_bytes < skip_values_at) {
+      *rec = *hit;
+      return Status::OK();
+    }
+    // As from the engine: a big record's versions only, not a copy of its values.
+    rec->context = hit->context;
+    rec->siblings.clear();
+    for (const Sibling& x : hit->siblings) {
+      Sibling& y = rec->siblings.emplace_back();
+      y.dot = x.dot;
+      y.timestamp_ms = x.timestamp_ms;
+      y.kind = x.kind;
+      y.expiry_ms = x.expiry_ms;
+      y.flags = x.flags;
+      y.lww = x.lww;
+    }
+    *without_values = true;
+    if (stored_bytes != nullptr) *stored_bytes = value_bytes;
     return Status::OK();
   }
   *rec = Record();
@@ -44,8 +64,10 @@ Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bo
     size_t skip_values_at;  // SIZE_MAX: never
     bool versions_only = false;
     Status status;
+    size_t bytes = 0;
   } d{rec, without_values != nullptr ? skip_values_at : SIZE_MAX, false, Status::OK()};
   Status s = engine_->View(data_key_.Of(key), [p = &d](std::string_view bytes) {
+    p->bytes = bytes.size();
     p->versions_only = bytes.size() >= p->skip_values_at;
     p->status = DecodeRecord(bytes, p->rec, /*values=*/!p->versions_only);
   });
@@ -61,6 +83,7 @@ Status ReplicaStore::LoadImpl(std::string_view key, Record* rec, bool* found, bo
     return Status::OK();
   }
   *found = true;
+  if (stored_bytes != nullptr) *stored_bytes = d.bytes;
   if (d.versions_only) {
     *without_values = true;  // never cached: its values are missing
     return Status::OK();

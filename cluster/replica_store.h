@@ -45,8 +45,10 @@ class ReplicaStore {
   Status LoadVersions(std::string_view key, Record* rec, bool* found, bool* without_values);
   // Load (not taking from the cache), except that a stored record of `big_at` bytes or more
   // comes back without its values and *big set (the caller copies what it needs from the
-  // engine's bytes itself: a big GET, server/commands_strings.cc).
-  Status LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big);
+  // engine's bytes itself: a big GET, server/commands_strings.cc); *stored_bytes, when
+  // given, gets that record's size.
+  Status LoadLeavingBig(std::string_view key, Record* rec, bool* found, size_t big_at, bool* big,
+                        size_t* stored_bytes = nullptr);
   // As Load, without the copy: *rec points at the cached record (an empty one when absent),
   // valid until the next Store, Join, Erase or Load of any key (the cache may evict).
   Status Peek(std::string_view key, const Record** rec, bool* found);
@@ -168,7 +170,7 @@ class ReplicaStore {
 
  private:
   Status LoadImpl(std::string_view key, Record* rec, bool* found, bool take, bool* without_values,
-                  size_t skip_values_at = kVersionsOnlyBytes);
+                  size_t skip_values_at = kVersionsOnlyBytes, size_t* stored_bytes = nullptr);
   // Whether the counts include the record at engine key `k` (see Recount).
   bool Counted(std::string_view k) const { return !counting_ || k < count_cursor_; }
   void Log(Logger::Level level, const std::string& msg) {

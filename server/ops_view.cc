@@ -189,6 +189,7 @@ std::string RenderPrometheus(const OpsView& v) {
   p.One("dynakv_forwarded_total", "counter", "Requests forwarded to a preference-list node.", double(s.forwarded));
   p.One("dynakv_read_repairs_total", "counter", "Replicas repaired after a read.", double(s.read_repairs));
   p.One("dynakv_read_retries_total", "counter", "Spare replicas a read asked because one failed or was slow.", double(s.read_retries));
+  p.One("dynakv_big_reads_from_peer_total", "counter", "Big-record reads answered by a peer's equal copy, the own copy not loaded.", double(s.big_reads_from_peer));
   p.Family("dynakv_coordinator_timeouts_total", "counter", "Requests that timed out waiting for replicas, by kind.");
   p.Sample("dynakv_coordinator_timeouts_total", L("kind", "read"), double(s.read_timeouts));
   p.Sample("dynakv_coordinator_timeouts_total", L("kind", "write"), double(s.write_timeouts));
@@ -375,6 +376,7 @@ std::string RenderDynamoInfo(const OpsView& v, const std::string& actor_hex, con
   add("writes", s.writes);
   add("read_repairs", s.read_repairs);
   add("read_retries", s.read_retries);
+  add("big_reads_from_peer", s.big_reads_from_peer);
   add("ae_records_hashed", s.ae_records_hashed);
   add("ae_bytes_sent", s.ae_bytes_sent);
   add("coordinator_timeouts", s.coordinator_timeouts);

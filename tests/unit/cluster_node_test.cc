@@ -592,6 +592,41 @@ TEST(NodeTest, ABigReadReplySaysItIsComing) {
   EXPECT_EQ(Values(read->record), std::vector<std::string>{value});
 }
 
+// A big record read through one of its replicas at R=2: the coordinator holds its own copy's
+// versions back and a peer's copy with the same versions answers for both, so its own copy is
+// never loaded whole. A stale coordinator (a write it missed) loads its copy after all, joins,
+// answers the newer value and is repaired.
+TEST(NodeTest, ABigReadTakesAPeersEqualCopyInsteadOfItsOwn) {
+  Cluster c;
+  Boot(c, 3);
+  const std::string v1(2u << 20, '1'), v2(2u << 20, '2');
+  WriteRequest req;
+  req.value.value = v1;
+  auto w1 = DoWrite(c, c.node("n1"), "big", std::move(req));
+  ASSERT_TRUE(w1.status.ok());
+  c.RunFor(100);  // the third copy lands
+  auto r = Get(c, c.node("n1"), "big", 2);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{v1});
+  EXPECT_EQ(c.node("n1")->stats().big_reads_from_peer, 1u);
+  EXPECT_EQ(c.node("n1")->stats().read_repairs, 0u);
+
+  c.Kill("n2");  // misses v2
+  WriteRequest over;
+  over.value.value = v2;
+  over.has_context = true;
+  over.context = w1.context;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(over)).status.ok());
+  c.Revive("n2");
+  EXPECT_EQ(Values(LocalRecord(c, "n2", "big")), std::vector<std::string>{v1});
+  auto stale = Get(c, c.node("n2"), "big", 2);
+  ASSERT_TRUE(stale.status.ok()) << stale.status.ToString();
+  EXPECT_EQ(Values(stale.record), std::vector<std::string>{v2});
+  EXPECT_EQ(c.node("n2")->stats().big_reads_from_peer, 0u);
+  c.RunFor(100);
+  EXPECT_EQ(Values(LocalRecord(c, "n2", "big")), std::vector<std::string>{v2}) << "the stale copy was not repaired";
+}
+
 TEST(NodeTest, DeleteIsATombstone) {
   Cluster c;
   Boot(c, 3);
