@@ -15,6 +15,11 @@ constexpr uint64_t kBackoffMinMs = 100, kBackoffMaxMs = 1000;
 constexpr uint32_t kTakeFrameBytes = 1u << 20;
 // One read's most (OnAlloc); a TLS link's plaintext from one read is no more.
 constexpr size_t kReadBytes = 256 * 1024;
+// What the inbound links may bring in one loop turn before they pause until the next: libuv
+// reads up to 32 times per link per turn (8 MB here), and a big frame's bytes land in memory
+// the process has not touched (2.5 ms per MB on our VMs): 50-110 ms turns on a node that a
+// 100 MB frame reached.
+constexpr size_t kTurnReadBytes = 2u << 20;
 
 void PutU32(char* p, uint32_t v) {
   p[0] = static_cast<char>(v >> 24);
@@ -102,6 +107,7 @@ struct PeerTransport::Inbound {
   uv_tcp_t tcp;
   std::string buf;
   bool closing = false;
+  bool paused = false;  // reading stopped until the next loop turn (PauseInbound)
   std::unique_ptr<TlsConn> tls;  // tls.cluster
 };
 
@@ -481,6 +487,8 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
     in->closing = true;
     auto& v = self->inbound_;
     v.erase(std::remove(v.begin(), v.end(), in), v.end());
+    auto& pv = self->paused_;
+    pv.erase(std::remove(pv.begin(), pv.end(), in), pv.end());
     uv_close(reinterpret_cast<uv_handle_t*>(&in->tcp), [](uv_handle_t* h) { delete static_cast<Inbound*>(h->data); });
   };
   if (nread < 0) {
@@ -555,6 +563,38 @@ void PeerTransport::OnInboundRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*
     return;
   }
   in->buf.erase(0, off);
+  uint64_t now = uv_now(self->loop_);
+  if (now != self->turn_read_ms_) {
+    self->turn_read_ms_ = now;
+    self->turn_read_bytes_ = 0;
+  }
+  self->turn_read_bytes_ += static_cast<size_t>(nread);
+  if (self->turn_read_bytes_ >= kTurnReadBytes) self->PauseInbound(in);
+}
+
+// Reading from `in` stops until the next loop turn (kTurnReadBytes), when the idle handle
+// starts it again; the loop does not block on I/O meanwhile.
+void PeerTransport::PauseInbound(Inbound* in) {
+  if (in->paused || in->closing || closed_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&in->tcp));
+  in->paused = true;
+  paused_.push_back(in);
+  if (!resume_init_) {
+    uv_idle_init(loop_, &resume_);
+    resume_.data = this;
+    resume_init_ = true;
+  }
+  uv_idle_start(&resume_, [](uv_idle_t* h) {
+    auto* self = static_cast<PeerTransport*>(h->data);
+    uv_idle_stop(h);
+    self->turn_read_bytes_ = 0;
+    std::vector<Inbound*> list;
+    list.swap(self->paused_);
+    for (Inbound* in : list) {
+      in->paused = false;
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&in->tcp), OnAlloc, OnInboundRead);
+    }
+  });
 }
 
 // A big frame's decode on libuv's thread pool: checking its trailer and the record's
@@ -629,6 +669,12 @@ void PeerTransport::Close() {
     uv_close(reinterpret_cast<uv_handle_t*>(&in->tcp), [](uv_handle_t* h) { delete static_cast<Inbound*>(h->data); });
   }
   inbound_.clear();
+  paused_.clear();
+  if (resume_init_) {
+    uv_idle_stop(&resume_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&resume_), nullptr);
+    resume_init_ = false;
+  }
   for (auto& [addr, p] : peers_) {
     if (p->tcp && !uv_is_closing(reinterpret_cast<uv_handle_t*>(p->tcp))) {
       uv_close(reinterpret_cast<uv_handle_t*>(p->tcp), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });

@@ -80,6 +80,7 @@ class PeerTransport final : public cluster::Transport {
   void LogInboundTlsFailure(uv_tcp_t* tcp, const std::string& error);
   void DecodeOffLoop(std::string buf, size_t at);
   std::shared_ptr<TrailerWork> TrailerFor(const cluster::SplitFrame& frame);
+  void PauseInbound(Inbound* in);
 
   uv_loop_t* loop_;
   cluster::Logger* log_;
@@ -107,6 +108,13 @@ class PeerTransport final : public cluster::Transport {
   std::vector<Peer*> dirty_;  // peers with frames queued by the release in progress
   void Deliver(Held h);
   std::vector<Inbound*> inbound_;
+  // Inbound bytes read in this loop turn (turn_read_ms_: uv_now then), and the links paused
+  // until the next turn, when resume_ (an idle handle, initialised on first use) restarts them.
+  size_t turn_read_bytes_ = 0;
+  uint64_t turn_read_ms_ = 0;
+  std::vector<Inbound*> paused_;
+  uv_idle_t resume_;
+  bool resume_init_ = false;
   std::vector<std::string_view> frames_;  // OnInboundRead's whole frames, reused
   Stats stats_;
 };
