@@ -56,11 +56,14 @@ class ReadQuorum {
       // idempotent), so an equal reply (the same writes: SameRecord) skips the join; and
       // the first reply, when already canonical, is the join so far as it is, without a
       // copy (JoinKeeps).
+      // A big value moves into the join rather than being copied (JoinTakingValues): the
+      // replies are only compared by their writes afterwards (SameRecord).
       if (replies_.empty()) {
         first_is_joined_ = JoinKeeps(rec);
-        if (!first_is_joined_) joined_ = cluster::Join(joined_, rec);
+        if (!first_is_joined_) joined_ = cluster::JoinTakingValues(joined_, rec);
       } else if (!SameRecord(rec, joined())) {
-        joined_ = cluster::Join(joined(), rec);
+        joined_ = first_is_joined_ ? cluster::JoinTakingValues(replies_.front().record, rec)
+                                   : cluster::JoinTakingValues(joined_, rec);
         first_is_joined_ = false;
       }
       replies_.push_back({from, std::move(rec)});

@@ -420,6 +420,34 @@ Record Join(const Record& a, const Record& b) {
   return out;
 }
 
+Record JoinTakingValues(Record& a, Record& b) {
+  // The big values wait aside, by write, while Join works on the versions.
+  std::vector<std::string> aside;
+  std::vector<Sibling> keys;  // aside[i]'s write (dot and timestamp)
+  for (Record* r : {&a, &b}) {
+    for (Sibling& sib : r->siblings) {
+      if (sib.kind != ValueKind::kPlain || sib.value.size() < kEncodeInPlaceBytes) continue;
+      Sibling key;
+      key.dot = sib.dot;
+      key.timestamp_ms = sib.timestamp_ms;
+      keys.push_back(std::move(key));
+      aside.push_back(std::move(sib.value));
+      sib.value.clear();
+    }
+  }
+  Record out = Join(a, b);
+  if (aside.empty()) return out;
+  for (Sibling& sib : out.siblings) {
+    if (sib.kind != ValueKind::kPlain || !sib.value.empty()) continue;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (aside[i].empty() || !SameWrite(keys[i], sib)) continue;
+      sib.value = std::move(aside[i]);
+      break;
+    }
+  }
+  return out;
+}
+
 bool SameVersions(const Record& a, const Record& b) {
   if (!(a.context == b.context) || a.siblings.size() != b.siblings.size()) return false;
   for (size_t i = 0; i < a.siblings.size(); ++i) {

@@ -138,6 +138,11 @@ Status ApplyWrite(Record* rec, const VersionVector& ctx, ActorId actor, NewValue
 // the merged context: a max over a total order, so it is still a join (it converges) and
 // never ends with no value where either side had one.
 Record Join(const Record& a, const Record& b);
+// Join(a, b), with every plain value of kEncodeInPlaceBytes or more moved out of a and b
+// instead of copied (left empty there: their versions stay, for SameRecord). For a read's
+// replies, whose differing copies of a 100 MB value were each copied into the join, in
+// fresh memory, in one loop turn (600 ms here).
+Record JoinTakingValues(Record& a, Record& b);
 // True when Join(Record{}, r) == r: r is already in Join's canonical form (siblings in
 // strictly increasing order, no write twice, at most one sibling if any is lww). A joiner
 // may then take r as it is instead of joining a copy.

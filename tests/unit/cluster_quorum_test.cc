@@ -110,6 +110,35 @@ TEST(ReadQuorumTest, RepliesWithTheSameWritesAreNotJoined) {
   EXPECT_FALSE(SameRecord(qc.replies()[0].record, qc.joined()) && SameRecord(qc.replies()[1].record, qc.joined()));
 }
 
+// Differing replies that hold big values: the join takes their buffers instead of copying
+// them (the replies keep their versions, which is all read repair compares).
+TEST(ReadQuorumTest, BigValuesMoveIntoTheJoin) {
+  Record a = RecWith(1, std::string(kEncodeInPlaceBytes, 'a'));
+  Record b = RecWith(2, std::string(kEncodeInPlaceBytes, 'b'));  // concurrent: both kept
+  const char* a_bytes = a.siblings[0].value.data();
+  const char* b_bytes = b.siblings[0].value.data();
+  ReadQuorum q(2);
+  q.Expect("a");
+  q.Expect("b");
+  EXPECT_TRUE(q.Add("a", true, std::move(a)));
+  EXPECT_TRUE(q.Add("b", true, std::move(b)));
+  ASSERT_EQ(q.Check(), Verdict::kSucceeded);
+  ASSERT_EQ(q.joined().siblings.size(), 2u);
+  std::vector<const char*> got;
+  for (const Sibling& s : q.joined().siblings) {
+    EXPECT_EQ(s.value.size(), kEncodeInPlaceBytes);
+    got.push_back(s.value.data());
+  }
+  std::sort(got.begin(), got.end());
+  std::vector<const char*> want = {a_bytes, b_bytes};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want) << "a value was copied into the join";
+  for (const auto& r : q.replies()) {
+    EXPECT_FALSE(SameRecord(r.record, q.joined()));  // each needs repair: the other's write
+    EXPECT_TRUE(r.record.siblings.at(0).value.empty());
+  }
+}
+
 TEST(ReadQuorumTest, FailsWhenTooFewCanAnswer) {
   ReadQuorum q(2);
   q.Expect("a");
