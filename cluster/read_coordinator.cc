@@ -165,8 +165,9 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   auto it = reads_.find(id);
   if (it == reads_.end()) return;  // finished: a late or duplicate reply
   Pending& p = it->second;
-  if (p.own_held && from != ctx_->cfg.id) {
-    if (s.ok() && SameVersions(rec, p.own)) {
+  // A failed reply needs nothing of this node's copy: it stays held for the next reply.
+  if (p.own_held && from != ctx_->cfg.id && s.ok()) {
+    if (SameVersions(rec, p.own)) {
       // The same writes (plain values: the same bytes): the peer's copy answers, and this
       // node's versions stand for its own reply (SameRecord to the joined one: no repair).
       if (!p.quorum.Add(from, true, std::move(rec))) return;

@@ -65,8 +65,8 @@ class ReadCoordinator {
     // This node's copy, when big (kEncodeInPlaceBytes or more, plain values) and R >= 2: its
     // versions only, held back from the quorum until a peer's reply comes. A peer's copy with
     // the same versions then answers for both, so the coordinator does not copy its own
-    // 100 MB out of the store in one loop turn; any other reply has it load its copy whole
-    // (ReleaseOwn) and join as before.
+    // 100 MB out of the store in one loop turn; a reply with other versions has it load its
+    // copy whole (ReleaseOwn) and join as before. A failed reply leaves it held.
     Record own;
     bool own_held = false;
   };
