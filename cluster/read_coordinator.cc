@@ -276,6 +276,8 @@ void ReadCoordinator::Finish(uint64_t id, Record* joined_out) {
   uint64_t grace = ctx_->cfg.tombstone_grace_ms;
   uint64_t now = ctx_->clock->WallMs();
   bool reapable = p.reaping ? IsDeleted(joined, now) : DeadFor(joined, now, grace, grace);
+  const bool big = HoldsBigValue(joined);
+  std::vector<const std::string*> stale;  // big: the peers to repair, after the loop
   for (const auto& reply : p.quorum.replies()) {
     if (SameRecord(reply.record, joined)) continue;
     if (reapable && reply.record.siblings.empty()) continue;
@@ -285,11 +287,29 @@ void ReadCoordinator::Finish(uint64_t id, Record* joined_out) {
       if (!s.ok()) ctx_->Log(Logger::Level::kWarn, "local read repair failed: " + s.ToString());
       continue;
     }
+    if (big) {
+      stale.push_back(&reply.node);
+      continue;
+    }
     Message m;
     m.type = MsgType::kReadRepair;
     m.key = p.key;
     m.record_ref = &joined;  // encoded by SendTo
     ctx_->SendTo(reply.node, &m);
+  }
+  if (!stale.empty()) {
+    // A big record is encoded once, taking its value's buffer when nobody needs the record
+    // any more, and goes as a split frame (its trailer off the loop, no copy per replica):
+    // encoded into each replica's frame, a 100 MB repair was a copy and a hash per replica,
+    // in one turn.
+    Message m;
+    m.type = MsgType::kReadRepair;
+    m.key = p.key;
+    std::shared_ptr<const std::string> bytes =
+        joined_out != nullptr ? std::make_shared<const std::string>(EncodeRecord(joined))
+                              : std::make_shared<const std::string>(EncodeRecord(p.quorum.TakeJoined()));
+    SplitFrame split = ctx_->EncodeSplit(&m, std::move(bytes));
+    for (const std::string* node : stale) ctx_->SendSplitTo(*node, split);
   }
   if (joined_out != nullptr) *joined_out = p.quorum.TakeJoined();
 }

@@ -627,6 +627,34 @@ TEST(NodeTest, ABigReadTakesAPeersEqualCopyInsteadOfItsOwn) {
   EXPECT_EQ(Values(LocalRecord(c, "n2", "big")), std::vector<std::string>{v2}) << "the stale copy was not repaired";
 }
 
+// Read repair of a big record reaches a stale peer as one encoding in a split frame (not a
+// frame encoded per replica).
+TEST(NodeTest, ABigReadRepairReachesAStalePeer) {
+  Cluster c;
+  Boot(c, 3);
+  const std::string v1(2u << 20, 'x'), v2(2u << 20, 'y');
+  WriteRequest req;
+  req.value.value = v1;
+  auto w1 = DoWrite(c, c.node("n1"), "big", std::move(req));
+  ASSERT_TRUE(w1.status.ok());
+  c.RunFor(100);
+  c.Kill("n3");  // misses v2
+  WriteRequest over;
+  over.value.value = v2;
+  over.has_context = true;
+  over.context = w1.context;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(over)).status.ok());
+  c.Revive("n3");
+  ASSERT_EQ(Values(LocalRecord(c, "n3", "big")), std::vector<std::string>{v1});
+  uint64_t repairs = c.node("n1")->stats().read_repairs;
+  auto r = Get(c, c.node("n1"), "big", 3);  // every replica answers: n3's copy differs
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(Values(r.record), std::vector<std::string>{v2});
+  EXPECT_EQ(c.node("n1")->stats().read_repairs, repairs + 1);
+  c.RunFor(200);
+  EXPECT_EQ(Values(LocalRecord(c, "n3", "big")), std::vector<std::string>{v2}) << "the stale peer was not repaired";
+}
+
 TEST(NodeTest, DeleteIsATombstone) {
   Cluster c;
   Boot(c, 3);
