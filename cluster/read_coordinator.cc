@@ -109,10 +109,7 @@ void ReadCoordinator::Coordinate(const std::string& key, int r, ReadCallback don
       p.spares.clear();
     }
     if (big) {
-      bool plain = std::all_of(rec.siblings.begin(), rec.siblings.end(), [](const Sibling& x) {
-        return x.kind == ValueKind::kPlain || x.kind == ValueKind::kTombstone;
-      });
-      if (plain) {
+      if (OnlyPlain(rec)) {
         p.own = std::move(rec);
         p.own_held = true;
         return Progress(id);
@@ -166,26 +163,23 @@ void ReadCoordinator::OnReply(uint64_t id, const std::string& from, const Status
   if (it == reads_.end()) return;  // finished: a late or duplicate reply
   Pending& p = it->second;
   // A failed reply needs nothing of this node's copy: it stays held for the next reply.
+  bool same = false;
   if (p.own_held && from != ctx_->cfg.id && s.ok()) {
-    if (SameVersions(rec, p.own)) {
-      // The same writes (plain values: the same bytes): the peer's copy answers, and this
-      // node's versions stand for its own reply (SameRecord to the joined one: no repair).
-      if (!p.quorum.Add(from, true, std::move(rec))) return;
-      p.own_held = false;
-      p.quorum.Add(ctx_->cfg.id, true, std::move(p.own));
-      p.own = Record();
-      ++ctx_->stats.big_reads_from_peer;
-      if (p.started_ms != 0) retry_wait_.Note(ctx_->clock->NowMs() - p.started_ms);
-      return Progress(id);
-    }
-    ReleaseOwn(&p);
+    // The same writes (plain values: the same bytes): the peer's copy answers, and this
+    // node's versions stand for its own reply (SameRecord to the joined one: no repair).
+    same = SameVersions(rec, p.own);
+    if (!same) ReleaseOwn(&p);
   }
   // Not asked, or answered already (duplicate): ignored.
-  if (!it->second.quorum.Add(from, s.ok(), std::move(rec))) return;
-  if (from != ctx_->cfg.id && it->second.started_ms != 0) {
-    retry_wait_.Note(ctx_->clock->NowMs() - it->second.started_ms);
+  if (!p.quorum.Add(from, s.ok(), std::move(rec))) return;
+  if (same) {
+    p.own_held = false;
+    p.quorum.Add(ctx_->cfg.id, true, std::move(p.own));
+    p.own = Record();
+    ++ctx_->stats.big_reads_from_peer;
   }
-  if (!s.ok() && !it->second.done) AskSpares(id, &it->second);  // before the verdict
+  if (from != ctx_->cfg.id && p.started_ms != 0) retry_wait_.Note(ctx_->clock->NowMs() - p.started_ms);
+  if (!s.ok() && !p.done) AskSpares(id, &p);  // before the verdict
   Progress(id);
 }
 

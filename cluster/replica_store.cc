@@ -146,16 +146,6 @@ Status ReplicaStore::Join(std::string_view key, const Record& incoming, bool* ch
   return s;
 }
 
-namespace {
-// Plain values and tombstones only: one dot, one write, one value (a counter's or a
-// collection header's value is merged, not chosen).
-bool OnlyPlain(const Record& r) {
-  return std::all_of(r.siblings.begin(), r.siblings.end(), [](const Sibling& s) {
-    return s.kind == ValueKind::kPlain || s.kind == ValueKind::kTombstone;
-  });
-}
-}  // namespace
-
 Status ReplicaStore::JoinTaking(std::string_view key, Record&& incoming, std::string encoded) {
   bool has_bytes = !encoded.empty();
   size_t big = BiggestValue(incoming);

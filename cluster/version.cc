@@ -448,6 +448,12 @@ Record JoinTakingValues(Record& a, Record& b) {
   return out;
 }
 
+bool OnlyPlain(const Record& r) {
+  return std::all_of(r.siblings.begin(), r.siblings.end(), [](const Sibling& s) {
+    return s.kind == ValueKind::kPlain || s.kind == ValueKind::kTombstone;
+  });
+}
+
 bool SameVersions(const Record& a, const Record& b) {
   if (!(a.context == b.context) || a.siblings.size() != b.siblings.size()) return false;
   for (size_t i = 0; i < a.siblings.size(); ++i) {

@@ -147,6 +147,9 @@ Record JoinTakingValues(Record& a, Record& b);
 // strictly increasing order, no write twice, at most one sibling if any is lww). A joiner
 // may then take r as it is instead of joining a copy.
 bool JoinKeeps(const Record& r);
+// Plain values and tombstones only: one dot, one write, one value (a counter's or a
+// collection header's value is merged, not chosen).
+bool OnlyPlain(const Record& r);
 // a and b hold the same versions: the same context and siblings, values not compared.
 bool SameVersions(const Record& a, const Record& b);
 // a and b are the same record as far as a read's replies can differ: SameVersions, and the

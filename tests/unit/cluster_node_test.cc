@@ -592,6 +592,24 @@ TEST(NodeTest, ABigReadReplySaysItIsComing) {
   EXPECT_EQ(Values(read->record), std::vector<std::string>{value});
 }
 
+// A 2 MB value v1 written through n1 and on all three replicas, then v2 over it while
+// `misses` is down, so that replica alone still holds v1.
+void WriteBigThenMissOne(Cluster& c, const std::string& v1, const std::string& v2, const char* misses) {
+  WriteRequest req;
+  req.value.value = v1;
+  auto w1 = DoWrite(c, c.node("n1"), "big", std::move(req));
+  ASSERT_TRUE(w1.status.ok());
+  c.RunFor(100);  // the third copy lands
+  c.Kill(misses);
+  WriteRequest over;
+  over.value.value = v2;
+  over.has_context = true;
+  over.context = w1.context;
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(over)).status.ok());
+  c.Revive(misses);
+  ASSERT_EQ(Values(LocalRecord(c, misses, "big")), std::vector<std::string>{v1});
+}
+
 // A big record read through one of its replicas at R=2: the coordinator holds its own copy's
 // versions back and a peer's copy with the same versions answers for both, so its own copy is
 // never loaded whole. A stale coordinator (a write it missed) loads its copy after all, joins,
@@ -602,8 +620,7 @@ TEST(NodeTest, ABigReadTakesAPeersEqualCopyInsteadOfItsOwn) {
   const std::string v1(2u << 20, '1'), v2(2u << 20, '2');
   WriteRequest req;
   req.value.value = v1;
-  auto w1 = DoWrite(c, c.node("n1"), "big", std::move(req));
-  ASSERT_TRUE(w1.status.ok());
+  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(req)).status.ok());
   c.RunFor(100);  // the third copy lands
   auto r = Get(c, c.node("n1"), "big", 2);
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
@@ -611,14 +628,7 @@ TEST(NodeTest, ABigReadTakesAPeersEqualCopyInsteadOfItsOwn) {
   EXPECT_EQ(c.node("n1")->stats().big_reads_from_peer, 1u);
   EXPECT_EQ(c.node("n1")->stats().read_repairs, 0u);
 
-  c.Kill("n2");  // misses v2
-  WriteRequest over;
-  over.value.value = v2;
-  over.has_context = true;
-  over.context = w1.context;
-  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(over)).status.ok());
-  c.Revive("n2");
-  EXPECT_EQ(Values(LocalRecord(c, "n2", "big")), std::vector<std::string>{v1});
+  ASSERT_NO_FATAL_FAILURE(WriteBigThenMissOne(c, v1, v2, "n2"));
   auto stale = Get(c, c.node("n2"), "big", 2);
   ASSERT_TRUE(stale.status.ok()) << stale.status.ToString();
   EXPECT_EQ(Values(stale.record), std::vector<std::string>{v2});
@@ -633,19 +643,7 @@ TEST(NodeTest, ABigReadRepairReachesAStalePeer) {
   Cluster c;
   Boot(c, 3);
   const std::string v1(2u << 20, 'x'), v2(2u << 20, 'y');
-  WriteRequest req;
-  req.value.value = v1;
-  auto w1 = DoWrite(c, c.node("n1"), "big", std::move(req));
-  ASSERT_TRUE(w1.status.ok());
-  c.RunFor(100);
-  c.Kill("n3");  // misses v2
-  WriteRequest over;
-  over.value.value = v2;
-  over.has_context = true;
-  over.context = w1.context;
-  ASSERT_TRUE(DoWrite(c, c.node("n1"), "big", std::move(over)).status.ok());
-  c.Revive("n3");
-  ASSERT_EQ(Values(LocalRecord(c, "n3", "big")), std::vector<std::string>{v1});
+  ASSERT_NO_FATAL_FAILURE(WriteBigThenMissOne(c, v1, v2, "n3"));
   uint64_t repairs = c.node("n1")->stats().read_repairs;
   auto r = Get(c, c.node("n1"), "big", 3);  // every replica answers: n3's copy differs
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
